@@ -1,1 +1,3 @@
+pub mod broker;
+pub mod error;
 pub mod protocol;

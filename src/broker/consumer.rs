@@ -1,0 +1,115 @@
+//! Consumers as a queue sees them, prefetch credit, and what a queue hands to a connection.
+
+use super::message::Message;
+use super::queue::Queue;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// A prefetch window: how many deliveries may be unacknowledged at once (0 = no limit).
+/// Shared between a queue (which takes credit to deliver) and a channel (which returns it on
+/// ack), so neither has to lock the other.
+#[derive(Debug, Default)]
+pub struct Credit {
+    limit: AtomicU32,
+    in_flight: AtomicU32,
+}
+
+impl Credit {
+    pub fn new(limit: u16) -> Arc<Credit> {
+        Arc::new(Credit {
+            limit: AtomicU32::new(limit.into()),
+            in_flight: AtomicU32::new(0),
+        })
+    }
+
+    pub fn set_limit(&self, limit: u16) {
+        self.limit.store(limit.into(), Ordering::Release);
+    }
+
+    /// Takes one unit of credit if the window has room.
+    pub fn try_take(&self) -> bool {
+        let limit = self.limit.load(Ordering::Acquire);
+        if limit == 0 {
+            self.in_flight.fetch_add(1, Ordering::AcqRel);
+            return true;
+        }
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn release(&self, n: u32) {
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
+}
+
+/// What a queue sends to the connection that owns a consumer.
+#[derive(Debug)]
+pub enum Outbound {
+    Deliver(Delivery),
+    /// The queue went away under the consumer: the client gets basic.cancel.
+    Cancelled { channel: u16, consumer_tag: Arc<str> },
+}
+
+/// One message on its way to a consumer. The connection gives it a delivery tag.
+#[derive(Debug)]
+pub struct Delivery {
+    pub channel: u16,
+    pub consumer_tag: Arc<str>,
+    pub queue: Arc<Queue>,
+    pub entry: QueuedMessage,
+}
+
+/// A message in a queue, with its place (`seq`) so a requeue can put it back where it was.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    pub seq: u64,
+    pub message: Arc<Message>,
+    pub redelivered: bool,
+}
+
+/// A consumer registered on a queue.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub tag: Arc<str>,
+    pub channel: u16,
+    pub connection: u64,
+    pub no_ack: bool,
+    pub exclusive: bool,
+    /// Per-consumer prefetch (basic.qos global=false).
+    pub credit: Arc<Credit>,
+    /// Channel-wide prefetch (basic.qos global=true).
+    pub channel_credit: Arc<Credit>,
+    pub sink: UnboundedSender<Outbound>,
+}
+
+impl Consumer {
+    /// Takes credit from both windows, or from neither. Auto-ack consumers have no window.
+    pub fn try_take_credit(&self) -> bool {
+        if self.no_ack {
+            return true;
+        }
+        if !self.credit.try_take() {
+            return false;
+        }
+        if !self.channel_credit.try_take() {
+            self.credit.release(1);
+            return false;
+        }
+        true
+    }
+
+    pub fn return_credit(&self) {
+        if !self.no_ack {
+            self.credit.release(1);
+            self.channel_credit.release(1);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! What can go wrong in the broker core, in its own terms. `crate::error` maps each case to the
+//! AMQP reply code and text RabbitMQ would send.
+
+use crate::protocol::FieldValue;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BrokerError {
+    #[error("no {kind} '{name}' in vhost '{vhost}'")]
+    NotFound {
+        kind: EntityKind,
+        name: String,
+        vhost: String,
+    },
+    #[error("inequivalent arg '{arg}' for {kind} '{name}' in vhost '{vhost}'")]
+    Inequivalent {
+        kind: EntityKind,
+        name: String,
+        vhost: String,
+        arg: String,
+        received: Option<FieldValue>,
+        current: Option<FieldValue>,
+    },
+    #[error("{kind} name '{name}' contains reserved prefix 'amq.*'")]
+    ReservedName { kind: EntityKind, name: String },
+    #[error("operation not permitted on the default exchange")]
+    DefaultExchange,
+    #[error("deletion of system exchange '{name}' in vhost '{vhost}' not allowed")]
+    SystemExchange { name: String, vhost: String },
+    #[error("cannot publish to internal exchange '{name}' in vhost '{vhost}'")]
+    InternalExchange { name: String, vhost: String },
+    #[error("cannot obtain exclusive access to locked queue '{name}' in vhost '{vhost}'")]
+    ExclusiveLocked { name: String, vhost: String },
+    #[error("queue '{name}' in vhost '{vhost}' in exclusive use")]
+    ExclusiveConsumer { name: String, vhost: String },
+    #[error("{kind} '{name}' in vhost '{vhost}' in use")]
+    InUse {
+        kind: EntityKind,
+        name: String,
+        vhost: String,
+    },
+    #[error("queue '{name}' in vhost '{vhost}' not empty")]
+    NotEmpty { name: String, vhost: String },
+    #[error("unknown exchange type '{0}'")]
+    UnknownExchangeType(String),
+    #[error("invalid argument '{arg}': {reason}")]
+    InvalidArgument { arg: String, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityKind {
+    Exchange,
+    Queue,
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EntityKind::Exchange => "exchange",
+            EntityKind::Queue => "queue",
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! The broker core: vhosts, exchanges, bindings, queues and consumers, in memory.
+//!
+//! It knows nothing of frames or sockets: channels call into it with plain values and get
+//! `BrokerError`s back.
+//!
+//! # Lock order
+//! A thread may take, in this order and never the reverse:
+//! 1. a `DashMap` shard of a vhost's exchange or queue map (held only for a lookup or an
+//!    insert; never while calling into an exchange or queue),
+//! 2. an exchange's binding table (`RwLock`, read on the publish path),
+//! 3. a queue's state (`Mutex`).
+//!
+//! A queue never calls back into an exchange or a map while holding its lock; it only sends
+//! to consumers' unbounded channels. No lock is held across an `.await`. Publishing to queue
+//! A never waits on queue B: routing releases the exchange's lock before pushing to queues.
+
+pub mod consumer;
+pub mod error;
+pub mod exchange;
+pub mod message;
+pub mod names;
+pub mod queue;
+pub mod vhost;
+
+pub use error::BrokerError;
+pub use vhost::VHost;
+
+use dashmap::DashMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A user and where it may log in from.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub password: String,
+    /// RabbitMQ lets the default guest user in from loopback addresses only.
+    pub loopback_only: bool,
+}
+
+/// Everything the broker holds, shared by every connection.
+#[derive(Debug)]
+pub struct Core {
+    vhosts: DashMap<String, Arc<VHost>>,
+    users: HashMap<String, User>,
+    next_connection: AtomicU64,
+}
+
+impl Default for Core {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Core {
+    /// A broker with vhost "/" and user guest/guest (loopback only), as RabbitMQ starts.
+    pub fn new() -> Core {
+        let vhosts = DashMap::new();
+        vhosts.insert("/".to_owned(), Arc::new(VHost::new("/")));
+        let mut users = HashMap::new();
+        users.insert(
+            "guest".to_owned(),
+            User {
+                password: "guest".to_owned(),
+                loopback_only: true,
+            },
+        );
+        Core {
+            vhosts,
+            users,
+            next_connection: AtomicU64::new(1),
+        }
+    }
+
+    pub fn vhost(&self, name: &str) -> Option<Arc<VHost>> {
+        self.vhosts.get(name).map(|v| v.clone())
+    }
+
+    /// Whether `user` may log in with `password` from a peer that is (or is not) on loopback.
+    pub fn authenticate(&self, user: &str, password: &str, from_loopback: bool) -> bool {
+        match self.users.get(user) {
+            Some(u) => u.password == password && (from_loopback || !u.loopback_only),
+            None => false,
+        }
+    }
+
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+}

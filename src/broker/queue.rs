@@ -1,0 +1,210 @@
+//! A queue: ready messages in order, its consumers, and round-robin dispatch under prefetch.
+
+use super::consumer::{Consumer, Delivery, Outbound, QueuedMessage};
+use super::message::Message;
+use crate::protocol::FieldTable;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How a queue was declared; compared on redeclare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSettings {
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+}
+
+#[derive(Debug)]
+pub struct Queue {
+    pub name: String,
+    pub vhost: String,
+    pub settings: QueueSettings,
+    /// The connection that owns an exclusive queue.
+    pub owner: Option<u64>,
+    state: Mutex<QueueState>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    /// Ready messages, ascending `seq`.
+    ready: VecDeque<QueuedMessage>,
+    next_seq: u64,
+    consumers: Vec<Consumer>,
+    /// Where round-robin resumes.
+    next_consumer: usize,
+    /// Auto-delete applies only once a queue has had a consumer.
+    had_consumer: bool,
+    deleted: bool,
+}
+
+/// What removing a consumer left behind.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConsumerRemoved {
+    NotFound,
+    Removed,
+    /// It was the last consumer of an auto-delete queue: the caller deletes the queue.
+    LastOfAutoDelete,
+}
+
+impl Queue {
+    pub fn new(name: String, vhost: String, settings: QueueSettings, owner: Option<u64>) -> Queue {
+        Queue {
+            name,
+            vhost,
+            settings,
+            owner,
+            state: Mutex::new(QueueState::default()),
+        }
+    }
+
+    /// A poisoned lock only means another thread panicked mid-update; the queue's invariants
+    /// hold between statements, so carry on rather than take the broker down.
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends a message and hands out whatever the consumers have room for.
+    pub fn push(self: &Arc<Self>, message: Arc<Message>) {
+        let mut st = self.lock();
+        if st.deleted {
+            return;
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.ready.push_back(QueuedMessage {
+            seq,
+            message,
+            redelivered: false,
+        });
+        self.dispatch_locked(&mut st);
+    }
+
+    /// Puts messages back in their original places, marked redelivered.
+    pub fn requeue(self: &Arc<Self>, entries: impl IntoIterator<Item = QueuedMessage>) {
+        let mut st = self.lock();
+        if st.deleted {
+            return;
+        }
+        for mut e in entries {
+            e.redelivered = true;
+            let at = st.ready.partition_point(|m| m.seq < e.seq);
+            st.ready.insert(at, e);
+        }
+        self.dispatch_locked(&mut st);
+    }
+
+    /// Delivers after credit was returned (ack, qos change).
+    pub fn dispatch(self: &Arc<Self>) {
+        let mut st = self.lock();
+        self.dispatch_locked(&mut st);
+    }
+
+    fn dispatch_locked(self: &Arc<Self>, st: &mut QueueState) {
+        while !st.ready.is_empty() && !st.consumers.is_empty() {
+            let n = st.consumers.len();
+            let start = st.next_consumer % n;
+            let Some(idx) = (0..n)
+                .map(|k| (start + k) % n)
+                .find(|&i| st.consumers[i].try_take_credit())
+            else {
+                return;
+            };
+            st.next_consumer = idx + 1;
+            let Some(entry) = st.ready.pop_front() else {
+                return;
+            };
+            let c = &st.consumers[idx];
+            let delivery = Delivery {
+                channel: c.channel,
+                consumer_tag: c.tag.clone(),
+                queue: self.clone(),
+                entry,
+            };
+            if let Err(err) = c.sink.send(Outbound::Deliver(delivery)) {
+                // The connection is gone; its cleanup removes the consumer. Keep the message.
+                c.return_credit();
+                if let Outbound::Deliver(d) = err.0 {
+                    st.ready.push_front(d.entry);
+                }
+                st.consumers.remove(idx);
+            }
+        }
+    }
+
+    /// Takes the next ready message for basic.get, with the count left behind.
+    pub fn get(&self) -> Option<(QueuedMessage, u32)> {
+        let mut st = self.lock();
+        let m = st.ready.pop_front()?;
+        Some((m, st.ready.len() as u32))
+    }
+
+    pub fn add_consumer(self: &Arc<Self>, consumer: Consumer) -> Result<(), ()> {
+        let mut st = self.lock();
+        if consumer.exclusive && !st.consumers.is_empty()
+            || st.consumers.iter().any(|c| c.exclusive)
+        {
+            return Err(());
+        }
+        st.consumers.push(consumer);
+        st.had_consumer = true;
+        self.dispatch_locked(&mut st);
+        Ok(())
+    }
+
+    pub fn remove_consumer(&self, connection: u64, channel: u16, tag: &str) -> ConsumerRemoved {
+        let mut st = self.lock();
+        let before = st.consumers.len();
+        st.consumers
+            .retain(|c| !(c.connection == connection && c.channel == channel && &*c.tag == tag));
+        if st.consumers.len() == before {
+            return ConsumerRemoved::NotFound;
+        }
+        if self.settings.auto_delete && st.consumers.is_empty() && st.had_consumer {
+            ConsumerRemoved::LastOfAutoDelete
+        } else {
+            ConsumerRemoved::Removed
+        }
+    }
+
+    /// Ready messages and consumers, as queue.declare-ok reports them.
+    pub fn counts(&self) -> (u32, u32) {
+        let st = self.lock();
+        (st.ready.len() as u32, st.consumers.len() as u32)
+    }
+
+    pub fn message_count(&self) -> u32 {
+        self.lock().ready.len() as u32
+    }
+
+    pub fn consumer_count(&self) -> usize {
+        self.lock().consumers.len()
+    }
+
+    /// Drops every ready message; returns how many there were.
+    pub fn purge(&self) -> u32 {
+        let mut st = self.lock();
+        let n = st.ready.len() as u32;
+        st.ready.clear();
+        n
+    }
+
+    /// Marks the queue gone, tells its consumers, and returns how many messages it held.
+    pub fn mark_deleted(&self) -> u32 {
+        let mut st = self.lock();
+        st.deleted = true;
+        for c in st.consumers.drain(..) {
+            let _ = c.sink.send(Outbound::Cancelled {
+                channel: c.channel,
+                consumer_tag: c.tag.clone(),
+            });
+        }
+        let n = st.ready.len() as u32;
+        st.ready.clear();
+        n
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.lock().deleted
+    }
+}

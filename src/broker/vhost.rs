@@ -1,0 +1,515 @@
+//! A virtual host: its exchanges, queues and bindings, and the operations on them that the
+//! AMQP methods map to. Knows nothing of frames or channels.
+
+use super::error::{BrokerError, EntityKind};
+use super::exchange::{Binding, Destination, Exchange, ExchangeKind, ExchangeSettings};
+use super::message::Message;
+use super::queue::{Queue, QueueSettings};
+use crate::protocol::{FieldTable, FieldValue};
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use std::sync::Arc;
+
+/// The exchanges every vhost starts with, all durable.
+const PREDECLARED: [(&str, ExchangeKind); 6] = [
+    ("", ExchangeKind::Direct),
+    ("amq.direct", ExchangeKind::Direct),
+    ("amq.fanout", ExchangeKind::Fanout),
+    ("amq.topic", ExchangeKind::Topic),
+    ("amq.headers", ExchangeKind::Headers),
+    ("amq.match", ExchangeKind::Headers),
+];
+
+/// Queue arguments RabbitMQ compares on redeclare; others are stored but not compared.
+const COMPARED_QUEUE_ARGS: [&str; 11] = [
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-queue-type",
+    "x-single-active-consumer",
+];
+
+/// Exchange arguments RabbitMQ compares on redeclare.
+const COMPARED_EXCHANGE_ARGS: [&str; 1] = ["alternate-exchange"];
+
+/// Bound on alternate-exchange and exchange-to-exchange hops, against cycles.
+const MAX_ROUTE_HOPS: usize = 64;
+
+/// An exchange.declare, in the broker's terms.
+#[derive(Debug, Clone)]
+pub struct ExchangeDeclare {
+    pub name: String,
+    pub kind: String,
+    pub passive: bool,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: FieldTable,
+}
+
+/// A queue.declare, in the broker's terms. `name` is already resolved (never empty).
+#[derive(Debug, Clone)]
+pub struct QueueDeclare {
+    pub name: String,
+    pub passive: bool,
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+    /// Whether the client chose the name (reserved-prefix rules apply only then).
+    pub client_named: bool,
+}
+
+#[derive(Debug)]
+pub struct VHost {
+    pub name: String,
+    exchanges: DashMap<String, Arc<Exchange>>,
+    queues: DashMap<String, Arc<Queue>>,
+}
+
+impl VHost {
+    pub fn new(name: &str) -> VHost {
+        let v = VHost {
+            name: name.to_owned(),
+            exchanges: DashMap::new(),
+            queues: DashMap::new(),
+        };
+        for (n, kind) in PREDECLARED {
+            let settings = ExchangeSettings {
+                kind,
+                durable: true,
+                auto_delete: false,
+                internal: false,
+                arguments: FieldTable::new(),
+            };
+            v.exchanges
+                .insert(n.to_owned(), Arc::new(Exchange::new(n.to_owned(), settings)));
+        }
+        v
+    }
+
+    fn not_found(&self, kind: EntityKind, name: &str) -> BrokerError {
+        BrokerError::NotFound {
+            kind,
+            name: name.to_owned(),
+            vhost: self.name.clone(),
+        }
+    }
+
+    pub fn exchange(&self, name: &str) -> Result<Arc<Exchange>, BrokerError> {
+        self.exchanges
+            .get(name)
+            .map(|x| x.clone())
+            .ok_or_else(|| self.not_found(EntityKind::Exchange, name))
+    }
+
+    /// A queue, if this connection may use it (exclusive queues belong to one connection).
+    pub fn queue(&self, name: &str, connection: u64) -> Result<Arc<Queue>, BrokerError> {
+        let q = self
+            .queues
+            .get(name)
+            .map(|q| q.clone())
+            .ok_or_else(|| self.not_found(EntityKind::Queue, name))?;
+        self.check_owner(&q, connection)?;
+        Ok(q)
+    }
+
+    fn check_owner(&self, q: &Queue, connection: u64) -> Result<(), BrokerError> {
+        match q.owner {
+            Some(owner) if owner != connection => Err(BrokerError::ExclusiveLocked {
+                name: q.name.clone(),
+                vhost: self.name.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn declare_exchange(&self, d: ExchangeDeclare) -> Result<(), BrokerError> {
+        if d.passive {
+            return self.exchange(&d.name).map(|_| ());
+        }
+        let kind = ExchangeKind::parse(&d.kind)
+            .ok_or_else(|| BrokerError::UnknownExchangeType(d.kind.clone()))?;
+        if d.name.is_empty() {
+            return Err(BrokerError::DefaultExchange);
+        }
+        if d.name.starts_with("amq.") {
+            return Err(BrokerError::ReservedName {
+                kind: EntityKind::Exchange,
+                name: d.name,
+            });
+        }
+        let settings = ExchangeSettings {
+            kind,
+            durable: d.durable,
+            auto_delete: d.auto_delete,
+            internal: d.internal,
+            arguments: d.arguments,
+        };
+        match self.exchanges.entry(d.name.clone()) {
+            Entry::Occupied(e) => self.check_exchange_equivalent(e.get(), &settings),
+            Entry::Vacant(e) => {
+                e.insert(Arc::new(Exchange::new(d.name, settings)));
+                Ok(())
+            }
+        }
+    }
+
+    fn check_exchange_equivalent(
+        &self,
+        x: &Exchange,
+        want: &ExchangeSettings,
+    ) -> Result<(), BrokerError> {
+        let have = &x.settings;
+        let text = |s: &str| Some(FieldValue::LongString(s.as_bytes().to_vec().into()));
+        let flag = |b: bool| Some(FieldValue::Bool(b));
+        let checks = [
+            ("type", text(want.kind.as_str()), text(have.kind.as_str())),
+            ("durable", flag(want.durable), flag(have.durable)),
+            ("auto_delete", flag(want.auto_delete), flag(have.auto_delete)),
+            ("internal", flag(want.internal), flag(have.internal)),
+        ];
+        self.first_difference(EntityKind::Exchange, &x.name, checks)?;
+        self.compare_args(
+            EntityKind::Exchange,
+            &x.name,
+            &COMPARED_EXCHANGE_ARGS,
+            &want.arguments,
+            &have.arguments,
+        )
+    }
+
+    fn first_difference<const N: usize>(
+        &self,
+        kind: EntityKind,
+        name: &str,
+        checks: [(&str, Option<FieldValue>, Option<FieldValue>); N],
+    ) -> Result<(), BrokerError> {
+        match checks.into_iter().find(|(_, a, b)| a != b) {
+            Some((arg, received, current)) => Err(BrokerError::Inequivalent {
+                kind,
+                name: name.to_owned(),
+                vhost: self.name.clone(),
+                arg: arg.to_owned(),
+                received,
+                current,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn compare_args(
+        &self,
+        kind: EntityKind,
+        name: &str,
+        keys: &[&str],
+        want: &FieldTable,
+        have: &FieldTable,
+    ) -> Result<(), BrokerError> {
+        for key in keys {
+            let (a, b) = (want.get(key), have.get(key));
+            let same = match (a, b) {
+                (Some(a), Some(b)) => a == b || a.as_i64().is_some() && a.as_i64() == b.as_i64(),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                return Err(BrokerError::Inequivalent {
+                    kind,
+                    name: name.to_owned(),
+                    vhost: self.name.clone(),
+                    arg: (*key).to_owned(),
+                    received: a.cloned(),
+                    current: b.cloned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes an exchange (a missing one is fine) and every binding to or from it.
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> Result<(), BrokerError> {
+        if name.is_empty() {
+            return Err(BrokerError::DefaultExchange);
+        }
+        if name.starts_with("amq.") && self.exchanges.contains_key(name) {
+            return Err(BrokerError::SystemExchange {
+                name: name.to_owned(),
+                vhost: self.name.clone(),
+            });
+        }
+        let Ok(x) = self.exchange(name) else {
+            return Ok(());
+        };
+        if if_unused && x.has_bindings() {
+            return Err(BrokerError::InUse {
+                kind: EntityKind::Exchange,
+                name: name.to_owned(),
+                vhost: self.name.clone(),
+            });
+        }
+        self.remove_exchange(name);
+        Ok(())
+    }
+
+    fn remove_exchange(&self, name: &str) {
+        if self.exchanges.remove(name).is_some() {
+            self.unbind_everywhere(&Destination::Exchange(name.to_owned()));
+        }
+    }
+
+    /// Drops every binding that leads to `dest`, and then any auto-delete exchange left
+    /// without bindings.
+    fn unbind_everywhere(&self, dest: &Destination) {
+        let exchanges: Vec<Arc<Exchange>> = self.exchanges.iter().map(|e| e.clone()).collect();
+        for x in exchanges {
+            let (removed, empty) = x.unbind_destination(dest);
+            if removed && empty && x.settings.auto_delete {
+                self.remove_exchange(&x.name);
+            }
+        }
+    }
+
+    /// Declares (or checks) a queue; returns it with its ready-message and consumer counts.
+    pub fn declare_queue(
+        &self,
+        d: QueueDeclare,
+        connection: u64,
+    ) -> Result<(Arc<Queue>, u32, u32), BrokerError> {
+        if d.passive {
+            let q = self.queue(&d.name, connection)?;
+            let (m, c) = q.counts();
+            return Ok((q, m, c));
+        }
+        if d.client_named && d.name.starts_with("amq.") {
+            return Err(BrokerError::ReservedName {
+                kind: EntityKind::Queue,
+                name: d.name,
+            });
+        }
+        let settings = QueueSettings {
+            durable: d.durable,
+            exclusive: d.exclusive,
+            auto_delete: d.auto_delete,
+            arguments: d.arguments,
+        };
+        let q = match self.queues.entry(d.name.clone()) {
+            Entry::Occupied(e) => {
+                let q = e.get().clone();
+                drop(e);
+                self.check_owner(&q, connection)?;
+                if q.owner.is_none() && d.exclusive {
+                    return Err(BrokerError::ExclusiveLocked {
+                        name: q.name.clone(),
+                        vhost: self.name.clone(),
+                    });
+                }
+                self.check_queue_equivalent(&q, &settings)?;
+                q
+            }
+            Entry::Vacant(e) => {
+                let owner = d.exclusive.then_some(connection);
+                let q = Arc::new(Queue::new(d.name, self.name.clone(), settings, owner));
+                e.insert(q.clone());
+                q
+            }
+        };
+        let (m, c) = q.counts();
+        Ok((q, m, c))
+    }
+
+    fn check_queue_equivalent(&self, q: &Queue, want: &QueueSettings) -> Result<(), BrokerError> {
+        let have = &q.settings;
+        let flag = |b: bool| Some(FieldValue::Bool(b));
+        let checks = [
+            ("durable", flag(want.durable), flag(have.durable)),
+            ("auto_delete", flag(want.auto_delete), flag(have.auto_delete)),
+        ];
+        self.first_difference(EntityKind::Queue, &q.name, checks)?;
+        self.compare_args(
+            EntityKind::Queue,
+            &q.name,
+            &COMPARED_QUEUE_ARGS,
+            &want.arguments,
+            &have.arguments,
+        )
+    }
+
+    /// Deletes a queue (a missing one is fine); returns how many messages it held.
+    pub fn delete_queue(
+        &self,
+        name: &str,
+        connection: u64,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> Result<u32, BrokerError> {
+        let q = match self.queue(name, connection) {
+            Ok(q) => q,
+            Err(BrokerError::NotFound { .. }) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        if if_unused && q.consumer_count() > 0 {
+            return Err(BrokerError::InUse {
+                kind: EntityKind::Queue,
+                name: name.to_owned(),
+                vhost: self.name.clone(),
+            });
+        }
+        if if_empty && q.message_count() > 0 {
+            return Err(BrokerError::NotEmpty {
+                name: name.to_owned(),
+                vhost: self.name.clone(),
+            });
+        }
+        Ok(self.remove_queue(&q))
+    }
+
+    /// Removes a queue whatever its state (auto-delete, exclusive owner gone).
+    pub fn remove_queue(&self, q: &Arc<Queue>) -> u32 {
+        let removed = self
+            .queues
+            .remove_if(&q.name, |_, v| Arc::ptr_eq(v, q))
+            .is_some();
+        if !removed {
+            return 0;
+        }
+        let n = q.mark_deleted();
+        self.unbind_everywhere(&Destination::Queue(q.name.clone()));
+        n
+    }
+
+    /// Deletes the exclusive queues a closing connection owned.
+    pub fn connection_closed(&self, connection: u64) {
+        let owned: Vec<Arc<Queue>> = self
+            .queues
+            .iter()
+            .filter(|q| q.owner == Some(connection))
+            .map(|q| q.clone())
+            .collect();
+        for q in owned {
+            self.remove_queue(&q);
+        }
+    }
+
+    /// Binds (or, with `bind == false`, unbinds) `destination` to exchange `source`.
+    pub fn change_binding(
+        &self,
+        bind: bool,
+        source: &str,
+        destination: Destination,
+        routing_key: String,
+        arguments: FieldTable,
+        connection: u64,
+    ) -> Result<(), BrokerError> {
+        let dest_name = match &destination {
+            Destination::Queue(n) | Destination::Exchange(n) => n.as_str(),
+        };
+        let dest_is_default = matches!(destination, Destination::Exchange(_)) && dest_name.is_empty();
+        if source.is_empty() || dest_is_default {
+            return Err(BrokerError::DefaultExchange);
+        }
+        let x = self.exchange(source)?;
+        match &destination {
+            Destination::Queue(n) => {
+                self.queue(n, connection)?;
+            }
+            Destination::Exchange(n) => {
+                self.exchange(n)?;
+            }
+        }
+        let binding = Binding {
+            destination,
+            routing_key,
+            arguments,
+        };
+        if bind {
+            x.bind(binding);
+        } else if x.unbind(&binding) && x.settings.auto_delete {
+            self.remove_exchange(source);
+        }
+        Ok(())
+    }
+
+    /// Checks that `exchange` takes publishes from clients.
+    pub fn publishable(&self, exchange: &str) -> Result<Arc<Exchange>, BrokerError> {
+        let x = self.exchange(exchange)?;
+        if x.settings.internal {
+            return Err(BrokerError::InternalExchange {
+                name: exchange.to_owned(),
+                vhost: self.name.clone(),
+            });
+        }
+        Ok(x)
+    }
+
+    /// Routes a message from `exchange` through exchange-to-exchange bindings and alternate
+    /// exchanges; returns each queue it reaches once.
+    pub fn route(&self, exchange: &Arc<Exchange>, message: &Message) -> Vec<Arc<Queue>> {
+        let headers = message.properties.headers.as_ref();
+        let key = message.routing_key.as_str();
+        let mut queues: Vec<Arc<Queue>> = Vec::new();
+        if exchange.name.is_empty() {
+            queues.extend(self.queues.get(key).map(|q| q.clone()));
+            return queues;
+        }
+        let mut visited = vec![exchange.name.clone()];
+        let mut next = Some(exchange.clone());
+        while let Some(x) = next.take() {
+            self.route_from(&x, key, headers, &mut visited, &mut queues);
+            // Nothing reached: the alternate exchange (and then its own) gets the message.
+            if queues.is_empty()
+                && let Some(ae) = x.alternate_exchange()
+                && !visited.iter().any(|v| v == ae)
+                && visited.len() < MAX_ROUTE_HOPS
+                && let Ok(ae) = self.exchange(ae)
+            {
+                visited.push(ae.name.clone());
+                next = Some(ae);
+            }
+        }
+        queues
+    }
+
+    /// Follows bindings from `source`, through exchange-to-exchange bindings, to queues.
+    fn route_from(
+        &self,
+        source: &Arc<Exchange>,
+        key: &str,
+        headers: Option<&FieldTable>,
+        visited: &mut Vec<String>,
+        queues: &mut Vec<Arc<Queue>>,
+    ) {
+        let mut pending = vec![source.clone()];
+        let mut dests = Vec::new();
+        while let Some(src) = pending.pop() {
+            dests.clear();
+            src.route(key, headers, &mut dests);
+            for d in dests.drain(..) {
+                match d {
+                    Destination::Queue(n) => {
+                        if let Some(q) = self.queues.get(&n)
+                            && !queues.iter().any(|have| Arc::ptr_eq(have, &q))
+                        {
+                            queues.push(q.clone());
+                        }
+                    }
+                    Destination::Exchange(n) => {
+                        if !visited.contains(&n)
+                            && visited.len() < MAX_ROUTE_HOPS
+                            && let Ok(next) = self.exchange(&n)
+                        {
+                            visited.push(n);
+                            pending.push(next);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
