@@ -195,7 +195,11 @@ fn describe_difference(received: &Option<FieldValue>, current: &Option<FieldValu
         None => "none".to_owned(),
     };
     match (received, current) {
-        (Some(r), Some(c)) => format!("received '{}' but current is '{}'", r.describe(), c.describe()),
+        (Some(r), Some(c)) => format!(
+            "received '{}' but current is '{}'",
+            r.describe(),
+            c.describe()
+        ),
         _ => format!("received {} but current is {}", one(received), one(current)),
     }
 }
@@ -269,9 +273,10 @@ mod tests {
             current: None,
         }
         .into();
-        assert!(e.reply_text().ends_with(
-            "received the value '1000' of type 'signedint' but current is none"
-        ));
+        assert!(
+            e.reply_text()
+                .ends_with("received the value '1000' of type 'signedint' but current is none")
+        );
     }
 
     #[test]

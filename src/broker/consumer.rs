@@ -3,7 +3,7 @@
 use super::message::Message;
 use super::queue::Queue;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// A prefetch window: how many deliveries may be unacknowledged at once (0 = no limit).
@@ -13,6 +13,8 @@ use tokio::sync::mpsc::UnboundedSender;
 pub struct Credit {
     limit: AtomicU32,
     in_flight: AtomicU32,
+    /// channel.flow active=false: no credit at all until resumed.
+    paused: AtomicBool,
 }
 
 impl Credit {
@@ -20,6 +22,7 @@ impl Credit {
         Arc::new(Credit {
             limit: AtomicU32::new(limit.into()),
             in_flight: AtomicU32::new(0),
+            paused: AtomicBool::new(false),
         })
     }
 
@@ -27,8 +30,15 @@ impl Credit {
         self.limit.store(limit.into(), Ordering::Release);
     }
 
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+    }
+
     /// Takes one unit of credit if the window has room.
     pub fn try_take(&self) -> bool {
+        if self.paused.load(Ordering::Acquire) {
+            return false;
+        }
         let limit = self.limit.load(Ordering::Acquire);
         if limit == 0 {
             self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -39,6 +49,11 @@ impl Credit {
                 (n < limit).then_some(n + 1)
             })
             .is_ok()
+    }
+
+    /// For auto-ack consumers: only a paused channel stops them.
+    pub fn try_take_unlimited(&self) -> bool {
+        !self.paused.load(Ordering::Acquire)
     }
 
     pub fn release(&self, n: u32) {
@@ -55,7 +70,10 @@ impl Credit {
 pub enum Outbound {
     Deliver(Delivery),
     /// The queue went away under the consumer: the client gets basic.cancel.
-    Cancelled { channel: u16, consumer_tag: Arc<str> },
+    Cancelled {
+        channel: u16,
+        consumer_tag: Arc<str>,
+    },
 }
 
 /// One message on its way to a consumer. The connection gives it a delivery tag.
@@ -65,6 +83,8 @@ pub struct Delivery {
     pub consumer_tag: Arc<str>,
     pub queue: Arc<Queue>,
     pub entry: QueuedMessage,
+    /// Whether the delivery took prefetch credit (consumers that ack).
+    pub credited: bool,
 }
 
 /// A message in a queue, with its place (`seq`) so a requeue can put it back where it was.
@@ -94,7 +114,7 @@ impl Consumer {
     /// Takes credit from both windows, or from neither. Auto-ack consumers have no window.
     pub fn try_take_credit(&self) -> bool {
         if self.no_ack {
-            return true;
+            return self.channel_credit.try_take_unlimited();
         }
         if !self.credit.try_take() {
             return false;

@@ -82,12 +82,23 @@ impl Queue {
 
     /// Puts messages back in their original places, marked redelivered.
     pub fn requeue(self: &Arc<Self>, entries: impl IntoIterator<Item = QueuedMessage>) {
+        self.put_back(entries.into_iter().map(|mut e| {
+            e.redelivered = true;
+            e
+        }));
+    }
+
+    /// Takes back a message that never reached its consumer (it was cancelled meanwhile).
+    pub fn requeue_undelivered(self: &Arc<Self>, entry: QueuedMessage) {
+        self.put_back(std::iter::once(entry));
+    }
+
+    fn put_back(self: &Arc<Self>, entries: impl Iterator<Item = QueuedMessage>) {
         let mut st = self.lock();
         if st.deleted {
             return;
         }
-        for mut e in entries {
-            e.redelivered = true;
+        for e in entries {
             let at = st.ready.partition_point(|m| m.seq < e.seq);
             st.ready.insert(at, e);
         }
@@ -120,6 +131,7 @@ impl Queue {
                 consumer_tag: c.tag.clone(),
                 queue: self.clone(),
                 entry,
+                credited: !c.no_ack,
             };
             if let Err(err) = c.sink.send(Outbound::Deliver(delivery)) {
                 // The connection is gone; its cleanup removes the consumer. Keep the message.

@@ -88,8 +88,10 @@ impl VHost {
                 internal: false,
                 arguments: FieldTable::new(),
             };
-            v.exchanges
-                .insert(n.to_owned(), Arc::new(Exchange::new(n.to_owned(), settings)));
+            v.exchanges.insert(
+                n.to_owned(),
+                Arc::new(Exchange::new(n.to_owned(), settings)),
+            );
         }
         v
     }
@@ -172,7 +174,11 @@ impl VHost {
         let checks = [
             ("type", text(want.kind.as_str()), text(have.kind.as_str())),
             ("durable", flag(want.durable), flag(have.durable)),
-            ("auto_delete", flag(want.auto_delete), flag(have.auto_delete)),
+            (
+                "auto_delete",
+                flag(want.auto_delete),
+                flag(have.auto_delete),
+            ),
             ("internal", flag(want.internal), flag(have.internal)),
         ];
         self.first_difference(EntityKind::Exchange, &x.name, checks)?;
@@ -329,7 +335,11 @@ impl VHost {
         let flag = |b: bool| Some(FieldValue::Bool(b));
         let checks = [
             ("durable", flag(want.durable), flag(have.durable)),
-            ("auto_delete", flag(want.auto_delete), flag(have.auto_delete)),
+            (
+                "auto_delete",
+                flag(want.auto_delete),
+                flag(have.auto_delete),
+            ),
         ];
         self.first_difference(EntityKind::Queue, &q.name, checks)?;
         self.compare_args(
@@ -410,7 +420,8 @@ impl VHost {
         let dest_name = match &destination {
             Destination::Queue(n) | Destination::Exchange(n) => n.as_str(),
         };
-        let dest_is_default = matches!(destination, Destination::Exchange(_)) && dest_name.is_empty();
+        let dest_is_default =
+            matches!(destination, Destination::Exchange(_)) && dest_name.is_empty();
         if source.is_empty() || dest_is_default {
             return Err(BrokerError::DefaultExchange);
         }

@@ -25,7 +25,10 @@ struct Matcher {
 
 impl Matcher {
     fn new(args: &FieldTable) -> Matcher {
-        let x_match = args.get("x-match").and_then(FieldValue::as_str).unwrap_or("all");
+        let x_match = args
+            .get("x-match")
+            .and_then(FieldValue::as_str)
+            .unwrap_or("all");
         let (mode, with_x) = match x_match {
             "any" => (Mode::Any, false),
             "any-with-x" => (Mode::Any, true),
@@ -97,13 +100,22 @@ mod tests {
     }
 
     fn table(pairs: &[(&str, FieldValue)]) -> FieldTable {
-        FieldTable(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        FieldTable(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     #[test]
     fn all_and_any() {
         let all = Matcher::new(&table(&[("a", s("1")), ("b", FieldValue::I32(2))]));
-        let any = Matcher::new(&table(&[("x-match", s("any")), ("a", s("1")), ("b", s("9"))]));
+        let any = Matcher::new(&table(&[
+            ("x-match", s("any")),
+            ("a", s("1")),
+            ("b", s("9")),
+        ]));
         let h = table(&[("a", s("1")), ("b", FieldValue::I64(2))]);
         assert!(all.matches(Some(&h)));
         assert!(any.matches(Some(&h)));

@@ -157,7 +157,12 @@ impl Exchange {
         !self.read().bindings.is_empty()
     }
 
-    pub fn route(&self, routing_key: &str, headers: Option<&FieldTable>, out: &mut Vec<Destination>) {
+    pub fn route(
+        &self,
+        routing_key: &str,
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Destination>,
+    ) {
         self.read().router.route(routing_key, headers, out);
     }
 }

@@ -118,13 +118,19 @@ mod tests {
     use proptest::prelude::*;
 
     fn word() -> impl Strategy<Value = String> {
-        prop_oneof![Just("a"), Just("b"), Just("c"), Just(""), Just("*"), Just("#")]
-            .prop_map(String::from)
+        prop_oneof![
+            Just("a"),
+            Just("b"),
+            Just("c"),
+            Just(""),
+            Just("*"),
+            Just("#")
+        ]
+        .prop_map(String::from)
     }
 
     fn key_words() -> impl Strategy<Value = String> {
-        prop_oneof![Just("a"), Just("b"), Just("c"), Just("")]
-            .prop_map(String::from)
+        prop_oneof![Just("a"), Just("b"), Just("c"), Just("")].prop_map(String::from)
     }
 
     fn join(words: Vec<String>) -> String {

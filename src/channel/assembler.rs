@@ -1,0 +1,271 @@
+//! The content assembler: method frame, then content header, then body frames, into one
+//! command. Pure state, no I/O, like RabbitMQ's `rabbit_command_assembler`.
+
+use crate::error::AmqpError;
+use crate::protocol::{ContentHeader, Method};
+use bytes::{Bytes, BytesMut};
+
+/// The largest message body accepted, RabbitMQ's default `max_message_size` (128 MiB).
+pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
+
+/// One frame's worth of input for a channel.
+#[derive(Debug)]
+pub enum ChannelFrame {
+    Method(Method),
+    Header(ContentHeader),
+    Body(Bytes),
+}
+
+/// A complete command: a method, and its content when the method carries one.
+#[derive(Debug)]
+pub struct Command {
+    pub method: Method,
+    pub content: Option<Content>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Content {
+    pub header: ContentHeader,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Default)]
+pub enum Assembler {
+    #[default]
+    Idle,
+    AwaitingHeader(Method),
+    AwaitingBody {
+        method: Method,
+        header: ContentHeader,
+        body: BodyBuffer,
+    },
+}
+
+/// A body arriving in frames: a single frame stays the frame's own `Bytes` (no copy).
+#[derive(Debug, Default)]
+pub struct BodyBuffer {
+    first: Option<Bytes>,
+    joined: BytesMut,
+    len: u64,
+}
+
+impl BodyBuffer {
+    fn push(&mut self, part: Bytes) {
+        self.len += part.len() as u64;
+        match self.first.take() {
+            None if self.joined.is_empty() => self.first = Some(part),
+            None => self.joined.extend_from_slice(&part),
+            Some(first) => {
+                self.joined.extend_from_slice(&first);
+                self.joined.extend_from_slice(&part);
+            }
+        }
+    }
+
+    fn finish(self) -> Bytes {
+        match self.first {
+            Some(b) => b,
+            None => self.joined.freeze(),
+        }
+    }
+}
+
+impl Assembler {
+    /// Feeds one frame; returns a command once one is complete.
+    pub fn feed(&mut self, frame: ChannelFrame) -> Result<Option<Command>, AmqpError> {
+        match (std::mem::take(self), frame) {
+            (Assembler::Idle, ChannelFrame::Method(method)) => {
+                if method.has_content() {
+                    *self = Assembler::AwaitingHeader(method);
+                    Ok(None)
+                } else {
+                    Ok(Some(Command {
+                        method,
+                        content: None,
+                    }))
+                }
+            }
+            (Assembler::Idle, _) => Err(AmqpError::unexpected_frame(
+                "expected method frame, got non method frame instead",
+            )),
+            (Assembler::AwaitingHeader(method), ChannelFrame::Header(header)) => {
+                let ids = (method.class_id(), method.method_id());
+                if header.class_id != method.class_id() {
+                    return Err(AmqpError::unexpected_frame(format!(
+                        "expected content header for class {}, got one for class {} instead",
+                        method.class_id(),
+                        header.class_id
+                    ))
+                    .during(ids.0, ids.1));
+                }
+                if header.body_size > MAX_MESSAGE_SIZE {
+                    return Err(AmqpError::precondition_failed(format!(
+                        "message size {} is larger than max size {}",
+                        header.body_size, MAX_MESSAGE_SIZE
+                    ))
+                    .during(ids.0, ids.1));
+                }
+                if header.body_size == 0 {
+                    return Ok(Some(Command {
+                        method,
+                        content: Some(Content {
+                            header,
+                            body: Bytes::new(),
+                        }),
+                    }));
+                }
+                *self = Assembler::AwaitingBody {
+                    method,
+                    header,
+                    body: BodyBuffer::default(),
+                };
+                Ok(None)
+            }
+            (Assembler::AwaitingHeader(method), _) => Err(AmqpError::unexpected_frame(format!(
+                "expected content header for class {}, got non content header frame instead",
+                method.class_id()
+            ))
+            .during(method.class_id(), method.method_id())),
+            (
+                Assembler::AwaitingBody {
+                    method,
+                    header,
+                    mut body,
+                },
+                ChannelFrame::Body(part),
+            ) => {
+                if body.len + part.len() as u64 > header.body_size {
+                    return Err(AmqpError::frame_error(
+                        "content body frame exceeds remaining content size",
+                    )
+                    .during(method.class_id(), method.method_id()));
+                }
+                body.push(part);
+                if body.len == header.body_size {
+                    Ok(Some(Command {
+                        method,
+                        content: Some(Content {
+                            header,
+                            body: body.finish(),
+                        }),
+                    }))
+                } else {
+                    *self = Assembler::AwaitingBody {
+                        method,
+                        header,
+                        body,
+                    };
+                    Ok(None)
+                }
+            }
+            (Assembler::AwaitingBody { method, .. }, _) => Err(AmqpError::unexpected_frame(
+                "expected content body, got non content body frame instead",
+            )
+            .during(method.class_id(), method.method_id())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code;
+    use crate::protocol::BasicProperties;
+    use crate::protocol::methods::{BasicPublish, ChannelFlow};
+
+    fn publish() -> ChannelFrame {
+        ChannelFrame::Method(Method::BasicPublish(BasicPublish::default()))
+    }
+
+    fn header(class_id: u16, body_size: u64) -> ChannelFrame {
+        ChannelFrame::Header(ContentHeader {
+            class_id,
+            body_size,
+            properties: BasicProperties::default(),
+            raw_properties: Bytes::from_static(&[0, 0]),
+        })
+    }
+
+    fn body(b: &'static [u8]) -> ChannelFrame {
+        ChannelFrame::Body(Bytes::from_static(b))
+    }
+
+    #[test]
+    fn assembles_method_header_and_bodies() {
+        let mut a = Assembler::default();
+        assert!(a.feed(publish()).unwrap().is_none());
+        assert!(a.feed(header(60, 5)).unwrap().is_none());
+        assert!(a.feed(body(b"he")).unwrap().is_none());
+        let cmd = a.feed(body(b"llo")).unwrap().expect("complete");
+        assert_eq!(&cmd.content.unwrap().body[..], b"hello");
+        assert!(matches!(a, Assembler::Idle));
+    }
+
+    #[test]
+    fn empty_body_completes_at_the_header() {
+        let mut a = Assembler::default();
+        a.feed(publish()).unwrap();
+        assert!(a.feed(header(60, 0)).unwrap().is_some());
+    }
+
+    #[test]
+    fn methods_without_content_pass_straight_through() {
+        let mut a = Assembler::default();
+        let m = Method::ChannelFlow(ChannelFlow { active: true });
+        assert!(a.feed(ChannelFrame::Method(m)).unwrap().is_some());
+    }
+
+    #[test]
+    fn body_without_header_is_unexpected() {
+        let mut a = Assembler::default();
+        a.feed(publish()).unwrap();
+        let e = a.feed(body(b"x")).unwrap_err();
+        assert_eq!(e.code, code::UNEXPECTED_FRAME);
+        assert_eq!((e.class_id, e.method_id), (60, 40));
+        assert!(
+            e.reply_text()
+                .contains("expected content header for class 60")
+        );
+    }
+
+    #[test]
+    fn header_without_method_is_unexpected() {
+        let e = Assembler::default().feed(header(60, 1)).unwrap_err();
+        assert_eq!(e.code, code::UNEXPECTED_FRAME);
+        assert!(e.reply_text().contains("expected method frame"));
+    }
+
+    #[test]
+    fn method_in_the_middle_of_a_body_is_unexpected() {
+        let mut a = Assembler::default();
+        a.feed(publish()).unwrap();
+        a.feed(header(60, 3)).unwrap();
+        a.feed(body(b"a")).unwrap();
+        let e = a.feed(publish()).unwrap_err();
+        assert_eq!(e.code, code::UNEXPECTED_FRAME);
+    }
+
+    #[test]
+    fn wrong_header_class_is_unexpected() {
+        let mut a = Assembler::default();
+        a.feed(publish()).unwrap();
+        let e = a.feed(header(50, 1)).unwrap_err();
+        assert!(e.reply_text().contains("got one for class 50"));
+    }
+
+    #[test]
+    fn too_much_body_is_a_frame_error() {
+        let mut a = Assembler::default();
+        a.feed(publish()).unwrap();
+        a.feed(header(60, 2)).unwrap();
+        assert_eq!(a.feed(body(b"abc")).unwrap_err().code, code::FRAME_ERROR);
+    }
+
+    #[test]
+    fn oversized_message_is_refused_at_the_header() {
+        let mut a = Assembler::default();
+        a.feed(publish()).unwrap();
+        let e = a.feed(header(60, MAX_MESSAGE_SIZE + 1)).unwrap_err();
+        assert_eq!(e.code, code::PRECONDITION_FAILED);
+    }
+}

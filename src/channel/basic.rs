@@ -1,0 +1,360 @@
+//! Class basic: publish (route, return, confirm), consume and cancel, get, ack/nack/reject,
+//! recover and qos.
+
+use super::assembler::Content;
+use super::modes::{Mode, PendingPublish};
+use super::{Channel, ChannelConsumer, Context, Unacked};
+use crate::broker::BrokerError;
+use crate::broker::consumer::{Consumer, Credit, QueuedMessage};
+use crate::broker::exchange::Exchange;
+use crate::broker::message::Message;
+use crate::broker::names;
+use crate::broker::queue::{ConsumerRemoved, Queue};
+use crate::error::{AmqpError, code};
+use crate::protocol::Method;
+use crate::protocol::frame::write_content;
+use crate::protocol::methods::*;
+use std::sync::Arc;
+
+/// Writes basic.deliver with its content.
+pub(super) fn write_deliver(
+    ctx: &mut Context<'_>,
+    channel: u16,
+    consumer_tag: &str,
+    delivery_tag: u64,
+    entry: &QueuedMessage,
+) {
+    let m = &entry.message;
+    let method = Method::BasicDeliver(BasicDeliver {
+        consumer_tag: consumer_tag.to_owned(),
+        delivery_tag,
+        redelivered: entry.redelivered,
+        exchange: m.exchange.clone(),
+        routing_key: m.routing_key.clone(),
+    });
+    write_content(
+        ctx.out,
+        channel,
+        &method,
+        &m.raw_properties,
+        &m.body,
+        ctx.frame_max,
+    );
+}
+
+/// Takes a consumer off its queue, deleting an auto-delete queue it was the last one of.
+pub(super) fn remove_consumer(ctx: &mut Context<'_>, queue: &Arc<Queue>, channel: u16, tag: &str) {
+    if queue.remove_consumer(ctx.connection, channel, tag) == ConsumerRemoved::LastOfAutoDelete {
+        ctx.vhost.remove_queue(queue);
+    }
+}
+
+impl Channel {
+    /// An empty queue name means the queue last declared on this channel.
+    pub(super) fn resolve_queue(&self, name: &str) -> Result<String, AmqpError> {
+        if !name.is_empty() {
+            return Ok(name.to_owned());
+        }
+        self.last_queue
+            .clone()
+            .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
+    }
+
+    pub(super) fn basic_publish(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: BasicPublish,
+        content: Content,
+    ) -> Result<(), AmqpError> {
+        if m.immediate {
+            return Err(AmqpError::not_implemented("immediate=true"));
+        }
+        let exchange = ctx.vhost.publishable(&m.exchange)?;
+        let message = Arc::new(Message {
+            exchange: m.exchange,
+            routing_key: m.routing_key,
+            properties: content.header.properties,
+            raw_properties: content.header.raw_properties,
+            body: content.body,
+        });
+        if let Mode::Tx(tx) = &mut self.mode {
+            tx.publishes.push(PendingPublish {
+                exchange,
+                message,
+                mandatory: m.mandatory,
+            });
+            return Ok(());
+        }
+        self.route_and_push(ctx, &exchange, message, m.mandatory);
+        self.mode.published();
+        Ok(())
+    }
+
+    /// Routes a message into its queues; returns it to the publisher if it is mandatory and
+    /// reached none (before any confirm for it goes out).
+    pub(super) fn route_and_push(
+        &mut self,
+        ctx: &mut Context<'_>,
+        exchange: &Arc<Exchange>,
+        message: Arc<Message>,
+        mandatory: bool,
+    ) {
+        let queues = ctx.vhost.route(exchange, &message);
+        if queues.is_empty() && mandatory {
+            let method = Method::BasicReturn(BasicReturn {
+                reply_code: code::NO_ROUTE,
+                reply_text: "NO_ROUTE".to_owned(),
+                exchange: message.exchange.clone(),
+                routing_key: message.routing_key.clone(),
+            });
+            write_content(
+                ctx.out,
+                self.id,
+                &method,
+                &message.raw_properties,
+                &message.body,
+                ctx.frame_max,
+            );
+        }
+        for q in queues {
+            q.push(message.clone());
+        }
+    }
+
+    pub(super) fn basic_consume(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: BasicConsume,
+    ) -> Result<(), AmqpError> {
+        let name = self.resolve_queue(&m.queue)?;
+        let queue = ctx.vhost.queue(&name, ctx.connection)?;
+        let tag = if m.consumer_tag.is_empty() {
+            names::consumer_tag()
+        } else {
+            m.consumer_tag
+        };
+        if self.consumers.contains_key(tag.as_str()) {
+            return Err(AmqpError::not_allowed(format!(
+                "attempt to reuse consumer tag '{tag}'"
+            )));
+        }
+        let tag: Arc<str> = Arc::from(tag);
+        let credit = Credit::new(self.consumer_prefetch);
+        let consumer = Consumer {
+            tag: tag.clone(),
+            channel: self.id,
+            connection: ctx.connection,
+            no_ack: m.no_ack,
+            exclusive: m.exclusive,
+            credit: credit.clone(),
+            channel_credit: self.channel_credit.clone(),
+            sink: ctx.sink.clone(),
+        };
+        queue
+            .add_consumer(consumer)
+            .map_err(|()| BrokerError::ExclusiveConsumer {
+                name: queue.name.clone(),
+                vhost: queue.vhost.clone(),
+            })?;
+        self.consumers.insert(
+            tag.clone(),
+            ChannelConsumer {
+                queue,
+                credit,
+                no_ack: m.no_ack,
+            },
+        );
+        // Deliveries reach the connection through its event queue, so they follow this.
+        if !m.no_wait {
+            ctx.send(
+                self.id,
+                Method::BasicConsumeOk(BasicConsumeOk {
+                    consumer_tag: tag.to_string(),
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn basic_cancel(&mut self, ctx: &mut Context<'_>, m: BasicCancel) {
+        if let Some(c) = self.consumers.remove(m.consumer_tag.as_str()) {
+            remove_consumer(ctx, &c.queue, self.id, &m.consumer_tag);
+        }
+        if !m.no_wait {
+            ctx.send(
+                self.id,
+                Method::BasicCancelOk(BasicCancelOk {
+                    consumer_tag: m.consumer_tag,
+                }),
+            );
+        }
+    }
+
+    pub(super) fn basic_get(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: BasicGet,
+    ) -> Result<(), AmqpError> {
+        let name = self.resolve_queue(&m.queue)?;
+        let queue = ctx.vhost.queue(&name, ctx.connection)?;
+        let Some((entry, message_count)) = queue.get() else {
+            ctx.send(
+                self.id,
+                Method::BasicGetEmpty(BasicGetEmpty {
+                    reserved_1: String::new(),
+                }),
+            );
+            return Ok(());
+        };
+        let tag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        let method = Method::BasicGetOk(BasicGetOk {
+            delivery_tag: tag,
+            redelivered: entry.redelivered,
+            exchange: entry.message.exchange.clone(),
+            routing_key: entry.message.routing_key.clone(),
+            message_count,
+        });
+        write_content(
+            ctx.out,
+            self.id,
+            &method,
+            &entry.message.raw_properties,
+            &entry.message.body,
+            ctx.frame_max,
+        );
+        if !m.no_ack {
+            self.unacked.insert(
+                tag,
+                Unacked {
+                    queue,
+                    entry,
+                    consumer: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes the deliveries an ack/nack/reject names: `tag` alone, or with `multiple`
+    /// everything up to it (tag 0 with `multiple`: everything).
+    fn take_unacked(&mut self, tag: u64, multiple: bool) -> Result<Vec<(u64, Unacked)>, AmqpError> {
+        if multiple && tag == 0 {
+            return Ok(std::mem::take(&mut self.unacked).into_iter().collect());
+        }
+        if !self.unacked.contains_key(&tag) {
+            return Err(AmqpError::precondition_failed(format!(
+                "unknown delivery tag {tag}"
+            )));
+        }
+        if multiple {
+            let rest = self.unacked.split_off(&(tag + 1));
+            Ok(std::mem::replace(&mut self.unacked, rest)
+                .into_iter()
+                .collect())
+        } else {
+            Ok(self
+                .unacked
+                .remove(&tag)
+                .map(|u| (tag, u))
+                .into_iter()
+                .collect())
+        }
+    }
+
+    pub(super) fn basic_ack(&mut self, tag: u64, multiple: bool) -> Result<(), AmqpError> {
+        self.settle_tags(tag, multiple, None)
+    }
+
+    pub(super) fn basic_nack(
+        &mut self,
+        tag: u64,
+        multiple: bool,
+        requeue: bool,
+    ) -> Result<(), AmqpError> {
+        self.settle_tags(tag, multiple, Some(requeue))
+    }
+
+    fn settle_tags(
+        &mut self,
+        tag: u64,
+        multiple: bool,
+        requeue: Option<bool>,
+    ) -> Result<(), AmqpError> {
+        let taken = self.take_unacked(tag, multiple)?;
+        if let Mode::Tx(tx) = &mut self.mode {
+            tx.settlements
+                .extend(taken.into_iter().map(|(t, u)| (t, u, requeue)));
+            return Ok(());
+        }
+        self.settle(taken.into_iter().map(|(_, u)| (u, requeue)));
+        Ok(())
+    }
+
+    /// Acks (None), requeues (Some(true)) or drops (Some(false)) deliveries, then lets the
+    /// queues use the credit that freed.
+    pub(super) fn settle(&mut self, items: impl IntoIterator<Item = (Unacked, Option<bool>)>) {
+        let mut touched: Vec<Arc<Queue>> = Vec::new();
+        let mut requeue = Vec::new();
+        for (u, how) in items {
+            if how == Some(true) {
+                requeue.push(u);
+                continue;
+            }
+            self.release_credit(&u);
+            if !touched.iter().any(|q| Arc::ptr_eq(q, &u.queue)) {
+                touched.push(u.queue.clone());
+            }
+        }
+        self.requeue_all(requeue);
+        for q in touched {
+            q.dispatch();
+        }
+        self.dispatch_if_channel_limited();
+    }
+
+    /// With a channel-wide window, freed credit may serve a consumer on any queue.
+    fn dispatch_if_channel_limited(&self) {
+        if self.channel_has_limit {
+            self.dispatch_consumed_queues();
+        }
+    }
+
+    pub(super) fn basic_recover(&mut self, ctx: &mut Context<'_>, requeue: bool) {
+        let all = std::mem::take(&mut self.unacked);
+        if requeue {
+            self.requeue_all(all.into_values());
+            return;
+        }
+        // requeue=false: redeliver to the original consumer where it still exists.
+        let mut orphans = Vec::new();
+        for (_, mut u) in all {
+            let Some((tag, _)) = u.consumer.clone() else {
+                orphans.push(u);
+                continue;
+            };
+            if !self.consumers.contains_key(&tag) {
+                orphans.push(u);
+                continue;
+            }
+            let new_tag = self.next_delivery_tag;
+            self.next_delivery_tag += 1;
+            u.entry.redelivered = true;
+            write_deliver(ctx, self.id, &tag, new_tag, &u.entry);
+            self.unacked.insert(new_tag, u);
+        }
+        self.requeue_all(orphans);
+    }
+
+    pub(super) fn basic_qos(&mut self, ctx: &mut Context<'_>, m: BasicQos) {
+        // prefetch-size is ignored, as RabbitMQ's docs say; prefetch-count is the window.
+        if m.global {
+            self.channel_credit.set_limit(m.prefetch_count);
+            self.channel_has_limit = m.prefetch_count > 0;
+            self.dispatch_consumed_queues();
+        } else {
+            self.consumer_prefetch = m.prefetch_count;
+        }
+        ctx.send(self.id, Method::BasicQosOk(BasicQosOk {}));
+    }
+}

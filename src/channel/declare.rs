@@ -1,0 +1,216 @@
+//! Classes exchange and queue: declare, bind, unbind, purge, delete.
+
+use super::{Channel, Context};
+use crate::broker::BrokerError;
+use crate::broker::exchange::Destination;
+use crate::broker::names;
+use crate::broker::vhost::{ExchangeDeclare as DeclareExchange, QueueDeclare as DeclareQueue};
+use crate::error::AmqpError;
+use crate::protocol::Method;
+use crate::protocol::methods::*;
+
+/// Unbinding what is not there succeeds in RabbitMQ, even for another connection's
+/// exclusive queue; only the default exchange is refused.
+fn lenient_unbind(r: Result<(), BrokerError>) -> Result<(), AmqpError> {
+    match r {
+        Err(BrokerError::NotFound { .. } | BrokerError::ExclusiveLocked { .. }) | Ok(()) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Channel {
+    pub(super) fn exchange_declare(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: ExchangeDeclare,
+    ) -> Result<(), AmqpError> {
+        ctx.vhost.declare_exchange(DeclareExchange {
+            name: m.exchange,
+            kind: m.kind,
+            passive: m.passive,
+            durable: m.durable,
+            auto_delete: m.auto_delete,
+            internal: m.internal,
+            arguments: m.arguments,
+        })?;
+        if !m.no_wait {
+            ctx.send(self.id, Method::ExchangeDeclareOk(ExchangeDeclareOk {}));
+        }
+        Ok(())
+    }
+
+    pub(super) fn exchange_delete(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: ExchangeDelete,
+    ) -> Result<(), AmqpError> {
+        ctx.vhost.delete_exchange(&m.exchange, m.if_unused)?;
+        if !m.no_wait {
+            ctx.send(self.id, Method::ExchangeDeleteOk(ExchangeDeleteOk {}));
+        }
+        Ok(())
+    }
+
+    pub(super) fn exchange_bind(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: ExchangeBind,
+    ) -> Result<(), AmqpError> {
+        ctx.vhost.change_binding(
+            true,
+            &m.source,
+            Destination::Exchange(m.destination),
+            m.routing_key,
+            m.arguments,
+            ctx.connection,
+        )?;
+        if !m.no_wait {
+            ctx.send(self.id, Method::ExchangeBindOk(ExchangeBindOk {}));
+        }
+        Ok(())
+    }
+
+    pub(super) fn exchange_unbind(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: ExchangeUnbind,
+    ) -> Result<(), AmqpError> {
+        lenient_unbind(ctx.vhost.change_binding(
+            false,
+            &m.source,
+            Destination::Exchange(m.destination),
+            m.routing_key,
+            m.arguments,
+            ctx.connection,
+        ))?;
+        if !m.no_wait {
+            ctx.send(self.id, Method::ExchangeUnbindOk(ExchangeUnbindOk {}));
+        }
+        Ok(())
+    }
+
+    pub(super) fn queue_declare(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: QueueDeclare,
+    ) -> Result<(), AmqpError> {
+        let client_named = !m.queue.is_empty();
+        let name = if client_named || m.passive {
+            m.queue
+        } else {
+            names::queue_name()
+        };
+        let (_, message_count, consumer_count) = ctx.vhost.declare_queue(
+            DeclareQueue {
+                name: name.clone(),
+                passive: m.passive,
+                durable: m.durable,
+                exclusive: m.exclusive,
+                auto_delete: m.auto_delete,
+                arguments: m.arguments,
+                client_named,
+            },
+            ctx.connection,
+        )?;
+        self.last_queue = Some(name.clone());
+        if !m.no_wait {
+            ctx.send(
+                self.id,
+                Method::QueueDeclareOk(QueueDeclareOk {
+                    queue: name,
+                    message_count,
+                    consumer_count,
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    /// Bind and unbind share RabbitMQ's shortcuts: an empty queue name is the last declared
+    /// queue, and then an empty routing key is that queue's name.
+    fn binding_names(
+        &self,
+        queue: &str,
+        routing_key: String,
+    ) -> Result<(String, String), AmqpError> {
+        let name = self.resolve_queue(queue)?;
+        let key = if queue.is_empty() && routing_key.is_empty() {
+            name.clone()
+        } else {
+            routing_key
+        };
+        Ok((name, key))
+    }
+
+    pub(super) fn queue_bind(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: QueueBind,
+    ) -> Result<(), AmqpError> {
+        let (name, key) = self.binding_names(&m.queue, m.routing_key)?;
+        ctx.vhost.change_binding(
+            true,
+            &m.exchange,
+            Destination::Queue(name),
+            key,
+            m.arguments,
+            ctx.connection,
+        )?;
+        if !m.no_wait {
+            ctx.send(self.id, Method::QueueBindOk(QueueBindOk {}));
+        }
+        Ok(())
+    }
+
+    pub(super) fn queue_unbind(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: QueueUnbind,
+    ) -> Result<(), AmqpError> {
+        let (name, key) = self.binding_names(&m.queue, m.routing_key)?;
+        lenient_unbind(ctx.vhost.change_binding(
+            false,
+            &m.exchange,
+            Destination::Queue(name),
+            key,
+            m.arguments,
+            ctx.connection,
+        ))?;
+        ctx.send(self.id, Method::QueueUnbindOk(QueueUnbindOk {}));
+        Ok(())
+    }
+
+    pub(super) fn queue_purge(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: QueuePurge,
+    ) -> Result<(), AmqpError> {
+        let name = self.resolve_queue(&m.queue)?;
+        let message_count = ctx.vhost.queue(&name, ctx.connection)?.purge();
+        if !m.no_wait {
+            ctx.send(
+                self.id,
+                Method::QueuePurgeOk(QueuePurgeOk { message_count }),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn queue_delete(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: QueueDelete,
+    ) -> Result<(), AmqpError> {
+        let name = self.resolve_queue(&m.queue)?;
+        let message_count =
+            ctx.vhost
+                .delete_queue(&name, ctx.connection, m.if_unused, m.if_empty)?;
+        if !m.no_wait {
+            ctx.send(
+                self.id,
+                Method::QueueDeleteOk(QueueDeleteOk { message_count }),
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,245 @@
+//! Per-channel state: the content assembler, delivery tags and unacked messages, consumers,
+//! prefetch, and confirm or transaction mode. Each AMQP method of classes exchange, queue,
+//! basic, tx and confirm is handled here, against the broker core, writing replies into the
+//! connection's output buffer.
+
+pub mod assembler;
+mod basic;
+mod declare;
+mod modes;
+
+use crate::broker::VHost;
+use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};
+use crate::broker::queue::Queue;
+use crate::error::AmqpError;
+use crate::protocol::Method;
+use crate::protocol::frame::{FRAME_METHOD, write_frame};
+use assembler::{Assembler, ChannelFrame, Command};
+use bytes::BytesMut;
+use modes::Mode;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What a channel needs from its connection while it handles one command.
+pub struct Context<'a> {
+    pub vhost: &'a Arc<VHost>,
+    pub connection: u64,
+    pub frame_max: u32,
+    /// Where queues send deliveries for this connection's consumers.
+    pub sink: &'a UnboundedSender<Outbound>,
+    /// Frames to write, coalesced by the connection.
+    pub out: &'a mut BytesMut,
+}
+
+impl Context<'_> {
+    pub fn send(&mut self, channel: u16, method: Method) {
+        write_frame(self.out, FRAME_METHOD, channel, |out| method.encode(out));
+    }
+}
+
+/// A delivered message waiting for ack, nack or reject.
+#[derive(Debug)]
+struct Unacked {
+    queue: Arc<Queue>,
+    entry: QueuedMessage,
+    /// The consumer it went to (None for basic.get), and that consumer's prefetch window.
+    consumer: Option<(Arc<str>, Arc<Credit>)>,
+}
+
+/// A consumer as its channel knows it.
+#[derive(Debug)]
+struct ChannelConsumer {
+    queue: Arc<Queue>,
+    credit: Arc<Credit>,
+    no_ack: bool,
+}
+
+#[derive(Debug)]
+pub struct Channel {
+    pub id: u16,
+    assembler: Assembler,
+    next_delivery_tag: u64,
+    unacked: BTreeMap<u64, Unacked>,
+    consumers: HashMap<Arc<str>, ChannelConsumer>,
+    /// basic.qos global=false: the window given to consumers created from now on.
+    consumer_prefetch: u16,
+    /// basic.qos global=true: one window shared by all the channel's consumers.
+    channel_credit: Arc<Credit>,
+    channel_has_limit: bool,
+    mode: Mode,
+    /// The queue last declared on this channel, which an empty queue name refers to.
+    last_queue: Option<String>,
+}
+
+impl Channel {
+    pub fn new(id: u16) -> Channel {
+        Channel {
+            id,
+            assembler: Assembler::default(),
+            next_delivery_tag: 1,
+            unacked: BTreeMap::new(),
+            consumers: HashMap::new(),
+            consumer_prefetch: 0,
+            channel_credit: Credit::new(0),
+            channel_has_limit: false,
+            mode: Mode::default(),
+            last_queue: None,
+        }
+    }
+
+    /// Feeds one frame; a completed command is handled at once.
+    pub fn on_frame(
+        &mut self,
+        ctx: &mut Context<'_>,
+        frame: ChannelFrame,
+    ) -> Result<(), AmqpError> {
+        if let Some(cmd) = self.assembler.feed(frame)? {
+            let ids = (cmd.method.class_id(), cmd.method.method_id());
+            self.handle(ctx, cmd).map_err(|e| e.during(ids.0, ids.1))?;
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, ctx: &mut Context<'_>, cmd: Command) -> Result<(), AmqpError> {
+        use crate::protocol::methods::*;
+        let ch = self.id;
+        match cmd.method {
+            Method::ChannelFlow(m) => {
+                self.channel_credit.set_paused(!m.active);
+                if m.active {
+                    self.dispatch_consumed_queues();
+                }
+                ctx.send(
+                    ch,
+                    Method::ChannelFlowOk(ChannelFlowOk { active: m.active }),
+                );
+            }
+            Method::AccessRequest(_) => ctx.send(
+                ch,
+                Method::AccessRequestOk(AccessRequestOk { reserved_1: 1 }),
+            ),
+            Method::ExchangeDeclare(m) => self.exchange_declare(ctx, m)?,
+            Method::ExchangeDelete(m) => self.exchange_delete(ctx, m)?,
+            Method::ExchangeBind(m) => self.exchange_bind(ctx, m)?,
+            Method::ExchangeUnbind(m) => self.exchange_unbind(ctx, m)?,
+            Method::QueueDeclare(m) => self.queue_declare(ctx, m)?,
+            Method::QueueBind(m) => self.queue_bind(ctx, m)?,
+            Method::QueueUnbind(m) => self.queue_unbind(ctx, m)?,
+            Method::QueuePurge(m) => self.queue_purge(ctx, m)?,
+            Method::QueueDelete(m) => self.queue_delete(ctx, m)?,
+            Method::BasicQos(m) => self.basic_qos(ctx, m),
+            Method::BasicConsume(m) => self.basic_consume(ctx, m)?,
+            Method::BasicCancel(m) => self.basic_cancel(ctx, m),
+            Method::BasicPublish(m) => match cmd.content {
+                Some(content) => self.basic_publish(ctx, m, content)?,
+                None => return Err(AmqpError::frame_error("basic.publish without content")),
+            },
+            Method::BasicGet(m) => self.basic_get(ctx, m)?,
+            Method::BasicAck(m) => self.basic_ack(m.delivery_tag, m.multiple)?,
+            Method::BasicReject(m) => self.basic_nack(m.delivery_tag, false, m.requeue)?,
+            Method::BasicNack(m) => self.basic_nack(m.delivery_tag, m.multiple, m.requeue)?,
+            Method::BasicRecoverAsync(m) => self.basic_recover(ctx, m.requeue),
+            Method::BasicRecover(m) => {
+                self.basic_recover(ctx, m.requeue);
+                ctx.send(ch, Method::BasicRecoverOk(BasicRecoverOk {}));
+            }
+            Method::ConfirmSelect(m) => self.confirm_select(ctx, m.no_wait)?,
+            Method::TxSelect(_) => self.tx_select(ctx)?,
+            Method::TxCommit(_) => self.tx_commit(ctx)?,
+            Method::TxRollback(_) => self.tx_rollback(ctx)?,
+            _ => return Err(AmqpError::command_invalid("unimplemented method")),
+        }
+        Ok(())
+    }
+
+    /// Hands a message from a queue to one of this channel's consumers, or gives it back to
+    /// the queue when the consumer has gone meanwhile.
+    pub fn deliver(&mut self, ctx: &mut Context<'_>, d: Delivery) {
+        let Some(consumer) = self.consumers.get(&d.consumer_tag) else {
+            if d.credited {
+                self.channel_credit.release(1);
+            }
+            d.queue.requeue_undelivered(d.entry);
+            return;
+        };
+        let tag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        basic::write_deliver(ctx, self.id, &d.consumer_tag, tag, &d.entry);
+        if !consumer.no_ack {
+            let credit = consumer.credit.clone();
+            self.unacked.insert(
+                tag,
+                Unacked {
+                    queue: d.queue,
+                    entry: d.entry,
+                    consumer: Some((d.consumer_tag, credit)),
+                },
+            );
+        }
+    }
+
+    /// The queue under a consumer was deleted: forget the consumer and tell the client.
+    pub fn consumer_cancelled(&mut self, ctx: &mut Context<'_>, tag: &str, notify: bool) {
+        if self.consumers.remove(tag).is_some() && notify {
+            ctx.send(
+                self.id,
+                Method::BasicCancel(crate::protocol::methods::BasicCancel {
+                    consumer_tag: tag.to_owned(),
+                    no_wait: true,
+                }),
+            );
+        }
+    }
+
+    /// Whether the assembler is in the middle of a content-bearing command.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.assembler, Assembler::Idle)
+    }
+
+    /// Sends the publisher confirms owed since the last flush, as one `multiple` ack.
+    pub fn flush_confirms(&mut self, ctx: &mut Context<'_>) {
+        self.mode.flush_confirms(ctx, self.id);
+    }
+
+    /// The channel is closing: cancel its consumers and requeue what it had not acked.
+    pub fn teardown(&mut self, ctx: &mut Context<'_>) {
+        for (tag, c) in self.consumers.drain() {
+            self::basic::remove_consumer(ctx, &c.queue, self.id, &tag);
+        }
+        self.mode.rollback(&mut self.unacked);
+        let unacked = std::mem::take(&mut self.unacked);
+        self.requeue_all(unacked.into_values());
+    }
+
+    fn dispatch_consumed_queues(&self) {
+        for c in self.consumers.values() {
+            c.queue.dispatch();
+        }
+    }
+}
+
+impl Channel {
+    /// Returns the prefetch credit a delivery held, on its consumer and on the channel.
+    fn release_credit(&self, u: &Unacked) {
+        if let Some((_, credit)) = &u.consumer {
+            credit.release(1);
+            self.channel_credit.release(1);
+        }
+    }
+
+    /// Puts messages back in their queues (marked redelivered), returning their credit.
+    fn requeue_all(&self, entries: impl IntoIterator<Item = Unacked>) {
+        let mut by_queue: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
+        for u in entries {
+            self.release_credit(&u);
+            match by_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
+                Some((_, v)) => v.push(u.entry),
+                None => by_queue.push((u.queue, vec![u.entry])),
+            }
+        }
+        for (q, entries) in by_queue {
+            q.requeue(entries);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Connection negotiation: protocol header, start/start-ok with SASL, tune/tune-ok, open.
+//!
+//! Errors before connection.open completes mostly drop the socket without a close frame, as
+//! RabbitMQ does; the exceptions (failed login for clients that asked for a close, unknown
+//! vhost) send connection.close first.
+
+use super::FrameIo;
+use crate::broker::{Core, VHost};
+use crate::error::{AmqpError, code};
+use crate::protocol::methods::*;
+use crate::protocol::wire::table_entries;
+use crate::protocol::{FieldTable, FieldValue, Frame, Method, PROTOCOL_HEADER};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const CHANNEL_MAX: u16 = 2047;
+pub const FRAME_MAX: u32 = 131_072;
+pub const HEARTBEAT: u16 = 60;
+
+/// What the handshake settled.
+#[derive(Debug)]
+pub struct Negotiated {
+    pub vhost: Arc<VHost>,
+    pub user: String,
+    pub channel_max: u16,
+    pub frame_max: u32,
+    pub heartbeat: u16,
+    /// The client handles server-sent basic.cancel.
+    pub consumer_cancel_notify: bool,
+}
+
+/// Why the handshake ended without a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad protocol header {0:?}")]
+    BadHeader(Vec<u8>),
+    #[error("{0}")]
+    Refused(String),
+    /// Already reported to the client with connection.close.
+    #[error("{0}")]
+    Closed(AmqpError),
+}
+
+pub fn server_properties() -> FieldTable {
+    let s = |v: &str| FieldValue::LongString(Bytes::copy_from_slice(v.as_bytes()));
+    let mut caps = FieldTable::new();
+    for cap in [
+        "publisher_confirms",
+        "exchange_exchange_bindings",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "authentication_failure_close",
+        "per_consumer_qos",
+    ] {
+        caps.insert(cap, FieldValue::Bool(true));
+    }
+    let mut props = FieldTable::new();
+    props.insert("product", s("Warren"));
+    props.insert("version", s(env!("CARGO_PKG_VERSION")));
+    props.insert("platform", s("Rust"));
+    props.insert("copyright", s("The Warren authors"));
+    props.insert(
+        "information",
+        s("An AMQP 0-9-1 broker that speaks RabbitMQ's dialect"),
+    );
+    props.insert("capabilities", FieldValue::Table(caps));
+    props
+}
+
+fn capability(props: &FieldTable, name: &str) -> bool {
+    props
+        .get("capabilities")
+        .and_then(FieldValue::as_table)
+        .and_then(|c| c.get(name))
+        == Some(&FieldValue::Bool(true))
+}
+
+/// Reads the protocol header; any other header gets ours back and the socket closes.
+pub async fn read_protocol_header(stream: &mut TcpStream) -> Result<(), HandshakeError> {
+    let mut header = [0u8; 8];
+    let mut got = 0;
+    while got < 8 {
+        let n = stream.read(&mut header[got..]).await?;
+        if n == 0 {
+            return Err(HandshakeError::BadHeader(header[..got].to_vec()));
+        }
+        got += n;
+        if header[..got] != PROTOCOL_HEADER[..got] {
+            break;
+        }
+    }
+    if &header != PROTOCOL_HEADER {
+        stream.write_all(PROTOCOL_HEADER).await?;
+        let _ = stream.shutdown().await;
+        return Err(HandshakeError::BadHeader(header[..got].to_vec()));
+    }
+    Ok(())
+}
+
+/// Credentials from a SASL response.
+fn credentials(mechanism: &str, response: &[u8]) -> Option<(String, String)> {
+    match mechanism {
+        "PLAIN" => {
+            let mut parts = response.split(|b| *b == 0);
+            let (_authzid, user, pass) = (parts.next()?, parts.next()?, parts.next()?);
+            if parts.next().is_some() {
+                return None;
+            }
+            Some((
+                String::from_utf8(user.to_vec()).ok()?,
+                String::from_utf8(pass.to_vec()).ok()?,
+            ))
+        }
+        "AMQPLAIN" => {
+            // A table without its length prefix; some clients include the prefix anyway.
+            let table = table_entries(response)
+                .ok()
+                .or_else(|| table_entries(response.get(4..)?).ok())?;
+            let get = |k: &str| table.get(k).and_then(FieldValue::as_str).map(str::to_owned);
+            Some((get("LOGIN")?, get("PASSWORD")?))
+        }
+        _ => None,
+    }
+}
+
+/// Runs start, tune and open on a socket whose protocol header was accepted.
+pub async fn negotiate(
+    io: &mut FrameIo,
+    core: &Core,
+    peer: SocketAddr,
+) -> Result<Negotiated, HandshakeError> {
+    io.send(Method::ConnectionStart(ConnectionStart {
+        version_major: 0,
+        version_minor: 9,
+        server_properties: server_properties(),
+        mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+        locales: Bytes::from_static(b"en_US"),
+    }))
+    .await?;
+    let Method::ConnectionStartOk(start_ok) = io.expect_method().await? else {
+        return Err(HandshakeError::Refused(
+            "expected connection.start-ok".into(),
+        ));
+    };
+    let Some((user, password)) = credentials(&start_ok.mechanism, &start_ok.response) else {
+        return Err(HandshakeError::Refused(format!(
+            "unknown authentication mechanism '{}' or malformed response",
+            start_ok.mechanism
+        )));
+    };
+    if !core.authenticate(&user, &password, peer.ip().is_loopback()) {
+        let reason = format!(
+            "user '{user}' failed to log in with mechanism {}",
+            start_ok.mechanism
+        );
+        if capability(&start_ok.client_properties, "authentication_failure_close") {
+            let e = AmqpError::new(
+                code::ACCESS_REFUSED,
+                format!(
+                    "Login was refused using authentication mechanism {}. For details see the broker logfile.",
+                    start_ok.mechanism
+                ),
+            );
+            io.close_with(&e).await;
+        }
+        return Err(HandshakeError::Refused(reason));
+    }
+    io.send(Method::ConnectionTune(ConnectionTune {
+        channel_max: CHANNEL_MAX,
+        frame_max: FRAME_MAX,
+        heartbeat: HEARTBEAT,
+    }))
+    .await?;
+    let Method::ConnectionTuneOk(tune) = io.expect_method().await? else {
+        return Err(HandshakeError::Refused(
+            "expected connection.tune-ok".into(),
+        ));
+    };
+    if tune.frame_max < crate::protocol::frame::FRAME_MIN_SIZE || tune.frame_max > FRAME_MAX {
+        return Err(HandshakeError::Refused(format!(
+            "negotiated frame_max = {} is outside the allowed range (4096..={FRAME_MAX})",
+            tune.frame_max
+        )));
+    }
+    if tune.channel_max > CHANNEL_MAX {
+        return Err(HandshakeError::Refused(format!(
+            "negotiated channel_max = {} is higher than the maximum allowed value ({CHANNEL_MAX})",
+            tune.channel_max
+        )));
+    }
+    io.frame_max = tune.frame_max;
+    let Method::ConnectionOpen(open) = io.expect_method().await? else {
+        return Err(HandshakeError::Refused("expected connection.open".into()));
+    };
+    let Some(vhost) = core.vhost(&open.virtual_host) else {
+        let e =
+            AmqpError::not_allowed(format!("vhost {} not found", open.virtual_host)).during(10, 40);
+        io.close_with(&e).await;
+        return Err(HandshakeError::Closed(e));
+    };
+    io.send(Method::ConnectionOpenOk(ConnectionOpenOk {
+        reserved_1: String::new(),
+    }))
+    .await?;
+    Ok(Negotiated {
+        vhost,
+        user,
+        channel_max: if tune.channel_max == 0 {
+            CHANNEL_MAX
+        } else {
+            tune.channel_max
+        },
+        frame_max: tune.frame_max,
+        heartbeat: tune.heartbeat,
+        consumer_cancel_notify: capability(&start_ok.client_properties, "consumer_cancel_notify"),
+    })
+}
+
+impl FrameIo {
+    /// The next method on channel 0, skipping heartbeats; anything else ends the handshake.
+    async fn expect_method(&mut self) -> Result<Method, HandshakeError> {
+        loop {
+            match self.read_frame().await? {
+                Some(Frame::Heartbeat(0)) => continue,
+                Some(Frame::Method(0, m)) => return Ok(m),
+                Some(other) => {
+                    return Err(HandshakeError::Refused(format!(
+                        "unexpected frame during handshake on channel {}",
+                        other.channel()
+                    )));
+                }
+                None => return Err(HandshakeError::Refused("client closed the socket".into())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_amqplain_responses() {
+        assert_eq!(
+            credentials("PLAIN", b"\0guest\0pw"),
+            Some(("guest".into(), "pw".into()))
+        );
+        assert_eq!(credentials("PLAIN", b"guest"), None);
+        let mut t = FieldTable::new();
+        t.insert("LOGIN", FieldValue::LongString(Bytes::from_static(b"u")));
+        t.insert("PASSWORD", FieldValue::LongString(Bytes::from_static(b"p")));
+        let mut raw = bytes::BytesMut::new();
+        t.encode(&mut raw);
+        assert_eq!(
+            credentials("AMQPLAIN", &raw[4..]),
+            Some(("u".into(), "p".into()))
+        );
+        assert_eq!(
+            credentials("AMQPLAIN", &raw),
+            Some(("u".into(), "p".into()))
+        );
+        assert_eq!(credentials("CRAM-MD5", b""), None);
+    }
+}

@@ -1,0 +1,534 @@
+//! One task per socket: the handshake, then a loop that reads frames, runs them through the
+//! channels, takes deliveries from queues, keeps heartbeats, and hands encoded output to the
+//! connection's single writer.
+
+mod handshake;
+mod writer;
+
+pub use handshake::{CHANNEL_MAX, FRAME_MAX, HEARTBEAT, server_properties};
+
+use crate::broker::consumer::Outbound;
+use crate::broker::{Core, VHost};
+use crate::channel::assembler::ChannelFrame;
+use crate::channel::{Channel, Context};
+use crate::error::AmqpError;
+use crate::protocol::frame::{FRAME_HEARTBEAT, FRAME_METHOD, write_frame};
+use crate::protocol::methods::*;
+use crate::protocol::{Frame, FrameError, Method};
+use bytes::{Bytes, BytesMut};
+use handshake::{HandshakeError, Negotiated};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// A socket that does not finish the handshake in this time is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing side waits for the peer's close-ok.
+const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Deliveries taken from the event queue per turn, so reading is never starved.
+const EVENTS_PER_TURN: usize = 512;
+/// Output past this is handed to the writer mid-turn.
+const FLUSH_BYTES: usize = 128 * 1024;
+
+/// Frame I/O on the whole socket, used until the handshake is done.
+pub struct FrameIo {
+    stream: TcpStream,
+    buf: BytesMut,
+    frame_max: u32,
+}
+
+impl FrameIo {
+    async fn send(&mut self, m: Method) -> std::io::Result<()> {
+        let mut out = BytesMut::new();
+        write_frame(&mut out, FRAME_METHOD, 0, |o| m.encode(o));
+        self.stream.write_all(&out).await
+    }
+
+    async fn read_frame(&mut self) -> Result<Option<Frame>, HandshakeError> {
+        loop {
+            match Frame::decode(&mut self.buf, self.frame_max) {
+                Ok(Some(f)) => return Ok(Some(f)),
+                Ok(None) => {}
+                Err(e) => return Err(HandshakeError::Refused(e.to_string())),
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Sends connection.close and waits (briefly) for close-ok.
+    async fn close_with(&mut self, e: &AmqpError) {
+        if self.send(e.close_method()).await.is_err() {
+            return;
+        }
+        let wait = async {
+            while let Ok(Some(f)) = self.read_frame().await {
+                if matches!(f, Frame::Method(0, Method::ConnectionCloseOk(_))) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_OK_TIMEOUT, wait).await;
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+/// Serves one accepted socket until it closes or the broker shuts down.
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    core: Arc<Core>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let negotiated = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        handshake::read_protocol_header(&mut stream).await?;
+        let mut io = FrameIo {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+            frame_max: handshake::FRAME_MAX,
+        };
+        let n = handshake::negotiate(&mut io, &core, peer).await?;
+        Ok::<_, HandshakeError>((io, n))
+    })
+    .await;
+    let (io, n) = match negotiated {
+        Ok(Ok(done)) => done,
+        Ok(Err(HandshakeError::BadHeader(h))) => {
+            tracing::warn!(%peer, "closing connection: bad AMQP protocol header {h:?}");
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, "closing connection during handshake: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(%peer, "closing connection: handshake not finished in {HANDSHAKE_TIMEOUT:?}");
+            return;
+        }
+    };
+    tracing::info!(%peer, user = %n.user, vhost = %n.vhost.name, "connection opened");
+    let (reader, writer_half) = io.stream.into_split();
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Bytes>();
+    let writer = tokio::spawn(writer::write_loop(writer_half, out_rx));
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let mut conn = Connection {
+        id: core.next_connection_id(),
+        peer,
+        vhost: n.vhost.clone(),
+        settings: n,
+        channels: HashMap::new(),
+        out: BytesMut::new(),
+        out_tx,
+        events_tx,
+        state: State::Running,
+    };
+    conn.run(reader, io.buf, events_rx, &mut shutdown).await;
+    conn.cleanup();
+    drop(conn);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    /// We sent connection.close and wait for close-ok until the deadline.
+    Closing(Instant),
+    Closed,
+}
+
+enum Slot {
+    Open(Box<Channel>),
+    /// We sent channel.close; everything but close-ok is dropped.
+    Closing,
+}
+
+struct Connection {
+    id: u64,
+    peer: SocketAddr,
+    vhost: Arc<VHost>,
+    settings: Negotiated,
+    channels: HashMap<u16, Slot>,
+    out: BytesMut,
+    out_tx: mpsc::UnboundedSender<Bytes>,
+    events_tx: mpsc::UnboundedSender<Outbound>,
+    state: State,
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        mut reader: tokio::net::tcp::OwnedReadHalf,
+        mut buf: BytesMut,
+        mut events: mpsc::UnboundedReceiver<Outbound>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        let heartbeat = Duration::from_secs(self.settings.heartbeat.into());
+        let mut ticker = tokio::time::interval(if heartbeat.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            heartbeat / 2
+        });
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_read = Instant::now();
+        let mut last_write = Instant::now();
+        // Frames already buffered during the handshake come first.
+        self.process(&mut buf);
+        while self.state != State::Closed {
+            self.flush(&mut last_write);
+            let deadline = match self.state {
+                State::Closing(d) => d,
+                _ => Instant::now() + Duration::from_secs(86400),
+            };
+            tokio::select! {
+                _ = shutdown.changed(), if self.state == State::Running => {
+                    self.connection_error(AmqpError::connection_forced(
+                        "broker forced connection closure with reason 'shutdown'",
+                    ));
+                }
+                r = reader.read_buf(&mut buf) => match r {
+                    Ok(0) | Err(_) => {
+                        if self.state == State::Running {
+                            tracing::info!(peer = %self.peer, "client closed the socket");
+                        }
+                        self.state = State::Closed;
+                    }
+                    Ok(_) => {
+                        last_read = Instant::now();
+                        self.process(&mut buf);
+                    }
+                },
+                Some(ev) = events.recv() => {
+                    self.on_event(ev);
+                    for _ in 0..EVENTS_PER_TURN {
+                        match events.try_recv() {
+                            Ok(ev) => self.on_event(ev),
+                            Err(_) => break,
+                        }
+                        if self.out.len() > FLUSH_BYTES {
+                            self.flush(&mut last_write);
+                        }
+                    }
+                }
+                _ = ticker.tick(), if !heartbeat.is_zero() => {
+                    if last_read.elapsed() > heartbeat * 2 {
+                        tracing::warn!(peer = %self.peer, "missed heartbeats from client, timeout: {}s", heartbeat.as_secs());
+                        self.state = State::Closed;
+                    } else if last_write.elapsed() >= heartbeat / 2 {
+                        write_frame(&mut self.out, FRAME_HEARTBEAT, 0, |_| {});
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline), if matches!(self.state, State::Closing(_)) => {
+                    tracing::debug!(peer = %self.peer, "no connection.close-ok in time");
+                    self.state = State::Closed;
+                }
+            }
+        }
+        self.flush(&mut last_write);
+        // Requeue whatever deliveries were still on their way to us.
+        events.close();
+        while let Ok(ev) = events.try_recv() {
+            if let Outbound::Deliver(d) = ev {
+                d.queue.requeue_undelivered(d.entry);
+            }
+        }
+    }
+
+    fn flush(&mut self, last_write: &mut Instant) {
+        for slot in self.channels.values_mut() {
+            if let Slot::Open(ch) = slot {
+                let mut ctx = Context {
+                    vhost: &self.vhost,
+                    connection: self.id,
+                    frame_max: self.settings.frame_max,
+                    sink: &self.events_tx,
+                    out: &mut self.out,
+                };
+                ch.flush_confirms(&mut ctx);
+            }
+        }
+        if !self.out.is_empty() {
+            let _ = self.out_tx.send(self.out.split().freeze());
+            *last_write = Instant::now();
+        }
+    }
+
+    /// Handles every complete frame in the read buffer.
+    fn process(&mut self, buf: &mut BytesMut) {
+        while self.state != State::Closed {
+            match Frame::decode(buf, self.settings.frame_max) {
+                Ok(Some(frame)) => self.on_frame(frame),
+                Ok(None) => return,
+                Err(e) => {
+                    let err = frame_error(e);
+                    // Nothing after a broken frame can be trusted: stop reading.
+                    buf.clear();
+                    self.connection_error(err);
+                    self.state = match self.state {
+                        State::Closing(d) => State::Closing(d),
+                        s => s,
+                    };
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: Frame) {
+        if let State::Closing(_) = self.state {
+            match frame {
+                Frame::Method(0, Method::ConnectionCloseOk(_)) => self.state = State::Closed,
+                Frame::Method(0, Method::ConnectionClose(_)) => {
+                    self.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {}));
+                    self.state = State::Closed;
+                }
+                _ => {}
+            }
+            return;
+        }
+        let result = match frame {
+            Frame::Heartbeat(0) => Ok(()),
+            Frame::Heartbeat(_) => Err(AmqpError::unexpected_frame("type 8, all octets = <<>>")),
+            Frame::Method(0, m) => self.on_connection_method(m),
+            Frame::Header(0, _) | Frame::Body(0, _) => {
+                Err(AmqpError::unexpected_frame("content frame on channel 0"))
+            }
+            Frame::Method(ch, m) => self.on_channel_frame(ch, ChannelFrame::Method(m)),
+            Frame::Header(ch, h) => self.on_channel_frame(ch, ChannelFrame::Header(h)),
+            Frame::Body(ch, b) => self.on_channel_frame(ch, ChannelFrame::Body(b)),
+        };
+        if let Err(e) = result {
+            self.connection_error(e);
+        }
+    }
+
+    fn on_connection_method(&mut self, m: Method) -> Result<(), AmqpError> {
+        match m {
+            Method::ConnectionClose(c) => {
+                tracing::info!(peer = %self.peer, code = c.reply_code, text = %c.reply_text, "client closed the connection");
+                self.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {}));
+                // The client closes the socket once it has read close-ok; closing first can
+                // make a client see the end of the stream before close-ok.
+                self.state = State::Closing(Instant::now() + CLOSE_OK_TIMEOUT);
+                Ok(())
+            }
+            Method::ConnectionUpdateSecret(_) => {
+                self.send(
+                    0,
+                    Method::ConnectionUpdateSecretOk(ConnectionUpdateSecretOk {}),
+                );
+                Ok(())
+            }
+            // Flow-control notices a client may echo; nothing to do.
+            Method::ConnectionBlocked(_) | Method::ConnectionUnblocked(_) => Ok(()),
+            other => Err(
+                AmqpError::channel_error("unexpected method in connection state running")
+                    .during(other.class_id(), other.method_id()),
+            ),
+        }
+    }
+
+    /// Frames for channels 1..: channel.open and channel.close are the connection's business,
+    /// the rest goes to the channel.
+    fn on_channel_frame(&mut self, ch: u16, frame: ChannelFrame) -> Result<(), AmqpError> {
+        let ids = match &frame {
+            ChannelFrame::Method(m) => (m.class_id(), m.method_id()),
+            _ => (0, 0),
+        };
+        match (self.channels.get_mut(&ch), frame) {
+            (None, ChannelFrame::Method(Method::ChannelOpen(_))) => {
+                if ch > self.settings.channel_max {
+                    return Err(AmqpError::not_allowed(format!(
+                        "channel number {ch} is above the negotiated channel_max ({})",
+                        self.settings.channel_max
+                    ))
+                    .during(20, 10));
+                }
+                self.channels
+                    .insert(ch, Slot::Open(Box::new(Channel::new(ch))));
+                self.send(
+                    ch,
+                    Method::ChannelOpenOk(ChannelOpenOk {
+                        reserved_1: Bytes::new(),
+                    }),
+                );
+                Ok(())
+            }
+            (None, _) => {
+                Err(AmqpError::channel_error("expected 'channel.open'").during(ids.0, ids.1))
+            }
+            (Some(Slot::Closing), ChannelFrame::Method(Method::ChannelCloseOk(_))) => {
+                self.channels.remove(&ch);
+                Ok(())
+            }
+            (Some(Slot::Closing), ChannelFrame::Method(Method::ChannelClose(_))) => {
+                self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
+                Ok(())
+            }
+            (Some(Slot::Closing), _) => Ok(()),
+            (Some(Slot::Open(_)), ChannelFrame::Method(Method::ChannelOpen(_))) => {
+                Err(AmqpError::channel_error("second 'channel.open' seen").during(20, 10))
+            }
+            (Some(Slot::Open(c)), ChannelFrame::Method(Method::ChannelClose(_))) if c.is_idle() => {
+                let mut c = c_take(&mut self.channels, ch);
+                let mut ctx = Context {
+                    vhost: &self.vhost,
+                    connection: self.id,
+                    frame_max: self.settings.frame_max,
+                    sink: &self.events_tx,
+                    out: &mut self.out,
+                };
+                c.teardown(&mut ctx);
+                self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
+                Ok(())
+            }
+            (Some(Slot::Open(c)), frame) => {
+                let mut ctx = Context {
+                    vhost: &self.vhost,
+                    connection: self.id,
+                    frame_max: self.settings.frame_max,
+                    sink: &self.events_tx,
+                    out: &mut self.out,
+                };
+                match c.on_frame(&mut ctx, frame) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.is_connection_error() => Err(e),
+                    Err(e) => {
+                        tracing::warn!(peer = %self.peer, channel = ch, "channel error: {}", e.reply_text());
+                        c.teardown(&mut ctx);
+                        self.send(ch, e.close_method());
+                        self.channels.insert(ch, Slot::Closing);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: Outbound) {
+        let ch = match &ev {
+            Outbound::Deliver(d) => d.channel,
+            Outbound::Cancelled { channel, .. } => *channel,
+        };
+        let Some(Slot::Open(c)) = self.channels.get_mut(&ch) else {
+            if let Outbound::Deliver(d) = ev {
+                d.queue.requeue_undelivered(d.entry);
+            }
+            return;
+        };
+        let mut ctx = Context {
+            vhost: &self.vhost,
+            connection: self.id,
+            frame_max: self.settings.frame_max,
+            sink: &self.events_tx,
+            out: &mut self.out,
+        };
+        match ev {
+            Outbound::Deliver(d) => c.deliver(&mut ctx, d),
+            Outbound::Cancelled { consumer_tag, .. } => c.consumer_cancelled(
+                &mut ctx,
+                &consumer_tag,
+                self.settings.consumer_cancel_notify,
+            ),
+        }
+    }
+
+    fn send(&mut self, ch: u16, m: Method) {
+        write_frame(&mut self.out, FRAME_METHOD, ch, |o| m.encode(o));
+    }
+
+    /// Reports a connection error with connection.close and waits for close-ok.
+    fn connection_error(&mut self, e: AmqpError) {
+        if self.state != State::Running {
+            return;
+        }
+        if e.code == crate::error::code::CONNECTION_FORCED {
+            tracing::info!(peer = %self.peer, "closing connection: {}", e.reply_text());
+        } else {
+            tracing::warn!(peer = %self.peer, "connection error: {}", e.reply_text());
+        }
+        self.send(0, e.close_method());
+        self.state = State::Closing(Instant::now() + CLOSE_OK_TIMEOUT);
+    }
+
+    /// Requeues every channel's unacked messages and drops exclusive queues.
+    fn cleanup(&mut self) {
+        let channels = std::mem::take(&mut self.channels);
+        for (_, slot) in channels {
+            if let Slot::Open(mut c) = slot {
+                let mut ctx = Context {
+                    vhost: &self.vhost,
+                    connection: self.id,
+                    frame_max: self.settings.frame_max,
+                    sink: &self.events_tx,
+                    out: &mut self.out,
+                };
+                c.teardown(&mut ctx);
+            }
+        }
+        self.vhost.connection_closed(self.id);
+        tracing::info!(peer = %self.peer, "connection closed");
+    }
+}
+
+fn c_take(channels: &mut HashMap<u16, Slot>, ch: u16) -> Box<Channel> {
+    match channels.remove(&ch) {
+        Some(Slot::Open(c)) => c,
+        _ => Box::new(Channel::new(ch)),
+    }
+}
+
+/// How RabbitMQ reports a broken frame.
+fn frame_error(e: FrameError) -> AmqpError {
+    use crate::protocol::wire::WireError;
+    match e {
+        FrameError::Method(crate::protocol::MethodError::Unknown {
+            class_id,
+            method_id,
+        }) => AmqpError::not_implemented(format!("unknown method {class_id}/{method_id}")),
+        FrameError::Method(crate::protocol::MethodError::Syntax {
+            class_id,
+            method_id,
+            name,
+            error: WireError::UnknownFieldType(t),
+        }) => AmqpError::syntax_error(format!("unknown field type '{}' in {name}", char::from(t)))
+            .during(class_id, method_id),
+        FrameError::Method(crate::protocol::MethodError::Syntax {
+            class_id,
+            method_id,
+            error: WireError::BadUtf8,
+            ..
+        }) => AmqpError::frame_error("Malformed UTF-8 in shortstr").during(class_id, method_id),
+        FrameError::Method(crate::protocol::MethodError::Syntax {
+            class_id,
+            method_id,
+            name,
+            error,
+        }) => AmqpError::frame_error(format!("cannot decode {name}: {error}"))
+            .during(class_id, method_id),
+        FrameError::Header {
+            error: WireError::UnknownFieldType(t),
+            ..
+        } => AmqpError::syntax_error(format!(
+            "unknown field type '{}' in content header",
+            char::from(t)
+        )),
+        FrameError::Header { error, .. } => {
+            AmqpError::frame_error(format!("cannot decode content header: {error}"))
+        }
+        FrameError::BadFrameEnd(b) => {
+            AmqpError::frame_error(format!("invalid_frame_end_marker {b}"))
+        }
+        FrameError::TooLarge { size, max } => AmqpError::frame_error(format!(
+            "frame_too_large {size} > {}",
+            max as usize - crate::protocol::frame::FRAME_OVERHEAD
+        )),
+        FrameError::UnknownType(t) => AmqpError::frame_error(format!("type {t}: unknown_frame")),
+    }
+}

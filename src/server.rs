@@ -1,0 +1,76 @@
+//! The listener: accepts sockets on every configured address, one task per connection, and
+//! a shutdown that closes every connection with 320 CONNECTION_FORCED.
+
+use crate::broker::Core;
+use crate::connection;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long shutdown waits for connections to finish their close handshake.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Binds every address; fails if any cannot be bound.
+pub async fn bind(addrs: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        listeners.push(l);
+    }
+    Ok(listeners)
+}
+
+/// Serves until `shutdown` turns true, then closes every connection and returns.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    core: Arc<Core>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    let mut acceptors = JoinSet::new();
+    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
+    for listener in listeners {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("accepting AMQP 0-9-1 connections on {addr}");
+        }
+        let tx = conn_tx.clone();
+        acceptors.spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(accepted) => {
+                        if tx.send(accepted).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::error!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+    }
+    drop(conn_tx);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            Some((stream, peer)) = conn_rx.recv() => {
+                tracing::debug!(%peer, "accepted socket");
+                connections.spawn(connection::serve(stream, peer, core.clone(), shutdown.clone()));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    acceptors.abort_all();
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        connections.abort_all();
+    }
+    tracing::info!("broker stopped");
+}
