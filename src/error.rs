@@ -209,12 +209,10 @@ impl From<BrokerError> for AmqpError {
     fn from(e: BrokerError) -> AmqpError {
         match &e {
             BrokerError::NotFound { .. } => AmqpError::not_found(e.to_string()),
-            BrokerError::Inequivalent {
-                received, current, ..
-            } => AmqpError::precondition_failed(format!(
+            BrokerError::Inequivalent(i) => AmqpError::precondition_failed(format!(
                 "{}: {}",
                 e,
-                describe_difference(received, current)
+                describe_difference(&i.received, &i.current)
             )),
             BrokerError::ReservedName { .. } | BrokerError::DefaultExchange => {
                 AmqpError::access_refused(e.to_string())
@@ -241,18 +239,18 @@ impl From<BrokerError> for AmqpError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::error::EntityKind;
+    use crate::broker::error::{EntityKind, Inequivalence};
 
     #[test]
     fn inequivalent_flag_reads_like_rabbitmq() {
-        let e: AmqpError = BrokerError::Inequivalent {
+        let e: AmqpError = BrokerError::Inequivalent(Box::new(Inequivalence {
             kind: EntityKind::Exchange,
             name: "x".into(),
             vhost: "/".into(),
             arg: "durable".into(),
             received: Some(FieldValue::Bool(true)),
             current: Some(FieldValue::Bool(false)),
-        }
+        }))
         .into();
         assert_eq!(
             e.reply_text(),
@@ -264,14 +262,14 @@ mod tests {
 
     #[test]
     fn missing_argument_names_its_type() {
-        let e: AmqpError = BrokerError::Inequivalent {
+        let e: AmqpError = BrokerError::Inequivalent(Box::new(Inequivalence {
             kind: EntityKind::Queue,
             name: "q".into(),
             vhost: "/".into(),
             arg: "x-message-ttl".into(),
             received: Some(FieldValue::I32(1000)),
             current: None,
-        }
+        }))
         .into();
         assert!(
             e.reply_text()

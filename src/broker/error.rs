@@ -11,15 +11,8 @@ pub enum BrokerError {
         name: String,
         vhost: String,
     },
-    #[error("inequivalent arg '{arg}' for {kind} '{name}' in vhost '{vhost}'")]
-    Inequivalent {
-        kind: EntityKind,
-        name: String,
-        vhost: String,
-        arg: String,
-        received: Option<FieldValue>,
-        current: Option<FieldValue>,
-    },
+    #[error("inequivalent arg '{}' for {} '{}' in vhost '{}'", .0.arg, .0.kind, .0.name, .0.vhost)]
+    Inequivalent(Box<Inequivalence>),
     #[error("{kind} name '{name}' contains reserved prefix 'amq.*'")]
     ReservedName { kind: EntityKind, name: String },
     #[error("operation not permitted on the default exchange")]
@@ -44,6 +37,17 @@ pub enum BrokerError {
     UnknownExchangeType(String),
     #[error("invalid argument '{arg}': {reason}")]
     InvalidArgument { arg: String, reason: String },
+}
+
+/// A redeclare that differs from what exists: which argument, and both values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inequivalence {
+    pub kind: EntityKind,
+    pub name: String,
+    pub vhost: String,
+    pub arg: String,
+    pub received: Option<FieldValue>,
+    pub current: Option<FieldValue>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

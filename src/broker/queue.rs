@@ -151,17 +151,19 @@ impl Queue {
         Some((m, st.ready.len() as u32))
     }
 
-    pub fn add_consumer(self: &Arc<Self>, consumer: Consumer) -> Result<(), ()> {
+    /// Adds a consumer unless exclusivity forbids it (an exclusive consumer wants the queue
+    /// to itself; nobody joins one). Returns whether it was added.
+    pub fn try_add_consumer(self: &Arc<Self>, consumer: Consumer) -> bool {
         let mut st = self.lock();
         if consumer.exclusive && !st.consumers.is_empty()
             || st.consumers.iter().any(|c| c.exclusive)
         {
-            return Err(());
+            return false;
         }
         st.consumers.push(consumer);
         st.had_consumer = true;
         self.dispatch_locked(&mut st);
-        Ok(())
+        true
     }
 
     pub fn remove_consumer(&self, connection: u64, channel: u16, tag: &str) -> ConsumerRemoved {

@@ -1,7 +1,7 @@
 //! A virtual host: its exchanges, queues and bindings, and the operations on them that the
 //! AMQP methods map to. Knows nothing of frames or channels.
 
-use super::error::{BrokerError, EntityKind};
+use super::error::{BrokerError, EntityKind, Inequivalence};
 use super::exchange::{Binding, Destination, Exchange, ExchangeKind, ExchangeSettings};
 use super::message::Message;
 use super::queue::{Queue, QueueSettings};
@@ -198,14 +198,16 @@ impl VHost {
         checks: [(&str, Option<FieldValue>, Option<FieldValue>); N],
     ) -> Result<(), BrokerError> {
         match checks.into_iter().find(|(_, a, b)| a != b) {
-            Some((arg, received, current)) => Err(BrokerError::Inequivalent {
-                kind,
-                name: name.to_owned(),
-                vhost: self.name.clone(),
-                arg: arg.to_owned(),
-                received,
-                current,
-            }),
+            Some((arg, received, current)) => {
+                Err(BrokerError::Inequivalent(Box::new(Inequivalence {
+                    kind,
+                    name: name.to_owned(),
+                    vhost: self.name.clone(),
+                    arg: arg.to_owned(),
+                    received,
+                    current,
+                })))
+            }
             None => Ok(()),
         }
     }
@@ -226,14 +228,14 @@ impl VHost {
                 _ => false,
             };
             if !same {
-                return Err(BrokerError::Inequivalent {
+                return Err(BrokerError::Inequivalent(Box::new(Inequivalence {
                     kind,
                     name: name.to_owned(),
                     vhost: self.name.clone(),
                     arg: (*key).to_owned(),
                     received: a.cloned(),
                     current: b.cloned(),
-                });
+                })));
             }
         }
         Ok(())

@@ -150,12 +150,13 @@ impl Channel {
             channel_credit: self.channel_credit.clone(),
             sink: ctx.sink.clone(),
         };
-        queue
-            .add_consumer(consumer)
-            .map_err(|()| BrokerError::ExclusiveConsumer {
+        if !queue.try_add_consumer(consumer) {
+            return Err(BrokerError::ExclusiveConsumer {
                 name: queue.name.clone(),
                 vhost: queue.vhost.clone(),
-            })?;
+            }
+            .into());
+        }
         self.consumers.insert(
             tag.clone(),
             ChannelConsumer {

@@ -100,6 +100,11 @@ pub async fn serve(
     .await;
     let (io, n) = match negotiated {
         Ok(Ok(done)) => done,
+        Ok(Err(HandshakeError::BadHeader(h))) if h.is_empty() => {
+            // A port probe or health check: connected and left without a word.
+            tracing::debug!(%peer, "socket closed before sending a protocol header");
+            return;
+        }
         Ok(Err(HandshakeError::BadHeader(h))) => {
             tracing::warn!(%peer, "closing connection: bad AMQP protocol header {h:?}");
             return;

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Stock pika against a broker: publish and consume through every exchange type.
+
+Usage: pika_exchanges.py AMQP_URL
+Each scenario prints "ok NAME" or "FAIL NAME: why"; the last line is "N passed, N failed".
+"""
+import sys
+import traceback
+import uuid
+
+import pika
+
+
+def connect(url):
+    return pika.BlockingConnection(pika.URLParameters(url))
+
+
+def fresh_queue(ch, **kw):
+    return ch.queue_declare("", exclusive=True, **kw).method.queue
+
+
+def drain(ch, queue, want):
+    """Gets up to `want` messages with basic.get (bounded), returning their bodies."""
+    bodies = []
+    for _ in range(want * 20 + 20):
+        method, _props, body = ch.basic_get(queue, auto_ack=True)
+        if method is None:
+            if len(bodies) >= want:
+                break
+            ch.connection.sleep(0.01)
+            continue
+        bodies.append(body)
+        if len(bodies) >= want:
+            break
+    return bodies
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def default_exchange(ch):
+    q = fresh_queue(ch)
+    ch.basic_publish("", q, b"default")
+    check(drain(ch, q, 1) == [b"default"], "default exchange delivers by queue name")
+
+
+def direct(ch):
+    x = "interop.direct." + uuid.uuid4().hex
+    ch.exchange_declare(x, "direct", auto_delete=True)
+    a, b = fresh_queue(ch), fresh_queue(ch)
+    ch.queue_bind(a, x, "red")
+    ch.queue_bind(b, x, "blue")
+    ch.basic_publish(x, "red", b"r")
+    ch.basic_publish(x, "blue", b"b")
+    ch.basic_publish(x, "green", b"g")
+    check(drain(ch, a, 1) == [b"r"], "red goes to a")
+    check(drain(ch, b, 1) == [b"b"], "blue goes to b")
+
+
+def fanout(ch):
+    x = "interop.fanout." + uuid.uuid4().hex
+    ch.exchange_declare(x, "fanout", auto_delete=True)
+    qs = [fresh_queue(ch) for _ in range(3)]
+    for q in qs:
+        ch.queue_bind(q, x)
+    ch.basic_publish(x, "ignored", b"all")
+    for q in qs:
+        check(drain(ch, q, 1) == [b"all"], "fanout reaches every queue")
+
+
+def topic(ch):
+    x = "interop.topic." + uuid.uuid4().hex
+    ch.exchange_declare(x, "topic", auto_delete=True)
+    star, hash_ = fresh_queue(ch), fresh_queue(ch)
+    ch.queue_bind(star, x, "*.orange.*")
+    ch.queue_bind(hash_, x, "lazy.#")
+    for key in ["quick.orange.rabbit", "lazy.orange.elephant", "lazy", "quick.brown.fox"]:
+        ch.basic_publish(x, key, key.encode())
+    check(sorted(drain(ch, star, 2)) == [b"lazy.orange.elephant", b"quick.orange.rabbit"], "* matches one word")
+    check(sorted(drain(ch, hash_, 2)) == [b"lazy", b"lazy.orange.elephant"], "# matches zero or more")
+
+
+def headers(ch):
+    x = "interop.headers." + uuid.uuid4().hex
+    ch.exchange_declare(x, "headers", auto_delete=True)
+    all_q, any_q = fresh_queue(ch), fresh_queue(ch)
+    ch.queue_bind(all_q, x, arguments={"x-match": "all", "format": "pdf", "type": "report"})
+    ch.queue_bind(any_q, x, arguments={"x-match": "any", "format": "pdf", "type": "log"})
+    props = lambda h: pika.BasicProperties(headers=h)
+    ch.basic_publish(x, "", b"both", props({"format": "pdf", "type": "report"}))
+    ch.basic_publish(x, "", b"log", props({"format": "zip", "type": "log"}))
+    check(drain(ch, all_q, 1) == [b"both"], "all needs every header")
+    check(sorted(drain(ch, any_q, 2)) == [b"both", b"log"], "any needs one header")
+
+
+def consume_and_ack(ch):
+    q = fresh_queue(ch)
+    for i in range(10):
+        ch.basic_publish("", q, str(i).encode(), pika.BasicProperties(delivery_mode=2, content_type="text/plain"))
+    got = []
+    for method, props, body in ch.consume(q, inactivity_timeout=2):
+        if method is None:
+            break
+        check(props.content_type == "text/plain", "properties survive")
+        got.append(body)
+        ch.basic_ack(method.delivery_tag)
+        if len(got) == 10:
+            break
+    ch.cancel()
+    check(got == [str(i).encode() for i in range(10)], "consumer gets all ten in order")
+
+
+def confirms_and_returns(ch):
+    ch.confirm_delivery()
+    q = fresh_queue(ch)
+    ch.basic_publish("", q, b"confirmed")
+    try:
+        ch.basic_publish("amq.direct", "no-such-key", b"lost", mandatory=True)
+        raise AssertionError("unroutable mandatory publish was not returned")
+    except pika.exceptions.UnroutableError:
+        pass
+    check(drain(ch, q, 1) == [b"confirmed"], "confirmed message is there")
+
+
+def passive_missing_queue(conn):
+    ch = conn.channel()
+    try:
+        ch.queue_declare("interop.missing." + uuid.uuid4().hex, passive=True)
+        raise AssertionError("passive declare of a missing queue succeeded")
+    except pika.exceptions.ChannelClosedByBroker as e:
+        check(e.reply_code == 404, f"reply code 404, got {e.reply_code}")
+        check(e.reply_text.startswith("NOT_FOUND - no queue"), e.reply_text)
+
+
+def main(url):
+    conn = connect(url)
+    scenarios = [default_exchange, direct, fanout, topic, headers, consume_and_ack, confirms_and_returns]
+    passed = failed = 0
+    for scenario in scenarios:
+        ch = conn.channel()
+        try:
+            scenario(ch)
+            print(f"ok {scenario.__name__}")
+            passed += 1
+        except Exception as e:  # report and go on with the next scenario
+            print(f"FAIL {scenario.__name__}: {e!r}")
+            traceback.print_exc()
+            failed += 1
+        finally:
+            if ch.is_open:
+                ch.close()
+    try:
+        passive_missing_queue(conn)
+        print("ok passive_missing_queue")
+        passed += 1
+    except Exception as e:
+        print(f"FAIL passive_missing_queue: {e!r}")
+        failed += 1
+    conn.close()
+    print(f"pika: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
