@@ -133,15 +133,16 @@ impl VHost {
     }
 
     pub fn declare_exchange(&self, d: ExchangeDeclare) -> Result<(), BrokerError> {
+        if d.name.is_empty() {
+            return Err(BrokerError::DefaultExchange);
+        }
         if d.passive {
             return self.exchange(&d.name).map(|_| ());
         }
         let kind = ExchangeKind::parse(&d.kind)
             .ok_or_else(|| BrokerError::UnknownExchangeType(d.kind.clone()))?;
-        if d.name.is_empty() {
-            return Err(BrokerError::DefaultExchange);
-        }
-        if d.name.starts_with("amq.") {
+        // The prefix is reserved for new exchanges: an equivalent redeclare of amq.direct is fine.
+        if d.name.starts_with("amq.") && !self.exchanges.contains_key(&d.name) {
             return Err(BrokerError::ReservedName {
                 kind: EntityKind::Exchange,
                 name: d.name,
@@ -312,7 +313,9 @@ impl VHost {
                 let q = e.get().clone();
                 drop(e);
                 self.check_owner(&q, connection)?;
-                if q.owner.is_none() && d.exclusive {
+                // RabbitMQ reports a changed exclusive flag as a lock conflict, even from
+                // the owning connection.
+                if q.owner.is_some() != d.exclusive {
                     return Err(BrokerError::ExclusiveLocked {
                         name: q.name.clone(),
                         vhost: self.name.clone(),

@@ -70,6 +70,14 @@ impl Channel {
             return Err(AmqpError::not_implemented("immediate=true"));
         }
         let exchange = ctx.vhost.publishable(&m.exchange)?;
+        if let Some(user_id) = &content.header.properties.user_id
+            && user_id != ctx.user
+        {
+            return Err(AmqpError::precondition_failed(format!(
+                "user_id property set to '{user_id}' but authenticated user was '{}'",
+                ctx.user
+            )));
+        }
         let message = Arc::new(Message {
             exchange: m.exchange,
             routing_key: m.routing_key,

@@ -25,6 +25,8 @@ use tokio::sync::mpsc::UnboundedSender;
 pub struct Context<'a> {
     pub vhost: &'a Arc<VHost>,
     pub connection: u64,
+    /// The authenticated user, which a message's user-id property must match.
+    pub user: &'a str,
     pub frame_max: u32,
     /// Where queues send deliveries for this connection's consumers.
     pub sink: &'a UnboundedSender<Outbound>,

@@ -251,6 +251,7 @@ impl Connection {
                 let mut ctx = Context {
                     vhost: &self.vhost,
                     connection: self.id,
+                    user: &self.settings.user,
                     frame_max: self.settings.frame_max,
                     sink: &self.events_tx,
                     out: &mut self.out,
@@ -385,6 +386,7 @@ impl Connection {
                 let mut ctx = Context {
                     vhost: &self.vhost,
                     connection: self.id,
+                    user: &self.settings.user,
                     frame_max: self.settings.frame_max,
                     sink: &self.events_tx,
                     out: &mut self.out,
@@ -397,6 +399,7 @@ impl Connection {
                 let mut ctx = Context {
                     vhost: &self.vhost,
                     connection: self.id,
+                    user: &self.settings.user,
                     frame_max: self.settings.frame_max,
                     sink: &self.events_tx,
                     out: &mut self.out,
@@ -430,6 +433,7 @@ impl Connection {
         let mut ctx = Context {
             vhost: &self.vhost,
             connection: self.id,
+            user: &self.settings.user,
             frame_max: self.settings.frame_max,
             sink: &self.events_tx,
             out: &mut self.out,
@@ -470,6 +474,7 @@ impl Connection {
                 let mut ctx = Context {
                     vhost: &self.vhost,
                     connection: self.id,
+                    user: &self.settings.user,
                     frame_max: self.settings.frame_max,
                     sink: &self.events_tx,
                     out: &mut self.out,
