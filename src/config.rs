@@ -23,17 +23,40 @@ pub struct Config {
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
 
-    /// Directory for durable state. Accepted and checked now; messages are kept in memory
-    /// until the durability work lands.
+    /// Directory for durable state: durable exchanges, queues and bindings, and persistent
+    /// messages in durable queues. Default: $XDG_DATA_HOME/warren, else
+    /// ~/.local/share/warren, else ./warren-data.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// Keep everything in memory: no data directory, nothing survives a restart.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub in_memory: bool,
 }
 
 impl Config {
     /// Checks what clap cannot: that the data directory exists (or can be made) and is
     /// writable.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Where durable state lives, or None when running in memory.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        if self.in_memory {
+            return None;
+        }
         if let Some(dir) = &self.data_dir {
+            return Some(dir.clone());
+        }
+        let home_data = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+        Some(match home_data {
+            Some(base) => base.join("warren"),
+            None => PathBuf::from("warren-data"),
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(dir) = &self.data_dir() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
             let probe = dir.join(".warren-write-check");

@@ -6,6 +6,7 @@
 //! - [`channel`]: per-channel state — content assembly, publish, consume, acks, confirms, tx.
 //! - [`broker`]: vhosts, exchanges, bindings, queues. Knows nothing of frames.
 //! - [`error`]: the one mapping from errors to AMQP reply codes and texts.
+//! - [`store`]: durable definitions and the message log on disk.
 //! - [`server`], [`config`]: the listener and the command line.
 //!
 //! # Embedding
@@ -26,8 +27,10 @@ pub mod connection;
 pub mod error;
 pub mod protocol;
 pub mod server;
+pub mod store;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -44,8 +47,23 @@ impl Broker {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
-    /// Starts a broker on `addr` (port 0 picks a free port).
+    /// Starts a broker on `addr` (port 0 picks a free port), in memory.
     pub fn start_on(addr: SocketAddr) -> std::io::Result<Broker> {
+        Self::start_with(addr, None)
+    }
+
+    /// Starts a broker on 127.0.0.1 with an ephemeral port that keeps durable state in
+    /// `data_dir` and recovers what an earlier broker left there.
+    pub fn start_in(data_dir: &Path) -> std::io::Result<Broker> {
+        Self::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), Some(data_dir))
+    }
+
+    /// Starts a broker on `addr`, with durable state in `data_dir` when given.
+    pub fn start_with(addr: SocketAddr, data_dir: Option<&Path>) -> std::io::Result<Broker> {
+        let core = match data_dir {
+            Some(dir) => broker::Core::open(dir).map_err(std::io::Error::other)?,
+            None => broker::Core::new(),
+        };
         // Bound here, synchronously, so the caller gets the port (and any bind error) at once;
         // the runtime lives on the broker's own thread, so this works inside async tests too.
         let std_listener = std::net::TcpListener::bind(addr)?;
@@ -62,9 +80,7 @@ impl Broker {
             .spawn(move || {
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(std_listener) {
-                        Ok(l) => {
-                            server::serve(vec![l], Arc::new(broker::Core::new()), stop_rx).await
-                        }
+                        Ok(l) => server::serve(vec![l], Arc::new(core), stop_rx).await,
                         Err(e) => tracing::error!("cannot serve on {addr}: {e}"),
                     }
                 });

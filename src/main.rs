@@ -44,7 +44,20 @@ fn main() -> ExitCode {
             tracing::info!("shutting down");
             let _ = stop_tx.send(true);
         });
-        warren::server::serve(listeners, Arc::new(Core::new()), stop_rx).await;
+        let core = match config.data_dir() {
+            Some(dir) => {
+                tracing::info!("data directory {}", dir.display());
+                match tokio::task::block_in_place(|| Core::open(&dir)) {
+                    Ok(core) => core,
+                    Err(e) => {
+                        tracing::error!("cannot open the data directory {}: {e}", dir.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            None => Core::new(),
+        };
+        warren::server::serve(listeners, Arc::new(core), stop_rx).await;
         ExitCode::SUCCESS
     })
 }

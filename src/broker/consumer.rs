@@ -74,6 +74,33 @@ pub enum Outbound {
         channel: u16,
         consumer_tag: Arc<str>,
     },
+    /// A confirm-mode publish reached the disk (or failed to): the publisher gets its ack/nack.
+    Persisted {
+        channel: u16,
+        seq: u64,
+        ok: bool,
+    },
+}
+
+/// Routes the message log's "this publish is on disk" back to the publishing connection.
+/// The token packs the channel (high 16 bits) and the publish sequence number.
+#[derive(Debug)]
+pub struct DurabilityNotice(pub UnboundedSender<Outbound>);
+
+impl DurabilityNotice {
+    pub fn token(channel: u16, seq: u64) -> u64 {
+        (u64::from(channel) << 48) | (seq & ((1 << 48) - 1))
+    }
+}
+
+impl crate::store::Durability for DurabilityNotice {
+    fn settled(&self, token: u64, ok: bool) {
+        let _ = self.0.send(Outbound::Persisted {
+            channel: (token >> 48) as u16,
+            seq: token & ((1 << 48) - 1),
+            ok,
+        });
+    }
 }
 
 /// One message on its way to a consumer. The connection gives it a delivery tag.

@@ -25,8 +25,10 @@ pub mod vhost;
 pub use error::BrokerError;
 pub use vhost::VHost;
 
+use crate::store::StoreError;
 use dashmap::DashMap;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -53,10 +55,20 @@ impl Default for Core {
 }
 
 impl Core {
-    /// A broker with vhost "/" and user guest/guest (loopback only), as RabbitMQ starts.
+    /// A broker with vhost "/" and user guest/guest (loopback only), as RabbitMQ starts,
+    /// all in memory.
     pub fn new() -> Core {
+        Self::with_vhost(VHost::new("/"))
+    }
+
+    /// Like `new`, with durable state kept in (and recovered from) `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Core, StoreError> {
+        Ok(Self::with_vhost(VHost::open("/", data_dir)?))
+    }
+
+    fn with_vhost(vhost: VHost) -> Core {
         let vhosts = DashMap::new();
-        vhosts.insert("/".to_owned(), Arc::new(VHost::new("/")));
+        vhosts.insert(vhost.name.clone(), Arc::new(vhost));
         let mut users = HashMap::new();
         users.insert(
             "guest".to_owned(),

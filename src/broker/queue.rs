@@ -3,6 +3,7 @@
 use super::consumer::{Consumer, Delivery, Outbound, QueuedMessage};
 use super::message::Message;
 use crate::protocol::FieldTable;
+use crate::store::VhostStore;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -22,6 +23,8 @@ pub struct Queue {
     pub settings: QueueSettings,
     /// The connection that owns an exclusive queue.
     pub owner: Option<u64>,
+    /// For a durable queue with a data directory: the store and the queue's number in it.
+    durable: Option<(Arc<VhostStore>, u32)>,
     state: Mutex<QueueState>,
 }
 
@@ -48,14 +51,52 @@ pub enum ConsumerRemoved {
 }
 
 impl Queue {
-    pub fn new(name: String, vhost: String, settings: QueueSettings, owner: Option<u64>) -> Queue {
+    pub fn new(
+        name: String,
+        vhost: String,
+        settings: QueueSettings,
+        owner: Option<u64>,
+        durable: Option<(Arc<VhostStore>, u32)>,
+    ) -> Queue {
         Queue {
             name,
             vhost,
             settings,
             owner,
+            durable,
             state: Mutex::new(QueueState::default()),
         }
+    }
+
+    /// The queue's number in the message log, if its messages are kept on disk.
+    pub fn store_id(&self) -> Option<u32> {
+        self.durable.as_ref().map(|(_, id)| *id)
+    }
+
+    /// A message left this queue for good: the log forgets it here.
+    pub fn settle(&self, entry: &QueuedMessage) {
+        if let (Some((store, id)), Some(slot)) = (&self.durable, entry.message.slot.get()) {
+            store.log.settled(*id, slot);
+        }
+    }
+
+    /// A message went to a consumer that must ack it; after a restart it counts as redelivered.
+    pub fn mark_delivered(&self, entry: &QueuedMessage) {
+        if let (Some((store, id)), Some(slot)) = (&self.durable, entry.message.slot.get()) {
+            store.log.delivered(*id, slot);
+        }
+    }
+
+    /// Loads a message recovered from disk, in order, before any client connects.
+    pub fn restore(&self, message: Arc<Message>, redelivered: bool) {
+        let mut st = self.lock();
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.ready.push_back(QueuedMessage {
+            seq,
+            message,
+            redelivered,
+        });
     }
 
     /// A poisoned lock only means another thread panicked mid-update; the queue's invariants
@@ -96,6 +137,9 @@ impl Queue {
     fn put_back(self: &Arc<Self>, entries: impl Iterator<Item = QueuedMessage>) {
         let mut st = self.lock();
         if st.deleted {
+            for e in entries {
+                self.settle(&e);
+            }
             return;
         }
         for e in entries {
@@ -199,7 +243,9 @@ impl Queue {
     pub fn purge(&self) -> u32 {
         let mut st = self.lock();
         let n = st.ready.len() as u32;
-        st.ready.clear();
+        for e in st.ready.drain(..) {
+            self.settle(&e);
+        }
         n
     }
 
@@ -214,7 +260,9 @@ impl Queue {
             });
         }
         let n = st.ready.len() as u32;
-        st.ready.clear();
+        for e in st.ready.drain(..) {
+            self.settle(&e);
+        }
         n
     }
 

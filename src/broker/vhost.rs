@@ -5,10 +5,14 @@ use super::error::{BrokerError, EntityKind, Inequivalence};
 use super::exchange::{Binding, Destination, Exchange, ExchangeKind, ExchangeSettings};
 use super::message::Message;
 use super::queue::{Queue, QueueSettings};
-use crate::protocol::{FieldTable, FieldValue};
+use crate::protocol::{BasicProperties, FieldTable, FieldValue};
+use crate::store::meta::{BindingDef, ExchangeDef, QueueDef};
+use crate::store::{Definitions, StoreError, VhostStore};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The exchanges every vhost starts with, all durable.
 const PREDECLARED: [(&str, ExchangeKind); 6] = [
@@ -71,14 +75,32 @@ pub struct VHost {
     pub name: String,
     exchanges: DashMap<String, Arc<Exchange>>,
     queues: DashMap<String, Arc<Queue>>,
+    /// Durable state on disk; None for a broker without a data directory.
+    store: Option<Arc<VhostStore>>,
+    next_queue_id: AtomicU32,
 }
 
 impl VHost {
+    /// A vhost held in memory only.
     pub fn new(name: &str) -> VHost {
+        Self::with_store(name, None)
+    }
+
+    /// A vhost whose durable state lives under `data_dir`, recovered from it.
+    pub fn open(name: &str, data_dir: &Path) -> Result<VHost, StoreError> {
+        let opened = VhostStore::open(data_dir, name)?;
+        let v = Self::with_store(name, Some(Arc::new(opened.store)));
+        v.restore(opened.definitions, opened.messages);
+        Ok(v)
+    }
+
+    fn with_store(name: &str, store: Option<Arc<VhostStore>>) -> VHost {
         let v = VHost {
             name: name.to_owned(),
             exchanges: DashMap::new(),
             queues: DashMap::new(),
+            store,
+            next_queue_id: AtomicU32::new(1),
         };
         for (n, kind) in PREDECLARED {
             let settings = ExchangeSettings {
@@ -94,6 +116,165 @@ impl VHost {
             );
         }
         v
+    }
+
+    /// Rebuilds durable definitions and messages found on disk.
+    fn restore(
+        &self,
+        defs: Definitions,
+        mut messages: std::collections::HashMap<u32, Vec<crate::store::Recovered>>,
+    ) {
+        for x in defs.exchanges {
+            let Some(kind) = ExchangeKind::parse(&x.kind) else {
+                tracing::error!(
+                    "durable exchange '{}' has unknown type '{}', skipped",
+                    x.name,
+                    x.kind
+                );
+                continue;
+            };
+            let settings = ExchangeSettings {
+                kind,
+                durable: true,
+                auto_delete: x.auto_delete,
+                internal: x.internal,
+                arguments: x.arguments,
+            };
+            self.exchanges
+                .insert(x.name.clone(), Arc::new(Exchange::new(x.name, settings)));
+        }
+        let mut restored = 0usize;
+        for q in defs.queues {
+            self.next_queue_id.fetch_max(q.id + 1, Ordering::Relaxed);
+            let settings = QueueSettings {
+                durable: true,
+                exclusive: false,
+                auto_delete: q.auto_delete,
+                arguments: q.arguments,
+            };
+            let durable = self.store.clone().map(|s| (s, q.id));
+            let queue = Arc::new(Queue::new(
+                q.name.clone(),
+                self.name.clone(),
+                settings,
+                None,
+                durable,
+            ));
+            for r in messages.remove(&q.id).unwrap_or_default() {
+                let properties = match crate::protocol::wire::finish(BasicProperties::decode(
+                    &r.message.raw_properties,
+                )) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(
+                            "queue '{}': a recovered message has bad properties ({e}), dropped",
+                            q.name
+                        );
+                        continue;
+                    }
+                };
+                let m = Message::new(
+                    r.message.exchange.clone(),
+                    r.message.routing_key.clone(),
+                    properties,
+                    r.message.raw_properties.clone(),
+                    r.message.body.clone(),
+                );
+                let _ = m.slot.set(r.slot);
+                queue.restore(Arc::new(m), r.redelivered);
+                restored += 1;
+            }
+            self.queues.insert(q.name, queue);
+        }
+        for b in defs.bindings {
+            let destination = if b.destination_is_queue {
+                Destination::Queue(b.destination)
+            } else {
+                Destination::Exchange(b.destination)
+            };
+            if let Some(x) = self.exchanges.get(&b.source).map(|x| x.clone()) {
+                x.bind(Binding {
+                    destination,
+                    routing_key: b.routing_key,
+                    arguments: b.arguments,
+                });
+            }
+        }
+        tracing::info!(
+            vhost = %self.name,
+            exchanges = self.exchanges.len(),
+            queues = self.queues.len(),
+            messages = restored,
+            "recovered durable state"
+        );
+    }
+
+    /// Writes the durable definitions snapshot, if this vhost has a store.
+    fn persist(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let r = store.save_definitions(|| self.definitions());
+        if let Err(e) = r {
+            tracing::error!(vhost = %self.name, "cannot save durable definitions: {e}");
+        }
+    }
+
+    fn definitions(&self) -> Definitions {
+        let mut d = Definitions::default();
+        let exchanges: Vec<Arc<Exchange>> = self.exchanges.iter().map(|x| x.clone()).collect();
+        let durable_queue = |n: &str| self.queues.get(n).is_some_and(|q| q.store_id().is_some());
+        let durable_exchange = |n: &str| self.exchanges.get(n).is_some_and(|x| x.settings.durable);
+        for x in &exchanges {
+            if !x.settings.durable {
+                continue;
+            }
+            if !PREDECLARED.iter().any(|(n, _)| *n == x.name) {
+                d.exchanges.push(ExchangeDef {
+                    name: x.name.clone(),
+                    kind: x.settings.kind.as_str().to_owned(),
+                    auto_delete: x.settings.auto_delete,
+                    internal: x.settings.internal,
+                    arguments: x.settings.arguments.clone(),
+                });
+            }
+            for b in x.bindings() {
+                let (name, to_queue) = match &b.destination {
+                    Destination::Queue(n) => (n.clone(), true),
+                    Destination::Exchange(n) => (n.clone(), false),
+                };
+                let durable = if to_queue {
+                    durable_queue(&name)
+                } else {
+                    durable_exchange(&name)
+                };
+                if durable {
+                    d.bindings.push(BindingDef {
+                        source: x.name.clone(),
+                        destination: name,
+                        destination_is_queue: to_queue,
+                        routing_key: b.routing_key,
+                        arguments: b.arguments,
+                    });
+                }
+            }
+        }
+        for q in self.queues.iter() {
+            if let Some(id) = q.store_id() {
+                d.queues.push(QueueDef {
+                    name: q.name.clone(),
+                    id,
+                    auto_delete: q.settings.auto_delete,
+                    arguments: q.settings.arguments.clone(),
+                });
+            }
+        }
+        d
+    }
+
+    /// The store, when persistent messages to durable queues are written to disk.
+    pub fn store(&self) -> Option<&Arc<VhostStore>> {
+        self.store.as_ref()
     }
 
     fn not_found(&self, kind: EntityKind, name: &str) -> BrokerError {
@@ -155,13 +336,23 @@ impl VHost {
             internal: d.internal,
             arguments: d.arguments,
         };
-        match self.exchanges.entry(d.name.clone()) {
-            Entry::Occupied(e) => self.check_exchange_equivalent(e.get(), &settings),
+        let durable = settings.durable;
+        let created = match self.exchanges.entry(d.name.clone()) {
+            Entry::Occupied(e) => {
+                let x = e.get().clone();
+                drop(e);
+                self.check_exchange_equivalent(&x, &settings)?;
+                false
+            }
             Entry::Vacant(e) => {
                 e.insert(Arc::new(Exchange::new(d.name, settings)));
-                Ok(())
+                true
             }
+        };
+        if created && durable {
+            self.persist();
         }
+        Ok(())
     }
 
     fn check_exchange_equivalent(
@@ -268,8 +459,11 @@ impl VHost {
     }
 
     fn remove_exchange(&self, name: &str) {
-        if self.exchanges.remove(name).is_some() {
+        if let Some((_, x)) = self.exchanges.remove(name) {
             self.unbind_everywhere(&Destination::Exchange(name.to_owned()));
+            if x.settings.durable {
+                self.persist();
+            }
         }
     }
 
@@ -308,6 +502,7 @@ impl VHost {
             auto_delete: d.auto_delete,
             arguments: d.arguments,
         };
+        let mut created = false;
         let q = match self.queues.entry(d.name.clone()) {
             Entry::Occupied(e) => {
                 let q = e.get().clone();
@@ -326,11 +521,29 @@ impl VHost {
             }
             Entry::Vacant(e) => {
                 let owner = d.exclusive.then_some(connection);
-                let q = Arc::new(Queue::new(d.name, self.name.clone(), settings, owner));
+                // Exclusive queues die with their connection, so they are never kept on disk.
+                let durable = match &self.store {
+                    Some(store) if d.durable && !d.exclusive => Some((
+                        store.clone(),
+                        self.next_queue_id.fetch_add(1, Ordering::Relaxed),
+                    )),
+                    _ => None,
+                };
+                let q = Arc::new(Queue::new(
+                    d.name,
+                    self.name.clone(),
+                    settings,
+                    owner,
+                    durable,
+                ));
                 e.insert(q.clone());
+                created = true;
                 q
             }
         };
+        if created && q.store_id().is_some() {
+            self.persist();
+        }
         let (m, c) = q.counts();
         Ok((q, m, c))
     }
@@ -396,6 +609,9 @@ impl VHost {
         }
         let n = q.mark_deleted();
         self.unbind_everywhere(&Destination::Queue(q.name.clone()));
+        if q.store_id().is_some() {
+            self.persist();
+        }
         n
     }
 
@@ -448,6 +664,9 @@ impl VHost {
             x.bind(binding);
         } else if x.unbind(&binding) && x.settings.auto_delete {
             self.remove_exchange(source);
+        }
+        if x.settings.durable {
+            self.persist();
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use super::assembler::Content;
 use super::modes::{Mode, PendingPublish};
 use super::{Channel, ChannelConsumer, Context, Unacked};
 use crate::broker::BrokerError;
-use crate::broker::consumer::{Consumer, Credit, QueuedMessage};
+use crate::broker::consumer::{Consumer, Credit, DurabilityNotice, QueuedMessage};
 use crate::broker::exchange::Exchange;
 use crate::broker::message::Message;
 use crate::broker::names;
@@ -14,6 +14,7 @@ use crate::error::{AmqpError, code};
 use crate::protocol::Method;
 use crate::protocol::frame::write_content;
 use crate::protocol::methods::*;
+use crate::store::{LogMessage, Slot};
 use std::sync::Arc;
 
 /// Writes basic.deliver with its content.
@@ -78,13 +79,13 @@ impl Channel {
                 ctx.user
             )));
         }
-        let message = Arc::new(Message {
-            exchange: m.exchange,
-            routing_key: m.routing_key,
-            properties: content.header.properties,
-            raw_properties: content.header.raw_properties,
-            body: content.body,
-        });
+        let message = Arc::new(Message::new(
+            m.exchange,
+            m.routing_key,
+            content.header.properties,
+            content.header.raw_properties,
+            content.body,
+        ));
         if let Mode::Tx(tx) = &mut self.mode {
             tx.publishes.push(PendingPublish {
                 exchange,
@@ -93,21 +94,53 @@ impl Channel {
             });
             return Ok(());
         }
-        self.route_and_push(ctx, &exchange, message, m.mandatory);
-        self.mode.published();
+        let notify = self.mode.next_confirm_seq().map(|seq| {
+            let n: (Arc<dyn crate::store::Durability>, u64) = (
+                ctx.durability.clone(),
+                DurabilityNotice::token(self.id, seq),
+            );
+            n
+        });
+        let awaits_disk = self.route_and_push(ctx, &exchange, message, m.mandatory, notify);
+        self.mode.published(awaits_disk);
         Ok(())
     }
 
     /// Routes a message into its queues; returns it to the publisher if it is mandatory and
-    /// reached none (before any confirm for it goes out).
+    /// reached none (before any confirm for it goes out). A persistent message that reached a
+    /// durable queue is written to the message log first; returns whether `notify` will hear
+    /// when it is on disk.
     pub(super) fn route_and_push(
         &mut self,
         ctx: &mut Context<'_>,
         exchange: &Arc<Exchange>,
         message: Arc<Message>,
         mandatory: bool,
-    ) {
+        notify: Option<(Arc<dyn crate::store::Durability>, u64)>,
+    ) -> bool {
         let queues = ctx.vhost.route(exchange, &message);
+        let mut awaits_disk = false;
+        if message.properties.is_persistent()
+            && let Some(store) = ctx.vhost.store()
+        {
+            let ids: Vec<u32> = queues.iter().filter_map(|q| q.store_id()).collect();
+            if !ids.is_empty() {
+                let slot = Slot::new();
+                let _ = message.slot.set(slot.clone());
+                awaits_disk = notify.is_some();
+                store.log.publish(
+                    slot,
+                    ids,
+                    LogMessage {
+                        exchange: message.exchange.clone(),
+                        routing_key: message.routing_key.clone(),
+                        raw_properties: message.raw_properties.clone(),
+                        body: message.body.clone(),
+                    },
+                    notify,
+                );
+            }
+        }
         if queues.is_empty() && mandatory {
             let method = Method::BasicReturn(BasicReturn {
                 reply_code: code::NO_ROUTE,
@@ -127,6 +160,7 @@ impl Channel {
         for q in queues {
             q.push(message.clone());
         }
+        awaits_disk
     }
 
     pub(super) fn basic_consume(
@@ -232,7 +266,10 @@ impl Channel {
             &entry.message.body,
             ctx.frame_max,
         );
-        if !m.no_ack {
+        if m.no_ack {
+            queue.settle(&entry);
+        } else {
+            queue.mark_delivered(&entry);
             self.unacked.insert(
                 tag,
                 Unacked {
@@ -311,6 +348,7 @@ impl Channel {
                 continue;
             }
             self.release_credit(&u);
+            u.queue.settle(&u.entry);
             if !touched.iter().any(|q| Arc::ptr_eq(q, &u.queue)) {
                 touched.push(u.queue.clone());
             }

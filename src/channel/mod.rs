@@ -32,6 +32,8 @@ pub struct Context<'a> {
     pub sink: &'a UnboundedSender<Outbound>,
     /// Frames to write, coalesced by the connection.
     pub out: &'a mut BytesMut,
+    /// Where the message log reports that a confirm-mode publish is on disk.
+    pub durability: &'a Arc<dyn crate::store::Durability>,
 }
 
 impl Context<'_> {
@@ -168,7 +170,10 @@ impl Channel {
         let tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
         basic::write_deliver(ctx, self.id, &d.consumer_tag, tag, &d.entry);
-        if !consumer.no_ack {
+        if consumer.no_ack {
+            d.queue.settle(&d.entry);
+        } else {
+            d.queue.mark_delivered(&d.entry);
             let credit = consumer.credit.clone();
             self.unacked.insert(
                 tag,
@@ -179,6 +184,11 @@ impl Channel {
                 },
             );
         }
+    }
+
+    /// The message log has (or has not) made a confirm-mode publish durable.
+    pub fn on_persisted(&mut self, seq: u64, ok: bool) {
+        self.mode.persisted(seq, ok);
     }
 
     /// The queue under a consumer was deleted: forget the consumer and tell the client.

@@ -5,8 +5,10 @@ use crate::broker::exchange::Exchange;
 use crate::broker::message::Message;
 use crate::error::AmqpError;
 use crate::protocol::Method;
-use crate::protocol::methods::{BasicAck, ConfirmSelectOk, TxCommitOk, TxRollbackOk, TxSelectOk};
-use std::collections::BTreeMap;
+use crate::protocol::methods::{
+    BasicAck, BasicNack, ConfirmSelectOk, TxCommitOk, TxRollbackOk, TxSelectOk,
+};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 #[derive(Debug, Default)]
@@ -18,14 +20,29 @@ pub(super) enum Mode {
 }
 
 /// Publish sequence numbers and how far they have been confirmed.
+///
+/// Confirms go out in order, as `multiple` acks where possible: everything below the oldest
+/// publish still waiting for the disk is settled. A publish the disk refused is nacked alone.
 #[derive(Debug, Default)]
 pub(super) struct Confirms {
     /// The sequence number of the last publish.
     published: u64,
-    /// Everything up to here is routed and may be acked.
-    settled: u64,
-    /// Everything up to here has been acked to the client.
+    /// Publishes waiting for the message log's fsync.
+    on_disk_wait: BTreeSet<u64>,
+    /// Publishes the message log could not take, to nack.
+    refused: BTreeSet<u64>,
+    /// Everything up to here has been acked or nacked to the client.
     acked: u64,
+}
+
+impl Confirms {
+    /// Everything up to here may be confirmed.
+    fn settled(&self) -> u64 {
+        match self.on_disk_wait.first() {
+            Some(first) => first - 1,
+            None => self.published,
+        }
+    }
 }
 
 /// What a transaction holds back until commit.
@@ -44,28 +61,57 @@ pub(super) struct PendingPublish {
 }
 
 impl Mode {
-    /// Numbers a publish in confirm mode; it is settled once routed.
-    pub fn published(&mut self) {
+    /// The sequence number the next publish will get, in confirm mode.
+    pub fn next_confirm_seq(&self) -> Option<u64> {
+        match self {
+            Mode::Confirm(c) => Some(c.published + 1),
+            _ => None,
+        }
+    }
+
+    /// Counts a publish in confirm mode; it is settled once routed, or once on disk when
+    /// `awaits_disk`.
+    pub fn published(&mut self, awaits_disk: bool) {
         if let Mode::Confirm(c) = self {
             c.published += 1;
-            c.settled = c.published;
+            if awaits_disk {
+                c.on_disk_wait.insert(c.published);
+            }
+        }
+    }
+
+    /// The message log finished with publish `seq`.
+    pub fn persisted(&mut self, seq: u64, ok: bool) {
+        if let Mode::Confirm(c) = self
+            && c.on_disk_wait.remove(&seq)
+            && !ok
+        {
+            c.refused.insert(seq);
         }
     }
 
     pub fn flush_confirms(&mut self, ctx: &mut Context<'_>, channel: u16) {
-        if let Mode::Confirm(c) = self
-            && c.settled > c.acked
-        {
-            let multiple = c.settled - c.acked > 1;
+        let Mode::Confirm(c) = self else {
+            return;
+        };
+        let settled = c.settled();
+        while let Some(&seq) = c.refused.first() {
+            if seq > settled {
+                break;
+            }
+            c.refused.remove(&seq);
+            ack_up_to(ctx, channel, &mut c.acked, seq - 1);
             ctx.send(
                 channel,
-                Method::BasicAck(BasicAck {
-                    delivery_tag: c.settled,
-                    multiple,
+                Method::BasicNack(BasicNack {
+                    delivery_tag: seq,
+                    multiple: false,
+                    requeue: false,
                 }),
             );
-            c.acked = c.settled;
+            c.acked = seq;
         }
+        ack_up_to(ctx, channel, &mut c.acked, settled);
     }
 
     /// Gives acks held by an open transaction back to the unacked set.
@@ -76,6 +122,20 @@ impl Mode {
                 unacked.insert(tag, u);
             }
         }
+    }
+}
+
+/// Acks everything after `acked` up to `upto`, as one frame.
+fn ack_up_to(ctx: &mut Context<'_>, channel: u16, acked: &mut u64, upto: u64) {
+    if upto > *acked {
+        ctx.send(
+            channel,
+            Method::BasicAck(BasicAck {
+                delivery_tag: upto,
+                multiple: upto - *acked > 1,
+            }),
+        );
+        *acked = upto;
     }
 }
 
@@ -121,8 +181,14 @@ impl Channel {
             ));
         };
         let tx = std::mem::take(tx);
+        let mut persisted = false;
         for p in tx.publishes {
-            self.route_and_push(ctx, &p.exchange, p.message, p.mandatory);
+            self.route_and_push(ctx, &p.exchange, p.message.clone(), p.mandatory, None);
+            persisted |= p.message.slot.get().is_some();
+        }
+        // A commit is durable before commit-ok, like a confirm.
+        if persisted && let Some(store) = ctx.vhost.store() {
+            tokio::task::block_in_place(|| store.log.sync());
         }
         self.settle(
             tx.settlements

@@ -7,7 +7,7 @@ mod writer;
 
 pub use handshake::{CHANNEL_MAX, FRAME_MAX, HEARTBEAT, server_properties};
 
-use crate::broker::consumer::Outbound;
+use crate::broker::consumer::{DurabilityNotice, Outbound};
 use crate::broker::{Core, VHost};
 use crate::channel::assembler::ChannelFrame;
 use crate::channel::{Channel, Context};
@@ -131,6 +131,7 @@ pub async fn serve(
         channels: HashMap::new(),
         out: BytesMut::new(),
         out_tx,
+        durability: Arc::new(DurabilityNotice(events_tx.clone())),
         events_tx,
         state: State::Running,
     };
@@ -163,6 +164,7 @@ struct Connection {
     out: BytesMut,
     out_tx: mpsc::UnboundedSender<Bytes>,
     events_tx: mpsc::UnboundedSender<Outbound>,
+    durability: Arc<dyn crate::store::Durability>,
     state: State,
 }
 
@@ -255,6 +257,7 @@ impl Connection {
                     frame_max: self.settings.frame_max,
                     sink: &self.events_tx,
                     out: &mut self.out,
+                    durability: &self.durability,
                 };
                 ch.flush_confirms(&mut ctx);
             }
@@ -390,6 +393,7 @@ impl Connection {
                     frame_max: self.settings.frame_max,
                     sink: &self.events_tx,
                     out: &mut self.out,
+                    durability: &self.durability,
                 };
                 c.teardown(&mut ctx);
                 self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
@@ -403,6 +407,7 @@ impl Connection {
                     frame_max: self.settings.frame_max,
                     sink: &self.events_tx,
                     out: &mut self.out,
+                    durability: &self.durability,
                 };
                 match c.on_frame(&mut ctx, frame) {
                     Ok(()) => Ok(()),
@@ -422,7 +427,7 @@ impl Connection {
     fn on_event(&mut self, ev: Outbound) {
         let ch = match &ev {
             Outbound::Deliver(d) => d.channel,
-            Outbound::Cancelled { channel, .. } => *channel,
+            Outbound::Cancelled { channel, .. } | Outbound::Persisted { channel, .. } => *channel,
         };
         let Some(Slot::Open(c)) = self.channels.get_mut(&ch) else {
             if let Outbound::Deliver(d) = ev {
@@ -437,6 +442,7 @@ impl Connection {
             frame_max: self.settings.frame_max,
             sink: &self.events_tx,
             out: &mut self.out,
+            durability: &self.durability,
         };
         match ev {
             Outbound::Deliver(d) => c.deliver(&mut ctx, d),
@@ -445,6 +451,7 @@ impl Connection {
                 &consumer_tag,
                 self.settings.consumer_cancel_notify,
             ),
+            Outbound::Persisted { seq, ok, .. } => c.on_persisted(seq, ok),
         }
     }
 
@@ -478,6 +485,7 @@ impl Connection {
                     frame_max: self.settings.frame_max,
                     sink: &self.events_tx,
                     out: &mut self.out,
+                    durability: &self.durability,
                 };
                 c.teardown(&mut ctx);
             }

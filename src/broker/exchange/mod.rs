@@ -153,6 +153,11 @@ impl Exchange {
         (!gone.is_empty(), t.bindings.is_empty())
     }
 
+    /// The bindings as declared, for the durable snapshot.
+    pub fn bindings(&self) -> Vec<Binding> {
+        self.read().bindings.clone()
+    }
+
     pub fn has_bindings(&self) -> bool {
         !self.read().bindings.is_empty()
     }

@@ -1,0 +1,627 @@
+//! The message log of one vhost: persistent messages in append-only segment files shared by
+//! all its durable queues, with a group-committing writer thread.
+//!
+//! # Why one log per vhost, not one per queue
+//! A persistent message routed to many durable queues (fanout) is written once, listing the
+//! queues it went to, instead of once per queue; and one fsync covers every queue's publishes
+//! in a batch, where per-queue files would need one fsync per dirty file. Deep queues and
+//! reclaiming space are served by segmenting: each segment `NNNNNNNN.seg` has a companion
+//! `NNNNNNNN.ack` that records which (queue, message) pairs of *that* segment were settled
+//! (acked, dropped, purged) or delivered. A segment and its ack file are deleted together once
+//! every message in the segment is settled in every queue it reached, so an ack can never
+//! outlive the message it cancels, and one old unacked message pins only its own segment.
+//!
+//! Publishes are fsync'd before their publisher is told (group commit: one fsync for all
+//! that arrived while the previous one ran). Settlements are written without an fsync: losing
+//! one in a crash only means a message is delivered again, which AMQP allows.
+
+use super::StoreError;
+use super::record::{self, Item, Scanner};
+use crate::protocol::wire;
+use bytes::{BufMut, Bytes, BytesMut};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// A segment is closed and a new one started once it grows past this.
+pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// A batch stops growing past this many bytes, so one slow disk write stays bounded.
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+const PUBLISH: u8 = 1;
+const SETTLED: u8 = 2;
+const DELIVERED: u8 = 3;
+
+/// Where a persisted message lives, filled in by the writer when it writes the message.
+/// Id 0 means "not (or no longer) on disk".
+#[derive(Debug, Default)]
+pub struct Slot {
+    id: AtomicU64,
+    segment: AtomicU32,
+}
+
+impl Slot {
+    pub fn new() -> Arc<Slot> {
+        Arc::new(Slot::default())
+    }
+
+    fn get(&self) -> Option<(u64, u32)> {
+        match self.id.load(Ordering::Acquire) {
+            0 => None,
+            id => Some((id, self.segment.load(Ordering::Acquire))),
+        }
+    }
+}
+
+/// Told when a publish is durable (or could not be made durable).
+pub trait Durability: Send + Sync {
+    fn settled(&self, token: u64, ok: bool);
+}
+
+/// A message as the log stores it.
+#[derive(Debug, Clone)]
+pub struct LogMessage {
+    pub exchange: String,
+    pub routing_key: String,
+    pub raw_properties: Bytes,
+    pub body: Bytes,
+}
+
+enum Op {
+    Publish {
+        slot: Arc<Slot>,
+        queues: Vec<u32>,
+        message: LogMessage,
+        notify: Option<(Arc<dyn Durability>, u64)>,
+    },
+    Settled(u32, Arc<Slot>),
+    Delivered(u32, Arc<Slot>),
+    /// Answered once everything before it is written and fsync'd.
+    Sync(Sender<()>),
+}
+
+/// A message found on disk at start-up, for one queue.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    pub message: Arc<LogMessage>,
+    pub slot: Arc<Slot>,
+    pub redelivered: bool,
+}
+
+/// The handle the broker publishes and settles through.
+pub struct MessageLog {
+    ops: Mutex<Option<Sender<Op>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for MessageLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MessageLog")
+    }
+}
+
+fn seg_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{n:08}.seg"))
+}
+
+fn ack_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{n:08}.ack"))
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let mut b = BytesMut::new();
+    wire::put_shortstr(&mut b, s);
+    out.put_slice(&b);
+}
+
+impl MessageLog {
+    /// Opens the log in `dir`, recovering every message still owed to one of `queues`.
+    /// Returns the messages per queue id, in the order they were published.
+    pub fn open(
+        dir: &Path,
+        queues: &HashSet<u32>,
+    ) -> Result<(MessageLog, HashMap<u32, Vec<Recovered>>), StoreError> {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io("creating the message log", e))?;
+        let recovery = recover(dir, queues)?;
+        let segment = recovery.last_segment + 1;
+        let file = open_append(&seg_path(dir, segment))?;
+        sync_dir(dir)?;
+        let writer = Writer {
+            dir: dir.to_owned(),
+            file,
+            segment,
+            size: 0,
+            next_id: recovery.max_id + 1,
+            live: recovery.live,
+            ack_files: HashMap::new(),
+        };
+        let (tx, rx) = channel();
+        let thread = std::thread::Builder::new()
+            .name("warren-store".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::io("starting the store writer", e))?;
+        Ok((
+            MessageLog {
+                ops: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+            },
+            recovery.queues,
+        ))
+    }
+
+    fn send(&self, op: Op) {
+        let guard = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(tx) => {
+                if let Err(e) = tx.send(op)
+                    && let Op::Publish {
+                        notify: Some((n, token)),
+                        ..
+                    } = e.0
+                {
+                    n.settled(token, false);
+                }
+            }
+            None => {
+                if let Op::Publish {
+                    notify: Some((n, token)),
+                    ..
+                } = op
+                {
+                    n.settled(token, false);
+                }
+            }
+        }
+    }
+
+    /// Writes a message for `queues`; `notify` hears once it is fsync'd.
+    pub fn publish(
+        &self,
+        slot: Arc<Slot>,
+        queues: Vec<u32>,
+        message: LogMessage,
+        notify: Option<(Arc<dyn Durability>, u64)>,
+    ) {
+        self.send(Op::Publish {
+            slot,
+            queues,
+            message,
+            notify,
+        });
+    }
+
+    /// The message left `queue` for good (acked, dropped, purged, queue deleted).
+    pub fn settled(&self, queue: u32, slot: &Arc<Slot>) {
+        self.send(Op::Settled(queue, slot.clone()));
+    }
+
+    /// The message was handed to a consumer that must ack it; after a restart it is
+    /// redelivered.
+    pub fn delivered(&self, queue: u32, slot: &Arc<Slot>) {
+        self.send(Op::Delivered(queue, slot.clone()));
+    }
+
+    /// Waits until everything sent so far is on disk.
+    pub fn sync(&self) {
+        let (tx, rx) = channel();
+        self.send(Op::Sync(tx));
+        let _ = rx.recv();
+    }
+
+    /// Writes what is queued, fsyncs, and stops the writer.
+    pub fn close(&self) {
+        drop(self.ops.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MessageLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| StoreError::io(format!("opening {}", path.display()), e))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("syncing the log directory", e))
+}
+
+struct Writer {
+    dir: PathBuf,
+    file: File,
+    segment: u32,
+    size: u64,
+    next_id: u64,
+    /// Per segment: (queue, message) pairs not yet settled.
+    live: BTreeMap<u32, u64>,
+    ack_files: HashMap<u32, File>,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Op>) {
+        let mut batch = Vec::new();
+        while let Ok(first) = rx.recv() {
+            batch.push(first);
+            let mut bytes = 0usize;
+            while bytes < BATCH_BYTES {
+                match rx.try_recv() {
+                    Ok(op) => {
+                        if let Op::Publish { message, .. } = &op {
+                            bytes += message.body.len() + 64;
+                        }
+                        batch.push(op);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.write_batch(&mut batch);
+        }
+        // Shutting down: whatever settlements are buffered in the OS go to disk too.
+        let _ = self.file.sync_data();
+        for f in self.ack_files.values() {
+            let _ = f.sync_data();
+        }
+    }
+
+    fn write_batch(&mut self, batch: &mut Vec<Op>) {
+        let mut buf = Vec::new();
+        let mut published: Vec<(Arc<Slot>, usize)> = Vec::new();
+        let mut notify = Vec::new();
+        let mut syncs = Vec::new();
+        let mut per_segment: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+        let mut settled_segments = Vec::new();
+        for op in batch.drain(..) {
+            match op {
+                Op::Publish {
+                    slot,
+                    queues,
+                    message,
+                    notify: n,
+                } => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    record::append(&mut buf, |o| {
+                        o.put_u8(PUBLISH);
+                        o.put_u64(id);
+                        o.put_u16(queues.len() as u16);
+                        for q in &queues {
+                            o.put_u32(*q);
+                        }
+                        put_str(o, &message.exchange);
+                        put_str(o, &message.routing_key);
+                        o.put_u32(message.raw_properties.len() as u32);
+                        o.put_slice(&message.raw_properties);
+                        o.put_u32(message.body.len() as u32);
+                        o.put_slice(&message.body);
+                    });
+                    slot.segment.store(self.segment, Ordering::Release);
+                    slot.id.store(id, Ordering::Release);
+                    published.push((slot, queues.len()));
+                    notify.extend(n);
+                }
+                Op::Settled(queue, slot) => {
+                    if let Some((id, seg)) = slot.get() {
+                        let out = per_segment.entry(seg).or_default();
+                        record::append(out, |o| {
+                            o.put_u8(SETTLED);
+                            o.put_u32(queue);
+                            o.put_u64(id);
+                        });
+                        settled_segments.push(seg);
+                    }
+                }
+                Op::Delivered(queue, slot) => {
+                    if let Some((id, seg)) = slot.get() {
+                        let out = per_segment.entry(seg).or_default();
+                        record::append(out, |o| {
+                            o.put_u8(DELIVERED);
+                            o.put_u32(queue);
+                            o.put_u64(id);
+                        });
+                    }
+                }
+                Op::Sync(tx) => syncs.push(tx),
+            }
+        }
+        let result = self.append_and_sync(&buf, !published.is_empty() || !syncs.is_empty());
+        match &result {
+            Ok(()) => {
+                for (_, refs) in &published {
+                    *self.live.entry(self.segment).or_default() += *refs as u64;
+                }
+            }
+            Err(e) => {
+                tracing::error!("message store write failed, publishes are refused: {e}");
+                for (slot, _) in &published {
+                    slot.id.store(0, Ordering::Release);
+                }
+            }
+        }
+        for (n, token) in notify {
+            n.settled(token, result.is_ok());
+        }
+        for (seg, bytes) in per_segment {
+            self.append_settlements(seg, &bytes);
+        }
+        for seg in settled_segments {
+            self.release(seg);
+        }
+        if !syncs.is_empty() {
+            for f in self.ack_files.values() {
+                let _ = f.sync_data();
+            }
+        }
+        for tx in syncs {
+            let _ = tx.send(());
+        }
+        if self.size >= SEGMENT_BYTES {
+            self.roll();
+        }
+    }
+
+    /// Appends to the active segment; on failure the segment is cut back to where it was, so
+    /// a half-written batch never reaches the disk's idea of the log.
+    fn append_and_sync(&mut self, buf: &[u8], sync: bool) -> std::io::Result<()> {
+        if !buf.is_empty() {
+            if let Err(e) = self.file.write_all(buf) {
+                let _ = self.file.set_len(self.size);
+                return Err(e);
+            }
+            self.size += buf.len() as u64;
+        }
+        if sync && let Err(e) = self.file.sync_data() {
+            self.size -= buf.len() as u64;
+            let _ = self.file.set_len(self.size);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn append_settlements(&mut self, seg: u32, bytes: &[u8]) {
+        if !self.live.contains_key(&seg) {
+            return;
+        }
+        let file = match self.ack_files.entry(seg) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                match open_append(&ack_path(&self.dir, seg)) {
+                    Ok(f) => v.insert(f),
+                    Err(e) => {
+                        tracing::error!("cannot record settlements: {e}");
+                        return;
+                    }
+                }
+            }
+        };
+        if let Err(e) = file.write_all(bytes) {
+            tracing::error!("cannot record settlements for segment {seg}: {e}");
+        }
+    }
+
+    /// One (queue, message) pair of `seg` is settled; a segment with none left goes away.
+    fn release(&mut self, seg: u32) {
+        let Some(n) = self.live.get_mut(&seg) else {
+            return;
+        };
+        *n = n.saturating_sub(1);
+        if *n == 0 && seg != self.segment {
+            self.remove_segment(seg);
+        }
+    }
+
+    fn remove_segment(&mut self, seg: u32) {
+        self.live.remove(&seg);
+        self.ack_files.remove(&seg);
+        for p in [seg_path(&self.dir, seg), ack_path(&self.dir, seg)] {
+            if let Err(e) = fs::remove_file(&p)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("cannot remove {}: {e}", p.display());
+            }
+        }
+    }
+
+    fn roll(&mut self) {
+        let next = self.segment + 1;
+        match open_append(&seg_path(&self.dir, next)) {
+            Ok(f) => {
+                let _ = self.file.sync_data();
+                let old = self.segment;
+                self.file = f;
+                self.segment = next;
+                self.size = 0;
+                let _ = sync_dir(&self.dir);
+                // The closed segment may already be fully settled.
+                if self.live.get(&old).copied().unwrap_or(0) == 0 {
+                    self.remove_segment(old);
+                }
+            }
+            Err(e) => tracing::error!("cannot start a new segment: {e}"),
+        }
+    }
+}
+
+struct Recovery {
+    queues: HashMap<u32, Vec<Recovered>>,
+    live: BTreeMap<u32, u64>,
+    max_id: u64,
+    last_segment: u32,
+}
+
+fn segments(dir: &Path) -> Result<Vec<u32>, StoreError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| StoreError::io("listing the message log", e))? {
+        let entry = entry.map_err(|e| StoreError::io("listing the message log", e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(n) = name.strip_suffix(".seg").and_then(|n| n.parse().ok()) {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Reads a file's records, truncating a torn tail (warning) and skipping damage (error).
+fn read_records(path: &Path, truncate_tail: bool) -> Result<Vec<u8>, StoreError> {
+    let data = match fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(format!("reading {}", path.display()), e)),
+    };
+    let tail = Scanner::new(&data).find_map(|i| match i {
+        Item::Tail { at } => Some(at),
+        _ => None,
+    });
+    if let Some(at) = tail {
+        tracing::warn!(
+            "{}: torn or corrupt tail at byte {at} of {}, truncated",
+            path.display(),
+            data.len()
+        );
+        if truncate_tail {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| StoreError::io("truncating a torn tail", e))?;
+            f.set_len(at as u64)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| StoreError::io("truncating a torn tail", e))?;
+        }
+        return Ok(data[..at].to_vec());
+    }
+    Ok(data)
+}
+
+fn recover(dir: &Path, known: &HashSet<u32>) -> Result<Recovery, StoreError> {
+    let segs = segments(dir)?;
+    let mut r = Recovery {
+        queues: HashMap::new(),
+        live: BTreeMap::new(),
+        max_id: 0,
+        last_segment: segs.last().copied().unwrap_or(0),
+    };
+    for &seg in &segs {
+        let mut settled = HashSet::new();
+        let mut delivered = HashSet::new();
+        let acks = read_records(&ack_path(dir, seg), true)?;
+        for item in Scanner::new(&acks) {
+            match item {
+                Item::Record { payload, .. } => {
+                    if let Some((kind, q, id)) = parse_settlement(payload) {
+                        if kind == SETTLED {
+                            settled.insert((q, id));
+                        } else {
+                            delivered.insert((q, id));
+                        }
+                    }
+                }
+                Item::Skipped { from, to } => tracing::error!(
+                    "{}: corrupt bytes {from}..{to} skipped",
+                    ack_path(dir, seg).display()
+                ),
+                Item::Tail { .. } => {}
+            }
+        }
+        let data = read_records(&seg_path(dir, seg), true)?;
+        let mut live = 0u64;
+        for item in Scanner::new(&data) {
+            match item {
+                Item::Record { payload, offset } => {
+                    let Some((id, queues, message)) = parse_publish(payload) else {
+                        tracing::error!(
+                            "{}: undecodable record at {offset} skipped",
+                            seg_path(dir, seg).display()
+                        );
+                        continue;
+                    };
+                    r.max_id = r.max_id.max(id);
+                    let slot = Arc::new(Slot {
+                        id: AtomicU64::new(id),
+                        segment: AtomicU32::new(seg),
+                    });
+                    let message = Arc::new(message);
+                    for q in queues {
+                        if known.contains(&q) && !settled.contains(&(q, id)) {
+                            live += 1;
+                            r.queues.entry(q).or_default().push(Recovered {
+                                message: message.clone(),
+                                slot: slot.clone(),
+                                redelivered: delivered.contains(&(q, id)),
+                            });
+                        }
+                    }
+                }
+                Item::Skipped { from, to } => tracing::error!(
+                    "{}: corrupt bytes {from}..{to} skipped, the messages there are lost",
+                    seg_path(dir, seg).display()
+                ),
+                Item::Tail { .. } => {}
+            }
+        }
+        if live == 0 {
+            for p in [seg_path(dir, seg), ack_path(dir, seg)] {
+                let _ = fs::remove_file(p);
+            }
+        } else {
+            r.live.insert(seg, live);
+        }
+    }
+    Ok(r)
+}
+
+fn parse_settlement(p: &[u8]) -> Option<(u8, u32, u64)> {
+    let (i, kind) = wire::octet(p).ok()?;
+    let (i, q) = wire::long(i).ok()?;
+    let (_, id) = wire::longlong(i).ok()?;
+    matches!(kind, SETTLED | DELIVERED).then_some((kind, q, id))
+}
+
+fn parse_publish(p: &[u8]) -> Option<(u64, Vec<u32>, LogMessage)> {
+    let (i, kind) = wire::octet(p).ok()?;
+    if kind != PUBLISH {
+        return None;
+    }
+    let (mut i, id) = wire::longlong(i).ok()?;
+    let (rest, n) = wire::short(i).ok()?;
+    i = rest;
+    let mut queues = Vec::new();
+    for _ in 0..n {
+        let (rest, q) = wire::long(i).ok()?;
+        queues.push(q);
+        i = rest;
+    }
+    let (i, exchange) = wire::shortstr(i).ok()?;
+    let (i, routing_key) = wire::shortstr(i).ok()?;
+    let (i, props_len) = wire::long(i).ok()?;
+    let props = i.get(..props_len as usize)?;
+    let i = &i[props_len as usize..];
+    let (i, body_len) = wire::long(i).ok()?;
+    let body = i.get(..body_len as usize)?;
+    Some((
+        id,
+        queues,
+        LogMessage {
+            exchange,
+            routing_key,
+            raw_properties: Bytes::copy_from_slice(props),
+            body: Bytes::copy_from_slice(body),
+        },
+    ))
+}

@@ -1,0 +1,89 @@
+//! Durable state on disk: definitions (exchanges, queues, bindings) and the message log.
+//! Knows nothing of AMQP methods; the broker decides what is durable and calls in.
+//!
+//! Layout of a data directory:
+//! ```text
+//! DIR/vhosts/<hex of vhost name>/definitions.dat   snapshot of durable definitions
+//! DIR/vhosts/<hex of vhost name>/log/NNNNNNNN.seg  persistent messages (see `log`)
+//! DIR/vhosts/<hex of vhost name>/log/NNNNNNNN.ack  settlements of that segment's messages
+//! ```
+
+pub mod log;
+pub mod meta;
+pub mod record;
+
+pub use log::{Durability, LogMessage, MessageLog, Recovered, Slot};
+pub use meta::Definitions;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// One vhost's durable state.
+#[derive(Debug)]
+pub struct VhostStore {
+    dir: PathBuf,
+    /// Serialises snapshot writes, so the last change always wins on disk.
+    save_lock: Mutex<()>,
+    pub log: MessageLog,
+}
+
+/// What a vhost finds on disk at start-up.
+pub struct Opened {
+    pub store: VhostStore,
+    pub definitions: Definitions,
+    pub messages: HashMap<u32, Vec<Recovered>>,
+}
+
+impl VhostStore {
+    /// Opens (creating if needed) the store of `vhost` under `data_dir`, recovering its state.
+    pub fn open(data_dir: &Path, vhost: &str) -> Result<Opened, StoreError> {
+        let hex: String = vhost.bytes().map(|b| format!("{b:02x}")).collect();
+        let dir = data_dir
+            .join("vhosts")
+            .join(if hex.is_empty() { "00".into() } else { hex });
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StoreError::io("creating the vhost directory", e))?;
+        let definitions = Definitions::load(&dir)?;
+        let queues: HashSet<u32> = definitions.queues.iter().map(|q| q.id).collect();
+        let (log, messages) = MessageLog::open(&dir.join("log"), &queues)?;
+        Ok(Opened {
+            store: VhostStore {
+                dir,
+                save_lock: Mutex::new(()),
+                log,
+            },
+            definitions,
+            messages,
+        })
+    }
+
+    /// Replaces the definitions snapshot. `snapshot` is called under the save lock, so two
+    /// concurrent changes cannot write their snapshots in the wrong order.
+    pub fn save_definitions(
+        &self,
+        snapshot: impl FnOnce() -> Definitions,
+    ) -> Result<(), StoreError> {
+        let _guard = self.save_lock.lock().unwrap_or_else(|p| p.into_inner());
+        snapshot().save(&self.dir)
+    }
+}
