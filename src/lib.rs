@@ -37,6 +37,7 @@ use std::thread::JoinHandle;
 /// A broker running in the background on its own threads, for tests and embedding.
 pub struct Broker {
     addr: SocketAddr,
+    core: Arc<broker::Core>,
     stop: tokio::sync::watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -60,10 +61,11 @@ impl Broker {
 
     /// Starts a broker on `addr`, with durable state in `data_dir` when given.
     pub fn start_with(addr: SocketAddr, data_dir: Option<&Path>) -> std::io::Result<Broker> {
-        let core = match data_dir {
+        let core = Arc::new(match data_dir {
             Some(dir) => broker::Core::open(dir).map_err(std::io::Error::other)?,
             None => broker::Core::new(),
-        };
+        });
+        let serving = core.clone();
         // Bound here, synchronously, so the caller gets the port (and any bind error) at once;
         // the runtime lives on the broker's own thread, so this works inside async tests too.
         let std_listener = std::net::TcpListener::bind(addr)?;
@@ -80,16 +82,23 @@ impl Broker {
             .spawn(move || {
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(std_listener) {
-                        Ok(l) => server::serve(vec![l], Arc::new(core), stop_rx).await,
+                        Ok(l) => server::serve(vec![l], serving, stop_rx).await,
                         Err(e) => tracing::error!("cannot serve on {addr}: {e}"),
                     }
                 });
             })?;
         Ok(Broker {
             addr,
+            core,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// The broker's state, for tests that look inside (or inject faults).
+    #[doc(hidden)]
+    pub fn core(&self) -> &Arc<broker::Core> {
+        &self.core
     }
 
     pub fn addr(&self) -> SocketAddr {

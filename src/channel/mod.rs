@@ -145,8 +145,10 @@ impl Channel {
             Method::BasicNack(m) => self.basic_nack(m.delivery_tag, m.multiple, m.requeue)?,
             Method::BasicRecoverAsync(m) => self.basic_recover(ctx, m.requeue),
             Method::BasicRecover(m) => {
-                self.basic_recover(ctx, m.requeue);
+                // recover-ok first: clients reset their view of the channel on it, and the
+                // redeliveries must come after.
                 ctx.send(ch, Method::BasicRecoverOk(BasicRecoverOk {}));
+                self.basic_recover(ctx, m.requeue);
             }
             Method::ConfirmSelect(m) => self.confirm_select(ctx, m.no_wait)?,
             Method::TxSelect(_) => self.tx_select(ctx)?,

@@ -97,6 +97,7 @@ pub struct Recovered {
 pub struct MessageLog {
     ops: Mutex<Option<Sender<Op>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    fault: Arc<Mutex<Option<std::io::ErrorKind>>>,
 }
 
 impl std::fmt::Debug for MessageLog {
@@ -139,7 +140,9 @@ impl MessageLog {
             next_id: recovery.max_id + 1,
             live: recovery.live,
             ack_files: HashMap::new(),
+            fault: Arc::new(Mutex::new(None)),
         };
+        let fault = writer.fault.clone();
         let (tx, rx) = channel();
         let thread = std::thread::Builder::new()
             .name("warren-store".into())
@@ -149,6 +152,7 @@ impl MessageLog {
             MessageLog {
                 ops: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
+                fault,
             },
             recovery.queues,
         ))
@@ -206,6 +210,13 @@ impl MessageLog {
         self.send(Op::Delivered(queue, slot.clone()));
     }
 
+    /// Makes every later write fail with `kind` after writing half its bytes (None: stop),
+    /// so tests can show what a full or failing disk does.
+    #[doc(hidden)]
+    pub fn inject_write_fault(&self, kind: Option<std::io::ErrorKind>) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = kind;
+    }
+
     /// Waits until everything sent so far is on disk.
     pub fn sync(&self) {
         let (tx, rx) = channel();
@@ -251,9 +262,22 @@ struct Writer {
     /// Per segment: (queue, message) pairs not yet settled.
     live: BTreeMap<u32, u64>,
     ack_files: HashMap<u32, File>,
+    fault: Arc<Mutex<Option<std::io::ErrorKind>>>,
 }
 
 impl Writer {
+    /// An injected fault: half the batch reaches the file, then the write fails.
+    fn write_with_fault(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let fault = *self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        match fault {
+            Some(kind) => {
+                self.file.write_all(&buf[..buf.len() / 2])?;
+                Err(std::io::Error::from(kind))
+            }
+            None => self.file.write_all(buf),
+        }
+    }
+
     fn run(mut self, rx: Receiver<Op>) {
         let mut batch = Vec::new();
         while let Ok(first) = rx.recv() {
@@ -379,7 +403,7 @@ impl Writer {
     /// a half-written batch never reaches the disk's idea of the log.
     fn append_and_sync(&mut self, buf: &[u8], sync: bool) -> std::io::Result<()> {
         if !buf.is_empty() {
-            if let Err(e) = self.file.write_all(buf) {
+            if let Err(e) = self.write_with_fault(buf) {
                 let _ = self.file.set_len(self.size);
                 return Err(e);
             }

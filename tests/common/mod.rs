@@ -42,3 +42,132 @@ pub fn init_logs() {
         .with_test_writer()
         .try_init();
 }
+
+// ---- Helpers for the exchange/queue/basic/confirm end-to-end suites ----
+
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel};
+
+/// Asserts that `err` is the AMQP reply `code` with exactly `text`.
+#[track_caller]
+pub fn assert_amqp(err: &lapin::Error, code: u16, text: &str) {
+    match err {
+        lapin::Error::ProtocolError(e) => assert_eq!(
+            (e.get_id(), e.get_message().as_str()),
+            (code, text),
+            "unexpected AMQP error: {err:?}"
+        ),
+        other => panic!("expected AMQP error {code} {text:?}, got {other:?}"),
+    }
+}
+
+/// Unwraps the error of a result that must have failed with `code` and `text`.
+#[track_caller]
+pub fn expect_amqp<T: std::fmt::Debug>(res: lapin::Result<T>, code: u16, text: &str) {
+    match res {
+        Ok(v) => panic!("expected AMQP error {code} {text:?}, got Ok({v:?})"),
+        Err(e) => assert_amqp(&e, code, text),
+    }
+}
+
+/// Errors a channel or connection reported through lapin's `on_error` hook.
+pub struct Errors(tokio::sync::mpsc::UnboundedReceiver<lapin::Error>);
+
+impl Errors {
+    /// The next reported error (the close that the server sent), within the test timeout.
+    pub async fn next(&mut self) -> lapin::Error {
+        within(self.0.recv()).await.expect("an error is reported")
+    }
+}
+
+/// Records the error a channel is closed with by the server (channel.close).
+pub fn watch_channel(ch: &Channel) -> Errors {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    ch.on_error(move |e| {
+        let _ = tx.send(e);
+    });
+    Errors(rx)
+}
+
+/// Records the error a connection is closed with by the server (connection.close).
+pub fn watch_connection(conn: &Connection) -> Errors {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    conn.on_error(move |e| {
+        let _ = tx.send(e);
+    });
+    Errors(rx)
+}
+
+/// A channel in confirm mode, so that `publish` returns only once the broker has routed.
+pub async fn confirm_channel(conn: &Connection) -> Channel {
+    let ch = within(conn.create_channel()).await.expect("channel opens");
+    within(ch.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm.select");
+    ch
+}
+
+/// Publishes and waits for the broker's confirmation (or returns at once without confirms).
+pub async fn publish_with(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    options: BasicPublishOptions,
+    properties: BasicProperties,
+) -> Confirmation {
+    let confirm = within(ch.basic_publish(exchange, key, options, body, properties))
+        .await
+        .expect("basic.publish is sent");
+    within(confirm).await.expect("publish is confirmed")
+}
+
+/// Publishes a plain message and waits for its confirmation.
+pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) -> Confirmation {
+    publish_with(
+        ch,
+        exchange,
+        key,
+        body,
+        BasicPublishOptions::default(),
+        BasicProperties::default(),
+    )
+    .await
+}
+
+/// Declares a queue with the given name (empty: server-named) and options; returns its name.
+pub async fn declare(ch: &Channel, name: &str, options: QueueDeclareOptions) -> String {
+    within(ch.queue_declare(name, options, FieldTable::default()))
+        .await
+        .expect("queue.declare")
+        .name()
+        .to_string()
+}
+
+/// Takes every ready message from `queue` with basic.get (no-ack), in order.
+pub async fn drain(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for _ in 0..10_000 {
+        let got = within(ch.basic_get(queue, BasicGetOptions { no_ack: true }))
+            .await
+            .expect("basic.get");
+        match got {
+            Some(m) => out.push(m.delivery.data),
+            None => return out,
+        }
+    }
+    panic!("queue {queue} did not run dry");
+}
+
+/// Like `drain`, as strings, for readable assertions.
+pub async fn drain_strings(ch: &Channel, queue: &str) -> Vec<String> {
+    drain(ch, queue)
+        .await
+        .into_iter()
+        .map(|b| String::from_utf8(b).expect("utf-8 body"))
+        .collect()
+}
