@@ -5,7 +5,7 @@ use super::error::{BrokerError, EntityKind, Inequivalence};
 use super::exchange::{Binding, Destination, Exchange, ExchangeKind, ExchangeSettings};
 use super::message::Message;
 use super::queue::{Queue, QueueSettings};
-use crate::protocol::{BasicProperties, FieldTable, FieldValue};
+use crate::protocol::{FieldTable, FieldValue};
 use crate::store::meta::{BindingDef, ExchangeDef, QueueDef};
 use crate::store::{Definitions, StoreError, VhostStore};
 use dashmap::DashMap;
@@ -161,22 +161,10 @@ impl VHost {
                 durable,
             ));
             for r in messages.remove(&q.id).unwrap_or_default() {
-                let properties = match crate::protocol::wire::finish(BasicProperties::decode(
-                    &r.message.raw_properties,
-                )) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::error!(
-                            "queue '{}': a recovered message has bad properties ({e}), dropped",
-                            q.name
-                        );
-                        continue;
-                    }
-                };
                 let m = Message::new(
-                    r.message.exchange.clone(),
-                    r.message.routing_key.clone(),
-                    properties,
+                    Arc::from(r.message.exchange.as_str()),
+                    &r.message.routing_key,
+                    true,
                     r.message.raw_properties.clone(),
                     r.message.body.clone(),
                 );
@@ -686,17 +674,18 @@ impl VHost {
     /// Routes a message from `exchange` through exchange-to-exchange bindings and alternate
     /// exchanges; returns each queue it reaches once.
     pub fn route(&self, exchange: &Arc<Exchange>, message: &Message) -> Vec<Arc<Queue>> {
-        let headers = message.properties.headers.as_ref();
-        let key = message.routing_key.as_str();
+        let key = &*message.routing_key;
         let mut queues: Vec<Arc<Queue>> = Vec::new();
         if exchange.name.is_empty() {
             queues.extend(self.queues.get(key).map(|q| q.clone()));
             return queues;
         }
+        // Only a headers exchange looks at the headers; parse them once, when one does.
+        let mut headers: Option<Option<FieldTable>> = None;
         let mut visited = vec![exchange.name.clone()];
         let mut next = Some(exchange.clone());
         while let Some(x) = next.take() {
-            self.route_from(&x, key, headers, &mut visited, &mut queues);
+            self.route_from(&x, key, message, &mut headers, &mut visited, &mut queues);
             // Nothing reached: the alternate exchange (and then its own) gets the message.
             if queues.is_empty()
                 && let Some(ae) = x.alternate_exchange()
@@ -716,7 +705,8 @@ impl VHost {
         &self,
         source: &Arc<Exchange>,
         key: &str,
-        headers: Option<&FieldTable>,
+        message: &Message,
+        headers: &mut Option<Option<FieldTable>>,
         visited: &mut Vec<String>,
         queues: &mut Vec<Arc<Queue>>,
     ) {
@@ -724,7 +714,12 @@ impl VHost {
         let mut dests = Vec::new();
         while let Some(src) = pending.pop() {
             dests.clear();
-            src.route(key, headers, &mut dests);
+            let h = if src.settings.kind == ExchangeKind::Headers {
+                headers.get_or_insert_with(|| message.headers()).as_ref()
+            } else {
+                None
+            };
+            src.route(key, h, &mut dests);
             for d in dests.drain(..) {
                 match d {
                     Destination::Queue(n) => {

@@ -26,21 +26,31 @@ pub(super) fn write_deliver(
     entry: &QueuedMessage,
 ) {
     let m = &entry.message;
-    let method = Method::BasicDeliver(BasicDeliver {
-        consumer_tag: consumer_tag.to_owned(),
-        delivery_tag,
-        redelivered: entry.redelivered,
-        exchange: m.exchange.clone(),
-        routing_key: m.routing_key.clone(),
-    });
-    write_content(
+    crate::protocol::frame::write_deliver(
         ctx.out,
         channel,
-        &method,
+        consumer_tag,
+        delivery_tag,
+        entry.redelivered,
+        &m.exchange,
+        &m.routing_key,
         &m.raw_properties,
         &m.body,
         ctx.frame_max,
     );
+}
+
+/// The exchange name as a shared string: a channel usually publishes to one exchange, so
+/// its messages share one allocation of the name.
+fn exchange_name(last: &mut Option<Arc<str>>, name: &str) -> Arc<str> {
+    match last {
+        Some(n) if &**n == name => n.clone(),
+        _ => {
+            let n: Arc<str> = Arc::from(name);
+            *last = Some(n.clone());
+            n
+        }
+    }
 }
 
 /// Takes a consumer off its queue, deleting an auto-delete queue it was the last one of.
@@ -80,9 +90,9 @@ impl Channel {
             )));
         }
         let message = Arc::new(Message::new(
-            m.exchange,
-            m.routing_key,
-            content.header.properties,
+            exchange_name(&mut self.last_exchange, &m.exchange),
+            &m.routing_key,
+            content.header.properties.is_persistent(),
             content.header.raw_properties,
             content.body,
         ));
@@ -120,7 +130,7 @@ impl Channel {
     ) -> bool {
         let queues = ctx.vhost.route(exchange, &message);
         let mut awaits_disk = false;
-        if message.properties.is_persistent()
+        if message.persistent
             && let Some(store) = ctx.vhost.store()
         {
             let ids: Vec<u32> = queues.iter().filter_map(|q| q.store_id()).collect();
@@ -132,8 +142,8 @@ impl Channel {
                     slot,
                     ids,
                     LogMessage {
-                        exchange: message.exchange.clone(),
-                        routing_key: message.routing_key.clone(),
+                        exchange: message.exchange.to_string(),
+                        routing_key: message.routing_key.to_string(),
                         raw_properties: message.raw_properties.clone(),
                         body: message.body.clone(),
                     },
@@ -145,8 +155,8 @@ impl Channel {
             let method = Method::BasicReturn(BasicReturn {
                 reply_code: code::NO_ROUTE,
                 reply_text: "NO_ROUTE".to_owned(),
-                exchange: message.exchange.clone(),
-                routing_key: message.routing_key.clone(),
+                exchange: message.exchange.to_string(),
+                routing_key: message.routing_key.to_string(),
             });
             write_content(
                 ctx.out,
@@ -254,8 +264,8 @@ impl Channel {
         let method = Method::BasicGetOk(BasicGetOk {
             delivery_tag: tag,
             redelivered: entry.redelivered,
-            exchange: entry.message.exchange.clone(),
-            routing_key: entry.message.routing_key.clone(),
+            exchange: entry.message.exchange.to_string(),
+            routing_key: entry.message.routing_key.to_string(),
             message_count,
         });
         write_content(

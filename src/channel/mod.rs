@@ -74,6 +74,8 @@ pub struct Channel {
     mode: Mode,
     /// The queue last declared on this channel, which an empty queue name refers to.
     last_queue: Option<String>,
+    /// The exchange last published to, shared by the messages published to it.
+    last_exchange: Option<Arc<str>>,
 }
 
 impl Channel {
@@ -89,6 +91,7 @@ impl Channel {
             channel_has_limit: false,
             mode: Mode::default(),
             last_queue: None,
+            last_exchange: None,
         }
     }
 
