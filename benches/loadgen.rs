@@ -129,30 +129,40 @@ impl Conn {
         response.extend_from_slice(t.user.as_bytes());
         response.push(0);
         response.extend_from_slice(t.pass.as_bytes());
-        c.send(0, Method::ConnectionStartOk(ConnectionStartOk {
-            client_properties: FieldTable::new(),
-            mechanism: "PLAIN".into(),
-            response: response.into(),
-            locale: "en_US".into(),
-        }))
+        c.send(
+            0,
+            Method::ConnectionStartOk(ConnectionStartOk {
+                client_properties: FieldTable::new(),
+                mechanism: "PLAIN".into(),
+                response: response.into(),
+                locale: "en_US".into(),
+            }),
+        )
         .await?;
         let Method::ConnectionTune(tune) = c.expect(0).await? else {
             return Err("expected connection.tune".into());
         };
         c.frame_max = tune.frame_max.min(131072);
-        c.send(0, Method::ConnectionTuneOk(ConnectionTuneOk {
-            channel_max: tune.channel_max,
-            frame_max: c.frame_max,
-            heartbeat: 0,
-        }))
+        c.send(
+            0,
+            Method::ConnectionTuneOk(ConnectionTuneOk {
+                channel_max: tune.channel_max,
+                frame_max: c.frame_max,
+                heartbeat: 0,
+            }),
+        )
         .await?;
-        c.send(0, Method::ConnectionOpen(ConnectionOpen {
-            virtual_host: t.vhost.clone(),
-            ..Default::default()
-        }))
+        c.send(
+            0,
+            Method::ConnectionOpen(ConnectionOpen {
+                virtual_host: t.vhost.clone(),
+                ..Default::default()
+            }),
+        )
         .await?;
         c.expect(0).await?;
-        c.send(1, Method::ChannelOpen(ChannelOpen::default())).await?;
+        c.send(1, Method::ChannelOpen(ChannelOpen::default()))
+            .await?;
         c.expect(1).await?;
         Ok(c)
     }
@@ -219,7 +229,11 @@ fn queue_name(a: &Args, i: usize) -> String {
 async fn setup(a: &Args, t: &Target) -> Res<(String, Vec<String>)> {
     let mut c = Conn::open(t).await?;
     let mut queues = Vec::new();
-    let n = if a.fanout_queues > 0 { a.fanout_queues } else { a.queues };
+    let n = if a.fanout_queues > 0 {
+        a.fanout_queues
+    } else {
+        a.queues
+    };
     for i in 0..n {
         let q = queue_name(a, i);
         c.call(Method::QueueDelete(QueueDelete {
@@ -256,17 +270,35 @@ async fn setup(a: &Args, t: &Target) -> Res<(String, Vec<String>)> {
     } else {
         String::new()
     };
-    c.send(0, Method::ConnectionClose(ConnectionClose::default())).await?;
+    c.send(0, Method::ConnectionClose(ConnectionClose::default()))
+        .await?;
     Ok((exchange, queues))
 }
 
-async fn producer(a: Args, t: Arc<Target>, exchange: String, key: String, stats: Arc<Counters>, stop: Arc<AtomicBool>) -> Res<()> {
+async fn producer(
+    a: Args,
+    t: Arc<Target>,
+    exchange: String,
+    key: String,
+    stats: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+) -> Res<()> {
     let mut c = Conn::open(&t).await?;
-    let window = Arc::new(Semaphore::new(if a.confirm > 0 { a.confirm } else { Semaphore::MAX_PERMITS }));
+    let window = Arc::new(Semaphore::new(if a.confirm > 0 {
+        a.confirm
+    } else {
+        Semaphore::MAX_PERMITS
+    }));
     if a.confirm > 0 {
-        c.call(Method::ConfirmSelect(ConfirmSelect::default())).await?;
+        c.call(Method::ConfirmSelect(ConfirmSelect::default()))
+            .await?;
     }
-    let Conn { mut rd, mut wr, mut buf, frame_max } = c;
+    let Conn {
+        mut rd,
+        mut wr,
+        mut buf,
+        frame_max,
+    } = c;
     // Confirms come back on the read half; each releases its window slots.
     let reader = {
         let window = window.clone();
@@ -329,9 +361,8 @@ async fn producer(a: Args, t: Arc<Target>, exchange: String, key: String, stats:
         if a.count > 0 {
             n = n.min((a.count - sent) as usize);
         }
-        if a.rate > 0 {
-            let due = started + Duration::from_nanos(sent * 1_000_000_000 / a.rate);
-            tokio::time::sleep_until(due.into()).await;
+        if let Some(ns) = (sent * 1_000_000_000).checked_div(a.rate) {
+            tokio::time::sleep_until((started + Duration::from_nanos(ns)).into()).await;
         }
         let permit = window.acquire_many(n as u32).await?;
         permit.forget();
@@ -346,13 +377,24 @@ async fn producer(a: Args, t: Arc<Target>, exchange: String, key: String, stats:
     }
     if a.confirm > 0 {
         // Wait (bounded) for the outstanding confirms.
-        let _ = tokio::time::timeout(Duration::from_secs(30), window.acquire_many(a.confirm as u32)).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(30),
+            window.acquire_many(a.confirm as u32),
+        )
+        .await;
     }
     reader.abort();
     Ok(())
 }
 
-async fn consumer(a: Args, t: Arc<Target>, queue: String, stats: Arc<Counters>, latencies: Arc<Mutex<Vec<u32>>>, stop: Arc<AtomicBool>) -> Res<()> {
+async fn consumer(
+    a: Args,
+    t: Arc<Target>,
+    queue: String,
+    stats: Arc<Counters>,
+    latencies: Arc<Mutex<Vec<u32>>>,
+    stop: Arc<AtomicBool>,
+) -> Res<()> {
     let mut c = Conn::open(&t).await?;
     if a.prefetch > 0 {
         c.call(Method::BasicQos(BasicQos {
@@ -468,7 +510,9 @@ async fn main() -> Res<()> {
         tokio::time::sleep(Duration::from_secs(a.duration.min(5))).await;
         let after = a.broker_pid.and_then(proc_sample);
         let rss_per_conn = match (before, after) {
-            (Some(b), Some(af)) if !conns.is_empty() => (af.1.saturating_sub(b.1) as f64 * 1024.0) / conns.len() as f64,
+            (Some(b), Some(af)) if !conns.is_empty() => {
+                (af.1.saturating_sub(b.1) as f64 * 1024.0) / conns.len() as f64
+            }
             _ => 0.0,
         };
         println!(
@@ -486,17 +530,39 @@ async fn main() -> Res<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut consumers = Vec::new();
     if !a.fill {
-        let n = if a.fanout_queues > 0 { a.fanout_queues } else { a.consumers };
+        let n = if a.fanout_queues > 0 {
+            a.fanout_queues
+        } else {
+            a.consumers
+        };
         for j in 0..n {
             let q = queues[j % queues.len()].clone();
-            consumers.push(tokio::spawn(consumer(a.clone(), t.clone(), q, stats.clone(), latencies.clone(), stop.clone())));
+            consumers.push(tokio::spawn(consumer(
+                a.clone(),
+                t.clone(),
+                q,
+                stats.clone(),
+                latencies.clone(),
+                stop.clone(),
+            )));
         }
     }
     let started = Instant::now();
     let mut producers = Vec::new();
     for i in 0..a.producers {
-        let key = if a.fanout_queues > 0 { String::new() } else { queues[i % queues.len()].clone() };
-        producers.push(tokio::spawn(producer(a.clone(), t.clone(), exchange.clone(), key, stats.clone(), stop.clone())));
+        let key = if a.fanout_queues > 0 {
+            String::new()
+        } else {
+            queues[i % queues.len()].clone()
+        };
+        producers.push(tokio::spawn(producer(
+            a.clone(),
+            t.clone(),
+            exchange.clone(),
+            key,
+            stats.clone(),
+            stop.clone(),
+        )));
     }
     let stopper = {
         let stop = stop.clone();
@@ -511,8 +577,16 @@ async fn main() -> Res<()> {
     tick.tick().await;
     while !stop.load(Ordering::Relaxed) && !producers.iter().all(|p| p.is_finished()) {
         tick.tick().await;
-        let (s, r) = (stats.sent.load(Ordering::Relaxed), stats.received.load(Ordering::Relaxed));
-        eprintln!("{:>4}s sent {:>9}/s received {:>9}/s", started.elapsed().as_secs(), s - last.0, r - last.1);
+        let (s, r) = (
+            stats.sent.load(Ordering::Relaxed),
+            stats.received.load(Ordering::Relaxed),
+        );
+        eprintln!(
+            "{:>4}s sent {:>9}/s received {:>9}/s",
+            started.elapsed().as_secs(),
+            s - last.0,
+            r - last.1
+        );
         last = (s, r);
     }
     stop.store(true, Ordering::Relaxed);
@@ -545,7 +619,11 @@ async fn main() -> Res<()> {
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or(0),
-        if delivered > 0 { cpu_us as f64 / delivered as f64 } else { 0.0 },
+        if delivered > 0 {
+            cpu_us as f64 / delivered as f64
+        } else {
+            0.0
+        },
     );
     Ok(())
 }
