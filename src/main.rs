@@ -31,19 +31,7 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let listeners = match warren::server::bind(&config.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("{e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down");
-            let _ = stop_tx.send(true);
-        });
+        // Recover first, listen after: a client that connects is served at once.
         let core = match config.data_dir() {
             Some(dir) => {
                 tracing::info!("data directory {}", dir.display());
@@ -57,6 +45,19 @@ fn main() -> ExitCode {
             }
             None => Core::new(),
         };
+        let listeners = match warren::server::bind(&config.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop_tx.send(true);
+        });
         warren::server::serve(listeners, Arc::new(core), stop_rx).await;
         ExitCode::SUCCESS
     })
