@@ -498,11 +498,16 @@ async fn main() -> Res<()> {
     let before = a.broker_pid.and_then(proc_sample);
     if a.idle_connections > 0 {
         let mut conns = Vec::new();
+        // Stop at the first connection the broker will not take (a file limit, say).
         for i in 0..a.idle_connections {
-            match Conn::open(&t).await {
-                Ok(c) => conns.push(c),
-                Err(e) => {
+            match tokio::time::timeout(Duration::from_secs(5), Conn::open(&t)).await {
+                Ok(Ok(c)) => conns.push(c),
+                Ok(Err(e)) => {
                     eprintln!("idle connection {i} failed: {e}");
+                    break;
+                }
+                Err(_) => {
+                    eprintln!("idle connection {i} timed out");
                     break;
                 }
             }
