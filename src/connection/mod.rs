@@ -32,6 +32,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Deliveries taken from the event queue per turn, so reading is never starved.
 const EVENTS_PER_TURN: usize = 512;
+/// Read buffer growth step: one read takes up to this much.
+const READ_CHUNK: usize = 16 * 1024;
 /// Output past this is handed to the writer mid-turn.
 const FLUSH_BYTES: usize = 128 * 1024;
 
@@ -91,7 +93,7 @@ pub async fn serve(
         handshake::read_protocol_header(&mut stream).await?;
         let mut io = FrameIo {
             stream,
-            buf: BytesMut::with_capacity(4096),
+            buf: BytesMut::with_capacity(1024),
             frame_max: handshake::FRAME_MAX,
         };
         let n = handshake::negotiate(&mut io, &core, peer).await?;
@@ -171,7 +173,7 @@ struct Connection {
 impl Connection {
     async fn run(
         &mut self,
-        mut reader: tokio::net::tcp::OwnedReadHalf,
+        reader: tokio::net::tcp::OwnedReadHalf,
         mut buf: BytesMut,
         mut events: mpsc::UnboundedReceiver<Outbound>,
         shutdown: &mut watch::Receiver<bool>,
@@ -187,6 +189,9 @@ impl Connection {
         let mut last_write = Instant::now();
         // Frames already buffered during the handshake come first.
         self.process(&mut buf);
+        if buf.is_empty() {
+            buf = BytesMut::new();
+        }
         while self.state != State::Closed {
             self.flush(&mut last_write);
             let deadline = match self.state {
@@ -199,18 +204,30 @@ impl Connection {
                         "broker forced connection closure with reason 'shutdown'",
                     ));
                 }
-                r = reader.read_buf(&mut buf) => match r {
-                    Ok(0) | Err(_) => {
-                        if self.state == State::Running {
-                            tracing::info!(peer = %self.peer, "client closed the socket");
+                r = reader.readable() => {
+                    // The buffer is allocated when bytes arrive and released when it empties,
+                    // so an idle connection holds no read buffer at all.
+                    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                        buf.reserve(READ_CHUNK);
+                    }
+                    match r.and_then(|()| reader.try_read_buf(&mut buf)) {
+                        Ok(0) => {
+                            if self.state == State::Running {
+                                tracing::info!(peer = %self.peer, "client closed the socket");
+                            }
+                            self.state = State::Closed;
                         }
-                        self.state = State::Closed;
+                        Ok(_) => {
+                            last_read = Instant::now();
+                            self.process(&mut buf);
+                            if buf.is_empty() {
+                                buf = BytesMut::new();
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => self.state = State::Closed,
                     }
-                    Ok(_) => {
-                        last_read = Instant::now();
-                        self.process(&mut buf);
-                    }
-                },
+                }
                 Some(ev) = events.recv() => {
                     self.on_event(ev);
                     for _ in 0..EVENTS_PER_TURN {
