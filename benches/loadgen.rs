@@ -415,17 +415,27 @@ async fn consumer(
     let mut last_tag = 0u64;
     let mut expect_body = false;
     while !stop.load(Ordering::Relaxed) {
-        loop {
-            match Frame::decode(&mut c.buf, 0)? {
-                Some(Frame::Method(_, Method::BasicDeliver(d))) => {
-                    last_tag = d.delivery_tag;
+        // A hand-rolled scan of the frames: no allocation per delivery, so the generator's
+        // consumer stays cheaper than the broker it measures.
+        while let Some((kind, size)) = peek_frame(&c.buf) {
+            let payload = &c.buf[7..7 + size];
+            match kind {
+                1 if payload.len() >= 4 && payload[..4] == [0, 60, 0, 60] => {
+                    let tag_len = payload[4] as usize;
+                    let at = 5 + tag_len;
+                    if payload.len() >= at + 8 {
+                        last_tag = (&payload[at..at + 8]).get_u64();
+                    }
                     expect_body = true;
                 }
-                Some(Frame::Header(_, h)) if h.body_size == 0 => expect_body = false,
-                Some(Frame::Body(_, b)) if expect_body => {
+                1 if payload.len() >= 4 && payload[..4] == [0, 10, 0, 50] => {
+                    return Err("consumer: connection closed by the broker".into());
+                }
+                2 if payload.len() >= 12 && (&payload[4..12]).get_u64() == 0 => expect_body = false,
+                3 if expect_body => {
                     expect_body = false;
-                    if b.len() >= 8 {
-                        let sent = (&b[..8]).get_u64();
+                    if payload.len() >= 8 {
+                        let sent = (&payload[..8]).get_u64();
                         let lat_us = now_ns().saturating_sub(sent) / 1000;
                         local.push(lat_us.min(u64::from(u32::MAX)) as u32);
                     }
@@ -442,12 +452,9 @@ async fn consumer(
                         }
                     }
                 }
-                Some(Frame::Method(_, Method::ConnectionClose(m))) => {
-                    return Err(format!("consumer: connection closed: {}", m.reply_text).into());
-                }
-                Some(_) => {}
-                None => break,
+                _ => {}
             }
+            c.buf.advance(7 + size + 1);
         }
         if !out.is_empty() {
             c.wr.write_all(&out).await?;
@@ -463,6 +470,15 @@ async fn consumer(
     }
     latencies.lock().await.append(&mut local);
     Ok(())
+}
+
+/// The type and payload size of the first complete frame in `buf`.
+fn peek_frame(buf: &[u8]) -> Option<(u8, usize)> {
+    if buf.len() < 7 {
+        return None;
+    }
+    let size = u32::from_be_bytes([buf[3], buf[4], buf[5], buf[6]]) as usize;
+    (buf.len() > 7 + size).then_some((buf[0], size))
 }
 
 /// (utime + stime in µs, RSS in kB) of a process, from /proc.
@@ -603,7 +619,9 @@ async fn main() -> Res<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     for c in consumers {
-        let _ = c.await;
+        if let Ok(Err(e)) = c.await {
+            eprintln!("consumer error: {e}");
+        }
     }
     let after = a.broker_pid.and_then(proc_sample);
     let mut lat = std::mem::take(&mut *latencies.lock().await);

@@ -56,6 +56,19 @@ impl Credit {
         !self.paused.load(Ordering::Acquire)
     }
 
+    /// Returns credit; says whether the window was full before, i.e. whether the queue may
+    /// have stopped delivering and should be asked to go on.
+    pub fn release_was_full(&self, n: u32) -> bool {
+        let limit = self.limit.load(Ordering::Acquire);
+        let before = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            })
+            .unwrap_or(0);
+        limit != 0 && before >= limit
+    }
+
     pub fn release(&self, n: u32) {
         let _ = self
             .in_flight
@@ -141,7 +154,9 @@ impl Consumer {
     /// Takes credit from both windows, or from neither. Auto-ack consumers have no window.
     pub fn try_take_credit(&self) -> bool {
         if self.no_ack {
-            return self.channel_credit.try_take_unlimited();
+            // Auto-ack consumers get a window too, of deliveries not yet encoded by their
+            // connection, so a slow reader leaves messages in the queue, not in transit.
+            return self.channel_credit.try_take_unlimited() && self.credit.try_take();
         }
         if !self.credit.try_take() {
             return false;
@@ -154,8 +169,8 @@ impl Consumer {
     }
 
     pub fn return_credit(&self) {
+        self.credit.release(1);
         if !self.no_ack {
-            self.credit.release(1);
             self.channel_credit.release(1);
         }
     }

@@ -41,6 +41,17 @@ struct QueueState {
     deleted: bool,
 }
 
+/// Ready messages past which a queue with consumers throttles its publishers.
+const CONGESTED_ABOVE: usize = 20_000;
+/// Throttled publishers resume once the queue is below this.
+const RELIEVED_BELOW: usize = 10_000;
+
+impl QueueState {
+    fn congested(&self, above: usize) -> bool {
+        !self.consumers.is_empty() && self.ready.len() > above
+    }
+}
+
 /// What removing a consumer left behind.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ConsumerRemoved {
@@ -106,10 +117,12 @@ impl Queue {
     }
 
     /// Appends a message and hands out whatever the consumers have room for.
-    pub fn push(self: &Arc<Self>, message: Arc<Message>) {
+    /// Returns whether the queue's consumers lag so far behind that publishers should pause
+    /// (see `is_congested`).
+    pub fn push(self: &Arc<Self>, message: Arc<Message>) -> bool {
         let mut st = self.lock();
         if st.deleted {
-            return;
+            return false;
         }
         let seq = st.next_seq;
         st.next_seq += 1;
@@ -119,6 +132,15 @@ impl Queue {
             redelivered: false,
         });
         self.dispatch_locked(&mut st);
+        st.congested(CONGESTED_ABOVE)
+    }
+
+    /// Whether consumers are this far behind: ready messages piling up while the queue has
+    /// consumers. Publishers to a congested queue pause (flow control, as RabbitMQ's credit
+    /// flow does) until it drains below `RELIEVED_BELOW`; a queue with no consumers is only
+    /// filling, which never throttles.
+    pub fn is_congested(&self) -> bool {
+        self.lock().congested(RELIEVED_BELOW)
     }
 
     /// Puts messages back in their original places, marked redelivered.

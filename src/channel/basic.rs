@@ -17,6 +17,9 @@ use crate::protocol::methods::*;
 use crate::store::{LogMessage, Slot};
 use std::sync::Arc;
 
+/// Deliveries an auto-ack consumer may have in transit to its connection at once.
+const NO_ACK_WINDOW: u16 = 1024;
+
 /// Writes basic.deliver with its content.
 pub(super) fn write_deliver(
     ctx: &mut Context<'_>,
@@ -168,7 +171,9 @@ impl Channel {
             );
         }
         for q in queues {
-            q.push(message.clone());
+            if q.push(message.clone()) && !self.congested.iter().any(|c| Arc::ptr_eq(c, &q)) {
+                self.congested.push(q);
+            }
         }
         awaits_disk
     }
@@ -191,7 +196,11 @@ impl Channel {
             )));
         }
         let tag: Arc<str> = Arc::from(tag);
-        let credit = Credit::new(self.consumer_prefetch);
+        let credit = Credit::new(if m.no_ack {
+            NO_ACK_WINDOW
+        } else {
+            self.consumer_prefetch
+        });
         let consumer = Consumer {
             tag: tag.clone(),
             channel: self.id,

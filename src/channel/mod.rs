@@ -76,6 +76,9 @@ pub struct Channel {
     last_queue: Option<String>,
     /// The exchange last published to, shared by the messages published to it.
     last_exchange: Option<Arc<str>>,
+    /// Queues this channel published to whose consumers lag behind: the connection stops
+    /// reading from the publisher until they drain.
+    congested: Vec<Arc<Queue>>,
 }
 
 impl Channel {
@@ -92,6 +95,7 @@ impl Channel {
             mode: Mode::default(),
             last_queue: None,
             last_exchange: None,
+            congested: Vec::new(),
         }
     }
 
@@ -177,6 +181,9 @@ impl Channel {
         basic::write_deliver(ctx, self.id, &d.consumer_tag, tag, &d.entry);
         if consumer.no_ack {
             d.queue.settle(&d.entry);
+            if consumer.credit.release_was_full(1) {
+                d.queue.dispatch();
+            }
         } else {
             d.queue.mark_delivered(&d.entry);
             let credit = consumer.credit.clone();
@@ -207,6 +214,12 @@ impl Channel {
                 }),
             );
         }
+    }
+
+    /// Whether a queue this channel publishes to is congested; forgets the ones that drained.
+    pub fn is_throttled(&mut self) -> bool {
+        self.congested.retain(|q| q.is_congested());
+        !self.congested.is_empty()
     }
 
     /// Whether the assembler is in the middle of a content-bearing command.

@@ -20,6 +20,7 @@ use handshake::{HandshakeError, Negotiated};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,6 +35,8 @@ const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 const EVENTS_PER_TURN: usize = 512;
 /// Read buffer growth step: one read takes up to this much.
 const READ_CHUNK: usize = 16 * 1024;
+/// Past this much output not yet written, the connection takes no more deliveries.
+const MAX_UNWRITTEN: usize = 4 * 1024 * 1024;
 /// Output past this is handed to the writer mid-turn.
 const FLUSH_BYTES: usize = 128 * 1024;
 
@@ -123,7 +126,8 @@ pub async fn serve(
     tracing::info!(%peer, user = %n.user, vhost = %n.vhost.name, "connection opened");
     let (reader, writer_half) = io.stream.into_split();
     let (out_tx, out_rx) = mpsc::unbounded_channel::<Bytes>();
-    let writer = tokio::spawn(writer::write_loop(writer_half, out_rx));
+    let unwritten = Arc::new(AtomicUsize::new(0));
+    let writer = tokio::spawn(writer::write_loop(writer_half, out_rx, unwritten.clone()));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let mut conn = Connection {
         id: core.next_connection_id(),
@@ -133,6 +137,7 @@ pub async fn serve(
         channels: HashMap::new(),
         out: BytesMut::new(),
         out_tx,
+        unwritten,
         durability: Arc::new(DurabilityNotice(events_tx.clone())),
         events_tx,
         state: State::Running,
@@ -165,6 +170,8 @@ struct Connection {
     channels: HashMap<u16, Slot>,
     out: BytesMut,
     out_tx: mpsc::UnboundedSender<Bytes>,
+    /// Bytes handed to the writer and not yet written to the socket.
+    unwritten: Arc<AtomicUsize>,
     events_tx: mpsc::UnboundedSender<Outbound>,
     durability: Arc<dyn crate::store::Durability>,
     state: State,
@@ -194,6 +201,11 @@ impl Connection {
         }
         while self.state != State::Closed {
             self.flush(&mut last_write);
+            // Flow control: a peer we cannot write to fast enough gets no more deliveries,
+            // and a publisher whose queues' consumers lag behind is not read from, until
+            // things drain (checked every millisecond meanwhile).
+            let write_backlog = self.unwritten.load(Ordering::Relaxed) > MAX_UNWRITTEN;
+            let throttled = self.is_throttled();
             let deadline = match self.state {
                 State::Closing(d) => d,
                 _ => Instant::now() + Duration::from_secs(86400),
@@ -204,7 +216,8 @@ impl Connection {
                         "broker forced connection closure with reason 'shutdown'",
                     ));
                 }
-                r = reader.readable() => {
+                _ = tokio::time::sleep(Duration::from_millis(1)), if throttled || write_backlog => {}
+                r = reader.readable(), if !throttled => {
                     // The buffer is allocated when bytes arrive and released when it empties,
                     // so an idle connection holds no read buffer at all.
                     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
@@ -228,7 +241,7 @@ impl Connection {
                         Err(_) => self.state = State::Closed,
                     }
                 }
-                Some(ev) = events.recv() => {
+                Some(ev) = events.recv(), if !write_backlog => {
                     self.on_event(ev);
                     for _ in 0..EVENTS_PER_TURN {
                         match events.try_recv() {
@@ -280,9 +293,18 @@ impl Connection {
             }
         }
         if !self.out.is_empty() {
-            let _ = self.out_tx.send(self.out.split().freeze());
+            let chunk = self.out.split().freeze();
+            self.unwritten.fetch_add(chunk.len(), Ordering::Relaxed);
+            let _ = self.out_tx.send(chunk);
             *last_write = Instant::now();
         }
+    }
+
+    fn is_throttled(&mut self) -> bool {
+        self.channels.values_mut().any(|slot| match slot {
+            Slot::Open(ch) => ch.is_throttled(),
+            Slot::Closing => false,
+        })
     }
 
     /// Handles every complete frame in the read buffer.
