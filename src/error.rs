@@ -58,6 +58,9 @@ pub struct AmqpError {
     pub explanation: String,
     pub class_id: u16,
     pub method_id: u16,
+    /// Closes the connection whatever the code says (a refused login is a 403 that no
+    /// channel could carry).
+    pub on_connection: bool,
 }
 
 impl AmqpError {
@@ -67,7 +70,14 @@ impl AmqpError {
             explanation: explanation.into(),
             class_id: 0,
             method_id: 0,
+            on_connection: false,
         }
+    }
+
+    /// The same error, sent as connection.close.
+    pub fn on_connection(mut self) -> Self {
+        self.on_connection = true;
+        self
     }
 
     pub fn access_refused(text: impl Into<String>) -> Self {
@@ -115,14 +125,15 @@ impl AmqpError {
 
     /// Connection errors close the connection; the others close only the channel.
     pub fn is_connection_error(&self) -> bool {
-        !matches!(
-            self.code,
-            code::ACCESS_REFUSED
-                | code::NOT_FOUND
-                | code::RESOURCE_LOCKED
-                | code::PRECONDITION_FAILED
-                | code::NO_ROUTE
-        )
+        self.on_connection
+            || !matches!(
+                self.code,
+                code::ACCESS_REFUSED
+                    | code::NOT_FOUND
+                    | code::RESOURCE_LOCKED
+                    | code::PRECONDITION_FAILED
+                    | code::NO_ROUTE
+            )
     }
 
     /// `NAME - explanation`, cut to 255 bytes the way RabbitMQ cuts it (252 bytes and "...").

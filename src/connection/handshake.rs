@@ -165,7 +165,8 @@ pub async fn negotiate(
                     "Login was refused using authentication mechanism {}. For details see the broker logfile.",
                     start_ok.mechanism
                 ),
-            );
+            )
+            .on_connection();
             io.close_with(&e).await;
         }
         return Err(HandshakeError::Refused(reason));
