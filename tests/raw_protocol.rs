@@ -166,21 +166,19 @@ impl Raw {
 
     /// Expects connection.close with `code` and a text starting with `text`; answers close-ok.
     async fn expect_connection_close(&mut self, code: u16, text: &str) -> ConnectionClose {
-        loop {
-            match self.method().await {
-                (0, Method::ConnectionClose(c)) => {
-                    assert_eq!(c.reply_code, code, "{}", c.reply_text);
-                    assert!(
-                        c.reply_text.starts_with(text),
-                        "{:?} does not start with {text:?}",
-                        c.reply_text
-                    );
-                    self.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {}))
-                        .await;
-                    return c;
-                }
-                (_, other) => panic!("expected connection.close, got {other:?}"),
+        match self.method().await {
+            (0, Method::ConnectionClose(c)) => {
+                assert_eq!(c.reply_code, code, "{}", c.reply_text);
+                assert!(
+                    c.reply_text.starts_with(text),
+                    "{:?} does not start with {text:?}",
+                    c.reply_text
+                );
+                self.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {}))
+                    .await;
+                c
             }
+            (_, other) => panic!("expected connection.close, got {other:?}"),
         }
     }
 
