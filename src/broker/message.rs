@@ -3,26 +3,40 @@
 use crate::protocol::wire::{PResult, finish};
 use crate::protocol::{BasicProperties, FieldTable};
 use crate::store::Slot;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
 
-/// Bodies up to this size are copied, with their properties, into one allocation of their own
-/// rather than keeping a slice of the connection's read buffer alive.
-const COMPACT_BELOW: usize = 4096;
+/// Bodies below this size are copied, with their routing key and properties, into one
+/// allocation of their own: a queued small message then costs two allocations (this and the
+/// `Message`), and keeps no slice of the connection's read buffer alive.
+const INLINE_BELOW: usize = 4096;
 
 #[derive(Debug)]
 pub struct Message {
     pub exchange: Arc<str>,
-    pub routing_key: Box<str>,
-    /// The property flags and list exactly as the publisher sent them, re-sent unchanged and
-    /// parsed again only where a decision needs a property (headers exchange routing).
-    pub raw_properties: Bytes,
-    pub body: Bytes,
+    payload: Payload,
     /// delivery-mode 2.
     pub persistent: bool,
     /// Set when the message is written to the message log (persistent, reached a durable
     /// queue); queues settle it there when it leaves them.
     pub slot: OnceLock<Arc<Slot>>,
+}
+
+/// Routing key, raw properties and body: inline for small messages, shared slices of the
+/// frames they came in for large ones (no copy of a large body).
+#[derive(Debug)]
+enum Payload {
+    /// `routing key | properties | body` in one allocation.
+    Inline {
+        data: Box<[u8]>,
+        key_len: u8,
+        props_len: u32,
+    },
+    Shared {
+        routing_key: Box<str>,
+        raw_properties: Bytes,
+        body: Bytes,
+    },
 }
 
 impl Message {
@@ -33,36 +47,114 @@ impl Message {
         raw_properties: Bytes,
         body: Bytes,
     ) -> Message {
-        let (raw_properties, body) = if body.len() < COMPACT_BELOW {
-            let mut both = BytesMut::with_capacity(raw_properties.len() + body.len());
-            both.extend_from_slice(&raw_properties);
-            both.extend_from_slice(&body);
-            let both = both.freeze();
-            (
-                both.slice(..raw_properties.len()),
-                both.slice(raw_properties.len()..),
-            )
+        let payload = if body.len() < INLINE_BELOW && routing_key.len() <= 255 {
+            let mut data =
+                Vec::with_capacity(routing_key.len() + raw_properties.len() + body.len());
+            data.extend_from_slice(routing_key.as_bytes());
+            data.extend_from_slice(&raw_properties);
+            data.extend_from_slice(&body);
+            Payload::Inline {
+                data: data.into_boxed_slice(),
+                key_len: routing_key.len() as u8,
+                props_len: raw_properties.len() as u32,
+            }
         } else {
-            (raw_properties, body)
+            Payload::Shared {
+                routing_key: routing_key.into(),
+                raw_properties,
+                body,
+            }
         };
         Message {
             exchange,
-            routing_key: routing_key.into(),
-            raw_properties,
-            body,
+            payload,
             persistent,
             slot: OnceLock::new(),
         }
     }
 
+    pub fn routing_key(&self) -> &str {
+        match &self.payload {
+            // The key was copied from a `&str` whole, so it is valid UTF-8.
+            Payload::Inline { data, key_len, .. } => {
+                std::str::from_utf8(&data[..*key_len as usize]).unwrap_or("")
+            }
+            Payload::Shared { routing_key, .. } => routing_key,
+        }
+    }
+
+    /// The property flags and list exactly as the publisher sent them, re-sent unchanged.
+    pub fn raw_properties(&self) -> &[u8] {
+        match &self.payload {
+            Payload::Inline {
+                data,
+                key_len,
+                props_len,
+            } => {
+                let from = *key_len as usize;
+                &data[from..from + *props_len as usize]
+            }
+            Payload::Shared { raw_properties, .. } => raw_properties,
+        }
+    }
+
+    pub fn body(&self) -> &[u8] {
+        match &self.payload {
+            Payload::Inline {
+                data,
+                key_len,
+                props_len,
+            } => &data[*key_len as usize + *props_len as usize..],
+            Payload::Shared { body, .. } => body,
+        }
+    }
+
+    /// Properties and body as owned bytes, for the message log: shared where they already
+    /// are, copied (they are small) where inline.
+    pub fn to_bytes(&self) -> (Bytes, Bytes) {
+        match &self.payload {
+            Payload::Shared {
+                raw_properties,
+                body,
+                ..
+            } => (raw_properties.clone(), body.clone()),
+            Payload::Inline { .. } => (
+                Bytes::copy_from_slice(self.raw_properties()),
+                Bytes::copy_from_slice(self.body()),
+            ),
+        }
+    }
+
     /// The properties, decoded from the raw bytes (already validated at publish).
     pub fn properties(&self) -> Option<BasicProperties> {
-        let r: PResult<'_, BasicProperties> = BasicProperties::decode(&self.raw_properties);
+        let r: PResult<'_, BasicProperties> = BasicProperties::decode(self.raw_properties());
         finish(r).ok()
     }
 
     /// The headers table, for headers-exchange routing.
     pub fn headers(&self) -> Option<FieldTable> {
         self.properties().and_then(|p| p.headers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_and_large_messages_read_back_the_same() {
+        for size in [0, 16, 5000] {
+            let body = Bytes::from(vec![7u8; size]);
+            let m = Message::new(
+                Arc::from("x"),
+                "a.key",
+                false,
+                Bytes::from_static(&[0x80, 0, 1, b't']),
+                body.clone(),
+            );
+            assert_eq!(m.routing_key(), "a.key");
+            assert_eq!(m.raw_properties(), &[0x80, 0, 1, b't']);
+            assert_eq!(m.body(), &body[..]);
+        }
     }
 }

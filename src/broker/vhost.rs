@@ -674,7 +674,7 @@ impl VHost {
     /// Routes a message from `exchange` through exchange-to-exchange bindings and alternate
     /// exchanges; returns each queue it reaches once.
     pub fn route(&self, exchange: &Arc<Exchange>, message: &Message) -> Vec<Arc<Queue>> {
-        let key = &*message.routing_key;
+        let key = message.routing_key();
         let mut queues: Vec<Arc<Queue>> = Vec::new();
         if exchange.name.is_empty() {
             queues.extend(self.queues.get(key).map(|q| q.clone()));

@@ -36,9 +36,9 @@ pub(super) fn write_deliver(
         delivery_tag,
         entry.redelivered,
         &m.exchange,
-        &m.routing_key,
-        &m.raw_properties,
-        &m.body,
+        m.routing_key(),
+        m.raw_properties(),
+        m.body(),
         ctx.frame_max,
     );
 }
@@ -139,6 +139,7 @@ impl Channel {
             let ids: Vec<u32> = queues.iter().filter_map(|q| q.store_id()).collect();
             if !ids.is_empty() {
                 let slot = Slot::new();
+                let (raw_properties, body) = message.to_bytes();
                 let _ = message.slot.set(slot.clone());
                 awaits_disk = notify.is_some();
                 store.log.publish(
@@ -146,9 +147,9 @@ impl Channel {
                     ids,
                     LogMessage {
                         exchange: message.exchange.to_string(),
-                        routing_key: message.routing_key.to_string(),
-                        raw_properties: message.raw_properties.clone(),
-                        body: message.body.clone(),
+                        routing_key: message.routing_key().to_owned(),
+                        raw_properties,
+                        body,
                     },
                     notify,
                 );
@@ -159,14 +160,14 @@ impl Channel {
                 reply_code: code::NO_ROUTE,
                 reply_text: "NO_ROUTE".to_owned(),
                 exchange: message.exchange.to_string(),
-                routing_key: message.routing_key.to_string(),
+                routing_key: message.routing_key().to_owned(),
             });
             write_content(
                 ctx.out,
                 self.id,
                 &method,
-                &message.raw_properties,
-                &message.body,
+                message.raw_properties(),
+                message.body(),
                 ctx.frame_max,
             );
         }
@@ -274,15 +275,15 @@ impl Channel {
             delivery_tag: tag,
             redelivered: entry.redelivered,
             exchange: entry.message.exchange.to_string(),
-            routing_key: entry.message.routing_key.to_string(),
+            routing_key: entry.message.routing_key().to_owned(),
             message_count,
         });
         write_content(
             ctx.out,
             self.id,
             &method,
-            &entry.message.raw_properties,
-            &entry.message.body,
+            entry.message.raw_properties(),
+            entry.message.body(),
             ctx.frame_max,
         );
         if m.no_ack {
