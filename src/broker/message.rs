@@ -32,11 +32,15 @@ enum Payload {
         key_len: u8,
         props_len: u32,
     },
-    Shared {
-        routing_key: Box<str>,
-        raw_properties: Bytes,
-        body: Bytes,
-    },
+    /// Boxed, so the common inline case keeps `Message` small.
+    Shared(Box<SharedPayload>),
+}
+
+#[derive(Debug)]
+struct SharedPayload {
+    routing_key: Box<str>,
+    raw_properties: Bytes,
+    body: Bytes,
 }
 
 impl Message {
@@ -59,11 +63,11 @@ impl Message {
                 props_len: raw_properties.len() as u32,
             }
         } else {
-            Payload::Shared {
+            Payload::Shared(Box::new(SharedPayload {
                 routing_key: routing_key.into(),
                 raw_properties,
                 body,
-            }
+            }))
         };
         Message {
             exchange,
@@ -79,7 +83,7 @@ impl Message {
             Payload::Inline { data, key_len, .. } => {
                 std::str::from_utf8(&data[..*key_len as usize]).unwrap_or("")
             }
-            Payload::Shared { routing_key, .. } => routing_key,
+            Payload::Shared(p) => &p.routing_key,
         }
     }
 
@@ -94,7 +98,7 @@ impl Message {
                 let from = *key_len as usize;
                 &data[from..from + *props_len as usize]
             }
-            Payload::Shared { raw_properties, .. } => raw_properties,
+            Payload::Shared(p) => &p.raw_properties,
         }
     }
 
@@ -105,7 +109,7 @@ impl Message {
                 key_len,
                 props_len,
             } => &data[*key_len as usize + *props_len as usize..],
-            Payload::Shared { body, .. } => body,
+            Payload::Shared(p) => &p.body,
         }
     }
 
@@ -113,11 +117,7 @@ impl Message {
     /// are, copied (they are small) where inline.
     pub fn to_bytes(&self) -> (Bytes, Bytes) {
         match &self.payload {
-            Payload::Shared {
-                raw_properties,
-                body,
-                ..
-            } => (raw_properties.clone(), body.clone()),
+            Payload::Shared(p) => (p.raw_properties.clone(), p.body.clone()),
             Payload::Inline { .. } => (
                 Bytes::copy_from_slice(self.raw_properties()),
                 Bytes::copy_from_slice(self.body()),
