@@ -186,6 +186,7 @@ fn type_name(v: &FieldValue) -> &'static str {
         FieldValue::I32(_) => "signedint",
         FieldValue::U32(_) => "unsignedint",
         FieldValue::I64(_) => "long",
+        FieldValue::U64(_) => "unsignedlong",
         FieldValue::F32(_) => "float",
         FieldValue::F64(_) => "double",
         FieldValue::Decimal(_) => "decimal",

@@ -91,6 +91,9 @@ pub enum FieldValue {
     I32(i32),
     U32(u32),
     I64(i64),
+    /// Tag 'L': not in RabbitMQ's documented list, but its parser accepts it and clients
+    /// (rabbitmq-c) send it.
+    U64(u64),
     F32(f32),
     F64(f64),
     Decimal(Decimal),
@@ -114,6 +117,7 @@ impl FieldValue {
             FieldValue::I32(v) => v.into(),
             FieldValue::U32(v) => v.into(),
             FieldValue::I64(v) => v,
+            FieldValue::U64(v) => i64::try_from(v).ok()?,
             FieldValue::Timestamp(v) => i64::try_from(v).ok()?,
             _ => return None,
         })
@@ -161,6 +165,7 @@ impl FieldValue {
             FieldValue::I32(_) => b'I',
             FieldValue::U32(_) => b'i',
             FieldValue::I64(_) => b'l',
+            FieldValue::U64(_) => b'L',
             FieldValue::F32(_) => b'f',
             FieldValue::F64(_) => b'd',
             FieldValue::Decimal(_) => b'D',
@@ -184,6 +189,7 @@ impl FieldValue {
             FieldValue::I32(v) => out.put_i32(*v),
             FieldValue::U32(v) => out.put_u32(*v),
             FieldValue::I64(v) => out.put_i64(*v),
+            FieldValue::U64(v) => out.put_u64(*v),
             FieldValue::F32(v) => out.put_f32(*v),
             FieldValue::F64(v) => out.put_f64(*v),
             FieldValue::Decimal(d) => {
@@ -314,6 +320,7 @@ fn field_value(i: &[u8], depth: usize) -> PResult<'_, FieldValue> {
         b'I' => be_i32(i).map(|(i, v)| (i, FieldValue::I32(v))),
         b'i' => be_u32(i).map(|(i, v)| (i, FieldValue::U32(v))),
         b'l' => be_i64(i).map(|(i, v)| (i, FieldValue::I64(v))),
+        b'L' => be_u64(i).map(|(i, v)| (i, FieldValue::U64(v))),
         b'f' => be_f32(i).map(|(i, v)| (i, FieldValue::F32(v))),
         b'd' => be_f64(i).map(|(i, v)| (i, FieldValue::F64(v))),
         b'D' => {
@@ -380,6 +387,7 @@ pub(crate) mod strategies {
             any::<i32>().prop_map(FieldValue::I32),
             any::<u32>().prop_map(FieldValue::U32),
             any::<i64>().prop_map(FieldValue::I64),
+            any::<u64>().prop_map(FieldValue::U64),
             any::<f32>().prop_map(FieldValue::F32),
             any::<f64>().prop_map(FieldValue::F64),
             (any::<u8>(), any::<u32>())
