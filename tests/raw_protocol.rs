@@ -750,3 +750,53 @@ async fn unacked_deliveries_of_a_dropped_connection_come_back_redelivered() {
         }
     }
 }
+
+/// rabbitmq-c sends tag 'L' (unsigned 64-bit) in tables; RabbitMQ takes it and hands it back.
+#[tokio::test]
+async fn unsigned_64_bit_field_values_pass_through() {
+    let b = broker();
+    let mut r = Raw::ready(&b).await;
+    r.open_channel(1).await;
+    r.send(
+        1,
+        Method::QueueDeclare(QueueDeclare {
+            exclusive: true,
+            ..Default::default()
+        }),
+    )
+    .await;
+    let (_, Method::QueueDeclareOk(q)) = r.method().await else {
+        panic!("declare-ok")
+    };
+    let mut headers = FieldTable::new();
+    headers.insert("big", FieldValue::U64(18_000_000_000_000_000_000));
+    let props = BasicProperties {
+        headers: Some(headers),
+        ..Default::default()
+    }
+    .to_bytes();
+    let mut out = BytesMut::new();
+    let m = Method::BasicPublish(BasicPublish {
+        routing_key: q.queue.clone(),
+        ..Default::default()
+    });
+    warren::protocol::frame::write_content(&mut out, 1, &m, &props, b"x", 131072);
+    r.send_raw(&out).await;
+    r.send(
+        1,
+        Method::BasicGet(BasicGet {
+            queue: q.queue,
+            no_ack: true,
+            ..Default::default()
+        }),
+    )
+    .await;
+    assert!(matches!(r.method().await, (1, Method::BasicGetOk(_))));
+    let Some(Frame::Header(1, h)) = r.next().await else {
+        panic!("header")
+    };
+    assert_eq!(
+        h.raw_properties, props,
+        "the 'L' value comes back byte for byte"
+    );
+}
