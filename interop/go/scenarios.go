@@ -1,0 +1,870 @@
+// Stock amqp091-go (Debian golang-github-rabbitmq-amqp091-go-dev) against the broker at
+// os.Args[1], running every id listed in os.Args[2] (interop/scenarios.txt).
+// Prints one line per id: SCENARIO <id> pass|fail|na [detail].
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+var brokerURL string
+
+type naError struct{ why string }
+
+func (e naError) Error() string { return e.why }
+
+func uniq(prefix string) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return "interop.go." + prefix + "." + hex.EncodeToString(b)
+}
+
+func check(cond bool, format string, a ...interface{}) {
+	if !cond {
+		panic(fmt.Errorf(format, a...))
+	}
+}
+
+func must(err error, what string) {
+	if err != nil {
+		panic(fmt.Errorf("%s: %v", what, err))
+	}
+}
+
+func dial() *amqp.Connection {
+	c, err := amqp.DialConfig(brokerURL, amqp.Config{Heartbeat: 30 * time.Second})
+	must(err, "connect")
+	return c
+}
+
+func channel(c *amqp.Connection) *amqp.Channel {
+	ch, err := c.Channel()
+	must(err, "channel.open")
+	return ch
+}
+
+// tmpQueue declares a server-named exclusive queue (gone when the connection closes).
+func tmpQueue(ch *amqp.Channel) string {
+	q, err := ch.QueueDeclare("", false, false, true, false, nil)
+	must(err, "queue.declare")
+	return q.Name
+}
+
+// deleteExchange removes an exchange from a fresh channel (the scenario's may be closed).
+func deleteExchange(c *amqp.Connection, x string) {
+	if ch, err := c.Channel(); err == nil {
+		ch.ExchangeDelete(x, false, false)
+		ch.Close()
+	}
+}
+
+func publish(ch *amqp.Channel, exchange, key string, msg amqp.Publishing) {
+	must(ch.Publish(exchange, key, false, false, msg), "basic.publish")
+}
+
+func text(s string) amqp.Publishing { return amqp.Publishing{Body: []byte(s)} }
+
+// getOne polls basic.get until a message arrives or 5 s pass.
+func getOne(ch *amqp.Channel, q string, autoAck bool) (amqp.Delivery, bool) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, ok, err := ch.Get(q, autoAck)
+		must(err, "basic.get")
+		if ok {
+			return d, true
+		}
+		if time.Now().After(deadline) {
+			return d, false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// drain gets messages until the sentinel body arrives (published after the messages under
+// test through the default exchange, so everything before it has been routed), returning
+// the bodies before the sentinel, sorted.
+func drainUntilSentinel(ch *amqp.Channel, q string) []string {
+	publish(ch, "", q, text("sentinel"))
+	var got []string
+	for {
+		d, ok := getOne(ch, q, true)
+		check(ok, "queue %s: sentinel did not arrive within 5 s (got %v)", q, got)
+		if string(d.Body) == "sentinel" {
+			sort.Strings(got)
+			return got
+		}
+		got = append(got, string(d.Body))
+	}
+}
+
+func eq(got, want []string) bool {
+	if len(got) == 0 && len(want) == 0 {
+		return true
+	}
+	return reflect.DeepEqual(got, want)
+}
+
+func recvDelivery(c <-chan amqp.Delivery, timeout time.Duration) (amqp.Delivery, bool) {
+	select {
+	case d, ok := <-c:
+		return d, ok
+	case <-time.After(timeout):
+		return amqp.Delivery{}, false
+	}
+}
+
+func loginUser() string {
+	u, err := amqp.ParseURI(brokerURL)
+	must(err, "parse url")
+	return u.Username
+}
+
+// ---------------------------------------------------------------- scenarios
+
+func connect() string {
+	c := dial()
+	defer c.Close()
+	check(c.Config.Heartbeat == 30*time.Second, "negotiated heartbeat %v, want 30s", c.Config.Heartbeat)
+	ch := channel(c)
+	tmpQueue(ch)
+	return fmt.Sprintf("heartbeat %v", c.Config.Heartbeat)
+}
+
+func connectAmqplain() string {
+	u, err := amqp.ParseURI(brokerURL)
+	must(err, "parse url")
+	c, err := amqp.DialConfig(brokerURL, amqp.Config{
+		Heartbeat: 30 * time.Second,
+		SASL:      []amqp.Authentication{&amqp.AMQPlainAuth{Username: u.Username, Password: u.Password}},
+	})
+	must(err, "connect with AMQPLAIN")
+	defer c.Close()
+	check(c.Config.SASL[0].Mechanism() == "AMQPLAIN", "mechanism used: %s", c.Config.SASL[0].Mechanism())
+	tmpQueue(channel(c))
+	return ""
+}
+
+func declareExchanges() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	for _, kind := range []string{"direct", "fanout", "topic", "headers"} {
+		x := uniq(kind)
+		must(ch.ExchangeDeclare(x, kind, false, false, false, false, nil), "exchange.declare "+kind)
+		must(ch.ExchangeDeclare(x, kind, false, false, false, false, nil), "equivalent redeclare "+kind)
+		must(ch.ExchangeDeclarePassive(x, kind, false, false, false, false, nil), "passive declare "+kind)
+		must(ch.ExchangeDelete(x, false, false), "exchange.delete "+kind)
+	}
+	return ""
+}
+
+func declareQueues() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q, err := ch.QueueDeclare("", false, false, true, false, nil)
+	must(err, "server-named declare")
+	check(strings.HasPrefix(q.Name, "amq.gen-"), "server-named queue is %q", q.Name)
+	_, err = ch.QueueDeclare(uniq("excl"), false, false, true, false, nil)
+	must(err, "exclusive declare")
+	ad := uniq("autodel")
+	_, err = ch.QueueDeclare(ad, false, true, false, false, nil)
+	must(err, "auto-delete declare")
+	dur := uniq("durable")
+	_, err = ch.QueueDeclare(dur, true, false, false, false, nil)
+	must(err, "durable declare")
+	defer func() {
+		cc := channel(c)
+		cc.QueueDelete(dur, false, false, false)
+		cc.QueueDelete(ad, false, false, false)
+	}()
+	publish(ch, "", dur, text("one"))
+	publish(ch, "", dur, text("two"))
+	// the count is eventually consistent in RabbitMQ too: poll for up to 5 s
+	var p amqp.Queue
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p, err = ch.QueueDeclarePassive(dur, true, false, false, false, nil)
+		must(err, "passive declare")
+		if p.Messages == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	check(p.Messages == 2, "passive declare reports %d messages, want 2", p.Messages)
+	n, err := ch.QueueDelete(dur, false, false, false)
+	must(err, "queue.delete durable")
+	check(n == 2, "delete-ok message count %d, want 2", n)
+	_, err = ch.QueueDelete(ad, false, false, false)
+	must(err, "queue.delete auto-delete")
+	return ""
+}
+
+func bindUnbind() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	x := uniq("direct")
+	must(ch.ExchangeDeclare(x, "direct", false, false, false, false, nil), "exchange.declare")
+	defer deleteExchange(c, x)
+	q := tmpQueue(ch)
+	must(ch.QueueBind(q, "k", x, false, nil), "queue.bind")
+	publish(ch, x, "k", text("bound"))
+	got := drainUntilSentinel(ch, q)
+	check(eq(got, []string{"bound"}), "while bound got %v", got)
+	must(ch.QueueUnbind(q, "k", x, nil), "queue.unbind")
+	publish(ch, x, "k", text("unbound"))
+	got = drainUntilSentinel(ch, q)
+	check(eq(got, nil), "after unbind got %v", got)
+	return ""
+}
+
+func routeDefault() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q := tmpQueue(ch)
+	publish(ch, "", q, text("default"))
+	d, ok := getOne(ch, q, true)
+	check(ok && string(d.Body) == "default", "default exchange did not deliver by queue name")
+	check(d.Exchange == "" && d.RoutingKey == q, "delivered with exchange %q key %q", d.Exchange, d.RoutingKey)
+	return ""
+}
+
+func routeDirect() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	x := uniq("direct")
+	must(ch.ExchangeDeclare(x, "direct", false, false, false, false, nil), "exchange.declare")
+	defer deleteExchange(c, x)
+	a, b := tmpQueue(ch), tmpQueue(ch)
+	must(ch.QueueBind(a, "red", x, false, nil), "bind red")
+	must(ch.QueueBind(b, "blue", x, false, nil), "bind blue")
+	publish(ch, x, "red", text("r"))
+	publish(ch, x, "blue", text("b"))
+	publish(ch, x, "green", text("g"))
+	ga, gb := drainUntilSentinel(ch, a), drainUntilSentinel(ch, b)
+	check(eq(ga, []string{"r"}), "red queue got %v", ga)
+	check(eq(gb, []string{"b"}), "blue queue got %v", gb)
+	return ""
+}
+
+func routeFanout() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	x := uniq("fanout")
+	must(ch.ExchangeDeclare(x, "fanout", false, false, false, false, nil), "exchange.declare")
+	defer deleteExchange(c, x)
+	qs := []string{tmpQueue(ch), tmpQueue(ch), tmpQueue(ch)}
+	for i, q := range qs {
+		must(ch.QueueBind(q, fmt.Sprintf("key%d", i), x, false, nil), "queue.bind")
+	}
+	publish(ch, x, "whatever", text("all"))
+	for _, q := range qs {
+		g := drainUntilSentinel(ch, q)
+		check(eq(g, []string{"all"}), "queue got %v", g)
+	}
+	return ""
+}
+
+func routeTopic() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	x := uniq("topic")
+	must(ch.ExchangeDeclare(x, "topic", false, false, false, false, nil), "exchange.declare")
+	defer deleteExchange(c, x)
+	star, hash := tmpQueue(ch), tmpQueue(ch)
+	must(ch.QueueBind(star, "*.orange.*", x, false, nil), "bind *.orange.*")
+	must(ch.QueueBind(hash, "lazy.#", x, false, nil), "bind lazy.#")
+	for _, k := range []string{"quick.orange.rabbit", "lazy.orange.elephant", "lazy", "quick.brown.fox"} {
+		publish(ch, x, k, text(k))
+	}
+	gs, gh := drainUntilSentinel(ch, star), drainUntilSentinel(ch, hash)
+	check(eq(gs, []string{"lazy.orange.elephant", "quick.orange.rabbit"}), "*.orange.* got %v", gs)
+	check(eq(gh, []string{"lazy", "lazy.orange.elephant"}), "lazy.# got %v", gh)
+	return ""
+}
+
+func routeHeaders() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	x := uniq("headers")
+	must(ch.ExchangeDeclare(x, "headers", false, false, false, false, nil), "exchange.declare")
+	defer deleteExchange(c, x)
+	all, any := tmpQueue(ch), tmpQueue(ch)
+	must(ch.QueueBind(all, "", x, false, amqp.Table{"x-match": "all", "format": "pdf", "type": "report"}), "bind all")
+	must(ch.QueueBind(any, "", x, false, amqp.Table{"x-match": "any", "format": "pdf", "type": "log"}), "bind any")
+	pub := func(body string, h amqp.Table) { publish(ch, x, "", amqp.Publishing{Headers: h, Body: []byte(body)}) }
+	pub("both", amqp.Table{"format": "pdf", "type": "report"})
+	pub("log", amqp.Table{"format": "zip", "type": "log"})
+	pub("none", amqp.Table{"format": "zip", "type": "report"})
+	pub("half", amqp.Table{"format": "pdf"})
+	ga, gy := drainUntilSentinel(ch, all), drainUntilSentinel(ch, any)
+	check(eq(ga, []string{"both"}), "x-match all got %v", ga)
+	check(eq(gy, []string{"both", "half", "log"}), "x-match any got %v", gy)
+	return ""
+}
+
+func mandatoryReturn() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	key := uniq("nowhere")
+	must(ch.Publish("amq.direct", key, true, false, text("lost")), "basic.publish")
+	select {
+	case r := <-returns:
+		check(r.ReplyCode == 312, "reply code %d", r.ReplyCode)
+		check(r.ReplyText == "NO_ROUTE", "reply text %q", r.ReplyText)
+		check(r.Exchange == "amq.direct" && r.RoutingKey == key && string(r.Body) == "lost", "returned %q/%q body %q", r.Exchange, r.RoutingKey, r.Body)
+	case <-time.After(5 * time.Second):
+		panic(errors.New("no basic.return within 5 s"))
+	}
+	return ""
+}
+
+func confirmsSync() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	must(ch.Confirm(false), "confirm.select")
+	q := tmpQueue(ch)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var dcs []*amqp.DeferredConfirmation
+	for i := 0; i < 100; i++ {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", q, false, false, text(fmt.Sprint(i)))
+		must(err, "publish")
+		dcs = append(dcs, dc)
+	}
+	for i, dc := range dcs {
+		check(dc.Wait(), "publish %d (tag %d) not acked within 5 s", i, dc.DeliveryTag)
+	}
+	p, err := ch.QueueDeclarePassive(q, false, false, true, false, nil)
+	must(err, "passive declare")
+	check(p.Messages == 100, "queue holds %d, want 100", p.Messages)
+	return ""
+}
+
+func confirmsAsync() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	must(ch.Confirm(false), "confirm.select")
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 100))
+	q := tmpQueue(ch)
+	for i := 0; i < 100; i++ {
+		publish(ch, "", q, text(fmt.Sprint(i)))
+	}
+	timeout := time.After(5 * time.Second)
+	for want := uint64(1); want <= 100; want++ {
+		select {
+		case cf := <-confirms:
+			check(cf.Ack, "tag %d nacked", cf.DeliveryTag)
+			check(cf.DeliveryTag == want, "confirmation tag %d, want %d", cf.DeliveryTag, want)
+		case <-timeout:
+			panic(fmt.Errorf("only %d of 100 confirmations within 5 s", want-1))
+		}
+	}
+	return ""
+}
+
+func manualAck() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q := tmpQueue(ch)
+	for i := 0; i < 10; i++ {
+		publish(ch, "", q, amqp.Publishing{DeliveryMode: 2, ContentType: "text/plain", Body: []byte(fmt.Sprint(i))})
+	}
+	ds, err := ch.Consume(q, "", false, false, false, false, nil)
+	must(err, "basic.consume")
+	for i := 0; i < 10; i++ {
+		d, ok := recvDelivery(ds, 5*time.Second)
+		check(ok, "got %d of 10 deliveries within 5 s", i)
+		check(string(d.Body) == fmt.Sprint(i), "delivery %d has body %q", i, d.Body)
+		check(d.ContentType == "text/plain", "content type %q", d.ContentType)
+		must(d.Ack(false), "basic.ack")
+	}
+	must(ch.Close(), "channel.close")
+	ch2 := channel(c)
+	p, err := ch2.QueueDeclarePassive(q, false, false, true, false, nil)
+	must(err, "passive declare")
+	check(p.Messages == 0, "queue still holds %d after acks", p.Messages)
+	return ""
+}
+
+func nackRequeue() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q := tmpQueue(ch)
+	publish(ch, "", q, text("again"))
+	d, ok := getOne(ch, q, false)
+	check(ok, "message did not arrive")
+	check(!d.Redelivered, "first delivery already redelivered")
+	must(d.Nack(false, true), "basic.nack")
+	d2, ok := getOne(ch, q, false)
+	check(ok, "nacked message did not come back")
+	check(string(d2.Body) == "again" && d2.Redelivered, "came back with body %q redelivered=%v", d2.Body, d2.Redelivered)
+	must(d2.Ack(false), "basic.ack")
+	return ""
+}
+
+func reject() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q := tmpQueue(ch)
+	publish(ch, "", q, text("drop"))
+	d, ok := getOne(ch, q, false)
+	check(ok, "message did not arrive")
+	must(d.Reject(false), "basic.reject")
+	must(ch.Close(), "channel.close") // an unsettled message would be requeued here
+	ch2 := channel(c)
+	p, err := ch2.QueueDeclarePassive(q, false, false, true, false, nil)
+	must(err, "passive declare")
+	check(p.Messages == 0, "rejected message still there (%d)", p.Messages)
+	_, ok, err = ch2.Get(q, true)
+	must(err, "basic.get")
+	check(!ok, "rejected message still delivered")
+	return ""
+}
+
+func prefetchFair() string {
+	c := dial()
+	defer c.Close()
+	chA, chB := channel(c), channel(c)
+	q := tmpQueue(chA)
+	must(chA.Qos(1, 0, false), "basic.qos A")
+	must(chB.Qos(1, 0, false), "basic.qos B")
+	da, err := chA.Consume(q, "A", false, false, false, false, nil)
+	must(err, "consume A")
+	publish(chA, "", q, text("first"))
+	first, ok := recvDelivery(da, 5*time.Second)
+	check(ok && string(first.Body) == "first", "consumer A did not get the first message")
+	db, err := chB.Consume(q, "B", false, false, false, false, nil)
+	must(err, "consume B")
+	for i := 0; i < 6; i++ {
+		publish(chA, "", q, text(fmt.Sprint(i)))
+	}
+	for i := 0; i < 6; i++ {
+		d, ok := recvDelivery(db, 5*time.Second)
+		check(ok, "consumer B got %d of 6", i)
+		check(string(d.Body) == fmt.Sprint(i), "B got %q, want %d", d.Body, i)
+		select {
+		case extra := <-da:
+			panic(fmt.Errorf("consumer A got %q while holding an unacked message", extra.Body))
+		default:
+		}
+		must(d.Ack(false), "ack B")
+	}
+	select {
+	case extra := <-da:
+		panic(fmt.Errorf("consumer A got %q while holding an unacked message", extra.Body))
+	case <-time.After(100 * time.Millisecond):
+	}
+	must(first.Ack(false), "ack A")
+	return ""
+}
+
+func basicGet() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q := tmpQueue(ch)
+	for _, b := range []string{"a", "b", "c"} {
+		publish(ch, "", q, text(b))
+	}
+	d, ok := getOne(ch, q, false)
+	check(ok, "get returned empty")
+	check(string(d.Body) == "a", "first get body %q", d.Body)
+	check(d.MessageCount == 2, "first get-ok message count %d, want 2", d.MessageCount)
+	must(d.Ack(false), "ack")
+	d, ok = getOne(ch, q, true)
+	check(ok && d.MessageCount == 1 && string(d.Body) == "b", "second get: ok=%v count=%d body %q", ok, d.MessageCount, d.Body)
+	d, ok = getOne(ch, q, true)
+	check(ok && d.MessageCount == 0 && string(d.Body) == "c", "third get: ok=%v count=%d body %q", ok, d.MessageCount, d.Body)
+	_, ok, err := ch.Get(q, true)
+	must(err, "basic.get on empty queue")
+	check(!ok, "empty queue did not give get-empty")
+	return ""
+}
+
+func largeMessage() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q := tmpQueue(ch)
+	body := make([]byte, 1<<20)
+	rand.Read(body)
+	publish(ch, "", q, amqp.Publishing{Body: body})
+	d, ok := getOne(ch, q, true)
+	check(ok, "1 MiB message did not arrive")
+	check(bytes.Equal(d.Body, body), "body differs (len %d)", len(d.Body))
+	return fmt.Sprintf("frame_max %d", c.Config.FrameSize)
+}
+
+func emptyMessage() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q := tmpQueue(ch)
+	publish(ch, "", q, amqp.Publishing{ContentType: "x/empty"})
+	d, ok := getOne(ch, q, true)
+	check(ok, "empty message did not arrive")
+	check(len(d.Body) == 0 && d.ContentType == "x/empty", "got body len %d type %q", len(d.Body), d.ContentType)
+	return ""
+}
+
+func propertiesRoundtrip() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q := tmpQueue(ch)
+	ts := time.Unix(1700000000, 0)
+	sent := amqp.Publishing{
+		ContentType:     "application/json",
+		ContentEncoding: "gzip",
+		Headers:         amqp.Table{"h1": "v1", "h2": int32(7)},
+		DeliveryMode:    2,
+		Priority:        5,
+		CorrelationId:   "corr-1",
+		ReplyTo:         "reply.q",
+		Expiration:      "60000",
+		MessageId:       "msg-1",
+		Timestamp:       ts,
+		Type:            "kind",
+		UserId:          loginUser(),
+		AppId:           "interop-go",
+		Body:            []byte("props"),
+	}
+	publish(ch, "", q, sent)
+	d, ok := getOne(ch, q, true)
+	check(ok, "message did not arrive")
+	type pair struct {
+		name      string
+		got, want interface{}
+	}
+	for _, p := range []pair{
+		{"content-type", d.ContentType, sent.ContentType},
+		{"content-encoding", d.ContentEncoding, sent.ContentEncoding},
+		{"headers", d.Headers, sent.Headers},
+		{"delivery-mode", d.DeliveryMode, sent.DeliveryMode},
+		{"priority", d.Priority, sent.Priority},
+		{"correlation-id", d.CorrelationId, sent.CorrelationId},
+		{"reply-to", d.ReplyTo, sent.ReplyTo},
+		{"expiration", d.Expiration, sent.Expiration},
+		{"message-id", d.MessageId, sent.MessageId},
+		{"timestamp", d.Timestamp.Unix(), ts.Unix()},
+		{"type", d.Type, sent.Type},
+		{"user-id", d.UserId, sent.UserId},
+		{"app-id", d.AppId, sent.AppId},
+		{"body", string(d.Body), "props"},
+	} {
+		check(reflect.DeepEqual(p.got, p.want), "%s: got %#v, want %#v", p.name, p.got, p.want)
+	}
+	return ""
+}
+
+func headersTypes() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q := tmpQueue(ch)
+	ts := time.Unix(1700000000, 0)
+	h := amqp.Table{
+		"string":  "text ü",
+		"int8":    int8(-8),
+		"uint8":   byte(200),
+		"int16":   int16(-1600),
+		"int32":   int32(-320000),
+		"int64":   int64(-64000000000),
+		"true":    true,
+		"false":   false,
+		"float":   float32(1.5),
+		"double":  float64(-2.25),
+		"decimal": amqp.Decimal{Scale: 2, Value: 12345},
+		"time":    ts,
+		"table":   amqp.Table{"inner": "v", "n": int32(1), "deeper": amqp.Table{"x": int64(2)}},
+		"array":   []interface{}{"a", int32(1), true, amqp.Table{"k": "v"}, []interface{}{int16(2)}},
+		"bytes":   []byte{0, 1, 2, 255},
+		"void":    nil,
+	}
+	publish(ch, "", q, amqp.Publishing{Headers: h, Body: []byte("h")})
+	d, ok := getOne(ch, q, true)
+	check(ok, "message did not arrive")
+	var bad []string
+	for k, want := range h {
+		got, present := d.Headers[k]
+		if k == "time" {
+			if t, isT := got.(time.Time); isT && t.Unix() == ts.Unix() {
+				continue
+			}
+		} else if present && reflect.DeepEqual(got, want) {
+			continue
+		}
+		bad = append(bad, fmt.Sprintf("%s: got %T %#v want %T %#v (present=%v)", k, got, got, want, want, present))
+	}
+	check(len(d.Headers) == len(h), "got %d headers, sent %d", len(d.Headers), len(h))
+	sort.Strings(bad)
+	check(len(bad) == 0, "%s", strings.Join(bad, "; "))
+	return ""
+}
+
+func passiveMissing404() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	name := uniq("missing")
+	_, err := ch.QueueDeclarePassive(name, false, false, false, false, nil)
+	check(err != nil, "passive declare of a missing queue succeeded")
+	var ae *amqp.Error
+	check(errors.As(err, &ae), "error is %T %v, not *amqp.Error", err, err)
+	check(ae.Code == 404, "reply code %d (%s)", ae.Code, ae.Reason)
+	want := fmt.Sprintf("NOT_FOUND - no queue '%s' in vhost ", name)
+	check(strings.HasPrefix(ae.Reason, want), "reply text %q", ae.Reason)
+	// the channel is closed, the connection still works
+	tmpQueue(channel(c))
+	return ""
+}
+
+func exchangeToExchange() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	a, b := uniq("src"), uniq("dst")
+	must(ch.ExchangeDeclare(a, "direct", false, false, false, false, nil), "declare A")
+	defer deleteExchange(c, a)
+	must(ch.ExchangeDeclare(b, "fanout", false, false, false, false, nil), "declare B")
+	defer deleteExchange(c, b)
+	must(ch.ExchangeBind(b, "k", a, false, nil), "exchange.bind")
+	q := tmpQueue(ch)
+	must(ch.QueueBind(q, "", b, false, nil), "queue.bind")
+	publish(ch, a, "k", text("via-e2e"))
+	publish(ch, a, "other", text("unrouted"))
+	g := drainUntilSentinel(ch, q)
+	check(eq(g, []string{"via-e2e"}), "queue got %v", g)
+	must(ch.ExchangeUnbind(b, "k", a, false, nil), "exchange.unbind")
+	return ""
+}
+
+func txCommit() string {
+	c := dial()
+	defer c.Close()
+	tx, other := channel(c), channel(c)
+	q := tmpQueue(other)
+	must(tx.Tx(), "tx.select")
+	publish(tx, "", q, text("tx"))
+	time.Sleep(100 * time.Millisecond)
+	_, ok, err := other.Get(q, true)
+	must(err, "basic.get")
+	check(!ok, "uncommitted publish is visible")
+	must(tx.TxCommit(), "tx.commit")
+	d, ok := getOne(other, q, true)
+	check(ok && string(d.Body) == "tx", "committed publish did not arrive")
+	return ""
+}
+
+func txRollback() string {
+	c := dial()
+	defer c.Close()
+	tx := channel(c)
+	q := tmpQueue(tx)
+	must(tx.Tx(), "tx.select")
+	publish(tx, "", q, text("rolled-back"))
+	must(tx.TxRollback(), "tx.rollback")
+	publish(tx, "", q, text("committed"))
+	must(tx.TxCommit(), "tx.commit")
+	d, ok := getOne(tx, q, true)
+	check(ok, "nothing arrived after commit")
+	check(string(d.Body) == "committed", "first message is %q", d.Body)
+	_, ok, err := tx.Get(q, true)
+	must(err, "basic.get")
+	check(!ok, "more messages than the committed one")
+	return ""
+}
+
+func channels100() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	q := tmpQueue(ch)
+	var chans []*amqp.Channel
+	for i := 0; i < 100; i++ {
+		chans = append(chans, channel(c))
+	}
+	for i, x := range chans {
+		publish(x, "", q, text(fmt.Sprint(i)))
+	}
+	for i, x := range chans {
+		must(x.Close(), fmt.Sprintf("close channel %d", i))
+	}
+	p, err := ch.QueueDeclarePassive(q, false, false, true, false, nil)
+	must(err, "passive declare")
+	check(p.Messages == 100, "queue holds %d, want 100", p.Messages)
+	return ""
+}
+
+func closeRequeues() string {
+	c := dial()
+	defer c.Close()
+	ch1, ch2 := channel(c), channel(c)
+	q := tmpQueue(ch2)
+	publish(ch2, "", q, text("held"))
+	ds, err := ch1.Consume(q, "", false, false, false, false, nil)
+	must(err, "basic.consume")
+	d, ok := recvDelivery(ds, 5*time.Second)
+	check(ok && string(d.Body) == "held", "no delivery")
+	check(!d.Redelivered, "first delivery already redelivered")
+	must(ch1.Close(), "channel.close")
+	d2, ok := getOne(ch2, q, true)
+	check(ok, "unacked message did not come back")
+	check(string(d2.Body) == "held" && d2.Redelivered, "came back with body %q redelivered=%v", d2.Body, d2.Redelivered)
+	return ""
+}
+
+func serverCancel() string {
+	c := dial()
+	defer c.Close()
+	ch1, ch2 := channel(c), channel(c)
+	q := uniq("cancel")
+	_, err := ch1.QueueDeclare(q, false, true, false, false, nil)
+	must(err, "queue.declare")
+	cancels := ch1.NotifyCancel(make(chan string, 1))
+	ds, err := ch1.Consume(q, "ctag-"+q, false, false, false, false, nil)
+	must(err, "basic.consume")
+	_, err = ch2.QueueDelete(q, false, false, false)
+	must(err, "queue.delete")
+	select {
+	case tag := <-cancels:
+		check(tag == "ctag-"+q, "cancel for tag %q", tag)
+	case <-time.After(5 * time.Second):
+		panic(errors.New("no basic.cancel within 5 s"))
+	}
+	_, open := recvDelivery(ds, 5*time.Second)
+	check(!open, "deliveries channel still open after the cancel")
+	check(!ch1.IsClosed(), "channel closed by the cancel")
+	tmpQueue(ch1)
+	return ""
+}
+
+func cleanClose() string {
+	c := dial()
+	closes := c.NotifyClose(make(chan *amqp.Error, 1))
+	tmpQueue(channel(c))
+	must(c.Close(), "connection.close")
+	select {
+	case e, ok := <-closes:
+		check(!ok && e == nil, "close notification carried an error: %v", e)
+	case <-time.After(5 * time.Second):
+		panic(errors.New("close notification did not arrive"))
+	}
+	check(c.IsClosed(), "connection not closed")
+	return ""
+}
+
+var scenarios = map[string]func() string{
+	"connect":              connect,
+	"connect_amqplain":     connectAmqplain,
+	"declare_exchanges":    declareExchanges,
+	"declare_queues":       declareQueues,
+	"bind_unbind":          bindUnbind,
+	"route_default":        routeDefault,
+	"route_direct":         routeDirect,
+	"route_fanout":         routeFanout,
+	"route_topic":          routeTopic,
+	"route_headers":        routeHeaders,
+	"mandatory_return":     mandatoryReturn,
+	"confirms_sync":        confirmsSync,
+	"confirms_async":       confirmsAsync,
+	"manual_ack":           manualAck,
+	"nack_requeue":         nackRequeue,
+	"reject":               reject,
+	"prefetch_fair":        prefetchFair,
+	"basic_get":            basicGet,
+	"large_message":        largeMessage,
+	"empty_message":        emptyMessage,
+	"properties_roundtrip": propertiesRoundtrip,
+	"headers_types":        headersTypes,
+	"passive_missing_404":  passiveMissing404,
+	"exchange_to_exchange": exchangeToExchange,
+	"tx_commit":            txCommit,
+	"tx_rollback":          txRollback,
+	"channels_100":         channels100,
+	"close_requeues":       closeRequeues,
+	"server_cancel":        serverCancel,
+	"clean_close":          cleanClose,
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func run(id string) {
+	f, ok := scenarios[id]
+	if !ok {
+		fmt.Printf("SCENARIO %s fail no implementation in the go client\n", id)
+		return
+	}
+	type result struct {
+		detail string
+		err    interface{}
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{err: r}
+			}
+		}()
+		done <- result{detail: f()}
+	}()
+	select {
+	case r := <-done:
+		switch e := r.err.(type) {
+		case nil:
+			fmt.Printf("SCENARIO %s pass %s\n", id, oneLine(r.detail))
+		case naError:
+			fmt.Printf("SCENARIO %s na %s\n", id, oneLine(e.why))
+		default:
+			fmt.Printf("SCENARIO %s fail %s\n", id, oneLine(fmt.Sprint(e)))
+		}
+	case <-time.After(20 * time.Second):
+		fmt.Printf("SCENARIO %s fail timed out after 20 s\n", id)
+	}
+}
+
+func main() {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: scenarios AMQP_URL scenarios.txt")
+		os.Exit(2)
+	}
+	brokerURL = os.Args[1]
+	f, err := os.Open(os.Args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		id := strings.TrimSpace(sc.Text())
+		if id == "" || strings.HasPrefix(id, "#") {
+			continue
+		}
+		run(id)
+	}
+}

@@ -1,0 +1,1171 @@
+/* Stock rabbitmq-c (Debian librabbitmq-dev) against the broker at argv[1], running every id
+ * listed in argv[2] (interop/scenarios.txt). Prints one line per id:
+ *   SCENARIO <id> pass|fail|na [detail]
+ * Each scenario runs in its own forked process with its own connection(s), bounded by a
+ * 20 s watchdog, so a crash or a hang in one does not stop the others. */
+#define _GNU_SOURCE
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct amqp_connection_info info;
+static char detail[2048];
+static jmp_buf bail;
+
+/* names to delete after the scenario (exchanges and non-exclusive queues) */
+static char cleanup_ex[16][128], cleanup_q[16][128];
+static int n_cleanup_ex, n_cleanup_q;
+
+static void fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  longjmp(bail, 1);
+}
+
+#define CHECK(cond, ...) \
+  do {                   \
+    if (!(cond)) fail(__VA_ARGS__); \
+  } while (0)
+
+static amqp_bytes_t B(const char *s) { return amqp_cstring_bytes(s); }
+
+static void uniq(char *out, size_t n, const char *what) {
+  unsigned char r[8];
+  FILE *f = fopen("/dev/urandom", "rb");
+  if (!f || fread(r, 1, sizeof r, f) != sizeof r) fail("no /dev/urandom");
+  fclose(f);
+  snprintf(out, n, "interop.c.%s.%02x%02x%02x%02x%02x%02x%02x%02x", what, r[0], r[1], r[2], r[3],
+           r[4], r[5], r[6], r[7]);
+}
+
+static const char *describe(amqp_rpc_reply_t r) {
+  static char buf[600];
+  switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+      return "ok";
+    case AMQP_RESPONSE_NONE:
+      return "missing RPC reply";
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+      snprintf(buf, sizeof buf, "library error: %s", amqp_error_string2(r.library_error));
+      return buf;
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+      if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        amqp_channel_close_t *m = r.reply.decoded;
+        snprintf(buf, sizeof buf, "channel.close %u %.*s", m->reply_code, (int)m->reply_text.len,
+                 (char *)m->reply_text.bytes);
+      } else if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        amqp_connection_close_t *m = r.reply.decoded;
+        snprintf(buf, sizeof buf, "connection.close %u %.*s", m->reply_code,
+                 (int)m->reply_text.len, (char *)m->reply_text.bytes);
+      } else {
+        snprintf(buf, sizeof buf, "unexpected method 0x%08x", r.reply.id);
+      }
+      return buf;
+  }
+  return "?";
+}
+
+static void rpc_ok(amqp_connection_state_t c, const char *what) {
+  amqp_rpc_reply_t r = amqp_get_rpc_reply(c);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) fail("%s: %s", what, describe(r));
+}
+
+static void status_ok(int status, const char *what) {
+  if (status != AMQP_STATUS_OK) fail("%s: %s", what, amqp_error_string2(status));
+}
+
+static amqp_connection_state_t open_conn_with(int heartbeat, amqp_table_t *props) {
+  struct timeval tv = {5, 0};
+  amqp_connection_state_t c = amqp_new_connection();
+  amqp_socket_t *s = amqp_tcp_socket_new(c);
+  CHECK(s, "amqp_tcp_socket_new failed");
+  status_ok(amqp_socket_open_noblock(s, info.host, info.port, &tv), "tcp connect");
+  amqp_set_handshake_timeout(c, &tv);
+  amqp_set_rpc_timeout(c, &tv);
+  amqp_rpc_reply_t r;
+  if (props)
+    r = amqp_login_with_properties(c, info.vhost, 0, 131072, heartbeat, props,
+                                   AMQP_SASL_METHOD_PLAIN, info.user, info.password);
+  else
+    r = amqp_login(c, info.vhost, 0, 131072, heartbeat, AMQP_SASL_METHOD_PLAIN, info.user,
+                   info.password);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) fail("login: %s", describe(r));
+  return c;
+}
+
+static amqp_connection_state_t open_conn(void) { return open_conn_with(30, NULL); }
+
+static void chan_open(amqp_connection_state_t c, amqp_channel_t ch) {
+  amqp_channel_open(c, ch);
+  rpc_ok(c, "channel.open");
+}
+
+static void close_conn(amqp_connection_state_t c) {
+  amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(c);
+}
+
+/* server-named exclusive queue; the name is copied into out */
+static void tmp_queue(amqp_connection_state_t c, amqp_channel_t ch, char *out, size_t n) {
+  amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, ch, amqp_empty_bytes, 0, 0, 1, 0, amqp_empty_table);
+  rpc_ok(c, "queue.declare");
+  snprintf(out, n, "%.*s", (int)ok->queue.len, (char *)ok->queue.bytes);
+}
+
+static void declare_exchange(amqp_connection_state_t c, amqp_channel_t ch, const char *x, const char *type) {
+  amqp_exchange_declare(c, ch, B(x), B(type), 0, 0, 0, 0, amqp_empty_table);
+  rpc_ok(c, "exchange.declare");
+  if (n_cleanup_ex < 16) snprintf(cleanup_ex[n_cleanup_ex++], 128, "%s", x);
+}
+
+static void bind(amqp_connection_state_t c, amqp_channel_t ch, const char *q, const char *x,
+                 const char *key, amqp_table_t args) {
+  amqp_queue_bind(c, ch, B(q), B(x), B(key), args);
+  rpc_ok(c, "queue.bind");
+}
+
+static void publish_props(amqp_connection_state_t c, amqp_channel_t ch, const char *x, const char *key,
+                          amqp_bytes_t body, amqp_basic_properties_t *props, int mandatory) {
+  status_ok(amqp_basic_publish(c, ch, B(x), B(key), mandatory, 0, props, body), "basic.publish");
+}
+
+static void publish(amqp_connection_state_t c, amqp_channel_t ch, const char *x, const char *key,
+                    const char *body) {
+  publish_props(c, ch, x, key, B(body), NULL, 0);
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void nap(int ms) { usleep(ms * 1000); }
+
+/* basic.get, polled for up to 5 s. Returns 1 with the message (and its get-ok) or 0. */
+static int get_one(amqp_connection_state_t c, amqp_channel_t ch, const char *q, int no_ack,
+                   amqp_message_t *msg, amqp_basic_get_ok_t *ok_out) {
+  double deadline = now() + 5;
+  for (;;) {
+    amqp_rpc_reply_t r = amqp_basic_get(c, ch, B(q), no_ack);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) fail("basic.get: %s", describe(r));
+    if (r.reply.id == AMQP_BASIC_GET_OK_METHOD) {
+      amqp_basic_get_ok_t ok = *(amqp_basic_get_ok_t *)r.reply.decoded;
+      r = amqp_read_message(c, ch, msg, 0);
+      if (r.reply_type != AMQP_RESPONSE_NORMAL) fail("reading the got message: %s", describe(r));
+      if (ok_out) *ok_out = ok;
+      return 1;
+    }
+    CHECK(r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD, "basic.get answered 0x%08x", r.reply.id);
+    if (now() > deadline) return 0;
+    nap(10);
+  }
+}
+
+/* basic.get once, no polling: 1 if a message was there */
+static int get_now(amqp_connection_state_t c, amqp_channel_t ch, const char *q) {
+  amqp_rpc_reply_t r = amqp_basic_get(c, ch, B(q), 1);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) fail("basic.get: %s", describe(r));
+  if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) return 0;
+  amqp_message_t m;
+  r = amqp_read_message(c, ch, &m, 0);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) fail("reading the got message: %s", describe(r));
+  amqp_destroy_message(&m);
+  return 1;
+}
+
+static int body_is(amqp_message_t *m, const char *s) {
+  return m->body.len == strlen(s) && memcmp(m->body.bytes, s, m->body.len) == 0;
+}
+
+static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Publishes a sentinel to q through the default exchange, then gets everything before it
+ * (so everything routed earlier has arrived); returns the bodies sorted, comma-joined. */
+static const char *drain_until_sentinel(amqp_connection_state_t c, amqp_channel_t ch, const char *q) {
+  static char out[1024];
+  char *bodies[32];
+  int n = 0;
+  publish(c, ch, "", q, "sentinel");
+  for (;;) {
+    amqp_message_t m;
+    CHECK(get_one(c, ch, q, 1, &m, NULL), "queue %s: sentinel did not arrive within 5 s", q);
+    if (body_is(&m, "sentinel")) {
+      amqp_destroy_message(&m);
+      break;
+    }
+    CHECK(n < 32, "too many messages");
+    bodies[n++] = strndup(m.body.bytes, m.body.len);
+    amqp_destroy_message(&m);
+  }
+  qsort(bodies, n, sizeof *bodies, cmpstr);
+  out[0] = 0;
+  for (int i = 0; i < n; i++) {
+    if (i) strcat(out, ",");
+    strncat(out, bodies[i], sizeof out - strlen(out) - 2);
+    free(bodies[i]);
+  }
+  return out;
+}
+
+/* passive declare polled until it reports `want` messages (RabbitMQ's count lags a little) */
+static uint32_t wait_count(amqp_connection_state_t c, amqp_channel_t ch, const char *q, uint32_t want) {
+  double deadline = now() + 5;
+  for (;;) {
+    amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, ch, B(q), 1, 0, 0, 0, amqp_empty_table);
+    rpc_ok(c, "passive queue.declare");
+    if (ok->message_count == want || now() > deadline) return ok->message_count;
+    nap(10);
+  }
+}
+
+/* next frame within ms milliseconds; 0 on timeout */
+static int next_frame(amqp_connection_state_t c, amqp_frame_t *f, int ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  int st = amqp_simple_wait_frame_noblock(c, f, &tv);
+  if (st == AMQP_STATUS_TIMEOUT) return 0;
+  status_ok(st, "waiting for a frame");
+  return 1;
+}
+
+/* a delivery within ms milliseconds; 0 on timeout; a non-delivery frame fails */
+static int next_delivery(amqp_connection_state_t c, amqp_envelope_t *env, int ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  amqp_maybe_release_buffers(c);
+  amqp_rpc_reply_t r = amqp_consume_message(c, env, &tv, 0);
+  if (r.reply_type == AMQP_RESPONSE_NORMAL) return 1;
+  if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT) return 0;
+  if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+    amqp_frame_t f;
+    if (next_frame(c, &f, 100) && f.frame_type == AMQP_FRAME_METHOD)
+      fail("expected a delivery, got method 0x%08x on channel %u", f.payload.method.id, f.channel);
+    fail("expected a delivery, got an unexpected frame");
+  }
+  fail("consuming: %s", describe(r));
+  return 0;
+}
+
+/* ------------------------------------------------------------------ field tables */
+
+static int bytes_eq(amqp_bytes_t a, amqp_bytes_t b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.bytes, b.bytes, a.len) == 0);
+}
+
+static int table_eq(const amqp_table_t *a, const amqp_table_t *b);
+
+static int field_eq(const amqp_field_value_t *a, const amqp_field_value_t *b) {
+  if (a->kind != b->kind) return 0;
+  switch (a->kind) {
+    case AMQP_FIELD_KIND_BOOLEAN: return !!a->value.boolean == !!b->value.boolean;
+    case AMQP_FIELD_KIND_I8: return a->value.i8 == b->value.i8;
+    case AMQP_FIELD_KIND_U8: return a->value.u8 == b->value.u8;
+    case AMQP_FIELD_KIND_I16: return a->value.i16 == b->value.i16;
+    case AMQP_FIELD_KIND_U16: return a->value.u16 == b->value.u16;
+    case AMQP_FIELD_KIND_I32: return a->value.i32 == b->value.i32;
+    case AMQP_FIELD_KIND_U32: return a->value.u32 == b->value.u32;
+    case AMQP_FIELD_KIND_I64: return a->value.i64 == b->value.i64;
+    case AMQP_FIELD_KIND_U64:
+    case AMQP_FIELD_KIND_TIMESTAMP: return a->value.u64 == b->value.u64;
+    case AMQP_FIELD_KIND_F32: return memcmp(&a->value.f32, &b->value.f32, 4) == 0;
+    case AMQP_FIELD_KIND_F64: return memcmp(&a->value.f64, &b->value.f64, 8) == 0;
+    case AMQP_FIELD_KIND_DECIMAL:
+      return a->value.decimal.decimals == b->value.decimal.decimals && a->value.decimal.value == b->value.decimal.value;
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES: return bytes_eq(a->value.bytes, b->value.bytes);
+    case AMQP_FIELD_KIND_ARRAY:
+      if (a->value.array.num_entries != b->value.array.num_entries) return 0;
+      for (int i = 0; i < a->value.array.num_entries; i++)
+        if (!field_eq(&a->value.array.entries[i], &b->value.array.entries[i])) return 0;
+      return 1;
+    case AMQP_FIELD_KIND_TABLE: return table_eq(&a->value.table, &b->value.table);
+    case AMQP_FIELD_KIND_VOID: return 1;
+  }
+  return 0;
+}
+
+static const amqp_field_value_t *table_get(const amqp_table_t *t, const char *key) {
+  for (int i = 0; i < t->num_entries; i++)
+    if (bytes_eq(t->entries[i].key, B(key))) return &t->entries[i].value;
+  return NULL;
+}
+
+static int table_eq(const amqp_table_t *a, const amqp_table_t *b) {
+  if (a->num_entries != b->num_entries) return 0;
+  for (int i = 0; i < a->num_entries; i++) {
+    char key[256];
+    snprintf(key, sizeof key, "%.*s", (int)a->entries[i].key.len, (char *)a->entries[i].key.bytes);
+    const amqp_field_value_t *v = table_get(b, key);
+    if (!v || !field_eq(&a->entries[i].value, v)) return 0;
+  }
+  return 1;
+}
+
+#define E(k, kind_, field, v) {.key = {sizeof(k) - 1, (void *)(k)}, .value = {.kind = kind_, .value.field = v}}
+#define S(s) ((amqp_bytes_t){sizeof(s) - 1, (void *)(s)})
+
+/* ------------------------------------------------------------------ scenarios */
+
+static const char *s_connect(void) {
+  static char d[64];
+  amqp_connection_state_t c = open_conn();
+  int hb = amqp_get_heartbeat(c);
+  CHECK(hb == 30, "negotiated heartbeat %d, want 30", hb);
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  close_conn(c);
+  snprintf(d, sizeof d, "heartbeat %d", hb);
+  return d;
+}
+
+static const char *s_declare_exchanges(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  const char *types[] = {"direct", "fanout", "topic", "headers"};
+  for (int i = 0; i < 4; i++) {
+    char x[128];
+    uniq(x, sizeof x, types[i]);
+    declare_exchange(c, 1, x, types[i]);
+    amqp_exchange_declare(c, 1, B(x), B(types[i]), 0, 0, 0, 0, amqp_empty_table);
+    rpc_ok(c, "equivalent redeclare");
+    amqp_exchange_declare(c, 1, B(x), B(types[i]), 1, 0, 0, 0, amqp_empty_table);
+    rpc_ok(c, "passive exchange.declare");
+    amqp_exchange_delete(c, 1, B(x), 0);
+    rpc_ok(c, "exchange.delete");
+  }
+  close_conn(c);
+  return "";
+}
+
+static const char *s_declare_queues(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256], name[128], ad[128], dur[128];
+  tmp_queue(c, 1, q, sizeof q);
+  CHECK(strncmp(q, "amq.gen-", 8) == 0, "server-named queue is %s", q);
+  uniq(name, sizeof name, "excl");
+  amqp_queue_declare(c, 1, B(name), 0, 0, 1, 0, amqp_empty_table);
+  rpc_ok(c, "exclusive queue.declare");
+  uniq(ad, sizeof ad, "autodel");
+  snprintf(cleanup_q[n_cleanup_q++], 128, "%s", ad);
+  amqp_queue_declare(c, 1, B(ad), 0, 0, 0, 1, amqp_empty_table);
+  rpc_ok(c, "auto-delete queue.declare");
+  uniq(dur, sizeof dur, "durable");
+  snprintf(cleanup_q[n_cleanup_q++], 128, "%s", dur);
+  amqp_queue_declare(c, 1, B(dur), 0, 1, 0, 0, amqp_empty_table);
+  rpc_ok(c, "durable queue.declare");
+  publish(c, 1, "", dur, "one");
+  publish(c, 1, "", dur, "two");
+  uint32_t n = wait_count(c, 1, dur, 2);
+  CHECK(n == 2, "passive declare reports %u messages, want 2", n);
+  amqp_queue_delete_ok_t *del = amqp_queue_delete(c, 1, B(dur), 0, 0);
+  rpc_ok(c, "queue.delete");
+  CHECK(del->message_count == 2, "delete-ok count %u, want 2", del->message_count);
+  amqp_queue_delete(c, 1, B(ad), 0, 0);
+  rpc_ok(c, "queue.delete auto-delete");
+  close_conn(c);
+  return "";
+}
+
+static const char *s_bind_unbind(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char x[128], q[256];
+  uniq(x, sizeof x, "direct");
+  declare_exchange(c, 1, x, "direct");
+  tmp_queue(c, 1, q, sizeof q);
+  bind(c, 1, q, x, "k", amqp_empty_table);
+  publish(c, 1, x, "k", "bound");
+  const char *got = drain_until_sentinel(c, 1, q);
+  CHECK(strcmp(got, "bound") == 0, "while bound got [%s]", got);
+  amqp_queue_unbind(c, 1, B(q), B(x), B("k"), amqp_empty_table);
+  rpc_ok(c, "queue.unbind");
+  publish(c, 1, x, "k", "unbound");
+  got = drain_until_sentinel(c, 1, q);
+  CHECK(strcmp(got, "") == 0, "after unbind got [%s]", got);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_route_default(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  publish(c, 1, "", q, "default");
+  amqp_message_t m;
+  CHECK(get_one(c, 1, q, 1, &m, NULL), "default exchange did not deliver by queue name");
+  CHECK(body_is(&m, "default"), "wrong body");
+  amqp_destroy_message(&m);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_route_direct(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char x[128], a[256], b[256];
+  uniq(x, sizeof x, "direct");
+  declare_exchange(c, 1, x, "direct");
+  tmp_queue(c, 1, a, sizeof a);
+  tmp_queue(c, 1, b, sizeof b);
+  bind(c, 1, a, x, "red", amqp_empty_table);
+  bind(c, 1, b, x, "blue", amqp_empty_table);
+  publish(c, 1, x, "red", "r");
+  publish(c, 1, x, "blue", "b");
+  publish(c, 1, x, "green", "g");
+  const char *got = drain_until_sentinel(c, 1, a);
+  CHECK(strcmp(got, "r") == 0, "red queue got [%s]", got);
+  got = drain_until_sentinel(c, 1, b);
+  CHECK(strcmp(got, "b") == 0, "blue queue got [%s]", got);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_route_fanout(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char x[128], q[3][256];
+  uniq(x, sizeof x, "fanout");
+  declare_exchange(c, 1, x, "fanout");
+  const char *keys[] = {"k0", "k1", ""};
+  for (int i = 0; i < 3; i++) {
+    tmp_queue(c, 1, q[i], sizeof q[i]);
+    bind(c, 1, q[i], x, keys[i], amqp_empty_table);
+  }
+  publish(c, 1, x, "whatever", "all");
+  for (int i = 0; i < 3; i++) {
+    const char *got = drain_until_sentinel(c, 1, q[i]);
+    CHECK(strcmp(got, "all") == 0, "queue %d got [%s]", i, got);
+  }
+  close_conn(c);
+  return "";
+}
+
+static const char *s_route_topic(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char x[128], star[256], hash[256];
+  uniq(x, sizeof x, "topic");
+  declare_exchange(c, 1, x, "topic");
+  tmp_queue(c, 1, star, sizeof star);
+  tmp_queue(c, 1, hash, sizeof hash);
+  bind(c, 1, star, x, "*.orange.*", amqp_empty_table);
+  bind(c, 1, hash, x, "lazy.#", amqp_empty_table);
+  const char *keys[] = {"quick.orange.rabbit", "lazy.orange.elephant", "lazy", "quick.brown.fox"};
+  for (int i = 0; i < 4; i++) publish(c, 1, x, keys[i], keys[i]);
+  const char *got = drain_until_sentinel(c, 1, star);
+  CHECK(strcmp(got, "lazy.orange.elephant,quick.orange.rabbit") == 0, "*.orange.* got [%s]", got);
+  got = drain_until_sentinel(c, 1, hash);
+  CHECK(strcmp(got, "lazy,lazy.orange.elephant") == 0, "lazy.# got [%s]", got);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_route_headers(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char x[128], all[256], any[256];
+  uniq(x, sizeof x, "headers");
+  declare_exchange(c, 1, x, "headers");
+  tmp_queue(c, 1, all, sizeof all);
+  tmp_queue(c, 1, any, sizeof any);
+  amqp_table_entry_t all_e[] = {E("x-match", AMQP_FIELD_KIND_UTF8, bytes, S("all")),
+                                E("format", AMQP_FIELD_KIND_UTF8, bytes, S("pdf")),
+                                E("type", AMQP_FIELD_KIND_UTF8, bytes, S("report"))};
+  amqp_table_entry_t any_e[] = {E("x-match", AMQP_FIELD_KIND_UTF8, bytes, S("any")),
+                                E("format", AMQP_FIELD_KIND_UTF8, bytes, S("pdf")),
+                                E("type", AMQP_FIELD_KIND_UTF8, bytes, S("log"))};
+  bind(c, 1, all, x, "", (amqp_table_t){3, all_e});
+  bind(c, 1, any, x, "", (amqp_table_t){3, any_e});
+  struct { const char *body, *format, *type; } msgs[] = {
+      {"both", "pdf", "report"}, {"log", "zip", "log"}, {"none", "zip", "report"}, {"half", "pdf", NULL}};
+  for (int i = 0; i < 4; i++) {
+    amqp_table_entry_t h[2] = {E("format", AMQP_FIELD_KIND_UTF8, bytes, B(msgs[i].format)),
+                               E("type", AMQP_FIELD_KIND_UTF8, bytes, B(msgs[i].type ? msgs[i].type : ""))};
+    amqp_basic_properties_t p = {._flags = AMQP_BASIC_HEADERS_FLAG,
+                                 .headers = {msgs[i].type ? 2 : 1, h}};
+    publish_props(c, 1, x, "", B(msgs[i].body), &p, 0);
+  }
+  const char *got = drain_until_sentinel(c, 1, all);
+  CHECK(strcmp(got, "both") == 0, "x-match all got [%s]", got);
+  got = drain_until_sentinel(c, 1, any);
+  CHECK(strcmp(got, "both,half,log") == 0, "x-match any got [%s]", got);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_mandatory_return(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char key[128];
+  uniq(key, sizeof key, "nowhere");
+  publish_props(c, 1, "amq.direct", key, B("lost"), NULL, 1);
+  amqp_frame_t f;
+  CHECK(next_frame(c, &f, 5000), "no basic.return within 5 s");
+  CHECK(f.frame_type == AMQP_FRAME_METHOD && f.payload.method.id == AMQP_BASIC_RETURN_METHOD,
+        "expected basic.return, got frame type %d method 0x%08x", f.frame_type, f.payload.method.id);
+  amqp_basic_return_t *r = f.payload.method.decoded;
+  CHECK(r->reply_code == 312, "reply code %u", r->reply_code);
+  CHECK(bytes_eq(r->reply_text, B("NO_ROUTE")), "reply text %.*s", (int)r->reply_text.len, (char *)r->reply_text.bytes);
+  CHECK(bytes_eq(r->exchange, B("amq.direct")) && bytes_eq(r->routing_key, B(key)), "returned with the wrong exchange/key");
+  amqp_message_t m;
+  amqp_rpc_reply_t rr = amqp_read_message(c, f.channel, &m, 0);
+  CHECK(rr.reply_type == AMQP_RESPONSE_NORMAL, "reading the returned message: %s", describe(rr));
+  CHECK(body_is(&m, "lost"), "returned body differs");
+  amqp_destroy_message(&m);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_confirms_sync(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  amqp_confirm_select(c, 1);
+  rpc_ok(c, "confirm.select");
+  for (int i = 0; i < 100; i++) publish(c, 1, "", q, "confirm me");
+  /* rabbitmq-c's form: read the basic.ack frames (blocking with a timeout) */
+  uint64_t acked = 0;
+  double deadline = now() + 5;
+  while (acked < 100) {
+    amqp_frame_t f;
+    int left = (int)((deadline - now()) * 1000);
+    CHECK(left > 0 && next_frame(c, &f, left), "only %llu of 100 acked within 5 s", (unsigned long long)acked);
+    CHECK(f.frame_type == AMQP_FRAME_METHOD, "unexpected frame type %d", f.frame_type);
+    CHECK(f.payload.method.id == AMQP_BASIC_ACK_METHOD, "expected basic.ack, got method 0x%08x", f.payload.method.id);
+    amqp_basic_ack_t *a = f.payload.method.decoded;
+    CHECK(a->delivery_tag > acked && a->delivery_tag <= 100, "ack for tag %llu after %llu", (unsigned long long)a->delivery_tag, (unsigned long long)acked);
+    CHECK(a->multiple || a->delivery_tag == acked + 1, "single ack for %llu skips %llu", (unsigned long long)a->delivery_tag, (unsigned long long)acked + 1);
+    acked = a->delivery_tag;
+  }
+  uint32_t n = wait_count(c, 1, q, 100);
+  CHECK(n == 100, "queue holds %u, want 100", n);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_manual_ack(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  for (int i = 0; i < 10; i++) {
+    char body[8];
+    snprintf(body, sizeof body, "%d", i);
+    amqp_basic_properties_t p = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG,
+                                 .delivery_mode = 2, .content_type = S("text/plain")};
+    publish_props(c, 1, "", q, B(body), &p, 0);
+  }
+  amqp_basic_consume(c, 1, B(q), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+  rpc_ok(c, "basic.consume");
+  for (int i = 0; i < 10; i++) {
+    amqp_envelope_t env;
+    char body[8];
+    snprintf(body, sizeof body, "%d", i);
+    CHECK(next_delivery(c, &env, 5000), "got %d of 10 deliveries within 5 s", i);
+    CHECK(body_is(&env.message, body), "delivery %d has the wrong body", i);
+    CHECK(bytes_eq(env.message.properties.content_type, B("text/plain")), "content type lost");
+    status_ok(amqp_basic_ack(c, 1, env.delivery_tag, 0), "basic.ack");
+    amqp_destroy_envelope(&env);
+  }
+  amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
+  rpc_ok(c, "channel.close");
+  chan_open(c, 2);
+  uint32_t n = wait_count(c, 2, q, 0);
+  CHECK(n == 0, "queue still holds %u after acks", n);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_nack_requeue(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  publish(c, 1, "", q, "again");
+  amqp_message_t m;
+  amqp_basic_get_ok_t ok;
+  CHECK(get_one(c, 1, q, 0, &m, &ok), "message did not arrive");
+  CHECK(!ok.redelivered, "first delivery already redelivered");
+  amqp_destroy_message(&m);
+  status_ok(amqp_basic_nack(c, 1, ok.delivery_tag, 0, 1), "basic.nack");
+  CHECK(get_one(c, 1, q, 0, &m, &ok), "nacked message did not come back");
+  CHECK(body_is(&m, "again") && ok.redelivered, "came back with redelivered=%d", ok.redelivered);
+  amqp_destroy_message(&m);
+  status_ok(amqp_basic_ack(c, 1, ok.delivery_tag, 0), "basic.ack");
+  close_conn(c);
+  return "";
+}
+
+static const char *s_reject(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  publish(c, 1, "", q, "drop");
+  amqp_message_t m;
+  amqp_basic_get_ok_t ok;
+  CHECK(get_one(c, 1, q, 0, &m, &ok), "message did not arrive");
+  amqp_destroy_message(&m);
+  status_ok(amqp_basic_reject(c, 1, ok.delivery_tag, 0), "basic.reject");
+  amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS); /* an unsettled message would be requeued here */
+  rpc_ok(c, "channel.close");
+  chan_open(c, 2);
+  uint32_t n = wait_count(c, 2, q, 0);
+  CHECK(n == 0, "rejected message still there (%u)", n);
+  CHECK(!get_now(c, 2, q), "rejected message still delivered");
+  close_conn(c);
+  return "";
+}
+
+static const char *s_prefetch_fair(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  chan_open(c, 2);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  amqp_basic_qos(c, 1, 0, 1, 0);
+  rpc_ok(c, "basic.qos A");
+  amqp_basic_qos(c, 2, 0, 1, 0);
+  rpc_ok(c, "basic.qos B");
+  amqp_basic_consume(c, 1, B(q), B("A"), 0, 0, 0, amqp_empty_table);
+  rpc_ok(c, "consume A");
+  publish(c, 1, "", q, "first");
+  amqp_envelope_t env;
+  CHECK(next_delivery(c, &env, 5000), "consumer A did not get the first message");
+  CHECK(env.channel == 1 && body_is(&env.message, "first"), "first delivery went to channel %u", env.channel);
+  uint64_t held = env.delivery_tag;
+  amqp_destroy_envelope(&env);
+  amqp_basic_consume(c, 2, B(q), B("B"), 0, 0, 0, amqp_empty_table);
+  rpc_ok(c, "consume B");
+  for (int i = 0; i < 6; i++) {
+    char body[8];
+    snprintf(body, sizeof body, "%d", i);
+    publish(c, 1, "", q, body);
+  }
+  for (int i = 0; i < 6; i++) {
+    char body[8];
+    snprintf(body, sizeof body, "%d", i);
+    CHECK(next_delivery(c, &env, 5000), "consumer B got %d of 6", i);
+    CHECK(env.channel == 2, "message %d went to consumer A while it held an unacked message", i);
+    CHECK(body_is(&env.message, body), "B got the wrong body for %d", i);
+    status_ok(amqp_basic_ack(c, 2, env.delivery_tag, 0), "ack B");
+    amqp_destroy_envelope(&env);
+  }
+  CHECK(!next_delivery(c, &env, 200), "an extra delivery arrived on channel %u", env.channel);
+  status_ok(amqp_basic_ack(c, 1, held, 0), "ack A");
+  close_conn(c);
+  return "";
+}
+
+static const char *s_basic_get(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  publish(c, 1, "", q, "a");
+  publish(c, 1, "", q, "b");
+  publish(c, 1, "", q, "c");
+  const char *want[] = {"a", "b", "c"};
+  for (uint32_t i = 0; i < 3; i++) {
+    amqp_message_t m;
+    amqp_basic_get_ok_t ok;
+    CHECK(get_one(c, 1, q, 1, &m, &ok), "get %u returned empty", i);
+    CHECK(body_is(&m, want[i]), "get %u: wrong body", i);
+    CHECK(ok.message_count == 2 - i, "get %u: message count %u, want %u", i, ok.message_count, 2 - i);
+    amqp_destroy_message(&m);
+  }
+  amqp_rpc_reply_t r = amqp_basic_get(c, 1, B(q), 1);
+  CHECK(r.reply_type == AMQP_RESPONSE_NORMAL, "basic.get: %s", describe(r));
+  CHECK(r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD, "empty queue answered 0x%08x, not get-empty", r.reply.id);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_large_message(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  size_t n = 1 << 20;
+  unsigned char *body = malloc(n);
+  for (size_t i = 0; i < n; i++) body[i] = (unsigned char)(rand() >> 7);
+  publish_props(c, 1, "", q, (amqp_bytes_t){n, body}, NULL, 0);
+  amqp_message_t m;
+  CHECK(get_one(c, 1, q, 1, &m, NULL), "1 MiB message did not arrive");
+  CHECK(m.body.len == n && memcmp(m.body.bytes, body, n) == 0, "body differs (len %zu)", m.body.len);
+  amqp_destroy_message(&m);
+  free(body);
+  static char d[64];
+  snprintf(d, sizeof d, "frame_max %d", amqp_get_frame_max(c));
+  close_conn(c);
+  return d;
+}
+
+static const char *s_empty_message(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  amqp_basic_properties_t p = {._flags = AMQP_BASIC_CONTENT_TYPE_FLAG, .content_type = S("x/empty")};
+  publish_props(c, 1, "", q, amqp_empty_bytes, &p, 0);
+  amqp_message_t m;
+  CHECK(get_one(c, 1, q, 1, &m, NULL), "empty message did not arrive");
+  CHECK(m.body.len == 0, "body has %zu bytes", m.body.len);
+  CHECK(bytes_eq(m.properties.content_type, B("x/empty")), "content type lost");
+  amqp_destroy_message(&m);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_properties_roundtrip(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  amqp_table_entry_t h[] = {E("h1", AMQP_FIELD_KIND_UTF8, bytes, S("v1")), E("h2", AMQP_FIELD_KIND_I32, i32, 7)};
+  amqp_basic_properties_t p = {
+      ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_CONTENT_ENCODING_FLAG | AMQP_BASIC_HEADERS_FLAG |
+                AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_PRIORITY_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG |
+                AMQP_BASIC_REPLY_TO_FLAG | AMQP_BASIC_EXPIRATION_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
+                AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_USER_ID_FLAG | AMQP_BASIC_APP_ID_FLAG,
+      .content_type = S("application/json"),
+      .content_encoding = S("gzip"),
+      .headers = {2, h},
+      .delivery_mode = 2,
+      .priority = 5,
+      .correlation_id = S("corr-1"),
+      .reply_to = S("reply.q"),
+      .expiration = S("60000"),
+      .message_id = S("msg-1"),
+      .timestamp = 1700000000,
+      .type = S("kind"),
+      .user_id = B(info.user),
+      .app_id = S("interop-c"),
+  };
+  publish_props(c, 1, "", q, B("props"), &p, 0);
+  amqp_message_t m;
+  CHECK(get_one(c, 1, q, 1, &m, NULL), "message did not arrive");
+  amqp_basic_properties_t *g = &m.properties;
+  CHECK(g->_flags == p._flags, "property flags 0x%04x, sent 0x%04x", g->_flags, p._flags);
+#define SAME(f) CHECK(bytes_eq(g->f, p.f), #f ": got '%.*s'", (int)g->f.len, (char *)g->f.bytes)
+  SAME(content_type);
+  SAME(content_encoding);
+  CHECK(table_eq(&g->headers, &p.headers), "headers differ");
+  CHECK(g->delivery_mode == 2, "delivery-mode %u", g->delivery_mode);
+  CHECK(g->priority == 5, "priority %u", g->priority);
+  SAME(correlation_id);
+  SAME(reply_to);
+  SAME(expiration);
+  SAME(message_id);
+  CHECK(g->timestamp == p.timestamp, "timestamp %llu", (unsigned long long)g->timestamp);
+  SAME(type);
+  SAME(user_id);
+  SAME(app_id);
+  CHECK(body_is(&m, "props"), "body differs");
+  amqp_destroy_message(&m);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_headers_types(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  static unsigned char raw[] = {0, 1, 2, 255};
+  amqp_table_entry_t deeper[] = {E("x", AMQP_FIELD_KIND_I64, i64, 2)};
+  amqp_table_entry_t inner[] = {E("inner", AMQP_FIELD_KIND_UTF8, bytes, S("v")), E("n", AMQP_FIELD_KIND_I32, i32, 1),
+                                E("deeper", AMQP_FIELD_KIND_TABLE, table, ((amqp_table_t){1, deeper}))};
+  amqp_field_value_t nested_arr[] = {{.kind = AMQP_FIELD_KIND_I16, .value.i16 = 2}};
+  amqp_table_entry_t in_arr[] = {E("k", AMQP_FIELD_KIND_UTF8, bytes, S("v"))};
+  amqp_field_value_t arr[] = {{.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = S("a")},
+                              {.kind = AMQP_FIELD_KIND_I32, .value.i32 = 1},
+                              {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1},
+                              {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {1, in_arr}},
+                              {.kind = AMQP_FIELD_KIND_ARRAY, .value.array = {1, nested_arr}}};
+  amqp_table_entry_t h[] = {
+      E("string", AMQP_FIELD_KIND_UTF8, bytes, S("text \xc3\xbc")),
+      E("int8", AMQP_FIELD_KIND_I8, i8, -8),
+      E("uint8", AMQP_FIELD_KIND_U8, u8, 200),
+      E("int16", AMQP_FIELD_KIND_I16, i16, -1600),
+      E("uint16", AMQP_FIELD_KIND_U16, u16, 60000),
+      E("int32", AMQP_FIELD_KIND_I32, i32, -320000),
+      E("uint32", AMQP_FIELD_KIND_U32, u32, 4000000000u),
+      E("int64", AMQP_FIELD_KIND_I64, i64, -64000000000LL),
+      E("uint64", AMQP_FIELD_KIND_U64, u64, 18000000000000000000ULL),
+      E("true", AMQP_FIELD_KIND_BOOLEAN, boolean, 1),
+      E("false", AMQP_FIELD_KIND_BOOLEAN, boolean, 0),
+      E("float", AMQP_FIELD_KIND_F32, f32, 1.5f),
+      E("double", AMQP_FIELD_KIND_F64, f64, -2.25),
+      E("decimal", AMQP_FIELD_KIND_DECIMAL, decimal, ((amqp_decimal_t){2, 12345})),
+      E("time", AMQP_FIELD_KIND_TIMESTAMP, u64, 1700000000),
+      E("table", AMQP_FIELD_KIND_TABLE, table, ((amqp_table_t){3, inner})),
+      E("array", AMQP_FIELD_KIND_ARRAY, array, ((amqp_array_t){5, arr})),
+      E("bytes", AMQP_FIELD_KIND_BYTES, bytes, ((amqp_bytes_t){4, raw})),
+      {.key = S("void"), .value = {.kind = AMQP_FIELD_KIND_VOID}},
+  };
+  int n = sizeof h / sizeof h[0];
+  amqp_basic_properties_t p = {._flags = AMQP_BASIC_HEADERS_FLAG, .headers = {n, h}};
+  publish_props(c, 1, "", q, B("h"), &p, 0);
+  amqp_message_t m;
+  CHECK(get_one(c, 1, q, 1, &m, NULL), "message did not arrive");
+  char bad[1024] = "";
+  for (int i = 0; i < n; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "%.*s", (int)h[i].key.len, (char *)h[i].key.bytes);
+    const amqp_field_value_t *v = table_get(&m.properties.headers, key);
+    if (!v)
+      snprintf(bad + strlen(bad), sizeof bad - strlen(bad), " %s: missing;", key);
+    else if (!field_eq(v, &h[i].value))
+      snprintf(bad + strlen(bad), sizeof bad - strlen(bad), " %s: sent kind '%c', got kind '%c' or another value;",
+               key, h[i].value.kind, v->kind);
+  }
+  CHECK(!bad[0], "%s", bad);
+  CHECK(m.properties.headers.num_entries == n, "got %d headers, sent %d", m.properties.headers.num_entries, n);
+  amqp_destroy_message(&m);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_passive_missing_404(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[128], want[256];
+  uniq(q, sizeof q, "missing");
+  amqp_queue_declare(c, 1, B(q), 1, 0, 0, 0, amqp_empty_table);
+  amqp_rpc_reply_t r = amqp_get_rpc_reply(c);
+  CHECK(r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION, "passive declare of a missing queue: %s", describe(r));
+  CHECK(r.reply.id == AMQP_CHANNEL_CLOSE_METHOD, "expected channel.close, got %s", describe(r));
+  amqp_channel_close_t *cl = r.reply.decoded;
+  CHECK(cl->reply_code == 404, "reply code %u", cl->reply_code);
+  snprintf(want, sizeof want, "NOT_FOUND - no queue '%s' in vhost ", q);
+  CHECK(cl->reply_text.len >= strlen(want) && memcmp(cl->reply_text.bytes, want, strlen(want)) == 0,
+        "reply text %.*s", (int)cl->reply_text.len, (char *)cl->reply_text.bytes);
+  CHECK(cl->class_id == 50 && cl->method_id == 10, "class/method %u/%u", cl->class_id, cl->method_id);
+  amqp_channel_close_ok_t close_ok = {0};
+  status_ok(amqp_send_method(c, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok), "channel.close-ok");
+  chan_open(c, 2); /* the connection still works */
+  char tq[256];
+  tmp_queue(c, 2, tq, sizeof tq);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_exchange_to_exchange(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char a[128], b[128], q[256];
+  uniq(a, sizeof a, "src");
+  uniq(b, sizeof b, "dst");
+  declare_exchange(c, 1, a, "direct");
+  declare_exchange(c, 1, b, "fanout");
+  amqp_exchange_bind(c, 1, B(b), B(a), B("k"), amqp_empty_table);
+  rpc_ok(c, "exchange.bind");
+  tmp_queue(c, 1, q, sizeof q);
+  bind(c, 1, q, b, "", amqp_empty_table);
+  publish(c, 1, a, "k", "via-e2e");
+  publish(c, 1, a, "other", "unrouted");
+  const char *got = drain_until_sentinel(c, 1, q);
+  CHECK(strcmp(got, "via-e2e") == 0, "queue got [%s]", got);
+  amqp_exchange_unbind(c, 1, B(b), B(a), B("k"), amqp_empty_table);
+  rpc_ok(c, "exchange.unbind");
+  close_conn(c);
+  return "";
+}
+
+static const char *s_tx_commit(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  chan_open(c, 2);
+  char q[256];
+  tmp_queue(c, 2, q, sizeof q);
+  amqp_tx_select(c, 1);
+  rpc_ok(c, "tx.select");
+  publish(c, 1, "", q, "tx");
+  nap(100);
+  CHECK(!get_now(c, 2, q), "uncommitted publish is visible");
+  amqp_tx_commit(c, 1);
+  rpc_ok(c, "tx.commit");
+  amqp_message_t m;
+  CHECK(get_one(c, 2, q, 1, &m, NULL), "committed publish did not arrive");
+  CHECK(body_is(&m, "tx"), "wrong body");
+  amqp_destroy_message(&m);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_tx_rollback(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  amqp_tx_select(c, 1);
+  rpc_ok(c, "tx.select");
+  publish(c, 1, "", q, "rolled-back");
+  amqp_tx_rollback(c, 1);
+  rpc_ok(c, "tx.rollback");
+  publish(c, 1, "", q, "committed");
+  amqp_tx_commit(c, 1);
+  rpc_ok(c, "tx.commit");
+  amqp_message_t m;
+  CHECK(get_one(c, 1, q, 1, &m, NULL), "nothing arrived after commit");
+  CHECK(body_is(&m, "committed"), "first message is '%.*s'", (int)m.body.len, (char *)m.body.bytes);
+  amqp_destroy_message(&m);
+  CHECK(!get_now(c, 1, q), "more messages than the committed one");
+  close_conn(c);
+  return "";
+}
+
+static const char *s_channels_100(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  for (int i = 2; i < 102; i++) chan_open(c, i);
+  for (int i = 2; i < 102; i++) publish(c, i, "", q, "hello");
+  for (int i = 2; i < 102; i++) {
+    amqp_channel_close(c, i, AMQP_REPLY_SUCCESS);
+    rpc_ok(c, "channel.close");
+  }
+  uint32_t n = wait_count(c, 1, q, 100);
+  CHECK(n == 100, "queue holds %u, want 100", n);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_close_requeues(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  chan_open(c, 2);
+  char q[256];
+  tmp_queue(c, 2, q, sizeof q);
+  publish(c, 2, "", q, "held");
+  amqp_basic_consume(c, 1, B(q), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+  rpc_ok(c, "basic.consume");
+  amqp_envelope_t env;
+  CHECK(next_delivery(c, &env, 5000), "no delivery");
+  CHECK(body_is(&env.message, "held") && !env.redelivered, "first delivery wrong or already redelivered");
+  amqp_destroy_envelope(&env);
+  amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
+  rpc_ok(c, "channel.close");
+  amqp_message_t m;
+  amqp_basic_get_ok_t ok;
+  CHECK(get_one(c, 2, q, 1, &m, &ok), "unacked message did not come back");
+  CHECK(body_is(&m, "held") && ok.redelivered, "came back with redelivered=%d", ok.redelivered);
+  amqp_destroy_message(&m);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_server_cancel(void) {
+  /* rabbitmq-c reports its capabilities only when asked: announce consumer_cancel_notify */
+  amqp_table_entry_t caps[] = {E("consumer_cancel_notify", AMQP_FIELD_KIND_BOOLEAN, boolean, 1)};
+  amqp_table_entry_t props[] = {E("capabilities", AMQP_FIELD_KIND_TABLE, table, ((amqp_table_t){1, caps}))};
+  amqp_table_t pt = {1, props};
+  amqp_connection_state_t c = open_conn_with(30, &pt);
+  chan_open(c, 1);
+  chan_open(c, 2);
+  char q[128], tag[160];
+  uniq(q, sizeof q, "cancel");
+  snprintf(cleanup_q[n_cleanup_q++], 128, "%s", q);
+  amqp_queue_declare(c, 1, B(q), 0, 0, 0, 1, amqp_empty_table);
+  rpc_ok(c, "queue.declare");
+  snprintf(tag, sizeof tag, "ctag-%s", q);
+  amqp_basic_consume(c, 1, B(q), B(tag), 0, 0, 0, amqp_empty_table);
+  rpc_ok(c, "basic.consume");
+  amqp_queue_delete(c, 2, B(q), 0, 0);
+  rpc_ok(c, "queue.delete");
+  amqp_frame_t f;
+  CHECK(next_frame(c, &f, 5000), "no basic.cancel within 5 s");
+  CHECK(f.frame_type == AMQP_FRAME_METHOD && f.payload.method.id == AMQP_BASIC_CANCEL_METHOD,
+        "expected basic.cancel, got frame type %d method 0x%08x", f.frame_type, f.payload.method.id);
+  CHECK(f.channel == 1, "cancel on channel %u", f.channel);
+  amqp_basic_cancel_t *cn = f.payload.method.decoded;
+  CHECK(bytes_eq(cn->consumer_tag, B(tag)), "cancel for tag %.*s", (int)cn->consumer_tag.len, (char *)cn->consumer_tag.bytes);
+  char tq[256];
+  tmp_queue(c, 1, tq, sizeof tq); /* channel 1 still open */
+  close_conn(c);
+  return "";
+}
+
+static const char *s_clean_close(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[256];
+  tmp_queue(c, 1, q, sizeof q);
+  amqp_rpc_reply_t r = amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+  CHECK(r.reply_type == AMQP_RESPONSE_NORMAL, "connection.close: %s", describe(r));
+  status_ok(amqp_destroy_connection(c), "destroy connection");
+  return "";
+}
+
+struct scenario {
+  const char *id;
+  const char *(*fn)(void);
+  const char *na;
+};
+
+static const struct scenario scenarios[] = {
+    {"connect", s_connect, NULL},
+    {"connect_amqplain", NULL, "rabbitmq-c offers only the PLAIN and EXTERNAL SASL mechanisms"},
+    {"declare_exchanges", s_declare_exchanges, NULL},
+    {"declare_queues", s_declare_queues, NULL},
+    {"bind_unbind", s_bind_unbind, NULL},
+    {"route_default", s_route_default, NULL},
+    {"route_direct", s_route_direct, NULL},
+    {"route_fanout", s_route_fanout, NULL},
+    {"route_topic", s_route_topic, NULL},
+    {"route_headers", s_route_headers, NULL},
+    {"mandatory_return", s_mandatory_return, NULL},
+    {"confirms_sync", s_confirms_sync, NULL},
+    {"confirms_async", NULL,
+     "rabbitmq-c has one confirm form only (reading basic.ack frames), covered by confirms_sync; no callbacks"},
+    {"manual_ack", s_manual_ack, NULL},
+    {"nack_requeue", s_nack_requeue, NULL},
+    {"reject", s_reject, NULL},
+    {"prefetch_fair", s_prefetch_fair, NULL},
+    {"basic_get", s_basic_get, NULL},
+    {"large_message", s_large_message, NULL},
+    {"empty_message", s_empty_message, NULL},
+    {"properties_roundtrip", s_properties_roundtrip, NULL},
+    {"headers_types", s_headers_types, NULL},
+    {"passive_missing_404", s_passive_missing_404, NULL},
+    {"exchange_to_exchange", s_exchange_to_exchange, NULL},
+    {"tx_commit", s_tx_commit, NULL},
+    {"tx_rollback", s_tx_rollback, NULL},
+    {"channels_100", s_channels_100, NULL},
+    {"close_requeues", s_close_requeues, NULL},
+    {"server_cancel", s_server_cancel, NULL},
+    {"clean_close", s_clean_close, NULL},
+};
+
+static void cleanup(void) {
+  if (!n_cleanup_ex && !n_cleanup_q) return;
+  if (setjmp(bail)) return;
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  for (int i = 0; i < n_cleanup_ex; i++) amqp_exchange_delete(c, 1, B(cleanup_ex[i]), 0);
+  for (int i = 0; i < n_cleanup_q; i++) amqp_queue_delete(c, 1, B(cleanup_q[i]), 0, 0);
+  close_conn(c);
+}
+
+static void one_line(char *s) {
+  for (; *s; s++)
+    if (*s == '\n' || *s == '\r') *s = ' ';
+}
+
+/* runs in the child: the result line goes to fd */
+static void child(const struct scenario *s, int fd) {
+  char line[2300];
+  srand(getpid() ^ (unsigned)time(NULL));
+  if (setjmp(bail)) {
+    one_line(detail);
+    snprintf(line, sizeof line, "SCENARIO %s fail %s\n", s->id, detail);
+  } else {
+    const char *d = s->fn();
+    snprintf(line, sizeof line, "SCENARIO %s pass %s\n", s->id, d);
+  }
+  cleanup();
+  if (write(fd, line, strlen(line)) < 0) _exit(1);
+  _exit(0);
+}
+
+static void run(const char *id) {
+  const struct scenario *s = NULL;
+  for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+    if (strcmp(scenarios[i].id, id) == 0) s = &scenarios[i];
+  if (!s) {
+    printf("SCENARIO %s fail no implementation in the rabbitmq-c client\n", id);
+    return;
+  }
+  if (!s->fn) {
+    printf("SCENARIO %s na %s\n", id, s->na);
+    return;
+  }
+  fflush(stdout);
+  int p[2];
+  if (pipe(p) != 0) {
+    printf("SCENARIO %s fail pipe: %s\n", id, strerror(errno));
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    child(s, p[1]);
+  }
+  close(p[1]);
+  char buf[2400];
+  size_t got = 0;
+  double deadline = now() + 20;
+  for (;;) {
+    int left = (int)((deadline - now()) * 1000);
+    struct pollfd pf = {p[0], POLLIN, 0};
+    if (left <= 0 || poll(&pf, 1, left) <= 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      printf("SCENARIO %s fail timed out after 20 s\n", id);
+      close(p[0]);
+      return;
+    }
+    ssize_t n = read(p[0], buf + got, sizeof buf - 1 - got);
+    if (n <= 0) break;
+    got += n;
+  }
+  close(p[0]);
+  buf[got] = 0;
+  int status;
+  waitpid(pid, &status, 0);
+  if (got)
+    fputs(buf, stdout);
+  else if (WIFSIGNALED(status))
+    printf("SCENARIO %s fail crashed with signal %d\n", id, WTERMSIG(status));
+  else
+    printf("SCENARIO %s fail exited %d without a result\n", id, WEXITSTATUS(status));
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: scenarios AMQP_URL scenarios.txt\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  amqp_default_connection_info(&info);
+  char *url = strdup(argv[1]);
+  if (amqp_parse_url(url, &info) != AMQP_STATUS_OK) {
+    fprintf(stderr, "bad url %s\n", argv[1]);
+    return 2;
+  }
+  FILE *f = fopen(argv[2], "r");
+  if (!f) {
+    perror(argv[2]);
+    return 2;
+  }
+  char line[256];
+  while (fgets(line, sizeof line, f)) {
+    char *id = line;
+    while (*id == ' ' || *id == '\t') id++;
+    id[strcspn(id, " \t\r\n")] = 0;
+    if (!*id || *id == '#') continue;
+    run(id);
+    fflush(stdout);
+  }
+  return 0;
+}
