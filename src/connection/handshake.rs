@@ -188,7 +188,8 @@ pub async fn negotiate(
             tune.frame_max
         )));
     }
-    if tune.channel_max > CHANNEL_MAX {
+    // 0 means "no limit", which is more than the offer, as RabbitMQ 4 rules.
+    if tune.channel_max == 0 || tune.channel_max > CHANNEL_MAX {
         return Err(HandshakeError::Refused(format!(
             "negotiated channel_max = {} is higher than the maximum allowed value ({CHANNEL_MAX})",
             tune.channel_max
@@ -211,11 +212,7 @@ pub async fn negotiate(
     Ok(Negotiated {
         vhost,
         user,
-        channel_max: if tune.channel_max == 0 {
-            CHANNEL_MAX
-        } else {
-            tune.channel_max
-        },
+        channel_max: tune.channel_max,
         frame_max: tune.frame_max,
         heartbeat: tune.heartbeat,
         consumer_cancel_notify: capability(&start_ok.client_properties, "consumer_cancel_notify"),
@@ -230,10 +227,33 @@ impl FrameIo {
                 Some(Frame::Heartbeat(0)) => continue,
                 Some(Frame::Method(0, m)) => return Ok(m),
                 Some(other) => {
-                    return Err(HandshakeError::Refused(format!(
-                        "unexpected frame during handshake on channel {}",
-                        other.channel()
-                    )));
+                    // RabbitMQ names the frame, with its bytes, in a 505.
+                    let mut payload = bytes::BytesMut::new();
+                    let kind = match &other {
+                        Frame::Method(_, m) => {
+                            m.encode(&mut payload);
+                            crate::protocol::frame::FRAME_METHOD
+                        }
+                        Frame::Header(_, h) => {
+                            crate::protocol::ContentHeader::encode_raw(
+                                &mut payload,
+                                h.class_id,
+                                h.body_size,
+                                &h.raw_properties,
+                            );
+                            crate::protocol::frame::FRAME_HEADER
+                        }
+                        Frame::Body(_, b) => {
+                            payload.extend_from_slice(b);
+                            crate::protocol::frame::FRAME_BODY
+                        }
+                        Frame::Heartbeat(_) => crate::protocol::frame::FRAME_HEARTBEAT,
+                    };
+                    let e = AmqpError::unexpected_frame(crate::protocol::frame::describe_frame(
+                        kind, &payload,
+                    ));
+                    self.close_with(&e).await;
+                    return Err(HandshakeError::Closed(e));
                 }
                 None => return Err(HandshakeError::Refused("client closed the socket".into())),
             }

@@ -12,7 +12,7 @@ use crate::broker::{Core, VHost};
 use crate::channel::assembler::ChannelFrame;
 use crate::channel::{Channel, Context};
 use crate::error::AmqpError;
-use crate::protocol::frame::{FRAME_HEARTBEAT, FRAME_METHOD, write_frame};
+use crate::protocol::frame::{FRAME_HEARTBEAT, FRAME_METHOD, describe_frame, write_frame};
 use crate::protocol::methods::*;
 use crate::protocol::{Frame, FrameError, Method};
 use bytes::{Bytes, BytesMut};
@@ -344,9 +344,23 @@ impl Connection {
             Frame::Heartbeat(0) => Ok(()),
             Frame::Heartbeat(_) => Err(AmqpError::unexpected_frame("type 8, all octets = <<>>")),
             Frame::Method(0, m) => self.on_connection_method(m),
-            Frame::Header(0, _) | Frame::Body(0, _) => {
-                Err(AmqpError::unexpected_frame("content frame on channel 0"))
+            Frame::Header(0, h) => {
+                let mut payload = BytesMut::new();
+                crate::protocol::ContentHeader::encode_raw(
+                    &mut payload,
+                    h.class_id,
+                    h.body_size,
+                    &h.raw_properties,
+                );
+                Err(AmqpError::unexpected_frame(describe_frame(
+                    crate::protocol::frame::FRAME_HEADER,
+                    &payload,
+                )))
             }
+            Frame::Body(0, b) => Err(AmqpError::unexpected_frame(describe_frame(
+                crate::protocol::frame::FRAME_BODY,
+                &b,
+            ))),
             Frame::Method(ch, m) => self.on_channel_frame(ch, ChannelFrame::Method(m)),
             Frame::Header(ch, h) => self.on_channel_frame(ch, ChannelFrame::Header(h)),
             Frame::Body(ch, b) => self.on_channel_frame(ch, ChannelFrame::Body(b)),
@@ -579,13 +593,17 @@ fn frame_error(e: FrameError) -> AmqpError {
         FrameError::Header { error, .. } => {
             AmqpError::frame_error(format!("cannot decode content header: {error}"))
         }
-        FrameError::BadFrameEnd(b) => {
-            AmqpError::frame_error(format!("invalid_frame_end_marker {b}"))
-        }
-        FrameError::TooLarge { size, max } => AmqpError::frame_error(format!(
-            "frame_too_large {size} > {}",
+        FrameError::BadFrameEnd { kind, end, payload } => AmqpError::frame_error(format!(
+            "{}: {{invalid_frame_end_marker,{end}}}",
+            describe_frame(kind, &payload)
+        )),
+        FrameError::TooLarge { kind, size, max } => AmqpError::frame_error(format!(
+            "{}: {{frame_too_large,{size},{}}}",
+            describe_frame(kind, &[]),
             max as usize - crate::protocol::frame::FRAME_OVERHEAD
         )),
-        FrameError::UnknownType(t) => AmqpError::frame_error(format!("type {t}: unknown_frame")),
+        FrameError::UnknownType { kind, payload } => {
+            AmqpError::frame_error(format!("{}: unknown_frame", describe_frame(kind, &payload)))
+        }
     }
 }

@@ -28,12 +28,12 @@ pub enum Frame {
 /// Why the byte stream cannot go on; all of these are connection errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    #[error("frame end byte was {0:#04x}, not 0xce")]
-    BadFrameEnd(u8),
+    #[error("frame end byte was {end:#04x}, not 0xce")]
+    BadFrameEnd { kind: u8, end: u8, payload: Bytes },
     #[error("frame size {size} exceeds the negotiated frame max {max}")]
-    TooLarge { size: u32, max: u32 },
-    #[error("unknown frame type {0}")]
-    UnknownType(u8),
+    TooLarge { kind: u8, size: u32, max: u32 },
+    #[error("unknown frame type {kind}")]
+    UnknownType { kind: u8, payload: Bytes },
     #[error("{0}")]
     Method(#[from] MethodError),
     #[error("bad content header on channel {channel}: {error}")]
@@ -59,6 +59,7 @@ impl Frame {
         };
         if frame_max != 0 && size as u64 + FRAME_OVERHEAD as u64 > frame_max as u64 {
             return Err(FrameError::TooLarge {
+                kind,
                 size,
                 max: frame_max,
             });
@@ -70,7 +71,11 @@ impl Frame {
         }
         let end = buf[total - 1];
         if end != FRAME_END {
-            return Err(FrameError::BadFrameEnd(end));
+            return Err(FrameError::BadFrameEnd {
+                kind,
+                end,
+                payload: Bytes::copy_from_slice(&buf[7..total - 1]),
+            });
         }
         buf.advance(7);
         let payload = buf.split_to(size as usize).freeze();
@@ -84,7 +89,12 @@ impl Frame {
             ),
             FRAME_BODY => Frame::Body(channel, payload),
             FRAME_HEARTBEAT => Frame::Heartbeat(channel),
-            other => return Err(FrameError::UnknownType(other)),
+            other => {
+                return Err(FrameError::UnknownType {
+                    kind: other,
+                    payload,
+                });
+            }
         }))
     }
 
@@ -182,6 +192,36 @@ fn write_body(
     }
 }
 
+/// A frame as RabbitMQ describes it in errors: `type 1, all octets = <<0,20,0,10,0>>`, with
+/// Erlang's binary syntax (`<<"abc">>` when printable) and only the first 16 octets of a
+/// longer payload.
+pub fn describe_frame(kind: u8, payload: &[u8]) -> String {
+    let (which, shown) = if payload.len() > 16 {
+        ("first 16", &payload[..16])
+    } else {
+        ("all", payload)
+    };
+    let printable = !shown.is_empty() && shown.iter().all(|b| (32..127).contains(b));
+    let body = if printable {
+        let text: String = shown
+            .iter()
+            .flat_map(|&b| match b {
+                b'"' => vec!['\\', '"'],
+                b'\\' => vec!['\\', '\\'],
+                b => vec![char::from(b)],
+            })
+            .collect();
+        format!("\"{text}\"")
+    } else {
+        shown
+            .iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!("type {kind}, {which} octets = <<{body}>>")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +264,7 @@ mod tests {
         assert_eq!(
             Frame::decode(&mut buf, 131072),
             Err(FrameError::TooLarge {
+                kind: FRAME_BODY,
                 size: 0x7fff_ffff,
                 max: 131072
             })
@@ -235,11 +276,29 @@ mod tests {
     }
 
     #[test]
+    fn frames_are_described_as_rabbitmq_does() {
+        assert_eq!(
+            describe_frame(1, &[0, 20, 0, 10, 0]),
+            "type 1, all octets = <<0,20,0,10,0>>"
+        );
+        assert_eq!(
+            describe_frame(9, b"abc"),
+            "type 9, all octets = <<\"abc\">>"
+        );
+        assert_eq!(describe_frame(8, b""), "type 8, all octets = <<>>");
+        assert!(describe_frame(3, &[1u8; 40]).starts_with("type 3, first 16 octets = <<1,1,"));
+    }
+
+    #[test]
     fn bad_frame_end_is_reported() {
         let mut buf = BytesMut::from(&[FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, 0xAB][..]);
         assert_eq!(
             Frame::decode(&mut buf, 131072),
-            Err(FrameError::BadFrameEnd(0xAB))
+            Err(FrameError::BadFrameEnd {
+                kind: FRAME_HEARTBEAT,
+                end: 0xAB,
+                payload: Bytes::new()
+            })
         );
     }
 
