@@ -58,7 +58,8 @@ async fn connect(port: u16) -> Connection {
 
 /// Publishes numbered persistent messages in windows until the broker dies; returns the
 /// numbers that were confirmed.
-async fn publish_until_killed(port: u16) -> Vec<u64> {
+async fn publish_until_killed(port: u16, started: tokio::sync::oneshot::Sender<()>) -> Vec<u64> {
+    let mut started = Some(started);
     let conn = connect(port).await;
     let ch = conn.create_channel().await.expect("channel");
     ch.queue_declare(
@@ -102,6 +103,10 @@ async fn publish_until_killed(port: u16) -> Vec<u64> {
                 _ => return confirmed,
             }
         }
+        // The first window is confirmed: the kill may come from now on.
+        if let Some(tx) = started.take() {
+            let _ = tx.send(());
+        }
     }
 }
 
@@ -114,13 +119,15 @@ async fn confirmed_messages_survive_kill_9() {
         let _ = std::fs::remove_dir_all(&dir);
         let port = free_port();
         let mut child = spawn(&dir, port);
-        // A pseudo-random moment between 50 and 400 ms into the publishing.
+        // A pseudo-random moment between 50 and 400 ms after the first confirms.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let delay = Duration::from_millis(50 + u64::from(nanos % 350));
-        let publisher = tokio::spawn(publish_until_killed(port));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let publisher = tokio::spawn(publish_until_killed(port, started_tx));
+        within(started_rx).await.expect("publishing started");
         tokio::time::sleep(delay).await;
         child.kill().expect("kill -9");
         let _ = child.wait();
