@@ -419,11 +419,21 @@ fn broker() -> Broker {
 // Framing
 // ---------------------------------------------------------------------------------------------
 
+/// RabbitMQ.Client 2.x (Debian's mono package) sends the 0-9 header; RabbitMQ serves it as
+/// 0-9-1 and so does Warren.
+#[tokio::test]
+async fn the_legacy_0_9_header_is_served_as_0_9_1() {
+    let b = broker();
+    let mut r = Raw::connect(&b).await;
+    r.send_raw(b"AMQP\x01\x01\x00\x09").await;
+    assert!(matches!(r.method().await, (0, Method::ConnectionStart(_))));
+}
+
 #[tokio::test]
 async fn wrong_protocol_header_gets_ours_back_and_a_close() {
     let b = broker();
     for header in [
-        &b"AMQP\x01\x01\x00\x09"[..],
+        &b"AMQP\x01\x01\x08\x00"[..],
         b"HTTP/1.1",
         b"AMQP\x00\x00\x08\x00",
     ] {

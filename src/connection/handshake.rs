@@ -80,6 +80,10 @@ fn capability(props: &FieldTable, name: &str) -> bool {
         == Some(&FieldValue::Bool(true))
 }
 
+/// The AMQP 0-9 header old clients (RabbitMQ.Client 1.x/2.x) send; RabbitMQ serves them
+/// as 0-9-1, whose methods are laid out the same for everything they use.
+const LEGACY_0_9_HEADER: &[u8; 8] = b"AMQP\x01\x01\x00\x09";
+
 /// Reads the protocol header; any other header gets ours back and the socket closes.
 pub async fn read_protocol_header(stream: &mut TcpStream) -> Result<(), HandshakeError> {
     let mut header = [0u8; 8];
@@ -90,11 +94,11 @@ pub async fn read_protocol_header(stream: &mut TcpStream) -> Result<(), Handshak
             return Err(HandshakeError::BadHeader(header[..got].to_vec()));
         }
         got += n;
-        if header[..got] != PROTOCOL_HEADER[..got] {
+        if header[..got] != PROTOCOL_HEADER[..got] && header[..got] != LEGACY_0_9_HEADER[..got] {
             break;
         }
     }
-    if &header != PROTOCOL_HEADER {
+    if &header != PROTOCOL_HEADER && &header != LEGACY_0_9_HEADER {
         stream.write_all(PROTOCOL_HEADER).await?;
         let _ = stream.shutdown().await;
         return Err(HandshakeError::BadHeader(header[..got].to_vec()));
