@@ -1,0 +1,787 @@
+// The RabbitMQ Java client (com.rabbitmq:amqp-client 5, as packaged by Debian) against the broker
+// whose URL is args[0]. Prints one line `SCENARIO <id> pass|fail|na [detail]` for every id of
+// ../scenarios.txt (interop/README.md describes each scenario).
+
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.ConfirmListener;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.ConnectionFactory;
+import com.rabbitmq.client.DefaultConsumer;
+import com.rabbitmq.client.Envelope;
+import com.rabbitmq.client.GetResponse;
+import com.rabbitmq.client.LongString;
+import com.rabbitmq.client.SaslConfig;
+import com.rabbitmq.client.SaslMechanism;
+import com.rabbitmq.client.ShutdownSignalException;
+import com.rabbitmq.client.impl.LongStringHelper;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.math.BigDecimal;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Date;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentSkipListSet;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+public class Scenarios {
+    static final long WAIT_MS = 5000;
+    static String url;
+    static String user;
+
+    interface Body { void run(Connection c) throws Exception; }
+
+    static final class Na extends Exception { Na(String why) { super(why); } }
+
+    static final class Check extends Exception { Check(String what) { super(what); } }
+
+    public static void main(String[] args) throws Exception {
+        url = args[0];
+        user = factory().getUsername();
+        Map<String, Body> all = new LinkedHashMap<>();
+        all.put("connect", Scenarios::connect);
+        all.put("connect_amqplain", Scenarios::connectAmqplain);
+        all.put("declare_exchanges", Scenarios::declareExchanges);
+        all.put("declare_queues", Scenarios::declareQueues);
+        all.put("bind_unbind", Scenarios::bindUnbind);
+        all.put("route_default", Scenarios::routeDefault);
+        all.put("route_direct", Scenarios::routeDirect);
+        all.put("route_fanout", Scenarios::routeFanout);
+        all.put("route_topic", Scenarios::routeTopic);
+        all.put("route_headers", Scenarios::routeHeaders);
+        all.put("mandatory_return", Scenarios::mandatoryReturn);
+        all.put("confirms_sync", Scenarios::confirmsSync);
+        all.put("confirms_async", Scenarios::confirmsAsync);
+        all.put("manual_ack", Scenarios::manualAck);
+        all.put("nack_requeue", Scenarios::nackRequeue);
+        all.put("reject", Scenarios::reject);
+        all.put("prefetch_fair", Scenarios::prefetchFair);
+        all.put("basic_get", Scenarios::basicGet);
+        all.put("large_message", Scenarios::largeMessage);
+        all.put("empty_message", Scenarios::emptyMessage);
+        all.put("properties_roundtrip", Scenarios::propertiesRoundtrip);
+        all.put("headers_types", Scenarios::headersTypes);
+        all.put("passive_missing_404", Scenarios::passiveMissing404);
+        all.put("exchange_to_exchange", Scenarios::exchangeToExchange);
+        all.put("tx_commit", Scenarios::txCommit);
+        all.put("tx_rollback", Scenarios::txRollback);
+        all.put("channels_100", Scenarios::channels100);
+        all.put("close_requeues", Scenarios::closeRequeues);
+        all.put("server_cancel", Scenarios::serverCancel);
+        all.put("clean_close", Scenarios::cleanClose);
+
+        List<String> only = args.length > 1 ? Arrays.asList(args[1].split(",")) : null;
+        for (Map.Entry<String, Body> e : all.entrySet()) {
+            if (only != null && !only.contains(e.getKey())) continue;
+            String verdict;
+            Connection c = null;
+            try {
+                c = factory().newConnection("interop-java-" + e.getKey());
+                e.getValue().run(c);
+                verdict = "pass";
+            } catch (Na na) {
+                verdict = "na " + na.getMessage();
+            } catch (Throwable t) {
+                verdict = "fail " + describe(t);
+                t.printStackTrace();
+            } finally {
+                if (c != null && c.isOpen()) {
+                    try { c.abort(2000); } catch (Throwable ignored) { }
+                }
+            }
+            System.out.println("SCENARIO " + e.getKey() + " " + verdict);
+            System.out.flush();
+        }
+        System.exit(0);
+    }
+
+    static String describe(Throwable t) {
+        StringBuilder sb = new StringBuilder(t.getClass().getSimpleName());
+        if (t.getMessage() != null) sb.append(": ").append(t.getMessage());
+        Throwable cause = t.getCause();
+        if (cause != null && cause != t) {
+            sb.append(" <- ").append(cause.getClass().getSimpleName());
+            if (cause.getMessage() != null) sb.append(": ").append(cause.getMessage());
+        }
+        return sb.toString().replace('\n', ' ');
+    }
+
+    static ConnectionFactory factory() throws Exception {
+        ConnectionFactory f = new ConnectionFactory();
+        f.setUri(url);
+        f.setConnectionTimeout((int) WAIT_MS);
+        f.setHandshakeTimeout((int) WAIT_MS);
+        f.setShutdownTimeout((int) WAIT_MS);
+        f.setChannelRpcTimeout((int) WAIT_MS);
+        f.setAutomaticRecoveryEnabled(false);
+        f.setTopologyRecoveryEnabled(false);
+        return f;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    static void check(boolean ok, String what) throws Check {
+        if (!ok) throw new Check(what);
+    }
+
+    static String name(String kind) {
+        return "interop.java." + kind + "." + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    static byte[] b(String s) { return s.getBytes(StandardCharsets.UTF_8); }
+
+    static String s(byte[] bytes) { return new String(bytes, StandardCharsets.UTF_8); }
+
+    static String exclusiveQueue(Channel ch) throws IOException {
+        return ch.queueDeclare("", false, true, false, null).getQueue();
+    }
+
+    /** basic.get (auto-ack unless told otherwise) until a message arrives; bounded. */
+    static GetResponse get(Channel ch, String q, boolean autoAck) throws Exception {
+        long deadline = System.currentTimeMillis() + WAIT_MS;
+        while (true) {
+            GetResponse r = ch.basicGet(q, autoAck);
+            if (r != null) return r;
+            if (System.currentTimeMillis() > deadline) throw new Check("no message on " + q + " within " + WAIT_MS + " ms");
+            Thread.sleep(10);
+        }
+    }
+
+    /**
+     * Publishes a marker to q through the default exchange and returns the bodies that arrive
+     * before it: everything routed to q earlier on the same channel is ahead of the marker.
+     */
+    static List<String> drainUntilMarker(Channel ch, String q) throws Exception {
+        String marker = "marker-" + UUID.randomUUID();
+        ch.basicPublish("", q, null, b(marker));
+        List<String> got = new ArrayList<>();
+        while (true) {
+            String body = s(get(ch, q, true).getBody());
+            if (body.equals(marker)) return got;
+            got.add(body);
+        }
+    }
+
+    static List<String> sorted(List<String> l) { List<String> c = new ArrayList<>(l); Collections.sort(c); return c; }
+
+    static int passiveCount(Channel ch, String q) throws IOException {
+        return ch.queueDeclarePassive(q).getMessageCount();
+    }
+
+    static void waitCount(Channel ch, String q, int want) throws Exception {
+        long deadline = System.currentTimeMillis() + WAIT_MS;
+        int n;
+        while ((n = passiveCount(ch, q)) != want) {
+            if (System.currentTimeMillis() > deadline) throw new Check("queue " + q + " holds " + n + " messages, want " + want);
+            Thread.sleep(10);
+        }
+    }
+
+    /** A consumer that queues its deliveries and records a server-sent cancel. */
+    static class Collector extends DefaultConsumer {
+        final LinkedBlockingQueue<Object[]> deliveries = new LinkedBlockingQueue<>();
+        final CountDownLatch cancelled = new CountDownLatch(1);
+        Collector(Channel ch) { super(ch); }
+        @Override public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
+            deliveries.add(new Object[] {env, props, body});
+        }
+        @Override public void handleCancel(String tag) { cancelled.countDown(); }
+        Object[] next() throws Exception {
+            Object[] d = deliveries.poll(WAIT_MS, TimeUnit.MILLISECONDS);
+            if (d == null) throw new Check("no delivery within " + WAIT_MS + " ms");
+            return d;
+        }
+    }
+
+    // -------------------------------------------------------------- scenarios
+
+    static void connect(Connection c) throws Exception {
+        ConnectionFactory f = factory();
+        f.setRequestedHeartbeat(30);
+        Connection hc = f.newConnection("interop-java-heartbeat");
+        try {
+            check(hc.getHeartbeat() == 30, "negotiated heartbeat " + hc.getHeartbeat() + ", want 30");
+            Channel ch = hc.createChannel();
+            exclusiveQueue(ch);
+            ch.close();
+        } finally {
+            hc.close((int) WAIT_MS);
+        }
+    }
+
+    /** AMQPLAIN is not built into the client; SaslConfig/SaslMechanism is its public plug-in point. */
+    static final class AmqplainConfig implements SaslConfig {
+        public SaslMechanism getSaslMechanism(String[] offered) {
+            if (!Arrays.asList(offered).contains("AMQPLAIN")) return null;
+            return new SaslMechanism() {
+                public String getName() { return "AMQPLAIN"; }
+                public LongString handleChallenge(LongString challenge, String username, String password) {
+                    // The response is a field table without its length prefix.
+                    try {
+                        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+                        DataOutputStream out = new DataOutputStream(buf);
+                        for (String[] kv : new String[][] {{"LOGIN", username}, {"PASSWORD", password}}) {
+                            byte[] k = b(kv[0]), v = b(kv[1]);
+                            out.writeByte(k.length); out.write(k);
+                            out.writeByte('S'); out.writeInt(v.length); out.write(v);
+                        }
+                        return LongStringHelper.asLongString(buf.toByteArray());
+                    } catch (IOException e) {
+                        throw new RuntimeException(e);
+                    }
+                }
+            };
+        }
+    }
+
+    static void connectAmqplain(Connection c) throws Exception {
+        ConnectionFactory f = factory();
+        f.setSaslConfig(new AmqplainConfig());
+        Connection ac = f.newConnection("interop-java-amqplain");
+        try {
+            Channel ch = ac.createChannel();
+            String q = exclusiveQueue(ch);
+            ch.basicPublish("", q, null, b("amqplain"));
+            check(s(get(ch, q, true).getBody()).equals("amqplain"), "message over an AMQPLAIN connection");
+        } finally {
+            ac.close((int) WAIT_MS);
+        }
+    }
+
+    static void declareExchanges(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        List<String> names = new ArrayList<>();
+        try {
+            for (String type : new String[] {"direct", "fanout", "topic", "headers"}) {
+                String x = name(type);
+                names.add(x);
+                ch.exchangeDeclare(x, type, false, false, null);
+                ch.exchangeDeclare(x, type, false, false, null);
+                ch.exchangeDeclarePassive(x);
+            }
+        } finally {
+            for (String x : names) ch.exchangeDelete(x);
+        }
+    }
+
+    static void declareQueues(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String gen = ch.queueDeclare().getQueue();
+        check(gen.startsWith("amq.gen-"), "server-named queue " + gen);
+        String excl = name("exclusive");
+        ch.queueDeclare(excl, false, true, false, null);
+        String auto = name("autodelete");
+        ch.queueDeclare(auto, false, false, true, null);
+        String durable = name("durable");
+        ch.queueDeclare(durable, true, false, false, null);
+        try {
+            ch.basicPublish("", excl, null, b("1"));
+            ch.basicPublish("", excl, null, b("2"));
+            waitCount(ch, excl, 2);
+            AMQP.Queue.DeclareOk ok = ch.queueDeclarePassive(excl);
+            check(ok.getMessageCount() == 2, "passive declare message count " + ok.getMessageCount());
+            check(ok.getConsumerCount() == 0, "consumer count " + ok.getConsumerCount());
+        } finally {
+            ch.queueDelete(durable);
+            ch.queueDelete(auto);
+            ch.queueDelete(excl);
+            ch.queueDelete(gen);
+        }
+    }
+
+    static void bindUnbind(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String x = name("direct");
+        ch.exchangeDeclare(x, "direct");
+        try {
+            String q = exclusiveQueue(ch);
+            ch.queueBind(q, x, "k");
+            ch.basicPublish(x, "k", null, b("bound"));
+            check(drainUntilMarker(ch, q).equals(List.of("bound")), "bound queue gets the message");
+            ch.queueUnbind(q, x, "k");
+            ch.basicPublish(x, "k", null, b("unbound"));
+            List<String> got = drainUntilMarker(ch, q);
+            check(got.isEmpty(), "after unbind the queue got " + got);
+        } finally {
+            ch.exchangeDelete(x);
+        }
+    }
+
+    static void routeDefault(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = exclusiveQueue(ch);
+        ch.basicPublish("", q, null, b("default"));
+        check(drainUntilMarker(ch, q).equals(List.of("default")), "default exchange routes by queue name");
+    }
+
+    static void routeDirect(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String x = name("direct");
+        ch.exchangeDeclare(x, "direct");
+        try {
+            String red = exclusiveQueue(ch), blue = exclusiveQueue(ch);
+            ch.queueBind(red, x, "red");
+            ch.queueBind(blue, x, "blue");
+            ch.basicPublish(x, "red", null, b("r"));
+            ch.basicPublish(x, "blue", null, b("b"));
+            ch.basicPublish(x, "green", null, b("g"));
+            List<String> r = drainUntilMarker(ch, red), bl = drainUntilMarker(ch, blue);
+            check(r.equals(List.of("r")), "red queue got " + r);
+            check(bl.equals(List.of("b")), "blue queue got " + bl);
+        } finally {
+            ch.exchangeDelete(x);
+        }
+    }
+
+    static void routeFanout(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String x = name("fanout");
+        ch.exchangeDeclare(x, "fanout");
+        try {
+            List<String> qs = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                String q = exclusiveQueue(ch);
+                ch.queueBind(q, x, "key-" + i);
+                qs.add(q);
+            }
+            ch.basicPublish(x, "whatever", null, b("all"));
+            for (String q : qs) {
+                List<String> got = drainUntilMarker(ch, q);
+                check(got.equals(List.of("all")), "fanout queue got " + got);
+            }
+        } finally {
+            ch.exchangeDelete(x);
+        }
+    }
+
+    static void routeTopic(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String x = name("topic");
+        ch.exchangeDeclare(x, "topic");
+        try {
+            String star = exclusiveQueue(ch), hash = exclusiveQueue(ch);
+            ch.queueBind(star, x, "*.orange.*");
+            ch.queueBind(hash, x, "lazy.#");
+            for (String key : new String[] {"quick.orange.rabbit", "lazy.orange.elephant", "lazy", "quick.brown.fox"}) {
+                ch.basicPublish(x, key, null, b(key));
+            }
+            List<String> st = drainUntilMarker(ch, star), ha = drainUntilMarker(ch, hash);
+            check(st.equals(List.of("quick.orange.rabbit", "lazy.orange.elephant")), "*.orange.* got " + st);
+            check(ha.equals(List.of("lazy.orange.elephant", "lazy")), "lazy.# got " + ha);
+        } finally {
+            ch.exchangeDelete(x);
+        }
+    }
+
+    static void routeHeaders(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String x = name("headers");
+        ch.exchangeDeclare(x, "headers");
+        try {
+            String allQ = exclusiveQueue(ch), anyQ = exclusiveQueue(ch);
+            ch.queueBind(allQ, x, "", Map.of("x-match", "all", "format", "pdf", "type", "report"));
+            ch.queueBind(anyQ, x, "", Map.of("x-match", "any", "format", "pdf", "type", "log"));
+            String[][] msgs = {
+                {"m1", "pdf", "report"}, {"m2", "zip", "log"}, {"m3", "zip", "report"}, {"m4", "pdf", null},
+            };
+            for (String[] m : msgs) {
+                Map<String, Object> h = new HashMap<>();
+                h.put("format", m[1]);
+                if (m[2] != null) h.put("type", m[2]);
+                ch.basicPublish(x, "", new AMQP.BasicProperties.Builder().headers(h).build(), b(m[0]));
+            }
+            List<String> a = drainUntilMarker(ch, allQ), o = drainUntilMarker(ch, anyQ);
+            check(a.equals(List.of("m1")), "x-match all got " + a);
+            check(o.equals(List.of("m1", "m2", "m4")), "x-match any got " + o);
+        } finally {
+            ch.exchangeDelete(x);
+        }
+    }
+
+    static void mandatoryReturn(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String x = name("direct");
+        ch.exchangeDeclare(x, "direct");
+        try {
+            LinkedBlockingQueue<Object[]> returns = new LinkedBlockingQueue<>();
+            ch.addReturnListener((code, text, exchange, key, props, body) ->
+                returns.add(new Object[] {code, text, exchange, key, body}));
+            ch.basicPublish(x, "nobody-home", true, null, b("lost"));
+            Object[] r = returns.poll(WAIT_MS, TimeUnit.MILLISECONDS);
+            check(r != null, "no basic.return within " + WAIT_MS + " ms");
+            check((Integer) r[0] == 312, "reply code " + r[0]);
+            check("NO_ROUTE".equals(r[1]), "reply text " + r[1]);
+            check(x.equals(r[2]) && "nobody-home".equals(r[3]), "returned exchange/key " + r[2] + "/" + r[3]);
+            check(s((byte[]) r[4]).equals("lost"), "returned body");
+        } finally {
+            ch.exchangeDelete(x);
+        }
+    }
+
+    static void confirmsSync(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = exclusiveQueue(ch);
+        ch.confirmSelect();
+        for (int i = 0; i < 100; i++) ch.basicPublish("", q, null, b("c" + i));
+        ch.waitForConfirmsOrDie(WAIT_MS);
+        check(passiveCount(ch, q) == 100, "queue holds " + passiveCount(ch, q) + " after 100 confirmed publishes");
+    }
+
+    static void confirmsAsync(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = exclusiveQueue(ch);
+        ch.confirmSelect();
+        ConcurrentSkipListSet<Long> outstanding = new ConcurrentSkipListSet<>();
+        AtomicInteger nacks = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(1);
+        ch.addConfirmListener(new ConfirmListener() {
+            void settle(long tag, boolean multiple) {
+                if (multiple) outstanding.headSet(tag, true).clear(); else outstanding.remove(tag);
+                if (outstanding.isEmpty()) done.countDown();
+            }
+            public void handleAck(long tag, boolean multiple) { settle(tag, multiple); }
+            public void handleNack(long tag, boolean multiple) { nacks.incrementAndGet(); settle(tag, multiple); }
+        });
+        for (int i = 0; i < 100; i++) outstanding.add(ch.getNextPublishSeqNo() + i);
+        for (int i = 0; i < 100; i++) ch.basicPublish("", q, null, b("c" + i));
+        check(done.await(WAIT_MS, TimeUnit.MILLISECONDS), outstanding.size() + " publishes unconfirmed after " + WAIT_MS + " ms");
+        check(nacks.get() == 0, nacks.get() + " nacks");
+        check(passiveCount(ch, q) == 100, "queue holds " + passiveCount(ch, q));
+    }
+
+    static void manualAck(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = name("manual-ack");
+        ch.queueDeclare(q, false, false, false, null);
+        try {
+            for (int i = 0; i < 10; i++) ch.basicPublish("", q, null, b("m" + i));
+            Collector col = new Collector(ch);
+            String tag = ch.basicConsume(q, false, col);
+            List<String> got = new ArrayList<>();
+            for (int i = 0; i < 10; i++) {
+                Object[] d = col.next();
+                got.add(s((byte[]) d[2]));
+                ch.basicAck(((Envelope) d[0]).getDeliveryTag(), false);
+            }
+            ch.basicCancel(tag);
+            List<String> want = new ArrayList<>();
+            for (int i = 0; i < 10; i++) want.add("m" + i);
+            check(got.equals(want), "consumed " + got);
+            ch.close(); // acked messages must not come back when the channel closes
+            Channel ch2 = c.createChannel();
+            check(passiveCount(ch2, q) == 0, "queue holds " + passiveCount(ch2, q) + " after acking all");
+            check(ch2.basicGet(q, true) == null, "a message is left after acking all");
+            ch2.queueDelete(q);
+        } catch (Exception e) {
+            Channel cl = c.createChannel();
+            cl.queueDelete(q);
+            throw e;
+        }
+    }
+
+    static void nackRequeue(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = exclusiveQueue(ch);
+        ch.basicPublish("", q, null, b("again"));
+        GetResponse first = get(ch, q, false);
+        check(!first.getEnvelope().isRedeliver(), "first delivery is not redelivered");
+        ch.basicNack(first.getEnvelope().getDeliveryTag(), false, true);
+        GetResponse second = get(ch, q, false);
+        check(s(second.getBody()).equals("again"), "same message back");
+        check(second.getEnvelope().isRedeliver(), "redelivered flag set after nack with requeue");
+        ch.basicAck(second.getEnvelope().getDeliveryTag(), false);
+    }
+
+    static void reject(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = exclusiveQueue(ch);
+        ch.basicPublish("", q, null, b("gone"));
+        GetResponse r = get(ch, q, false);
+        ch.basicReject(r.getEnvelope().getDeliveryTag(), false);
+        List<String> left = drainUntilMarker(ch, q);
+        check(left.isEmpty(), "after reject the queue still has " + left);
+    }
+
+    static void prefetchFair(Connection c) throws Exception {
+        Channel setup = c.createChannel();
+        String q = exclusiveQueue(setup);
+        Channel chA = c.createChannel(), chB = c.createChannel();
+        chA.basicQos(1);
+        chB.basicQos(1);
+        Collector a = new Collector(chA);
+        chA.basicConsume(q, false, a);
+        setup.basicPublish("", q, null, b("p0"));
+        a.next(); // A holds this one, unacked
+        Collector bc = new Collector(chB) {
+            @Override public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
+                super.handleDelivery(tag, env, props, body);
+                try { getChannel().basicAck(env.getDeliveryTag(), false); } catch (IOException ignored) { }
+            }
+        };
+        chB.basicConsume(q, false, bc);
+        for (int i = 1; i < 10; i++) setup.basicPublish("", q, null, b("p" + i));
+        List<String> gotB = new ArrayList<>();
+        for (int i = 1; i < 10; i++) gotB.add(s((byte[]) bc.next()[2]));
+        check(a.deliveries.isEmpty(), "consumer A got more while holding an unacked message");
+        check(gotB.size() == 9, "consumer B got " + gotB);
+    }
+
+    static void basicGet(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = exclusiveQueue(ch);
+        for (int i = 0; i < 3; i++) ch.basicPublish("", q, null, b("g" + i));
+        waitCount(ch, q, 3);
+        GetResponse r = ch.basicGet(q, true);
+        check(r != null && s(r.getBody()).equals("g0"), "first get returns g0");
+        check(r.getMessageCount() == 2, "message count after first get " + r.getMessageCount());
+        GetResponse r2 = ch.basicGet(q, false);
+        check(r2 != null && r2.getMessageCount() == 1, "second get count " + (r2 == null ? "empty" : r2.getMessageCount()));
+        ch.basicAck(r2.getEnvelope().getDeliveryTag(), false);
+        GetResponse r3 = ch.basicGet(q, true);
+        check(r3 != null && r3.getMessageCount() == 0, "third get count");
+        check(ch.basicGet(q, true) == null, "empty queue gives get-empty");
+    }
+
+    static void largeMessage(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = exclusiveQueue(ch);
+        byte[] body = new byte[1 << 20];
+        new Random().nextBytes(body);
+        ch.basicPublish("", q, null, body);
+        byte[] back = get(ch, q, true).getBody();
+        check(Arrays.equals(body, back), "1 MiB body came back with " + back.length + " bytes, equal=false");
+    }
+
+    static void emptyMessage(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = exclusiveQueue(ch);
+        ch.basicPublish("", q, null, new byte[0]);
+        check(get(ch, q, true).getBody().length == 0, "zero-byte body");
+    }
+
+    static void propertiesRoundtrip(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = exclusiveQueue(ch);
+        Date ts = new Date((System.currentTimeMillis() / 1000) * 1000);
+        AMQP.BasicProperties p = new AMQP.BasicProperties.Builder()
+            .contentType("application/json").contentEncoding("gzip")
+            .headers(Map.of("h", "v")).deliveryMode(2).priority(7)
+            .correlationId("corr-1").replyTo("reply.queue").expiration("60000")
+            .messageId("msg-1").timestamp(ts).type("kind").userId(user).appId("interop-java")
+            .build();
+        ch.basicPublish("", q, p, b("props"));
+        AMQP.BasicProperties r = get(ch, q, true).getProps();
+        List<String> bad = new ArrayList<>();
+        if (!"application/json".equals(r.getContentType())) bad.add("content-type=" + r.getContentType());
+        if (!"gzip".equals(r.getContentEncoding())) bad.add("content-encoding=" + r.getContentEncoding());
+        if (r.getHeaders() == null || !"v".equals(String.valueOf(r.getHeaders().get("h")))) bad.add("headers=" + r.getHeaders());
+        if (!Integer.valueOf(2).equals(r.getDeliveryMode())) bad.add("delivery-mode=" + r.getDeliveryMode());
+        if (!Integer.valueOf(7).equals(r.getPriority())) bad.add("priority=" + r.getPriority());
+        if (!"corr-1".equals(r.getCorrelationId())) bad.add("correlation-id=" + r.getCorrelationId());
+        if (!"reply.queue".equals(r.getReplyTo())) bad.add("reply-to=" + r.getReplyTo());
+        if (!"60000".equals(r.getExpiration())) bad.add("expiration=" + r.getExpiration());
+        if (!"msg-1".equals(r.getMessageId())) bad.add("message-id=" + r.getMessageId());
+        if (!ts.equals(r.getTimestamp())) bad.add("timestamp=" + r.getTimestamp());
+        if (!"kind".equals(r.getType())) bad.add("type=" + r.getType());
+        if (!user.equals(r.getUserId())) bad.add("user-id=" + r.getUserId());
+        if (!"interop-java".equals(r.getAppId())) bad.add("app-id=" + r.getAppId());
+        check(bad.isEmpty(), "properties differ: " + bad);
+    }
+
+    /** LongStrings come back for strings; compare them as strings, byte arrays by content. */
+    static boolean same(Object sent, Object got) {
+        if (sent == null || got == null) return sent == got;
+        if (sent instanceof String) return got instanceof LongString && sent.equals(got.toString());
+        if (sent instanceof byte[]) return got instanceof byte[] && Arrays.equals((byte[]) sent, (byte[]) got);
+        if (sent instanceof Map) {
+            if (!(got instanceof Map)) return false;
+            Map<?, ?> a = (Map<?, ?>) sent, g = (Map<?, ?>) got;
+            if (!a.keySet().equals(g.keySet())) return false;
+            for (Object k : a.keySet()) if (!same(a.get(k), g.get(k))) return false;
+            return true;
+        }
+        if (sent instanceof List) {
+            if (!(got instanceof List)) return false;
+            List<?> a = (List<?>) sent, g = (List<?>) got;
+            if (a.size() != g.size()) return false;
+            for (int i = 0; i < a.size(); i++) if (!same(a.get(i), g.get(i))) return false;
+            return true;
+        }
+        return sent.getClass() == got.getClass() && sent.equals(got);
+    }
+
+    static void headersTypes(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = exclusiveQueue(ch);
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("string", "text ünïcødé");
+        h.put("byte", (byte) -7);
+        h.put("short", (short) -30000);
+        h.put("int", -2000000000);
+        h.put("long", -9000000000000000000L);
+        h.put("bool_true", true);
+        h.put("bool_false", false);
+        h.put("float", 1.5f);
+        h.put("double", 2.25e100);
+        h.put("decimal", new BigDecimal("-123.45"));
+        h.put("timestamp", new Date(1700000000L * 1000));
+        Map<String, Object> nested = new LinkedHashMap<>();
+        nested.put("inner", "x");
+        nested.put("n", 1);
+        h.put("table", nested);
+        h.put("array", Arrays.asList("a", 2, true, Arrays.asList(3L)));
+        h.put("bytes", new byte[] {0, 1, (byte) 0xfe, (byte) 0xff});
+        h.put("void", null);
+        ch.basicPublish("", q, new AMQP.BasicProperties.Builder().headers(h).build(), b("types"));
+        Map<String, Object> got = get(ch, q, true).getProps().getHeaders();
+        check(got != null, "no headers came back");
+        List<String> bad = new ArrayList<>();
+        for (String k : h.keySet()) {
+            Object g = got.get(k);
+            if (!got.containsKey(k) || !same(h.get(k), g)) {
+                bad.add(k + "=" + (g instanceof byte[] ? Arrays.toString((byte[]) g) : g)
+                    + (g == null ? "" : " (" + g.getClass().getSimpleName() + ")"));
+            }
+        }
+        if (!got.keySet().equals(h.keySet())) bad.add("keys " + got.keySet());
+        check(bad.isEmpty(), "headers differ: " + bad);
+    }
+
+    static void passiveMissing404(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = name("missing");
+        try {
+            ch.queueDeclarePassive(q);
+            throw new Check("passive declare of a missing queue succeeded");
+        } catch (IOException e) {
+            check(e.getCause() instanceof ShutdownSignalException, "cause " + e.getCause());
+            ShutdownSignalException sse = (ShutdownSignalException) e.getCause();
+            check(!sse.isHardError(), "channel error, not connection error");
+            AMQP.Channel.Close close = (AMQP.Channel.Close) sse.getReason();
+            check(close.getReplyCode() == 404, "reply code " + close.getReplyCode());
+            check(close.getReplyText().startsWith("NOT_FOUND"), "reply text " + close.getReplyText());
+        }
+        check(!ch.isOpen(), "channel closed by the broker");
+        check(c.isOpen(), "connection stays open");
+    }
+
+    static void exchangeToExchange(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String a = name("src"), bx = name("dst");
+        ch.exchangeDeclare(a, "direct");
+        ch.exchangeDeclare(bx, "direct");
+        try {
+            ch.exchangeBind(bx, a, "k");
+            String q = exclusiveQueue(ch);
+            ch.queueBind(q, bx, "k");
+            ch.basicPublish(a, "k", null, b("e2e"));
+            ch.basicPublish(a, "other", null, b("no"));
+            List<String> got = drainUntilMarker(ch, q);
+            check(got.equals(List.of("e2e")), "queue behind exchange B got " + got);
+            ch.exchangeUnbind(bx, a, "k");
+        } finally {
+            ch.exchangeDelete(a);
+            ch.exchangeDelete(bx);
+        }
+    }
+
+    static void txCommit(Connection c) throws Exception {
+        Channel tx = c.createChannel(), other = c.createChannel();
+        String q = exclusiveQueue(other);
+        tx.txSelect();
+        tx.basicPublish("", q, null, b("tx"));
+        Thread.sleep(50);
+        check(other.basicGet(q, true) == null, "uncommitted publish is visible");
+        tx.txCommit();
+        GetResponse r = get(other, q, true);
+        check(s(r.getBody()).equals("tx"), "committed publish arrives");
+        check(other.basicGet(q, true) == null, "exactly one message after commit");
+    }
+
+    static void txRollback(Connection c) throws Exception {
+        Channel tx = c.createChannel(), other = c.createChannel();
+        String q = exclusiveQueue(other);
+        tx.txSelect();
+        tx.basicPublish("", q, null, b("rolled-back"));
+        tx.txRollback();
+        tx.basicPublish("", q, null, b("committed"));
+        tx.txCommit();
+        GetResponse r = get(other, q, true);
+        check(s(r.getBody()).equals("committed"), "first message after rollback+commit is " + s(r.getBody()));
+        check(other.basicGet(q, true) == null, "rolled-back message arrived");
+    }
+
+    static void channels100(Connection c) throws Exception {
+        Channel setup = c.createChannel();
+        String q = exclusiveQueue(setup);
+        List<Channel> chans = new ArrayList<>();
+        for (int i = 0; i < 100; i++) chans.add(c.createChannel());
+        check(chans.stream().map(Channel::getChannelNumber).distinct().count() == 100, "100 distinct channel numbers");
+        for (int i = 0; i < 100; i++) {
+            Channel ch = chans.get(i);
+            ch.queueDeclarePassive(q);
+            ch.basicPublish("", q, null, b("ch" + i));
+        }
+        for (Channel ch : chans) ch.close();
+        waitCount(setup, q, 100);
+        check(c.isOpen(), "connection open after closing 100 channels");
+    }
+
+    static void closeRequeues(Connection c) throws Exception {
+        Channel owner = c.createChannel();
+        String q = exclusiveQueue(owner);
+        Channel ch = c.createChannel();
+        Collector col = new Collector(ch);
+        ch.basicConsume(q, false, col);
+        owner.basicPublish("", q, null, b("held"));
+        Object[] d = col.next();
+        check(!((Envelope) d[0]).isRedeliver(), "first delivery not redelivered");
+        ch.close();
+        GetResponse r = get(owner, q, true);
+        check(s(r.getBody()).equals("held"), "same message back");
+        check(r.getEnvelope().isRedeliver(), "redelivered set after the channel closed");
+    }
+
+    static void serverCancel(Connection c) throws Exception {
+        Channel ch = c.createChannel(), other = c.createChannel();
+        String q = name("cancel");
+        ch.queueDeclare(q, false, false, false, null);
+        Collector col = new Collector(ch);
+        ch.basicConsume(q, true, col);
+        other.queueDelete(q);
+        check(col.cancelled.await(WAIT_MS, TimeUnit.MILLISECONDS), "no basic.cancel seen within " + WAIT_MS + " ms");
+        check(ch.isOpen(), "channel stays open after a server cancel");
+    }
+
+    static void cleanClose(Connection c) throws Exception {
+        AtomicReference<ShutdownSignalException> sig = new AtomicReference<>();
+        CountDownLatch down = new CountDownLatch(1);
+        c.addShutdownListener(e -> { sig.set(e); down.countDown(); });
+        Channel ch = c.createChannel();
+        exclusiveQueue(ch);
+        c.close((int) WAIT_MS);
+        check(!c.isOpen(), "connection still open");
+        check(down.await(WAIT_MS, TimeUnit.MILLISECONDS), "no shutdown signal within " + WAIT_MS + " ms");
+        ShutdownSignalException e = sig.get();
+        check(e == c.getCloseReason(), "listener and getCloseReason agree");
+        check(e.isInitiatedByApplication(), "close initiated by the application");
+        check(e.isHardError(), "connection-level close");
+        AMQP.Connection.Close reason = (AMQP.Connection.Close) e.getReason();
+        check(reason.getReplyCode() == 200, "close code " + reason.getReplyCode());
+        check(e.getCause() == null, "close had an error: " + e.getCause());
+    }
+}
