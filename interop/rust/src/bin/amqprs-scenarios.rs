@@ -1,0 +1,979 @@
+//! amqprs (crates.io) against the broker at argv[1]: every scenario of interop/scenarios.txt.
+
+#[path = "../common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use amqprs::callbacks::{ChannelCallback, DefaultConnectionCallback};
+use amqprs::channel::{
+    BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicGetArguments,
+    BasicNackArguments, BasicPublishArguments, BasicQosArguments, BasicRejectArguments, Channel,
+    ConfirmSelectArguments, ConsumerMessage, ExchangeBindArguments, ExchangeDeclareArguments,
+    ExchangeDeleteArguments, ExchangeType, QueueBindArguments, QueueDeclareArguments,
+    QueueDeleteArguments, QueueUnbindArguments,
+};
+use amqprs::connection::{Connection, OpenConnectionArguments};
+use amqprs::security::SecurityCredentials;
+use amqprs::{
+    Ack, BasicProperties, ByteArray, Cancel, CloseChannel, DecimalValue, FieldArray, FieldName,
+    FieldTable, FieldValue, LongStr, Nack, Return,
+};
+use async_trait::async_trait;
+use common::*;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+
+/// What the broker told a channel asynchronously, forwarded by `Events`.
+#[derive(Debug)]
+enum Ev {
+    Close(u16, String),
+    Cancel(String),
+    Ack(u64, bool),
+    Nack(u64, bool),
+    Return(u16, String, Vec<u8>),
+}
+
+struct Events(UnboundedSender<Ev>);
+
+#[async_trait]
+impl ChannelCallback for Events {
+    async fn close(&mut self, _ch: &Channel, close: CloseChannel) -> Result<(), amqprs::error::Error> {
+        let _ = self.0.send(Ev::Close(close.reply_code(), close.reply_text().clone()));
+        Ok(())
+    }
+    async fn cancel(&mut self, _ch: &Channel, cancel: Cancel) -> Result<(), amqprs::error::Error> {
+        let _ = self.0.send(Ev::Cancel(cancel.consumer_tag().clone()));
+        Ok(())
+    }
+    async fn flow(&mut self, _ch: &Channel, _active: bool) -> Result<bool, amqprs::error::Error> {
+        Ok(true)
+    }
+    async fn publish_ack(&mut self, _ch: &Channel, ack: Ack) {
+        let _ = self.0.send(Ev::Ack(ack.delivery_tag(), ack.mutiple()));
+    }
+    async fn publish_nack(&mut self, _ch: &Channel, nack: Nack) {
+        let _ = self.0.send(Ev::Nack(nack.delivery_tag(), nack.multiple()));
+    }
+    async fn publish_return(&mut self, _ch: &Channel, ret: Return, _p: BasicProperties, body: Vec<u8>) {
+        let _ = self.0.send(Ev::Return(ret.reply_code(), ret.reply_text().clone(), body));
+    }
+}
+
+fn conn_args(u: &Url) -> OpenConnectionArguments {
+    OpenConnectionArguments::new(&u.host, u.port, &u.user, &u.pass)
+        .virtual_host(&u.vhost)
+        .heartbeat(30)
+        .finish()
+}
+
+async fn open_with(args: &OpenConnectionArguments) -> Result<Connection, String> {
+    let c = within("connection.open", Connection::open(args)).await?.ctx("connection open")?;
+    c.register_callback(DefaultConnectionCallback).await.ctx("register connection callback")?;
+    Ok(c)
+}
+
+async fn open(u: &Url) -> Result<Connection, String> {
+    open_with(&conn_args(u)).await
+}
+
+async fn chan(c: &Connection) -> Result<(Channel, UnboundedReceiver<Ev>), String> {
+    let ch = within("channel.open", c.open_channel(None)).await?.ctx("channel open")?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    ch.register_callback(Events(tx)).await.ctx("register channel callback")?;
+    Ok((ch, rx))
+}
+
+async fn close(c: Connection) -> Result<(), String> {
+    within("connection.close", c.close()).await?.ctx("connection close")
+}
+
+/// A server-named exclusive queue.
+async fn tmp_queue(ch: &Channel) -> Result<String, String> {
+    let (name, _, _) = ch
+        .queue_declare(QueueDeclareArguments::exclusive_server_named())
+        .await
+        .ctx("queue.declare")?
+        .ok_or("queue.declare-ok missing")?;
+    Ok(name)
+}
+
+async fn publish_p(ch: &Channel, ex: &str, key: &str, body: &[u8], props: BasicProperties) -> Result<(), String> {
+    ch.basic_publish(props, body.to_vec(), BasicPublishArguments::new(ex, key))
+        .await
+        .ctx("basic.publish")
+}
+
+async fn publish(ch: &Channel, ex: &str, key: &str, body: &[u8]) -> Result<(), String> {
+    publish_p(ch, ex, key, body, BasicProperties::default()).await
+}
+
+async fn get(ch: &Channel, q: &str, no_ack: bool) -> Result<Option<amqprs::channel::GetMessage>, String> {
+    within("basic.get", ch.basic_get(BasicGetArguments::new(q).no_ack(no_ack).finish()))
+        .await?
+        .ctx("basic.get")
+}
+
+/// Gets (auto-ack) until `want` bodies came or ~2 s passed. basic.get goes through the same
+/// channel as the publishes, so the broker has routed them all by the time it answers.
+async fn drain(ch: &Channel, q: &str, want: usize) -> Result<Vec<Vec<u8>>, String> {
+    let mut bodies = Vec::new();
+    for _ in 0..200 {
+        match get(ch, q, true).await? {
+            Some((_, _, body)) => bodies.push(body),
+            None => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+        if bodies.len() >= want {
+            break;
+        }
+    }
+    Ok(bodies)
+}
+
+async fn expect_empty(ch: &Channel, q: &str, what: &str) -> Result<(), String> {
+    match get(ch, q, true).await? {
+        None => Ok(()),
+        Some((_, _, body)) => Err(format!("{what}: got {:?}", String::from_utf8_lossy(&body))),
+    }
+}
+
+fn b(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    v.sort();
+    v
+}
+
+async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeType) -> Result<(), String> {
+    ch.exchange_declare(ExchangeDeclareArguments::of_type(name, kind))
+        .await
+        .ctx(&format!("exchange.declare {name}"))
+}
+
+async fn delete_exchange(ch: &Channel, name: &str) -> Result<(), String> {
+    ch.exchange_delete(ExchangeDeleteArguments::new(name)).await.ctx("exchange.delete")
+}
+
+async fn bind(ch: &Channel, q: &str, ex: &str, key: &str) -> Result<(), String> {
+    ch.queue_bind(QueueBindArguments::new(q, ex, key)).await.ctx("queue.bind")
+}
+
+async fn recv_msg(rx: &mut UnboundedReceiver<ConsumerMessage>, what: &str) -> Result<ConsumerMessage, String> {
+    within(what, rx.recv()).await?.ok_or_else(|| format!("consumer ended while waiting for {what}"))
+}
+
+async fn recv_ev(rx: &mut UnboundedReceiver<Ev>, what: &str) -> Result<Ev, String> {
+    within(what, rx.recv()).await?.ok_or_else(|| format!("channel callback gone while waiting for {what}"))
+}
+
+fn tag_of(m: &ConsumerMessage) -> u64 {
+    m.deliver.as_ref().map(|d| d.delivery_tag()).unwrap_or(0)
+}
+
+fn redelivered(m: &ConsumerMessage) -> bool {
+    m.deliver.as_ref().map(|d| d.redelivered()).unwrap_or(false)
+}
+
+fn body_of(m: &ConsumerMessage) -> Vec<u8> {
+    m.content.clone().unwrap_or_default()
+}
+
+async fn consume(ch: &Channel, q: &str, manual: bool) -> Result<(String, UnboundedReceiver<ConsumerMessage>), String> {
+    ch.basic_consume_rx(BasicConsumeArguments::new(q, "").manual_ack(manual).finish())
+        .await
+        .ctx("basic.consume")
+}
+
+async fn ack(ch: &Channel, tag: u64) -> Result<(), String> {
+    ch.basic_ack(BasicAckArguments::new(tag, false)).await.ctx("basic.ack")
+}
+
+/// The message count of a queue by passive declare.
+async fn count(ch: &Channel, q: &str) -> Result<u32, String> {
+    let (_, n, _) = ch
+        .queue_declare(QueueDeclareArguments::new(q).passive(true).finish())
+        .await
+        .ctx("passive queue.declare")?
+        .ok_or("queue.declare-ok missing")?;
+    Ok(n)
+}
+
+/// Polls the passive-declare message count until it is `want` (or ~2 s passed): publishes reach
+/// a queue asynchronously, so a count right after them may lag. Returns the last count.
+async fn count_eq(ch: &Channel, q: &str, want: u32) -> Result<u32, String> {
+    let mut n = count(ch, q).await?;
+    for _ in 0..100 {
+        if n == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        n = count(ch, q).await?;
+    }
+    Ok(n)
+}
+
+/// Publishes a sentinel to `q` and checks that it is the next message there: anything that
+/// earlier publishes on this channel routed to `q` would arrive before it.
+async fn expect_only_sentinel(ch: &Channel, q: &str, what: &str) -> Result<(), String> {
+    publish(ch, "", q, b"sentinel").await?;
+    let got = drain(ch, q, 1).await?;
+    let shown: Vec<String> = got.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    ensure(got == vec![b("sentinel")], format!("{what}: got {shown:?} instead of the sentinel"))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn connect(u: Url) -> R {
+    let c = open(&u).await?;
+    let hb = c.heartbeat();
+    ensure(hb == 30, format!("negotiated heartbeat {hb}, want 30"))?;
+    let (ch, _ev) = chan(&c).await?;
+    ch.close().await.ctx("channel close")?;
+    close(c).await?;
+    Ok(Outcome::Pass("heartbeat=30".into()))
+}
+
+async fn connect_amqplain(u: Url) -> R {
+    let args = conn_args(&u).credentials(SecurityCredentials::new_amqplain(&u.user, &u.pass)).finish();
+    let c = open_with(&args).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    ensure(!q.is_empty(), "queue.declare on an AMQPLAIN connection")?;
+    close(c).await?;
+    pass()
+}
+
+async fn declare_exchanges(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let kinds = [
+        ("direct", ExchangeType::Direct),
+        ("fanout", ExchangeType::Fanout),
+        ("topic", ExchangeType::Topic),
+        ("headers", ExchangeType::Headers),
+    ];
+    let mut names = Vec::new();
+    for (label, kind) in kinds {
+        let name = uniq(label);
+        let args = ExchangeDeclareArguments::of_type(&name, kind).durable(false).finish();
+        ch.exchange_declare(args.clone()).await.ctx(&format!("declare {label}"))?;
+        ch.exchange_declare(args).await.ctx(&format!("equivalent redeclare of {label}"))?;
+        names.push(name);
+    }
+    for name in &names {
+        delete_exchange(&ch, name).await?;
+    }
+    ensure(ch.is_open(), "channel still open")?;
+    close(c).await?;
+    pass()
+}
+
+async fn declare_queues(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let server_named = tmp_queue(&ch).await?;
+    ensure(server_named.starts_with("amq.gen-"), format!("server-named queue is {server_named}"))?;
+    let excl = uniq("q.excl");
+    ch.queue_declare(QueueDeclareArguments::new(&excl).exclusive(true).finish()).await.ctx("exclusive queue")?;
+    let auto = uniq("q.auto");
+    ch.queue_declare(QueueDeclareArguments::transient_autodelete(&auto)).await.ctx("auto-delete queue")?;
+    let durable = uniq("q.durable");
+    ch.queue_declare(QueueDeclareArguments::durable_client_named(&durable)).await.ctx("durable queue")?;
+    let res: Result<(), String> = async {
+        publish(&ch, "", &durable, b"one").await?;
+        publish(&ch, "", &durable, b"two").await?;
+        let n = count_eq(&ch, &durable, 2).await?;
+        ensure(n == 2, format!("passive declare reports {n} messages, want 2"))
+    }
+    .await;
+    let del = ch.queue_delete(QueueDeleteArguments::new(&durable)).await.ctx("delete durable queue");
+    ch.queue_delete(QueueDeleteArguments::new(&auto)).await.ctx("delete auto-delete queue")?;
+    res?;
+    del?;
+    close(c).await?;
+    pass()
+}
+
+async fn bind_unbind(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let x = uniq("bind");
+    declare_exchange(&ch, &x, ExchangeType::Direct).await?;
+    let q = tmp_queue(&ch).await?;
+    bind(&ch, &q, &x, "k").await?;
+    publish(&ch, &x, "k", b"bound").await?;
+    let got = drain(&ch, &q, 1).await?;
+    ensure(got == vec![b("bound")], format!("bound queue got {got:?}"))?;
+    ch.queue_unbind(QueueUnbindArguments::new(&q, &x, "k")).await.ctx("queue.unbind")?;
+    publish(&ch, &x, "k", b"unbound").await?;
+    expect_only_sentinel(&ch, &q, "message arrived after unbind").await?;
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn route_default(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    publish(&ch, "", &q, b"default").await?;
+    let got = drain(&ch, &q, 1).await?;
+    ensure(got == vec![b("default")], format!("got {got:?}"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn route_direct(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let x = uniq("direct");
+    declare_exchange(&ch, &x, ExchangeType::Direct).await?;
+    let (a, bq) = (tmp_queue(&ch).await?, tmp_queue(&ch).await?);
+    bind(&ch, &a, &x, "red").await?;
+    bind(&ch, &bq, &x, "blue").await?;
+    for key in ["red", "blue", "green"] {
+        publish(&ch, &x, key, key.as_bytes()).await?;
+    }
+    let ga = drain(&ch, &a, 1).await?;
+    let gb = drain(&ch, &bq, 1).await?;
+    ensure(ga == vec![b("red")], format!("red queue got {ga:?}"))?;
+    ensure(gb == vec![b("blue")], format!("blue queue got {gb:?}"))?;
+    expect_only_sentinel(&ch, &a, "unbound key reached the red queue").await?;
+    expect_only_sentinel(&ch, &bq, "unbound key reached the blue queue").await?;
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn route_fanout(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let x = uniq("fanout");
+    declare_exchange(&ch, &x, ExchangeType::Fanout).await?;
+    let mut qs = Vec::new();
+    for i in 0..3 {
+        let q = tmp_queue(&ch).await?;
+        bind(&ch, &q, &x, &format!("key{i}")).await?;
+        qs.push(q);
+    }
+    publish(&ch, &x, "whatever", b"all").await?;
+    for q in &qs {
+        let got = drain(&ch, q, 1).await?;
+        ensure(got == vec![b("all")], format!("queue {q} got {got:?}"))?;
+    }
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn route_topic(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let x = uniq("topic");
+    declare_exchange(&ch, &x, ExchangeType::Topic).await?;
+    let (star, hash) = (tmp_queue(&ch).await?, tmp_queue(&ch).await?);
+    bind(&ch, &star, &x, "*.orange.*").await?;
+    bind(&ch, &hash, &x, "lazy.#").await?;
+    for key in ["quick.orange.rabbit", "lazy.orange.elephant", "lazy", "quick.brown.fox"] {
+        publish(&ch, &x, key, key.as_bytes()).await?;
+    }
+    let gs = sorted(drain(&ch, &star, 2).await?);
+    let gh = sorted(drain(&ch, &hash, 2).await?);
+    ensure(gs == vec![b("lazy.orange.elephant"), b("quick.orange.rabbit")], format!("*.orange.* got {gs:?}"))?;
+    ensure(gh == vec![b("lazy"), b("lazy.orange.elephant")], format!("lazy.# got {gh:?}"))?;
+    expect_only_sentinel(&ch, &star, "extra message in *.orange.*").await?;
+    expect_only_sentinel(&ch, &hash, "extra message in lazy.#").await?;
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+fn fname(s: &str) -> FieldName {
+    s.try_into().unwrap()
+}
+
+fn fstr(s: &str) -> FieldValue {
+    FieldValue::S(LongStr::try_from(s).unwrap())
+}
+
+fn table(pairs: &[(&str, &str)]) -> FieldTable {
+    let mut t = FieldTable::new();
+    for (k, v) in pairs {
+        t.insert(fname(k), fstr(v));
+    }
+    t
+}
+
+async fn route_headers(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let x = uniq("headers");
+    declare_exchange(&ch, &x, ExchangeType::Headers).await?;
+    let (all, any) = (tmp_queue(&ch).await?, tmp_queue(&ch).await?);
+    ch.queue_bind(
+        QueueBindArguments::new(&all, &x, "")
+            .arguments(table(&[("x-match", "all"), ("format", "pdf"), ("type", "report")]))
+            .finish(),
+    )
+    .await
+    .ctx("bind x-match all")?;
+    ch.queue_bind(
+        QueueBindArguments::new(&any, &x, "")
+            .arguments(table(&[("x-match", "any"), ("format", "pdf"), ("type", "log")]))
+            .finish(),
+    )
+    .await
+    .ctx("bind x-match any")?;
+    let with = |pairs: &[(&str, &str)]| BasicProperties::default().with_headers(table(pairs)).finish();
+    publish_p(&ch, &x, "", b"both", with(&[("format", "pdf"), ("type", "report")])).await?;
+    publish_p(&ch, &x, "", b"log", with(&[("format", "zip"), ("type", "log")])).await?;
+    publish_p(&ch, &x, "", b"none", with(&[("format", "zip"), ("type", "other")])).await?;
+    let ga = drain(&ch, &all, 1).await?;
+    let gy = sorted(drain(&ch, &any, 2).await?);
+    ensure(ga == vec![b("both")], format!("x-match all got {ga:?}"))?;
+    ensure(gy == vec![b("both"), b("log")], format!("x-match any got {gy:?}"))?;
+    expect_only_sentinel(&ch, &all, "extra message for x-match all").await?;
+    expect_only_sentinel(&ch, &any, "extra message for x-match any").await?;
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn mandatory_return(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, mut ev) = chan(&c).await?;
+    let x = uniq("unroutable");
+    declare_exchange(&ch, &x, ExchangeType::Direct).await?;
+    ch.basic_publish(
+        BasicProperties::default(),
+        b("lost"),
+        BasicPublishArguments::new(&x, "nowhere").mandatory(true).finish(),
+    )
+    .await
+    .ctx("mandatory basic.publish")?;
+    match recv_ev(&mut ev, "basic.return").await? {
+        Ev::Return(code, text, body) => {
+            ensure(code == 312, format!("reply code {code}, want 312"))?;
+            ensure(text == "NO_ROUTE", format!("reply text {text:?}, want NO_ROUTE"))?;
+            ensure(body == b("lost"), "returned body differs")?;
+        }
+        other => return Err(format!("expected basic.return, got {other:?}")),
+    }
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn confirms_sync(_u: Url) -> R {
+    Ok(Outcome::Na(
+        "amqprs reports publisher confirms only through ChannelCallback::publish_ack/publish_nack; it has no blocking or awaitable wait-for-confirms".into(),
+    ))
+}
+
+async fn confirms_async(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, mut ev) = chan(&c).await?;
+    ch.confirm_select(ConfirmSelectArguments::default()).await.ctx("confirm.select")?;
+    let q = tmp_queue(&ch).await?;
+    for i in 0..100 {
+        publish(&ch, "", &q, format!("m{i}").as_bytes()).await?;
+    }
+    let mut acked: BTreeSet<u64> = BTreeSet::new();
+    while acked.len() < 100 {
+        match recv_ev(&mut ev, "publish acks").await? {
+            Ev::Ack(tag, multiple) => {
+                if multiple {
+                    acked.extend(1..=tag);
+                } else {
+                    acked.insert(tag);
+                }
+            }
+            Ev::Nack(tag, multiple) => return Err(format!("publish {tag} nacked (multiple={multiple})")),
+            other => return Err(format!("unexpected {other:?}")),
+        }
+    }
+    ensure(acked == (1..=100).collect(), format!("acked tags {:?}..{:?}", acked.first(), acked.last()))?;
+    let n = count_eq(&ch, &q, 100).await?;
+    ensure(n == 100, format!("queue holds {n}, want 100"))?;
+    close(c).await?;
+    Ok(Outcome::Pass("100 acks via ChannelCallback::publish_ack".into()))
+}
+
+async fn manual_ack(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    for i in 0..10 {
+        publish(&ch, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    let (tag, mut rx) = consume(&ch, &q, true).await?;
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        let m = recv_msg(&mut rx, "delivery").await?;
+        got.push(String::from_utf8_lossy(&body_of(&m)).into_owned());
+        ack(&ch, tag_of(&m)).await?;
+    }
+    let want: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    ensure(got == want, format!("got {got:?}"))?;
+    ch.basic_cancel(BasicCancelArguments::new(&tag)).await.ctx("basic.cancel")?;
+    // Closing the channel would requeue anything left unacked; the queue must stay empty.
+    within("channel close", ch.close()).await?.ctx("channel close")?;
+    let (ch2, _ev2) = chan(&c).await?;
+    let n = count(&ch2, &q).await?;
+    ensure(n == 0, format!("{n} messages left after acking all"))?;
+    expect_empty(&ch2, &q, "message left after acking all").await?;
+    close(c).await?;
+    pass()
+}
+
+async fn nack_requeue(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    publish(&ch, "", &q, b"again").await?;
+    let (_tag, mut rx) = consume(&ch, &q, true).await?;
+    let first = recv_msg(&mut rx, "first delivery").await?;
+    ensure(!redelivered(&first), "first delivery already marked redelivered")?;
+    ch.basic_nack(BasicNackArguments::new(tag_of(&first), false, true)).await.ctx("basic.nack")?;
+    let second = recv_msg(&mut rx, "redelivery").await?;
+    ensure(body_of(&second) == b("again"), "redelivered body differs")?;
+    ensure(redelivered(&second), "redelivered flag not set after nack with requeue")?;
+    ack(&ch, tag_of(&second)).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn reject(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    publish(&ch, "", &q, b"bad").await?;
+    let (ok, _, body) = {
+        let mut m = None;
+        for _ in 0..200 {
+            m = get(&ch, &q, false).await?;
+            if m.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        m.ok_or("message never arrived")?
+    };
+    ensure(body == b("bad"), "body differs")?;
+    ch.basic_reject(BasicRejectArguments::new(ok.delivery_tag(), false)).await.ctx("basic.reject")?;
+    expect_only_sentinel(&ch, &q, "rejected message came back").await?;
+    let n = count(&ch, &q).await?;
+    ensure(n == 0, format!("{n} messages after reject"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn prefetch_fair(u: Url) -> R {
+    let c = open(&u).await?;
+    let (pubch, _e0) = chan(&c).await?;
+    let (cha, _ea) = chan(&c).await?;
+    let (chb, _eb) = chan(&c).await?;
+    let q = tmp_queue(&pubch).await?;
+    for ch in [&cha, &chb] {
+        ch.basic_qos(BasicQosArguments::new(0, 1, false)).await.ctx("basic.qos")?;
+    }
+    let (_ta, mut ra) = consume(&cha, &q, true).await?;
+    publish(&pubch, "", &q, b"0").await?;
+    let held = recv_msg(&mut ra, "consumer A's first message").await?;
+    let (_tb, mut rb) = consume(&chb, &q, true).await?;
+    for i in 1..=4 {
+        publish(&pubch, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    let mut got_b = Vec::new();
+    for _ in 0..4 {
+        let m = recv_msg(&mut rb, "consumer B's messages").await?;
+        got_b.push(String::from_utf8_lossy(&body_of(&m)).into_owned());
+        ack(&chb, tag_of(&m)).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ensure(ra.try_recv().is_err(), "consumer A got a second message while holding one unacked")?;
+    ensure(got_b == ["1", "2", "3", "4"], format!("consumer B got {got_b:?}"))?;
+    ack(&cha, tag_of(&held)).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn basic_get(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    for i in 0..3 {
+        publish(&ch, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    let n = count_eq(&ch, &q, 3).await?;
+    ensure(n == 3, format!("queue holds {n}, want 3"))?;
+    let (ok, _, body) = get(&ch, &q, false).await?.ok_or("get-empty on a queue holding 3")?;
+    ensure(body == b("0"), format!("first get body {:?}", String::from_utf8_lossy(&body)))?;
+    ensure(ok.message_count() == 2, format!("get-ok message-count {}, want 2", ok.message_count()))?;
+    ack(&ch, ok.delivery_tag()).await?;
+    let rest = drain(&ch, &q, 2).await?;
+    ensure(rest.len() == 2, format!("drained {} more, want 2", rest.len()))?;
+    ensure(get(&ch, &q, true).await?.is_none(), "empty queue did not give get-empty")?;
+    close(c).await?;
+    pass()
+}
+
+async fn roundtrip_body(u: Url, body: Vec<u8>) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    publish(&ch, "", &q, &body).await?;
+    let got = drain(&ch, &q, 1).await?;
+    ensure(got.len() == 1, "message did not arrive")?;
+    ensure(got[0].len() == body.len(), format!("body length {} != {}", got[0].len(), body.len()))?;
+    ensure(got[0] == body, "body bytes differ")?;
+    // And through a consumer too.
+    publish(&ch, "", &q, &body).await?;
+    let (_t, mut rx) = consume(&ch, &q, false).await?;
+    let m = recv_msg(&mut rx, "delivery").await?;
+    ensure(body_of(&m) == body, "consumed body differs")?;
+    close(c).await?;
+    pass()
+}
+
+async fn large_message(u: Url) -> R {
+    roundtrip_body(u, pattern(1 << 20)).await
+}
+
+async fn empty_message(u: Url) -> R {
+    roundtrip_body(u, Vec::new()).await
+}
+
+async fn properties_roundtrip(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    let headers = table(&[("h1", "v1")]);
+    let props = BasicProperties::default()
+        .with_content_type("application/json")
+        .with_content_encoding("gzip")
+        .with_headers(headers.clone())
+        .with_delivery_mode(2)
+        .with_priority(5)
+        .with_correlation_id("corr-1")
+        .with_reply_to("reply.queue")
+        .with_expiration("60000")
+        .with_message_id("msg-1")
+        .with_timestamp(1_700_000_000)
+        .with_message_type("example.type")
+        .with_user_id(&u.user)
+        .with_app_id("interop-amqprs")
+        .finish();
+    publish_p(&ch, "", &q, b"props", props).await?;
+    let (_, p, _) = {
+        let mut m = None;
+        for _ in 0..200 {
+            m = get(&ch, &q, true).await?;
+            if m.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        m.ok_or("message never arrived")?
+    };
+    let s = |v: Option<&String>| v.cloned();
+    let mut bad = Vec::new();
+    let mut chk = |name: &str, ok: bool, got: String| {
+        if !ok {
+            bad.push(format!("{name}={got}"));
+        }
+    };
+    chk("content-type", s(p.content_type()).as_deref() == Some("application/json"), format!("{:?}", p.content_type()));
+    chk("content-encoding", s(p.content_encoding()).as_deref() == Some("gzip"), format!("{:?}", p.content_encoding()));
+    chk("headers", p.headers() == Some(&headers), format!("{:?}", p.headers()));
+    chk("delivery-mode", p.delivery_mode() == Some(2), format!("{:?}", p.delivery_mode()));
+    chk("priority", p.priority() == Some(5), format!("{:?}", p.priority()));
+    chk("correlation-id", s(p.correlation_id()).as_deref() == Some("corr-1"), format!("{:?}", p.correlation_id()));
+    chk("reply-to", s(p.reply_to()).as_deref() == Some("reply.queue"), format!("{:?}", p.reply_to()));
+    chk("expiration", s(p.expiration()).as_deref() == Some("60000"), format!("{:?}", p.expiration()));
+    chk("message-id", s(p.message_id()).as_deref() == Some("msg-1"), format!("{:?}", p.message_id()));
+    chk("timestamp", p.timestamp() == Some(1_700_000_000), format!("{:?}", p.timestamp()));
+    chk("type", s(p.message_type()).as_deref() == Some("example.type"), format!("{:?}", p.message_type()));
+    chk("user-id", s(p.user_id()).as_deref() == Some(u.user.as_str()), format!("{:?}", p.user_id()));
+    chk("app-id", s(p.app_id()).as_deref() == Some("interop-amqprs"), format!("{:?}", p.app_id()));
+    ensure(bad.is_empty(), format!("differs: {}", bad.join(", ")))?;
+    close(c).await?;
+    pass()
+}
+
+async fn headers_types(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    let mut nested = FieldTable::new();
+    nested.insert(fname("inner"), fstr("value"));
+    nested.insert(fname("n"), FieldValue::I(7));
+    let array: FieldArray = vec![fstr("a"), FieldValue::I(1), FieldValue::t(true)].try_into().unwrap();
+    let values: Vec<(&str, FieldValue)> = vec![
+        ("string", fstr("héllo")),
+        ("i8", FieldValue::b(-8)),
+        ("u8", FieldValue::B(200)),
+        ("i16", FieldValue::s(-1600)),
+        ("u16", FieldValue::u(60000)),
+        ("i32", FieldValue::I(-320000)),
+        ("u32", FieldValue::i(4_000_000_000)),
+        ("i64", FieldValue::l(-64_000_000_000)),
+        ("bool", FieldValue::t(true)),
+        ("float", FieldValue::f(1.5)),
+        ("double", FieldValue::d(2.25)),
+        ("decimal", FieldValue::D(DecimalValue::new(2, 12345))),
+        ("timestamp", FieldValue::T(1_700_000_000)),
+        ("table", FieldValue::F(nested)),
+        ("array", FieldValue::A(array)),
+        ("bytes", FieldValue::x(ByteArray::try_from(vec![0u8, 1, 2, 255]).unwrap())),
+        ("void", FieldValue::V),
+    ];
+    let mut headers = FieldTable::new();
+    for (k, v) in &values {
+        headers.insert(fname(k), v.clone());
+    }
+    let props = BasicProperties::default().with_headers(headers).finish();
+    publish_p(&ch, "", &q, b"types", props).await?;
+    let (_, p, _) = {
+        let mut m = None;
+        for _ in 0..200 {
+            m = get(&ch, &q, true).await?;
+            if m.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        m.ok_or("message never arrived")?
+    };
+    let got = p.headers().ok_or("no headers came back")?;
+    let mut bad = Vec::new();
+    for (k, v) in &values {
+        match got.get(&fname(k)) {
+            Some(g) if g == v => {}
+            other => bad.push(format!("{k}: sent {v:?}, got {other:?}")),
+        }
+    }
+    ensure(got.as_ref().len() == values.len(), format!("{} headers back, sent {}", got.as_ref().len(), values.len()))?;
+    ensure(bad.is_empty(), bad.join("; "))?;
+    close(c).await?;
+    Ok(Outcome::Pass("S b B s u I i l t f d D T F A x V".into()))
+}
+
+async fn passive_missing_404(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, mut ev) = chan(&c).await?;
+    let missing = uniq("missing");
+    let res = ch.queue_declare(QueueDeclareArguments::new(&missing).passive(true).finish()).await;
+    let err: amqprs::error::Error = match res {
+        Ok(v) => return Err(format!("passive declare of a missing queue succeeded: {v:?}")),
+        Err(e) => e,
+    };
+    // amqprs fails the call with its own error and hands the broker's channel.close (with the
+    // reply code) to ChannelCallback::close.
+    match recv_ev(&mut ev, "channel.close").await? {
+        Ev::Close(code, text) => {
+            ensure(code == 404, format!("reply code {code}, want 404 ({text})"))?;
+            ensure(text.starts_with("NOT_FOUND"), format!("reply text {text:?}"))?;
+        }
+        other => return Err(format!("expected channel.close, got {other:?}")),
+    }
+    ensure(!ch.is_open(), "channel still open after channel.close")?;
+    // The connection survives: a fresh channel works.
+    let (ch2, _e2) = chan(&c).await?;
+    tmp_queue(&ch2).await?;
+    close(c).await?;
+    Ok(Outcome::Pass(format!("amqprs::error::Error ({err}) + CloseChannel reply_code 404")))
+}
+
+async fn exchange_to_exchange(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let (xa, xb) = (uniq("e2e.src"), uniq("e2e.dst"));
+    declare_exchange(&ch, &xa, ExchangeType::Direct).await?;
+    declare_exchange(&ch, &xb, ExchangeType::Fanout).await?;
+    ch.exchange_bind(ExchangeBindArguments::new(&xb, &xa, "k")).await.ctx("exchange.bind")?;
+    let q = tmp_queue(&ch).await?;
+    bind(&ch, &q, &xb, "").await?;
+    publish(&ch, &xa, "k", b"via").await?;
+    let got = drain(&ch, &q, 1).await?;
+    ensure(got == vec![b("via")], format!("got {got:?}"))?;
+    delete_exchange(&ch, &xa).await?;
+    delete_exchange(&ch, &xb).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn tx_commit(u: Url) -> R {
+    let c = open(&u).await?;
+    let (tx, _e1) = chan(&c).await?;
+    let (other, _e2) = chan(&c).await?;
+    let q = tmp_queue(&other).await?;
+    tx.tx_select().await.ctx("tx.select")?;
+    publish(&tx, "", &q, b"tx").await?;
+    // A round trip on the tx channel makes sure the publish reached the broker.
+    count(&tx, &q).await?;
+    expect_empty(&other, &q, "uncommitted publish visible").await?;
+    tx.tx_commit().await.ctx("tx.commit")?;
+    let got = drain(&other, &q, 1).await?;
+    ensure(got == vec![b("tx")], format!("after commit got {got:?}"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn tx_rollback(u: Url) -> R {
+    let c = open(&u).await?;
+    let (tx, _e1) = chan(&c).await?;
+    let q = tmp_queue(&tx).await?;
+    tx.tx_select().await.ctx("tx.select")?;
+    publish(&tx, "", &q, b"never").await?;
+    tx.tx_rollback().await.ctx("tx.rollback")?;
+    // A sentinel committed after the rollback must be the only message in the queue.
+    publish(&tx, "", &q, b"sentinel").await?;
+    tx.tx_commit().await.ctx("tx.commit")?;
+    let got = drain(&tx, &q, 1).await?;
+    let shown: Vec<String> = got.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    ensure(got == vec![b("sentinel")], format!("rolled-back publish arrived: got {shown:?}"))?;
+    expect_empty(&tx, &q, "rolled-back publish arrived after the sentinel").await?;
+    close(c).await?;
+    pass()
+}
+
+async fn channels_100(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    let mut chans = Vec::new();
+    for _ in 0..100 {
+        chans.push(chan(&c).await?);
+    }
+    let mut ids: Vec<u16> = chans.iter().map(|(ch, _)| ch.channel_id()).collect();
+    ids.sort();
+    ids.dedup();
+    ensure(ids.len() == 100, "channel ids not distinct")?;
+    for (i, (ch, _)) in chans.iter().enumerate() {
+        publish(ch, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    for (ch, _) in chans.iter() {
+        count(ch, &q).await?; // flush each channel's publish
+    }
+    for (ch, _) in chans {
+        within("channel close", ch.close()).await?.ctx("channel close")?;
+    }
+    let n = count_eq(&ch, &q, 100).await?;
+    ensure(n == 100, format!("{n} messages from 100 channels"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn close_requeues(u: Url) -> R {
+    let c = open(&u).await?;
+    let (a, _ea) = chan(&c).await?;
+    let (other, _eb) = chan(&c).await?;
+    let q = tmp_queue(&other).await?;
+    publish(&other, "", &q, b"unacked").await?;
+    let (_t, mut rx) = consume(&a, &q, true).await?;
+    let m = recv_msg(&mut rx, "delivery").await?;
+    ensure(!redelivered(&m), "first delivery already redelivered")?;
+    within("channel close", a.close()).await?.ctx("channel close")?;
+    let mut back = None;
+    for _ in 0..250 {
+        back = get(&other, &q, true).await?;
+        if back.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (ok, _, body) = back.ok_or("message did not come back after the channel closed")?;
+    ensure(body == b("unacked"), "requeued body differs")?;
+    ensure(ok.redelivered(), "requeued message not marked redelivered")?;
+    close(c).await?;
+    pass()
+}
+
+async fn server_cancel(u: Url) -> R {
+    let c = open(&u).await?;
+    let (a, mut ev) = chan(&c).await?;
+    let (other, _eb) = chan(&c).await?;
+    let q = uniq("cancel");
+    other.queue_declare(QueueDeclareArguments::new(&q).finish()).await.ctx("queue.declare")?;
+    let (tag, mut rx) = consume(&a, &q, true).await?;
+    other.queue_delete(QueueDeleteArguments::new(&q)).await.ctx("queue.delete")?;
+    match recv_ev(&mut ev, "basic.cancel").await? {
+        Ev::Cancel(t) => ensure(t == tag, format!("cancel for {t}, consumer is {tag}"))?,
+        other => return Err(format!("expected basic.cancel, got {other:?}")),
+    }
+    // The consumer's stream ends too.
+    let end = within("consumer end", rx.recv()).await?;
+    ensure(end.is_none(), "consumer still delivering after cancel")?;
+    ensure(a.is_open(), "channel closed by the cancel")?;
+    close(c).await?;
+    pass()
+}
+
+async fn clean_close(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    tmp_queue(&ch).await?;
+    within("channel close", ch.close()).await?.ctx("channel close")?;
+    let probe = c.clone();
+    close(c).await?;
+    ensure(!probe.is_open(), "connection still open after close")?;
+    pass()
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), (|u| Box::pin($name(u))) as Scenario)),*]
+    };
+}
+
+#[tokio::main]
+async fn main() {
+    let raw = std::env::args().nth(1).unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let url = match parse_url(&raw) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    run_all(
+        url,
+        scenarios![
+            connect,
+            connect_amqplain,
+            declare_exchanges,
+            declare_queues,
+            bind_unbind,
+            route_default,
+            route_direct,
+            route_fanout,
+            route_topic,
+            route_headers,
+            mandatory_return,
+            confirms_sync,
+            confirms_async,
+            manual_ack,
+            nack_requeue,
+            reject,
+            prefetch_fair,
+            basic_get,
+            large_message,
+            empty_message,
+            properties_roundtrip,
+            headers_types,
+            passive_missing_404,
+            exchange_to_exchange,
+            tx_commit,
+            tx_rollback,
+            channels_100,
+            close_requeues,
+            server_cancel,
+            clean_close,
+        ],
+    )
+    .await;
+}

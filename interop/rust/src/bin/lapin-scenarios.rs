@@ -1,0 +1,881 @@
+//! lapin 2 (crates.io) against the broker at argv[1]: every scenario of interop/scenarios.txt.
+
+#[path = "../common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_lite::StreamExt;
+use lapin::message::{BasicGetMessage, Delivery};
+use lapin::options::*;
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{
+    AMQPValue, ByteArray, DecimalValue, FieldArray, FieldTable, LongString, ShortString,
+};
+use lapin::uri::{AMQPUri, SASLMechanism};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ConsumerState, ExchangeKind};
+
+fn uri(u: &Url, mechanism: SASLMechanism) -> Result<AMQPUri, String> {
+    let mut uri: AMQPUri = u.raw.parse().map_err(|e| format!("bad URL {}: {e}", u.raw))?;
+    uri.query.heartbeat = Some(30);
+    uri.query.auth_mechanism = Some(mechanism);
+    Ok(uri)
+}
+
+async fn open_with(u: &Url, mechanism: SASLMechanism) -> Result<Connection, String> {
+    let uri = uri(u, mechanism)?;
+    within("connection open", Connection::connect_uri(uri, ConnectionProperties::default()))
+        .await?
+        .ctx("connection open")
+}
+
+async fn open(u: &Url) -> Result<Connection, String> {
+    open_with(u, SASLMechanism::Plain).await
+}
+
+async fn chan(c: &Connection) -> Result<Channel, String> {
+    within("channel open", c.create_channel()).await?.ctx("channel open")
+}
+
+async fn close(c: Connection) -> Result<(), String> {
+    within("connection close", c.close(200, "bye")).await?.ctx("connection close")
+}
+
+async fn close_channel(ch: &Channel) -> Result<(), String> {
+    within("channel close", ch.close(200, "bye")).await?.ctx("channel close")
+}
+
+/// A server-named exclusive queue.
+async fn tmp_queue(ch: &Channel) -> Result<String, String> {
+    let q = ch
+        .queue_declare("", QueueDeclareOptions { exclusive: true, ..Default::default() }, FieldTable::default())
+        .await
+        .ctx("queue.declare")?;
+    Ok(q.name().as_str().to_string())
+}
+
+async fn publish_p(ch: &Channel, ex: &str, key: &str, body: &[u8], props: BasicProperties) -> Result<(), String> {
+    ch.basic_publish(ex, key, BasicPublishOptions::default(), body, props)
+        .await
+        .ctx("basic.publish")?;
+    Ok(())
+}
+
+async fn publish(ch: &Channel, ex: &str, key: &str, body: &[u8]) -> Result<(), String> {
+    publish_p(ch, ex, key, body, BasicProperties::default()).await
+}
+
+async fn get(ch: &Channel, q: &str, no_ack: bool) -> Result<Option<BasicGetMessage>, String> {
+    within("basic.get", ch.basic_get(q, BasicGetOptions { no_ack })).await?.ctx("basic.get")
+}
+
+/// Polls basic.get (for ~2 s) until a message comes.
+async fn get_one(ch: &Channel, q: &str, no_ack: bool) -> Result<BasicGetMessage, String> {
+    for _ in 0..200 {
+        if let Some(m) = get(ch, q, no_ack).await? {
+            return Ok(m);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err("message never arrived".into())
+}
+
+/// Gets (auto-ack) until `want` bodies came or ~2 s passed. basic.get goes through the same
+/// channel as the publishes, so the broker has routed them all by the time it answers.
+async fn drain(ch: &Channel, q: &str, want: usize) -> Result<Vec<Vec<u8>>, String> {
+    let mut bodies = Vec::new();
+    for _ in 0..200 {
+        match get(ch, q, true).await? {
+            Some(m) => bodies.push(m.delivery.data),
+            None => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+        if bodies.len() >= want {
+            break;
+        }
+    }
+    Ok(bodies)
+}
+
+async fn expect_empty(ch: &Channel, q: &str, what: &str) -> Result<(), String> {
+    match get(ch, q, true).await? {
+        None => Ok(()),
+        Some(m) => Err(format!("{what}: got {:?}", String::from_utf8_lossy(&m.delivery.data))),
+    }
+}
+
+fn b(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    v.sort();
+    v
+}
+
+async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind) -> Result<(), String> {
+    ch.exchange_declare(name, kind, ExchangeDeclareOptions::default(), FieldTable::default())
+        .await
+        .ctx(&format!("exchange.declare {name}"))
+}
+
+async fn delete_exchange(ch: &Channel, name: &str) -> Result<(), String> {
+    ch.exchange_delete(name, ExchangeDeleteOptions::default()).await.ctx("exchange.delete")
+}
+
+async fn bind(ch: &Channel, q: &str, ex: &str, key: &str) -> Result<(), String> {
+    ch.queue_bind(q, ex, key, QueueBindOptions::default(), FieldTable::default())
+        .await
+        .ctx("queue.bind")
+}
+
+async fn consume(ch: &Channel, q: &str, no_ack: bool) -> Result<Consumer, String> {
+    ch.basic_consume(q, "", BasicConsumeOptions { no_ack, ..Default::default() }, FieldTable::default())
+        .await
+        .ctx("basic.consume")
+}
+
+async fn next(consumer: &mut Consumer, what: &str) -> Result<Delivery, String> {
+    match within(what, consumer.next()).await? {
+        Some(Ok(d)) => Ok(d),
+        Some(Err(e)) => Err(format!("{what}: {e:?}")),
+        None => Err(format!("consumer ended while waiting for {what}")),
+    }
+}
+
+async fn ack(ch: &Channel, tag: u64) -> Result<(), String> {
+    ch.basic_ack(tag, BasicAckOptions::default()).await.ctx("basic.ack")
+}
+
+/// The message count of a queue by passive declare.
+async fn count(ch: &Channel, q: &str) -> Result<u32, String> {
+    let q = ch
+        .queue_declare(q, QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+        .await
+        .ctx("passive queue.declare")?;
+    Ok(q.message_count())
+}
+
+fn lstr(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}
+
+fn table(pairs: &[(&str, &str)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in pairs {
+        t.insert(ShortString::from(*k), lstr(v));
+    }
+    t
+}
+
+/// Polls the passive-declare message count until it is `want` (or ~2 s passed): publishes reach
+/// a queue asynchronously, so a count right after them may lag. Returns the last count.
+async fn count_eq(ch: &Channel, q: &str, want: u32) -> Result<u32, String> {
+    let mut n = count(ch, q).await?;
+    for _ in 0..100 {
+        if n == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        n = count(ch, q).await?;
+    }
+    Ok(n)
+}
+
+/// Publishes a sentinel to `q` and checks that it is the next message there: anything that
+/// earlier publishes on this channel routed to `q` would arrive before it.
+async fn expect_only_sentinel(ch: &Channel, q: &str, what: &str) -> Result<(), String> {
+    publish(ch, "", q, b"sentinel").await?;
+    let got = drain(ch, q, 1).await?;
+    let shown: Vec<String> = got.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    ensure(got == vec![b("sentinel")], format!("{what}: got {shown:?} instead of the sentinel"))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn connect(u: Url) -> R {
+    let c = open(&u).await?;
+    let hb = c.configuration().heartbeat();
+    ensure(hb == 30, format!("negotiated heartbeat {hb}, want 30"))?;
+    let ch = chan(&c).await?;
+    close_channel(&ch).await?;
+    close(c).await?;
+    Ok(Outcome::Pass("heartbeat=30".into()))
+}
+
+async fn connect_amqplain(u: Url) -> R {
+    let c = open_with(&u, SASLMechanism::AMQPlain).await?;
+    let ch = chan(&c).await?;
+    tmp_queue(&ch).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn declare_exchanges(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let kinds = [
+        ("direct", ExchangeKind::Direct),
+        ("fanout", ExchangeKind::Fanout),
+        ("topic", ExchangeKind::Topic),
+        ("headers", ExchangeKind::Headers),
+    ];
+    let mut names = Vec::new();
+    for (label, kind) in kinds {
+        let name = uniq(label);
+        let opts = ExchangeDeclareOptions::default();
+        ch.exchange_declare(&name, kind.clone(), opts, FieldTable::default()).await.ctx(&format!("declare {label}"))?;
+        ch.exchange_declare(&name, kind, opts, FieldTable::default())
+            .await
+            .ctx(&format!("equivalent redeclare of {label}"))?;
+        names.push(name);
+    }
+    for name in &names {
+        delete_exchange(&ch, name).await?;
+    }
+    ensure(ch.status().connected(), "channel still open")?;
+    close(c).await?;
+    pass()
+}
+
+async fn declare_queues(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let server_named = tmp_queue(&ch).await?;
+    ensure(server_named.starts_with("amq.gen-"), format!("server-named queue is {server_named}"))?;
+    let none = FieldTable::default;
+    let excl = uniq("q.excl");
+    ch.queue_declare(&excl, QueueDeclareOptions { exclusive: true, ..Default::default() }, none())
+        .await
+        .ctx("exclusive queue")?;
+    let auto = uniq("q.auto");
+    ch.queue_declare(&auto, QueueDeclareOptions { auto_delete: true, ..Default::default() }, none())
+        .await
+        .ctx("auto-delete queue")?;
+    let durable = uniq("q.durable");
+    ch.queue_declare(&durable, QueueDeclareOptions { durable: true, ..Default::default() }, none())
+        .await
+        .ctx("durable queue")?;
+    let res: Result<(), String> = async {
+        publish(&ch, "", &durable, b"one").await?;
+        publish(&ch, "", &durable, b"two").await?;
+        let n = count_eq(&ch, &durable, 2).await?;
+        ensure(n == 2, format!("passive declare reports {n} messages, want 2"))
+    }
+    .await;
+    let del = ch.queue_delete(&durable, QueueDeleteOptions::default()).await.ctx("delete durable queue");
+    ch.queue_delete(&auto, QueueDeleteOptions::default()).await.ctx("delete auto-delete queue")?;
+    res?;
+    del?;
+    close(c).await?;
+    pass()
+}
+
+async fn bind_unbind(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let x = uniq("bind");
+    declare_exchange(&ch, &x, ExchangeKind::Direct).await?;
+    let q = tmp_queue(&ch).await?;
+    bind(&ch, &q, &x, "k").await?;
+    publish(&ch, &x, "k", b"bound").await?;
+    let got = drain(&ch, &q, 1).await?;
+    ensure(got == vec![b("bound")], format!("bound queue got {got:?}"))?;
+    ch.queue_unbind(&q, &x, "k", FieldTable::default()).await.ctx("queue.unbind")?;
+    publish(&ch, &x, "k", b"unbound").await?;
+    expect_only_sentinel(&ch, &q, "message arrived after unbind").await?;
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn route_default(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    publish(&ch, "", &q, b"default").await?;
+    let got = drain(&ch, &q, 1).await?;
+    ensure(got == vec![b("default")], format!("got {got:?}"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn route_direct(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let x = uniq("direct");
+    declare_exchange(&ch, &x, ExchangeKind::Direct).await?;
+    let (a, bq) = (tmp_queue(&ch).await?, tmp_queue(&ch).await?);
+    bind(&ch, &a, &x, "red").await?;
+    bind(&ch, &bq, &x, "blue").await?;
+    for key in ["red", "blue", "green"] {
+        publish(&ch, &x, key, key.as_bytes()).await?;
+    }
+    let ga = drain(&ch, &a, 1).await?;
+    let gb = drain(&ch, &bq, 1).await?;
+    ensure(ga == vec![b("red")], format!("red queue got {ga:?}"))?;
+    ensure(gb == vec![b("blue")], format!("blue queue got {gb:?}"))?;
+    expect_only_sentinel(&ch, &a, "unbound key reached the red queue").await?;
+    expect_only_sentinel(&ch, &bq, "unbound key reached the blue queue").await?;
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn route_fanout(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let x = uniq("fanout");
+    declare_exchange(&ch, &x, ExchangeKind::Fanout).await?;
+    let mut qs = Vec::new();
+    for i in 0..3 {
+        let q = tmp_queue(&ch).await?;
+        bind(&ch, &q, &x, &format!("key{i}")).await?;
+        qs.push(q);
+    }
+    publish(&ch, &x, "whatever", b"all").await?;
+    for q in &qs {
+        let got = drain(&ch, q, 1).await?;
+        ensure(got == vec![b("all")], format!("queue {q} got {got:?}"))?;
+    }
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn route_topic(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let x = uniq("topic");
+    declare_exchange(&ch, &x, ExchangeKind::Topic).await?;
+    let (star, hash) = (tmp_queue(&ch).await?, tmp_queue(&ch).await?);
+    bind(&ch, &star, &x, "*.orange.*").await?;
+    bind(&ch, &hash, &x, "lazy.#").await?;
+    for key in ["quick.orange.rabbit", "lazy.orange.elephant", "lazy", "quick.brown.fox"] {
+        publish(&ch, &x, key, key.as_bytes()).await?;
+    }
+    let gs = sorted(drain(&ch, &star, 2).await?);
+    let gh = sorted(drain(&ch, &hash, 2).await?);
+    ensure(gs == vec![b("lazy.orange.elephant"), b("quick.orange.rabbit")], format!("*.orange.* got {gs:?}"))?;
+    ensure(gh == vec![b("lazy"), b("lazy.orange.elephant")], format!("lazy.# got {gh:?}"))?;
+    expect_only_sentinel(&ch, &star, "extra message in *.orange.*").await?;
+    expect_only_sentinel(&ch, &hash, "extra message in lazy.#").await?;
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn route_headers(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let x = uniq("headers");
+    declare_exchange(&ch, &x, ExchangeKind::Headers).await?;
+    let (all, any) = (tmp_queue(&ch).await?, tmp_queue(&ch).await?);
+    ch.queue_bind(&all, &x, "", QueueBindOptions::default(), table(&[("x-match", "all"), ("format", "pdf"), ("type", "report")]))
+        .await
+        .ctx("bind x-match all")?;
+    ch.queue_bind(&any, &x, "", QueueBindOptions::default(), table(&[("x-match", "any"), ("format", "pdf"), ("type", "log")]))
+        .await
+        .ctx("bind x-match any")?;
+    let with = |pairs: &[(&str, &str)]| BasicProperties::default().with_headers(table(pairs));
+    publish_p(&ch, &x, "", b"both", with(&[("format", "pdf"), ("type", "report")])).await?;
+    publish_p(&ch, &x, "", b"log", with(&[("format", "zip"), ("type", "log")])).await?;
+    publish_p(&ch, &x, "", b"none", with(&[("format", "zip"), ("type", "other")])).await?;
+    let ga = drain(&ch, &all, 1).await?;
+    let gy = sorted(drain(&ch, &any, 2).await?);
+    ensure(ga == vec![b("both")], format!("x-match all got {ga:?}"))?;
+    ensure(gy == vec![b("both"), b("log")], format!("x-match any got {gy:?}"))?;
+    expect_only_sentinel(&ch, &all, "extra message for x-match all").await?;
+    expect_only_sentinel(&ch, &any, "extra message for x-match any").await?;
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn mandatory_return(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let x = uniq("unroutable");
+    declare_exchange(&ch, &x, ExchangeKind::Direct).await?;
+    // lapin hands a basic.return back through the publisher confirm of that publish.
+    ch.confirm_select(ConfirmSelectOptions::default()).await.ctx("confirm.select")?;
+    let confirm = ch
+        .basic_publish(&x, "nowhere", BasicPublishOptions { mandatory: true, ..Default::default() }, b"lost", BasicProperties::default())
+        .await
+        .ctx("mandatory basic.publish")?;
+    let confirmation = within("publisher confirm", confirm).await?.ctx("publisher confirm")?;
+    ensure(confirmation.is_ack(), format!("confirmation {confirmation:?}"))?;
+    let ret = confirmation.take_message().ok_or("no basic.return came with the confirm")?;
+    ensure(ret.reply_code == 312, format!("reply code {}, want 312", ret.reply_code))?;
+    ensure(ret.reply_text.as_str() == "NO_ROUTE", format!("reply text {:?}", ret.reply_text))?;
+    ensure(ret.delivery.data == b("lost"), "returned body differs")?;
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn confirms_sync(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await.ctx("confirm.select")?;
+    let q = tmp_queue(&ch).await?;
+    let mut confirms = Vec::new();
+    for i in 0..100 {
+        let pc = ch
+            .basic_publish("", &q, BasicPublishOptions::default(), format!("m{i}").as_bytes(), BasicProperties::default())
+            .await
+            .ctx("basic.publish")?;
+        confirms.push(pc);
+    }
+    for (i, pc) in confirms.into_iter().enumerate() {
+        let confirmation = within("publisher confirm", pc).await?.ctx("publisher confirm")?;
+        ensure(matches!(confirmation, Confirmation::Ack(None)), format!("publish {i}: {confirmation:?}"))?;
+    }
+    let returned = within("wait_for_confirms", ch.wait_for_confirms()).await?.ctx("wait_for_confirms")?;
+    ensure(returned.is_empty(), format!("{} returned", returned.len()))?;
+    let n = count_eq(&ch, &q, 100).await?;
+    ensure(n == 100, format!("queue holds {n}, want 100"))?;
+    close(c).await?;
+    Ok(Outcome::Pass("100 PublisherConfirm futures awaited: all Ack".into()))
+}
+
+async fn confirms_async(_u: Url) -> R {
+    Ok(Outcome::Na(
+        "lapin offers confirms only as awaitable futures (PublisherConfirm, Channel::wait_for_confirms); it has no callback or listener for acks".into(),
+    ))
+}
+
+async fn manual_ack(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    for i in 0..10 {
+        publish(&ch, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    let mut consumer = consume(&ch, &q, false).await?;
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        let d = next(&mut consumer, "delivery").await?;
+        got.push(String::from_utf8_lossy(&d.data).into_owned());
+        d.acker.ack(BasicAckOptions::default()).await.ctx("ack")?;
+    }
+    let want: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    ensure(got == want, format!("got {got:?}"))?;
+    ch.basic_cancel(consumer.tag().as_str(), BasicCancelOptions::default()).await.ctx("basic.cancel")?;
+    // Closing the channel would requeue anything left unacked; the queue must stay empty.
+    close_channel(&ch).await?;
+    let ch2 = chan(&c).await?;
+    let n = count(&ch2, &q).await?;
+    ensure(n == 0, format!("{n} messages left after acking all"))?;
+    expect_empty(&ch2, &q, "message left after acking all").await?;
+    close(c).await?;
+    pass()
+}
+
+async fn nack_requeue(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    publish(&ch, "", &q, b"again").await?;
+    let mut consumer = consume(&ch, &q, false).await?;
+    let first = next(&mut consumer, "first delivery").await?;
+    ensure(!first.redelivered, "first delivery already marked redelivered")?;
+    first.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await.ctx("basic.nack")?;
+    let second = next(&mut consumer, "redelivery").await?;
+    ensure(second.data == b("again"), "redelivered body differs")?;
+    ensure(second.redelivered, "redelivered flag not set after nack with requeue")?;
+    second.acker.ack(BasicAckOptions::default()).await.ctx("ack")?;
+    close(c).await?;
+    pass()
+}
+
+async fn reject(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    publish(&ch, "", &q, b"bad").await?;
+    let m = get_one(&ch, &q, false).await?;
+    ensure(m.delivery.data == b("bad"), "body differs")?;
+    ch.basic_reject(m.delivery.delivery_tag, BasicRejectOptions { requeue: false }).await.ctx("basic.reject")?;
+    expect_only_sentinel(&ch, &q, "rejected message came back").await?;
+    let n = count(&ch, &q).await?;
+    ensure(n == 0, format!("{n} messages after reject"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn prefetch_fair(u: Url) -> R {
+    let c = open(&u).await?;
+    let pubch = chan(&c).await?;
+    let cha = chan(&c).await?;
+    let chb = chan(&c).await?;
+    let q = tmp_queue(&pubch).await?;
+    for ch in [&cha, &chb] {
+        ch.basic_qos(1, BasicQosOptions::default()).await.ctx("basic.qos")?;
+    }
+    let mut ca = consume(&cha, &q, false).await?;
+    publish(&pubch, "", &q, b"0").await?;
+    let held = next(&mut ca, "consumer A's first message").await?;
+    let mut cb = consume(&chb, &q, false).await?;
+    for i in 1..=4 {
+        publish(&pubch, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    let mut got_b = Vec::new();
+    for _ in 0..4 {
+        let d = next(&mut cb, "consumer B's messages").await?;
+        got_b.push(String::from_utf8_lossy(&d.data).into_owned());
+        d.acker.ack(BasicAckOptions::default()).await.ctx("ack")?;
+    }
+    let extra = tokio::time::timeout(Duration::from_millis(200), ca.next()).await;
+    ensure(extra.is_err(), "consumer A got a second message while holding one unacked")?;
+    ensure(got_b == ["1", "2", "3", "4"], format!("consumer B got {got_b:?}"))?;
+    held.acker.ack(BasicAckOptions::default()).await.ctx("ack")?;
+    close(c).await?;
+    pass()
+}
+
+async fn basic_get(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    for i in 0..3 {
+        publish(&ch, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    let n = count_eq(&ch, &q, 3).await?;
+    ensure(n == 3, format!("queue holds {n}, want 3"))?;
+    let m = get(&ch, &q, false).await?.ok_or("get-empty on a queue holding 3")?;
+    ensure(m.delivery.data == b("0"), format!("first get body {:?}", String::from_utf8_lossy(&m.delivery.data)))?;
+    ensure(m.message_count == 2, format!("get-ok message-count {}, want 2", m.message_count))?;
+    ack(&ch, m.delivery.delivery_tag).await?;
+    let rest = drain(&ch, &q, 2).await?;
+    ensure(rest.len() == 2, format!("drained {} more, want 2", rest.len()))?;
+    ensure(get(&ch, &q, true).await?.is_none(), "empty queue did not give get-empty")?;
+    close(c).await?;
+    pass()
+}
+
+async fn roundtrip_body(u: Url, body: Vec<u8>) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    publish(&ch, "", &q, &body).await?;
+    let got = drain(&ch, &q, 1).await?;
+    ensure(got.len() == 1, "message did not arrive")?;
+    ensure(got[0].len() == body.len(), format!("body length {} != {}", got[0].len(), body.len()))?;
+    ensure(got[0] == body, "body bytes differ")?;
+    // And through a consumer too.
+    publish(&ch, "", &q, &body).await?;
+    let mut consumer = consume(&ch, &q, true).await?;
+    let d = next(&mut consumer, "delivery").await?;
+    ensure(d.data == body, "consumed body differs")?;
+    close(c).await?;
+    pass()
+}
+
+async fn large_message(u: Url) -> R {
+    roundtrip_body(u, pattern(1 << 20)).await
+}
+
+async fn empty_message(u: Url) -> R {
+    roundtrip_body(u, Vec::new()).await
+}
+
+async fn properties_roundtrip(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    let props = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_content_encoding("gzip".into())
+        .with_headers(table(&[("h1", "v1")]))
+        .with_delivery_mode(2)
+        .with_priority(5)
+        .with_correlation_id("corr-1".into())
+        .with_reply_to("reply.queue".into())
+        .with_expiration("60000".into())
+        .with_message_id("msg-1".into())
+        .with_timestamp(1_700_000_000)
+        .with_type("example.type".into())
+        .with_user_id(u.user.as_str().into())
+        .with_app_id("interop-lapin".into());
+    publish_p(&ch, "", &q, b"props", props.clone()).await?;
+    let got = get_one(&ch, &q, true).await?.delivery.properties;
+    let mut bad = Vec::new();
+    macro_rules! chk {
+        ($($f:ident),*) => {$(
+            if got.$f() != props.$f() {
+                bad.push(format!("{}: sent {:?}, got {:?}", stringify!($f), props.$f(), got.$f()));
+            }
+        )*};
+    }
+    chk!(content_type, content_encoding, headers, delivery_mode, priority, correlation_id, reply_to, expiration, message_id, timestamp, kind, user_id, app_id);
+    ensure(bad.is_empty(), format!("differs: {}", bad.join(", ")))?;
+    close(c).await?;
+    pass()
+}
+
+async fn headers_types(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    let mut nested = FieldTable::default();
+    nested.insert("inner".into(), lstr("value"));
+    nested.insert("n".into(), AMQPValue::LongInt(7));
+    let array = FieldArray::from(vec![lstr("a"), AMQPValue::LongInt(1), AMQPValue::Boolean(true)]);
+    let values: Vec<(&str, AMQPValue)> = vec![
+        ("string", lstr("héllo")),
+        ("i8", AMQPValue::ShortShortInt(-8)),
+        ("u8", AMQPValue::ShortShortUInt(200)),
+        ("i16", AMQPValue::ShortInt(-1600)),
+        ("u16", AMQPValue::ShortUInt(60000)),
+        ("i32", AMQPValue::LongInt(-320000)),
+        ("u32", AMQPValue::LongUInt(4_000_000_000)),
+        ("i64", AMQPValue::LongLongInt(-64_000_000_000)),
+        ("bool", AMQPValue::Boolean(true)),
+        ("float", AMQPValue::Float(1.5)),
+        ("double", AMQPValue::Double(2.25)),
+        ("decimal", AMQPValue::DecimalValue(DecimalValue { scale: 2, value: 12345 })),
+        ("timestamp", AMQPValue::Timestamp(1_700_000_000)),
+        ("table", AMQPValue::FieldTable(nested)),
+        ("array", AMQPValue::FieldArray(array)),
+        ("bytes", AMQPValue::ByteArray(ByteArray::from(vec![0u8, 1, 2, 255]))),
+        ("void", AMQPValue::Void),
+    ];
+    let mut headers = FieldTable::default();
+    for (k, v) in &values {
+        headers.insert((*k).into(), v.clone());
+    }
+    publish_p(&ch, "", &q, b"types", BasicProperties::default().with_headers(headers)).await?;
+    let props = get_one(&ch, &q, true).await?.delivery.properties;
+    let got = props.headers().clone().ok_or("no headers came back")?;
+    let mut bad = Vec::new();
+    for (k, v) in &values {
+        match got.inner().get(*k) {
+            Some(g) if g == v => {}
+            other => bad.push(format!("{k}: sent {v:?}, got {other:?}")),
+        }
+    }
+    ensure(got.inner().len() == values.len(), format!("{} headers back, sent {}", got.inner().len(), values.len()))?;
+    ensure(bad.is_empty(), bad.join("; "))?;
+    close(c).await?;
+    Ok(Outcome::Pass("S b B s u I i l t f d D T F A x V".into()))
+}
+
+async fn passive_missing_404(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let missing = uniq("missing");
+    let res = ch
+        .queue_declare(&missing, QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+        .await;
+    match res {
+        Ok(q) => return Err(format!("passive declare of a missing queue succeeded: {q:?}")),
+        Err(lapin::Error::ProtocolError(e)) => {
+            ensure(e.get_id() == 404, format!("reply code {}, want 404 ({e})", e.get_id()))?;
+            ensure(
+                matches!(e.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)),
+                format!("error kind {:?}", e.kind()),
+            )?;
+            ensure(e.get_message().as_str().starts_with("NOT_FOUND"), format!("reply text {:?}", e.get_message()))?;
+        }
+        Err(other) => return Err(format!("expected lapin::Error::ProtocolError(404), got {other:?}")),
+    }
+    ensure(!ch.status().connected(), "channel still open after channel.close")?;
+    // The connection survives: a fresh channel works.
+    let ch2 = chan(&c).await?;
+    tmp_queue(&ch2).await?;
+    close(c).await?;
+    Ok(Outcome::Pass("lapin::Error::ProtocolError, AMQPError id 404 NOTFOUND".into()))
+}
+
+async fn exchange_to_exchange(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let (xa, xb) = (uniq("e2e.src"), uniq("e2e.dst"));
+    declare_exchange(&ch, &xa, ExchangeKind::Direct).await?;
+    declare_exchange(&ch, &xb, ExchangeKind::Fanout).await?;
+    ch.exchange_bind(&xb, &xa, "k", ExchangeBindOptions::default(), FieldTable::default())
+        .await
+        .ctx("exchange.bind")?;
+    let q = tmp_queue(&ch).await?;
+    bind(&ch, &q, &xb, "").await?;
+    publish(&ch, &xa, "k", b"via").await?;
+    let got = drain(&ch, &q, 1).await?;
+    ensure(got == vec![b("via")], format!("got {got:?}"))?;
+    delete_exchange(&ch, &xa).await?;
+    delete_exchange(&ch, &xb).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn tx_commit(u: Url) -> R {
+    let c = open(&u).await?;
+    let tx = chan(&c).await?;
+    let other = chan(&c).await?;
+    let q = tmp_queue(&other).await?;
+    tx.tx_select().await.ctx("tx.select")?;
+    publish(&tx, "", &q, b"tx").await?;
+    // A round trip on the tx channel makes sure the publish reached the broker.
+    count(&tx, &q).await?;
+    expect_empty(&other, &q, "uncommitted publish visible").await?;
+    tx.tx_commit().await.ctx("tx.commit")?;
+    let got = drain(&other, &q, 1).await?;
+    ensure(got == vec![b("tx")], format!("after commit got {got:?}"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn tx_rollback(u: Url) -> R {
+    let c = open(&u).await?;
+    let tx = chan(&c).await?;
+    let q = tmp_queue(&tx).await?;
+    tx.tx_select().await.ctx("tx.select")?;
+    publish(&tx, "", &q, b"never").await?;
+    tx.tx_rollback().await.ctx("tx.rollback")?;
+    // A sentinel committed after the rollback must be the only message in the queue.
+    publish(&tx, "", &q, b"sentinel").await?;
+    tx.tx_commit().await.ctx("tx.commit")?;
+    let got = drain(&tx, &q, 1).await?;
+    let shown: Vec<String> = got.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    ensure(got == vec![b("sentinel")], format!("rolled-back publish arrived: got {shown:?}"))?;
+    expect_empty(&tx, &q, "rolled-back publish arrived after the sentinel").await?;
+    close(c).await?;
+    pass()
+}
+
+async fn channels_100(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let q = tmp_queue(&ch).await?;
+    let mut chans = Vec::new();
+    for _ in 0..100 {
+        chans.push(chan(&c).await?);
+    }
+    let mut ids: Vec<u16> = chans.iter().map(|ch| ch.id()).collect();
+    ids.sort();
+    ids.dedup();
+    ensure(ids.len() == 100, "channel ids not distinct")?;
+    for (i, ch) in chans.iter().enumerate() {
+        publish(ch, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    for ch in chans.iter() {
+        count(ch, &q).await?; // flush each channel's publish
+    }
+    for ch in chans.iter() {
+        close_channel(ch).await?;
+    }
+    let n = count_eq(&ch, &q, 100).await?;
+    ensure(n == 100, format!("{n} messages from 100 channels"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn close_requeues(u: Url) -> R {
+    let c = open(&u).await?;
+    let a = chan(&c).await?;
+    let other = chan(&c).await?;
+    let q = tmp_queue(&other).await?;
+    publish(&other, "", &q, b"unacked").await?;
+    let mut consumer = consume(&a, &q, false).await?;
+    let d = next(&mut consumer, "delivery").await?;
+    ensure(!d.redelivered, "first delivery already redelivered")?;
+    close_channel(&a).await?;
+    let m = get_one(&other, &q, true).await.map_err(|_| "message did not come back after the channel closed".to_string())?;
+    ensure(m.delivery.data == b("unacked"), "requeued body differs")?;
+    ensure(m.delivery.redelivered, "requeued message not marked redelivered")?;
+    close(c).await?;
+    pass()
+}
+
+async fn server_cancel(u: Url) -> R {
+    let c = open(&u).await?;
+    let a = chan(&c).await?;
+    let other = chan(&c).await?;
+    let q = uniq("cancel");
+    other.queue_declare(&q, QueueDeclareOptions::default(), FieldTable::default()).await.ctx("queue.declare")?;
+    let mut consumer = consume(&a, &q, false).await?;
+    other.queue_delete(&q, QueueDeleteOptions::default()).await.ctx("queue.delete")?;
+    // lapin ends the consumer's stream when the broker cancels it.
+    match within("basic.cancel", consumer.next()).await? {
+        None => {}
+        Some(Ok(d)) => return Err(format!("unexpected delivery {:?}", d.data)),
+        Some(Err(e)) => return Err(format!("consumer error instead of cancel: {e:?}")),
+    }
+    ensure(consumer.state() == ConsumerState::Canceled, format!("consumer state {:?}", consumer.state()))?;
+    ensure(a.status().connected(), "channel closed by the cancel")?;
+    close(c).await?;
+    Ok(Outcome::Pass("consumer stream ended, state Canceled".into()))
+}
+
+async fn clean_close(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    tmp_queue(&ch).await?;
+    close_channel(&ch).await?;
+    // close() resolves on connection.close-ok; lapin's I/O loop then marks the connection closed.
+    within("connection close", c.close(200, "bye")).await?.ctx("connection close")?;
+    for _ in 0..100 {
+        if !c.status().closing() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    ensure(c.status().closed(), format!("connection state {:?} after close", c.status().state()))?;
+    pass()
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), (|u| Box::pin($name(u))) as Scenario)),*]
+    };
+}
+
+#[tokio::main]
+async fn main() {
+    let raw = std::env::args().nth(1).unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let url = match parse_url(&raw) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    run_all(
+        url,
+        scenarios![
+            connect,
+            connect_amqplain,
+            declare_exchanges,
+            declare_queues,
+            bind_unbind,
+            route_default,
+            route_direct,
+            route_fanout,
+            route_topic,
+            route_headers,
+            mandatory_return,
+            confirms_sync,
+            confirms_async,
+            manual_ack,
+            nack_requeue,
+            reject,
+            prefetch_fair,
+            basic_get,
+            large_message,
+            empty_message,
+            properties_roundtrip,
+            headers_types,
+            passive_missing_404,
+            exchange_to_exchange,
+            tx_commit,
+            tx_rollback,
+            channels_100,
+            close_requeues,
+            server_cancel,
+            clean_close,
+        ],
+    )
+    .await;
+}
