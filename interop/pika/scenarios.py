@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Stock pika against a broker: publish and consume through every exchange type.
 
-Usage: pika_exchanges.py AMQP_URL
-Each scenario prints "ok NAME" or "FAIL NAME: why"; the last line is "N passed, N failed".
+Usage: scenarios.py AMQP_URL
+Prints `SCENARIO <id> pass|fail [detail]` for the ids listed in ./covers (a part of
+interop/scenarios.txt: the rest of pika's list is still to be written).
 """
 import sys
 import traceback
@@ -134,33 +135,53 @@ def passive_missing_queue(conn):
         check(e.reply_text.startswith("NOT_FOUND - no queue"), e.reply_text)
 
 
+# Scenario ids (interop/scenarios.txt) each function here answers; see ./covers.
+IDS = {
+    "default_exchange": ["route_default"],
+    "direct": ["route_direct"],
+    "fanout": ["route_fanout"],
+    "topic": ["route_topic"],
+    "headers": ["route_headers"],
+    "consume_and_ack": ["manual_ack"],
+    "confirms_and_returns": ["mandatory_return", "confirms_sync"],
+}
+
+
+def report(ids, ok, detail=""):
+    for i in ids:
+        print(f"SCENARIO {i} {'pass' if ok else 'fail'} {detail}".rstrip())
+
+
 def main(url):
-    conn = connect(url)
+    try:
+        conn = connect(url)
+        report(["connect"], True)
+    except Exception as e:
+        report(["connect"], False, repr(e))
+        return 0
     scenarios = [default_exchange, direct, fanout, topic, headers, consume_and_ack, confirms_and_returns]
-    passed = failed = 0
     for scenario in scenarios:
         ch = conn.channel()
         try:
             scenario(ch)
-            print(f"ok {scenario.__name__}")
-            passed += 1
+            report(IDS[scenario.__name__], True)
         except Exception as e:  # report and go on with the next scenario
-            print(f"FAIL {scenario.__name__}: {e!r}")
-            traceback.print_exc()
-            failed += 1
+            traceback.print_exc(file=sys.stderr)
+            report(IDS[scenario.__name__], False, repr(e))
         finally:
             if ch.is_open:
                 ch.close()
     try:
         passive_missing_queue(conn)
-        print("ok passive_missing_queue")
-        passed += 1
+        report(["passive_missing_404"], True)
     except Exception as e:
-        print(f"FAIL passive_missing_queue: {e!r}")
-        failed += 1
-    conn.close()
-    print(f"pika: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+        report(["passive_missing_404"], False, repr(e))
+    try:
+        conn.close()
+        report(["clean_close"], True)
+    except Exception as e:
+        report(["clean_close"], False, repr(e))
+    return 0
 
 
 if __name__ == "__main__":
