@@ -130,16 +130,18 @@ pub async fn serve(
     let writer = tokio::spawn(writer::write_loop(writer_half, out_rx, unwritten.clone()));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let mut conn = Connection {
-        id: core.next_connection_id(),
         peer,
-        vhost: n.vhost.clone(),
-        settings: n,
+        session: Session {
+            id: core.next_connection_id(),
+            vhost: n.vhost.clone(),
+            settings: n,
+            out: BytesMut::new(),
+            durability: Arc::new(DurabilityNotice(events_tx.clone())),
+            events_tx,
+        },
         channels: HashMap::new(),
-        out: BytesMut::new(),
         out_tx,
         unwritten,
-        durability: Arc::new(DurabilityNotice(events_tx.clone())),
-        events_tx,
         state: State::Running,
     };
     conn.run(reader, io.buf, events_rx, &mut shutdown).await;
@@ -162,18 +164,38 @@ enum Slot {
     Closing,
 }
 
-struct Connection {
+/// What the channels of a connection share; lent to a channel as its `Context`.
+struct Session {
     id: u64,
-    peer: SocketAddr,
     vhost: Arc<VHost>,
     settings: Negotiated,
-    channels: HashMap<u16, Slot>,
+    /// Frames encoded this turn, handed to the writer at its end.
     out: BytesMut,
+    events_tx: mpsc::UnboundedSender<Outbound>,
+    durability: Arc<dyn crate::store::Durability>,
+}
+
+impl Session {
+    fn context(&mut self) -> Context<'_> {
+        Context {
+            vhost: &self.vhost,
+            connection: self.id,
+            user: &self.settings.user,
+            frame_max: self.settings.frame_max,
+            sink: &self.events_tx,
+            out: &mut self.out,
+            durability: &self.durability,
+        }
+    }
+}
+
+struct Connection {
+    peer: SocketAddr,
+    session: Session,
+    channels: HashMap<u16, Slot>,
     out_tx: mpsc::UnboundedSender<Bytes>,
     /// Bytes handed to the writer and not yet written to the socket.
     unwritten: Arc<AtomicUsize>,
-    events_tx: mpsc::UnboundedSender<Outbound>,
-    durability: Arc<dyn crate::store::Durability>,
     state: State,
 }
 
@@ -185,7 +207,7 @@ impl Connection {
         mut events: mpsc::UnboundedReceiver<Outbound>,
         shutdown: &mut watch::Receiver<bool>,
     ) {
-        let heartbeat = Duration::from_secs(self.settings.heartbeat.into());
+        let heartbeat = Duration::from_secs(self.session.settings.heartbeat.into());
         let mut ticker = tokio::time::interval(if heartbeat.is_zero() {
             Duration::from_secs(3600)
         } else {
@@ -248,7 +270,7 @@ impl Connection {
                             Ok(ev) => self.on_event(ev),
                             Err(_) => break,
                         }
-                        if self.out.len() > FLUSH_BYTES {
+                        if self.session.out.len() > FLUSH_BYTES {
                             self.flush(&mut last_write);
                         }
                     }
@@ -258,7 +280,7 @@ impl Connection {
                         tracing::warn!(peer = %self.peer, "missed heartbeats from client, timeout: {}s", heartbeat.as_secs());
                         self.state = State::Closed;
                     } else if last_write.elapsed() >= heartbeat / 2 {
-                        write_frame(&mut self.out, FRAME_HEARTBEAT, 0, |_| {});
+                        write_frame(&mut self.session.out, FRAME_HEARTBEAT, 0, |_| {});
                     }
                 }
                 _ = tokio::time::sleep_until(deadline), if matches!(self.state, State::Closing(_)) => {
@@ -280,20 +302,12 @@ impl Connection {
     fn flush(&mut self, last_write: &mut Instant) {
         for slot in self.channels.values_mut() {
             if let Slot::Open(ch) = slot {
-                let mut ctx = Context {
-                    vhost: &self.vhost,
-                    connection: self.id,
-                    user: &self.settings.user,
-                    frame_max: self.settings.frame_max,
-                    sink: &self.events_tx,
-                    out: &mut self.out,
-                    durability: &self.durability,
-                };
+                let mut ctx = self.session.context();
                 ch.flush_confirms(&mut ctx);
             }
         }
-        if !self.out.is_empty() {
-            let chunk = self.out.split().freeze();
+        if !self.session.out.is_empty() {
+            let chunk = self.session.out.split().freeze();
             self.unwritten.fetch_add(chunk.len(), Ordering::Relaxed);
             let _ = self.out_tx.send(chunk);
             *last_write = Instant::now();
@@ -310,7 +324,7 @@ impl Connection {
     /// Handles every complete frame in the read buffer.
     fn process(&mut self, buf: &mut BytesMut) {
         while self.state != State::Closed {
-            match Frame::decode(buf, self.settings.frame_max) {
+            match Frame::decode(buf, self.session.settings.frame_max) {
                 Ok(Some(frame)) => self.on_frame(frame),
                 Ok(None) => return,
                 Err(e) => {
@@ -405,10 +419,10 @@ impl Connection {
         };
         match (self.channels.get_mut(&ch), frame) {
             (None, ChannelFrame::Method(Method::ChannelOpen(_))) => {
-                if ch > self.settings.channel_max {
+                if ch > self.session.settings.channel_max {
                     return Err(AmqpError::not_allowed(format!(
                         "channel number {ch} is above the negotiated channel_max ({})",
-                        self.settings.channel_max
+                        self.session.settings.channel_max
                     ))
                     .during(20, 10));
                 }
@@ -439,29 +453,13 @@ impl Connection {
             }
             (Some(Slot::Open(c)), ChannelFrame::Method(Method::ChannelClose(_))) if c.is_idle() => {
                 let mut c = c_take(&mut self.channels, ch);
-                let mut ctx = Context {
-                    vhost: &self.vhost,
-                    connection: self.id,
-                    user: &self.settings.user,
-                    frame_max: self.settings.frame_max,
-                    sink: &self.events_tx,
-                    out: &mut self.out,
-                    durability: &self.durability,
-                };
+                let mut ctx = self.session.context();
                 c.teardown(&mut ctx);
                 self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
                 Ok(())
             }
             (Some(Slot::Open(c)), frame) => {
-                let mut ctx = Context {
-                    vhost: &self.vhost,
-                    connection: self.id,
-                    user: &self.settings.user,
-                    frame_max: self.settings.frame_max,
-                    sink: &self.events_tx,
-                    out: &mut self.out,
-                    durability: &self.durability,
-                };
+                let mut ctx = self.session.context();
                 match c.on_frame(&mut ctx, frame) {
                     Ok(()) => Ok(()),
                     Err(e) if e.is_connection_error() => Err(e),
@@ -488,28 +486,19 @@ impl Connection {
             }
             return;
         };
-        let mut ctx = Context {
-            vhost: &self.vhost,
-            connection: self.id,
-            user: &self.settings.user,
-            frame_max: self.settings.frame_max,
-            sink: &self.events_tx,
-            out: &mut self.out,
-            durability: &self.durability,
-        };
+        let notify_cancel = self.session.settings.consumer_cancel_notify;
+        let mut ctx = self.session.context();
         match ev {
             Outbound::Deliver(d) => c.deliver(&mut ctx, d),
-            Outbound::Cancelled { consumer_tag, .. } => c.consumer_cancelled(
-                &mut ctx,
-                &consumer_tag,
-                self.settings.consumer_cancel_notify,
-            ),
+            Outbound::Cancelled { consumer_tag, .. } => {
+                c.consumer_cancelled(&mut ctx, &consumer_tag, notify_cancel)
+            }
             Outbound::Persisted { seq, ok, .. } => c.on_persisted(seq, ok),
         }
     }
 
     fn send(&mut self, ch: u16, m: Method) {
-        write_frame(&mut self.out, FRAME_METHOD, ch, |o| m.encode(o));
+        write_frame(&mut self.session.out, FRAME_METHOD, ch, |o| m.encode(o));
     }
 
     /// Reports a connection error with connection.close and waits for close-ok.
@@ -531,19 +520,11 @@ impl Connection {
         let channels = std::mem::take(&mut self.channels);
         for (_, slot) in channels {
             if let Slot::Open(mut c) = slot {
-                let mut ctx = Context {
-                    vhost: &self.vhost,
-                    connection: self.id,
-                    user: &self.settings.user,
-                    frame_max: self.settings.frame_max,
-                    sink: &self.events_tx,
-                    out: &mut self.out,
-                    durability: &self.durability,
-                };
+                let mut ctx = self.session.context();
                 c.teardown(&mut ctx);
             }
         }
-        self.vhost.connection_closed(self.id);
+        self.session.vhost.connection_closed(self.session.id);
         tracing::info!(peer = %self.peer, "connection closed");
     }
 }
