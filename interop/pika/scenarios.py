@@ -5,6 +5,7 @@ Usage: scenarios.py AMQP_URL
 Prints `SCENARIO <id> pass|fail [detail]` for the ids listed in ./covers (a part of
 interop/scenarios.txt: the rest of pika's list is still to be written).
 """
+import os
 import sys
 import traceback
 import uuid
@@ -135,6 +136,190 @@ def passive_missing_queue(conn):
         check(e.reply_text.startswith("NOT_FOUND - no queue"), e.reply_text)
 
 
+def unique(prefix):
+    return f"interop.{prefix}.{uuid.uuid4().hex}"
+
+
+def declare_exchanges(ch):
+    for kind in ["direct", "fanout", "topic", "headers"]:
+        x = unique(kind)
+        ch.exchange_declare(x, kind)
+        ch.exchange_declare(x, kind)  # an equivalent redeclare is fine
+        ch.exchange_delete(x)
+
+
+def declare_queues(ch):
+    named = ch.queue_declare("", exclusive=True).method.queue
+    check(named.startswith("amq.gen-"), f"server-named queue {named}")
+    auto = unique("auto")
+    ch.queue_declare(auto, auto_delete=True)
+    durable = unique("durable")
+    ch.queue_declare(durable, durable=True)
+    ch.basic_publish("", durable, b"1")
+    ch.basic_publish("", durable, b"2")
+    count = 0
+    for _ in range(100):
+        count = ch.queue_declare(durable, passive=True).method.message_count
+        if count == 2:
+            break
+        ch.connection.sleep(0.01)
+    check(count == 2, f"passive declare counts 2 messages, got {count}")
+    ch.queue_delete(durable)
+    ch.queue_delete(auto)
+
+
+def bind_unbind(ch):
+    x = unique("bind")
+    ch.exchange_declare(x, "direct", auto_delete=True)
+    q = fresh_queue(ch)
+    ch.queue_bind(q, x, "k")
+    ch.basic_publish(x, "k", b"bound")
+    check(drain(ch, q, 1) == [b"bound"], "bound key arrives")
+    # The sentinel binding first: the auto-delete exchange would go with its last binding.
+    ch.queue_bind(q, x, "sentinel")
+    ch.queue_unbind(q, x, "k")
+    ch.basic_publish(x, "k", b"unbound")
+    ch.basic_publish(x, "sentinel", b"sentinel")
+    check(drain(ch, q, 1) == [b"sentinel"], "after unbind only the sentinel arrives")
+
+
+def nack_requeue(ch):
+    q = fresh_queue(ch)
+    ch.basic_publish("", q, b"again")
+    method, _, body = ch.basic_get(q)
+    check(method is not None and not method.redelivered, "first delivery")
+    ch.basic_nack(method.delivery_tag, requeue=True)
+    for _ in range(100):
+        method, _, body = ch.basic_get(q)
+        if method is not None:
+            break
+        ch.connection.sleep(0.01)
+    check(method is not None and method.redelivered and body == b"again", "redelivered after nack")
+    ch.basic_ack(method.delivery_tag)
+
+
+def reject(ch):
+    q = fresh_queue(ch)
+    ch.basic_publish("", q, b"gone")
+    method, _, _ = ch.basic_get(q)
+    ch.basic_reject(method.delivery_tag, requeue=False)
+    ch.basic_publish("", q, b"sentinel")
+    check(drain(ch, q, 1) == [b"sentinel"], "the rejected message is gone")
+
+
+def basic_get(ch):
+    q = fresh_queue(ch)
+    ch.basic_publish("", q, b"a")
+    ch.basic_publish("", q, b"b")
+    method = None
+    for _ in range(100):
+        method, _, body = ch.basic_get(q, auto_ack=True)
+        if method is not None:
+            break
+        ch.connection.sleep(0.01)
+    check(method is not None and body == b"a" and method.message_count == 1, "get-ok with one left")
+    drain(ch, q, 1)
+    method, _, _ = ch.basic_get(q, auto_ack=True)
+    check(method is None, "get-empty on an empty queue")
+
+
+def large_message(ch):
+    q = fresh_queue(ch)
+    body = os.urandom(1024 * 1024)
+    ch.basic_publish("", q, body)
+    check(drain(ch, q, 1) == [body], "1 MiB round trip")
+
+
+def empty_message(ch):
+    q = fresh_queue(ch)
+    ch.basic_publish("", q, b"")
+    check(drain(ch, q, 1) == [b""], "empty body round trip")
+
+
+def properties_roundtrip(ch):
+    q = fresh_queue(ch)
+    props = pika.BasicProperties(
+        content_type="application/json", content_encoding="utf-8", headers={"h": "v"},
+        delivery_mode=2, priority=5, correlation_id="corr", reply_to="reply", expiration="60000",
+        message_id="mid", timestamp=1700000000, type="kind", user_id="guest", app_id="interop")
+    ch.basic_publish("", q, b"p", props)
+    got = None
+    for _ in range(100):
+        method, got, _ = ch.basic_get(q, auto_ack=True)
+        if method is not None:
+            break
+        ch.connection.sleep(0.01)
+    for field in ["content_type", "content_encoding", "headers", "delivery_mode", "priority",
+                  "correlation_id", "reply_to", "expiration", "message_id", "timestamp", "type",
+                  "user_id", "app_id"]:
+        check(getattr(got, field) == getattr(props, field), f"{field} survives")
+
+
+def exchange_to_exchange(ch):
+    a, b = unique("e2e-a"), unique("e2e-b")
+    ch.exchange_declare(a, "fanout", auto_delete=True)
+    ch.exchange_declare(b, "fanout", auto_delete=True)
+    q = fresh_queue(ch)
+    ch.queue_bind(q, b)
+    ch.exchange_bind(b, a)
+    ch.basic_publish(a, "", b"through")
+    check(drain(ch, q, 1) == [b"through"], "A -> B -> queue")
+
+
+def tx_commit(ch):
+    q = fresh_queue(ch)
+    ch.tx_select()
+    ch.basic_publish("", q, b"tx")
+    other = ch.connection.channel()
+    method, _, _ = other.basic_get(q, auto_ack=True)
+    check(method is None, "invisible before commit")
+    other.close()
+    ch.tx_commit()
+    check(drain(ch, q, 1) == [b"tx"], "visible after commit")
+
+
+def tx_rollback(ch):
+    q = fresh_queue(ch)
+    ch.tx_select()
+    ch.basic_publish("", q, b"never")
+    ch.tx_rollback()
+    ch.basic_publish("", q, b"sentinel")
+    ch.tx_commit()
+    check(drain(ch, q, 1) == [b"sentinel"], "the rolled back publish never arrives")
+
+
+def channels_100(ch):
+    conn = ch.connection
+    chans = [conn.channel() for _ in range(100)]
+    q = fresh_queue(ch)
+    for c in chans:
+        c.basic_publish("", q, b"x")
+    check(len(drain(ch, q, 100)) == 100, "each of 100 channels published")
+    for c in chans:
+        c.close()
+
+
+def close_requeues(ch):
+    conn = ch.connection
+    q = fresh_queue(ch)
+    ch.basic_publish("", q, b"back")
+    reader = conn.channel()
+    method = None
+    for _ in range(100):
+        method, _, _ = reader.basic_get(q)
+        if method is not None:
+            break
+        conn.sleep(0.01)
+    check(method is not None, "delivered")
+    reader.close()
+    for _ in range(100):
+        method, _, body = ch.basic_get(q, auto_ack=True)
+        if method is not None:
+            break
+        conn.sleep(0.01)
+    check(method is not None and method.redelivered and body == b"back", "requeued, redelivered")
+
+
 # Scenario ids (interop/scenarios.txt) each function here answers; see ./covers.
 IDS = {
     "default_exchange": ["route_default"],
@@ -144,6 +329,20 @@ IDS = {
     "headers": ["route_headers"],
     "consume_and_ack": ["manual_ack"],
     "confirms_and_returns": ["mandatory_return", "confirms_sync"],
+    "declare_exchanges": ["declare_exchanges"],
+    "declare_queues": ["declare_queues"],
+    "bind_unbind": ["bind_unbind"],
+    "nack_requeue": ["nack_requeue"],
+    "reject": ["reject"],
+    "basic_get": ["basic_get"],
+    "large_message": ["large_message"],
+    "empty_message": ["empty_message"],
+    "properties_roundtrip": ["properties_roundtrip"],
+    "exchange_to_exchange": ["exchange_to_exchange"],
+    "tx_commit": ["tx_commit"],
+    "tx_rollback": ["tx_rollback"],
+    "channels_100": ["channels_100"],
+    "close_requeues": ["close_requeues"],
 }
 
 
@@ -159,7 +358,10 @@ def main(url):
     except Exception as e:
         report(["connect"], False, repr(e))
         return 0
-    scenarios = [default_exchange, direct, fanout, topic, headers, consume_and_ack, confirms_and_returns]
+    scenarios = [default_exchange, direct, fanout, topic, headers, consume_and_ack, confirms_and_returns,
+                 declare_exchanges, declare_queues, bind_unbind, nack_requeue, reject, basic_get,
+                 large_message, empty_message, properties_roundtrip, exchange_to_exchange,
+                 tx_commit, tx_rollback, channels_100, close_requeues]
     for scenario in scenarios:
         ch = conn.channel()
         try:
