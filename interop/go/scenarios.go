@@ -6,7 +6,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -338,22 +337,26 @@ func mandatoryReturn() string {
 	return ""
 }
 
+// confirmsSync publishes and waits for each confirmation before the next publish. It reads the
+// NotifyPublish channel rather than DeferredConfirmation.Wait: in amqp091-go 1.5.0 (Debian's) the
+// deferred confirmation is registered only after the frame is sent, so a broker that acks fast
+// enough beats it and Wait hangs until its context ends (rabbitmq/amqp091-go#182, fixed in 1.8).
 func confirmsSync() string {
 	c := dial()
 	defer c.Close()
 	ch := channel(c)
 	must(ch.Confirm(false), "confirm.select")
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1))
 	q := tmpQueue(ch)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var dcs []*amqp.DeferredConfirmation
 	for i := 0; i < 100; i++ {
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", q, false, false, text(fmt.Sprint(i)))
-		must(err, "publish")
-		dcs = append(dcs, dc)
-	}
-	for i, dc := range dcs {
-		check(dc.Wait(), "publish %d (tag %d) not acked within 5 s", i, dc.DeliveryTag)
+		publish(ch, "", q, text(fmt.Sprint(i)))
+		select {
+		case cf := <-confirms:
+			check(cf.Ack, "publish %d nacked", i)
+			check(cf.DeliveryTag == uint64(i+1), "confirmation tag %d, want %d", cf.DeliveryTag, i+1)
+		case <-time.After(5 * time.Second):
+			panic(fmt.Errorf("publish %d not confirmed within 5 s", i))
+		}
 	}
 	p, err := ch.QueueDeclarePassive(q, false, false, true, false, nil)
 	must(err, "passive declare")
