@@ -423,3 +423,168 @@ async fn a_failing_disk_nacks_publishes_and_keeps_serving() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Publishes every body with confirms in one pipeline (all sent, then all awaited), so a deep
+/// queue fills through the group commit instead of one fsync per message.
+async fn publish_pipelined(ch: &Channel, queue: &str, bodies: impl Iterator<Item = Vec<u8>>) {
+    let mut confirms = Vec::new();
+    for b in bodies {
+        let c = ch
+            .basic_publish("", queue, BasicPublishOptions::default(), &b, persistent())
+            .await
+            .expect("publish");
+        confirms.push(c);
+    }
+    for c in confirms {
+        assert!(within(c).await.expect("confirm").is_ack());
+    }
+}
+
+async fn message_count(ch: &Channel, queue: &str) -> u32 {
+    ch.queue_declare(
+        queue,
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("passive declare")
+    .message_count()
+}
+
+/// Consumes exactly `n` messages (prefetch `n`, so no more are sent), cancels, acks them all
+/// and returns their bodies in delivery order.
+async fn consume_n(ch: &Channel, queue: &str, n: usize) -> Vec<String> {
+    use futures_lite::StreamExt;
+    let prefetch = u16::try_from(n).expect("n fits a prefetch count");
+    ch.basic_qos(prefetch, BasicQosOptions::default())
+        .await
+        .expect("qos");
+    let mut consumer = ch
+        .basic_consume(
+            queue,
+            "deep",
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let mut out = Vec::with_capacity(n);
+    let mut last = 0;
+    while out.len() < n {
+        let d = within(consumer.next())
+            .await
+            .expect("a delivery within the wait")
+            .expect("delivery");
+        last = d.delivery_tag;
+        out.push(String::from_utf8_lossy(&d.data).into_owned());
+    }
+    ch.basic_cancel("deep", BasicCancelOptions::default())
+        .await
+        .expect("cancel");
+    ch.basic_ack(last, BasicAckOptions { multiple: true })
+        .await
+        .expect("ack");
+    out
+}
+
+fn numbered(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("m{i}")).collect()
+}
+
+/// More messages than a durable queue keeps in memory (16,384): the rest waits on disk and
+/// is read back in order, before and after a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deep_queue_pages_to_disk_and_back_in_order_across_a_restart() {
+    let dir = temp_dir("deep");
+    let n = 40_000;
+    {
+        let broker = start(&dir);
+        let (_conn, ch) = channel(&broker).await;
+        declare_durable(&ch, "deep").await;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirm mode");
+        publish_pipelined(
+            &ch,
+            "deep",
+            numbered(0..n).into_iter().map(String::into_bytes),
+        )
+        .await;
+        assert_eq!(message_count(&ch, "deep").await, n as u32);
+        // basic.get reports what is left, on disk included.
+        let first = within(ch.basic_get("deep", BasicGetOptions { no_ack: true }))
+            .await
+            .expect("get")
+            .expect("a message");
+        assert_eq!(first.delivery.data, b"m0");
+        assert_eq!(first.message_count, n as u32 - 1);
+        assert_eq!(consume_n(&ch, "deep", 20_000).await, numbered(1..20_001));
+    }
+    let broker = start(&dir);
+    let (_conn, ch) = channel(&broker).await;
+    let left = n - 20_001;
+    assert_eq!(message_count(&ch, "deep").await, left as u32);
+    assert_eq!(consume_n(&ch, "deep", left).await, numbered(20_001..n));
+    assert_eq!(message_count(&ch, "deep").await, 0);
+}
+
+/// Transient messages in a deep queue's backlog keep their place; purging a deep queue
+/// settles what was on disk, so nothing comes back after a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deep_queue_keeps_transient_messages_in_place_and_purges_what_is_on_disk() {
+    let dir = temp_dir("deep-purge");
+    let n = 20_000;
+    {
+        let broker = start(&dir);
+        let (_conn, ch) = channel(&broker).await;
+        declare_durable(&ch, "deep").await;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirm mode");
+        publish_pipelined(
+            &ch,
+            "deep",
+            numbered(0..n).into_iter().map(String::into_bytes),
+        )
+        .await;
+        let transient = ch
+            .basic_publish(
+                "",
+                "deep",
+                BasicPublishOptions::default(),
+                b"transient",
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish");
+        assert!(within(transient).await.expect("confirm").is_ack());
+        publish_pipelined(
+            &ch,
+            "deep",
+            numbered(n..n + 10).into_iter().map(String::into_bytes),
+        )
+        .await;
+        let mut want = numbered(0..n);
+        want.push("transient".into());
+        want.extend(numbered(n..n + 10));
+        assert_eq!(consume_n(&ch, "deep", n + 11).await, want);
+
+        publish_pipelined(
+            &ch,
+            "deep",
+            numbered(0..n).into_iter().map(String::into_bytes),
+        )
+        .await;
+        let purged = ch
+            .queue_purge("deep", QueuePurgeOptions::default())
+            .await
+            .expect("purge");
+        assert_eq!(purged, n as u32);
+    }
+    let broker = start(&dir);
+    let (_conn, ch) = channel(&broker).await;
+    assert_eq!(message_count(&ch, "deep").await, 0);
+}

@@ -77,6 +77,19 @@ impl Message {
         }
     }
 
+    /// A persistent message read back from the log, at `slot`.
+    pub fn from_log(m: crate::store::LogMessage, slot: Arc<Slot>) -> Message {
+        let message = Message::new(
+            Arc::from(m.exchange.as_str()),
+            &m.routing_key,
+            true,
+            m.raw_properties,
+            m.body,
+        );
+        let _ = message.slot.set(slot);
+        message
+    }
+
     pub fn routing_key(&self) -> &str {
         match &self.payload {
             // The key was copied from a `&str` whole, so it is valid UTF-8.

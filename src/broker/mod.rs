@@ -14,6 +14,7 @@
 //! to consumers' unbounded channels. No lock is held across an `.await`. Publishing to queue
 //! A never waits on queue B: routing releases the exchange's lock before pushing to queues.
 
+pub mod backlog;
 pub mod consumer;
 pub mod error;
 pub mod exchange;

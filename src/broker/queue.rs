@@ -1,9 +1,10 @@
 //! A queue: ready messages in order, its consumers, and round-robin dispatch under prefetch.
 
+use super::backlog::{Backlog, Taken};
 use super::consumer::{Consumer, Delivery, Outbound, QueuedMessage};
 use super::message::Message;
 use crate::protocol::FieldTable;
-use crate::store::VhostStore;
+use crate::store::{Run, Slot, VhostStore};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -30,8 +31,10 @@ pub struct Queue {
 
 #[derive(Debug, Default)]
 struct QueueState {
-    /// Ready messages, ascending `seq`.
+    /// Ready messages in memory, ascending `seq`.
     ready: VecDeque<QueuedMessage>,
+    /// Ready messages after `ready`, on disk (durable queues past `MEMORY_LIMIT`).
+    backlog: Backlog,
     next_seq: u64,
     consumers: Vec<Consumer>,
     /// Where round-robin resumes.
@@ -46,9 +49,20 @@ const CONGESTED_ABOVE: usize = 20_000;
 /// Throttled publishers resume once the queue is below this.
 const RELIEVED_BELOW: usize = 10_000;
 
+/// Ready messages a durable queue keeps in memory; past this, what arrives stays on disk
+/// only (see `backlog`), so a deep queue costs bytes per message, not its bodies.
+pub const MEMORY_LIMIT: usize = 16_384;
+/// Messages read back from disk at once when the in-memory head runs dry.
+const LOAD_BATCH: usize = 2048;
+
 impl QueueState {
     fn congested(&self, above: usize) -> bool {
-        !self.consumers.is_empty() && self.ready.len() > above
+        !self.consumers.is_empty() && self.len() > above
+    }
+
+    /// Every ready message, in memory or not.
+    fn len(&self) -> usize {
+        self.ready.len() + self.backlog.len()
     }
 }
 
@@ -98,6 +112,11 @@ impl Queue {
         }
     }
 
+    /// Appends positions of messages recovered from disk but not read into memory.
+    pub fn restore_backlog(&self, runs: Vec<Run>) {
+        self.lock().backlog.push_runs(runs);
+    }
+
     /// Loads a message recovered from disk, in order, before any client connects.
     pub fn restore(&self, message: Arc<Message>, redelivered: bool) {
         let mut st = self.lock();
@@ -126,11 +145,16 @@ impl Queue {
         }
         let seq = st.next_seq;
         st.next_seq += 1;
-        st.ready.push_back(QueuedMessage {
+        let entry = QueuedMessage {
             seq,
             message,
             redelivered: false,
-        });
+        };
+        if self.durable.is_some() && (!st.backlog.is_empty() || st.ready.len() >= MEMORY_LIMIT) {
+            st.backlog.push(entry);
+        } else {
+            st.ready.push_back(entry);
+        }
         self.dispatch_locked(&mut st);
         st.congested(CONGESTED_ABOVE)
     }
@@ -177,8 +201,59 @@ impl Queue {
         self.dispatch_locked(&mut st);
     }
 
+    /// Reads the next batch of the backlog into memory; false if there was none. The read
+    /// happens under the queue's lock, bounded by `LOAD_BATCH` messages and the log's read span.
+    fn refill(&self, st: &mut QueueState) -> bool {
+        let taken = st.backlog.take(LOAD_BATCH);
+        if taken.is_empty() {
+            return false;
+        }
+        let positions: Vec<_> = taken
+            .iter()
+            .filter_map(|t| match t {
+                Taken::Disk { position, .. } => Some(*position),
+                Taken::Memory(_) => None,
+            })
+            .collect();
+        let mut read = match &self.durable {
+            Some((store, _)) if !positions.is_empty() => store.log.read(&positions),
+            _ => Vec::new(),
+        }
+        .into_iter();
+        for t in taken {
+            let mut entry = match t {
+                Taken::Memory(e) => e,
+                Taken::Disk {
+                    position,
+                    redelivered,
+                } => match read.next().flatten() {
+                    Some(m) => QueuedMessage {
+                        seq: 0,
+                        message: Arc::new(Message::from_log(m, Slot::at(position))),
+                        redelivered,
+                    },
+                    None => {
+                        // Unreadable (logged by the read): lost; let its segment go.
+                        if let Some((store, id)) = &self.durable {
+                            store.log.settled_at(*id, vec![position]);
+                        }
+                        continue;
+                    }
+                },
+            };
+            // Everything in memory or handed out has a smaller seq than the backlog.
+            entry.seq = st.next_seq;
+            st.next_seq += 1;
+            st.ready.push_back(entry);
+        }
+        true
+    }
+
     fn dispatch_locked(self: &Arc<Self>, st: &mut QueueState) {
-        while !st.ready.is_empty() && !st.consumers.is_empty() {
+        while !st.consumers.is_empty() {
+            if st.ready.is_empty() && !self.refill(st) {
+                return;
+            }
             let n = st.consumers.len();
             let start = st.next_consumer % n;
             let Some(idx) = (0..n)
@@ -213,8 +288,11 @@ impl Queue {
     /// Takes the next ready message for basic.get, with the count left behind.
     pub fn get(&self) -> Option<(QueuedMessage, u32)> {
         let mut st = self.lock();
+        if st.ready.is_empty() {
+            self.refill(&mut st);
+        }
         let m = st.ready.pop_front()?;
-        Some((m, st.ready.len() as u32))
+        Some((m, st.len() as u32))
     }
 
     /// Adds a consumer unless exclusivity forbids it (an exclusive consumer wants the queue
@@ -250,11 +328,11 @@ impl Queue {
     /// Ready messages and consumers, as queue.declare-ok reports them.
     pub fn counts(&self) -> (u32, u32) {
         let st = self.lock();
-        (st.ready.len() as u32, st.consumers.len() as u32)
+        (st.len() as u32, st.consumers.len() as u32)
     }
 
     pub fn message_count(&self) -> u32 {
-        self.lock().ready.len() as u32
+        self.lock().len() as u32
     }
 
     pub fn consumer_count(&self) -> usize {
@@ -264,9 +342,18 @@ impl Queue {
     /// Drops every ready message; returns how many there were.
     pub fn purge(&self) -> u32 {
         let mut st = self.lock();
-        let n = st.ready.len() as u32;
-        for e in st.ready.drain(..) {
+        self.drop_ready(&mut st)
+    }
+
+    /// Settles every ready message, in memory and on disk; returns how many there were.
+    fn drop_ready(&self, st: &mut QueueState) -> u32 {
+        let n = st.len() as u32;
+        let (memory, positions) = st.backlog.drain();
+        for e in st.ready.drain(..).chain(memory) {
             self.settle(&e);
+        }
+        if let Some((store, id)) = &self.durable {
+            store.log.settled_at(*id, positions);
         }
         n
     }
@@ -281,11 +368,7 @@ impl Queue {
                 consumer_tag: c.tag.clone(),
             });
         }
-        let n = st.ready.len() as u32;
-        for e in st.ready.drain(..) {
-            self.settle(&e);
-        }
-        n
+        self.drop_ready(&mut st)
     }
 
     pub fn is_deleted(&self) -> bool {

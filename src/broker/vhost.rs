@@ -7,7 +7,7 @@ use super::message::Message;
 use super::queue::{Queue, QueueSettings};
 use crate::protocol::{FieldTable, FieldValue};
 use crate::store::meta::{BindingDef, ExchangeDef, QueueDef};
-use crate::store::{Definitions, StoreError, VhostStore};
+use crate::store::{Definitions, LogMessage, StoreError, VhostStore};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use std::path::Path;
@@ -88,7 +88,7 @@ impl VHost {
 
     /// A vhost whose durable state lives under `data_dir`, recovered from it.
     pub fn open(name: &str, data_dir: &Path) -> Result<VHost, StoreError> {
-        let opened = VhostStore::open(data_dir, name)?;
+        let opened = VhostStore::open(data_dir, name, super::queue::MEMORY_LIMIT)?;
         let v = Self::with_store(name, Some(Arc::new(opened.store)));
         v.restore(opened.definitions, opened.messages);
         Ok(v)
@@ -122,7 +122,7 @@ impl VHost {
     fn restore(
         &self,
         defs: Definitions,
-        mut messages: std::collections::HashMap<u32, Vec<crate::store::Recovered>>,
+        mut messages: std::collections::HashMap<u32, crate::store::RecoveredQueue>,
     ) {
         for x in defs.exchanges {
             let Some(kind) = ExchangeKind::parse(&x.kind) else {
@@ -160,18 +160,13 @@ impl VHost {
                 None,
                 durable,
             ));
-            for r in messages.remove(&q.id).unwrap_or_default() {
-                let m = Message::new(
-                    Arc::from(r.message.exchange.as_str()),
-                    &r.message.routing_key,
-                    true,
-                    r.message.raw_properties.clone(),
-                    r.message.body.clone(),
-                );
-                let _ = m.slot.set(r.slot);
+            let recovered = messages.remove(&q.id).unwrap_or_default();
+            restored += recovered.len();
+            for r in recovered.loaded {
+                let m = Message::from_log(LogMessage::clone(&r.message), r.slot);
                 queue.restore(Arc::new(m), r.redelivered);
-                restored += 1;
             }
+            queue.restore_backlog(recovered.backlog);
             self.queues.insert(q.name, queue);
         }
         for b in defs.bindings {

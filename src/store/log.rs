@@ -17,13 +17,15 @@
 
 use super::StoreError;
 use super::record::{self, Item, Scanner};
+use super::run::{self, Position, Run};
 use crate::protocol::wire;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -37,17 +39,55 @@ const PUBLISH: u8 = 1;
 const SETTLED: u8 = 2;
 const DELIVERED: u8 = 3;
 
+/// A deep queue reads its backlog back in spans of at most this many bytes.
+const READ_SPAN: u32 = 4 * 1024 * 1024;
+
+const PENDING: u8 = 0;
+const DURABLE: u8 = 1;
+const FAILED: u8 = 2;
+
 /// Where a persisted message lives, filled in by the writer when it writes the message.
 /// Id 0 means "not (or no longer) on disk".
 #[derive(Debug, Default)]
 pub struct Slot {
     id: AtomicU64,
     segment: AtomicU32,
+    offset: AtomicU32,
+    /// PENDING until the write is fsync'd (DURABLE) or refused (FAILED).
+    state: AtomicU8,
 }
 
 impl Slot {
     pub fn new() -> Arc<Slot> {
         Arc::new(Slot::default())
+    }
+
+    /// The slot of a message already on disk at `p`.
+    pub fn at(p: Position) -> Arc<Slot> {
+        Arc::new(Slot {
+            id: AtomicU64::new(p.id),
+            segment: AtomicU32::new(p.segment),
+            offset: AtomicU32::new(p.offset),
+            state: AtomicU8::new(DURABLE),
+        })
+    }
+
+    /// Where the message is, once its write is fsync'd.
+    pub fn position(&self) -> Option<Position> {
+        if self.state.load(Ordering::Acquire) != DURABLE {
+            return None;
+        }
+        let (id, segment) = self.get()?;
+        Some(Position {
+            id,
+            segment,
+            offset: self.offset.load(Ordering::Acquire),
+        })
+    }
+
+    /// Whether the write is still under way (neither durable nor refused).
+    pub fn is_pending(&self) -> bool {
+        self.state.load(Ordering::Acquire) == PENDING
     }
 
     fn get(&self) -> Option<(u64, u32)> {
@@ -80,6 +120,8 @@ enum Op {
         notify: Option<(Arc<dyn Durability>, u64)>,
     },
     Settled(u32, Arc<Slot>),
+    /// Settles messages that were only in a queue's on-disk backlog.
+    SettledAt(u32, Vec<Position>),
     Delivered(u32, Arc<Slot>),
     /// Answered once everything before it is written and fsync'd.
     Sync(Sender<()>),
@@ -93,8 +135,28 @@ pub struct Recovered {
     pub redelivered: bool,
 }
 
+/// What one queue gets back at start-up: its head read into memory, the rest as positions.
+#[derive(Debug, Default)]
+pub struct RecoveredQueue {
+    pub loaded: Vec<Recovered>,
+    pub backlog: Vec<Run>,
+}
+
+impl RecoveredQueue {
+    pub fn len(&self) -> usize {
+        self.loaded.len() + self.backlog.iter().map(Run::len).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The handle the broker publishes and settles through.
 pub struct MessageLog {
+    dir: PathBuf,
+    /// Read handles of segments that backlogs were read from.
+    readers: Mutex<HashMap<u32, Arc<File>>>,
     ops: Mutex<Option<Sender<Op>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     fault: Arc<Mutex<Option<std::io::ErrorKind>>>,
@@ -122,13 +184,15 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 impl MessageLog {
     /// Opens the log in `dir`, recovering every message still owed to one of `queues`.
-    /// Returns the messages per queue id, in the order they were published.
+    /// Returns the messages per queue id, in the order they were published: the first
+    /// `keep_in_memory` of each queue read, the rest as positions.
     pub fn open(
         dir: &Path,
         queues: &HashSet<u32>,
-    ) -> Result<(MessageLog, HashMap<u32, Vec<Recovered>>), StoreError> {
+        keep_in_memory: usize,
+    ) -> Result<(MessageLog, HashMap<u32, RecoveredQueue>), StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io("creating the message log", e))?;
-        let recovery = recover(dir, queues)?;
+        let recovery = recover(dir, queues, keep_in_memory)?;
         let segment = recovery.last_segment + 1;
         let file = open_append(&seg_path(dir, segment))?;
         sync_dir(dir)?;
@@ -150,6 +214,8 @@ impl MessageLog {
             .map_err(|e| StoreError::io("starting the store writer", e))?;
         Ok((
             MessageLog {
+                dir: dir.to_owned(),
+                readers: Mutex::new(HashMap::new()),
                 ops: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
                 fault,
@@ -202,6 +268,90 @@ impl MessageLog {
     /// The message left `queue` for good (acked, dropped, purged, queue deleted).
     pub fn settled(&self, queue: u32, slot: &Arc<Slot>) {
         self.send(Op::Settled(queue, slot.clone()));
+    }
+
+    /// Messages known only by position left `queue` for good (a backlog purged or deleted).
+    pub fn settled_at(&self, queue: u32, positions: Vec<Position>) {
+        if !positions.is_empty() {
+            self.send(Op::SettledAt(queue, positions));
+        }
+    }
+
+    /// Reads messages back from their positions (a deep queue's backlog), in order. A message
+    /// that cannot be read or does not check out is None, with an error logged.
+    pub fn read(&self, positions: &[Position]) -> Vec<Option<LogMessage>> {
+        let mut out = Vec::with_capacity(positions.len());
+        let mut rest = positions;
+        while let Some(first) = rest.first() {
+            // One read per span of increasing offsets in one segment.
+            let n = 1 + rest
+                .windows(2)
+                .take_while(|w| {
+                    w[1].segment == first.segment
+                        && w[1].offset > w[0].offset
+                        && w[1].offset - first.offset < READ_SPAN
+                })
+                .count();
+            let (span, tail) = rest.split_at(n);
+            match self.read_span(span) {
+                Ok(found) => out.extend(found),
+                Err(e) => {
+                    tracing::error!(
+                        "cannot read {} queued messages back from segment {}: {e}",
+                        span.len(),
+                        first.segment
+                    );
+                    out.extend(span.iter().map(|_| None));
+                }
+            }
+            rest = tail;
+        }
+        out
+    }
+
+    fn read_span(&self, span: &[Position]) -> std::io::Result<Vec<Option<LogMessage>>> {
+        let (Some(first), Some(last)) = (span.first(), span.last()) else {
+            return Ok(Vec::new());
+        };
+        let file = self.reader(first.segment)?;
+        let mut header = [0u8; record::HEADER_LEN];
+        file.read_exact_at(&mut header, u64::from(last.offset))?;
+        let last_len = record::payload_len(&header).unwrap_or(0);
+        let end = u64::from(last.offset) + (record::HEADER_LEN + last_len) as u64;
+        let mut data = vec![0u8; (end - u64::from(first.offset)) as usize];
+        file.read_exact_at(&mut data, u64::from(first.offset))?;
+        Ok(span
+            .iter()
+            .map(|p| {
+                let at = (p.offset - first.offset) as usize;
+                let found = record::record_at(&data, at)
+                    .and_then(parse_publish)
+                    .filter(|(id, _, _)| *id == p.id);
+                if found.is_none() {
+                    tracing::error!(
+                        "segment {} offset {}: message {} is not there or damaged, lost",
+                        p.segment,
+                        p.offset,
+                        p.id
+                    );
+                }
+                found.map(|(_, _, m)| m)
+            })
+            .collect())
+    }
+
+    fn reader(&self, segment: u32) -> std::io::Result<Arc<File>> {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = readers.get(&segment) {
+            return Ok(f.clone());
+        }
+        // Backlogs read mostly from a few segments; forget the rest rather than pile up handles.
+        if readers.len() >= 16 {
+            readers.clear();
+        }
+        let f = Arc::new(File::open(seg_path(&self.dir, segment))?);
+        readers.insert(segment, f.clone());
+        Ok(f)
     }
 
     /// The message was handed to a consumer that must ack it; after a restart it is
@@ -306,6 +456,7 @@ impl Writer {
     fn write_batch(&mut self, batch: &mut Vec<Op>) {
         let mut buf = Vec::new();
         let mut published: Vec<(Arc<Slot>, usize)> = Vec::new();
+        let base = self.size;
         let mut notify = Vec::new();
         let mut syncs = Vec::new();
         let mut per_segment: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
@@ -320,6 +471,7 @@ impl Writer {
                 } => {
                     let id = self.next_id;
                     self.next_id += 1;
+                    let offset = base + buf.len() as u64;
                     record::append(&mut buf, |o| {
                         o.put_u8(PUBLISH);
                         o.put_u64(id);
@@ -335,6 +487,7 @@ impl Writer {
                         o.put_slice(&message.body);
                     });
                     slot.segment.store(self.segment, Ordering::Release);
+                    slot.offset.store(offset as u32, Ordering::Release);
                     slot.id.store(id, Ordering::Release);
                     published.push((slot, queues.len()));
                     notify.extend(n);
@@ -348,6 +501,17 @@ impl Writer {
                             o.put_u64(id);
                         });
                         settled_segments.push(seg);
+                    }
+                }
+                Op::SettledAt(queue, positions) => {
+                    for p in positions {
+                        let out = per_segment.entry(p.segment).or_default();
+                        record::append(out, |o| {
+                            o.put_u8(SETTLED);
+                            o.put_u32(queue);
+                            o.put_u64(p.id);
+                        });
+                        settled_segments.push(p.segment);
                     }
                 }
                 Op::Delivered(queue, slot) => {
@@ -366,14 +530,16 @@ impl Writer {
         let result = self.append_and_sync(&buf, !published.is_empty() || !syncs.is_empty());
         match &result {
             Ok(()) => {
-                for (_, refs) in &published {
+                for (slot, refs) in &published {
                     *self.live.entry(self.segment).or_default() += *refs as u64;
+                    slot.state.store(DURABLE, Ordering::Release);
                 }
             }
             Err(e) => {
                 tracing::error!("message store write failed, publishes are refused: {e}");
                 for (slot, _) in &published {
                     slot.id.store(0, Ordering::Release);
+                    slot.state.store(FAILED, Ordering::Release);
                 }
             }
         }
@@ -482,7 +648,7 @@ impl Writer {
 }
 
 struct Recovery {
-    queues: HashMap<u32, Vec<Recovered>>,
+    queues: HashMap<u32, RecoveredQueue>,
     live: BTreeMap<u32, u64>,
     max_id: u64,
     last_segment: u32,
@@ -533,7 +699,7 @@ fn read_records(path: &Path, truncate_tail: bool) -> Result<Vec<u8>, StoreError>
     Ok(data)
 }
 
-fn recover(dir: &Path, known: &HashSet<u32>) -> Result<Recovery, StoreError> {
+fn recover(dir: &Path, known: &HashSet<u32>, keep: usize) -> Result<Recovery, StoreError> {
     let segs = segments(dir)?;
     let mut r = Recovery {
         queues: HashMap::new(),
@@ -576,19 +742,27 @@ fn recover(dir: &Path, known: &HashSet<u32>) -> Result<Recovery, StoreError> {
                         continue;
                     };
                     r.max_id = r.max_id.max(id);
-                    let slot = Arc::new(Slot {
-                        id: AtomicU64::new(id),
-                        segment: AtomicU32::new(seg),
-                    });
+                    let position = Position {
+                        id,
+                        segment: seg,
+                        offset: offset as u32,
+                    };
+                    let slot = Slot::at(position);
                     let message = Arc::new(message);
                     for q in queues {
                         if known.contains(&q) && !settled.contains(&(q, id)) {
                             live += 1;
-                            r.queues.entry(q).or_default().push(Recovered {
-                                message: message.clone(),
-                                slot: slot.clone(),
-                                redelivered: delivered.contains(&(q, id)),
-                            });
+                            let redelivered = delivered.contains(&(q, id));
+                            let rq = r.queues.entry(q).or_default();
+                            if rq.loaded.len() < keep && rq.backlog.is_empty() {
+                                rq.loaded.push(Recovered {
+                                    message: message.clone(),
+                                    slot: slot.clone(),
+                                    redelivered,
+                                });
+                            } else {
+                                run::push_position(&mut rq.backlog, position, redelivered);
+                            }
                         }
                     }
                 }

@@ -11,9 +11,11 @@
 pub mod log;
 pub mod meta;
 pub mod record;
+pub mod run;
 
-pub use log::{Durability, LogMessage, MessageLog, Recovered, Slot};
+pub use log::{Durability, LogMessage, MessageLog, Recovered, RecoveredQueue, Slot};
 pub use meta::Definitions;
+pub use run::{Position, Run};
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -51,12 +53,13 @@ pub struct VhostStore {
 pub struct Opened {
     pub store: VhostStore,
     pub definitions: Definitions,
-    pub messages: HashMap<u32, Vec<Recovered>>,
+    pub messages: HashMap<u32, RecoveredQueue>,
 }
 
 impl VhostStore {
-    /// Opens (creating if needed) the store of `vhost` under `data_dir`, recovering its state.
-    pub fn open(data_dir: &Path, vhost: &str) -> Result<Opened, StoreError> {
+    /// Opens (creating if needed) the store of `vhost` under `data_dir`, recovering its state
+    /// with at most `keep_in_memory` messages of each queue read into memory.
+    pub fn open(data_dir: &Path, vhost: &str, keep_in_memory: usize) -> Result<Opened, StoreError> {
         let hex: String = vhost.bytes().map(|b| format!("{b:02x}")).collect();
         let dir = data_dir
             .join("vhosts")
@@ -65,7 +68,7 @@ impl VhostStore {
             .map_err(|e| StoreError::io("creating the vhost directory", e))?;
         let definitions = Definitions::load(&dir)?;
         let queues: HashSet<u32> = definitions.queues.iter().map(|q| q.id).collect();
-        let (log, messages) = MessageLog::open(&dir.join("log"), &queues)?;
+        let (log, messages) = MessageLog::open(&dir.join("log"), &queues, keep_in_memory)?;
         Ok(Opened {
             store: VhostStore {
                 dir,

@@ -58,15 +58,23 @@ impl<'a> Scanner<'a> {
     }
 
     fn valid_at(&self, at: usize) -> Option<&'a [u8]> {
-        let header = self.data.get(at..at + HEADER_LEN)?;
-        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-        if len == 0 || len > MAX_PAYLOAD {
-            return None;
-        }
-        let payload = self.data.get(at + HEADER_LEN..at + HEADER_LEN + len)?;
-        (crc32c::crc32c(payload) == crc).then_some(payload)
+        record_at(self.data, at)
     }
+}
+
+/// The payload of the whole, valid record starting at byte `at` of `data`, if there is one.
+pub fn record_at(data: &[u8], at: usize) -> Option<&[u8]> {
+    let header = data.get(at..at + HEADER_LEN)?;
+    let len = payload_len(header)?;
+    let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    let payload = data.get(at + HEADER_LEN..at + HEADER_LEN + len)?;
+    (crc32c::crc32c(payload) == crc).then_some(payload)
+}
+
+/// The payload length a record header claims, if it is plausible.
+pub fn payload_len(header: &[u8]) -> Option<usize> {
+    let len = u32::from_be_bytes(header.get(..4)?.try_into().ok()?) as usize;
+    (len != 0 && len <= MAX_PAYLOAD).then_some(len)
 }
 
 impl<'a> Iterator for Scanner<'a> {
