@@ -25,7 +25,8 @@ pub async fn bind(addrs: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-/// Serves until `shutdown` turns true, then closes every connection and returns.
+/// Serves until `shutdown` turns true, then closes every connection and stops the message
+/// stores (`Core::close`), cleanly if every connection finished its close in time.
 pub async fn serve(
     listeners: Vec<TcpListener>,
     core: Arc<Core>,
@@ -69,8 +70,11 @@ pub async fn serve(
     }
     acceptors.abort_all();
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+    let clean = tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_ok();
+    if !clean {
+        tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}, aborted");
         connections.abort_all();
     }
+    tokio::task::block_in_place(|| core.close(clean));
     tracing::info!("broker stopped");
 }

@@ -300,8 +300,17 @@ async fn delivered_but_unacked_messages_come_back_redelivered_and_acked_ones_do_
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn log_dir(dir: &Path) -> PathBuf {
+    dir.join("vhosts").join("2f").join("log")
+}
+
+/// The index a clean stop leaves; deleting it makes the next start recover as after a crash.
+fn index_file(dir: &Path) -> PathBuf {
+    log_dir(dir).join("index.dat")
+}
+
 fn segments(dir: &Path) -> Vec<PathBuf> {
-    let log = dir.join("vhosts").join("2f").join("log");
+    let log = log_dir(dir);
     let mut segs: Vec<PathBuf> = std::fs::read_dir(&log)
         .expect("log dir")
         .map(|e| e.unwrap().path())
@@ -330,6 +339,8 @@ async fn fill(dir: &Path, n: usize) -> Vec<Vec<u8>> {
 async fn a_torn_tail_is_truncated_and_the_rest_recovered() {
     let dir = temp_dir("torn");
     let bodies = fill(&dir, 50).await;
+    // Only a crash tears a write, and a crash leaves no index.
+    std::fs::remove_file(index_file(&dir)).expect("a clean stop left an index");
     let seg = segments(&dir).pop().expect("a segment");
     let len = std::fs::metadata(&seg).unwrap().len();
     // Cut the last record in half, as a crash mid-write would.
@@ -350,25 +361,107 @@ async fn a_torn_tail_is_truncated_and_the_rest_recovered() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Bit rot in the middle of a segment: found by the scan after a crash, or when the message
+/// is read back after a clean stop's index; either way only that message is lost.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_record_in_the_middle_is_skipped() {
-    let dir = temp_dir("flipped");
-    let bodies = fill(&dir, 50).await;
-    let seg = segments(&dir).pop().expect("a segment");
-    let mut data = std::fs::read(&seg).unwrap();
-    let needle = b"0025-payload";
-    let at = data
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("record 25 is on disk");
-    data[at] ^= 0xff;
-    std::fs::write(&seg, &data).unwrap();
+    for crashed in [true, false] {
+        let dir = temp_dir(if crashed {
+            "flipped-scan"
+        } else {
+            "flipped-index"
+        });
+        let bodies = fill(&dir, 50).await;
+        if crashed {
+            std::fs::remove_file(index_file(&dir)).expect("a clean stop left an index");
+        }
+        let seg = segments(&dir).pop().expect("a segment");
+        let mut data = std::fs::read(&seg).unwrap();
+        let needle = b"0025-payload";
+        let at = data
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("record 25 is on disk");
+        data[at] ^= 0xff;
+        std::fs::write(&seg, &data).unwrap();
+        let broker = start(&dir);
+        let (_conn, ch) = channel(&broker).await;
+        let got: Vec<Vec<u8>> = drain(&ch, "q").await.into_iter().map(|g| g.0).collect();
+        let mut want = bodies.clone();
+        want.remove(25);
+        assert_eq!(
+            got, want,
+            "only the damaged message is lost (crashed: {crashed})"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A clean stop leaves an index of every queue; the next start uses it instead of scanning
+/// and deletes it, so a later crash cannot be recovered from a stale one. A damaged index is
+/// ignored and the log scanned.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clean_stop_leaves_an_index_the_next_start_uses_once() {
+    let dir = temp_dir("index");
+    {
+        let broker = start(&dir);
+        let (conn, ch) = channel(&broker).await;
+        declare_durable(&ch, "work").await;
+        let bodies: Vec<Vec<u8>> = (0..5).map(|i| vec![b'a' + i]).collect();
+        publish_confirmed(&ch, "", "work", &bodies, persistent()).await;
+        let reader = conn.create_channel().await.unwrap();
+        let held = within(reader.basic_get("work", BasicGetOptions { no_ack: false }))
+            .await
+            .unwrap()
+            .expect("a message");
+        assert_eq!(held.delivery.data, b"a"); // unacked at the stop: back, redelivered
+        assert!(!index_file(&dir).exists());
+        broker.shutdown();
+    }
+    assert!(index_file(&dir).exists(), "a clean stop writes the index");
+    let want = vec![
+        (b"a".to_vec(), true),
+        (b"b".to_vec(), false),
+        (b"c".to_vec(), false),
+        (b"d".to_vec(), false),
+        (b"e".to_vec(), false),
+    ];
+    for damaged in [false, true] {
+        if damaged {
+            let len = std::fs::metadata(index_file(&dir)).unwrap().len();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(index_file(&dir))
+                .unwrap()
+                .set_len(len - 3)
+                .unwrap();
+        }
+        let broker = start(&dir);
+        assert!(!index_file(&dir).exists(), "the start consumed the index");
+        let (_conn, ch) = channel(&broker).await;
+        // A passive declare counts without taking anything.
+        let q = ch
+            .queue_declare(
+                "work",
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(q.message_count(), 5, "damaged index: {damaged}");
+        broker.shutdown();
+    }
     let broker = start(&dir);
     let (_conn, ch) = channel(&broker).await;
-    let got: Vec<Vec<u8>> = drain(&ch, "q").await.into_iter().map(|g| g.0).collect();
-    let mut want = bodies.clone();
-    want.remove(25);
-    assert_eq!(got, want, "only the damaged message is lost");
+    let got: Vec<(Vec<u8>, bool)> = drain(&ch, "work")
+        .await
+        .into_iter()
+        .map(|g| (g.0, g.1))
+        .collect();
+    assert_eq!(got, want);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -142,14 +142,9 @@ impl Backlog {
     /// Every message's position with its redelivered flag, in order, for the clean-shutdown
     /// index; messages that are not in the log are skipped.
     pub fn positions(&self, out: &mut Vec<Run>) {
-        let memory = |e: &QueuedMessage, out: &mut Vec<Run>| {
-            if let Some(p) = e.message.slot.get().and_then(|s| s.position()) {
-                run::push_position(out, p, e.redelivered);
-            }
-        };
         for part in &self.parts {
             match part {
-                Part::Memory(e) => memory(e, out),
+                Part::Memory(e) => push_position_of(e, out),
                 Part::Disk(r) => {
                     for p in r.iter() {
                         run::push_position(out, p, r.redelivered);
@@ -158,7 +153,14 @@ impl Backlog {
             }
         }
         for e in &self.fresh {
-            memory(e, out);
+            push_position_of(e, out);
         }
+    }
+}
+
+/// Adds where `e` is in the log to `out`, if it is there.
+pub fn push_position_of(e: &QueuedMessage, out: &mut Vec<Run>) {
+    if let Some(p) = e.message.slot.get().and_then(|s| s.position()) {
+        run::push_position(out, p, e.redelivered);
     }
 }

@@ -112,6 +112,17 @@ impl Queue {
         }
     }
 
+    /// Where every ready message is in the log, in order, for the shutdown index.
+    pub fn positions(&self) -> Vec<Run> {
+        let st = self.lock();
+        let mut out = Vec::new();
+        for e in &st.ready {
+            super::backlog::push_position_of(e, &mut out);
+        }
+        st.backlog.positions(&mut out);
+        out
+    }
+
     /// Appends positions of messages recovered from disk but not read into memory.
     pub fn restore_backlog(&self, runs: Vec<Run>) {
         self.lock().backlog.push_runs(runs);

@@ -256,6 +256,29 @@ impl VHost {
     }
 
     /// The store, when persistent messages to durable queues are written to disk.
+    /// Stops the message log; on a clean stop, writes the index of every durable queue.
+    pub fn close(&self, clean: bool) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        // The writer finishes first, so every pending write has its final position.
+        store.log.close();
+        if !clean {
+            return;
+        }
+        let queues: Vec<(u32, Vec<crate::store::Run>)> = self
+            .queues
+            .iter()
+            .filter_map(|q| Some((q.store_id()?, q.positions())))
+            .collect();
+        match store.log.write_index(&queues) {
+            Ok(()) => tracing::info!(vhost = %self.name, "wrote the shutdown index"),
+            Err(e) => {
+                tracing::warn!(vhost = %self.name, "no shutdown index, the next start scans: {e}")
+            }
+        }
+    }
+
     pub fn store(&self) -> Option<&Arc<VhostStore>> {
         self.store.as_ref()
     }

@@ -16,6 +16,7 @@
 //! one in a crash only means a message is delivered again, which AMQP allows.
 
 use super::StoreError;
+use super::index;
 use super::record::{self, Item, Scanner};
 use super::run::{self, Position, Run};
 use crate::protocol::wire;
@@ -158,7 +159,10 @@ pub struct MessageLog {
     /// Read handles of segments that backlogs were read from.
     readers: Mutex<HashMap<u32, Arc<File>>>,
     ops: Mutex<Option<Sender<Op>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The writer thread; it returns the next message id when it stops.
+    thread: Mutex<Option<JoinHandle<u64>>>,
+    /// Set once the writer has stopped: the next message id, for the shutdown index.
+    stopped_at: Mutex<Option<u64>>,
     fault: Arc<Mutex<Option<std::io::ErrorKind>>>,
 }
 
@@ -192,7 +196,13 @@ impl MessageLog {
         keep_in_memory: usize,
     ) -> Result<(MessageLog, HashMap<u32, RecoveredQueue>), StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io("creating the message log", e))?;
-        let recovery = recover(dir, queues, keep_in_memory)?;
+        let segs = segments(dir)?;
+        let recovery = match index::load(dir, queues, &segs) {
+            Some(ix) => from_index(dir, ix, &segs),
+            None => recover(dir, queues, keep_in_memory)?,
+        };
+        // From here on the log changes; an index would describe the past.
+        index::remove(dir)?;
         let segment = recovery.last_segment + 1;
         let file = open_append(&seg_path(dir, segment))?;
         sync_dir(dir)?;
@@ -218,6 +228,7 @@ impl MessageLog {
                 readers: Mutex::new(HashMap::new()),
                 ops: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
+                stopped_at: Mutex::new(None),
                 fault,
             },
             recovery.queues,
@@ -377,8 +388,20 @@ impl MessageLog {
     /// Writes what is queued, fsyncs, and stops the writer.
     pub fn close(&self) {
         drop(self.ops.lock().unwrap_or_else(|p| p.into_inner()).take());
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = t.join();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take()
+            && let Ok(next_id) = t.join()
+        {
+            *self.stopped_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(next_id);
+        }
+    }
+
+    /// After `close`, on a clean stop: records what every durable queue holds (`queues`, runs
+    /// in queue order) so the next start need not scan the log.
+    pub fn write_index(&self, queues: &[(u32, Vec<Run>)]) -> Result<(), StoreError> {
+        let next_id = *self.stopped_at.lock().unwrap_or_else(|p| p.into_inner());
+        match next_id {
+            Some(next_id) => index::write(&self.dir, next_id, queues),
+            None => Ok(()),
         }
     }
 }
@@ -428,7 +451,7 @@ impl Writer {
         }
     }
 
-    fn run(mut self, rx: Receiver<Op>) {
+    fn run(mut self, rx: Receiver<Op>) -> u64 {
         let mut batch = Vec::new();
         while let Ok(first) = rx.recv() {
             batch.push(first);
@@ -451,6 +474,7 @@ impl Writer {
         for f in self.ack_files.values() {
             let _ = f.sync_data();
         }
+        self.next_id
     }
 
     fn write_batch(&mut self, batch: &mut Vec<Op>) {
@@ -697,6 +721,38 @@ fn read_records(path: &Path, truncate_tail: bool) -> Result<Vec<u8>, StoreError>
         return Ok(data[..at].to_vec());
     }
     Ok(data)
+}
+
+/// Recovery from a clean stop's index: every queue's messages as positions, nothing read;
+/// segments no queue needs are deleted.
+fn from_index(dir: &Path, ix: index::Index, segs: &[u32]) -> Recovery {
+    let mut live: BTreeMap<u32, u64> = BTreeMap::new();
+    for r in ix.queues.values().flatten() {
+        *live.entry(r.segment).or_default() += r.len() as u64;
+    }
+    for seg in segs.iter().filter(|s| !live.contains_key(s)) {
+        for p in [seg_path(dir, *seg), ack_path(dir, *seg)] {
+            let _ = fs::remove_file(p);
+        }
+    }
+    Recovery {
+        queues: ix
+            .queues
+            .into_iter()
+            .map(|(q, backlog)| {
+                (
+                    q,
+                    RecoveredQueue {
+                        loaded: Vec::new(),
+                        backlog,
+                    },
+                )
+            })
+            .collect(),
+        live,
+        max_id: ix.next_id.saturating_sub(1),
+        last_segment: segs.last().copied().unwrap_or(0),
+    }
 }
 
 fn recover(dir: &Path, known: &HashSet<u32>, keep: usize) -> Result<Recovery, StoreError> {

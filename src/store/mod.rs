@@ -6,8 +6,10 @@
 //! DIR/vhosts/<hex of vhost name>/definitions.dat   snapshot of durable definitions
 //! DIR/vhosts/<hex of vhost name>/log/NNNNNNNN.seg  persistent messages (see `log`)
 //! DIR/vhosts/<hex of vhost name>/log/NNNNNNNN.ack  settlements of that segment's messages
+//! DIR/vhosts/<hex of vhost name>/log/index.dat     queue contents at a clean stop (see `index`)
 //! ```
 
+pub mod index;
 pub mod log;
 pub mod meta;
 pub mod record;
