@@ -20,7 +20,6 @@ use handshake::{HandshakeError, Negotiated};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -92,16 +91,21 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let negotiated = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-        handshake::read_protocol_header(&mut stream).await?;
-        let mut io = FrameIo {
-            stream,
-            buf: BytesMut::with_capacity(1024),
-            frame_max: handshake::FRAME_MAX,
-        };
-        let n = handshake::negotiate(&mut io, &core, peer).await?;
-        Ok::<_, HandshakeError>((io, n))
-    })
+    // Boxed so the handshake's state is freed once it is done instead of sitting inside
+    // every connection's task for its whole life.
+    let negotiated = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        Box::pin(async {
+            handshake::read_protocol_header(&mut stream).await?;
+            let mut io = FrameIo {
+                stream,
+                buf: BytesMut::with_capacity(1024),
+                frame_max: handshake::FRAME_MAX,
+            };
+            let n = handshake::negotiate(&mut io, &core, peer).await?;
+            Ok::<_, HandshakeError>((io, n))
+        }),
+    )
     .await;
     let (io, n) = match negotiated {
         Ok(Ok(done)) => done,
@@ -125,9 +129,8 @@ pub async fn serve(
     };
     tracing::info!(%peer, user = %n.user, vhost = %n.vhost.name, "connection opened");
     let (reader, writer_half) = io.stream.into_split();
-    let (out_tx, out_rx) = mpsc::unbounded_channel::<Bytes>();
-    let unwritten = Arc::new(AtomicUsize::new(0));
-    let writer = tokio::spawn(writer::write_loop(writer_half, out_rx, unwritten.clone()));
+    let outbox = Arc::new(writer::Outbox::default());
+    let writer = tokio::spawn(writer::write_loop(writer_half, outbox.clone()));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let mut conn = Connection {
         peer,
@@ -140,8 +143,7 @@ pub async fn serve(
             events_tx,
         },
         channels: HashMap::new(),
-        out_tx,
-        unwritten,
+        outbox,
         state: State::Running,
     };
     conn.run(reader, io.buf, events_rx, &mut shutdown).await;
@@ -193,10 +195,15 @@ struct Connection {
     peer: SocketAddr,
     session: Session,
     channels: HashMap<u16, Slot>,
-    out_tx: mpsc::UnboundedSender<Bytes>,
-    /// Bytes handed to the writer and not yet written to the socket.
-    unwritten: Arc<AtomicUsize>,
+    outbox: Arc<writer::Outbox>,
     state: State,
+}
+
+impl Drop for Connection {
+    /// However the connection ends, its writer writes what is left and stops.
+    fn drop(&mut self) {
+        self.outbox.close();
+    }
 }
 
 impl Connection {
@@ -226,7 +233,7 @@ impl Connection {
             // Flow control: a peer we cannot write to fast enough gets no more deliveries,
             // and a publisher whose queues' consumers lag behind is not read from, until
             // things drain (checked every millisecond meanwhile).
-            let write_backlog = self.unwritten.load(Ordering::Relaxed) > MAX_UNWRITTEN;
+            let write_backlog = self.outbox.unwritten() > MAX_UNWRITTEN;
             let throttled = self.is_throttled();
             let deadline = match self.state {
                 State::Closing(d) => d,
@@ -307,9 +314,7 @@ impl Connection {
             }
         }
         if !self.session.out.is_empty() {
-            let chunk = self.session.out.split().freeze();
-            self.unwritten.fetch_add(chunk.len(), Ordering::Relaxed);
-            let _ = self.out_tx.send(chunk);
+            self.outbox.push(self.session.out.split().freeze());
             *last_write = Instant::now();
         }
     }
