@@ -1,0 +1,674 @@
+#!/usr/bin/env python3
+"""Stock kombu with its py-amqp transport (PyPI) against the broker at argv[1], running every id
+listed in argv[2] (interop/scenarios.txt). Prints one line per id:
+SCENARIO <id> pass|fail|na [detail].
+
+kombu's own API (Connection, Exchange, Queue, Producer, Consumer, Message) is used wherever it
+offers the feature; where kombu only hands out py-amqp's channel (tx, publisher-confirm
+callbacks) the py-amqp layer is called, and the detail says so. Each scenario opens its own
+connection and runs in a worker thread bounded by 20 s; waits are bounded by 5 s.
+"""
+import datetime
+import decimal
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+
+import amqp
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+
+URL = ""
+WAIT = 5.0
+
+
+class NotAvailable(Exception):
+    """The client's API does not offer the feature."""
+
+
+def uniq(prefix):
+    return f"interop.kombu.{prefix}.{uuid.uuid4().hex[:16]}"
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def dial(**kw):
+    conn = Connection(URL, transport="pyamqp", heartbeat=30, connect_timeout=WAIT, **kw)
+    conn.connect()
+    return conn
+
+
+def tmp_queue(ch):
+    q = Queue("", exclusive=True, channel=ch)
+    q.declare()
+    return q
+
+
+def work_queue(conn, ch):
+    """A named non-exclusive queue that outlives its consumers (kombu makes every exclusive
+    queue auto-delete, and an auto-delete queue goes with its last consumer); deleted by
+    the caller's cleanup."""
+    q = Queue(uniq("work"), durable=False, auto_delete=False, channel=ch)
+    q.declare()
+    return q
+
+
+def delete_queue(conn, name):
+    try:
+        ch = conn.channel()
+        ch.queue_delete(name)
+        ch.close()
+    except Exception:
+        pass
+
+
+def publish(ch, routing_key, body, exchange="", **kw):
+    Producer(ch).publish(body, exchange=exchange, routing_key=routing_key, **kw)
+
+
+def pump(conn, until, seconds=WAIT):
+    """kombu Connection.drain_events (dispatching callbacks) until until() holds or time is up."""
+    deadline = time.monotonic() + seconds
+    while not until():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            conn.drain_events(timeout=min(left, 0.05))
+        except socket.timeout:
+            pass
+    return until()
+
+
+def get_one(q, no_ack=True):
+    """kombu Queue.get (basic.get) until a message arrives or 5 s pass; None then."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        m = q.get(no_ack=no_ack)
+        if m is not None or time.monotonic() > deadline:
+            return m
+        time.sleep(0.01)
+
+
+def drain_until_sentinel(ch, q):
+    publish(ch, q.name, b"sentinel")
+    got = []
+    while True:
+        m = get_one(q)
+        check(m is not None, f"queue {q.name}: sentinel did not arrive within 5 s (got {got})")
+        if m.body == b"sentinel":
+            return sorted(got)
+        got.append(m.body)
+
+
+def passive_count(ch, name):
+    return Queue(name, channel=ch).queue_declare(passive=True).message_count
+
+
+def delete_exchange(conn, name):
+    try:
+        ch = conn.channel()
+        Exchange(name, channel=ch).delete()
+        ch.close()
+    except Exception:
+        pass
+
+
+def login_user():
+    return Connection(URL).userid
+
+
+# ---------------------------------------------------------------- scenarios
+
+def connect():
+    with dial() as conn:
+        hb = conn.connection.heartbeat  # py-amqp's negotiated value (kombu's own is what it asked)
+        check(hb == 30, f"negotiated heartbeat {hb}, want 30")
+        tmp_queue(conn.channel())
+        return f"heartbeat {hb} (py-amqp Connection.heartbeat)"
+
+
+def connect_amqplain():
+    with dial(login_method="AMQPLAIN") as conn:
+        mechs = [a.mechanism for a in conn.connection.authentication]
+        check(mechs == [b"AMQPLAIN"], f"py-amqp was offered mechanisms {mechs}")
+        tmp_queue(conn.channel())
+        return "kombu Connection(login_method='AMQPLAIN') -> py-amqp sasl.AMQPLAIN"
+
+
+def declare_exchanges():
+    with dial() as conn:
+        ch = conn.channel()
+        for kind in ["direct", "fanout", "topic", "headers"]:
+            x = Exchange(uniq(kind), type=kind, durable=False, channel=ch)
+            x.declare()
+            x.declare()  # an equivalent redeclare
+            x.declare(passive=True)
+            x.delete()
+
+
+def declare_queues():
+    with dial() as conn:
+        ch = conn.channel()
+        dur, ad = uniq("durable"), uniq("autodel")
+        try:
+            q = tmp_queue(ch)
+            check(q.name.startswith("amq.gen-"), f"server-named queue is {q.name!r}")
+            Queue(uniq("excl"), exclusive=True, channel=ch).declare()
+            Queue(ad, auto_delete=True, durable=False, channel=ch).declare()
+            durable = Queue(dur, durable=True, channel=ch)
+            durable.declare()
+            publish(ch, dur, b"one")
+            publish(ch, dur, b"two")
+            count = None
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline:
+                count = passive_count(ch, dur)
+                if count == 2:
+                    break
+                time.sleep(0.01)
+            check(count == 2, f"passive declare reports {count} messages, want 2")
+            n = durable.delete()
+            check(n == 2, f"delete-ok message count {n}, want 2")
+            Queue(ad, channel=ch).delete()
+        finally:
+            try:
+                cc = conn.channel()
+                cc.queue_delete(dur)
+                cc.queue_delete(ad)
+            except Exception:
+                pass
+
+
+def bind_unbind():
+    with dial() as conn:
+        ch = conn.channel()
+        name = uniq("direct")
+        try:
+            x = Exchange(name, type="direct", durable=False, channel=ch)
+            x.declare()
+            q = tmp_queue(ch)
+            q.bind_to(x, "k")
+            publish(ch, "k", b"bound", exchange=x)
+            got = drain_until_sentinel(ch, q)
+            check(got == [b"bound"], f"while bound got {got}")
+            q.unbind_from(x, "k")
+            publish(ch, "k", b"unbound", exchange=x)
+            got = drain_until_sentinel(ch, q)
+            check(got == [], f"after unbind got {got}")
+        finally:
+            delete_exchange(conn, name)
+
+
+def route_default():
+    with dial() as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        publish(ch, q.name, b"default")
+        m = get_one(q)
+        check(m is not None and m.body == b"default", "default exchange did not deliver by queue name")
+        di = m.delivery_info
+        check(di["exchange"] == "" and di["routing_key"] == q.name, f"delivered with {di}")
+
+
+def _route(kind, setup, sends, wants):
+    with dial() as conn:
+        ch = conn.channel()
+        name = uniq(kind)
+        try:
+            x = Exchange(name, type=kind, durable=False, channel=ch)
+            x.declare()
+            qs = [tmp_queue(ch) for _ in wants]
+            for q, binding in zip(qs, setup):
+                q.bind_to(x, **binding)
+            for key, body, headers in sends:
+                publish(ch, key, body, exchange=x, headers=headers)
+            for q, want in zip(qs, wants):
+                got = drain_until_sentinel(ch, q)
+                check(got == want, f"queue bound with {setup[qs.index(q)]} got {got}, want {want}")
+        finally:
+            delete_exchange(conn, name)
+
+
+def route_direct():
+    _route("direct", [{"routing_key": "red"}, {"routing_key": "blue"}],
+           [("red", b"r", None), ("blue", b"b", None), ("green", b"g", None)], [[b"r"], [b"b"]])
+
+
+def route_fanout():
+    _route("fanout", [{"routing_key": f"key{i}"} for i in range(3)], [("whatever", b"all", None)],
+           [[b"all"]] * 3)
+
+
+def route_topic():
+    keys = ["quick.orange.rabbit", "lazy.orange.elephant", "lazy", "quick.brown.fox"]
+    _route("topic", [{"routing_key": "*.orange.*"}, {"routing_key": "lazy.#"}],
+           [(k, k.encode(), None) for k in keys],
+           [[b"lazy.orange.elephant", b"quick.orange.rabbit"], [b"lazy", b"lazy.orange.elephant"]])
+
+
+def route_headers():
+    _route("headers",
+           [{"arguments": {"x-match": "all", "format": "pdf", "type": "report"}},
+            {"arguments": {"x-match": "any", "format": "pdf", "type": "log"}}],
+           [("", b"both", {"format": "pdf", "type": "report"}), ("", b"log", {"format": "zip", "type": "log"}),
+            ("", b"none", {"format": "zip", "type": "report"}), ("", b"half", {"format": "pdf"})],
+           [[b"both"], [b"both", b"half", b"log"]])
+
+
+def mandatory_return():
+    with dial() as conn:
+        ch = conn.channel()
+        returns = []
+        producer = Producer(ch, on_return=lambda exc, exchange, key, msg: returns.append((exc, exchange, key, msg)))
+        key = uniq("nowhere")
+        producer.publish(b"lost", exchange="amq.direct", routing_key=key, mandatory=True)
+        check(pump(conn, lambda: returns), "no basic.return within 5 s")
+        exc, exchange, rkey, msg = returns[0]
+        check(exc.reply_code == 312 and exc.reply_text == "NO_ROUTE", f"return {exc.reply_code} {exc.reply_text}")
+        check(exchange == "amq.direct" and rkey == key and msg.body == b"lost", f"returned {exchange}/{rkey} {msg.body!r}")
+        return "kombu Producer(on_return=...)"
+
+
+def confirms_sync():
+    with dial(transport_options={"confirm_publish": True}) as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        for i in range(100):
+            # py-amqp's basic_publish_confirm blocks until Basic.Ack (Nack raises MessageNacked)
+            publish(ch, q.name, str(i).encode(), confirm_timeout=WAIT)
+        n = passive_count(ch, q.name)
+        check(n == 100, f"queue holds {n}, want 100")
+        return "kombu Connection(transport_options={'confirm_publish': True}), each publish blocks for its ack"
+
+
+def confirms_async():
+    with dial() as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        acked, nacked, dup = [], [], []
+
+        def on_confirm(into):
+            def cb(delivery_tag, multiple):
+                done = set(acked) | set(nacked)
+                tags = [t for t in range(1, delivery_tag + 1) if t not in done] if multiple else [delivery_tag]
+                for t in tags:
+                    (dup if t in done else into).append(t)
+            return cb
+
+        # kombu has no confirm listener: py-amqp's channel events are the callback form.
+        ch.events["basic_ack"].add(on_confirm(acked))
+        ch.events["basic_nack"].add(on_confirm(nacked))
+        ch.confirm_select()
+        for i in range(100):
+            publish(ch, q.name, str(i).encode())
+        ok = pump(conn, lambda: len(acked) + len(nacked) >= 100)
+        check(ok, f"only {len(acked) + len(nacked)} of 100 confirmations within 5 s")
+        check(not nacked, f"nacked tags {nacked}")
+        check(sorted(acked) == list(range(1, 101)), f"acked tags {sorted(acked)}")
+        check(not dup, f"tags confirmed twice: {dup}")
+        return "py-amqp Channel.confirm_select + Channel.events['basic_ack'/'basic_nack'] callbacks"
+
+
+def manual_ack():
+    with dial() as conn:
+        ch = conn.channel()
+        q = work_queue(conn, ch)
+        try:
+            _manual_ack(conn, ch, q)
+        finally:
+            delete_queue(conn, q.name)
+
+
+def _manual_ack(conn, ch, q):
+        for i in range(10):
+            publish(ch, q.name, str(i).encode(), delivery_mode=2, content_type="text/plain")
+        got = []
+
+        def on_message(m):
+            got.append(m)
+            m.ack()
+
+        with Consumer(ch, queues=[q], on_message=on_message, no_ack=False, auto_declare=False):
+            pump(conn, lambda: len(got) >= 10)
+        check(len(got) == 10, f"got {len(got)} of 10 deliveries within 5 s")
+        check([m.body for m in got] == [str(i).encode() for i in range(10)], f"bodies {[m.body for m in got]}")
+        check(all(m.content_type == "text/plain" for m in got), f"content types {[m.content_type for m in got]}")
+        ch.close()
+        n = passive_count(conn.channel(), q.name)
+        check(n == 0, f"queue still holds {n} after acks")
+
+
+def nack_requeue():
+    raise NotAvailable("neither kombu (Message.reject/requeue send basic.reject) nor py-amqp 5.4.2 "
+                       "(no Channel.basic_nack; it only receives Basic.Nack as a confirm) sends basic.nack")
+
+
+def reject():
+    with dial() as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        publish(ch, q.name, b"drop")
+        m = get_one(q, no_ack=False)
+        check(m is not None, "message did not arrive")
+        m.reject(requeue=False)
+        ch.close()  # an unsettled message would be requeued here
+        ch2 = conn.channel()
+        n = passive_count(ch2, q.name)
+        check(n == 0, f"rejected message still there ({n})")
+        check(Queue(q.name, channel=ch2).get(no_ack=True) is None, "rejected message still delivered")
+        return "kombu Message.reject(requeue=False)"
+
+
+def prefetch_fair():
+    with dial() as conn:
+        ch_a, ch_b = conn.channel(), conn.channel()
+        q = tmp_queue(ch_a)
+        got_a, got_b = [], []
+
+        def on_b(m):
+            got_b.append(m.body)
+            check(len(got_a) == 1, f"consumer A got {[x.body for x in got_a]} while holding an unacked message")
+            m.ack()
+
+        ca = Consumer(ch_a, queues=[q], on_message=got_a.append, prefetch_count=1, auto_declare=False, tag_prefix="A")
+        ca.consume()
+        publish(ch_a, q.name, b"first")
+        check(pump(conn, lambda: got_a), "consumer A did not get the first message")
+        cb = Consumer(ch_b, queues=[Queue(q.name, channel=ch_b)], on_message=on_b, prefetch_count=1,
+                      auto_declare=False, tag_prefix="B")
+        cb.consume()
+        for i in range(6):
+            publish(ch_a, q.name, str(i).encode())
+        pump(conn, lambda: len(got_b) >= 6)
+        pump(conn, lambda: False, 0.1)
+        check(got_b == [str(i).encode() for i in range(6)], f"consumer B got {got_b}")
+        check([m.body for m in got_a] == [b"first"], f"consumer A got {[m.body for m in got_a]}")
+        got_a[0].ack()
+        return "kombu Consumer(prefetch_count=1)"
+
+
+def basic_get():
+    with dial() as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        for b in [b"a", b"b", b"c"]:
+            publish(ch, q.name, b)
+        m = get_one(q, no_ack=False)
+        check(m is not None, "get returned empty")
+        count = m.delivery_info.get("message_count")
+        check(m.body == b"a" and count == 2, f"first get: body {m.body!r} count {count}")
+        m.ack()
+        m = get_one(q)
+        check(m is not None and m.body == b"b" and m.delivery_info.get("message_count") == 1, "second get")
+        m = get_one(q)
+        check(m is not None and m.body == b"c" and m.delivery_info.get("message_count") == 0, "third get")
+        check(q.get(no_ack=True) is None, "empty queue did not give get-empty")
+
+
+def large_message():
+    with dial() as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        body = os.urandom(1 << 20)
+        publish(ch, q.name, body)
+        m = get_one(q)
+        check(m is not None, "1 MiB message did not arrive")
+        check(m.body == body, f"body differs (len {len(m.body)})")
+        return f"frame_max {conn.connection.frame_max}"
+
+
+def empty_message():
+    with dial() as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        publish(ch, q.name, b"", content_type="x/empty", content_encoding="binary")
+        m = get_one(q)
+        check(m is not None, "empty message did not arrive")
+        check(len(m.body) == 0 and m.content_type == "x/empty", f"got {m.body!r} type {m.content_type!r}")
+        return f"body {m.body!r} (py-amqp hands a zero-length body over as its default str '')"
+
+
+def properties_roundtrip():
+    with dial() as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        props = dict(correlation_id="corr-1", reply_to="reply.q", message_id="msg-1", timestamp=1700000000,
+                     type="kind", user_id=login_user(), app_id="interop-kombu")
+        headers = {"h1": "v1", "h2": 7}
+        publish(ch, q.name, b"props", content_type="application/json", content_encoding="gzip",
+                headers=headers, delivery_mode=2, priority=5, expiration=60, **props)
+        m = get_one(q)
+        check(m is not None, "message did not arrive")
+        p = m.properties
+        got = {k: p.get(k) for k in props}
+        ts = got["timestamp"]
+        if isinstance(ts, datetime.datetime):  # py-amqp decodes the timestamp property as a datetime
+            got["timestamp"] = int(ts.replace(tzinfo=datetime.timezone.utc).timestamp())
+        bad = [f"{k}: got {got[k]!r} want {v!r}" for k, v in props.items() if got[k] != v]
+        for k, want, value in [("content_type", "application/json", m.content_type),
+                               ("content_encoding", "gzip", m.content_encoding), ("headers", headers, m.headers),
+                               ("delivery_mode", 2, p.get("delivery_mode")), ("priority", 5, p.get("priority")),
+                               ("expiration", "60000", p.get("expiration")), ("body", b"props", m.body)]:
+            if value != want:
+                bad.append(f"{k}: got {value!r} want {want!r}")
+        check(not bad, "; ".join(bad))
+
+
+def same(a, b):
+    if isinstance(b, dict):
+        return isinstance(a, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in b)
+    if isinstance(b, list):
+        return isinstance(a, list) and len(a) == len(b) and all(map(same, a, b))
+    return isinstance(a, type(b)) and isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def headers_types():
+    with dial() as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        h = {
+            "string": "text \u00fc",
+            "int32": -320000,
+            "int64": -64000000000,
+            "true": True,
+            "false": False,
+            "double": -2.25,
+            "decimal": decimal.Decimal("123.45"),
+            "time": datetime.datetime(2023, 11, 14, 22, 13, 20),
+            "table": {"inner": "v", "n": 1, "deeper": {"x": 2}},
+            "array": ["a", 1, True, {"k": "v"}, [2]],
+            "void": None,
+        }
+        publish(ch, q.name, b"h", headers=h)
+        m = get_one(q)
+        check(m is not None, "message did not arrive")
+        got = m.headers
+        bad = [f"{k}: got {got.get(k)!r} want {v!r}" for k, v in h.items() if k not in got or not same(got[k], v)]
+        check(len(got) == len(h), f"got {len(got)} headers, sent {len(h)}")
+        check(not bad, "; ".join(bad))
+        return ("sent S I L t d D T F A V (py-amqp writes int64 as 'L' and bytes as 'S'; "
+                "it has no int8/int16/float/byte-array encoders)")
+
+
+def passive_missing_404():
+    with dial() as conn:
+        ch = conn.channel()
+        name = uniq("missing")
+        try:
+            Queue(name, channel=ch).queue_declare(passive=True)
+            raise AssertionError("passive declare of a missing queue succeeded")
+        except amqp.exceptions.NotFound as e:  # py-amqp's error class; kombu lets it through
+            check(e.reply_code == 404, f"reply code {e.reply_code}")
+            want = f"NOT_FOUND - no queue '{name}' in vhost "
+            check(str(e.reply_text).startswith(want), f"reply text {e.reply_text!r}")
+        tmp_queue(conn.channel())  # the connection still works
+        return "amqp.exceptions.NotFound (reply_code 404)"
+
+
+def exchange_to_exchange():
+    with dial() as conn:
+        ch = conn.channel()
+        a_name, b_name = uniq("src"), uniq("dst")
+        try:
+            a = Exchange(a_name, type="direct", durable=False, channel=ch)
+            b = Exchange(b_name, type="fanout", durable=False, channel=ch)
+            a.declare()
+            b.declare()
+            b.bind_to(a, routing_key="k")
+            q = tmp_queue(ch)
+            q.bind_to(b)
+            publish(ch, "k", b"via-e2e", exchange=a)
+            publish(ch, "other", b"unrouted", exchange=a)
+            g = drain_until_sentinel(ch, q)
+            check(g == [b"via-e2e"], f"queue got {g}")
+            b.unbind_from(a, routing_key="k")
+            return "kombu Exchange.bind_to / unbind_from"
+        finally:
+            delete_exchange(conn, a_name)
+            delete_exchange(conn, b_name)
+
+
+def tx_commit():
+    with dial() as conn:
+        tx, other = conn.channel(), conn.channel()
+        q = tmp_queue(other)
+        tx.tx_select()  # kombu has no tx API: py-amqp's channel
+        publish(tx, q.name, b"tx")
+        time.sleep(0.1)
+        check(q.get(no_ack=True) is None, "uncommitted publish is visible")
+        tx.tx_commit()
+        m = get_one(q)
+        check(m is not None and m.body == b"tx", "committed publish did not arrive")
+        return "py-amqp Channel.tx_select/tx_commit (kombu has no tx API)"
+
+
+def tx_rollback():
+    with dial() as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        ch.tx_select()
+        publish(ch, q.name, b"rolled-back")
+        ch.tx_rollback()
+        publish(ch, q.name, b"committed")
+        ch.tx_commit()
+        m = get_one(q)
+        check(m is not None, "nothing arrived after commit")
+        check(m.body == b"committed", f"first message is {m.body!r}")
+        check(q.get(no_ack=True) is None, "more messages than the committed one")
+        return "py-amqp Channel.tx_select/tx_rollback (kombu has no tx API)"
+
+
+def channels_100():
+    with dial() as conn:
+        ch = conn.channel()
+        q = tmp_queue(ch)
+        chans = [conn.channel() for _ in range(100)]
+        ids = {c.channel_id for c in chans}
+        check(len(ids) == 100, f"{len(ids)} distinct channel ids")
+        for i, c in enumerate(chans):
+            publish(c, q.name, str(i).encode())
+        for c in chans:
+            c.close()
+        n = passive_count(ch, q.name)
+        check(n == 100, f"queue holds {n}, want 100")
+
+
+def close_requeues():
+    with dial() as conn:
+        ch1, ch2 = conn.channel(), conn.channel()
+        q = work_queue(conn, ch2)
+        try:
+            _close_requeues(conn, ch1, ch2, q)
+        finally:
+            delete_queue(conn, q.name)
+
+
+def _close_requeues(conn, ch1, ch2, q):
+        publish(ch2, q.name, b"held")
+        got = []
+        Consumer(ch1, queues=[Queue(q.name, channel=ch1)], on_message=got.append, auto_declare=False).consume()
+        check(pump(conn, lambda: got), "no delivery")
+        check(got[0].body == b"held" and not got[0].delivery_info["redelivered"], "first delivery")
+        ch1.close()
+        m = get_one(q)
+        check(m is not None, "unacked message did not come back")
+        check(m.body == b"held" and m.delivery_info["redelivered"], f"came back with {m.body!r} {m.delivery_info}")
+
+
+def server_cancel():
+    with dial() as conn:
+        ch1, ch2 = conn.channel(), conn.channel()
+        name = uniq("cancel")
+        q = Queue(name, auto_delete=True, durable=False, channel=ch1)
+        q.declare()
+        cancelled = []
+        tag = "ctag-" + name
+        q.consume(tag, callback=lambda m: None, on_cancel=cancelled.append)
+        ch2.queue_delete(name)
+        check(pump(conn, lambda: cancelled), "no basic.cancel within 5 s")
+        check(cancelled == [tag], f"cancel for tags {cancelled}")
+        check(ch1.is_open, "channel closed by the cancel")
+        tmp_queue(ch1)
+        return "kombu Queue.consume(on_cancel=...)"
+
+
+def clean_close():
+    conn = dial()
+    tmp_queue(conn.channel())
+    raw = conn.connection
+    raw.close()  # py-amqp: Connection.Close / Close-Ok; raises on any error
+    conn.close()  # kombu's own close (it swallows connection errors, hence the py-amqp call above)
+    check(not raw.connected, "py-amqp connection still connected")
+    return "py-amqp Connection.close, then kombu Connection.close"
+
+
+SCENARIOS = {f.__name__: f for f in [
+    connect, connect_amqplain, declare_exchanges, declare_queues, bind_unbind, route_default,
+    route_direct, route_fanout, route_topic, route_headers, mandatory_return, confirms_sync,
+    confirms_async, manual_ack, nack_requeue, reject, prefetch_fair, basic_get, large_message,
+    empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
+    tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close]}
+
+
+def one_line(s):
+    return " ".join(str(s).split())
+
+
+def run(sid):
+    f = SCENARIOS.get(sid)
+    if f is None:
+        return f"SCENARIO {sid} fail no implementation in the kombu client"
+    box = {}
+
+    def target():
+        try:
+            box["detail"] = f() or ""
+        except BaseException as e:  # noqa: BLE001 - reported below
+            box["error"] = e
+            if not isinstance(e, NotAvailable):
+                traceback.print_exc(file=sys.stderr)
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(20)
+    if t.is_alive():
+        return f"SCENARIO {sid} fail timed out after 20 s"
+    e = box.get("error")
+    if e is None:
+        return f"SCENARIO {sid} pass {one_line(box['detail'])}".rstrip()
+    if isinstance(e, NotAvailable):
+        return f"SCENARIO {sid} na {one_line(e)}"
+    return f"SCENARIO {sid} fail {one_line(repr(e))}"
+
+
+if __name__ == "__main__":
+    URL = sys.argv[1]
+    for sid in [l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]:
+        print(run(sid), flush=True)
