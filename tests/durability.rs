@@ -681,3 +681,70 @@ async fn a_deep_queue_keeps_transient_messages_in_place_and_purges_what_is_on_di
     let (_conn, ch) = channel(&broker).await;
     assert_eq!(message_count(&ch, "deep").await, 0);
 }
+
+/// Deep queues of transient messages spill to the log too (S7: bounded memory for any deep
+/// queue), in order, and a spill never survives a restart, whether the next start reads the
+/// clean-stop index or scans the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_messages_of_deep_queues_spill_to_disk_and_never_come_back() {
+    let dir = temp_dir("spill");
+    let n = 20_000;
+    let transient = |range| numbered(range).into_iter().map(String::into_bytes);
+    {
+        let broker = start(&dir);
+        let (_conn, ch) = channel(&broker).await;
+        declare_durable(&ch, "mixed").await;
+        ch.queue_declare(
+            "plain",
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare");
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirm mode");
+        let mut confirms = Vec::new();
+        for (queue, body) in transient(0..n)
+            .map(|b| ("plain", b))
+            .chain(transient(0..n).map(|b| ("mixed", b)))
+        {
+            let c = ch
+                .basic_publish(
+                    "",
+                    queue,
+                    BasicPublishOptions::default(),
+                    &body,
+                    BasicProperties::default(),
+                )
+                .await
+                .expect("publish");
+            confirms.push(c);
+        }
+        for c in confirms {
+            assert!(within(c).await.expect("confirm").is_ack());
+        }
+        let persistent: Vec<Vec<u8>> = (0..10).map(|i| format!("p{i}").into_bytes()).collect();
+        publish_pipelined(&ch, "mixed", persistent.into_iter()).await;
+        assert_eq!(message_count(&ch, "plain").await, n as u32);
+        assert_eq!(message_count(&ch, "mixed").await, n as u32 + 10);
+        assert_eq!(consume_n(&ch, "plain", n).await, numbered(0..n));
+        let ch2 = _conn.create_channel().await.expect("channel");
+        assert_eq!(consume_n(&ch2, "mixed", 100).await, numbered(0..100));
+    }
+    for scan in [false, true] {
+        if scan {
+            std::fs::remove_file(index_file(&dir)).expect("a clean stop left an index");
+        }
+        let broker = start(&dir);
+        let (_conn, ch) = channel(&broker).await;
+        assert_eq!(message_count(&ch, "mixed").await, 10, "scan: {scan}");
+        broker.shutdown();
+    }
+    let broker = start(&dir);
+    let (_conn, ch) = channel(&broker).await;
+    let got: Vec<Vec<u8>> = drain(&ch, "mixed").await.into_iter().map(|g| g.0).collect();
+    let want: Vec<Vec<u8>> = (0..10).map(|i| format!("p{i}").into_bytes()).collect();
+    assert_eq!(got, want);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,29 +1,31 @@
-//! The tail of a deep durable queue, kept on disk instead of in memory.
+//! The tail of a deep queue, kept on disk instead of in memory.
 //!
-//! Past `queue::MEMORY_LIMIT` ready messages, a durable queue stops holding what arrives in
-//! memory: once a persistent message's write is fsync'd, the queue forgets the message and
-//! keeps only its position in the log (a couple of bytes, see `store::run`). When the
-//! in-memory head runs dry, the next batch is read back from the segments. Messages that are
-//! not in the log (transient ones) keep their place in the backlog in memory, so order holds.
+//! Past `queue::MEMORY_LIMIT` ready messages, a queue of a broker with a data directory stops
+//! holding what arrives in memory: once a message is in the log, the queue forgets it and
+//! keeps only its position (a couple of bytes, see `store::run`). A persistent message of a
+//! durable queue is in the log already; any other message is spilled there first (a record
+//! that recovery ignores). When the in-memory head runs dry, the next batch is read back. A
+//! message the log refused (failing disk) keeps its place in the backlog in memory.
 
 use super::consumer::QueuedMessage;
-use crate::store::{Position, Run, run};
+use crate::store::{Position, Run, Slot, run};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 #[derive(Debug, Default)]
 pub struct Backlog {
     parts: VecDeque<Part>,
     /// Messages in `parts`.
     in_parts: usize,
-    /// Behind `parts`: persistent messages whose write is still under way; they move into
-    /// `parts` as positions once it is fsync'd.
-    fresh: VecDeque<QueuedMessage>,
+    /// Behind `parts`: messages whose write is still under way, with the slot it fills (the
+    /// message's own, or its spill's); they move into `parts` once it is done.
+    fresh: VecDeque<(QueuedMessage, Arc<Slot>)>,
 }
 
 #[derive(Debug)]
 enum Part {
     Memory(QueuedMessage),
-    Disk(Run),
+    Disk { run: Run, spilled: bool },
 }
 
 /// A message taken off the front of a backlog.
@@ -34,6 +36,7 @@ pub enum Taken {
     Disk {
         position: Position,
         redelivered: bool,
+        spilled: bool,
     },
 }
 
@@ -46,43 +49,50 @@ impl Backlog {
         self.len() == 0
     }
 
-    pub fn push(&mut self, entry: QueuedMessage) {
-        self.fresh.push_back(entry);
+    /// Appends a message whose write to the log fills `slot` (None: it is not being written
+    /// and stays in memory, in its place behind the writes still under way).
+    pub fn push(&mut self, entry: QueuedMessage, slot: Option<Arc<Slot>>) {
+        self.fresh
+            .push_back((entry, slot.unwrap_or_else(Slot::failed)));
         self.settle_fresh();
     }
 
     /// Appends positions recovered from disk.
     pub fn push_runs(&mut self, runs: impl IntoIterator<Item = Run>) {
         self.settle_fresh();
-        for r in runs {
-            self.in_parts += r.len();
-            self.parts.push_back(Part::Disk(r));
+        for run in runs {
+            self.in_parts += run.len();
+            self.parts.push_back(Part::Disk {
+                run,
+                spilled: false,
+            });
         }
     }
 
-    /// Moves entries whose write is over from `fresh` into `parts`: fsync'd ones as positions
-    /// (their bodies leave memory), the rest (transient, or refused by a failing disk) as
-    /// they are.
+    /// Moves entries whose write is over from `fresh` into `parts`: written ones as positions
+    /// (their bodies leave memory), refused ones as they are.
     fn settle_fresh(&mut self) {
-        while let Some(front) = self.fresh.front() {
-            let slot = front.message.slot.get();
-            if slot.is_some_and(|s| s.is_pending()) {
+        while let Some((_, slot)) = self.fresh.front() {
+            if slot.is_pending() {
                 return;
             }
-            let position = slot.and_then(|s| s.position());
-            let Some(entry) = self.fresh.pop_front() else {
+            let (position, spilled) = (slot.position(), slot.is_spill());
+            let Some((entry, _)) = self.fresh.pop_front() else {
                 return;
             };
             self.in_parts += 1;
             match position {
                 Some(p) => {
-                    if let Some(Part::Disk(last)) = self.parts.back_mut()
-                        && last.try_push(p, entry.redelivered)
+                    if let Some(Part::Disk { run, spilled: s }) = self.parts.back_mut()
+                        && *s == spilled
+                        && run.try_push(p, entry.redelivered)
                     {
                         continue;
                     }
-                    self.parts
-                        .push_back(Part::Disk(Run::new(p, entry.redelivered)));
+                    self.parts.push_back(Part::Disk {
+                        run: Run::new(p, entry.redelivered),
+                        spilled,
+                    });
                 }
                 None => self.parts.push_back(Part::Memory(entry)),
             }
@@ -95,17 +105,18 @@ impl Backlog {
         let mut out = Vec::with_capacity(max.min(self.len()));
         while out.len() < max {
             match self.parts.front_mut() {
-                Some(Part::Disk(r)) => {
+                Some(Part::Disk { run, spilled }) => {
                     while out.len() < max
-                        && let Some(position) = r.pop_front()
+                        && let Some(position) = run.pop_front()
                     {
                         self.in_parts -= 1;
                         out.push(Taken::Disk {
                             position,
-                            redelivered: r.redelivered,
+                            redelivered: run.redelivered,
+                            spilled: *spilled,
                         });
                     }
-                    if r.is_empty() {
+                    if run.is_empty() {
                         self.parts.pop_front();
                     }
                 }
@@ -116,7 +127,7 @@ impl Backlog {
                     }
                 }
                 None => match self.fresh.pop_front() {
-                    Some(e) => out.push(Taken::Memory(e)),
+                    Some((e, _)) => out.push(Taken::Memory(e)),
                     None => break,
                 },
             }
@@ -131,36 +142,40 @@ impl Backlog {
         for part in self.parts.drain(..) {
             match part {
                 Part::Memory(e) => memory.push(e),
-                Part::Disk(r) => positions.extend(r.iter()),
+                Part::Disk { run, .. } => positions.extend(run.iter()),
             }
         }
-        memory.extend(self.fresh.drain(..));
+        memory.extend(self.fresh.drain(..).map(|(e, _)| e));
         self.in_parts = 0;
         (memory, positions)
     }
 
-    /// Every message's position with its redelivered flag, in order, for the clean-shutdown
-    /// index; messages that are not in the log are skipped.
+    /// Every surviving message's position with its redelivered flag, in order, for the
+    /// clean-shutdown index; spills and messages that are not in the log are skipped.
     pub fn positions(&self, out: &mut Vec<Run>) {
         for part in &self.parts {
             match part {
                 Part::Memory(e) => push_position_of(e, out),
-                Part::Disk(r) => {
-                    for p in r.iter() {
-                        run::push_position(out, p, r.redelivered);
+                Part::Disk { spilled: true, .. } => {}
+                Part::Disk { run, .. } => {
+                    for p in run.iter() {
+                        run::push_position(out, p, run.redelivered);
                     }
                 }
             }
         }
-        for e in &self.fresh {
+        for (e, _) in &self.fresh {
             push_position_of(e, out);
         }
     }
 }
 
-/// Adds where `e` is in the log to `out`, if it is there.
+/// Adds where `e` is in the log to `out`, if it is there as a publish (not a spill).
 pub fn push_position_of(e: &QueuedMessage, out: &mut Vec<Run>) {
-    if let Some(p) = e.message.slot.get().and_then(|s| s.position()) {
+    if let Some(slot) = e.message.slot.get()
+        && !slot.is_spill()
+        && let Some(p) = slot.position()
+    {
         run::push_position(out, p, e.redelivered);
     }
 }

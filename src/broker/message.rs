@@ -90,6 +90,17 @@ impl Message {
         message
     }
 
+    /// The message as the log stores it.
+    pub fn to_log(&self) -> crate::store::LogMessage {
+        let (raw_properties, body) = self.to_bytes();
+        crate::store::LogMessage {
+            exchange: self.exchange.to_string(),
+            routing_key: self.routing_key().to_owned(),
+            raw_properties,
+            body,
+        }
+    }
+
     pub fn routing_key(&self) -> &str {
         match &self.payload {
             // The key was copied from a `&str` whole, so it is valid UTF-8.

@@ -24,8 +24,10 @@ pub struct Queue {
     pub settings: QueueSettings,
     /// The connection that owns an exclusive queue.
     pub owner: Option<u64>,
-    /// For a durable queue with a data directory: the store and the queue's number in it.
-    durable: Option<(Arc<VhostStore>, u32)>,
+    /// With a data directory: the store and the queue's number in its log.
+    log: Option<(Arc<VhostStore>, u32)>,
+    /// Durable and not exclusive: the queue and its persistent messages outlive the broker.
+    survives: bool,
     state: Mutex<QueueState>,
 }
 
@@ -81,34 +83,52 @@ impl Queue {
         vhost: String,
         settings: QueueSettings,
         owner: Option<u64>,
-        durable: Option<(Arc<VhostStore>, u32)>,
+        log: Option<(Arc<VhostStore>, u32)>,
     ) -> Queue {
+        let survives = settings.durable && !settings.exclusive;
         Queue {
             name,
             vhost,
             settings,
             owner,
-            durable,
+            log,
+            survives,
             state: Mutex::new(QueueState::default()),
         }
     }
 
     /// The queue's number in the message log, if its messages are kept on disk.
     pub fn store_id(&self) -> Option<u32> {
-        self.durable.as_ref().map(|(_, id)| *id)
+        self.log
+            .as_ref()
+            .filter(|_| self.survives)
+            .map(|(_, id)| *id)
     }
 
     /// A message left this queue for good: the log forgets it here.
     pub fn settle(&self, entry: &QueuedMessage) {
-        if let (Some((store, id)), Some(slot)) = (&self.durable, entry.message.slot.get()) {
-            store.log.settled(*id, slot);
+        if let Some((store, id, slot)) = self.own_record(entry) {
+            store.log.settled(id, slot);
         }
+    }
+
+    /// The log record of `entry` that this queue answers for, if there is one.
+    fn own_record<'a>(
+        &'a self,
+        entry: &'a QueuedMessage,
+    ) -> Option<(&'a VhostStore, u32, &'a Arc<Slot>)> {
+        let (store, id) = self.log.as_ref()?;
+        let slot = entry.message.slot.get()?;
+        slot.belongs_to(*id, self.survives)
+            .then_some((store.as_ref(), *id, slot))
     }
 
     /// A message went to a consumer that must ack it; after a restart it counts as redelivered.
     pub fn mark_delivered(&self, entry: &QueuedMessage) {
-        if let (Some((store, id)), Some(slot)) = (&self.durable, entry.message.slot.get()) {
-            store.log.delivered(*id, slot);
+        if self.survives
+            && let Some((store, id, slot)) = self.own_record(entry)
+        {
+            store.log.delivered(id, slot);
         }
     }
 
@@ -161,10 +181,20 @@ impl Queue {
             message,
             redelivered: false,
         };
-        if self.durable.is_some() && (!st.backlog.is_empty() || st.ready.len() >= MEMORY_LIMIT) {
-            st.backlog.push(entry);
-        } else {
-            st.ready.push_back(entry);
+        match &self.log {
+            Some((store, id)) if !st.backlog.is_empty() || st.ready.len() >= MEMORY_LIMIT => {
+                // In the log already, or spilled there now.
+                let slot = match entry.message.slot.get() {
+                    Some(s) if self.survives => s.clone(),
+                    _ => {
+                        let s = Slot::spill(*id, None);
+                        store.log.spill(s.clone(), *id, entry.message.to_log());
+                        s
+                    }
+                };
+                st.backlog.push(entry, Some(slot));
+            }
+            _ => st.ready.push_back(entry),
         }
         self.dispatch_locked(&mut st);
         st.congested(CONGESTED_ABOVE)
@@ -226,7 +256,7 @@ impl Queue {
                 Taken::Memory(_) => None,
             })
             .collect();
-        let mut read = match &self.durable {
+        let mut read = match &self.log {
             Some((store, _)) if !positions.is_empty() => store.log.read(&positions),
             _ => Vec::new(),
         }
@@ -237,15 +267,22 @@ impl Queue {
                 Taken::Disk {
                     position,
                     redelivered,
+                    spilled,
                 } => match read.next().flatten() {
-                    Some(m) => QueuedMessage {
-                        seq: 0,
-                        message: Arc::new(Message::from_log(m, Slot::at(position))),
-                        redelivered,
-                    },
+                    Some(m) => {
+                        let slot = match (&self.log, spilled) {
+                            (Some((_, id)), true) => Slot::spill(*id, Some(position)),
+                            _ => Slot::at(position),
+                        };
+                        QueuedMessage {
+                            seq: 0,
+                            message: Arc::new(Message::from_log(m, slot)),
+                            redelivered,
+                        }
+                    }
                     None => {
                         // Unreadable (logged by the read): lost; let its segment go.
-                        if let Some((store, id)) = &self.durable {
+                        if let Some((store, id)) = &self.log {
                             store.log.settled_at(*id, vec![position]);
                         }
                         continue;
@@ -363,7 +400,7 @@ impl Queue {
         for e in st.ready.drain(..).chain(memory) {
             self.settle(&e);
         }
-        if let Some((store, id)) = &self.durable {
+        if let Some((store, id)) = &self.log {
             store.log.settled_at(*id, positions);
         }
         n

@@ -527,14 +527,14 @@ impl VHost {
             }
             Entry::Vacant(e) => {
                 let owner = d.exclusive.then_some(connection);
-                // Exclusive queues die with their connection, so they are never kept on disk.
-                let durable = match &self.store {
-                    Some(store) if d.durable && !d.exclusive => Some((
+                // Every queue gets a number in the log, for spilling a deep backlog; only
+                // durable, non-exclusive ones are recorded in the definitions (see `persist`).
+                let durable = self.store.as_ref().map(|store| {
+                    (
                         store.clone(),
                         self.next_queue_id.fetch_add(1, Ordering::Relaxed),
-                    )),
-                    _ => None,
-                };
+                    )
+                });
                 let q = Arc::new(Queue::new(
                     d.name,
                     self.name.clone(),

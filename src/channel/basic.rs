@@ -14,7 +14,7 @@ use crate::error::{AmqpError, code};
 use crate::protocol::Method;
 use crate::protocol::frame::write_content;
 use crate::protocol::methods::*;
-use crate::store::{LogMessage, Slot};
+use crate::store::Slot;
 use std::sync::Arc;
 
 /// Deliveries an auto-ack consumer may have in transit to its connection at once.
@@ -139,20 +139,9 @@ impl Channel {
             let ids: Vec<u32> = queues.iter().filter_map(|q| q.store_id()).collect();
             if !ids.is_empty() {
                 let slot = Slot::new();
-                let (raw_properties, body) = message.to_bytes();
                 let _ = message.slot.set(slot.clone());
                 awaits_disk = notify.is_some();
-                store.log.publish(
-                    slot,
-                    ids,
-                    LogMessage {
-                        exchange: message.exchange.to_string(),
-                        routing_key: message.routing_key().to_owned(),
-                        raw_properties,
-                        body,
-                    },
-                    notify,
-                );
+                store.log.publish(slot, ids, message.to_log(), notify);
             }
         }
         if queues.is_empty() && mandatory {

@@ -37,6 +37,9 @@ pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 const PUBLISH: u8 = 1;
+/// A message a deep queue moved out of memory that must not survive a restart (transient, or
+/// in a queue that does not): read back like a publish, ignored by recovery.
+const SPILL: u8 = 4;
 const SETTLED: u8 = 2;
 const DELIVERED: u8 = 3;
 
@@ -56,6 +59,9 @@ pub struct Slot {
     offset: AtomicU32,
     /// PENDING until the write is fsync'd (DURABLE) or refused (FAILED).
     state: AtomicU8,
+    /// For a spill, the one queue it belongs to; 0 for a publish record, which belongs to the
+    /// surviving queues it lists.
+    spilled_for: AtomicU32,
 }
 
 impl Slot {
@@ -70,7 +76,38 @@ impl Slot {
             segment: AtomicU32::new(p.segment),
             offset: AtomicU32::new(p.offset),
             state: AtomicU8::new(DURABLE),
+            spilled_for: AtomicU32::new(0),
         })
+    }
+
+    /// A slot for a spill of `queue` about to be written (`position` None) or read back.
+    pub fn spill(queue: u32, position: Option<Position>) -> Arc<Slot> {
+        let slot = match position {
+            Some(p) => Slot::at(p),
+            None => Slot::new(),
+        };
+        slot.spilled_for.store(queue, Ordering::Release);
+        slot
+    }
+
+    /// Whether this record is one `queue` must settle: its own spill, or a publish record
+    /// when the queue survives restarts (publish records list exactly those).
+    pub fn belongs_to(&self, queue: u32, survives: bool) -> bool {
+        match self.spilled_for.load(Ordering::Acquire) {
+            0 => survives,
+            q => q == queue,
+        }
+    }
+
+    pub fn is_spill(&self) -> bool {
+        self.spilled_for.load(Ordering::Acquire) != 0
+    }
+
+    /// A slot whose write was refused: the message stays in memory.
+    pub fn failed() -> Arc<Slot> {
+        let slot = Slot::new();
+        slot.state.store(FAILED, Ordering::Release);
+        slot
     }
 
     /// Where the message is, once its write is fsync'd.
@@ -119,6 +156,8 @@ enum Op {
         queues: Vec<u32>,
         message: LogMessage,
         notify: Option<(Arc<dyn Durability>, u64)>,
+        /// A spill: written without an fsync, ignored by recovery.
+        spill: bool,
     },
     Settled(u32, Arc<Slot>),
     /// Settles messages that were only in a queue's on-disk backlog.
@@ -273,6 +312,19 @@ impl MessageLog {
             queues,
             message,
             notify,
+            spill: false,
+        });
+    }
+
+    /// Writes a message of `queue` that is to leave memory but not to survive a restart;
+    /// `slot` gets its position once written.
+    pub fn spill(&self, slot: Arc<Slot>, queue: u32, message: LogMessage) {
+        self.send(Op::Publish {
+            slot,
+            queues: vec![queue],
+            message,
+            notify: None,
+            spill: true,
         });
     }
 
@@ -485,6 +537,8 @@ impl Writer {
         let mut syncs = Vec::new();
         let mut per_segment: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
         let mut settled_segments = Vec::new();
+        // Spills alone need no fsync: nothing is promised about them.
+        let mut needs_sync = false;
         for op in batch.drain(..) {
             match op {
                 Op::Publish {
@@ -492,12 +546,14 @@ impl Writer {
                     queues,
                     message,
                     notify: n,
+                    spill,
                 } => {
                     let id = self.next_id;
                     self.next_id += 1;
                     let offset = base + buf.len() as u64;
+                    needs_sync |= !spill;
                     record::append(&mut buf, |o| {
-                        o.put_u8(PUBLISH);
+                        o.put_u8(if spill { SPILL } else { PUBLISH });
                         o.put_u64(id);
                         o.put_u16(queues.len() as u16);
                         for q in &queues {
@@ -551,7 +607,7 @@ impl Writer {
                 Op::Sync(tx) => syncs.push(tx),
             }
         }
-        let result = self.append_and_sync(&buf, !published.is_empty() || !syncs.is_empty());
+        let result = self.append_and_sync(&buf, needs_sync || !syncs.is_empty());
         match &result {
             Ok(()) => {
                 for (slot, refs) in &published {
@@ -798,6 +854,9 @@ fn recover(dir: &Path, known: &HashSet<u32>, keep: usize) -> Result<Recovery, St
                         continue;
                     };
                     r.max_id = r.max_id.max(id);
+                    if payload.first() == Some(&SPILL) {
+                        continue;
+                    }
                     let position = Position {
                         id,
                         segment: seg,
@@ -849,7 +908,7 @@ fn parse_settlement(p: &[u8]) -> Option<(u8, u32, u64)> {
 
 fn parse_publish(p: &[u8]) -> Option<(u64, Vec<u32>, LogMessage)> {
     let (i, kind) = wire::octet(p).ok()?;
-    if kind != PUBLISH {
+    if kind != PUBLISH && kind != SPILL {
         return None;
     }
     let (mut i, id) = wire::longlong(i).ok()?;
