@@ -35,7 +35,7 @@ pub struct Queue {
 struct QueueState {
     /// Ready messages in memory, ascending `seq`.
     ready: VecDeque<QueuedMessage>,
-    /// Ready messages after `ready`, on disk (durable queues past `MEMORY_LIMIT`).
+    /// Ready messages after `ready`, on disk (queues past their memory limit, see `push`).
     backlog: Backlog,
     next_seq: u64,
     consumers: Vec<Consumer>,
@@ -54,6 +54,10 @@ const RELIEVED_BELOW: usize = 10_000;
 /// Ready messages a durable queue keeps in memory; past this, what arrives stays on disk
 /// only (see `backlog`), so a deep queue costs bytes per message, not its bodies.
 pub const MEMORY_LIMIT: usize = 16_384;
+/// The limit while the queue has consumers. Flow control holds such a queue near
+/// `CONGESTED_ABOVE`, and paging a queue that is being drained would only add disk writes to
+/// a busy broker; past this the consumers are not keeping up by far and memory wins.
+const MEMORY_LIMIT_CONSUMED: usize = 4 * MEMORY_LIMIT;
 /// Messages read back from disk at once when the in-memory head runs dry.
 const LOAD_BATCH: usize = 2048;
 
@@ -181,8 +185,13 @@ impl Queue {
             message,
             redelivered: false,
         };
+        let limit = if st.consumers.is_empty() {
+            MEMORY_LIMIT
+        } else {
+            MEMORY_LIMIT_CONSUMED
+        };
         match &self.log {
-            Some((store, id)) if !st.backlog.is_empty() || st.ready.len() >= MEMORY_LIMIT => {
+            Some((store, id)) if !st.backlog.is_empty() || st.ready.len() >= limit => {
                 // In the log already, or spilled there now.
                 let slot = match entry.message.slot.get() {
                     Some(s) if self.survives => s.clone(),
