@@ -51,18 +51,9 @@ fn text(d: &Delivery) -> String {
 
 async fn ready_count(conn: &Connection, queue: &str) -> (u32, u32) {
     let ch = within(conn.create_channel()).await.unwrap();
-    let q = within(ch.queue_declare(
-        queue,
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    ))
-    .await
-    .expect("passive declare");
+    let counts = passive_counts(&ch, queue).await;
     ch.close(200, "bye").await.unwrap();
-    (q.message_count(), q.consumer_count())
+    counts
 }
 
 #[tokio::test]

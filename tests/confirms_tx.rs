@@ -5,23 +5,13 @@ mod common;
 use common::*;
 use lapin::options::*;
 use lapin::publisher_confirm::Confirmation;
-use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 
 async fn ready_count(conn: &Connection, queue: &str) -> u32 {
     let ch = within(conn.create_channel()).await.unwrap();
-    let q = within(ch.queue_declare(
-        queue,
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    ))
-    .await
-    .expect("passive declare");
+    let (messages, _) = passive_counts(&ch, queue).await;
     ch.close(200, "bye").await.unwrap();
-    q.message_count()
+    messages
 }
 
 async fn tx_channel(conn: &Connection) -> Channel {

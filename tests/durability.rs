@@ -440,18 +440,11 @@ async fn a_clean_stop_leaves_an_index_the_next_start_uses_once() {
         assert!(!index_file(&dir).exists(), "the start consumed the index");
         let (_conn, ch) = channel(&broker).await;
         // A passive declare counts without taking anything.
-        let q = ch
-            .queue_declare(
-                "work",
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(q.message_count(), 5, "damaged index: {damaged}");
+        assert_eq!(
+            message_count(&ch, "work").await,
+            5,
+            "damaged index: {damaged}"
+        );
         broker.shutdown();
     }
     let broker = start(&dir);
@@ -534,17 +527,7 @@ async fn publish_pipelined(ch: &Channel, queue: &str, bodies: impl Iterator<Item
 }
 
 async fn message_count(ch: &Channel, queue: &str) -> u32 {
-    ch.queue_declare(
-        queue,
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("passive declare")
-    .message_count()
+    passive_counts(ch, queue).await.0
 }
 
 /// Consumes exactly `n` messages (prefetch `n`, so no more are sent), cancels, acks them all

@@ -139,6 +139,21 @@ pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) -> Co
     .await
 }
 
+/// A queue's ready messages and consumers, from a passive declare on `ch`.
+pub async fn passive_counts(ch: &Channel, queue: &str) -> (u32, u32) {
+    let q = within(ch.queue_declare(
+        queue,
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await
+    .expect("passive declare");
+    (q.message_count(), q.consumer_count())
+}
+
 /// Declares a queue with the given name (empty: server-named) and options; returns its name.
 pub async fn declare(ch: &Channel, name: &str, options: QueueDeclareOptions) -> String {
     within(ch.queue_declare(name, options, FieldTable::default()))
