@@ -1316,3 +1316,43 @@ async fn unsigned_64_bit_field_values_pass_through() {
         "the 'L' value comes back byte for byte"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fairness
+// ---------------------------------------------------------------------------------------------
+
+/// Publishers whose sockets always have bytes ready must not keep the broker's workers to
+/// themselves: while four of them flood, a new connection still gets through its handshake
+/// and is served (it waited for the flood to end before the loop yielded to tokio's budget).
+#[tokio::test(flavor = "multi_thread")]
+async fn flooding_publishers_do_not_starve_new_connections() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let b = broker();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Unroutable and not mandatory: each publish is dropped at once, so the flood costs the
+    // broker CPU but no memory.
+    let mut chunk = BytesMut::new();
+    for _ in 0..1000 {
+        chunk.extend_from_slice(&publish_frames(1, "nowhere", b"x", 131072));
+    }
+    let chunk = chunk.freeze();
+    let mut floods = Vec::new();
+    for _ in 0..4 {
+        let mut r = Raw::ready(&b).await;
+        r.open_channel(1).await;
+        let (stop, chunk) = (stop.clone(), chunk.clone());
+        floods.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if r.s.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    still_serving(&b).await;
+    stop.store(true, Ordering::Relaxed);
+    for f in floods {
+        let _ = f.await;
+    }
+}

@@ -228,8 +228,19 @@ impl Connection {
         if buf.is_empty() {
             buf = BytesMut::new();
         }
+        // Bytes read since the loop last charged tokio's budget for them.
+        let mut read_since = 0usize;
         while self.state != State::Closed {
             self.flush(&mut last_write);
+            // A socket that always has bytes ready never makes this loop wait, and tokio's
+            // budget does not count readiness: a few flooding publishers would keep the
+            // workers to themselves, and new connections could not even finish their
+            // handshake. Each KiB read costs a unit of the task's budget (128 a turn), so a
+            // flooding connection yields every 128 KiB or so while a light one never does.
+            // Output is flushed first, so a yield adds no latency to it.
+            for _ in 0..=std::mem::take(&mut read_since) / 1024 {
+                tokio::task::consume_budget().await;
+            }
             // Flow control: a peer we cannot write to fast enough gets no more deliveries,
             // and a publisher whose queues' consumers lag behind is not read from, until
             // things drain (checked every millisecond meanwhile).
@@ -259,8 +270,9 @@ impl Connection {
                             }
                             self.state = State::Closed;
                         }
-                        Ok(_) => {
+                        Ok(n) => {
                             last_read = Instant::now();
+                            read_since = n;
                             self.process(&mut buf);
                             if buf.is_empty() {
                                 buf = BytesMut::new();
