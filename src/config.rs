@@ -32,11 +32,39 @@ pub struct Config {
     /// Keep everything in memory: no data directory, nothing survives a restart.
     #[arg(long, conflicts_with = "data_dir")]
     pub in_memory: bool,
+
+    /// Block publishing connections while the data directory's filesystem has less free space
+    /// than this (RabbitMQ's disk_free_limit): bytes, or with a unit such as 50MB or 2GiB.
+    #[arg(long, value_name = "SIZE", default_value = "50MB", value_parser = parse_size)]
+    pub disk_free_limit: u64,
+}
+
+/// A size in bytes: a number, optionally followed by kB, MB, GB, TB (powers of 1000) or KiB,
+/// MiB, GiB, TiB (powers of 1024); case is ignored, as RabbitMQ's config does.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (say 50MB, 2GiB or a number of bytes)"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1_000,
+        "mb" | "m" => 1_000_000,
+        "gb" | "g" => 1_000_000_000,
+        "tb" | "t" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit {other:?} in {text:?}")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 impl Config {
-    /// Checks what clap cannot: that the data directory exists (or can be made) and is
-    /// writable.
     /// Where durable state lives, or None when running in memory.
     pub fn data_dir(&self) -> Option<PathBuf> {
         if self.in_memory {
@@ -55,6 +83,8 @@ impl Config {
         })
     }
 
+    /// Checks what clap cannot: that the data directory exists (or can be made) and is
+    /// writable.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(dir) = &self.data_dir() {
             std::fs::create_dir_all(dir)
@@ -65,5 +95,22 @@ impl Config {
             let _ = std::fs::remove_file(probe);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_and_without_units() {
+        assert_eq!(parse_size("50MB"), Ok(50_000_000));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("3 kb"), Ok(3000));
+        assert!(parse_size("MB").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("99999999999TB").is_err());
     }
 }

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
             tracing::info!("shutting down");
             let _ = stop_tx.send(true);
         });
+        core.disk_alarm().set_limit(config.disk_free_limit);
         warren::server::serve(listeners, Arc::new(core), stop_rx).await;
         ExitCode::SUCCESS
     })

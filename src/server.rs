@@ -33,6 +33,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
+    // The acceptors, and the disk alarm's monitor.
     let mut acceptors = JoinSet::new();
     let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
     for listener in listeners {
@@ -58,6 +59,13 @@ pub async fn serve(
         });
     }
     drop(conn_tx);
+    let alarm = core.disk_alarm().clone();
+    acceptors.spawn(async move {
+        loop {
+            alarm.check();
+            tokio::time::sleep(crate::broker::alarm::CHECK_INTERVAL).await;
+        }
+    });
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,

@@ -46,6 +46,8 @@ struct Hello {
     frame_max: u32,
     heartbeat: u16,
     vhost: &'static str,
+    /// Also offer the connection.blocked capability.
+    connection_blocked: bool,
 }
 
 impl Default for Hello {
@@ -59,6 +61,7 @@ impl Default for Hello {
             frame_max: 131072,
             heartbeat: 0,
             vhost: "/",
+            connection_blocked: false,
         }
     }
 }
@@ -162,6 +165,9 @@ impl Raw {
             let mut caps = FieldTable::new();
             caps.insert("authentication_failure_close", FieldValue::Bool(true));
             caps.insert("consumer_cancel_notify", FieldValue::Bool(true));
+            if h.connection_blocked {
+                caps.insert("connection.blocked", FieldValue::Bool(true));
+            }
             props.insert("capabilities", FieldValue::Table(caps));
         }
         self.send(
@@ -855,7 +861,11 @@ async fn the_handshake_offers_what_clients_need() {
         .get("capabilities")
         .and_then(FieldValue::as_table)
         .expect("capabilities");
-    for cap in ["authentication_failure_close", "consumer_cancel_notify"] {
+    for cap in [
+        "authentication_failure_close",
+        "consumer_cancel_notify",
+        "connection.blocked",
+    ] {
         assert_eq!(caps.get(cap), Some(&FieldValue::Bool(true)), "{cap}");
     }
     let tune = r.tune(&Hello::default()).await;
@@ -1355,4 +1365,94 @@ async fn flooding_publishers_do_not_starve_new_connections() {
     for f in floods {
         let _ = f.await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource alarms
+// ---------------------------------------------------------------------------------------------
+
+/// While the disk alarm is up, a connection that publishes is held at its basic.publish and,
+/// having asked for it, hears connection.blocked "low on disk" (RabbitMQ 3.10 does the same:
+/// nothing before the publish, nothing to idle or consuming connections, the publish not
+/// enqueued until the alarm clears); consumers are still served. When the alarm clears the
+/// blocked connection hears connection.unblocked and the held publishes go through.
+#[tokio::test]
+async fn the_disk_alarm_holds_publishers_until_it_clears() {
+    common::init_logs();
+    let dir = std::env::temp_dir().join(format!("warren-disk-alarm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let b = Broker::start_in(&dir).expect("broker");
+    let quiet = Duration::from_millis(300);
+    let caps = Hello {
+        connection_blocked: true,
+        ..Hello::default()
+    };
+    let mut publisher = Raw::open_with(&b, &caps).await;
+    publisher.open_channel(1).await;
+    let q = publisher.declare(1, "alarm-q", false).await;
+    let mut silent = Raw::ready(&b).await; // did not ask for connection.blocked
+    silent.open_channel(1).await;
+    let mut consumer = Raw::ready(&b).await;
+    consumer.open_channel(1).await;
+    publisher
+        .send_raw(&publish_frames(1, &q, b"before", 131072))
+        .await;
+    publisher.sync(1).await; // routed once the next method is answered
+    assert_eq!(
+        consumer.get(1, &q, true).await.map(|g| g.1),
+        Some(b"before".to_vec())
+    );
+
+    b.core().disk_alarm().set_limit(u64::MAX);
+    assert!(b.core().disk_alarm().is_raised());
+    assert!(
+        publisher.next_within(quiet).await.is_err(),
+        "blocked before publishing"
+    );
+
+    publisher
+        .send_raw(&publish_frames(1, &q, b"held", 131072))
+        .await;
+    let (ch, m) = publisher.method().await;
+    assert_eq!(ch, 0);
+    assert_eq!(
+        m,
+        Method::ConnectionBlocked(ConnectionBlocked {
+            reason: "low on disk".into()
+        })
+    );
+    silent
+        .send_raw(&publish_frames(1, &q, b"silent", 131072))
+        .await;
+    assert!(
+        silent.next_within(quiet).await.is_err(),
+        "no capability, no notice"
+    );
+    // Neither publish went through; the consumer is served meanwhile.
+    assert!(consumer.get(1, &q, true).await.is_none());
+    assert!(consumer.next_within(quiet).await.is_err());
+
+    b.core().disk_alarm().set_limit(0);
+    assert!(!b.core().disk_alarm().is_raised());
+    let (ch, m) = publisher.method().await;
+    assert_eq!(
+        (ch, m),
+        (0, Method::ConnectionUnblocked(ConnectionUnblocked {}))
+    );
+    let mut got = Vec::new();
+    let deadline = Instant::now() + READ_WAIT;
+    while got.len() < 2 && Instant::now() < deadline {
+        match consumer.get(1, &q, true).await {
+            Some((_, body)) => got.push(body),
+            None => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+    got.sort();
+    assert_eq!(got, vec![b"held".to_vec(), b"silent".to_vec()]);
+    // Both publishers are read from again.
+    publisher.sync(1).await;
+    silent.sync(1).await;
+    drop((publisher, silent, consumer));
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,6 +14,7 @@
 //! to consumers' unbounded channels. No lock is held across an `.await`. Publishing to queue
 //! A never waits on queue B: routing releases the exchange's lock before pushing to queues.
 
+pub mod alarm;
 pub mod backlog;
 pub mod consumer;
 pub mod error;
@@ -27,6 +28,7 @@ pub use error::BrokerError;
 pub use vhost::VHost;
 
 use crate::store::StoreError;
+use alarm::DiskAlarm;
 use dashmap::DashMap;
 use std::collections::HashMap;
 use std::path::Path;
@@ -47,6 +49,7 @@ pub struct Core {
     vhosts: DashMap<String, Arc<VHost>>,
     users: HashMap<String, User>,
     next_connection: AtomicU64,
+    disk_alarm: Arc<DiskAlarm>,
 }
 
 impl Default for Core {
@@ -59,15 +62,18 @@ impl Core {
     /// A broker with vhost "/" and user guest/guest (loopback only), as RabbitMQ starts,
     /// all in memory.
     pub fn new() -> Core {
-        Self::with_vhost(VHost::new("/"))
+        Self::with_vhost(VHost::new("/"), None)
     }
 
     /// Like `new`, with durable state kept in (and recovered from) `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Core, StoreError> {
-        Ok(Self::with_vhost(VHost::open("/", data_dir)?))
+        Ok(Self::with_vhost(
+            VHost::open("/", data_dir)?,
+            Some(data_dir.to_owned()),
+        ))
     }
 
-    fn with_vhost(vhost: VHost) -> Core {
+    fn with_vhost(vhost: VHost, data_dir: Option<std::path::PathBuf>) -> Core {
         let vhosts = DashMap::new();
         vhosts.insert(vhost.name.clone(), Arc::new(vhost));
         let mut users = HashMap::new();
@@ -82,6 +88,7 @@ impl Core {
             vhosts,
             users,
             next_connection: AtomicU64::new(1),
+            disk_alarm: Arc::new(DiskAlarm::new(data_dir)),
         }
     }
 
@@ -104,6 +111,10 @@ impl Core {
         for v in self.vhosts.iter() {
             v.close(clean);
         }
+    }
+
+    pub fn disk_alarm(&self) -> &Arc<DiskAlarm> {
+        &self.disk_alarm
     }
 
     pub fn next_connection_id(&self) -> u64 {

@@ -51,6 +51,10 @@ const CONGESTED_ABOVE: usize = 20_000;
 /// Throttled publishers resume once the queue is below this.
 const RELIEVED_BELOW: usize = 10_000;
 
+/// Spilled bytes waiting for the disk past which publishers to spilling queues pause, so a
+/// disk slower than they are cannot make memory grow; they resume below half of it.
+const SPILL_BACKLOG_ABOVE: usize = 16 << 20;
+
 /// Ready messages a durable queue keeps in memory; past this, what arrives stays on disk
 /// only (see `backlog`), so a deep queue costs bytes per message, not its bodies.
 pub const MEMORY_LIMIT: usize = 16_384;
@@ -206,15 +210,23 @@ impl Queue {
             _ => st.ready.push_back(entry),
         }
         self.dispatch_locked(&mut st);
-        st.congested(CONGESTED_ABOVE)
+        st.congested(CONGESTED_ABOVE) || self.spill_lagging(SPILL_BACKLOG_ABOVE)
+    }
+
+    /// Whether this queue spills and the disk is behind by more than `above` bytes of spills.
+    fn spill_lagging(&self, above: usize) -> bool {
+        match &self.log {
+            Some((store, _)) => store.log.spill_backlog() > above,
+            None => false,
+        }
     }
 
     /// Whether consumers are this far behind: ready messages piling up while the queue has
     /// consumers. Publishers to a congested queue pause (flow control, as RabbitMQ's credit
     /// flow does) until it drains below `RELIEVED_BELOW`; a queue with no consumers is only
-    /// filling, which never throttles.
+    /// filling, which never throttles, unless its spills wait for a disk that lags behind.
     pub fn is_congested(&self) -> bool {
-        self.lock().congested(RELIEVED_BELOW)
+        self.lock().congested(RELIEVED_BELOW) || self.spill_lagging(SPILL_BACKLOG_ABOVE / 2)
     }
 
     /// Puts messages back in their original places, marked redelivered.

@@ -170,7 +170,6 @@ impl Assembler {
 mod tests {
     use super::*;
     use crate::error::code;
-    use crate::protocol::BasicProperties;
     use crate::protocol::methods::{BasicPublish, ChannelFlow};
 
     fn publish() -> ChannelFrame {
@@ -181,7 +180,7 @@ mod tests {
         ChannelFrame::Header(ContentHeader {
             class_id,
             body_size,
-            properties: BasicProperties::default(),
+            properties: Box::default(),
             raw_properties: Bytes::from_static(&[0, 0]),
         })
     }

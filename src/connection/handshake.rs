@@ -30,6 +30,8 @@ pub struct Negotiated {
     pub heartbeat: u16,
     /// The client handles server-sent basic.cancel.
     pub consumer_cancel_notify: bool,
+    /// The client wants connection.blocked and connection.unblocked.
+    pub connection_blocked: bool,
 }
 
 /// Why the handshake ended without a connection.
@@ -54,6 +56,7 @@ pub fn server_properties() -> FieldTable {
         "exchange_exchange_bindings",
         "basic.nack",
         "consumer_cancel_notify",
+        "connection.blocked",
         "authentication_failure_close",
         "per_consumer_qos",
     ] {
@@ -220,6 +223,7 @@ pub async fn negotiate(
         frame_max: tune.frame_max,
         heartbeat: tune.heartbeat,
         consumer_cancel_notify: capability(&start_ok.client_properties, "consumer_cancel_notify"),
+        connection_blocked: capability(&start_ok.client_properties, "connection.blocked"),
     })
 }
 

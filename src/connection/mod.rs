@@ -7,6 +7,7 @@ mod writer;
 
 pub use handshake::{CHANNEL_MAX, FRAME_MAX, HEARTBEAT, server_properties};
 
+use crate::broker::alarm::{DiskAlarm, LOW_ON_DISK};
 use crate::broker::consumer::{DurabilityNotice, Outbound};
 use crate::broker::{Core, VHost};
 use crate::channel::assembler::ChannelFrame;
@@ -145,6 +146,8 @@ pub async fn serve(
         channels: HashMap::new(),
         outbox,
         state: State::Running,
+        disk_alarm: core.disk_alarm().clone(),
+        blocked: false,
     };
     conn.run(reader, io.buf, events_rx, &mut shutdown).await;
     conn.cleanup();
@@ -197,6 +200,11 @@ struct Connection {
     channels: HashMap<u16, Slot>,
     outbox: Arc<writer::Outbox>,
     state: State,
+    disk_alarm: Arc<DiskAlarm>,
+    /// Held at a basic.publish while the disk alarm is up: the socket is not read and the
+    /// frames already read wait, as RabbitMQ blocks a connection that publishes during an
+    /// alarm (one that only consumes goes on).
+    blocked: bool,
 }
 
 impl Drop for Connection {
@@ -206,10 +214,31 @@ impl Drop for Connection {
     }
 }
 
+/// Whether `buf` starts with a whole-enough basic.publish method frame (type 1, class 60,
+/// method 40): the frame a blocked connection is stopped at.
+fn is_publish(buf: &[u8]) -> bool {
+    buf.len() >= 11 && buf[0] == FRAME_METHOD && buf[7..11] == [0, 60, 0, 40]
+}
+
+/// One read from a socket that reported itself readable; `WouldBlock` if it was not after all.
+/// Unlike `try_read_buf`, this goes through `AsyncRead`, which marks the socket not ready
+/// after a short read: the next `readable()` then waits for epoll instead of costing a
+/// `recv` that returns EAGAIN on every message of a lightly loaded connection.
+fn read_ready(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match tokio_util::io::poll_read_buf(std::pin::Pin::new(reader), &mut cx, buf) {
+        std::task::Poll::Ready(r) => r,
+        std::task::Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
+    }
+}
+
 impl Connection {
     async fn run(
         &mut self,
-        reader: tokio::net::tcp::OwnedReadHalf,
+        mut reader: tokio::net::tcp::OwnedReadHalf,
         mut buf: BytesMut,
         mut events: mpsc::UnboundedReceiver<Outbound>,
         shutdown: &mut watch::Receiver<bool>,
@@ -222,6 +251,7 @@ impl Connection {
         });
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
+        let alarm = self.disk_alarm.clone();
         let mut last_write = Instant::now();
         // Frames already buffered during the handshake come first.
         self.process(&mut buf);
@@ -246,6 +276,8 @@ impl Connection {
             // things drain (checked every millisecond meanwhile).
             let write_backlog = self.outbox.unwritten() > MAX_UNWRITTEN;
             let throttled = self.is_throttled();
+            // Blocked by the disk alarm; a closing connection reads on, for the handshake.
+            let held = self.blocked && self.state == State::Running;
             let deadline = match self.state {
                 State::Closing(d) => d,
                 _ => Instant::now() + Duration::from_secs(86400),
@@ -257,13 +289,13 @@ impl Connection {
                     ));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(1)), if throttled || write_backlog => {}
-                r = reader.readable(), if !throttled => {
+                r = reader.readable(), if !throttled && !held => {
                     // The buffer is allocated when bytes arrive and released when it empties,
                     // so an idle connection holds no read buffer at all.
                     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                         buf.reserve(READ_CHUNK);
                     }
-                    match r.and_then(|()| reader.try_read_buf(&mut buf)) {
+                    match r.and_then(|()| read_ready(&mut reader, &mut buf)) {
                         Ok(0) => {
                             if self.state == State::Running {
                                 tracing::info!(peer = %self.peer, "client closed the socket");
@@ -294,8 +326,18 @@ impl Connection {
                         }
                     }
                 }
+                _ = alarm.cleared(), if held => {
+                    self.blocked = false;
+                    if self.session.settings.connection_blocked {
+                        self.send(0, Method::ConnectionUnblocked(ConnectionUnblocked {}));
+                    }
+                    tracing::info!(peer = %self.peer, "connection unblocked");
+                    // A blocked peer was not read from: its silence was ours.
+                    last_read = Instant::now();
+                    self.process(&mut buf);
+                }
                 _ = ticker.tick(), if !heartbeat.is_zero() => {
-                    if last_read.elapsed() > heartbeat * 2 {
+                    if last_read.elapsed() > heartbeat * 2 && !self.blocked {
                         tracing::warn!(peer = %self.peer, "missed heartbeats from client, timeout: {}s", heartbeat.as_secs());
                         self.state = State::Closed;
                     } else if last_write.elapsed() >= heartbeat / 2 {
@@ -341,6 +383,16 @@ impl Connection {
     /// Handles every complete frame in the read buffer.
     fn process(&mut self, buf: &mut BytesMut) {
         while self.state != State::Closed {
+            // A closing connection reads on, for the close handshake.
+            if self.state == State::Running {
+                if self.blocked {
+                    return;
+                }
+                if is_publish(buf) && self.disk_alarm.is_raised() {
+                    self.block();
+                    return;
+                }
+            }
             match Frame::decode(buf, self.session.settings.frame_max) {
                 Ok(Some(frame)) => self.on_frame(frame),
                 Ok(None) => return,
@@ -356,6 +408,19 @@ impl Connection {
                     return;
                 }
             }
+        }
+    }
+
+    fn block(&mut self) {
+        self.blocked = true;
+        tracing::warn!(peer = %self.peer, "connection blocked: {LOW_ON_DISK}");
+        if self.session.settings.connection_blocked {
+            self.send(
+                0,
+                Method::ConnectionBlocked(ConnectionBlocked {
+                    reason: LOW_ON_DISK.into(),
+                }),
+            );
         }
     }
 
