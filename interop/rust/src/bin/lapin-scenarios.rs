@@ -811,6 +811,9 @@ async fn server_cancel(u: Url) -> R {
 
 async fn clean_close(u: Url) -> R {
     let c = open(&u).await?;
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = errors.clone();
+    c.on_error(move |e| seen.lock().unwrap_or_else(|p| p.into_inner()).push(e));
     let ch = chan(&c).await?;
     tmp_queue(&ch).await?;
     close_channel(&ch).await?;
@@ -822,8 +825,22 @@ async fn clean_close(u: Url) -> R {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    ensure(c.status().closed(), format!("connection state {:?} after close", c.status().state()))?;
-    pass()
+    if c.status().closed() {
+        return pass();
+    }
+    // lapin 2.5 removes a closed channel from its table in a task of its own; when
+    // connection.close-ok is handled before that task ran, the channel is removed a second
+    // time and the connection flips from Closed to Error with InvalidChannel(id). Seen about
+    // once in a few hundred runs on a loaded machine, against RabbitMQ 3.10.8 as against
+    // Warren. That error, and only that one, is the client's own race, not the broker's.
+    let errors = errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let lapin_race = !errors.is_empty()
+        && errors.iter().all(|e| matches!(e, lapin::Error::InvalidChannel(id) if *id == ch.id()));
+    ensure(
+        lapin_race,
+        format!("connection state {:?} after close, errors {errors:?}", c.status().state()),
+    )?;
+    Ok(Outcome::Pass("closed; lapin then raced its own channel removal (InvalidChannel)".into()))
 }
 
 macro_rules! scenarios {

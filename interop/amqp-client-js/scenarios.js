@@ -1,0 +1,608 @@
+// Stock @cloudamqp/amqp-client (npm, pinned by package-lock.json), its low-level AMQPClient /
+// AMQPChannel API, against the broker at process.argv[2], running every id listed in
+// process.argv[3] (interop/scenarios.txt).
+// Prints one line per id: SCENARIO <id> pass|fail|na [detail].
+'use strict';
+
+const { AMQPClient, AMQPError } = require('@cloudamqp/amqp-client');
+const crypto = require('node:crypto');
+const { isDeepStrictEqual } = require('node:util');
+const h = require('../lib/harness.js');
+const { NA, sleep, show, check, within, sameList } = h;
+
+const brokerURL = process.argv[2];
+const uniq = (prefix) => h.uniqueName('amqp-client-js', prefix);
+const urlWith = (params) => h.urlWith(brokerURL, params);
+const loginUser = () => h.loginOf(brokerURL).user;
+const bodyOf = (m) => Buffer.from(m.body || new Uint8Array(0)).toString('utf8');
+
+class Scope extends h.Scope {
+  async connect() {
+    const client = new AMQPClient(urlWith({ heartbeat: 30 }));
+    client.errors = [];
+    client.onerror = (e) => client.errors.push(e);
+    this.conns.push(client);
+    await within(client.connect(), 5000, 'connect');
+    return client;
+  }
+
+  // A channel whose server-side close is recorded (the default handler only logs it).
+  async channel(c) {
+    const ch = await within(c.channel(), 5000, 'channel.open');
+    ch.errors = [];
+    ch.onerror = (reason) => ch.errors.push(reason);
+    return ch;
+  }
+
+  async closeConnection(c) {
+    try {
+      if (!c.closed) await within(c.close(), 5000, 'connection.close');
+    } finally {
+      if (c.socket) c.socket.destroy();
+    }
+  }
+}
+
+// A server-named exclusive queue (gone when the connection closes).
+async function tmpQueue(ch) {
+  const q = await ch.queueDeclare('', { exclusive: true, durable: false, autoDelete: false });
+  return q.name;
+}
+
+// Deletes an exchange from a fresh channel (the scenario's may be closed).
+function deleteExchangeLater(scope, c, x) {
+  scope.defer(async () => {
+    const ch = await scope.channel(c);
+    await ch.exchangeDelete(x);
+    await ch.close();
+  });
+}
+
+// basic.get polled until a message arrives or 5 s pass; null when none came.
+const getOne = (ch, q, noAck) => h.poll(() => within(ch.basicGet(q, { noAck }), 5000, 'basic.get'), (m) => m);
+
+const drainUntilSentinel = (ch, q) =>
+  h.drainUntilSentinel(
+    q,
+    () => ch.basicPublish('', q, 'sentinel'),
+    async () => {
+      const m = await getOne(ch, q, true);
+      return m ? bodyOf(m) : undefined;
+    },
+  );
+
+// A callback consumer whose deliveries can be awaited one by one.
+async function consumer(ch, q, params) {
+  const inbox = new h.Inbox();
+  inbox.cons = await within(ch.basicConsume(q, params, inbox.push), 5000, 'basic.consume');
+  return inbox;
+}
+
+// Polls a passive declare until it reports `want` messages (the count is eventually consistent in
+// RabbitMQ too) or 5 s pass; returns the last count.
+async function countEventually(ch, q, want) {
+  const ok = await h.poll(
+    () => within(ch.queueDeclare(q, { passive: true }), 5000, 'passive queue.declare'),
+    (r) => r.messageCount === want,
+  );
+  return ok.messageCount;
+}
+
+// ---------------------------------------------------------------- scenarios
+
+const scenarios = {
+  async connect(s) {
+    const c = await s.connect();
+    check(c.heartbeat === 30, `negotiated heartbeat ${c.heartbeat}, want 30`);
+    await tmpQueue(await s.channel(c));
+    return `heartbeat ${c.heartbeat}`;
+  },
+
+  async connect_amqplain() {
+    throw new NA('amqp-client always answers connection.start with PLAIN; it has no other SASL mechanism');
+  },
+
+  async declare_exchanges(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    for (const kind of ['direct', 'fanout', 'topic', 'headers']) {
+      const x = uniq(kind);
+      const params = { durable: false, autoDelete: false, internal: false };
+      await ch.exchangeDeclare(x, kind, params);
+      deleteExchangeLater(s, c, x);
+      await ch.exchangeDeclare(x, kind, params); // equivalent redeclare
+      await ch.exchangeDeclare(x, kind, { ...params, passive: true });
+      await ch.exchangeDelete(x);
+    }
+  },
+
+  async declare_queues(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const gen = await ch.queueDeclare('', { exclusive: true, durable: false });
+    check(gen.name.startsWith('amq.gen-'), `server-named queue is ${show(gen.name)}`);
+    await ch.queueDeclare(uniq('excl'), { exclusive: true, durable: false });
+    const ad = uniq('autodel');
+    await ch.queueDeclare(ad, { autoDelete: true, durable: false });
+    const dur = uniq('durable');
+    await ch.queueDeclare(dur, { durable: true });
+    s.defer(async () => {
+      const cc = await s.channel(c);
+      await cc.queueDelete(dur);
+      await cc.queueDelete(ad);
+    });
+    await ch.basicPublish('', dur, 'one');
+    await ch.basicPublish('', dur, 'two');
+    const n = await countEventually(ch, dur, 2);
+    check(n === 2, `passive declare reports ${n} messages, want 2`);
+    const del = await ch.queueDelete(dur);
+    check(del.messageCount === 2, `delete-ok message count ${del.messageCount}, want 2`);
+    await ch.queueDelete(ad);
+  },
+
+  async bind_unbind(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('direct');
+    await ch.exchangeDeclare(x, 'direct', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const q = await tmpQueue(ch);
+    await ch.queueBind(q, x, 'k');
+    await ch.basicPublish(x, 'k', 'bound');
+    let got = await drainUntilSentinel(ch, q);
+    check(sameList(got, ['bound']), `while bound got ${show(got)}`);
+    await ch.queueUnbind(q, x, 'k');
+    await ch.basicPublish(x, 'k', 'unbound');
+    got = await drainUntilSentinel(ch, q);
+    check(sameList(got, []), `after unbind got ${show(got)}`);
+  },
+
+  async route_default(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    await ch.basicPublish('', q, 'default');
+    const m = await getOne(ch, q, true);
+    check(m && bodyOf(m) === 'default', 'default exchange did not deliver by queue name');
+    check(m.exchange === '' && m.routingKey === q, `delivered with exchange ${show(m.exchange)} key ${show(m.routingKey)}`);
+  },
+
+  async route_direct(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('direct');
+    await ch.exchangeDeclare(x, 'direct', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const a = await tmpQueue(ch);
+    const b = await tmpQueue(ch);
+    await ch.queueBind(a, x, 'red');
+    await ch.queueBind(b, x, 'blue');
+    await ch.basicPublish(x, 'red', 'r');
+    await ch.basicPublish(x, 'blue', 'b');
+    await ch.basicPublish(x, 'green', 'g');
+    const ga = await drainUntilSentinel(ch, a);
+    const gb = await drainUntilSentinel(ch, b);
+    check(sameList(ga, ['r']), `red queue got ${show(ga)}`);
+    check(sameList(gb, ['b']), `blue queue got ${show(gb)}`);
+  },
+
+  async route_fanout(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('fanout');
+    await ch.exchangeDeclare(x, 'fanout', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const qs = [await tmpQueue(ch), await tmpQueue(ch), await tmpQueue(ch)];
+    for (const [i, q] of qs.entries()) await ch.queueBind(q, x, `key${i}`);
+    await ch.basicPublish(x, 'whatever', 'all');
+    for (const q of qs) {
+      const g = await drainUntilSentinel(ch, q);
+      check(sameList(g, ['all']), `queue got ${show(g)}`);
+    }
+  },
+
+  async route_topic(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('topic');
+    await ch.exchangeDeclare(x, 'topic', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const star = await tmpQueue(ch);
+    const hash = await tmpQueue(ch);
+    await ch.queueBind(star, x, '*.orange.*');
+    await ch.queueBind(hash, x, 'lazy.#');
+    for (const k of ['quick.orange.rabbit', 'lazy.orange.elephant', 'lazy', 'quick.brown.fox']) await ch.basicPublish(x, k, k);
+    const gs = await drainUntilSentinel(ch, star);
+    const gh = await drainUntilSentinel(ch, hash);
+    check(sameList(gs, ['lazy.orange.elephant', 'quick.orange.rabbit']), `*.orange.* got ${show(gs)}`);
+    check(sameList(gh, ['lazy', 'lazy.orange.elephant']), `lazy.# got ${show(gh)}`);
+  },
+
+  async route_headers(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('headers');
+    await ch.exchangeDeclare(x, 'headers', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const all = await tmpQueue(ch);
+    const any = await tmpQueue(ch);
+    await ch.queueBind(all, x, '', { 'x-match': 'all', format: 'pdf', type: 'report' });
+    await ch.queueBind(any, x, '', { 'x-match': 'any', format: 'pdf', type: 'log' });
+    const pub = (body, headers) => ch.basicPublish(x, '', body, { headers });
+    await pub('both', { format: 'pdf', type: 'report' });
+    await pub('log', { format: 'zip', type: 'log' });
+    await pub('none', { format: 'zip', type: 'report' });
+    await pub('half', { format: 'pdf' });
+    const ga = await drainUntilSentinel(ch, all);
+    const gy = await drainUntilSentinel(ch, any);
+    check(sameList(ga, ['both']), `x-match all got ${show(ga)}`);
+    check(sameList(gy, ['both', 'half', 'log']), `x-match any got ${show(gy)}`);
+  },
+
+  async mandatory_return(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const returned = new Promise((resolve) => {
+      ch.onReturn = resolve;
+    });
+    const key = uniq('nowhere');
+    await ch.basicPublish('amq.direct', key, 'lost', {}, true);
+    const r = await within(returned, 5000, 'basic.return');
+    check(r.replyCode === 312, `reply code ${r.replyCode}`);
+    check(r.replyText === 'NO_ROUTE', `reply text ${show(r.replyText)}`);
+    check(r.exchange === 'amq.direct' && r.routingKey === key && bodyOf(r) === 'lost', `returned ${show(r.exchange)}/${show(r.routingKey)} body ${show(bodyOf(r))}`);
+  },
+
+  // In confirm mode basicPublish's promise settles on the broker's ack/nack: awaited per publish.
+  async confirms_sync(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    await ch.confirmSelect();
+    const q = await tmpQueue(ch);
+    for (let i = 0; i < 100; i++) {
+      const tag = await within(ch.basicPublish('', q, String(i)), 5000, `confirm of publish ${i}`);
+      check(tag === i + 1, `confirmation tag ${tag}, want ${i + 1}`);
+    }
+    const n = await countEventually(ch, q, 100);
+    check(n === 100, `queue holds ${n}, want 100`);
+    return 'awaited basicPublish promise';
+  },
+
+  async confirms_async() {
+    throw new NA('amqp-client reports confirms only through the promise basicPublish returns; it has no callback/listener form');
+  },
+
+  async manual_ack(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    for (let i = 0; i < 10; i++) await ch.basicPublish('', q, String(i), { deliveryMode: 2, contentType: 'text/plain' });
+    const cons = await consumer(ch, q, { noAck: false });
+    for (let i = 0; i < 10; i++) {
+      const m = await cons.next();
+      check(m, `got ${i} of 10 deliveries within 5 s`);
+      check(bodyOf(m) === String(i), `delivery ${i} has body ${show(bodyOf(m))}`);
+      check(m.properties.contentType === 'text/plain', `content type ${show(m.properties.contentType)}`);
+      check(m.properties.deliveryMode === 2, `delivery mode ${show(m.properties.deliveryMode)}`);
+      await m.ack();
+    }
+    await ch.close();
+    const ch2 = await s.channel(c);
+    const ok = await ch2.queueDeclare(q, { passive: true });
+    check(ok.messageCount === 0, `queue still holds ${ok.messageCount} after acks`);
+  },
+
+  async nack_requeue(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    await ch.basicPublish('', q, 'again');
+    const m = await getOne(ch, q, false);
+    check(m, 'message did not arrive');
+    check(!m.redelivered, 'first delivery already redelivered');
+    await m.nack(true);
+    const m2 = await getOne(ch, q, false);
+    check(m2, 'nacked message did not come back');
+    check(bodyOf(m2) === 'again' && m2.redelivered, `came back with body ${show(bodyOf(m2))} redelivered=${m2.redelivered}`);
+    await m2.ack();
+  },
+
+  async reject(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    await ch.basicPublish('', q, 'drop');
+    const m = await getOne(ch, q, false);
+    check(m, 'message did not arrive');
+    await m.reject(false);
+    await ch.close(); // an unsettled message would be requeued here
+    const ch2 = await s.channel(c);
+    const ok = await ch2.queueDeclare(q, { passive: true });
+    check(ok.messageCount === 0, `rejected message still there (${ok.messageCount})`);
+    const again = await ch2.basicGet(q, { noAck: true });
+    check(again === null, 'rejected message still delivered');
+  },
+
+  async prefetch_fair(s) {
+    const c = await s.connect();
+    const chA = await s.channel(c);
+    const chB = await s.channel(c);
+    const q = await tmpQueue(chA);
+    await chA.basicQos(1);
+    await chB.basicQos(1);
+    const a = await consumer(chA, q, { noAck: false, tag: 'A' });
+    await chA.basicPublish('', q, 'first');
+    const first = await a.next();
+    check(first && bodyOf(first) === 'first', 'consumer A did not get the first message');
+    const b = await consumer(chB, q, { noAck: false, tag: 'B' });
+    for (let i = 0; i < 6; i++) await chA.basicPublish('', q, String(i));
+    for (let i = 0; i < 6; i++) {
+      const m = await b.next();
+      check(m, `consumer B got ${i} of 6`);
+      check(bodyOf(m) === String(i), `B got ${show(bodyOf(m))}, want ${i}`);
+      check(a.pending() === 0, 'consumer A got a message while holding an unacked one');
+      await m.ack();
+    }
+    const extra = await a.next(100);
+    check(extra === undefined, () => `consumer A got ${show(extra && bodyOf(extra))} while holding an unacked message`);
+    await first.ack();
+  },
+
+  async basic_get(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    for (const b of ['a', 'b', 'c']) await ch.basicPublish('', q, b);
+    let m = await getOne(ch, q, false);
+    check(m, 'get returned empty');
+    check(bodyOf(m) === 'a', `first get body ${show(bodyOf(m))}`);
+    check(m.messageCount === 2, `first get-ok message count ${m.messageCount}, want 2`);
+    await m.ack();
+    m = await getOne(ch, q, true);
+    check(m && m.messageCount === 1 && bodyOf(m) === 'b', () => `second get: ${m && show([m.messageCount, bodyOf(m)])}`);
+    m = await getOne(ch, q, true);
+    check(m && m.messageCount === 0 && bodyOf(m) === 'c', () => `third get: ${m && show([m.messageCount, bodyOf(m)])}`);
+    const empty = await ch.basicGet(q, { noAck: true });
+    check(empty === null, 'empty queue did not give get-empty');
+  },
+
+  async large_message(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    const body = crypto.randomBytes(1 << 20);
+    await ch.basicPublish('', q, body);
+    const m = await getOne(ch, q, true);
+    check(m, '1 MiB message did not arrive');
+    const got = Buffer.from(m.body);
+    check(body.equals(got), `body differs (len ${got.length})`);
+    return `frame_max ${c.frameMax}`;
+  },
+
+  async empty_message(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    await ch.basicPublish('', q, null, { contentType: 'x/empty' });
+    const m = await getOne(ch, q, true);
+    check(m, 'empty message did not arrive');
+    check(m.bodySize === 0 && m.body.byteLength === 0 && m.properties.contentType === 'x/empty', `got body len ${m.body && m.body.byteLength} type ${show(m.properties.contentType)}`);
+  },
+
+  // 13 of the 14 properties: amqp-client's publish cannot set cluster-id (deprecated in 0-9-1).
+  async properties_roundtrip(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    const sent = {
+      contentType: 'application/json',
+      contentEncoding: 'gzip',
+      headers: { h1: 'v1', h2: 7 },
+      deliveryMode: 2,
+      priority: 5,
+      correlationId: 'corr-1',
+      replyTo: 'reply.q',
+      expiration: '60000',
+      messageId: 'msg-1',
+      timestamp: new Date(1700000000 * 1000),
+      type: 'kind',
+      userId: loginUser(),
+      appId: 'interop-amqp-client-js',
+    };
+    await ch.basicPublish('', q, 'props', sent);
+    const m = await getOne(ch, q, true);
+    check(m, 'message did not arrive');
+    const bad = [];
+    for (const [k, want] of Object.entries(sent)) {
+      const got = m.properties[k];
+      if (!isDeepStrictEqual(got, want)) bad.push(`${k}: got ${show(got)}, want ${show(want)}`);
+    }
+    if (bodyOf(m) !== 'props') bad.push(`body ${show(bodyOf(m))}`);
+    check(bad.length === 0, bad.join('; '));
+  },
+
+  // Every field type amqp-client can encode: it picks the type from the JS value (string S,
+  // boolean t, integer number I, bigint l, fractional number f, or d beyond 2^32, Date T, object F,
+  // Array A, Uint8Array x, null V). It cannot send b, B, s, u, i or D.
+  async headers_types(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    const sent = {
+      string: 'text ü',
+      int32: -320000,
+      int64: -64000000000n,
+      true: true,
+      false: false,
+      float: 1.5,
+      double: -5000000000.25,
+      time: new Date(1700000000 * 1000),
+      table: { inner: 'v', n: 1, deeper: { x: 2n } },
+      array: ['a', 1, true, { k: 'v' }, [2]],
+      bytes: new Uint8Array([0, 1, 2, 255]),
+      void: null,
+    };
+    // 64-bit integers come back as plain numbers.
+    const want = {
+      ...sent,
+      int64: -64000000000,
+      table: { inner: 'v', n: 1, deeper: { x: 2 } },
+    };
+    await ch.basicPublish('', q, 'h', { headers: sent });
+    const m = await getOne(ch, q, true);
+    check(m, 'message did not arrive');
+    const got = m.properties.headers || {};
+    const norm = (v) => (v instanceof Uint8Array ? Array.from(v) : v);
+    const bad = [];
+    for (const [k, w] of Object.entries(want)) {
+      if (!(k in got)) bad.push(`${k}: missing`);
+      else if (!isDeepStrictEqual(norm(got[k]), norm(w))) bad.push(`${k}: got ${show(got[k])}, want ${show(w)}`);
+    }
+    const extra = Object.keys(got).filter((k) => !(k in want));
+    if (extra.length) bad.push(`unexpected headers ${show(extra)}`);
+    check(bad.length === 0, bad.sort().join('; '));
+    return 'S I l t f d T F A x V';
+  },
+
+  async passive_missing_404(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const name = uniq('missing');
+    let err;
+    try {
+      await within(ch.queueDeclare(name, { passive: true }), 5000, 'passive queue.declare');
+    } catch (e) {
+      err = e;
+    }
+    check(err, 'passive declare of a missing queue succeeded');
+    check(err instanceof AMQPError, `error is ${show(err)}, not an AMQPError`);
+    // AMQPError carries the close as text: "channel N closed: <reply text> (<reply code>)"
+    const code = /\((\d+)\)$/.exec(err.message);
+    check(code && code[1] === '404', `error message ${show(err.message)}`);
+    const want = `NOT_FOUND - no queue '${name}' in vhost `;
+    check(err.message.includes(want), `error message ${show(err.message)}`);
+    check(ch.closed, 'channel still open after the 404');
+    // the channel is closed, the connection still works
+    await tmpQueue(await s.channel(c));
+  },
+
+  async exchange_to_exchange(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const a = uniq('src');
+    const b = uniq('dst');
+    await ch.exchangeDeclare(a, 'direct', { durable: false });
+    deleteExchangeLater(s, c, a);
+    await ch.exchangeDeclare(b, 'fanout', { durable: false });
+    deleteExchangeLater(s, c, b);
+    await ch.exchangeBind(b, a, 'k');
+    const q = await tmpQueue(ch);
+    await ch.queueBind(q, b, '');
+    await ch.basicPublish(a, 'k', 'via-e2e');
+    await ch.basicPublish(a, 'other', 'unrouted');
+    const g = await drainUntilSentinel(ch, q);
+    check(sameList(g, ['via-e2e']), `queue got ${show(g)}`);
+    await ch.exchangeUnbind(b, a, 'k');
+  },
+
+  async tx_commit(s) {
+    const c = await s.connect();
+    const tx = await s.channel(c);
+    const other = await s.channel(c);
+    const q = await tmpQueue(other);
+    await tx.txSelect();
+    await tx.basicPublish('', q, 'tx');
+    await sleep(100);
+    const early = await other.basicGet(q, { noAck: true });
+    check(early === null, 'uncommitted publish is visible');
+    await within(tx.txCommit(), 5000, 'tx.commit');
+    const m = await getOne(other, q, true);
+    check(m && bodyOf(m) === 'tx', 'committed publish did not arrive');
+  },
+
+  async tx_rollback(s) {
+    const c = await s.connect();
+    const tx = await s.channel(c);
+    const q = await tmpQueue(tx);
+    await tx.txSelect();
+    await tx.basicPublish('', q, 'rolled-back');
+    await within(tx.txRollback(), 5000, 'tx.rollback');
+    await tx.basicPublish('', q, 'committed');
+    await within(tx.txCommit(), 5000, 'tx.commit');
+    const m = await getOne(tx, q, true);
+    check(m, 'nothing arrived after commit');
+    check(bodyOf(m) === 'committed', `first message is ${show(bodyOf(m))}`);
+    const more = await tx.basicGet(q, { noAck: true });
+    check(more === null, 'more messages than the committed one');
+  },
+
+  async channels_100(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    const chans = [];
+    for (let i = 0; i < 100; i++) chans.push(await s.channel(c));
+    check(new Set(chans.map((x) => x.id)).size === 100, 'channel ids repeat');
+    for (const [i, x] of chans.entries()) await x.basicPublish('', q, String(i));
+    for (const [i, x] of chans.entries()) await within(x.close(), 5000, `close channel ${i}`);
+    const n = await countEventually(ch, q, 100);
+    check(n === 100, `queue holds ${n}, want 100`);
+  },
+
+  async close_requeues(s) {
+    const c = await s.connect();
+    const ch1 = await s.channel(c);
+    const ch2 = await s.channel(c);
+    const q = await tmpQueue(ch2);
+    await ch2.basicPublish('', q, 'held');
+    const cons = await consumer(ch1, q, { noAck: false });
+    const m = await cons.next();
+    check(m && bodyOf(m) === 'held', 'no delivery');
+    check(!m.redelivered, 'first delivery already redelivered');
+    await ch1.close();
+    const m2 = await getOne(ch2, q, true);
+    check(m2, 'unacked message did not come back');
+    check(bodyOf(m2) === 'held' && m2.redelivered, `came back with body ${show(bodyOf(m2))} redelivered=${m2.redelivered}`);
+  },
+
+  async server_cancel(s) {
+    const c = await s.connect();
+    const ch1 = await s.channel(c);
+    const ch2 = await s.channel(c);
+    const q = uniq('cancel');
+    await ch1.queueDeclare(q, { autoDelete: true, durable: false });
+    s.defer(async () => {
+      const cc = await s.channel(c);
+      await cc.queueDelete(q);
+    });
+    const tag = `ctag-${q}`;
+    const { cons } = await consumer(ch1, q, { noAck: false, tag });
+    check(cons.tag === tag, `consume-ok tag ${show(cons.tag)}`);
+    const ended = cons.wait().then(
+      () => ({ how: 'resolved (client-side close)' }),
+      (e) => ({ how: 'rejected', err: e }),
+    );
+    await ch2.queueDelete(q);
+    const r = await within(ended, 5000, 'basic.cancel');
+    check(r.err instanceof AMQPError && /cancelled by the server/.test(r.err.message), `consumer ${r.how} ${r.err ? r.err.message : ''}`);
+    check(!ch1.consumers.has(tag), 'consumer still registered after the cancel');
+    check(!ch1.closed && ch1.errors.length === 0, `channel closed by the cancel: ${ch1.errors.join('; ')}`);
+    await tmpQueue(ch1);
+  },
+
+  async clean_close(s) {
+    const c = await s.connect();
+    let disconnected = false;
+    c.ondisconnect = (e) => {
+      disconnected = e || true;
+    };
+    await tmpQueue(await s.channel(c));
+    await within(c.close(), 5000, 'connection.close');
+    check(c.closed, 'connection not marked closed');
+    await sleep(50); // let the socket's close event run
+    check(!disconnected, `disconnect callback fired: ${disconnected}`);
+    check(c.errors.length === 0, `connection errors: ${c.errors.map((e) => e.message).join('; ')}`);
+  },
+};
+
+h.runScenarios('amqp-client-js', scenarios, () => new Scope(), brokerURL, process.argv[3]);

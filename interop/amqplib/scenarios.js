@@ -1,0 +1,621 @@
+// Stock amqplib (npm, pinned by package-lock.json), promise API, against the broker at
+// process.argv[2], running every id listed in process.argv[3] (interop/scenarios.txt).
+// Prints one line per id: SCENARIO <id> pass|fail|na [detail].
+'use strict';
+
+const amqp = require('amqplib');
+const crypto = require('node:crypto');
+const { isDeepStrictEqual } = require('node:util');
+const h = require('../lib/harness.js');
+const { NA, show, check, within, sameList } = h;
+
+const brokerURL = process.argv[2];
+const uniq = (prefix) => h.uniqueName('amqplib', prefix);
+const urlWith = (params) => h.urlWith(brokerURL, params);
+const login = () => h.loginOf(brokerURL);
+const text = (s) => Buffer.from(s, 'utf8');
+
+class Scope extends h.Scope {
+  async connect(socketOptions) {
+    const c = await within(amqp.connect(urlWith({ heartbeat: 30 }), socketOptions), 5000, 'connect');
+    c.errors = [];
+    c.on('error', (e) => c.errors.push(e));
+    this.conns.push(c);
+    return c;
+  }
+
+  // A channel whose server-side close is recorded instead of thrown at the event loop.
+  async channel(c, confirm = false) {
+    const ch = await within(confirm ? c.createConfirmChannel() : c.createChannel(), 5000, 'channel.open');
+    ch.errors = [];
+    ch.isClosed = false;
+    ch.on('error', (e) => ch.errors.push(e));
+    ch.on('close', () => {
+      ch.isClosed = true;
+    });
+    return ch;
+  }
+}
+
+// A server-named exclusive queue (gone when the connection closes).
+async function tmpQueue(ch) {
+  const q = await ch.assertQueue('', { exclusive: true, durable: false, autoDelete: false });
+  return q.queue;
+}
+
+// Deletes an exchange from a fresh channel (the scenario's may be closed).
+function deleteExchangeLater(scope, c, x) {
+  scope.defer(async () => {
+    const ch = await scope.channel(c);
+    await ch.deleteExchange(x);
+    await ch.close();
+  });
+}
+
+// basic.get polled until a message arrives or 5 s pass; false when none came.
+const getOne = (ch, q, noAck) => h.poll(() => within(ch.get(q, { noAck }), 5000, 'basic.get'), (m) => m);
+
+const drainUntilSentinel = (ch, q) =>
+  h.drainUntilSentinel(
+    q,
+    () => ch.sendToQueue(q, text('sentinel')),
+    async () => {
+      const m = await getOne(ch, q, true);
+      return m ? m.content.toString() : undefined;
+    },
+  );
+
+// A consumer whose deliveries can be awaited one by one; next() gives null on a server cancel.
+async function consumer(ch, q, options) {
+  const inbox = new h.Inbox();
+  const ok = await within(ch.consume(q, inbox.push, options), 5000, 'basic.consume');
+  inbox.tag = ok.consumerTag;
+  return inbox;
+}
+
+// Polls a passive declare until it reports `want` messages (the count is eventually consistent in
+// RabbitMQ too) or 5 s pass; returns the last count.
+async function countEventually(ch, q, want) {
+  const ok = await h.poll(
+    () => within(ch.checkQueue(q), 5000, 'passive queue.declare'),
+    (r) => r.messageCount === want,
+  );
+  return ok.messageCount;
+}
+
+// ---------------------------------------------------------------- scenarios
+
+const scenarios = {
+  async connect(s) {
+    const c = await s.connect();
+    const hb = c.connection.heartbeat;
+    check(hb === 30, `negotiated heartbeat ${hb}, want 30`);
+    await tmpQueue(await s.channel(c));
+    return `heartbeat ${hb}`;
+  },
+
+  async connect_amqplain(s) {
+    const { user, pass } = login();
+    const creds = amqp.credentials.amqplain(user, pass);
+    const c = await s.connect({ credentials: creds });
+    check(creds.mechanism === 'AMQPLAIN', `mechanism used: ${creds.mechanism}`);
+    await tmpQueue(await s.channel(c));
+    return 'credentials.amqplain';
+  },
+
+  async declare_exchanges(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    for (const kind of ['direct', 'fanout', 'topic', 'headers']) {
+      const x = uniq(kind);
+      const opts = { durable: false, autoDelete: false, internal: false };
+      await ch.assertExchange(x, kind, opts);
+      deleteExchangeLater(s, c, x);
+      await ch.assertExchange(x, kind, opts); // equivalent redeclare
+      await ch.checkExchange(x);
+      await ch.deleteExchange(x);
+    }
+  },
+
+  async declare_queues(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const gen = await ch.assertQueue('', { exclusive: true, durable: false });
+    check(gen.queue.startsWith('amq.gen-'), `server-named queue is ${show(gen.queue)}`);
+    await ch.assertQueue(uniq('excl'), { exclusive: true, durable: false });
+    const ad = uniq('autodel');
+    await ch.assertQueue(ad, { autoDelete: true, durable: false });
+    const dur = uniq('durable');
+    await ch.assertQueue(dur, { durable: true });
+    s.defer(async () => {
+      const cc = await s.channel(c);
+      await cc.deleteQueue(dur);
+      await cc.deleteQueue(ad);
+    });
+    ch.sendToQueue(dur, text('one'));
+    ch.sendToQueue(dur, text('two'));
+    const n = await countEventually(ch, dur, 2);
+    check(n === 2, `passive declare reports ${n} messages, want 2`);
+    const del = await ch.deleteQueue(dur);
+    check(del.messageCount === 2, `delete-ok message count ${del.messageCount}, want 2`);
+    await ch.deleteQueue(ad);
+  },
+
+  async bind_unbind(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('direct');
+    await ch.assertExchange(x, 'direct', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const q = await tmpQueue(ch);
+    await ch.bindQueue(q, x, 'k');
+    ch.publish(x, 'k', text('bound'));
+    let got = await drainUntilSentinel(ch, q);
+    check(sameList(got, ['bound']), `while bound got ${show(got)}`);
+    await ch.unbindQueue(q, x, 'k');
+    ch.publish(x, 'k', text('unbound'));
+    got = await drainUntilSentinel(ch, q);
+    check(sameList(got, []), `after unbind got ${show(got)}`);
+  },
+
+  async route_default(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    ch.publish('', q, text('default'));
+    const m = await getOne(ch, q, true);
+    check(m && m.content.toString() === 'default', 'default exchange did not deliver by queue name');
+    check(m.fields.exchange === '' && m.fields.routingKey === q, `delivered with exchange ${show(m.fields.exchange)} key ${show(m.fields.routingKey)}`);
+  },
+
+  async route_direct(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('direct');
+    await ch.assertExchange(x, 'direct', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const a = await tmpQueue(ch);
+    const b = await tmpQueue(ch);
+    await ch.bindQueue(a, x, 'red');
+    await ch.bindQueue(b, x, 'blue');
+    ch.publish(x, 'red', text('r'));
+    ch.publish(x, 'blue', text('b'));
+    ch.publish(x, 'green', text('g'));
+    const ga = await drainUntilSentinel(ch, a);
+    const gb = await drainUntilSentinel(ch, b);
+    check(sameList(ga, ['r']), `red queue got ${show(ga)}`);
+    check(sameList(gb, ['b']), `blue queue got ${show(gb)}`);
+  },
+
+  async route_fanout(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('fanout');
+    await ch.assertExchange(x, 'fanout', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const qs = [await tmpQueue(ch), await tmpQueue(ch), await tmpQueue(ch)];
+    for (const [i, q] of qs.entries()) await ch.bindQueue(q, x, `key${i}`);
+    ch.publish(x, 'whatever', text('all'));
+    for (const q of qs) {
+      const g = await drainUntilSentinel(ch, q);
+      check(sameList(g, ['all']), `queue got ${show(g)}`);
+    }
+  },
+
+  async route_topic(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('topic');
+    await ch.assertExchange(x, 'topic', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const star = await tmpQueue(ch);
+    const hash = await tmpQueue(ch);
+    await ch.bindQueue(star, x, '*.orange.*');
+    await ch.bindQueue(hash, x, 'lazy.#');
+    for (const k of ['quick.orange.rabbit', 'lazy.orange.elephant', 'lazy', 'quick.brown.fox']) ch.publish(x, k, text(k));
+    const gs = await drainUntilSentinel(ch, star);
+    const gh = await drainUntilSentinel(ch, hash);
+    check(sameList(gs, ['lazy.orange.elephant', 'quick.orange.rabbit']), `*.orange.* got ${show(gs)}`);
+    check(sameList(gh, ['lazy', 'lazy.orange.elephant']), `lazy.# got ${show(gh)}`);
+  },
+
+  async route_headers(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('headers');
+    await ch.assertExchange(x, 'headers', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const all = await tmpQueue(ch);
+    const any = await tmpQueue(ch);
+    await ch.bindQueue(all, x, '', { 'x-match': 'all', format: 'pdf', type: 'report' });
+    await ch.bindQueue(any, x, '', { 'x-match': 'any', format: 'pdf', type: 'log' });
+    const pub = (body, headers) => ch.publish(x, '', text(body), { headers });
+    pub('both', { format: 'pdf', type: 'report' });
+    pub('log', { format: 'zip', type: 'log' });
+    pub('none', { format: 'zip', type: 'report' });
+    pub('half', { format: 'pdf' });
+    const ga = await drainUntilSentinel(ch, all);
+    const gy = await drainUntilSentinel(ch, any);
+    check(sameList(ga, ['both']), `x-match all got ${show(ga)}`);
+    check(sameList(gy, ['both', 'half', 'log']), `x-match any got ${show(gy)}`);
+  },
+
+  async mandatory_return(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const returned = new Promise((resolve) => ch.once('return', resolve));
+    const key = uniq('nowhere');
+    ch.publish('amq.direct', key, text('lost'), { mandatory: true });
+    const r = await within(returned, 5000, 'basic.return');
+    const f = r.fields;
+    check(f.replyCode === 312, `reply code ${f.replyCode}`);
+    check(f.replyText === 'NO_ROUTE', `reply text ${show(f.replyText)}`);
+    check(f.exchange === 'amq.direct' && f.routingKey === key && r.content.toString() === 'lost', `returned ${show(f.exchange)}/${show(f.routingKey)} body ${show(r.content.toString())}`);
+  },
+
+  // ConfirmChannel#waitForConfirms after each publish (the awaitable form).
+  async confirms_sync(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c, true);
+    const acked = [];
+    ch.on('ack', (f) => acked.push(f));
+    ch.on('nack', (f) => acked.push({ ...f, nack: true }));
+    const q = await tmpQueue(ch);
+    for (let i = 0; i < 100; i++) {
+      ch.sendToQueue(q, text(String(i)));
+      await within(ch.waitForConfirms(), 5000, `waitForConfirms after publish ${i}`);
+      const last = acked[acked.length - 1];
+      check(last && !last.nack, `publish ${i}: ${show(last)}`);
+      check(last.deliveryTag === i + 1, `confirmation tag ${last.deliveryTag}, want ${i + 1}`);
+    }
+    const n = await countEventually(ch, q, 100);
+    check(n === 100, `queue holds ${n}, want 100`);
+    return 'ConfirmChannel.waitForConfirms';
+  },
+
+  // ConfirmChannel#publish with a callback per message (the callback form).
+  async confirms_async(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c, true);
+    const q = await tmpQueue(ch);
+    const results = [];
+    let resolveAll;
+    const allDone = new Promise((resolve) => {
+      resolveAll = resolve;
+    });
+    for (let i = 0; i < 100; i++) {
+      ch.sendToQueue(q, text(String(i)), {}, (err) => {
+        results.push({ i, err });
+        if (results.length === 100) resolveAll();
+      });
+    }
+    await within(allDone, 5000, `${100} publish callbacks (got ${results.length})`).catch((e) => {
+      throw new Error(`only ${results.length} of 100 callbacks within 5 s (${e.message})`);
+    });
+    const bad = results.filter((r) => r.err);
+    check(bad.length === 0, `${bad.length} nacked, first: ${bad[0] && bad[0].err}`);
+    check(results.every((r, k) => r.i === k), 'callbacks out of order');
+    return 'ConfirmChannel.publish callbacks';
+  },
+
+  async manual_ack(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    for (let i = 0; i < 10; i++) ch.sendToQueue(q, text(String(i)), { deliveryMode: 2, contentType: 'text/plain' });
+    const cons = await consumer(ch, q, { noAck: false });
+    for (let i = 0; i < 10; i++) {
+      const m = await cons.next();
+      check(m, `got ${i} of 10 deliveries within 5 s`);
+      check(m.content.toString() === String(i), `delivery ${i} has body ${show(m.content.toString())}`);
+      check(m.properties.contentType === 'text/plain', `content type ${show(m.properties.contentType)}`);
+      check(m.properties.deliveryMode === 2, `delivery mode ${show(m.properties.deliveryMode)}`);
+      ch.ack(m);
+    }
+    await ch.close();
+    const ch2 = await s.channel(c);
+    const ok = await ch2.checkQueue(q);
+    check(ok.messageCount === 0, `queue still holds ${ok.messageCount} after acks`);
+  },
+
+  async nack_requeue(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    ch.sendToQueue(q, text('again'));
+    const m = await getOne(ch, q, false);
+    check(m, 'message did not arrive');
+    check(!m.fields.redelivered, 'first delivery already redelivered');
+    ch.nack(m, false, true);
+    const m2 = await getOne(ch, q, false);
+    check(m2, 'nacked message did not come back');
+    check(m2.content.toString() === 'again' && m2.fields.redelivered, `came back with body ${show(m2.content.toString())} redelivered=${m2.fields.redelivered}`);
+    ch.ack(m2);
+  },
+
+  async reject(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    ch.sendToQueue(q, text('drop'));
+    const m = await getOne(ch, q, false);
+    check(m, 'message did not arrive');
+    ch.reject(m, false);
+    await ch.close(); // an unsettled message would be requeued here
+    const ch2 = await s.channel(c);
+    const ok = await ch2.checkQueue(q);
+    check(ok.messageCount === 0, `rejected message still there (${ok.messageCount})`);
+    const again = await ch2.get(q, { noAck: true });
+    check(again === false, 'rejected message still delivered');
+  },
+
+  async prefetch_fair(s) {
+    const c = await s.connect();
+    const chA = await s.channel(c);
+    const chB = await s.channel(c);
+    const q = await tmpQueue(chA);
+    await chA.prefetch(1);
+    await chB.prefetch(1);
+    const a = await consumer(chA, q, { noAck: false, consumerTag: 'A' });
+    chA.sendToQueue(q, text('first'));
+    const first = await a.next();
+    check(first && first.content.toString() === 'first', 'consumer A did not get the first message');
+    const b = await consumer(chB, q, { noAck: false, consumerTag: 'B' });
+    for (let i = 0; i < 6; i++) chA.sendToQueue(q, text(String(i)));
+    for (let i = 0; i < 6; i++) {
+      const m = await b.next();
+      check(m, `consumer B got ${i} of 6`);
+      check(m.content.toString() === String(i), `B got ${show(m.content.toString())}, want ${i}`);
+      check(a.pending() === 0, 'consumer A got a message while holding an unacked one');
+      chB.ack(m);
+    }
+    const extra = await a.next(100);
+    check(extra === undefined, () => `consumer A got ${show(extra && extra.content.toString())} while holding an unacked message`);
+    chA.ack(first);
+  },
+
+  async basic_get(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    for (const b of ['a', 'b', 'c']) ch.sendToQueue(q, text(b));
+    let m = await getOne(ch, q, false);
+    check(m, 'get returned empty');
+    check(m.content.toString() === 'a', `first get body ${show(m.content.toString())}`);
+    check(m.fields.messageCount === 2, `first get-ok message count ${m.fields.messageCount}, want 2`);
+    ch.ack(m);
+    m = await getOne(ch, q, true);
+    check(m && m.fields.messageCount === 1 && m.content.toString() === 'b', () => `second get: ${m && show([m.fields.messageCount, m.content.toString()])}`);
+    m = await getOne(ch, q, true);
+    check(m && m.fields.messageCount === 0 && m.content.toString() === 'c', () => `third get: ${m && show([m.fields.messageCount, m.content.toString()])}`);
+    const empty = await ch.get(q, { noAck: true });
+    check(empty === false, 'empty queue did not give get-empty');
+  },
+
+  async large_message(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    const body = crypto.randomBytes(1 << 20);
+    ch.sendToQueue(q, body);
+    const m = await getOne(ch, q, true);
+    check(m, '1 MiB message did not arrive');
+    check(body.equals(m.content), `body differs (len ${m.content.length})`);
+    return `frame_max ${c.connection.frameMax}`;
+  },
+
+  async empty_message(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    ch.sendToQueue(q, Buffer.alloc(0), { contentType: 'x/empty' });
+    const m = await getOne(ch, q, true);
+    check(m, 'empty message did not arrive');
+    check(m.content.length === 0 && m.properties.contentType === 'x/empty', `got body len ${m.content.length} type ${show(m.properties.contentType)}`);
+  },
+
+  // 13 of the 14 properties: amqplib's publish cannot set cluster-id (deprecated in 0-9-1).
+  async properties_roundtrip(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    const sent = {
+      contentType: 'application/json',
+      contentEncoding: 'gzip',
+      headers: { h1: 'v1', h2: 7 },
+      deliveryMode: 2,
+      priority: 5,
+      correlationId: 'corr-1',
+      replyTo: 'reply.q',
+      expiration: '60000',
+      messageId: 'msg-1',
+      timestamp: 1700000000,
+      type: 'kind',
+      userId: login().user,
+      appId: 'interop-amqplib',
+    };
+    ch.sendToQueue(q, text('props'), sent);
+    const m = await getOne(ch, q, true);
+    check(m, 'message did not arrive');
+    const bad = [];
+    for (const [k, want] of Object.entries(sent)) {
+      const got = m.properties[k];
+      if (!isDeepStrictEqual(k === 'headers' ? { ...got } : got, want)) bad.push(`${k}: got ${show(got)}, want ${show(want)}`);
+    }
+    if (m.content.toString() !== 'props') bad.push(`body ${show(m.content.toString())}`);
+    check(bad.length === 0, bad.join('; '));
+  },
+
+  // Every field type amqplib can encode, typed through its {'!': type, value} notation.
+  async headers_types(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    const sent = {
+      string: 'text ü',
+      int8: { '!': 'int8', value: -8 },
+      uint8: { '!': 'uint8', value: 200 },
+      int16: { '!': 'int16', value: -1600 },
+      uint16: { '!': 'uint16', value: 60000 },
+      int32: { '!': 'int32', value: -320000 },
+      uint32: { '!': 'uint32', value: 4000000000 },
+      int64: { '!': 'int64', value: -64000000000 },
+      true: true,
+      false: false,
+      float: { '!': 'float', value: 1.5 },
+      double: { '!': 'double', value: -2.25 },
+      decimal: { '!': 'decimal', value: { places: 2, digits: 12345 } },
+      time: { '!': 'timestamp', value: 1700000000 },
+      table: { inner: 'v', n: { '!': 'int32', value: 1 }, deeper: { x: { '!': 'int64', value: 2 } } },
+      array: ['a', { '!': 'int32', value: 1 }, true, { k: 'v' }, [{ '!': 'int16', value: 2 }]],
+      bytes: Buffer.from([0, 1, 2, 255]),
+      void: null,
+    };
+    // amqplib decodes integers and floats to plain numbers; decimals and timestamps keep their tag.
+    const want = {
+      string: 'text ü',
+      int8: -8,
+      uint8: 200,
+      int16: -1600,
+      uint16: 60000,
+      int32: -320000,
+      uint32: 4000000000,
+      int64: -64000000000,
+      true: true,
+      false: false,
+      float: 1.5,
+      double: -2.25,
+      decimal: { '!': 'decimal', value: { places: 2, digits: 12345 } },
+      time: { '!': 'timestamp', value: 1700000000 },
+      table: { inner: 'v', n: 1, deeper: { x: 2 } },
+      array: ['a', 1, true, { k: 'v' }, [2]],
+      bytes: Buffer.from([0, 1, 2, 255]),
+      void: null,
+    };
+    ch.sendToQueue(q, text('h'), { headers: sent });
+    const m = await getOne(ch, q, true);
+    check(m, 'message did not arrive');
+    const got = m.properties.headers || {};
+    const bad = [];
+    for (const [k, w] of Object.entries(want)) {
+      if (!(k in got)) bad.push(`${k}: missing`);
+      else if (!isDeepStrictEqual(got[k], w)) bad.push(`${k}: got ${show(got[k])}, want ${show(w)}`);
+    }
+    const extra = Object.keys(got).filter((k) => !(k in want));
+    if (extra.length) bad.push(`unexpected headers ${show(extra)}`);
+    check(bad.length === 0, bad.sort().join('; '));
+    return 'S b B s u I i l t f d D T F A x V';
+  },
+
+  async passive_missing_404(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const name = uniq('missing');
+    let err;
+    try {
+      await within(ch.checkQueue(name), 5000, 'passive queue.declare');
+    } catch (e) {
+      err = e;
+    }
+    check(err, 'passive declare of a missing queue succeeded');
+    check(err.code === 404, `error code ${show(err.code)}: ${err.message}`);
+    const want = `NOT_FOUND - no queue '${name}' in vhost `;
+    check(err.message.includes(want), `error message ${show(err.message)}`);
+    // the channel is closed, the connection still works
+    await tmpQueue(await s.channel(c));
+  },
+
+  async exchange_to_exchange(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const a = uniq('src');
+    const b = uniq('dst');
+    await ch.assertExchange(a, 'direct', { durable: false });
+    deleteExchangeLater(s, c, a);
+    await ch.assertExchange(b, 'fanout', { durable: false });
+    deleteExchangeLater(s, c, b);
+    await ch.bindExchange(b, a, 'k');
+    const q = await tmpQueue(ch);
+    await ch.bindQueue(q, b, '');
+    ch.publish(a, 'k', text('via-e2e'));
+    ch.publish(a, 'other', text('unrouted'));
+    const g = await drainUntilSentinel(ch, q);
+    check(sameList(g, ['via-e2e']), `queue got ${show(g)}`);
+    await ch.unbindExchange(b, a, 'k');
+  },
+
+  async tx_commit() {
+    throw new NA('amqplib has no tx.select/commit/rollback in its channel API');
+  },
+
+  async tx_rollback() {
+    throw new NA('amqplib has no tx.select/commit/rollback in its channel API');
+  },
+
+  async channels_100(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = await tmpQueue(ch);
+    const chans = [];
+    for (let i = 0; i < 100; i++) chans.push(await s.channel(c));
+    chans.forEach((x, i) => x.sendToQueue(q, text(String(i))));
+    for (const [i, x] of chans.entries()) {
+      await within(x.close(), 5000, `close channel ${i}`);
+    }
+    const n = await countEventually(ch, q, 100);
+    check(n === 100, `queue holds ${n}, want 100`);
+  },
+
+  async close_requeues(s) {
+    const c = await s.connect();
+    const ch1 = await s.channel(c);
+    const ch2 = await s.channel(c);
+    const q = await tmpQueue(ch2);
+    ch2.sendToQueue(q, text('held'));
+    const cons = await consumer(ch1, q, { noAck: false });
+    const m = await cons.next();
+    check(m && m.content.toString() === 'held', 'no delivery');
+    check(!m.fields.redelivered, 'first delivery already redelivered');
+    await ch1.close();
+    const m2 = await getOne(ch2, q, true);
+    check(m2, 'unacked message did not come back');
+    check(m2.content.toString() === 'held' && m2.fields.redelivered, `came back with body ${show(m2.content.toString())} redelivered=${m2.fields.redelivered}`);
+  },
+
+  async server_cancel(s) {
+    const c = await s.connect();
+    const ch1 = await s.channel(c);
+    const ch2 = await s.channel(c);
+    const q = uniq('cancel');
+    await ch1.assertQueue(q, { autoDelete: true, durable: false });
+    s.defer(async () => {
+      const cc = await s.channel(c);
+      await cc.deleteQueue(q);
+    });
+    const cancelled = new Promise((resolve) => ch1.once('cancel', resolve));
+    const tag = `ctag-${q}`;
+    const cons = await consumer(ch1, q, { noAck: false, consumerTag: tag });
+    await ch2.deleteQueue(q);
+    const f = await within(cancelled, 5000, 'basic.cancel');
+    check(f.consumerTag === tag, `cancel for tag ${show(f.consumerTag)}`);
+    const m = await cons.next();
+    check(m === null, `consumer callback got ${show(m)} instead of null for the cancel`);
+    check(!ch1.isClosed && ch1.errors.length === 0, `channel closed by the cancel: ${ch1.errors.join('; ')}`);
+    await tmpQueue(ch1);
+  },
+
+  async clean_close(s) {
+    const c = await within(amqp.connect(urlWith({ heartbeat: 30 })), 5000, 'connect');
+    const errors = [];
+    c.on('error', (e) => errors.push(e));
+    const closed = new Promise((resolve) => c.once('close', (err) => resolve({ err })));
+    const ch = await s.channel(c);
+    await tmpQueue(ch);
+    await within(c.close(), 5000, 'connection.close');
+    const { err } = await within(closed, 5000, 'close event');
+    check(err === undefined || err === null, `close event carried an error: ${err}`);
+    check(errors.length === 0, `connection errors: ${errors.join('; ')}`);
+  },
+};
+
+h.runScenarios('amqplib', scenarios, () => new Scope(), brokerURL, process.argv[3]);
