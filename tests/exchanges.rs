@@ -842,3 +842,81 @@ async fn binding_to_a_missing_exchange_is_not_found() {
     .await;
     expect_amqp(res, 404, "NOT_FOUND - no exchange 'nopex' in vhost '/'");
 }
+
+/// A channel that keeps publishing the same key sees every change another channel makes to
+/// the topology at once: the route it last used must not outlive a declare, bind, unbind or
+/// delete.
+#[tokio::test]
+async fn a_publishing_channel_follows_topology_changes_made_elsewhere() {
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let publisher = confirm_channel(&conn).await;
+    let admin = within(conn.create_channel()).await.unwrap();
+    let durable = QueueDeclareOptions::default();
+
+    // Default exchange: the queue appears, goes, and comes back as a new queue of that name.
+    publish(&publisher, "", "q", b"before").await;
+    declare(&admin, "q", durable).await;
+    publish(&publisher, "", "q", b"first").await;
+    assert_eq!(drain_strings(&admin, "q").await, ["first"]);
+    within(admin.queue_delete("q", QueueDeleteOptions::default()))
+        .await
+        .unwrap();
+    publish(&publisher, "", "q", b"gone").await;
+    declare(&admin, "q", durable).await;
+    publish(&publisher, "", "q", b"second").await;
+    assert_eq!(drain_strings(&admin, "q").await, ["second"]);
+
+    // A direct exchange: bind, unbind, bind to another queue, delete and redeclare.
+    declare_exchange(&admin, "d", ExchangeKind::Direct).await;
+    declare(&admin, "other", durable).await;
+    publish(&publisher, "d", "k", b"unbound").await;
+    within(admin.queue_bind(
+        "q",
+        "d",
+        "k",
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    publish(&publisher, "d", "k", b"bound").await;
+    within(admin.queue_unbind("q", "d", "k", FieldTable::default()))
+        .await
+        .unwrap();
+    publish(&publisher, "d", "k", b"unbound again").await;
+    within(admin.queue_bind(
+        "other",
+        "d",
+        "k",
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    publish(&publisher, "d", "k", b"to other").await;
+    within(admin.exchange_delete("d", ExchangeDeleteOptions::default()))
+        .await
+        .unwrap();
+    declare_exchange(&admin, "d", ExchangeKind::Direct).await;
+    publish(&publisher, "d", "k", b"new exchange, no bindings").await;
+    assert_eq!(drain_strings(&admin, "q").await, ["bound"]);
+    assert_eq!(drain_strings(&admin, "other").await, ["to other"]);
+
+    // An exchange deleted under the publisher: its next publish is refused.
+    within(admin.exchange_delete("d", ExchangeDeleteOptions::default()))
+        .await
+        .unwrap();
+    let err = within(publisher.basic_publish(
+        "d",
+        "k",
+        BasicPublishOptions::default(),
+        b"missing",
+        BasicProperties::default(),
+    ))
+    .await
+    .expect("sent")
+    .await
+    .expect_err("a publish to a deleted exchange closes the channel");
+    assert_amqp(&err, 404, "NOT_FOUND - no exchange 'd' in vhost '/'");
+}

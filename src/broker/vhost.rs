@@ -12,7 +12,7 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The exchanges every vhost starts with, all durable.
 const PREDECLARED: [(&str, ExchangeKind); 6] = [
@@ -82,6 +82,9 @@ pub struct VHost {
     /// Durable state on disk; None for a broker without a data directory.
     store: Option<Arc<VhostStore>>,
     next_queue_id: AtomicU32,
+    /// Bumped after every change routing can see (exchanges, queues, bindings), so a
+    /// channel can keep the last route it computed for as long as this stays the same.
+    topology: AtomicU64,
 }
 
 impl VHost {
@@ -122,6 +125,7 @@ impl VHost {
             queues: DashMap::new(),
             store,
             next_queue_id: AtomicU32::new(1),
+            topology: AtomicU64::new(0),
         }
     }
 
@@ -190,6 +194,7 @@ impl VHost {
                 });
             }
         }
+        self.topology_changed();
         tracing::info!(
             vhost = %self.name,
             exchanges = self.exchanges.len(),
@@ -365,6 +370,9 @@ impl VHost {
                 true
             }
         };
+        if created {
+            self.topology_changed();
+        }
         if created && durable {
             self.persist();
         }
@@ -477,6 +485,7 @@ impl VHost {
     fn remove_exchange(&self, name: &str) {
         if let Some((_, x)) = self.exchanges.remove(name) {
             self.unbind_everywhere(&Destination::Exchange(name.to_owned()));
+            self.topology_changed();
             if x.settings.durable {
                 self.persist();
             }
@@ -557,8 +566,11 @@ impl VHost {
                 q
             }
         };
-        if created && q.store_id().is_some() {
-            self.persist();
+        if created {
+            self.topology_changed();
+            if q.store_id().is_some() {
+                self.persist();
+            }
         }
         let (m, c) = q.counts();
         Ok((q, m, c))
@@ -625,6 +637,7 @@ impl VHost {
         }
         let n = q.mark_deleted();
         self.unbind_everywhere(&Destination::Queue(q.name.clone()));
+        self.topology_changed();
         if q.store_id().is_some() {
             self.persist();
         }
@@ -681,10 +694,21 @@ impl VHost {
         } else if x.unbind(&binding) && x.settings.auto_delete {
             self.remove_exchange(source);
         }
+        self.topology_changed();
         if x.settings.durable {
             self.persist();
         }
         Ok(())
+    }
+
+    /// The topology's version: unchanged, a route computed under it is still the route.
+    /// Read it before routing; a change bumps it after it is made.
+    pub fn topology_epoch(&self) -> u64 {
+        self.topology.load(Ordering::Acquire)
+    }
+
+    fn topology_changed(&self) {
+        self.topology.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Checks that `exchange` takes publishes from clients.
@@ -700,13 +724,15 @@ impl VHost {
     }
 
     /// Routes a message from `exchange` through exchange-to-exchange bindings and alternate
-    /// exchanges; returns each queue it reaches once.
-    pub fn route(&self, exchange: &Arc<Exchange>, message: &Message) -> Vec<Arc<Queue>> {
+    /// exchanges; returns each queue it reaches once, and whether the route depends on the
+    /// routing key alone (no headers exchange was consulted), i.e. may be reused for the same
+    /// key while the topology is unchanged.
+    pub fn route(&self, exchange: &Arc<Exchange>, message: &Message) -> (Vec<Arc<Queue>>, bool) {
         let key = message.routing_key();
         let mut queues: Vec<Arc<Queue>> = Vec::new();
         if exchange.name.is_empty() {
             queues.extend(self.queues.get(key).map(|q| q.clone()));
-            return queues;
+            return (queues, true);
         }
         // Only a headers exchange looks at the headers; parse them once, when one does.
         let mut headers: Option<Option<FieldTable>> = None;
@@ -725,7 +751,7 @@ impl VHost {
                 next = Some(ae);
             }
         }
-        queues
+        (queues, headers.is_none())
     }
 
     /// Follows bindings from `source`, through exchange-to-exchange bindings, to queues.

@@ -3,6 +3,7 @@
 
 use super::assembler::Content;
 use super::modes::{Mode, PendingPublish};
+use super::route_cache;
 use super::{Channel, ChannelConsumer, Context, Unacked};
 use crate::broker::BrokerError;
 use crate::broker::consumer::{Consumer, Credit, DurabilityNotice, QueuedMessage};
@@ -47,7 +48,7 @@ pub(super) fn write_deliver(
 /// its messages share one allocation of the name.
 fn exchange_name(last: &mut Option<Arc<str>>, name: &str) -> Arc<str> {
     match last {
-        Some(n) if &**n == name => n.clone(),
+        Some(n) if route_cache::same_name(n, name) => n.clone(),
         _ => {
             let n: Arc<str> = Arc::from(name);
             *last = Some(n.clone());
@@ -83,7 +84,10 @@ impl Channel {
         if m.immediate {
             return Err(AmqpError::not_implemented("immediate=true"));
         }
-        let exchange = ctx.vhost.publishable(&m.exchange)?;
+        let exchange = match route_cache::exchange(&self.route, ctx.vhost, &m.exchange) {
+            Some(x) => x,
+            None => ctx.vhost.publishable(&m.exchange)?,
+        };
         if let Some(user_id) = &content.header.properties.user_id
             && user_id != ctx.user
         {
@@ -131,7 +135,14 @@ impl Channel {
         mandatory: bool,
         notify: Option<(Arc<dyn crate::store::Durability>, u64)>,
     ) -> bool {
-        let queues = ctx.vhost.route(exchange, &message);
+        let vhost = ctx.vhost;
+        let queues = route_cache::queues(
+            &mut self.route,
+            vhost,
+            exchange,
+            message.routing_key(),
+            || vhost.route(exchange, &message),
+        );
         let mut awaits_disk = false;
         if message.persistent
             && let Some(store) = ctx.vhost.store()
@@ -161,8 +172,8 @@ impl Channel {
             );
         }
         for q in queues {
-            if q.push(message.clone()) && !self.congested.iter().any(|c| Arc::ptr_eq(c, &q)) {
-                self.congested.push(q);
+            if q.push(message.clone()) && !self.congested.iter().any(|c| Arc::ptr_eq(c, q)) {
+                self.congested.push(q.clone());
             }
         }
         awaits_disk

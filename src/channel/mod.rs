@@ -7,6 +7,7 @@ pub mod assembler;
 mod basic;
 mod declare;
 mod modes;
+mod route_cache;
 
 use crate::broker::VHost;
 use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};
@@ -76,6 +77,8 @@ pub struct Channel {
     last_queue: Option<String>,
     /// The exchange last published to, shared by the messages published to it.
     last_exchange: Option<Arc<str>>,
+    /// The last publish's route, reused while the topology is unchanged.
+    route: route_cache::CachedRoute,
     /// Queues this channel published to whose consumers lag behind: the connection stops
     /// reading from the publisher until they drain.
     congested: Vec<Arc<Queue>>,
@@ -95,6 +98,7 @@ impl Channel {
             mode: Mode::default(),
             last_queue: None,
             last_exchange: None,
+            route: None,
             congested: Vec::new(),
         }
     }
