@@ -25,6 +25,7 @@ pub mod channel;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod hash;
 pub mod protocol;
 pub mod server;
 pub mod store;

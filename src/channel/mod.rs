@@ -13,12 +13,13 @@ use crate::broker::VHost;
 use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};
 use crate::broker::queue::Queue;
 use crate::error::AmqpError;
+use crate::hash::LocalMap;
 use crate::protocol::Method;
 use crate::protocol::frame::{FRAME_METHOD, write_frame};
 use assembler::{Assembler, ChannelFrame, Command};
 use bytes::BytesMut;
 use modes::Mode;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -66,7 +67,7 @@ pub struct Channel {
     assembler: Assembler,
     next_delivery_tag: u64,
     unacked: BTreeMap<u64, Unacked>,
-    consumers: HashMap<Arc<str>, ChannelConsumer>,
+    consumers: LocalMap<Arc<str>, ChannelConsumer>,
     /// basic.qos global=false: the window given to consumers created from now on.
     consumer_prefetch: u16,
     /// basic.qos global=true: one window shared by all the channel's consumers.
@@ -91,7 +92,7 @@ impl Channel {
             assembler: Assembler::default(),
             next_delivery_tag: 1,
             unacked: BTreeMap::new(),
-            consumers: HashMap::new(),
+            consumers: LocalMap::default(),
             consumer_prefetch: 0,
             channel_credit: Credit::new(0),
             channel_has_limit: false,

@@ -13,12 +13,12 @@ use crate::broker::{Core, VHost};
 use crate::channel::assembler::ChannelFrame;
 use crate::channel::{Channel, Context};
 use crate::error::AmqpError;
+use crate::hash::LocalMap;
 use crate::protocol::frame::{FRAME_HEARTBEAT, FRAME_METHOD, describe_frame, write_frame};
 use crate::protocol::methods::*;
 use crate::protocol::{Frame, FrameError, Method};
 use bytes::{Bytes, BytesMut};
 use handshake::{HandshakeError, Negotiated};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,7 +143,7 @@ pub async fn serve(
             durability: Arc::new(DurabilityNotice(events_tx.clone())),
             events_tx,
         },
-        channels: HashMap::new(),
+        channels: LocalMap::default(),
         outbox,
         state: State::Running,
         disk_alarm: core.disk_alarm().clone(),
@@ -197,7 +197,7 @@ impl Session {
 struct Connection {
     peer: SocketAddr,
     session: Session,
-    channels: HashMap<u16, Slot>,
+    channels: LocalMap<u16, Slot>,
     outbox: Arc<writer::Outbox>,
     state: State,
     disk_alarm: Arc<DiskAlarm>,
@@ -611,7 +611,7 @@ impl Connection {
     }
 }
 
-fn c_take(channels: &mut HashMap<u16, Slot>, ch: u16) -> Box<Channel> {
+fn c_take(channels: &mut LocalMap<u16, Slot>, ch: u16) -> Box<Channel> {
     match channels.remove(&ch) {
         Some(Slot::Open(c)) => c,
         _ => Box::new(Channel::new(ch)),
