@@ -180,7 +180,7 @@ mod tests {
         ChannelFrame::Header(ContentHeader {
             class_id,
             body_size,
-            properties: Box::default(),
+            properties: Default::default(),
             raw_properties: Bytes::from_static(&[0, 0]),
         })
     }

@@ -89,7 +89,7 @@ impl Channel {
             None => ctx.vhost.publishable(&m.exchange)?,
         };
         if let Some(user_id) = &content.header.properties.user_id
-            && user_id != ctx.user
+            && **user_id != *ctx.user
         {
             return Err(AmqpError::precondition_failed(format!(
                 "user_id property set to '{user_id}' but authenticated user was '{}'",
@@ -99,7 +99,7 @@ impl Channel {
         let message = Arc::new(Message::new(
             exchange_name(&mut self.last_exchange, &m.exchange),
             &m.routing_key,
-            content.header.properties.is_persistent(),
+            content.header.properties.persistent,
             content.header.raw_properties,
             content.body,
         ));

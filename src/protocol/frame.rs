@@ -77,11 +77,17 @@ impl Frame {
                 payload: Bytes::copy_from_slice(&buf[7..total - 1]),
             });
         }
+        if kind == FRAME_METHOD {
+            // Decoded straight from the buffer: a method keeps nothing of its frame, and
+            // sharing the buffer with a `Bytes` costs two atomic reference counts.
+            let method = Method::decode(&buf[7..total - 1]);
+            buf.advance(total);
+            return Ok(Some(Frame::Method(channel, method?)));
+        }
         buf.advance(7);
         let payload = buf.split_to(size as usize).freeze();
         buf.advance(1);
         Ok(Some(match kind {
-            FRAME_METHOD => Frame::Method(channel, Method::decode(&payload)?),
             FRAME_HEADER => Frame::Header(
                 channel,
                 ContentHeader::decode(&payload)

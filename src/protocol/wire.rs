@@ -59,10 +59,15 @@ pub fn longlong(i: &[u8]) -> PResult<'_, u64> {
 }
 
 pub fn shortstr(i: &[u8]) -> PResult<'_, String> {
+    shortstr_ref(i).map(|(i, s)| (i, s.to_owned()))
+}
+
+/// A short string, borrowed from the input.
+pub fn shortstr_ref(i: &[u8]) -> PResult<'_, &str> {
     let (i, len) = be_u8(i)?;
     let (i, raw) = take(len as usize).parse(i)?;
     match std::str::from_utf8(raw) {
-        Ok(s) => Ok((i, s.to_owned())),
+        Ok(s) => Ok((i, s)),
         Err(_) => fail(WireError::BadUtf8),
     }
 }
