@@ -71,98 +71,131 @@ impl BodyBuffer {
 }
 
 impl Assembler {
-    /// Feeds one frame; returns a command once one is complete.
+    /// Feeds one frame; returns a command once one is complete. The state is a few hundred
+    /// bytes, so frames are checked against it in place and it is moved out only when a
+    /// command completes or the content moves on a step.
     pub fn feed(&mut self, frame: ChannelFrame) -> Result<Option<Command>, AmqpError> {
-        match (std::mem::take(self), frame) {
-            (Assembler::Idle, ChannelFrame::Method(method)) => {
-                if method.has_content() {
-                    *self = Assembler::AwaitingHeader(method);
-                    Ok(None)
-                } else {
-                    Ok(Some(Command {
-                        method,
-                        content: None,
-                    }))
-                }
-            }
-            (Assembler::Idle, _) => Err(AmqpError::unexpected_frame(
-                "expected method frame, got non method frame instead",
-            )),
-            (Assembler::AwaitingHeader(method), ChannelFrame::Header(header)) => {
-                let ids = (method.class_id(), method.method_id());
-                if header.class_id != method.class_id() {
-                    return Err(AmqpError::unexpected_frame(format!(
-                        "expected content header for class {}, got one for class {} instead",
-                        method.class_id(),
-                        header.class_id
-                    ))
-                    .during(ids.0, ids.1));
-                }
-                if header.body_size > MAX_MESSAGE_SIZE {
-                    return Err(AmqpError::precondition_failed(format!(
-                        "message size {} is larger than max size {}",
-                        header.body_size, MAX_MESSAGE_SIZE
-                    ))
-                    .during(ids.0, ids.1));
-                }
-                if header.body_size == 0 {
-                    return Ok(Some(Command {
-                        method,
-                        content: Some(Content {
-                            header,
-                            body: Bytes::new(),
-                        }),
-                    }));
-                }
-                *self = Assembler::AwaitingBody {
-                    method,
-                    header,
-                    body: BodyBuffer::default(),
-                };
-                Ok(None)
-            }
-            (Assembler::AwaitingHeader(method), _) => Err(AmqpError::unexpected_frame(format!(
-                "expected content header for class {}, got non content header frame instead",
-                method.class_id()
-            ))
-            .during(method.class_id(), method.method_id())),
-            (
-                Assembler::AwaitingBody {
-                    method,
-                    header,
-                    mut body,
-                },
-                ChannelFrame::Body(part),
-            ) => {
-                if body.len + part.len() as u64 > header.body_size {
-                    return Err(AmqpError::frame_error(
-                        "content body frame exceeds remaining content size",
-                    )
-                    .during(method.class_id(), method.method_id()));
-                }
-                body.push(part);
-                if body.len == header.body_size {
-                    Ok(Some(Command {
-                        method,
-                        content: Some(Content {
-                            header,
-                            body: body.finish(),
-                        }),
-                    }))
-                } else {
-                    *self = Assembler::AwaitingBody {
-                        method,
-                        header,
-                        body,
-                    };
-                    Ok(None)
-                }
-            }
-            (Assembler::AwaitingBody { method, .. }, _) => Err(AmqpError::unexpected_frame(
-                "expected content body, got non content body frame instead",
-            )
-            .during(method.class_id(), method.method_id())),
+        match frame {
+            ChannelFrame::Method(method) => self.method(method),
+            ChannelFrame::Header(header) => self.header(header),
+            ChannelFrame::Body(part) => self.body(part),
         }
+    }
+
+    fn method(&mut self, method: Method) -> Result<Option<Command>, AmqpError> {
+        let err = match self {
+            Assembler::Idle if method.has_content() => {
+                *self = Assembler::AwaitingHeader(method);
+                return Ok(None);
+            }
+            Assembler::Idle => {
+                return Ok(Some(Command {
+                    method,
+                    content: None,
+                }));
+            }
+            Assembler::AwaitingHeader(m) => Self::header_expected(m),
+            Assembler::AwaitingBody { method: m, .. } => Self::body_expected(m),
+        };
+        *self = Assembler::Idle;
+        Err(err)
+    }
+
+    fn header(&mut self, header: ContentHeader) -> Result<Option<Command>, AmqpError> {
+        let method = match std::mem::take(self) {
+            Assembler::AwaitingHeader(method) => method,
+            Assembler::Idle => return Err(Self::method_expected()),
+            Assembler::AwaitingBody { method, .. } => return Err(Self::body_expected(&method)),
+        };
+        let ids = (method.class_id(), method.method_id());
+        if header.class_id != method.class_id() {
+            return Err(AmqpError::unexpected_frame(format!(
+                "expected content header for class {}, got one for class {} instead",
+                method.class_id(),
+                header.class_id
+            ))
+            .during(ids.0, ids.1));
+        }
+        if header.body_size > MAX_MESSAGE_SIZE {
+            return Err(AmqpError::precondition_failed(format!(
+                "message size {} is larger than max size {}",
+                header.body_size, MAX_MESSAGE_SIZE
+            ))
+            .during(ids.0, ids.1));
+        }
+        if header.body_size == 0 {
+            return Ok(Some(Command {
+                method,
+                content: Some(Content {
+                    header,
+                    body: Bytes::new(),
+                }),
+            }));
+        }
+        *self = Assembler::AwaitingBody {
+            method,
+            header,
+            body: BodyBuffer::default(),
+        };
+        Ok(None)
+    }
+
+    fn body(&mut self, part: Bytes) -> Result<Option<Command>, AmqpError> {
+        let (method, header, body) = match self {
+            Assembler::AwaitingBody {
+                method,
+                header,
+                body,
+            } => (method, header, body),
+            Assembler::Idle => return Err(Self::method_expected()),
+            Assembler::AwaitingHeader(m) => {
+                let err = Self::header_expected(m);
+                *self = Assembler::Idle;
+                return Err(err);
+            }
+        };
+        if body.len + part.len() as u64 > header.body_size {
+            let err = AmqpError::frame_error("content body frame exceeds remaining content size")
+                .during(method.class_id(), method.method_id());
+            *self = Assembler::Idle;
+            return Err(err);
+        }
+        body.push(part);
+        if body.len < header.body_size {
+            return Ok(None);
+        }
+        match std::mem::take(self) {
+            Assembler::AwaitingBody {
+                method,
+                header,
+                body,
+            } => Ok(Some(Command {
+                method,
+                content: Some(Content {
+                    header,
+                    body: body.finish(),
+                }),
+            })),
+            // Matched as AwaitingBody just above.
+            _ => Ok(None),
+        }
+    }
+
+    fn method_expected() -> AmqpError {
+        AmqpError::unexpected_frame("expected method frame, got non method frame instead")
+    }
+
+    fn header_expected(method: &Method) -> AmqpError {
+        AmqpError::unexpected_frame(format!(
+            "expected content header for class {}, got non content header frame instead",
+            method.class_id()
+        ))
+        .during(method.class_id(), method.method_id())
+    }
+
+    fn body_expected(method: &Method) -> AmqpError {
+        AmqpError::unexpected_frame("expected content body, got non content body frame instead")
+            .during(method.class_id(), method.method_id())
     }
 }
 

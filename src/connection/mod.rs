@@ -34,7 +34,7 @@ const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Deliveries taken from the event queue per turn, so reading is never starved.
 const EVENTS_PER_TURN: usize = 512;
 /// Read buffer growth step: one read takes up to this much.
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
 /// Past this much output not yet written, the connection takes no more deliveries.
 const MAX_UNWRITTEN: usize = 4 * 1024 * 1024;
 /// Output past this is handed to the writer mid-turn.
