@@ -116,14 +116,16 @@ impl crate::store::Durability for DurabilityNotice {
     }
 }
 
-/// One message on its way to a consumer. The connection gives it a delivery tag.
+/// Messages on their way to one consumer, in queue order; the connection gives each a
+/// delivery tag. A queue hands over everything one dispatch gives a consumer at once, so the
+/// hand-over (a channel send, a wake, two reference counts) is paid per batch, not per message.
 #[derive(Debug)]
 pub struct Delivery {
     pub channel: u16,
     pub consumer_tag: Arc<str>,
     pub queue: Arc<Queue>,
-    pub entry: QueuedMessage,
-    /// Whether the delivery took prefetch credit (consumers that ack).
+    pub entries: Vec<QueuedMessage>,
+    /// Whether the deliveries took prefetch credit (consumers that ack).
     pub credited: bool,
 }
 

@@ -177,6 +177,9 @@ impl Queue {
     /// Appends a message and hands out whatever the consumers have room for.
     /// Returns whether the queue's consumers lag so far behind that publishers should pause
     /// (see `is_congested`).
+    /// Appends a message; returns whether the queue is congested (see `is_congested`). The
+    /// caller dispatches (`dispatch`) once it has pushed what it had: a publisher pushes a
+    /// read buffer's worth of messages and the queue's consumers get them in one hand-over.
     pub fn push(self: &Arc<Self>, message: Arc<Message>) -> bool {
         let mut st = self.lock();
         if st.deleted {
@@ -209,7 +212,6 @@ impl Queue {
             }
             _ => st.ready.push_back(entry),
         }
-        self.dispatch_locked(&mut st);
         st.congested(CONGESTED_ABOVE) || self.spill_lagging(SPILL_BACKLOG_ABOVE)
     }
 
@@ -238,8 +240,8 @@ impl Queue {
     }
 
     /// Takes back a message that never reached its consumer (it was cancelled meanwhile).
-    pub fn requeue_undelivered(self: &Arc<Self>, entry: QueuedMessage) {
-        self.put_back(std::iter::once(entry));
+    pub fn requeue_undelivered(self: &Arc<Self>, entries: Vec<QueuedMessage>) {
+        self.put_back(entries.into_iter());
     }
 
     fn put_back(self: &Arc<Self>, entries: impl Iterator<Item = QueuedMessage>) {
@@ -318,40 +320,78 @@ impl Queue {
         true
     }
 
+    /// Hands ready messages to consumers with credit, round robin message by message; each
+    /// consumer's share goes to its connection as one batch.
     fn dispatch_locked(self: &Arc<Self>, st: &mut QueueState) {
-        while !st.consumers.is_empty() {
-            if st.ready.is_empty() && !self.refill(st) {
+        loop {
+            // Per consumer (by index), what this round gives it.
+            let mut batches: Vec<Vec<QueuedMessage>> = Vec::new();
+            while !st.consumers.is_empty() {
+                if st.ready.is_empty() && !self.refill(st) {
+                    break;
+                }
+                let n = st.consumers.len();
+                let start = st.next_consumer % n;
+                let Some(idx) = (0..n)
+                    .map(|k| (start + k) % n)
+                    .find(|&i| st.consumers[i].try_take_credit())
+                else {
+                    break;
+                };
+                st.next_consumer = idx + 1;
+                let Some(entry) = st.ready.pop_front() else {
+                    st.consumers[idx].return_credit();
+                    break;
+                };
+                if batches.len() < n {
+                    batches.resize_with(n, Vec::new);
+                }
+                batches[idx].push(entry);
+            }
+            if !self.send_batches(st, batches) {
                 return;
             }
-            let n = st.consumers.len();
-            let start = st.next_consumer % n;
-            let Some(idx) = (0..n)
-                .map(|k| (start + k) % n)
-                .find(|&i| st.consumers[i].try_take_credit())
-            else {
-                return;
-            };
-            st.next_consumer = idx + 1;
-            let Some(entry) = st.ready.pop_front() else {
-                return;
-            };
+            // A consumer's connection was gone: what it was given is back in the queue, for
+            // the others.
+        }
+    }
+
+    /// Sends each consumer its batch; returns whether a connection was gone (its consumer is
+    /// removed and its messages are back in place), i.e. whether to dispatch again.
+    fn send_batches(
+        self: &Arc<Self>,
+        st: &mut QueueState,
+        batches: Vec<Vec<QueuedMessage>>,
+    ) -> bool {
+        let mut gone = Vec::new();
+        for (idx, entries) in batches.into_iter().enumerate() {
+            if entries.is_empty() {
+                continue;
+            }
             let c = &st.consumers[idx];
             let delivery = Delivery {
                 channel: c.channel,
                 consumer_tag: c.tag.clone(),
                 queue: self.clone(),
-                entry,
+                entries,
                 credited: !c.no_ack,
             };
             if let Err(err) = c.sink.send(Outbound::Deliver(delivery)) {
-                // The connection is gone; its cleanup removes the consumer. Keep the message.
-                c.return_credit();
+                // The connection is gone; its cleanup removes the consumer. Keep the messages.
                 if let Outbound::Deliver(d) = err.0 {
-                    st.ready.push_front(d.entry);
+                    for e in d.entries {
+                        c.return_credit();
+                        let at = st.ready.partition_point(|m| m.seq < e.seq);
+                        st.ready.insert(at, e);
+                    }
                 }
-                st.consumers.remove(idx);
+                gone.push(idx);
             }
         }
+        for idx in gone.iter().rev() {
+            st.consumers.remove(*idx);
+        }
+        !gone.is_empty()
     }
 
     /// Takes the next ready message for basic.get, with the count left behind.

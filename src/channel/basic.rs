@@ -175,6 +175,9 @@ impl Channel {
             if q.push(message.clone()) && !self.congested.iter().any(|c| Arc::ptr_eq(c, q)) {
                 self.congested.push(q.clone());
             }
+            if !self.pushed.iter().any(|p| Arc::ptr_eq(p, q)) {
+                self.pushed.push(q.clone());
+            }
         }
         awaits_disk
     }

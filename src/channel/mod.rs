@@ -83,6 +83,16 @@ pub struct Channel {
     /// Queues this channel published to whose consumers lag behind: the connection stops
     /// reading from the publisher until they drain.
     congested: Vec<Arc<Queue>>,
+    /// Queues this channel pushed messages to since it last dispatched them.
+    pushed: Vec<Arc<Queue>>,
+}
+
+impl Drop for Channel {
+    /// Messages pushed but not yet handed to consumers are handed over whatever ends the
+    /// channel.
+    fn drop(&mut self) {
+        self.dispatch_pushed();
+    }
 }
 
 impl Channel {
@@ -101,6 +111,7 @@ impl Channel {
             last_exchange: None,
             route: None,
             congested: Vec::new(),
+            pushed: Vec::new(),
         }
     }
 
@@ -171,35 +182,44 @@ impl Channel {
         Ok(())
     }
 
-    /// Hands a message from a queue to one of this channel's consumers, or gives it back to
+    /// Hands messages from a queue to one of this channel's consumers, or gives them back to
     /// the queue when the consumer has gone meanwhile.
     pub fn deliver(&mut self, ctx: &mut Context<'_>, d: Delivery) {
         let Some(consumer) = self.consumers.get(&d.consumer_tag) else {
             if d.credited {
-                self.channel_credit.release(1);
+                self.channel_credit.release(d.entries.len() as u32);
             }
-            d.queue.requeue_undelivered(d.entry);
+            d.queue.requeue_undelivered(d.entries);
             return;
         };
-        let tag = self.next_delivery_tag;
-        self.next_delivery_tag += 1;
-        basic::write_deliver(ctx, self.id, &d.consumer_tag, tag, &d.entry);
-        if consumer.no_ack {
-            d.queue.settle(&d.entry);
-            if consumer.credit.release_was_full(1) {
-                d.queue.dispatch();
+        let n = d.entries.len() as u32;
+        for entry in d.entries {
+            let tag = self.next_delivery_tag;
+            self.next_delivery_tag += 1;
+            basic::write_deliver(ctx, self.id, &d.consumer_tag, tag, &entry);
+            if consumer.no_ack {
+                d.queue.settle(&entry);
+            } else {
+                d.queue.mark_delivered(&entry);
+                self.unacked.insert(
+                    tag,
+                    Unacked {
+                        queue: d.queue.clone(),
+                        entry,
+                        consumer: Some((d.consumer_tag.clone(), consumer.credit.clone())),
+                    },
+                );
             }
-        } else {
-            d.queue.mark_delivered(&d.entry);
-            let credit = consumer.credit.clone();
-            self.unacked.insert(
-                tag,
-                Unacked {
-                    queue: d.queue,
-                    entry: d.entry,
-                    consumer: Some((d.consumer_tag, credit)),
-                },
-            );
+        }
+        if consumer.no_ack && consumer.credit.release_was_full(n) {
+            d.queue.dispatch();
+        }
+    }
+
+    /// Hands what this channel published to the queues' consumers (see `Queue::push`).
+    pub fn dispatch_pushed(&mut self) {
+        for q in self.pushed.drain(..) {
+            q.dispatch();
         }
     }
 

@@ -355,7 +355,7 @@ impl Connection {
         events.close();
         while let Ok(ev) = events.try_recv() {
             if let Outbound::Deliver(d) = ev {
-                d.queue.requeue_undelivered(d.entry);
+                d.queue.requeue_undelivered(d.entries);
             }
         }
     }
@@ -363,6 +363,7 @@ impl Connection {
     fn flush(&mut self, last_write: &mut Instant) {
         for slot in self.channels.values_mut() {
             if let Slot::Open(ch) = slot {
+                ch.dispatch_pushed();
                 let mut ctx = self.session.context();
                 ch.flush_confirms(&mut ctx);
             }
@@ -564,7 +565,7 @@ impl Connection {
         };
         let Some(Slot::Open(c)) = self.channels.get_mut(&ch) else {
             if let Outbound::Deliver(d) = ev {
-                d.queue.requeue_undelivered(d.entry);
+                d.queue.requeue_undelivered(d.entries);
             }
             return;
         };
