@@ -26,6 +26,19 @@ async fn bound_queue(ch: &Channel, exchange: &str, key: &str, args: FieldTable) 
     q
 }
 
+/// Binds `queue` to `exchange` with `key` and no arguments.
+async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
+    within(ch.queue_bind(
+        queue,
+        exchange,
+        key,
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("queue.bind");
+}
+
 async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind) {
     within(ch.exchange_declare(
         name,
@@ -871,29 +884,13 @@ async fn a_publishing_channel_follows_topology_changes_made_elsewhere() {
     declare_exchange(&admin, "d", ExchangeKind::Direct).await;
     declare(&admin, "other", durable).await;
     publish(&publisher, "d", "k", b"unbound").await;
-    within(admin.queue_bind(
-        "q",
-        "d",
-        "k",
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .unwrap();
+    bind(&admin, "q", "d", "k").await;
     publish(&publisher, "d", "k", b"bound").await;
     within(admin.queue_unbind("q", "d", "k", FieldTable::default()))
         .await
         .unwrap();
     publish(&publisher, "d", "k", b"unbound again").await;
-    within(admin.queue_bind(
-        "other",
-        "d",
-        "k",
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .unwrap();
+    bind(&admin, "other", "d", "k").await;
     publish(&publisher, "d", "k", b"to other").await;
     within(admin.exchange_delete("d", ExchangeDeleteOptions::default()))
         .await
