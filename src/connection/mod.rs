@@ -496,6 +496,16 @@ impl Connection {
     /// Frames for channels 1..: channel.open and channel.close are the connection's business,
     /// the rest goes to the channel.
     fn on_channel_frame(&mut self, ch: u16, frame: ChannelFrame) -> Result<(), AmqpError> {
+        // Content frames of an open channel, most of the traffic, go straight to it.
+        if !matches!(frame, ChannelFrame::Method(_))
+            && let Some(Slot::Open(c)) = self.channels.get_mut(&ch)
+        {
+            let mut ctx = self.session.context();
+            return match c.on_frame(&mut ctx, frame) {
+                Ok(()) => Ok(()),
+                Err(e) => self.channel_failed(ch, e),
+            };
+        }
         let ids = match &frame {
             ChannelFrame::Method(m) => (m.class_id(), m.method_id()),
             _ => (0, 0),
@@ -545,17 +555,26 @@ impl Connection {
                 let mut ctx = self.session.context();
                 match c.on_frame(&mut ctx, frame) {
                     Ok(()) => Ok(()),
-                    Err(e) if e.is_connection_error() => Err(e),
-                    Err(e) => {
-                        tracing::warn!(peer = %self.peer, channel = ch, "channel error: {}", e.reply_text());
-                        c.teardown(&mut ctx);
-                        self.send(ch, e.close_method());
-                        self.channels.insert(ch, Slot::Closing);
-                        Ok(())
-                    }
+                    Err(e) => self.channel_failed(ch, e),
                 }
             }
         }
+    }
+
+    /// A channel's command failed: a channel error closes the channel (its state torn down,
+    /// channel.close sent); a connection error goes up to close the connection.
+    fn channel_failed(&mut self, ch: u16, e: AmqpError) -> Result<(), AmqpError> {
+        if e.is_connection_error() {
+            return Err(e);
+        }
+        tracing::warn!(peer = %self.peer, channel = ch, "channel error: {}", e.reply_text());
+        if let Some(Slot::Open(c)) = self.channels.get_mut(&ch) {
+            let mut ctx = self.session.context();
+            c.teardown(&mut ctx);
+        }
+        self.send(ch, e.close_method());
+        self.channels.insert(ch, Slot::Closing);
+        Ok(())
     }
 
     fn on_event(&mut self, ev: Outbound) {
