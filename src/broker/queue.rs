@@ -74,6 +74,12 @@ impl QueueState {
     fn len(&self) -> usize {
         self.ready.len() + self.backlog.len()
     }
+
+    /// Puts a message that left the queue back in its original place (by `seq`).
+    fn put_in_place(&mut self, entry: QueuedMessage) {
+        let at = self.ready.partition_point(|m| m.seq < entry.seq);
+        self.ready.insert(at, entry);
+    }
 }
 
 /// What removing a consumer left behind.
@@ -174,9 +180,6 @@ impl Queue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a message and hands out whatever the consumers have room for.
-    /// Returns whether the queue's consumers lag so far behind that publishers should pause
-    /// (see `is_congested`).
     /// Appends a message; returns whether the queue is congested (see `is_congested`). The
     /// caller dispatches (`dispatch`) once it has pushed what it had: a publisher pushes a
     /// read buffer's worth of messages and the queue's consumers get them in one hand-over.
@@ -253,8 +256,7 @@ impl Queue {
             return;
         }
         for e in entries {
-            let at = st.ready.partition_point(|m| m.seq < e.seq);
-            st.ready.insert(at, e);
+            st.put_in_place(e);
         }
         self.dispatch_locked(&mut st);
     }
@@ -379,10 +381,9 @@ impl Queue {
             if let Err(err) = c.sink.send(Outbound::Deliver(delivery)) {
                 // The connection is gone; its cleanup removes the consumer. Keep the messages.
                 if let Outbound::Deliver(d) = err.0 {
+                    d.entries.iter().for_each(|_| c.return_credit());
                     for e in d.entries {
-                        c.return_credit();
-                        let at = st.ready.partition_point(|m| m.seq < e.seq);
-                        st.ready.insert(at, e);
+                        st.put_in_place(e);
                     }
                 }
                 gone.push(idx);
