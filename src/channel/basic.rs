@@ -44,19 +44,6 @@ pub(super) fn write_deliver(
     );
 }
 
-/// The exchange name as a shared string: a channel usually publishes to one exchange, so
-/// its messages share one allocation of the name.
-fn exchange_name(last: &mut Option<Arc<str>>, name: &str) -> Arc<str> {
-    match last {
-        Some(n) if route_cache::same_name(n, name) => n.clone(),
-        _ => {
-            let n: Arc<str> = Arc::from(name);
-            *last = Some(n.clone());
-            n
-        }
-    }
-}
-
 /// Takes a consumer off its queue, deleting an auto-delete queue it was the last one of.
 pub(super) fn remove_consumer(ctx: &mut Context<'_>, queue: &Arc<Queue>, channel: u16, tag: &str) {
     if queue.remove_consumer(ctx.connection, channel, tag) == ConsumerRemoved::LastOfAutoDelete {
@@ -84,10 +71,14 @@ impl Channel {
         if m.immediate {
             return Err(AmqpError::not_implemented("immediate=true"));
         }
-        let exchange = match route_cache::exchange(&self.route, ctx.vhost, &m.exchange) {
-            Some(x) => x,
-            None => ctx.vhost.publishable(&m.exchange)?,
-        };
+        let (exchange, exchange_name) =
+            match route_cache::exchange(&self.route, ctx.vhost, &m.exchange) {
+                Some(hit) => hit,
+                None => (
+                    ctx.vhost.publishable(&m.exchange)?,
+                    Arc::from(m.exchange.as_str()),
+                ),
+            };
         if let Some(user_id) = &content.header.properties.user_id
             && **user_id != *ctx.user
         {
@@ -97,7 +88,7 @@ impl Channel {
             )));
         }
         let message = Arc::new(Message::new(
-            exchange_name(&mut self.last_exchange, &m.exchange),
+            exchange_name,
             &m.routing_key,
             content.header.properties.persistent,
             content.header.raw_properties,
@@ -139,7 +130,7 @@ impl Channel {
         let queues = route_cache::queues(
             &mut self.route,
             vhost,
-            exchange,
+            (exchange, &message.exchange),
             message.routing_key(),
             || vhost.route(exchange, &message),
         );

@@ -76,9 +76,7 @@ pub struct Channel {
     mode: Mode,
     /// The queue last declared on this channel, which an empty queue name refers to.
     last_queue: Option<String>,
-    /// The exchange last published to, shared by the messages published to it.
-    last_exchange: Option<Arc<str>>,
-    /// The last publish's route, reused while the topology is unchanged.
+    /// The last publish's exchange and route, reused while the topology is unchanged.
     route: route_cache::CachedRoute,
     /// Queues this channel published to whose consumers lag behind: the connection stops
     /// reading from the publisher until they drain.
@@ -108,7 +106,6 @@ impl Channel {
             channel_has_limit: false,
             mode: Mode::default(),
             last_queue: None,
-            last_exchange: None,
             route: None,
             congested: Vec::new(),
             pushed: Vec::new(),
