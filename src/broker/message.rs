@@ -9,7 +9,33 @@ use std::sync::{Arc, OnceLock};
 /// Bodies below this size are copied, with their routing key and properties, into one
 /// allocation of their own: a queued small message then costs two allocations (this and the
 /// `Message`), and keeps no slice of the connection's read buffer alive.
-const INLINE_BELOW: usize = 4096;
+pub const INLINE_BELOW: usize = 4096;
+
+/// Where a new message's properties and body come from.
+pub enum MessageContent<'a> {
+    /// The frames' own bytes, as the assembler collected them: kept shared when large.
+    Frames { raw_properties: Bytes, body: Bytes },
+    /// Borrowed from the connection's read buffer (see `PublishCommand`): copied.
+    Borrowed {
+        raw_properties: &'a [u8],
+        body: &'a [u8],
+    },
+}
+
+impl MessageContent<'_> {
+    fn parts(&self) -> (&[u8], &[u8]) {
+        match self {
+            MessageContent::Frames {
+                raw_properties,
+                body,
+            } => (raw_properties, body),
+            MessageContent::Borrowed {
+                raw_properties,
+                body,
+            } => (raw_properties, body),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Message {
@@ -48,21 +74,34 @@ impl Message {
         exchange: Arc<str>,
         routing_key: &str,
         persistent: bool,
-        raw_properties: Bytes,
-        body: Bytes,
+        content: MessageContent<'_>,
     ) -> Message {
+        let (raw_properties, body) = content.parts();
         let payload = if body.len() < INLINE_BELOW && routing_key.len() <= 255 {
             let mut data =
                 Vec::with_capacity(routing_key.len() + raw_properties.len() + body.len());
             data.extend_from_slice(routing_key.as_bytes());
-            data.extend_from_slice(&raw_properties);
-            data.extend_from_slice(&body);
+            data.extend_from_slice(raw_properties);
+            data.extend_from_slice(body);
             Payload::Inline {
                 data: data.into_boxed_slice(),
                 key_len: routing_key.len() as u8,
                 props_len: raw_properties.len() as u32,
             }
         } else {
+            let (raw_properties, body) = match content {
+                MessageContent::Frames {
+                    raw_properties,
+                    body,
+                } => (raw_properties, body),
+                MessageContent::Borrowed {
+                    raw_properties,
+                    body,
+                } => (
+                    Bytes::copy_from_slice(raw_properties),
+                    Bytes::copy_from_slice(body),
+                ),
+            };
             Payload::Shared(Box::new(SharedPayload {
                 routing_key: routing_key.into(),
                 raw_properties,
@@ -83,8 +122,10 @@ impl Message {
             Arc::from(m.exchange.as_str()),
             &m.routing_key,
             true,
-            m.raw_properties,
-            m.body,
+            MessageContent::Frames {
+                raw_properties: m.raw_properties,
+                body: m.body,
+            },
         );
         let _ = message.slot.set(slot);
         message
@@ -169,16 +210,21 @@ mod tests {
     fn small_and_large_messages_read_back_the_same() {
         for size in [0, 16, 5000] {
             let body = Bytes::from(vec![7u8; size]);
-            let m = Message::new(
-                Arc::from("x"),
-                "a.key",
-                false,
-                Bytes::from_static(&[0x80, 0, 1, b't']),
-                body.clone(),
-            );
-            assert_eq!(m.routing_key(), "a.key");
-            assert_eq!(m.raw_properties(), &[0x80, 0, 1, b't']);
-            assert_eq!(m.body(), &body[..]);
+            let props: &[u8] = &[0x80, 0, 1, b't'];
+            let shared = MessageContent::Frames {
+                raw_properties: Bytes::from_static(props),
+                body: body.clone(),
+            };
+            let borrowed = MessageContent::Borrowed {
+                raw_properties: props,
+                body: &body,
+            };
+            for content in [shared, borrowed] {
+                let m = Message::new(Arc::from("x"), "a.key", false, content);
+                assert_eq!(m.routing_key(), "a.key");
+                assert_eq!(m.raw_properties(), props);
+                assert_eq!(m.body(), &body[..]);
+            }
         }
     }
 }

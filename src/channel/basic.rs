@@ -8,13 +8,15 @@ use super::{Channel, ChannelConsumer, Context, Unacked};
 use crate::broker::BrokerError;
 use crate::broker::consumer::{Consumer, Credit, DurabilityNotice, QueuedMessage};
 use crate::broker::exchange::Exchange;
-use crate::broker::message::Message;
+use crate::broker::message::{Message, MessageContent};
 use crate::broker::names;
 use crate::broker::queue::{ConsumerRemoved, Queue};
 use crate::error::{AmqpError, code};
 use crate::protocol::Method;
 use crate::protocol::frame::write_content;
 use crate::protocol::methods::*;
+use crate::protocol::properties::PublishProperties;
+use crate::protocol::publish::PublishCommand;
 use crate::store::Slot;
 use std::sync::Arc;
 
@@ -51,6 +53,16 @@ pub(super) fn remove_consumer(ctx: &mut Context<'_>, queue: &Arc<Queue>, channel
     }
 }
 
+/// A basic.publish with its content, however it was read.
+struct Publish<'a> {
+    exchange: &'a str,
+    routing_key: &'a str,
+    mandatory: bool,
+    immediate: bool,
+    properties: &'a PublishProperties,
+    content: MessageContent<'a>,
+}
+
 impl Channel {
     /// An empty queue name means the queue last declared on this channel.
     pub(super) fn resolve_queue(&self, name: &str) -> Result<String, AmqpError> {
@@ -62,24 +74,57 @@ impl Channel {
             .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
     }
 
+    /// basic.publish as the assembler completed it.
     pub(super) fn basic_publish(
         &mut self,
         ctx: &mut Context<'_>,
         m: BasicPublish,
         content: Content,
     ) -> Result<(), AmqpError> {
-        if m.immediate {
+        let publish = Publish {
+            exchange: &m.exchange,
+            routing_key: &m.routing_key,
+            mandatory: m.mandatory,
+            immediate: m.immediate,
+            properties: &content.header.properties,
+            content: MessageContent::Frames {
+                raw_properties: content.header.raw_properties,
+                body: content.body,
+            },
+        };
+        self.publish(ctx, publish)
+    }
+
+    /// basic.publish read in place from the connection's buffer (see `PublishCommand`).
+    pub fn publish_in_place(
+        &mut self,
+        ctx: &mut Context<'_>,
+        p: PublishCommand<'_>,
+    ) -> Result<(), AmqpError> {
+        let publish = Publish {
+            exchange: p.exchange,
+            routing_key: p.routing_key,
+            mandatory: p.mandatory,
+            immediate: p.immediate,
+            properties: &p.properties,
+            content: MessageContent::Borrowed {
+                raw_properties: p.raw_properties,
+                body: p.body,
+            },
+        };
+        self.publish(ctx, publish).map_err(|e| e.during(60, 40))
+    }
+
+    fn publish(&mut self, ctx: &mut Context<'_>, p: Publish<'_>) -> Result<(), AmqpError> {
+        if p.immediate {
             return Err(AmqpError::not_implemented("immediate=true"));
         }
         let (exchange, exchange_name) =
-            match route_cache::exchange(&self.route, ctx.vhost, &m.exchange) {
+            match route_cache::exchange(&self.route, ctx.vhost, p.exchange) {
                 Some(hit) => hit,
-                None => (
-                    ctx.vhost.publishable(&m.exchange)?,
-                    Arc::from(m.exchange.as_str()),
-                ),
+                None => (ctx.vhost.publishable(p.exchange)?, Arc::from(p.exchange)),
             };
-        if let Some(user_id) = &content.header.properties.user_id
+        if let Some(user_id) = &p.properties.user_id
             && **user_id != *ctx.user
         {
             return Err(AmqpError::precondition_failed(format!(
@@ -89,16 +134,15 @@ impl Channel {
         }
         let message = Arc::new(Message::new(
             exchange_name,
-            &m.routing_key,
-            content.header.properties.persistent,
-            content.header.raw_properties,
-            content.body,
+            p.routing_key,
+            p.properties.persistent,
+            p.content,
         ));
         if let Mode::Tx(tx) = &mut self.mode {
             tx.publishes.push(PendingPublish {
                 exchange,
                 message,
-                mandatory: m.mandatory,
+                mandatory: p.mandatory,
             });
             return Ok(());
         }
@@ -109,7 +153,7 @@ impl Channel {
             );
             n
         });
-        let awaits_disk = self.route_and_push(ctx, &exchange, message, m.mandatory, notify);
+        let awaits_disk = self.route_and_push(ctx, &exchange, message, p.mandatory, notify);
         self.mode.published(awaits_disk);
         Ok(())
     }

@@ -9,6 +9,7 @@ pub use handshake::{CHANNEL_MAX, FRAME_MAX, HEARTBEAT, server_properties};
 
 use crate::broker::alarm::{DiskAlarm, LOW_ON_DISK};
 use crate::broker::consumer::{DurabilityNotice, Outbound};
+use crate::broker::message::INLINE_BELOW;
 use crate::broker::{Core, VHost};
 use crate::channel::assembler::ChannelFrame;
 use crate::channel::{Channel, Context};
@@ -16,8 +17,9 @@ use crate::error::AmqpError;
 use crate::hash::LocalMap;
 use crate::protocol::frame::{FRAME_HEARTBEAT, FRAME_METHOD, describe_frame, write_frame};
 use crate::protocol::methods::*;
+use crate::protocol::publish::PublishCommand;
 use crate::protocol::{Frame, FrameError, Method};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use handshake::{HandshakeError, Negotiated};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -394,6 +396,9 @@ impl Connection {
                     return;
                 }
             }
+            if self.state == State::Running && self.publish_in_place(buf) {
+                continue;
+            }
             match Frame::decode(buf, self.session.settings.frame_max) {
                 Ok(Some(frame)) => self.on_frame(frame),
                 Ok(None) => return,
@@ -410,6 +415,30 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Handles a basic.publish command at the start of `buf` in place, if it is whole and
+    /// simple and its channel is open and between commands (see `PublishCommand`); says
+    /// whether it did.
+    fn publish_in_place(&mut self, buf: &mut BytesMut) -> bool {
+        let frame_max = self.session.settings.frame_max;
+        let Some(p) = PublishCommand::read(buf, frame_max, INLINE_BELOW - 1) else {
+            return false;
+        };
+        let (ch, len) = (p.channel, p.len);
+        let Some(Slot::Open(c)) = self.channels.get_mut(&ch) else {
+            return false;
+        };
+        if !c.is_idle() {
+            return false;
+        }
+        let mut ctx = self.session.context();
+        let result = c.publish_in_place(&mut ctx, p);
+        buf.advance(len);
+        if let Err(e) = result.or_else(|e| self.channel_failed(ch, e)) {
+            self.connection_error(e);
+        }
+        true
     }
 
     fn block(&mut self) {

@@ -6,6 +6,7 @@
 pub mod frame;
 pub mod methods;
 pub mod properties;
+pub mod publish;
 pub mod wire;
 
 pub use frame::{Frame, FrameError};
