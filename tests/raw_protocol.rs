@@ -1456,3 +1456,54 @@ async fn the_disk_alarm_holds_publishers_until_it_clears() {
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A consumer that stops reading its socket: the deliveries the socket cannot take wait in
+/// the broker, and once the consumer reads again every one arrives, whole and in order.
+#[tokio::test]
+async fn deliveries_wait_for_a_consumer_that_stops_reading() {
+    const COUNT: u32 = 3000;
+    let b = broker();
+    let mut consumer = Raw::ready(&b).await;
+    consumer.open_channel(1).await;
+    consumer.declare(1, "slow", false).await;
+    consumer
+        .send(
+            1,
+            Method::BasicConsume(BasicConsume {
+                queue: "slow".into(),
+                consumer_tag: "c".into(),
+                no_ack: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    assert!(matches!(
+        consumer.method().await,
+        (1, Method::BasicConsumeOk(_))
+    ));
+
+    // 12 MB, well past what loopback socket buffers hold, while the consumer reads nothing.
+    let mut publisher = Raw::ready(&b).await;
+    publisher.open_channel(1).await;
+    let mut frames = BytesMut::new();
+    for i in 0..COUNT {
+        let mut body = vec![(i % 251) as u8; 4000];
+        body[..4].copy_from_slice(&i.to_be_bytes());
+        frames.extend_from_slice(&publish_frames(1, "slow", &body, 131072));
+    }
+    publisher.send_raw(&frames).await;
+    // Answered only once the broker has handled every publish before it.
+    publisher.sync(1).await;
+
+    for i in 0..COUNT {
+        let (_, Method::BasicDeliver(d)) = consumer.method().await else {
+            panic!("basic.deliver expected")
+        };
+        assert_eq!(d.delivery_tag, u64::from(i) + 1);
+        let body = consumer.content(1).await;
+        assert_eq!(body.len(), 4000);
+        assert_eq!(body[..4], i.to_be_bytes(), "message {i} in its place");
+        assert!(body[4..].iter().all(|&x| x == (i % 251) as u8));
+    }
+    still_serving(&b).await;
+}

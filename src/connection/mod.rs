@@ -1,6 +1,5 @@
 //! One task per socket: the handshake, then a loop that reads frames, runs them through the
-//! channels, takes deliveries from queues, keeps heartbeats, and hands encoded output to the
-//! connection's single writer.
+//! channels, takes deliveries from queues, keeps heartbeats, and writes the encoded output.
 
 mod handshake;
 mod writer;
@@ -28,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use writer::SocketWriter;
 
 /// A socket that does not finish the handshake in this time is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -131,9 +131,6 @@ pub async fn serve(
         }
     };
     tracing::info!(%peer, user = %n.user, vhost = %n.vhost.name, "connection opened");
-    let (reader, writer_half) = io.stream.into_split();
-    let outbox = Arc::new(writer::Outbox::default());
-    let writer = tokio::spawn(writer::write_loop(writer_half, outbox.clone()));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let mut conn = Connection {
         peer,
@@ -146,15 +143,16 @@ pub async fn serve(
             events_tx,
         },
         channels: LocalMap::default(),
-        outbox,
+        stream: io.stream,
+        writer: SocketWriter::default(),
         state: State::Running,
         disk_alarm: core.disk_alarm().clone(),
         blocked: false,
     };
-    conn.run(reader, io.buf, events_rx, &mut shutdown).await;
+    conn.run(io.buf, events_rx, &mut shutdown).await;
     conn.cleanup();
-    drop(conn);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    let (mut stream, writer) = (conn.stream, conn.writer);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer.finish(&mut stream)).await;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,20 +198,14 @@ struct Connection {
     peer: SocketAddr,
     session: Session,
     channels: LocalMap<u16, Slot>,
-    outbox: Arc<writer::Outbox>,
+    stream: TcpStream,
+    writer: SocketWriter,
     state: State,
     disk_alarm: Arc<DiskAlarm>,
     /// Held at a basic.publish while the disk alarm is up: the socket is not read and the
     /// frames already read wait, as RabbitMQ blocks a connection that publishes during an
     /// alarm (one that only consumes goes on).
     blocked: bool,
-}
-
-impl Drop for Connection {
-    /// However the connection ends, its writer writes what is left and stops.
-    fn drop(&mut self) {
-        self.outbox.close();
-    }
 }
 
 /// Whether `buf` starts with a whole-enough basic.publish method frame (type 1, class 60,
@@ -226,12 +218,9 @@ fn is_publish(buf: &[u8]) -> bool {
 /// Unlike `try_read_buf`, this goes through `AsyncRead`, which marks the socket not ready
 /// after a short read: the next `readable()` then waits for epoll instead of costing a
 /// `recv` that returns EAGAIN on every message of a lightly loaded connection.
-fn read_ready(
-    reader: &mut tokio::net::tcp::OwnedReadHalf,
-    buf: &mut BytesMut,
-) -> std::io::Result<usize> {
+fn read_ready(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match tokio_util::io::poll_read_buf(std::pin::Pin::new(reader), &mut cx, buf) {
+    match tokio_util::io::poll_read_buf(std::pin::Pin::new(stream), &mut cx, buf) {
         std::task::Poll::Ready(r) => r,
         std::task::Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
     }
@@ -240,7 +229,6 @@ fn read_ready(
 impl Connection {
     async fn run(
         &mut self,
-        mut reader: tokio::net::tcp::OwnedReadHalf,
         mut buf: BytesMut,
         mut events: mpsc::UnboundedReceiver<Outbound>,
         shutdown: &mut watch::Receiver<bool>,
@@ -276,7 +264,8 @@ impl Connection {
             // Flow control: a peer we cannot write to fast enough gets no more deliveries,
             // and a publisher whose queues' consumers lag behind is not read from, until
             // things drain (checked every millisecond meanwhile).
-            let write_backlog = self.outbox.unwritten() > MAX_UNWRITTEN;
+            let unwritten = self.writer.unwritten();
+            let write_backlog = unwritten > MAX_UNWRITTEN;
             let throttled = self.is_throttled();
             // Blocked by the disk alarm; a closing connection reads on, for the handshake.
             let held = self.blocked && self.state == State::Running;
@@ -291,13 +280,13 @@ impl Connection {
                     ));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(1)), if throttled || write_backlog => {}
-                r = reader.readable(), if !throttled && !held => {
+                r = self.stream.readable(), if !throttled && !held => {
                     // The buffer is allocated when bytes arrive and released when it empties,
                     // so an idle connection holds no read buffer at all.
                     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                         buf.reserve(READ_CHUNK);
                     }
-                    match r.and_then(|()| read_ready(&mut reader, &mut buf)) {
+                    match r.and_then(|()| read_ready(&mut self.stream, &mut buf)) {
                         Ok(0) => {
                             if self.state == State::Running {
                                 tracing::info!(peer = %self.peer, "client closed the socket");
@@ -314,6 +303,11 @@ impl Connection {
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                         Err(_) => self.state = State::Closed,
+                    }
+                }
+                r = self.stream.writable(), if unwritten > 0 => {
+                    if let Err(e) = r.and_then(|()| self.writer.write_pending(&self.stream)) {
+                        self.write_failed(e);
                     }
                 }
                 Some(ev) = events.recv(), if !write_backlog => {
@@ -371,9 +365,17 @@ impl Connection {
             }
         }
         if !self.session.out.is_empty() {
-            self.outbox.push(self.session.out.split().freeze());
+            if let Err(e) = self.writer.write(&self.stream, &mut self.session.out) {
+                self.write_failed(e);
+            }
             *last_write = Instant::now();
         }
+    }
+
+    fn write_failed(&mut self, e: std::io::Error) {
+        tracing::debug!(peer = %self.peer, "write failed, closing: {e}");
+        self.session.out.clear();
+        self.state = State::Closed;
     }
 
     fn is_throttled(&mut self) -> bool {

@@ -1,117 +1,80 @@
-//! The one writer of a connection: takes chunks of encoded frames and writes them, joining
-//! whatever is queued into a single write so a burst of deliveries costs one syscall.
+//! The connection's socket output. A turn's frames are written from the connection's own
+//! task with one non-blocking write, so a delivery reaches the socket without waking another
+//! task; what the socket does not take waits here until it is writable again, and the
+//! connection stops taking deliveries while too much waits (see `MAX_UNWRITTEN`).
 
-use bytes::{Bytes, BytesMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
+use bytes::{Buf, BytesMut};
+use std::io;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
-/// Past this, a batch is written rather than grown further.
-const BATCH_BYTES: usize = 256 * 1024;
-
-/// Chunks on their way from a connection to its writer. A plain vector behind a lock rather
-/// than an mpsc channel: a channel holds a block of slots for every idle connection, while
-/// this holds nothing but a few pointers until there is something to write.
-#[derive(Debug, Default)]
-pub struct Outbox {
-    state: Mutex<Pending>,
-    ready: Notify,
-    /// Bytes handed over and not yet written to the socket, so the connection can tell a
-    /// peer that does not keep up.
-    unwritten: AtomicUsize,
-}
+/// The encoded frames the output buffer keeps room for between turns; a larger buffer (a
+/// burst of deliveries) is let go once written, so an idle connection holds little.
+const KEEP_CAPACITY: usize = 64 * 1024;
 
 #[derive(Debug, Default)]
-struct Pending {
-    chunks: Vec<Bytes>,
-    /// No more chunks will come (the connection ended), or none can be written (the socket
-    /// failed).
-    closed: bool,
+pub struct SocketWriter {
+    /// Written frames the socket has not taken yet, in order.
+    pending: BytesMut,
 }
 
-impl Outbox {
-    fn lock(&self) -> MutexGuard<'_, Pending> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn push(&self, chunk: Bytes) {
-        let mut st = self.lock();
-        if st.closed {
-            return;
-        }
-        self.unwritten.fetch_add(chunk.len(), Ordering::Relaxed);
-        st.chunks.push(chunk);
-        drop(st);
-        self.ready.notify_one();
-    }
-
-    /// The writer writes what is pending, then shuts the socket down.
-    pub fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_one();
-    }
-
-    pub fn unwritten(&self) -> usize {
-        self.unwritten.load(Ordering::Relaxed)
-    }
-}
-
-/// Writes what the outbox receives until it is closed and empty.
-pub async fn write_loop<W: AsyncWrite + Unpin>(mut sink: W, outbox: Arc<Outbox>) {
-    let mut batch = BytesMut::new();
-    // Swapped with the outbox's vector each round, so neither allocates in steady state.
-    let mut taken: Vec<Bytes> = Vec::new();
-    loop {
-        let idle = {
-            let mut st = outbox.lock();
-            if st.chunks.is_empty() && st.closed {
-                break;
+impl SocketWriter {
+    /// Writes `out` after whatever is pending, emptying it.
+    pub fn write(&mut self, stream: &TcpStream, out: &mut BytesMut) -> io::Result<()> {
+        if self.pending.is_empty() {
+            let n = write_some(stream, out)?;
+            out.advance(n);
+            if !out.is_empty() {
+                self.pending = out.split();
             }
-            std::mem::swap(&mut st.chunks, &mut taken);
-            taken.is_empty()
-        };
-        if idle {
-            outbox.ready.notified().await;
-            continue;
-        }
-        let written: usize = taken.iter().map(Bytes::len).sum();
-        let result = if let [only] = &taken[..] {
-            // The common case when idle: one chunk, written without copying.
-            sink.write_all(only).await
         } else {
-            write_joined(&mut sink, &mut batch, &taken).await
-        };
-        taken.clear();
-        if let Err(e) = result {
-            tracing::debug!("write failed, closing: {e}");
-            let mut st = outbox.lock();
-            st.closed = true;
-            st.chunks = Vec::new();
-            return;
+            self.pending.extend_from_slice(out);
+            out.clear();
+            self.write_pending(stream)?;
         }
-        outbox.unwritten.fetch_sub(written, Ordering::Relaxed);
+        if out.capacity() > KEEP_CAPACITY {
+            *out = BytesMut::new();
+        }
+        Ok(())
     }
-    let _ = sink.flush().await;
-    let _ = sink.shutdown().await;
+
+    /// Writes what the socket takes of the pending frames.
+    pub fn write_pending(&mut self, stream: &TcpStream) -> io::Result<()> {
+        let n = write_some(stream, &self.pending)?;
+        self.pending.advance(n);
+        if self.pending.is_empty() {
+            self.pending = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    /// Bytes written by the connection and not yet taken by the socket.
+    pub fn unwritten(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The connection has ended: writes what is pending, then shuts the socket down.
+    pub async fn finish(mut self, stream: &mut TcpStream) {
+        while !self.pending.is_empty() {
+            if stream.writable().await.is_err() || self.write_pending(stream).is_err() {
+                return;
+            }
+        }
+        let _ = stream.shutdown().await;
+    }
 }
 
-/// Copies chunks into `batch` and writes it whenever it reaches `BATCH_BYTES`.
-async fn write_joined<W: AsyncWrite + Unpin>(
-    sink: &mut W,
-    batch: &mut BytesMut,
-    chunks: &[Bytes],
-) -> std::io::Result<()> {
-    for c in chunks {
-        batch.extend_from_slice(c);
-        if batch.len() >= BATCH_BYTES {
-            sink.write_all(batch).await?;
-            batch.clear();
+/// Writes as much of `data` as the socket takes without blocking; how much that was.
+fn write_some(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < data.len() {
+        match stream.try_write(&data[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    if !batch.is_empty() {
-        sink.write_all(batch).await?;
-        batch.clear();
-    }
-    Ok(())
+    Ok(written)
 }
