@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`protocol`]: the codec — frames, methods, content headers, field tables. Pure.
-//! - [`connection`]: one task per socket — handshake, heartbeats, the channel table, the writer.
+//! - [`connection`]: one task per socket — handshake, heartbeats, the channel table, socket output.
 //! - [`channel`]: per-channel state — content assembly, publish, consume, acks, confirms, tx.
 //! - [`broker`]: vhosts, exchanges, bindings, queues. Knows nothing of frames.
 //! - [`error`]: the one mapping from errors to AMQP reply codes and texts.

@@ -39,7 +39,7 @@ const EVENTS_PER_TURN: usize = 512;
 const READ_CHUNK: usize = 64 * 1024;
 /// Past this much output not yet written, the connection takes no more deliveries.
 const MAX_UNWRITTEN: usize = 4 * 1024 * 1024;
-/// Output past this is handed to the writer mid-turn.
+/// Output past this is written mid-turn.
 const FLUSH_BYTES: usize = 128 * 1024;
 
 /// Frame I/O on the whole socket, used until the handshake is done.
@@ -174,7 +174,7 @@ struct Session {
     id: u64,
     vhost: Arc<VHost>,
     settings: Negotiated,
-    /// Frames encoded this turn, handed to the writer at its end.
+    /// Frames encoded this turn, written at its end.
     out: BytesMut,
     events_tx: mpsc::UnboundedSender<Outbound>,
     durability: Arc<dyn crate::store::Durability>,
