@@ -94,10 +94,7 @@ impl Message {
                     raw_properties,
                     body,
                 } => (raw_properties, body),
-                MessageContent::Borrowed {
-                    raw_properties,
-                    body,
-                } => (
+                MessageContent::Borrowed { .. } => (
                     Bytes::copy_from_slice(raw_properties),
                     Bytes::copy_from_slice(body),
                 ),
