@@ -461,6 +461,7 @@ impl Connection {
             match frame {
                 Frame::Method(0, Method::ConnectionCloseOk(_)) => self.state = State::Closed,
                 Frame::Method(0, Method::ConnectionClose(_)) => {
+                    self.close_channels();
                     self.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {}));
                     self.state = State::Closed;
                 }
@@ -502,6 +503,7 @@ impl Connection {
         match m {
             Method::ConnectionClose(c) => {
                 tracing::info!(peer = %self.peer, code = c.reply_code, text = %c.reply_text, "client closed the connection");
+                self.close_channels();
                 self.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {}));
                 // The client closes the socket once it has read close-ok; closing first can
                 // make a client see the end of the stream before close-ok.
@@ -648,8 +650,11 @@ impl Connection {
         self.state = State::Closing(Instant::now() + CLOSE_OK_TIMEOUT);
     }
 
-    /// Requeues every channel's unacked messages and drops exclusive queues.
-    fn cleanup(&mut self) {
+    /// Closes every channel (requeueing what it had not acked) and drops the connection's
+    /// exclusive queues. Done before connection.close-ok goes out, as RabbitMQ closes the
+    /// channels first: a client that has close-ok in hand finds the queues gone and the
+    /// messages back from any other connection.
+    fn close_channels(&mut self) {
         let channels = std::mem::take(&mut self.channels);
         for (_, slot) in channels {
             if let Slot::Open(mut c) = slot {
@@ -658,6 +663,11 @@ impl Connection {
             }
         }
         self.session.vhost.connection_closed(self.session.id);
+    }
+
+    /// However the connection ended: whatever `close_channels` has not done yet.
+    fn cleanup(&mut self) {
+        self.close_channels();
         tracing::info!(peer = %self.peer, "connection closed");
     }
 }
