@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use warren::Broker;
 use warren::protocol::frame::{
-    FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, write_content, write_frame,
+    FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD, write_content,
+    write_frame,
 };
 use warren::protocol::methods::*;
 use warren::protocol::{
@@ -1506,4 +1507,76 @@ async fn deliveries_wait_for_a_consumer_that_stops_reading() {
         assert!(body[4..].iter().all(|&x| x == (i % 251) as u8));
     }
     still_serving(&b).await;
+}
+
+/// A publish arrives either whole (read in place) or with its body over several frames (put
+/// together by the assembler); both ways it is refused, returned and delivered alike.
+#[tokio::test]
+async fn publishes_read_whole_or_frame_by_frame_are_handled_alike() {
+    let b = broker();
+    let mut r = Raw::ready(&b).await;
+    let publish = |ch: u16, exchange: &str, key: &str, mandatory: bool, props: BasicProperties| {
+        let m = Method::BasicPublish(BasicPublish {
+            exchange: exchange.into(),
+            routing_key: key.into(),
+            mandatory,
+            ..Default::default()
+        });
+        // Whole: one body frame; frame by frame: the same body in 3-byte frames.
+        [131072, FRAME_OVERHEAD as u32 + 3].map(|frame_max| {
+            let mut out = BytesMut::new();
+            write_content(&mut out, ch, &m, &props.to_bytes(), b"payload", frame_max);
+            out
+        })
+    };
+    let mut ch = 0;
+    for way in 0..2 {
+        ch += 1;
+        r.open_channel(ch).await;
+        r.send_raw(&publish(ch, "nope", "k", false, BasicProperties::default())[way])
+            .await;
+        r.expect_channel_close(
+            ch,
+            404,
+            "NOT_FOUND - no exchange 'nope' in vhost '/'",
+            (60, 40),
+        )
+        .await;
+        r.send(ch, Method::ChannelCloseOk(ChannelCloseOk {})).await;
+
+        ch += 1;
+        r.open_channel(ch).await;
+        let impostor = BasicProperties {
+            user_id: Some("mallory".into()),
+            ..Default::default()
+        };
+        r.send_raw(&publish(ch, "", "k", false, impostor)[way])
+            .await;
+        r.expect_channel_close(
+            ch,
+            406,
+            "PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'",
+            (60, 40),
+        )
+        .await;
+        r.send(ch, Method::ChannelCloseOk(ChannelCloseOk {})).await;
+
+        ch += 1;
+        r.open_channel(ch).await;
+        let q = r.declare(ch, "", true).await;
+        r.send_raw(&publish(ch, "", "nowhere", true, BasicProperties::default())[way])
+            .await;
+        let (c, Method::BasicReturn(ret)) = r.method().await else {
+            panic!("basic.return expected")
+        };
+        assert_eq!(
+            (c, ret.reply_code, ret.reply_text.as_str()),
+            (ch, 312, "NO_ROUTE")
+        );
+        assert_eq!(r.content(ch).await, b"payload");
+        r.send_raw(&publish(ch, "", &q, true, BasicProperties::default())[way])
+            .await;
+        let (_, body) = r.get(ch, &q, true).await.expect("routed to its queue");
+        assert_eq!(body, b"payload");
+    }
 }
