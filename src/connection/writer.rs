@@ -8,9 +8,12 @@ use std::io;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-/// The encoded frames the output buffer keeps room for between turns; a larger buffer (a
-/// burst of deliveries) is let go once written, so an idle connection holds little.
+/// The output buffer is reused from turn to turn while turns fill at least a quarter of it
+/// (a busy consumer does not reallocate it per turn), up to this size; a larger buffer, or
+/// one that turns no longer fill, is let go once written.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// An output buffer this small is always kept: an idle connection holds no more than this.
+const SMALL_CAPACITY: usize = 1024;
 
 #[derive(Debug, Default)]
 pub struct SocketWriter {
@@ -21,18 +24,22 @@ pub struct SocketWriter {
 impl SocketWriter {
     /// Writes `out` after whatever is pending, emptying it.
     pub fn write(&mut self, stream: &TcpStream, out: &mut BytesMut) -> io::Result<()> {
+        let used = out.len();
         if self.pending.is_empty() {
             let n = write_some(stream, out)?;
-            out.advance(n);
-            if !out.is_empty() {
+            if n < out.len() {
+                out.advance(n);
                 self.pending = out.split();
             }
+            // Emptied in place, so the whole allocation stays usable.
+            out.clear();
         } else {
             self.pending.extend_from_slice(out);
             out.clear();
             self.write_pending(stream)?;
         }
-        if out.capacity() > KEEP_CAPACITY {
+        let room = out.capacity();
+        if room > KEEP_CAPACITY || (room > SMALL_CAPACITY && used < room / 4) {
             *out = BytesMut::new();
         }
         Ok(())
@@ -77,4 +84,71 @@ fn write_some(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        (client.unwrap(), accepted.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn a_busy_buffer_is_reused_and_an_idle_one_let_go() {
+        let (ours, mut theirs) = pair().await;
+        let mut w = SocketWriter::default();
+        let mut out = BytesMut::with_capacity(48 * 1024);
+        out.resize(40 * 1024, 7);
+        w.write(&ours, &mut out).unwrap();
+        assert_eq!(w.unwritten(), 0, "loopback takes 40 KiB at once");
+        assert!(
+            out.is_empty() && out.capacity() >= 40 * 1024,
+            "kept while turns fill it"
+        );
+
+        out.extend_from_slice(b"heartbeat");
+        w.write(&ours, &mut out).unwrap();
+        assert!(
+            out.capacity() <= SMALL_CAPACITY,
+            "let go once turns are small"
+        );
+
+        let mut got = vec![0; 40 * 1024 + 9];
+        theirs.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got[40 * 1024..], b"heartbeat");
+    }
+
+    #[tokio::test]
+    async fn what_the_socket_does_not_take_waits_in_order() {
+        let (ours, mut theirs) = pair().await;
+        let mut w = SocketWriter::default();
+        // Far more than loopback socket buffers hold while nobody reads.
+        let total = 64 << 20;
+        let mut sent = 0usize;
+        while w.unwritten() == 0 && sent < total {
+            let mut out = BytesMut::new();
+            out.extend((0..64 * 1024).map(|i| ((sent + i) % 251) as u8));
+            sent += out.len();
+            w.write(&ours, &mut out).unwrap();
+            assert!(out.is_empty());
+        }
+        assert!(w.unwritten() > 0, "the socket filled up");
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0; sent];
+            theirs.read_exact(&mut got).await.unwrap();
+            got
+        });
+        let stream = ours;
+        while w.unwritten() > 0 {
+            stream.writable().await.unwrap();
+            w.write_pending(&stream).unwrap();
+        }
+        let got = reader.await.unwrap();
+        assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    }
 }
