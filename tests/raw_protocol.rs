@@ -1580,3 +1580,38 @@ async fn publishes_read_whole_or_frame_by_frame_are_handled_alike() {
         assert_eq!(body, b"payload");
     }
 }
+
+/// What a client sends on a channel behind its own channel.close, in the same write, is
+/// dropped, as RabbitMQ 3.10 drops it (lapin can queue a basic.cancel behind a close); a frame
+/// sent once close-ok is in hand is the usual 504 (RabbitMQ, probed: the same).
+#[tokio::test]
+async fn frames_behind_a_channel_close_are_dropped_until_close_ok() {
+    let b = broker();
+    let mut r = Raw::ready(&b).await;
+    r.open_channel(1).await;
+    let mut out = BytesMut::new();
+    Frame::Method(
+        1,
+        Method::ChannelClose(ChannelClose {
+            reply_code: 200,
+            reply_text: "bye".into(),
+            ..Default::default()
+        }),
+    )
+    .encode(&mut out);
+    Frame::Method(1, Method::BasicQos(BasicQos::default())).encode(&mut out);
+    r.send_raw(&out).await;
+    assert!(matches!(r.method().await, (1, Method::ChannelCloseOk(_))));
+    // Nothing answered the basic.qos: the next reply is the one for channel 2.
+    r.open_channel(2).await;
+    r.sync(2).await;
+
+    r.send(1, Method::BasicQos(BasicQos::default())).await;
+    r.expect_connection_close(
+        504,
+        "CHANNEL_ERROR - expected 'channel.open'",
+        Some((60, 10)),
+    )
+    .await;
+    still_serving(&b).await;
+}

@@ -147,6 +147,7 @@ pub async fn serve(
         writer: SocketWriter::default(),
         state: State::Running,
         disk_alarm: core.disk_alarm().clone(),
+        closed_by_client: false,
         blocked: false,
     };
     conn.run(io.buf, events_rx, &mut shutdown).await;
@@ -167,6 +168,11 @@ enum Slot {
     Open(Box<Channel>),
     /// We sent channel.close; everything but close-ok is dropped.
     Closing,
+    /// The client closed it in the bytes being processed. As RabbitMQ does, what it sent on
+    /// the channel after channel.close in the same read is dropped (clients such as lapin
+    /// can queue a frame behind their own close); forgotten once that read is processed, so
+    /// a frame sent after close-ok is an error again.
+    ClosedByClient,
 }
 
 /// What the channels of a connection share; lent to a channel as its `Context`.
@@ -202,6 +208,8 @@ struct Connection {
     writer: SocketWriter,
     state: State,
     disk_alarm: Arc<DiskAlarm>,
+    /// A channel is `Slot::ClosedByClient` until the current read is processed.
+    closed_by_client: bool,
     /// Held at a basic.publish while the disk alarm is up: the socket is not read and the
     /// frames already read wait, as RabbitMQ blocks a connection that publishes during an
     /// alarm (one that only consumes goes on).
@@ -381,12 +389,21 @@ impl Connection {
     fn is_throttled(&mut self) -> bool {
         self.channels.values_mut().any(|slot| match slot {
             Slot::Open(ch) => ch.is_throttled(),
-            Slot::Closing => false,
+            Slot::Closing | Slot::ClosedByClient => false,
         })
     }
 
     /// Handles every complete frame in the read buffer.
     fn process(&mut self, buf: &mut BytesMut) {
+        self.process_frames(buf);
+        if self.closed_by_client {
+            self.closed_by_client = false;
+            self.channels
+                .retain(|_, slot| !matches!(slot, Slot::ClosedByClient));
+        }
+    }
+
+    fn process_frames(&mut self, buf: &mut BytesMut) {
         while self.state != State::Closed {
             // A closing connection reads on, for the close handshake.
             if self.state == State::Running {
@@ -573,7 +590,7 @@ impl Connection {
                 self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
                 Ok(())
             }
-            (Some(Slot::Closing), _) => Ok(()),
+            (Some(Slot::Closing | Slot::ClosedByClient), _) => Ok(()),
             (Some(Slot::Open(_)), ChannelFrame::Method(Method::ChannelOpen(_))) => {
                 Err(AmqpError::channel_error("second 'channel.open' seen").during(20, 10))
             }
@@ -582,6 +599,8 @@ impl Connection {
                 let mut ctx = self.session.context();
                 c.teardown(&mut ctx);
                 self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
+                self.channels.insert(ch, Slot::ClosedByClient);
+                self.closed_by_client = true;
                 Ok(())
             }
             (Some(Slot::Open(c)), frame) => {
