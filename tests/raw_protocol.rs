@@ -1529,37 +1529,34 @@ async fn publishes_read_whole_or_frame_by_frame_are_handled_alike() {
             out
         })
     };
-    let mut ch = 0;
-    for way in 0..2 {
-        ch += 1;
-        r.open_channel(ch).await;
-        r.send_raw(&publish(ch, "nope", "k", false, BasicProperties::default())[way])
-            .await;
-        r.expect_channel_close(
-            ch,
+    let impostor = BasicProperties {
+        user_id: Some("mallory".into()),
+        ..Default::default()
+    };
+    let refusals = [
+        (
+            "nope",
+            BasicProperties::default(),
             404,
             "NOT_FOUND - no exchange 'nope' in vhost '/'",
-            (60, 40),
-        )
-        .await;
-        r.send(ch, Method::ChannelCloseOk(ChannelCloseOk {})).await;
-
-        ch += 1;
-        r.open_channel(ch).await;
-        let impostor = BasicProperties {
-            user_id: Some("mallory".into()),
-            ..Default::default()
-        };
-        r.send_raw(&publish(ch, "", "k", false, impostor)[way])
-            .await;
-        r.expect_channel_close(
-            ch,
+        ),
+        (
+            "",
+            impostor,
             406,
             "PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'",
-            (60, 40),
-        )
-        .await;
-        r.send(ch, Method::ChannelCloseOk(ChannelCloseOk {})).await;
+        ),
+    ];
+    let mut ch = 0;
+    for way in 0..2 {
+        for (exchange, props, code, text) in &refusals {
+            ch += 1;
+            r.open_channel(ch).await;
+            r.send_raw(&publish(ch, exchange, "k", false, props.clone())[way])
+                .await;
+            r.expect_channel_close(ch, *code, text, (60, 40)).await;
+            r.send(ch, Method::ChannelCloseOk(ChannelCloseOk {})).await;
+        }
 
         ch += 1;
         r.open_channel(ch).await;
