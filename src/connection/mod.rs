@@ -148,6 +148,7 @@ pub async fn serve(
         state: State::Running,
         disk_alarm: core.disk_alarm().clone(),
         closed_by_client: false,
+        channels_closed: false,
         blocked: false,
     };
     conn.run(io.buf, events_rx, &mut shutdown).await;
@@ -210,6 +211,9 @@ struct Connection {
     disk_alarm: Arc<DiskAlarm>,
     /// A channel is `Slot::ClosedByClient` until the current read is processed.
     closed_by_client: bool,
+    /// `close_channels` has run (no channel can open after it): the vhost is not scanned for
+    /// the connection's exclusive queues a second time at cleanup.
+    channels_closed: bool,
     /// Held at a basic.publish while the disk alarm is up: the socket is not read and the
     /// frames already read wait, as RabbitMQ blocks a connection that publishes during an
     /// alarm (one that only consumes goes on).
@@ -410,13 +414,15 @@ impl Connection {
                 if self.blocked {
                     return;
                 }
-                if is_publish(buf) && self.disk_alarm.is_raised() {
-                    self.block();
-                    return;
+                if is_publish(buf) {
+                    if self.disk_alarm.is_raised() {
+                        self.block();
+                        return;
+                    }
+                    if self.publish_in_place(buf) {
+                        continue;
+                    }
                 }
-            }
-            if self.state == State::Running && self.publish_in_place(buf) {
-                continue;
             }
             match Frame::decode(buf, self.session.settings.frame_max) {
                 Ok(Some(frame)) => self.on_frame(frame),
@@ -546,16 +552,6 @@ impl Connection {
     /// Frames for channels 1..: channel.open and channel.close are the connection's business,
     /// the rest goes to the channel.
     fn on_channel_frame(&mut self, ch: u16, frame: ChannelFrame) -> Result<(), AmqpError> {
-        // Content frames of an open channel, most of the traffic, go straight to it.
-        if !matches!(frame, ChannelFrame::Method(_))
-            && let Some(Slot::Open(c)) = self.channels.get_mut(&ch)
-        {
-            let mut ctx = self.session.context();
-            return match c.on_frame(&mut ctx, frame) {
-                Ok(()) => Ok(()),
-                Err(e) => self.channel_failed(ch, e),
-            };
-        }
         let ids = match &frame {
             ChannelFrame::Method(m) => (m.class_id(), m.method_id()),
             _ => (0, 0),
@@ -674,6 +670,9 @@ impl Connection {
     /// channels first: a client that has close-ok in hand finds the queues gone and the
     /// messages back from any other connection.
     fn close_channels(&mut self) {
+        if std::mem::replace(&mut self.channels_closed, true) {
+            return;
+        }
         let channels = std::mem::take(&mut self.channels);
         for (_, slot) in channels {
             if let Slot::Open(mut c) = slot {
