@@ -18,7 +18,8 @@ pub struct RouteCache {
     epoch: u64,
     exchange: Arc<Exchange>,
     exchange_name: Arc<str>,
-    routing_key: Box<str>,
+    /// Rewritten in place on a miss, so a publisher whose keys vary reuses its allocation.
+    routing_key: String,
     /// Whether `queues` is the route of every message with this key (no headers exchange
     /// was consulted).
     key_only: bool,
@@ -60,14 +61,28 @@ pub fn queues<'c>(
     });
     if !hit {
         let (queues, key_only) = route();
-        *cache = Some(Box::new(RouteCache {
+        let fresh = RouteCache {
             epoch,
             exchange: exchange.0.clone(),
             exchange_name: exchange.1.clone(),
-            routing_key: routing_key.into(),
+            routing_key: String::new(),
             key_only,
             queues,
-        }));
+        };
+        // The entry is replaced in its box, keeping the key's buffer.
+        let entry = match cache.take() {
+            Some(mut old) => {
+                let key = std::mem::take(&mut old.routing_key);
+                *old = RouteCache {
+                    routing_key: key,
+                    ..fresh
+                };
+                cache.insert(old)
+            }
+            None => cache.insert(Box::new(fresh)),
+        };
+        entry.routing_key.clear();
+        entry.routing_key.push_str(routing_key);
     }
     cache.as_ref().map_or(&[], |c| &c.queues)
 }
