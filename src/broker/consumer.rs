@@ -170,10 +170,11 @@ impl Consumer {
         true
     }
 
-    pub fn return_credit(&self) {
-        self.credit.release(1);
+    /// Gives back what `try_take_credit` took for `n` messages.
+    pub fn return_credit(&self, n: u32) {
+        self.credit.release(n);
         if !self.no_ack {
-            self.channel_credit.release(1);
+            self.channel_credit.release(n);
         }
     }
 }

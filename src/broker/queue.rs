@@ -346,7 +346,7 @@ impl Queue {
                 };
                 st.next_consumer = idx + 1;
                 let Some(entry) = st.ready.pop_front() else {
-                    st.consumers[idx].return_credit();
+                    st.consumers[idx].return_credit(1);
                     break;
                 };
                 if batches.len() < n {
@@ -385,7 +385,7 @@ impl Queue {
             if let Err(err) = c.sink.send(Outbound::Deliver(delivery)) {
                 // The connection is gone; its cleanup removes the consumer. Keep the messages.
                 if let Outbound::Deliver(d) = err.0 {
-                    d.entries.iter().for_each(|_| c.return_credit());
+                    c.return_credit(d.entries.len() as u32);
                     for e in d.entries {
                         st.put_in_place(e);
                     }
