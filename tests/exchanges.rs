@@ -20,23 +20,15 @@ async fn bound_queue(ch: &Channel, exchange: &str, key: &str, args: FieldTable) 
         },
     )
     .await;
-    within(ch.queue_bind(&q, exchange, key, QueueBindOptions::default(), args))
-        .await
-        .expect("queue.bind");
+    bind(ch, &q, exchange, key, args).await;
     q
 }
 
-/// Binds `queue` to `exchange` with `key` and no arguments.
-async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
-    within(ch.queue_bind(
-        queue,
-        exchange,
-        key,
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .expect("queue.bind");
+/// Binds `queue` to `exchange` with `key` and `args`.
+async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str, args: FieldTable) {
+    within(ch.queue_bind(queue, exchange, key, QueueBindOptions::default(), args))
+        .await
+        .expect("queue.bind");
 }
 
 async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind) {
@@ -551,15 +543,7 @@ async fn if_unused_delete_of_an_exchange_with_bindings_fails() {
     let ch = conn.create_channel().await.unwrap();
     declare_exchange(&ch, "x", ExchangeKind::Direct).await;
     let q = declare(&ch, "q", QueueDeclareOptions::default()).await;
-    within(ch.queue_bind(
-        &q,
-        "x",
-        "k",
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .unwrap();
+    bind(&ch, &q, "x", "k", FieldTable::default()).await;
     let res = within(ch.exchange_delete(
         "x",
         ExchangeDeleteOptions {
@@ -635,15 +619,7 @@ async fn exchange_bindings_do_not_deliver_twice_or_loop() {
     declare_exchange(&ch, "e1", ExchangeKind::Fanout).await;
     declare_exchange(&ch, "e2", ExchangeKind::Fanout).await;
     let q = bound_queue(&ch, "e1", "", FieldTable::default()).await;
-    within(ch.queue_bind(
-        &q,
-        "e2",
-        "",
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .unwrap();
+    bind(&ch, &q, "e2", "", FieldTable::default()).await;
     // A cycle: e1 -> e2 -> e1.
     for (d, s) in [("e2", "e1"), ("e1", "e2")] {
         within(ch.exchange_bind(
@@ -775,15 +751,7 @@ async fn auto_delete_exchange_goes_with_its_last_binding() {
     let q1 = declare(&ch, "q1", QueueDeclareOptions::default()).await;
     let q2 = declare(&ch, "q2", QueueDeclareOptions::default()).await;
     for q in [&q1, &q2] {
-        within(ch.queue_bind(
-            q,
-            "ad",
-            "k",
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        ))
-        .await
-        .unwrap();
+        bind(&ch, q, "ad", "k", FieldTable::default()).await;
     }
     within(ch.queue_unbind(&q1, "ad", "k", FieldTable::default()))
         .await
@@ -798,15 +766,7 @@ async fn auto_delete_exchange_goes_with_its_last_binding() {
     within(ch.exchange_declare("ad2", ExchangeKind::Fanout, auto, FieldTable::default()))
         .await
         .unwrap();
-    within(ch.queue_bind(
-        &q1,
-        "ad2",
-        "",
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .unwrap();
+    bind(&ch, &q1, "ad2", "", FieldTable::default()).await;
     within(ch.queue_delete(&q1, QueueDeleteOptions::default()))
         .await
         .unwrap();
@@ -884,13 +844,13 @@ async fn a_publishing_channel_follows_topology_changes_made_elsewhere() {
     declare_exchange(&admin, "d", ExchangeKind::Direct).await;
     declare(&admin, "other", durable).await;
     publish(&publisher, "d", "k", b"unbound").await;
-    bind(&admin, "q", "d", "k").await;
+    bind(&admin, "q", "d", "k", FieldTable::default()).await;
     publish(&publisher, "d", "k", b"bound").await;
     within(admin.queue_unbind("q", "d", "k", FieldTable::default()))
         .await
         .unwrap();
     publish(&publisher, "d", "k", b"unbound again").await;
-    bind(&admin, "other", "d", "k").await;
+    bind(&admin, "other", "d", "k", FieldTable::default()).await;
     publish(&publisher, "d", "k", b"to other").await;
     within(admin.exchange_delete("d", ExchangeDeleteOptions::default()))
         .await
