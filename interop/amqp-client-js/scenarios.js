@@ -49,14 +49,8 @@ async function tmpQueue(ch) {
   return q.name;
 }
 
-// Deletes an exchange from a fresh channel (the scenario's may be closed).
-function deleteExchangeLater(scope, c, x) {
-  scope.defer(async () => {
-    const ch = await scope.channel(c);
-    await ch.exchangeDelete(x);
-    await ch.close();
-  });
-}
+// Deletes an exchange when the scenario ends.
+const deleteExchangeLater = (scope, c, x) => scope.deferOnChannel(c, (ch) => ch.exchangeDelete(x));
 
 // basic.get polled until a message arrives or 5 s pass; null when none came.
 const getOne = (ch, q, noAck) => h.poll(() => within(ch.basicGet(q, { noAck }), 5000, 'basic.get'), (m) => m);
@@ -78,15 +72,9 @@ async function consumer(ch, q, params) {
   return inbox;
 }
 
-// Polls a passive declare until it reports `want` messages (the count is eventually consistent in
-// RabbitMQ too) or 5 s pass; returns the last count.
-async function countEventually(ch, q, want) {
-  const ok = await h.poll(
-    () => within(ch.queueDeclare(q, { passive: true }), 5000, 'passive queue.declare'),
-    (r) => r.messageCount === want,
-  );
-  return ok.messageCount;
-}
+// The queue's message count once it is `want` (or after 5 s), from passive declares.
+const countEventually = (ch, q, want) =>
+  h.countEventually(() => within(ch.queueDeclare(q, { passive: true }), 5000, 'passive queue.declare'), want);
 
 // ---------------------------------------------------------------- scenarios
 
@@ -126,8 +114,7 @@ const scenarios = {
     await ch.queueDeclare(ad, { autoDelete: true, durable: false });
     const dur = uniq('durable');
     await ch.queueDeclare(dur, { durable: true });
-    s.defer(async () => {
-      const cc = await s.channel(c);
+    s.deferOnChannel(c, async (cc) => {
       await cc.queueDelete(dur);
       await cc.queueDelete(ad);
     });
@@ -571,8 +558,7 @@ const scenarios = {
     const ch2 = await s.channel(c);
     const q = uniq('cancel');
     await ch1.queueDeclare(q, { autoDelete: true, durable: false });
-    s.defer(async () => {
-      const cc = await s.channel(c);
+    s.deferOnChannel(c, async (cc) => {
       await cc.queueDelete(q);
     });
     const tag = `ctag-${q}`;

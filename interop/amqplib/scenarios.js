@@ -43,14 +43,8 @@ async function tmpQueue(ch) {
   return q.queue;
 }
 
-// Deletes an exchange from a fresh channel (the scenario's may be closed).
-function deleteExchangeLater(scope, c, x) {
-  scope.defer(async () => {
-    const ch = await scope.channel(c);
-    await ch.deleteExchange(x);
-    await ch.close();
-  });
-}
+// Deletes an exchange when the scenario ends.
+const deleteExchangeLater = (scope, c, x) => scope.deferOnChannel(c, (ch) => ch.deleteExchange(x));
 
 // basic.get polled until a message arrives or 5 s pass; false when none came.
 const getOne = (ch, q, noAck) => h.poll(() => within(ch.get(q, { noAck }), 5000, 'basic.get'), (m) => m);
@@ -73,15 +67,9 @@ async function consumer(ch, q, options) {
   return inbox;
 }
 
-// Polls a passive declare until it reports `want` messages (the count is eventually consistent in
-// RabbitMQ too) or 5 s pass; returns the last count.
-async function countEventually(ch, q, want) {
-  const ok = await h.poll(
-    () => within(ch.checkQueue(q), 5000, 'passive queue.declare'),
-    (r) => r.messageCount === want,
-  );
-  return ok.messageCount;
-}
+// The queue's message count once it is `want` (or after 5 s), from passive declares.
+const countEventually = (ch, q, want) =>
+  h.countEventually(() => within(ch.checkQueue(q), 5000, 'passive queue.declare'), want);
 
 // ---------------------------------------------------------------- scenarios
 
@@ -127,8 +115,7 @@ const scenarios = {
     await ch.assertQueue(ad, { autoDelete: true, durable: false });
     const dur = uniq('durable');
     await ch.assertQueue(dur, { durable: true });
-    s.defer(async () => {
-      const cc = await s.channel(c);
+    s.deferOnChannel(c, async (cc) => {
       await cc.deleteQueue(dur);
       await cc.deleteQueue(ad);
     });
@@ -588,8 +575,7 @@ const scenarios = {
     const ch2 = await s.channel(c);
     const q = uniq('cancel');
     await ch1.assertQueue(q, { autoDelete: true, durable: false });
-    s.defer(async () => {
-      const cc = await s.channel(c);
+    s.deferOnChannel(c, async (cc) => {
       await cc.deleteQueue(q);
     });
     const cancelled = new Promise((resolve) => ch1.once('cancel', resolve));

@@ -61,6 +61,13 @@ async function poll(fetch, done) {
   }
 }
 
+// Polls `passiveDeclare` (a passive queue.declare) until it reports `want` messages (the count
+// is eventually consistent in RabbitMQ too) or 5 s pass; returns the last count.
+async function countEventually(passiveDeclare, want) {
+  const ok = await poll(passiveDeclare, (r) => r.messageCount === want);
+  return ok.messageCount;
+}
+
 // Takes messages with `getBody` (a body, or nothing when none came in time) after publishing a
 // sentinel with `publishSentinel` (through the default exchange, after the messages under test,
 // so everything before it has been routed); returns the earlier bodies, sorted.
@@ -122,6 +129,16 @@ class Scope {
     this.cleanups.push(fn);
   }
 
+  // At the end, runs `fn` on a fresh channel of connection `c` (the scenario's own channel
+  // may be closed by then). Subclasses open channels with `channel(c)`.
+  deferOnChannel(c, fn) {
+    this.defer(async () => {
+      const ch = await this.channel(c);
+      await fn(ch);
+      await ch.close();
+    });
+  }
+
   async closeConnection(c) {
     await within(c.close(), 5000, 'connection.close');
   }
@@ -180,6 +197,7 @@ function runScenarios(client, scenarios, makeScope, brokerURL, idsFile) {
 }
 
 module.exports = {
-  NA, sleep, show, uniqueName, check, within, urlWith, loginOf, sameList, poll, drainUntilSentinel, Inbox, Scope,
+  NA, sleep, show, uniqueName, check, within, urlWith, loginOf, sameList, poll, countEventually, drainUntilSentinel,
+  Inbox, Scope,
   runScenarios,
 };
