@@ -242,7 +242,10 @@ impl From<BrokerError> for AmqpError {
             ),
             BrokerError::InUse { .. }
             | BrokerError::NotEmpty { .. }
-            | BrokerError::InvalidArgument { .. } => AmqpError::precondition_failed(e.to_string()),
+            | BrokerError::InvalidArgument { .. }
+            | BrokerError::InvalidExpiration { .. } => {
+                AmqpError::precondition_failed(e.to_string())
+            }
             BrokerError::UnknownExchangeType(_) => AmqpError::command_invalid(e.to_string()),
         }
     }

@@ -135,6 +135,9 @@ pub struct QueuedMessage {
     pub seq: u64,
     pub message: Arc<Message>,
     pub redelivered: bool,
+    /// When it expires in this queue (ms since the Unix epoch); 0 for never. A requeued
+    /// message keeps it.
+    pub deadline: u64,
 }
 
 /// A consumer registered on a queue.
@@ -145,6 +148,8 @@ pub struct Consumer {
     pub connection: u64,
     pub no_ack: bool,
     pub exclusive: bool,
+    /// x-priority: higher gets messages first while it has credit.
+    pub priority: i32,
     /// Per-consumer prefetch (basic.qos global=false).
     pub credit: Arc<Credit>,
     /// Channel-wide prefetch (basic.qos global=true).

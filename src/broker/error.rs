@@ -1,7 +1,21 @@
 //! What can go wrong in the broker core, in its own terms. `crate::error` maps each case to the
 //! AMQP reply code and text RabbitMQ would send.
 
+use super::queue::args::Refusal;
 use crate::protocol::FieldValue;
+
+/// RabbitMQ words a refused queue or consumer argument in one of three templates.
+fn invalid_argument(queue: &str, vhost: &str, arg: &str, refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::InvalidType(t) => {
+            format!("invalid type '{t}' for arg '{arg}' in queue '{queue}' in vhost '{vhost}'")
+        }
+        Refusal::NotForClassicQueues => format!(
+            "invalid arg '{arg}' for queue '{queue}' in vhost '{vhost}' of queue type rabbit_classic_queue"
+        ),
+        other => format!("invalid arg '{arg}' for queue '{queue}' in vhost '{vhost}': {other}"),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BrokerError {
@@ -35,8 +49,16 @@ pub enum BrokerError {
     NotEmpty { name: String, vhost: String },
     #[error("unknown exchange type '{0}'")]
     UnknownExchangeType(String),
-    #[error("invalid argument '{arg}': {reason}")]
-    InvalidArgument { arg: String, reason: String },
+    #[error("{}", invalid_argument(.queue, .vhost, .arg, .refusal))]
+    InvalidArgument {
+        queue: String,
+        vhost: String,
+        arg: String,
+        refusal: Refusal,
+    },
+    /// A publish's expiration property that is not a non-negative integer string.
+    #[error("invalid expiration '{value}': {reason}")]
+    InvalidExpiration { value: String, reason: String },
 }
 
 /// A redeclare that differs from what exists: which argument, and both values.

@@ -4,6 +4,7 @@ use crate::protocol::wire::{PResult, finish};
 use crate::protocol::{BasicProperties, FieldTable};
 use crate::store::Slot;
 use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Bodies below this size are copied, with their routing key and properties, into one
@@ -43,6 +44,17 @@ pub struct Message {
     payload: Payload,
     /// delivery-mode 2.
     pub persistent: bool,
+    /// The priority property (0 when absent); a priority queue clamps it to its maximum.
+    pub priority: u8,
+    /// The expiration property, in milliseconds, once checked.
+    pub expiration: Option<u64>,
+    /// When the message reached the broker (ms since the Unix epoch), stamped only when a
+    /// deadline depends on it (an expiration, or a queue with a message TTL); 0 otherwise.
+    /// Kept in the log, so deadlines survive a restart.
+    arrived: AtomicU64,
+    /// Made by dead-lettering: its x-death header is the broker's own history, which a
+    /// further dead-lettering continues (a client's x-death header is not trusted).
+    pub dead_lettered: bool,
     /// Set when the message is written to the message log (persistent, reached a durable
     /// queue); queues settle it there when it leaves them.
     pub slot: OnceLock<Arc<Slot>>,
@@ -109,13 +121,34 @@ impl Message {
             exchange,
             payload,
             persistent,
+            priority: 0,
+            expiration: None,
+            arrived: AtomicU64::new(0),
+            dead_lettered: false,
             slot: OnceLock::new(),
         }
     }
 
+    /// When the message arrived, stamping it with `now` if it was not yet.
+    pub fn arrived_or(&self, now: u64) -> u64 {
+        match self
+            .arrived
+            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => now,
+            Err(before) => before,
+        }
+    }
+
+    /// The arrival stamp, 0 if none was needed.
+    pub fn arrived(&self) -> u64 {
+        self.arrived.load(Ordering::Acquire)
+    }
+
     /// A persistent message read back from the log, at `slot`.
     pub fn from_log(m: crate::store::LogMessage, slot: Arc<Slot>) -> Message {
-        let message = Message::new(
+        let timestamp = m.timestamp;
+        let mut message = Message::new(
             Arc::from(m.exchange.as_str()),
             &m.routing_key,
             true,
@@ -124,8 +157,23 @@ impl Message {
                 body: m.body,
             },
         );
+        message.read_deadline_properties();
+        message.arrived = AtomicU64::new(timestamp);
         let _ = message.slot.set(slot);
         message
+    }
+
+    /// Sets `priority` and `expiration` from the raw properties (a message read back from
+    /// disk; they were checked when it was published).
+    pub fn read_deadline_properties(&mut self) {
+        let scanned = finish(crate::protocol::properties::PublishProperties::scan(
+            self.raw_properties(),
+        ));
+        if let Ok(p) = scanned {
+            self.priority = p.priority;
+            self.expiration = p.expiration.and_then(|e| e.parse().ok());
+            self.dead_lettered = p.death_history;
+        }
     }
 
     /// The message as the log stores it.
@@ -136,6 +184,7 @@ impl Message {
             routing_key: self.routing_key().to_owned(),
             raw_properties,
             body,
+            timestamp: self.arrived(),
         }
     }
 

@@ -11,17 +11,21 @@
 //! 3. a queue's state (`Mutex`).
 //!
 //! A queue never calls back into an exchange or a map while holding its lock; it only sends
-//! to consumers' unbounded channels. No lock is held across an `.await`. Publishing to queue
+//! to consumers' unbounded channels. What it decides for the rest of the broker
+//! (dead-letter these messages, delete me) it hands to its vhost after releasing the lock
+//! (`queue::Effects`), and the vhost routes them from there. No lock is held across an `.await`. Publishing to queue
 //! A never waits on queue B: routing releases the exchange's lock before pushing to queues.
 
 pub mod alarm;
 pub mod backlog;
 pub mod consumer;
+pub mod dead_letter;
 pub mod error;
 pub mod exchange;
 pub mod message;
 pub mod names;
 pub mod queue;
+pub mod timer;
 pub mod vhost;
 
 pub use error::BrokerError;
@@ -73,9 +77,9 @@ impl Core {
         ))
     }
 
-    fn with_vhost(vhost: VHost, data_dir: Option<std::path::PathBuf>) -> Core {
+    fn with_vhost(vhost: Arc<VHost>, data_dir: Option<std::path::PathBuf>) -> Core {
         let vhosts = DashMap::new();
-        vhosts.insert(vhost.name.clone(), Arc::new(vhost));
+        vhosts.insert(vhost.name.clone(), vhost);
         let mut users = HashMap::new();
         users.insert(
             "guest".to_owned(),

@@ -1,18 +1,21 @@
 //! A virtual host: its exchanges, queues and bindings, and the operations on them that the
 //! AMQP methods map to. Knows nothing of frames or channels.
 
+use super::consumer::QueuedMessage;
+use super::dead_letter::{self, Reason};
 use super::error::{BrokerError, EntityKind, Inequivalence};
 use super::exchange::{Binding, Destination, Exchange, ExchangeKind, ExchangeSettings};
 use super::message::Message;
-use super::queue::{Queue, QueueSettings};
+use super::queue::{Pushed, Queue, QueueArgs, QueueEnv, QueueSettings};
+use super::timer::{Timer, now_ms};
 use crate::protocol::{FieldTable, FieldValue};
 use crate::store::meta::{BindingDef, ExchangeDef, QueueDef};
 use crate::store::{Definitions, LogMessage, StoreError, VhostStore};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 /// The exchanges every vhost starts with, all durable.
 const PREDECLARED: [(&str, ExchangeKind); 6] = [
@@ -85,23 +88,28 @@ pub struct VHost {
     /// Bumped after every change routing can see (exchanges, queues, bindings), so a
     /// channel can keep the last route it computed for as long as this stays the same.
     topology: AtomicU64,
+    /// The owner of this vhost's deadlines (message TTL, queue expiry).
+    timer: Timer,
+    me: Weak<VHost>,
 }
 
 impl VHost {
     /// A vhost held in memory only.
-    pub fn new(name: &str) -> VHost {
-        Self::with_store(name, None)
+    pub fn new(name: &str) -> Arc<VHost> {
+        Arc::new_cyclic(|me| Self::with_store(name, None, me.clone()))
     }
 
     /// A vhost whose durable state lives under `data_dir`, recovered from it.
-    pub fn open(name: &str, data_dir: &Path) -> Result<VHost, StoreError> {
+    pub fn open(name: &str, data_dir: &Path) -> Result<Arc<VHost>, StoreError> {
         let opened = VhostStore::open(data_dir, name, super::queue::MEMORY_LIMIT)?;
-        let v = Self::with_store(name, Some(Arc::new(opened.store)));
-        v.restore(opened.definitions, opened.messages);
-        Ok(v)
+        Ok(Arc::new_cyclic(|me| {
+            let v = Self::with_store(name, Some(Arc::new(opened.store)), me.clone());
+            v.restore(opened.definitions, opened.messages);
+            v
+        }))
     }
 
-    fn with_store(name: &str, store: Option<Arc<VhostStore>>) -> VHost {
+    fn with_store(name: &str, store: Option<Arc<VhostStore>>, me: Weak<VHost>) -> VHost {
         let predeclared = |n: &str, kind| {
             let settings = ExchangeSettings {
                 kind,
@@ -126,6 +134,15 @@ impl VHost {
             store,
             next_queue_id: AtomicU32::new(1),
             topology: AtomicU64::new(0),
+            timer: Timer::start(name),
+            me,
+        }
+    }
+
+    fn queue_env(&self) -> QueueEnv {
+        QueueEnv {
+            vhost: self.me.clone(),
+            timer: self.timer.clone(),
         }
     }
 
@@ -164,13 +181,19 @@ impl VHost {
                 arguments: q.arguments,
             };
             let durable = self.store.clone().map(|s| (s, q.id));
-            let queue = Arc::new(Queue::new(
+            let args = QueueArgs::parse(&settings.arguments).unwrap_or_else(|(arg, why)| {
+                tracing::error!(queue = %q.name, "durable queue's argument '{arg}' is invalid ({why}), ignored");
+                QueueArgs::default()
+            });
+            let queue = Queue::new(
                 q.name.clone(),
                 self.name.clone(),
                 settings,
+                args,
                 None,
                 durable,
-            ));
+                self.queue_env(),
+            );
             let recovered = messages.remove(&q.id).unwrap_or_default();
             restored += recovered.len();
             for r in recovered.loaded {
@@ -271,8 +294,10 @@ impl VHost {
     /// Stops the message log; on a clean stop, writes the index of every durable queue.
     pub fn close(&self, clean: bool) {
         let Some(store) = &self.store else {
+            self.timer.stop();
             return;
         };
+        self.timer.stop();
         // The writer finishes first, so every pending write has its final position.
         store.log.close();
         if !clean {
@@ -521,6 +546,14 @@ impl VHost {
                 name: d.name,
             });
         }
+        let args = QueueArgs::parse(&d.arguments).map_err(|(arg, refusal)| {
+            BrokerError::InvalidArgument {
+                queue: d.name.clone(),
+                vhost: self.name.clone(),
+                arg: arg.to_owned(),
+                refusal,
+            }
+        })?;
         let settings = QueueSettings {
             durable: d.durable,
             exclusive: d.exclusive,
@@ -542,6 +575,7 @@ impl VHost {
                     });
                 }
                 self.check_queue_equivalent(&q, &settings)?;
+                q.touch();
                 q
             }
             Entry::Vacant(e) => {
@@ -554,13 +588,15 @@ impl VHost {
                         self.next_queue_id.fetch_add(1, Ordering::Relaxed),
                     )
                 });
-                let q = Arc::new(Queue::new(
+                let q = Queue::new(
                     d.name,
                     self.name.clone(),
                     settings,
+                    args,
                     owner,
                     durable,
-                ));
+                    self.queue_env(),
+                );
                 e.insert(q.clone());
                 created = true;
                 q
@@ -728,20 +764,53 @@ impl VHost {
     /// routing key alone (no headers exchange was consulted), i.e. may be reused for the same
     /// key while the topology is unchanged.
     pub fn route(&self, exchange: &Arc<Exchange>, message: &Message) -> (Vec<Arc<Queue>>, bool) {
-        let key = message.routing_key();
-        let mut queues: Vec<Arc<Queue>> = Vec::new();
-        if exchange.name.is_empty() {
-            queues.extend(self.queues.get(key).map(|q| q.clone()));
-            return (queues, true);
+        let mut queues = Vec::new();
+        let key_only = self.route_key(exchange, message.routing_key(), message, &mut queues);
+        (queues, key_only)
+    }
+
+    /// Routes with the message's routing key and then each of `more` (sender-selected CC and
+    /// BCC keys, a dead-lettered message's keys), each queue once.
+    pub fn route_keys(
+        &self,
+        exchange: &Arc<Exchange>,
+        message: &Message,
+        more: &[String],
+    ) -> Vec<Arc<Queue>> {
+        let mut queues = Vec::new();
+        self.route_key(exchange, message.routing_key(), message, &mut queues);
+        for key in more {
+            self.route_key(exchange, key, message, &mut queues);
         }
+        queues
+    }
+
+    /// Adds the queues `key` reaches from `exchange` to `queues`; returns whether no headers
+    /// exchange was consulted.
+    fn route_key(
+        &self,
+        exchange: &Arc<Exchange>,
+        key: &str,
+        message: &Message,
+        queues: &mut Vec<Arc<Queue>>,
+    ) -> bool {
+        if exchange.name.is_empty() {
+            if let Some(q) = self.queues.get(key)
+                && !queues.iter().any(|have| Arc::ptr_eq(have, &q))
+            {
+                queues.push(q.clone());
+            }
+            return true;
+        }
+        let reached_before = queues.len();
         // Only a headers exchange looks at the headers; parse them once, when one does.
         let mut headers: Option<Option<FieldTable>> = None;
         let mut visited = vec![exchange.name.clone()];
         let mut next = Some(exchange.clone());
         while let Some(x) = next.take() {
-            self.route_from(&x, key, message, &mut headers, &mut visited, &mut queues);
+            self.route_from(&x, key, message, &mut headers, &mut visited, queues);
             // Nothing reached: the alternate exchange (and then its own) gets the message.
-            if queues.is_empty()
+            if queues.len() == reached_before
                 && let Some(ae) = x.alternate_exchange()
                 && !visited.iter().any(|v| v == ae)
                 && visited.len() < MAX_ROUTE_HOPS
@@ -751,7 +820,93 @@ impl VHost {
                 next = Some(ae);
             }
         }
-        (queues, headers.is_none())
+        headers.is_none()
+    }
+
+    /// Writes a routed message to the log where it must survive (persistent, reaching a
+    /// durable queue) and pushes it to its queues; `pushed` hears of each push. Returns
+    /// whether `notify` will hear when the message is on disk. Client publishes and
+    /// dead-lettered messages both come this way.
+    pub fn store_and_push(
+        &self,
+        queues: &[Arc<Queue>],
+        message: Arc<Message>,
+        notify: Option<(Arc<dyn crate::store::Durability>, u64)>,
+        mut pushed: impl FnMut(&Arc<Queue>, Pushed),
+    ) -> bool {
+        // A deadline counts from arrival, which the log keeps for after a restart.
+        if message.expiration.is_some() || queues.iter().any(|q| q.args.has_ttl()) {
+            message.arrived_or(now_ms());
+        }
+        let mut awaits_disk = false;
+        if message.persistent
+            && let Some(store) = &self.store
+        {
+            let ids: Vec<u32> = queues.iter().filter_map(|q| q.store_id()).collect();
+            if !ids.is_empty() {
+                let slot = crate::store::Slot::new();
+                let _ = message.slot.set(slot.clone());
+                awaits_disk = notify.is_some();
+                store.log.publish(slot, ids, message.to_log(), notify);
+            }
+        }
+        for q in queues {
+            pushed(q, q.push(message.clone()));
+        }
+        awaits_disk
+    }
+
+    /// Dead-letters messages that left `from`: each goes to the queue's dead-letter
+    /// exchange with its history in its headers, or is dropped when there is no such
+    /// exchange (or it would only cycle). The original leaves `from` once its successor
+    /// is queued.
+    pub fn dead_letter(&self, from: &Arc<Queue>, items: Vec<(QueuedMessage, Reason)>) {
+        let dlx = from
+            .args
+            .dead_letter_exchange
+            .as_deref()
+            .and_then(|name| self.exchange(name).ok());
+        let Some(dlx) = dlx else {
+            for (e, _) in &items {
+                from.settle(e);
+            }
+            return;
+        };
+        let now = now_ms();
+        let mut touched: Vec<Arc<Queue>> = Vec::new();
+        for (entry, reason) in items {
+            let dl = dead_letter::dead_letter(
+                &entry.message,
+                &from.name,
+                reason,
+                &dlx.name,
+                from.args.dead_letter_routing_key.as_deref(),
+                now,
+            );
+            if let Some(dl) = dl {
+                let mut queues = self.route_keys(&dlx, &dl.message, &dl.routing_keys[1..]);
+                queues.retain(|q| {
+                    let cycle = dead_letter::is_cycle(&q.name, reason, &dl.history);
+                    if cycle {
+                        tracing::warn!(
+                            queue = %from.name,
+                            target = %q.name,
+                            "message dropped: dead-lettering it would close a cycle"
+                        );
+                    }
+                    !cycle
+                });
+                self.store_and_push(&queues, Arc::new(dl.message), None, |q, _| {
+                    if !touched.iter().any(|t| Arc::ptr_eq(t, q)) {
+                        touched.push(q.clone());
+                    }
+                });
+            }
+            from.settle(&entry);
+        }
+        for q in touched {
+            q.dispatch();
+        }
     }
 
     /// Follows bindings from `source`, through exchange-to-exchange bindings, to queues.

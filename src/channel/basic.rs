@@ -4,6 +4,7 @@
 use super::assembler::Content;
 use super::modes::{Mode, PendingPublish};
 use super::route_cache;
+use super::sender_selected;
 use super::{Channel, ChannelConsumer, Context, Unacked};
 use crate::broker::BrokerError;
 use crate::broker::consumer::{Consumer, Credit, DurabilityNotice, QueuedMessage};
@@ -17,8 +18,37 @@ use crate::protocol::frame::write_content;
 use crate::protocol::methods::*;
 use crate::protocol::properties::PublishProperties;
 use crate::protocol::publish::PublishCommand;
-use crate::store::Slot;
 use std::sync::Arc;
+
+/// The expiration property as a TTL in milliseconds, or RabbitMQ's refusal
+/// (`rabbit_basic:parse_expiration/1`): a decimal integer, 0 to ten years.
+fn parse_expiration(e: &str) -> Result<u64, AmqpError> {
+    let refuse = |reason: String| {
+        AmqpError::from(BrokerError::InvalidExpiration {
+            value: e.to_owned(),
+            reason,
+        })
+    };
+    // Erlang's string:to_integer: an optional sign, then digits; the rest is left over.
+    let digits_end = e
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || i == 0 && (c == '-' || c == '+')))
+        .map_or(e.len(), |(i, _)| i);
+    let (number, rest) = e.split_at(digits_end);
+    let Ok(n) = number.parse::<i64>() else {
+        return Err(refuse("no_integer".to_owned()));
+    };
+    if !rest.is_empty() {
+        return Err(refuse(format!("{{leftover_string,\"{rest}\"}}")));
+    }
+    if n < 0 {
+        return Err(refuse(format!("{{value_negative,{n}}}")));
+    }
+    if n > crate::broker::queue::args::MAX_EXPIRY {
+        return Err(refuse(format!("{{value_too_large,{n}}}")));
+    }
+    Ok(n as u64)
+}
 
 /// Deliveries an auto-ack consumer may have in transit to its connection at once.
 const NO_ACK_WINDOW: u16 = 1024;
@@ -132,17 +162,30 @@ impl Channel {
                 ctx.user
             )));
         }
-        let message = Arc::new(Message::new(
+        let expiration = match &p.properties.expiration {
+            Some(e) => Some(parse_expiration(e)?),
+            None => None,
+        };
+        let (content, more_keys) = if p.properties.sender_selected {
+            sender_selected::keys(p.content)
+        } else {
+            (p.content, Vec::new())
+        };
+        let mut message = Message::new(
             exchange_name,
             p.routing_key,
             p.properties.persistent,
-            p.content,
-        ));
+            content,
+        );
+        message.priority = p.properties.priority;
+        message.expiration = expiration;
+        let message = Arc::new(message);
         if let Mode::Tx(tx) = &mut self.mode {
             tx.publishes.push(PendingPublish {
                 exchange,
                 message,
                 mandatory: p.mandatory,
+                more_keys,
             });
             return Ok(());
         }
@@ -153,15 +196,16 @@ impl Channel {
             );
             n
         });
-        let awaits_disk = self.route_and_push(ctx, &exchange, message, p.mandatory, notify);
-        self.mode.published(awaits_disk);
+        let (awaits_disk, refused) =
+            self.route_and_push(ctx, &exchange, message, p.mandatory, notify, &more_keys);
+        self.mode.published(awaits_disk, refused);
         Ok(())
     }
 
     /// Routes a message into its queues; returns it to the publisher if it is mandatory and
     /// reached none (before any confirm for it goes out). A persistent message that reached a
-    /// durable queue is written to the message log first; returns whether `notify` will hear
-    /// when it is on disk.
+    /// durable queue is written to the message log first. Returns whether `notify` will hear
+    /// when it is on disk, and whether a queue refused it (x-overflow reject-publish).
     pub(super) fn route_and_push(
         &mut self,
         ctx: &mut Context<'_>,
@@ -169,27 +213,22 @@ impl Channel {
         message: Arc<Message>,
         mandatory: bool,
         notify: Option<(Arc<dyn crate::store::Durability>, u64)>,
-    ) -> bool {
+        more_keys: &[String],
+    ) -> (bool, bool) {
         let vhost = ctx.vhost;
-        let queues = route_cache::queues(
-            &mut self.route,
-            vhost,
-            (exchange, &message.exchange),
-            message.routing_key(),
-            || vhost.route(exchange, &message),
-        );
-        let mut awaits_disk = false;
-        if message.persistent
-            && let Some(store) = ctx.vhost.store()
-        {
-            let ids: Vec<u32> = queues.iter().filter_map(|q| q.store_id()).collect();
-            if !ids.is_empty() {
-                let slot = Slot::new();
-                let _ = message.slot.set(slot.clone());
-                awaits_disk = notify.is_some();
-                store.log.publish(slot, ids, message.to_log(), notify);
-            }
-        }
+        let routed;
+        let queues: &[Arc<Queue>] = if more_keys.is_empty() {
+            route_cache::queues(
+                &mut self.route,
+                vhost,
+                (exchange, &message.exchange),
+                message.routing_key(),
+                || vhost.route(exchange, &message),
+            )
+        } else {
+            routed = vhost.route_keys(exchange, &message, more_keys);
+            &routed
+        };
         if queues.is_empty() && mandatory {
             let method = Method::BasicReturn(BasicReturn {
                 reply_code: code::NO_ROUTE,
@@ -206,15 +245,18 @@ impl Channel {
                 ctx.frame_max,
             );
         }
-        for q in queues {
-            if q.push(message.clone()) && !self.congested.iter().any(|c| Arc::ptr_eq(c, q)) {
-                self.congested.push(q.clone());
+        let mut refused = false;
+        let (congested, pushed) = (&mut self.congested, &mut self.pushed);
+        let awaits_disk = vhost.store_and_push(queues, message, notify, |q, p| {
+            refused |= p.refused;
+            if p.congested && !congested.iter().any(|c| Arc::ptr_eq(c, q)) {
+                congested.push(q.clone());
             }
-            if !self.pushed.iter().any(|p| Arc::ptr_eq(p, q)) {
-                self.pushed.push(q.clone());
+            if !pushed.iter().any(|have| Arc::ptr_eq(have, q)) {
+                pushed.push(q.clone());
             }
-        }
-        awaits_disk
+        });
+        (awaits_disk, refused)
     }
 
     pub(super) fn basic_consume(
@@ -235,6 +277,14 @@ impl Channel {
             )));
         }
         let tag: Arc<str> = Arc::from(tag);
+        let priority = crate::broker::queue::args::consumer_priority(&m.arguments).map_err(
+            |(arg, refusal)| BrokerError::InvalidArgument {
+                queue: queue.name.clone(),
+                vhost: queue.vhost.clone(),
+                arg: arg.to_owned(),
+                refusal,
+            },
+        )?;
         let credit = Credit::new(if m.no_ack {
             NO_ACK_WINDOW
         } else {
@@ -246,6 +296,7 @@ impl Channel {
             connection: ctx.connection,
             no_ack: m.no_ack,
             exclusive: m.exclusive,
+            priority,
             credit: credit.clone(),
             channel_credit: self.channel_credit.clone(),
             sink: ctx.sink.clone(),
@@ -400,16 +451,27 @@ impl Channel {
     pub(super) fn settle(&mut self, items: impl IntoIterator<Item = (Unacked, Option<bool>)>) {
         let mut touched: Vec<Arc<Queue>> = Vec::new();
         let mut requeue = Vec::new();
+        let mut rejected: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
         for (u, how) in items {
             if how == Some(true) {
                 requeue.push(u);
                 continue;
             }
             self.release_credit(&u);
-            u.queue.settle(&u.entry);
+            if how == Some(false) {
+                match rejected.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
+                    Some((_, v)) => v.push(u.entry),
+                    None => rejected.push((u.queue.clone(), vec![u.entry])),
+                }
+            } else {
+                u.queue.settle(&u.entry);
+            }
             if !touched.iter().any(|q| Arc::ptr_eq(q, &u.queue)) {
                 touched.push(u.queue.clone());
             }
+        }
+        for (q, entries) in rejected {
+            q.discard(entries);
         }
         self.requeue_all(requeue);
         for q in touched {

@@ -8,6 +8,7 @@ mod basic;
 mod declare;
 mod modes;
 mod route_cache;
+mod sender_selected;
 
 use crate::broker::VHost;
 use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};

@@ -58,6 +58,8 @@ pub(super) struct PendingPublish {
     pub exchange: Arc<Exchange>,
     pub message: Arc<Message>,
     pub mandatory: bool,
+    /// CC and BCC keys.
+    pub more_keys: Vec<String>,
 }
 
 impl Mode {
@@ -70,12 +72,15 @@ impl Mode {
     }
 
     /// Counts a publish in confirm mode; it is settled once routed, or once on disk when
-    /// `awaits_disk`.
-    pub fn published(&mut self, awaits_disk: bool) {
+    /// `awaits_disk`; nacked when a queue `refused` it (x-overflow reject-publish).
+    pub fn published(&mut self, awaits_disk: bool, refused: bool) {
         if let Mode::Confirm(c) = self {
             c.published += 1;
             if awaits_disk {
                 c.on_disk_wait.insert(c.published);
+            }
+            if refused {
+                c.refused.insert(c.published);
             }
         }
     }
@@ -183,7 +188,14 @@ impl Channel {
         let tx = std::mem::take(tx);
         let mut persisted = false;
         for p in tx.publishes {
-            self.route_and_push(ctx, &p.exchange, p.message.clone(), p.mandatory, None);
+            self.route_and_push(
+                ctx,
+                &p.exchange,
+                p.message.clone(),
+                p.mandatory,
+                None,
+                &p.more_keys,
+            );
             persisted |= p.message.slot.get().is_some();
         }
         // A commit is durable before commit-ok, like a confirm.

@@ -159,6 +159,14 @@ fn property_flags(i: &[u8]) -> PResult<'_, u16> {
 pub struct PublishProperties {
     pub persistent: bool,
     pub user_id: Option<Box<str>>,
+    /// The priority property as sent (0 when absent).
+    pub priority: u8,
+    /// The expiration property, checked by the channel (RabbitMQ refuses a bad one).
+    pub expiration: Option<Box<str>>,
+    /// The headers carry CC or BCC: the message is routed to more keys.
+    pub sender_selected: bool,
+    /// The headers carry x-death (read back from disk: a dead-lettered message).
+    pub death_history: bool,
 }
 
 impl PublishProperties {
@@ -170,13 +178,27 @@ impl PublishProperties {
                 continue;
             }
             i = match n {
-                2 => table(i)?.0,
+                2 => {
+                    let (rest, headers) = table(i)?;
+                    p.sender_selected = headers.get("CC").is_some() || headers.get("BCC").is_some();
+                    p.death_history = headers.get("x-death").is_some();
+                    rest
+                }
                 3 => {
                     let (rest, mode) = octet(i)?;
                     p.persistent = mode == 2;
                     rest
                 }
-                4 => octet(i)?.0,
+                4 => {
+                    let (rest, priority) = octet(i)?;
+                    p.priority = priority;
+                    rest
+                }
+                7 => {
+                    let (rest, expiration) = shortstr_ref(i)?;
+                    p.expiration = Some(expiration.into());
+                    rest
+                }
                 9 => longlong(i)?.0,
                 11 => {
                     let (rest, user) = shortstr_ref(i)?;
@@ -195,6 +217,16 @@ impl From<&BasicProperties> for PublishProperties {
         PublishProperties {
             persistent: p.is_persistent(),
             user_id: p.user_id.as_deref().map(Into::into),
+            priority: p.priority.unwrap_or(0),
+            expiration: p.expiration.as_deref().map(Into::into),
+            sender_selected: p
+                .headers
+                .as_ref()
+                .is_some_and(|h| h.get("CC").is_some() || h.get("BCC").is_some()),
+            death_history: p
+                .headers
+                .as_ref()
+                .is_some_and(|h| h.get("x-death").is_some()),
         }
     }
 }

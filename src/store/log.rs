@@ -148,6 +148,9 @@ pub struct LogMessage {
     pub routing_key: String,
     pub raw_properties: Bytes,
     pub body: Bytes,
+    /// When the message arrived (ms since the Unix epoch), 0 if unknown. Written after the
+    /// body only when set, so records of messages without a deadline keep their old shape.
+    pub timestamp: u64,
 }
 
 impl LogMessage {
@@ -591,6 +594,9 @@ impl Writer {
                         o.put_slice(&message.raw_properties);
                         o.put_u32(message.body.len() as u32);
                         o.put_slice(&message.body);
+                        if message.timestamp != 0 {
+                            o.put_u64(message.timestamp);
+                        }
                     });
                     slot.segment.store(self.segment, Ordering::Release);
                     slot.offset.store(offset as u32, Ordering::Release);
@@ -957,6 +963,10 @@ fn parse_publish(p: &[u8]) -> Option<(u64, Vec<u32>, LogMessage)> {
     let i = &i[props_len as usize..];
     let (i, body_len) = wire::long(i).ok()?;
     let body = i.get(..body_len as usize)?;
+    let timestamp = match i.get(body_len as usize..) {
+        Some(rest) if !rest.is_empty() => wire::longlong(rest).ok()?.1,
+        _ => 0,
+    };
     Some((
         id,
         queues,
@@ -965,6 +975,7 @@ fn parse_publish(p: &[u8]) -> Option<(u64, Vec<u32>, LogMessage)> {
             routing_key,
             raw_properties: Bytes::copy_from_slice(props),
             body: Bytes::copy_from_slice(body),
+            timestamp,
         },
     ))
 }
@@ -979,6 +990,7 @@ mod tests {
             routing_key: "q".into(),
             raw_properties: Bytes::from_static(&[0, 0]),
             body: Bytes::copy_from_slice(body),
+            timestamp: 0,
         }
     }
 

@@ -1,0 +1,864 @@
+//! A queue: ready messages in order (per priority level), its consumers, dispatch under
+//! prefetch, and the extensions that act on messages as they sit: TTL, length limits,
+//! dead-lettering and expiry of the queue itself.
+//!
+//! What a queue operation decides for the rest of the broker (dead-letter these messages,
+//! delete me) is collected as `Effects` under the queue's lock and applied by the vhost
+//! after the lock is released: dead-lettering routes, and routing never runs under a queue
+//! lock (see the lock order in `broker`). Deadlines go to the vhost's one `Timer`.
+
+pub mod args;
+mod buffer;
+mod consumers;
+
+pub use args::{Overflow, QueueArgs};
+
+use super::backlog::Taken;
+use super::consumer::{Consumer, Delivery, Outbound, QueuedMessage};
+use super::dead_letter::Reason;
+use super::message::Message;
+use super::timer::{Timer, now_ms};
+use super::vhost::VHost;
+use crate::protocol::FieldTable;
+use crate::store::{Run, Slot, VhostStore};
+use buffer::MessageBuffer;
+use consumers::ConsumerSet;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// How a queue was declared; compared on redeclare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSettings {
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+}
+
+/// What the rest of the broker a queue lives in does for it.
+#[derive(Debug, Clone)]
+pub struct QueueEnv {
+    pub vhost: Weak<VHost>,
+    pub timer: Timer,
+}
+
+#[derive(Debug)]
+pub struct Queue {
+    pub name: String,
+    pub vhost: String,
+    pub settings: QueueSettings,
+    /// The x- arguments, typed once at declare.
+    pub args: QueueArgs,
+    /// The connection that owns an exclusive queue.
+    pub owner: Option<u64>,
+    /// With a data directory: the store and the queue's number in its log.
+    log: Option<(Arc<VhostStore>, u32)>,
+    /// Durable and not exclusive: the queue and its persistent messages outlive the broker.
+    survives: bool,
+    env: QueueEnv,
+    me: Weak<Queue>,
+    state: Mutex<QueueState>,
+}
+
+#[derive(Debug)]
+struct QueueState {
+    buffer: MessageBuffer,
+    next_seq: u64,
+    /// Messages from this `seq` on were pushed since the last dispatch: each gets one
+    /// dispatch before its deadline counts, so a TTL of 0 means "now or never".
+    undispatched: u64,
+    consumers: ConsumerSet,
+    /// Auto-delete applies only once a queue has had a consumer.
+    had_consumer: bool,
+    deleted: bool,
+    /// A message with a deadline was queued: dispatch looks at the clock.
+    timed: bool,
+    /// The earliest wake-up asked of the timer and not yet had.
+    wake_at: Option<u64>,
+    /// x-expires: when the queue was last used (declared, consumed from, read with get).
+    last_used: u64,
+    /// What the vhost does once the lock is released.
+    fx: Effects,
+}
+
+/// What a queue operation leaves for the vhost to do.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Messages that left the queue to be dead-lettered (or dropped, without a DLX).
+    pub dead: Vec<(QueuedMessage, Reason)>,
+    /// The queue expired (x-expires): delete it.
+    pub delete: bool,
+}
+
+/// Ready messages past which a queue with consumers throttles its publishers.
+const CONGESTED_ABOVE: usize = 20_000;
+/// Throttled publishers resume once the queue is below this.
+const RELIEVED_BELOW: usize = 10_000;
+
+/// Spilled bytes waiting for the disk past which publishers to spilling queues pause, so a
+/// disk slower than they are cannot make memory grow; they resume below half of it. Each
+/// spill in flight holds its message, slot and log record (about 400 bytes of heap for a
+/// 16-byte message), and the allocator keeps the peak, so this bounds a filling broker's
+/// memory: 16 MB let a million queued messages cost 50-70 MB of RSS when the writer thread
+/// fell behind, 2 MB about 11 MB, at the same filling rate.
+const SPILL_BACKLOG_ABOVE: usize = 2 << 20;
+
+/// Ready messages a durable queue keeps in memory (per priority level); past this, what
+/// arrives stays on disk only (see `backlog`), so a deep queue costs bytes per message, not
+/// its bodies.
+pub const MEMORY_LIMIT: usize = 16_384;
+/// The limit while the queue has consumers. Flow control holds such a queue near
+/// `CONGESTED_ABOVE`, and paging a queue that is being drained would only add disk writes to
+/// a busy broker; past this the consumers are not keeping up by far and memory wins.
+const MEMORY_LIMIT_CONSUMED: usize = 4 * MEMORY_LIMIT;
+/// Messages read back from disk at once when the in-memory head runs dry.
+const LOAD_BATCH: usize = 2048;
+
+impl QueueState {
+    fn congested(&self, above: usize) -> bool {
+        !self.consumers.is_empty() && self.buffer.len() > above
+    }
+}
+
+/// What removing a consumer left behind.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConsumerRemoved {
+    NotFound,
+    Removed,
+    /// It was the last consumer of an auto-delete queue: the caller deletes the queue.
+    LastOfAutoDelete,
+}
+
+/// What became of a pushed message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// The queue's consumers lag behind (see `Queue::is_congested`).
+    pub congested: bool,
+    /// x-overflow reject-publish refused it: the publisher hears basic.nack.
+    pub refused: bool,
+}
+
+impl Queue {
+    pub fn new(
+        name: String,
+        vhost: String,
+        settings: QueueSettings,
+        args: QueueArgs,
+        owner: Option<u64>,
+        log: Option<(Arc<VhostStore>, u32)>,
+        env: QueueEnv,
+    ) -> Arc<Queue> {
+        let survives = settings.durable && !settings.exclusive;
+        let now = now_ms();
+        Arc::new_cyclic(|me| {
+            let q = Queue {
+                name,
+                vhost,
+                settings,
+                state: Mutex::new(QueueState {
+                    buffer: MessageBuffer::new(args.max_priority),
+                    next_seq: 0,
+                    undispatched: 0,
+                    consumers: ConsumerSet::new(args.single_active_consumer),
+                    had_consumer: false,
+                    deleted: false,
+                    timed: false,
+                    wake_at: None,
+                    last_used: now,
+                    fx: Effects::default(),
+                }),
+                args,
+                owner,
+                log,
+                survives,
+                env,
+                me: me.clone(),
+            };
+            if let Some(expires) = q.args.expires {
+                let mut st = q.lock();
+                q.wake_at(&mut st, now + expires);
+            }
+            q
+        })
+    }
+
+    /// The queue's number in the message log, if its messages are kept on disk.
+    pub fn store_id(&self) -> Option<u32> {
+        self.log
+            .as_ref()
+            .filter(|_| self.survives)
+            .map(|(_, id)| *id)
+    }
+
+    /// A message left this queue for good: the log forgets it here.
+    pub fn settle(&self, entry: &QueuedMessage) {
+        if let Some((store, id, slot)) = self.own_record(entry) {
+            store.log.settled(id, slot);
+        }
+    }
+
+    /// The log record of `entry` that this queue answers for, if there is one.
+    fn own_record<'a>(
+        &'a self,
+        entry: &'a QueuedMessage,
+    ) -> Option<(&'a VhostStore, u32, &'a Arc<Slot>)> {
+        let (store, id) = self.log.as_ref()?;
+        let slot = entry.message.slot.get()?;
+        slot.belongs_to(*id, self.survives)
+            .then_some((store.as_ref(), *id, slot))
+    }
+
+    /// A message went to a consumer that must ack it; after a restart it counts as redelivered.
+    pub fn mark_delivered(&self, entry: &QueuedMessage) {
+        if self.survives
+            && let Some((store, id, slot)) = self.own_record(entry)
+        {
+            store.log.delivered(id, slot);
+        }
+    }
+
+    /// Where every ready message is in the log, in order, for the shutdown index. A
+    /// priority queue lists its levels highest first, the order it delivers in.
+    pub fn positions(&self) -> Vec<Run> {
+        let st = self.lock();
+        let mut out = Vec::new();
+        for level in st.buffer.levels().collect::<Vec<_>>().into_iter().rev() {
+            for e in &level.ready {
+                super::backlog::push_position_of(e, &mut out);
+            }
+            level.backlog.positions(&mut out);
+        }
+        out
+    }
+
+    /// Appends positions of messages recovered from disk but not read into memory. Their
+    /// priorities and deadlines are learnt when they are read back.
+    pub fn restore_backlog(&self, runs: Vec<Run>) {
+        let mut st = self.lock();
+        let n: usize = runs.iter().map(Run::len).sum();
+        st.buffer.level_mut(0).backlog.push_runs(runs);
+        for _ in 0..n {
+            st.buffer.joined(0, 0);
+        }
+        if self.args.has_ttl() && n > 0 {
+            st.timed = true;
+            self.wake_at(&mut st, now_ms());
+        }
+    }
+
+    /// Loads a message recovered from disk, in order, before any client connects.
+    pub fn restore(&self, message: Arc<Message>, redelivered: bool) {
+        let mut st = self.lock();
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.undispatched = st.next_seq;
+        let deadline = self.deadline_of(&message, 0);
+        let entry = QueuedMessage {
+            seq,
+            message,
+            redelivered,
+            deadline,
+        };
+        self.enqueue(&mut st, entry, None);
+        if deadline != 0 {
+            st.timed = true;
+            self.wake_at(&mut st, deadline);
+        }
+    }
+
+    /// A poisoned lock only means another thread panicked mid-update; the queue's invariants
+    /// hold between statements, so carry on rather than take the broker down.
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Releases the lock, then has the vhost do what the operation decided.
+    fn finish(&self, mut st: MutexGuard<'_, QueueState>) {
+        if st.fx.dead.is_empty() && !st.fx.delete {
+            return;
+        }
+        let fx = std::mem::take(&mut st.fx);
+        drop(st);
+        self.apply(fx);
+    }
+
+    fn apply(&self, fx: Effects) {
+        let (Some(vhost), Some(me)) = (self.env.vhost.upgrade(), self.me.upgrade()) else {
+            for (e, _) in &fx.dead {
+                self.settle(e);
+            }
+            return;
+        };
+        if !fx.dead.is_empty() {
+            vhost.dead_letter(&me, fx.dead);
+        }
+        if fx.delete {
+            tracing::debug!(queue = %self.name, "queue expired (x-expires)");
+            vhost.remove_queue(&me);
+        }
+    }
+
+    /// When a message arriving at `now` (0: use its stamp) must leave: the lower of the
+    /// queue's TTL and the message's expiration; 0 for never.
+    fn deadline_of(&self, message: &Message, now: u64) -> u64 {
+        let ttl = match (self.args.message_ttl, message.expiration) {
+            (None, None) => return 0,
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+        };
+        let arrived = match message.arrived() {
+            0 if now != 0 => message.arrived_or(now),
+            0 => message.arrived_or(now_ms()),
+            t => t,
+        };
+        // Never 0, which means "no deadline".
+        (arrived + ttl).max(1)
+    }
+
+    /// Asks the timer for a wake-up at `at` unless an earlier one is pending.
+    fn wake_at(&self, st: &mut QueueState, at: u64) {
+        if st.wake_at.is_some_and(|w| w <= at) {
+            return;
+        }
+        st.wake_at = Some(at);
+        self.env.timer.schedule(at, self.me.clone());
+    }
+
+    /// The timer's call: expire what is due, and the queue itself if unused too long.
+    pub fn on_timer(&self) {
+        let mut st = self.lock();
+        st.wake_at = None;
+        if st.deleted {
+            return;
+        }
+        let now = now_ms();
+        if st.timed {
+            self.expire(&mut st, now);
+        }
+        if let Some(expires) = self.args.expires {
+            if st.consumers.is_empty() && now >= st.last_used + expires {
+                st.fx.delete = true;
+            } else if st.consumers.is_empty() {
+                let at = st.last_used + expires;
+                self.wake_at(&mut st, at);
+            }
+        }
+        self.finish(st);
+    }
+
+    /// x-expires: the queue was used (redeclared, read with basic.get, lost a consumer).
+    pub fn touch(&self) {
+        if let Some(expires) = self.args.expires {
+            let mut st = self.lock();
+            st.last_used = now_ms();
+            let at = st.last_used + expires;
+            self.wake_at(&mut st, at);
+        }
+    }
+
+    /// Drops expired messages from the head of every level, then asks to be woken at the
+    /// next head's deadline. Messages behind an unexpired head wait for it, as in RabbitMQ.
+    fn expire(&self, st: &mut QueueState, now: u64) {
+        let mut next: Option<u64> = None;
+        let levels = st.buffer.levels().count();
+        for n in 0..levels {
+            loop {
+                if st.buffer.level(n).ready.is_empty() && !self.refill(st, n) {
+                    break;
+                }
+                let Some(head) = st.buffer.level(n).ready.front() else {
+                    break;
+                };
+                if head.deadline == 0 || head.deadline > now {
+                    if head.deadline != 0 {
+                        next = Some(next.map_or(head.deadline, |d| d.min(head.deadline)));
+                    }
+                    break;
+                }
+                if let Some(e) = st.buffer.pop_front(n) {
+                    st.fx.dead.push((e, Reason::Expired));
+                }
+            }
+        }
+        if let Some(at) = next {
+            self.wake_at(st, at);
+        }
+    }
+
+    /// Whether `e` must not be handed out any more at `now`.
+    fn is_expired(st: &QueueState, e: &QueuedMessage, now: u64) -> bool {
+        e.deadline != 0 && e.deadline <= now && e.seq < st.undispatched
+    }
+
+    /// Appends a message to its level: in memory, or on disk past the memory limit.
+    fn enqueue(&self, st: &mut QueueState, entry: QueuedMessage, limit: Option<usize>) {
+        let n = st.buffer.level_of(entry.message.priority);
+        let body_len = entry.message.body().len();
+        let level = st.buffer.level_mut(n);
+        match (&self.log, limit) {
+            (Some((store, id)), Some(limit))
+                if !level.backlog.is_empty() || level.ready.len() >= limit =>
+            {
+                // In the log already, or spilled there now.
+                let slot = match entry.message.slot.get() {
+                    Some(s) if self.survives => s.clone(),
+                    _ => {
+                        let s = Slot::spill(*id, None);
+                        store.log.spill(s.clone(), *id, entry.message.to_log());
+                        s
+                    }
+                };
+                level.backlog.push(entry, Some(slot));
+            }
+            _ => level.ready.push_back(entry),
+        }
+        st.buffer.joined(n, body_len);
+    }
+
+    /// Appends a message, unless a length limit refuses it. The caller dispatches
+    /// (`dispatch`) once it has pushed what it had: a publisher pushes a read buffer's worth
+    /// of messages and the queue's consumers get them in one hand-over.
+    pub fn push(&self, message: Arc<Message>) -> Pushed {
+        let mut st = self.lock();
+        if st.deleted {
+            return Pushed::default();
+        }
+        if self.would_overflow(&st, &message) {
+            match self.args.overflow {
+                Overflow::DropHead => {}
+                Overflow::RejectPublish | Overflow::RejectPublishDlx => {
+                    let entry = QueuedMessage {
+                        seq: 0,
+                        message,
+                        redelivered: false,
+                        deadline: 0,
+                    };
+                    if self.args.overflow == Overflow::RejectPublishDlx {
+                        st.fx.dead.push((entry, Reason::Maxlen));
+                    } else {
+                        self.settle(&entry);
+                    }
+                    let congested = st.congested(CONGESTED_ABOVE);
+                    self.finish(st);
+                    return Pushed {
+                        congested,
+                        refused: true,
+                    };
+                }
+            }
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let deadline = self.deadline_of(&message, 0);
+        if deadline != 0 {
+            st.timed = true;
+            self.wake_at(&mut st, deadline);
+        }
+        let entry = QueuedMessage {
+            seq,
+            message,
+            redelivered: false,
+            deadline,
+        };
+        let limit = if st.consumers.is_empty() {
+            MEMORY_LIMIT
+        } else {
+            MEMORY_LIMIT_CONSUMED
+        };
+        self.enqueue(&mut st, entry, Some(limit));
+        if self.args.overflow == Overflow::DropHead {
+            self.drop_head_over_limit(&mut st);
+        }
+        let congested = st.congested(CONGESTED_ABOVE) || self.spill_lagging(SPILL_BACKLOG_ABOVE);
+        self.finish(st);
+        Pushed {
+            congested,
+            refused: false,
+        }
+    }
+
+    /// Whether `message` would take the queue past x-max-length or x-max-length-bytes
+    /// (ready messages only, as RabbitMQ counts).
+    fn would_overflow(&self, st: &QueueState, message: &Message) -> bool {
+        let a = &self.args;
+        a.max_length
+            .is_some_and(|max| st.buffer.len() as u64 + 1 > max)
+            || a.max_length_bytes
+                .is_some_and(|max| st.buffer.bytes() + message.body().len() as u64 > max)
+    }
+
+    /// x-overflow drop-head: the oldest messages leave (dead-lettered as maxlen) until the
+    /// queue is within its limits.
+    fn drop_head_over_limit(&self, st: &mut QueueState) {
+        let a = &self.args;
+        if a.max_length.is_none() && a.max_length_bytes.is_none() {
+            return;
+        }
+        let over = |st: &QueueState| {
+            a.max_length.is_some_and(|max| st.buffer.len() as u64 > max)
+                || a.max_length_bytes
+                    .is_some_and(|max| st.buffer.bytes() > max)
+        };
+        while over(st) {
+            match self.pop_head(st) {
+                Some(e) => st.fx.dead.push((e, Reason::Maxlen)),
+                None => break,
+            }
+        }
+    }
+
+    /// The next message in delivery order, read back from disk if need be.
+    fn pop_head(&self, st: &mut QueueState) -> Option<QueuedMessage> {
+        loop {
+            let n = st.buffer.front_level()?;
+            if st.buffer.level(n).ready.is_empty() && !self.refill(st, n) {
+                continue;
+            }
+            if let Some(e) = st.buffer.pop_front(n) {
+                return Some(e);
+            }
+        }
+    }
+
+    /// The next message that has not expired; expired ones on the way are dead-lettered.
+    fn pop_live(&self, st: &mut QueueState, now: u64) -> Option<QueuedMessage> {
+        loop {
+            let e = self.pop_head(st)?;
+            if st.timed && Self::is_expired(st, &e, now) {
+                st.fx.dead.push((e, Reason::Expired));
+                continue;
+            }
+            return Some(e);
+        }
+    }
+
+    /// Whether this queue spills and the disk is behind by more than `above` bytes of spills.
+    fn spill_lagging(&self, above: usize) -> bool {
+        match &self.log {
+            Some((store, _)) => store.log.spill_backlog() > above,
+            None => false,
+        }
+    }
+
+    /// Whether consumers are this far behind: ready messages piling up while the queue has
+    /// consumers. Publishers to a congested queue pause (flow control, as RabbitMQ's credit
+    /// flow does) until it drains below `RELIEVED_BELOW`; a queue with no consumers is only
+    /// filling, which never throttles, unless its spills wait for a disk that lags behind.
+    pub fn is_congested(&self) -> bool {
+        self.lock().congested(RELIEVED_BELOW) || self.spill_lagging(SPILL_BACKLOG_ABOVE / 2)
+    }
+
+    /// Puts messages back in their original places, marked redelivered.
+    pub fn requeue(&self, entries: impl IntoIterator<Item = QueuedMessage>) {
+        self.put_back(entries.into_iter().map(|mut e| {
+            e.redelivered = true;
+            e
+        }));
+    }
+
+    /// Takes back a message that never reached its consumer (it was cancelled meanwhile).
+    pub fn requeue_undelivered(&self, entries: Vec<QueuedMessage>) {
+        self.put_back(entries.into_iter());
+    }
+
+    fn put_back(&self, entries: impl Iterator<Item = QueuedMessage>) {
+        let mut st = self.lock();
+        if st.deleted {
+            for e in entries {
+                self.settle(&e);
+            }
+            return;
+        }
+        for e in entries {
+            st.buffer.put_in_place(e);
+        }
+        self.dispatch_locked(&mut st);
+        self.finish(st);
+    }
+
+    /// Messages a consumer refused (reject or nack without requeue): dead-lettered as
+    /// rejected where the queue has a dead-letter exchange, dropped otherwise.
+    pub fn discard(&self, entries: Vec<QueuedMessage>) {
+        if self.args.dead_letter_exchange.is_none() {
+            for e in &entries {
+                self.settle(e);
+            }
+            return;
+        }
+        self.apply(Effects {
+            dead: entries.into_iter().map(|e| (e, Reason::Rejected)).collect(),
+            delete: false,
+        });
+    }
+
+    /// Delivers after credit was returned (ack, qos change).
+    pub fn dispatch(&self) {
+        let mut st = self.lock();
+        self.dispatch_locked(&mut st);
+        self.finish(st);
+    }
+
+    /// Reads the next batch of level `n`'s backlog into memory; false if there was none.
+    /// The read happens under the queue's lock, bounded by `LOAD_BATCH` messages and the
+    /// log's read span.
+    fn refill(&self, st: &mut QueueState, n: usize) -> bool {
+        let taken = st.buffer.level_mut(n).backlog.take(LOAD_BATCH);
+        if taken.is_empty() {
+            return false;
+        }
+        let positions: Vec<_> = taken
+            .iter()
+            .filter_map(|t| match t {
+                Taken::Disk { position, .. } => Some(*position),
+                Taken::Memory(_) => None,
+            })
+            .collect();
+        let mut read = match &self.log {
+            Some((store, _)) if !positions.is_empty() => store.log.read(&positions),
+            _ => Vec::new(),
+        }
+        .into_iter();
+        let mut lost = 0;
+        let mut loaded = Vec::with_capacity(taken.len());
+        for t in taken {
+            let entry = match t {
+                Taken::Memory(e) => e,
+                Taken::Disk {
+                    position,
+                    redelivered,
+                    spilled,
+                } => match read.next().flatten() {
+                    Some(m) => {
+                        let slot = match (&self.log, spilled) {
+                            (Some((_, id)), true) => Slot::spill(*id, Some(position)),
+                            _ => Slot::at(position),
+                        };
+                        let message = Arc::new(Message::from_log(m, slot));
+                        let deadline = self.deadline_of(&message, 0);
+                        st.timed |= deadline != 0;
+                        QueuedMessage {
+                            seq: 0,
+                            message,
+                            redelivered,
+                            deadline,
+                        }
+                    }
+                    None => {
+                        // Unreadable (logged by the read): lost; let its segment go.
+                        if let Some((store, id)) = &self.log {
+                            store.log.settled_at(*id, vec![position]);
+                        }
+                        lost += 1;
+                        continue;
+                    }
+                },
+            };
+            loaded.push(entry);
+        }
+        st.buffer.lost(n, lost);
+        // Messages recovered from disk sit in level 0 until read: a priority queue puts each
+        // where it belongs now that its priority is known.
+        for mut entry in loaded {
+            // Everything in memory or handed out has a smaller seq than the backlog.
+            entry.seq = st.next_seq;
+            st.next_seq += 1;
+            let at = st.buffer.level_of(entry.message.priority);
+            if at == n {
+                st.buffer.level_mut(n).ready.push_back(entry);
+            } else {
+                st.buffer.lost(n, 1);
+                let body_len = entry.message.body().len();
+                st.buffer.level_mut(at).ready.push_back(entry);
+                st.buffer.joined(at, body_len);
+            }
+        }
+        st.undispatched = st.undispatched.min(st.next_seq);
+        true
+    }
+
+    /// Hands ready messages to consumers with credit; each consumer's share goes to its
+    /// connection as one batch. Then expires what is due at the head.
+    fn dispatch_locked(&self, st: &mut QueueState) {
+        let now = if st.timed { now_ms() } else { 0 };
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        loop {
+            // Per consumer (by index), what this round gives it.
+            let mut batches: Vec<Vec<QueuedMessage>> = Vec::new();
+            while !st.consumers.is_empty() && !st.buffer.is_empty() {
+                let Some(idx) = st.consumers.pick() else {
+                    break;
+                };
+                let Some(entry) = self.pop_live(st, now) else {
+                    st.consumers.get(idx).return_credit(1);
+                    break;
+                };
+                if batches.len() <= idx {
+                    batches.resize_with(st.consumers.len(), Vec::new);
+                }
+                batches[idx].push(entry);
+            }
+            if !self.send_batches(&me, st, batches) {
+                break;
+            }
+            // A consumer's connection was gone: what it was given is back in the queue, for
+            // the others.
+        }
+        st.undispatched = st.next_seq;
+        if st.timed {
+            self.expire(st, now);
+        }
+    }
+
+    /// Sends each consumer its batch; returns whether a connection was gone (its consumer is
+    /// removed and its messages are back in place), i.e. whether to dispatch again.
+    fn send_batches(
+        &self,
+        me: &Arc<Queue>,
+        st: &mut QueueState,
+        batches: Vec<Vec<QueuedMessage>>,
+    ) -> bool {
+        let mut gone = Vec::new();
+        for (idx, entries) in batches.into_iter().enumerate() {
+            if entries.is_empty() {
+                continue;
+            }
+            let c = st.consumers.get(idx);
+            let delivery = Delivery {
+                channel: c.channel,
+                consumer_tag: c.tag.clone(),
+                queue: me.clone(),
+                entries,
+                credited: !c.no_ack,
+            };
+            if let Err(err) = c.sink.send(Outbound::Deliver(delivery)) {
+                // The connection is gone; its cleanup removes the consumer. Keep the messages.
+                if let Outbound::Deliver(d) = err.0 {
+                    c.return_credit(d.entries.len() as u32);
+                    for e in d.entries {
+                        st.buffer.put_in_place(e);
+                    }
+                }
+                gone.push(idx);
+            }
+        }
+        for idx in gone.iter().rev() {
+            st.consumers.remove_at(*idx);
+        }
+        !gone.is_empty()
+    }
+
+    /// Takes the next live message for basic.get, with the count left behind.
+    pub fn get(&self) -> Option<(QueuedMessage, u32)> {
+        let mut st = self.lock();
+        if self.args.expires.is_some() {
+            st.last_used = now_ms();
+            if let Some(expires) = self.args.expires {
+                let at = st.last_used + expires;
+                self.wake_at(&mut st, at);
+            }
+        }
+        let now = if st.timed { now_ms() } else { 0 };
+        // A get sees what a dispatch would: nothing that is due.
+        st.undispatched = st.next_seq;
+        let got = self.pop_live(&mut st, now);
+        let left = st.buffer.len() as u32;
+        self.finish(st);
+        got.map(|m| (m, left))
+    }
+
+    /// Adds a consumer unless exclusivity forbids it (an exclusive consumer wants the queue
+    /// to itself; nobody joins one). Returns whether it was added.
+    pub fn try_add_consumer(&self, consumer: Consumer) -> bool {
+        let mut st = self.lock();
+        if consumer.exclusive && !st.consumers.is_empty()
+            || st.consumers.iter().any(|c| c.exclusive)
+        {
+            return false;
+        }
+        st.consumers.add(consumer);
+        st.had_consumer = true;
+        self.dispatch_locked(&mut st);
+        self.finish(st);
+        true
+    }
+
+    pub fn remove_consumer(&self, connection: u64, channel: u16, tag: &str) -> ConsumerRemoved {
+        let mut st = self.lock();
+        let removed = st
+            .consumers
+            .remove_where(|c| c.connection == connection && c.channel == channel && &*c.tag == tag);
+        if removed == 0 {
+            return ConsumerRemoved::NotFound;
+        }
+        if let Some(expires) = self.args.expires
+            && st.consumers.is_empty()
+        {
+            st.last_used = now_ms();
+            let at = st.last_used + expires;
+            self.wake_at(&mut st, at);
+        }
+        // With a single active consumer, the next one takes over what is ready.
+        if self.args.single_active_consumer {
+            self.dispatch_locked(&mut st);
+        }
+        let result = if self.settings.auto_delete && st.consumers.is_empty() && st.had_consumer {
+            ConsumerRemoved::LastOfAutoDelete
+        } else {
+            ConsumerRemoved::Removed
+        };
+        self.finish(st);
+        result
+    }
+
+    /// Ready messages and consumers, as queue.declare-ok reports them.
+    pub fn counts(&self) -> (u32, u32) {
+        let st = self.lock();
+        (st.buffer.len() as u32, st.consumers.len() as u32)
+    }
+
+    pub fn message_count(&self) -> u32 {
+        self.lock().buffer.len() as u32
+    }
+
+    pub fn consumer_count(&self) -> usize {
+        self.lock().consumers.len()
+    }
+
+    /// Drops every ready message; returns how many there were.
+    pub fn purge(&self) -> u32 {
+        let mut st = self.lock();
+        self.drop_ready(&mut st)
+    }
+
+    /// Settles every ready message, in memory and on disk; returns how many there were.
+    fn drop_ready(&self, st: &mut QueueState) -> u32 {
+        let n = st.buffer.len() as u32;
+        let (memory, positions) = st.buffer.drain();
+        for e in memory {
+            self.settle(&e);
+        }
+        if let Some((store, id)) = &self.log {
+            store.log.settled_at(*id, positions);
+        }
+        n
+    }
+
+    /// Marks the queue gone, tells its consumers, and returns how many messages it held.
+    pub fn mark_deleted(&self) -> u32 {
+        let mut st = self.lock();
+        st.deleted = true;
+        for c in st.consumers.drain() {
+            let _ = c.sink.send(Outbound::Cancelled {
+                channel: c.channel,
+                consumer_tag: c.tag.clone(),
+            });
+        }
+        self.drop_ready(&mut st)
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.lock().deleted
+    }
+}
