@@ -1,10 +1,12 @@
 //! Dead-lettering: what a message becomes when it leaves a queue as rejected, expired or over
 //! the length limit, and where it may go.
 //!
-//! The new message carries its history in the headers as RabbitMQ 4.3 writes it: an
-//! `x-death` array with one table per (queue, reason), most recent first, each with its
-//! count; `x-first-death-*` set once; `x-last-death-*` (3.13+) set every time. The
-//! expiration property is removed (kept as `original-expiration` in the entry), so the
+//! The new message carries its history in the headers as RabbitMQ 4.3 writes it
+//! (`mc_amqpl:death_table/7`): an `x-death` array with one table per (queue, reason), most
+//! recent first, each `[original-expiration,] count, reason, queue, time, exchange,
+//! routing-keys`, where `time` is the first such death and `count` grows; `x-first-death-*`
+//! set once; `x-last-death-*` (3.13+) set every time; the whole header table sorted by key.
+//! The expiration property is removed (kept as `original-expiration` in the entry), so the
 //! message does not expire again for the same reason. Routing is left to the vhost, through
 //! the same path as a client's publish.
 //!
@@ -74,7 +76,7 @@ pub fn dead_letter(
     } else {
         Vec::new()
     };
-    let original_expiration = props.expiration.take();
+    props.expiration = None;
     let same = |t: &FieldTable| {
         t.get("queue").and_then(FieldValue::as_str) == Some(queue)
             && t.get("reason").and_then(FieldValue::as_str) == Some(reason.as_str())
@@ -88,6 +90,10 @@ pub fn dead_letter(
         }
         None => {
             let mut t = FieldTable::new();
+            // RabbitMQ 4.3 keeps the TTL as a number and writes it back first.
+            if let Some(ttl) = m.expiration {
+                t.insert("original-expiration", text(&ttl.to_string()));
+            }
             t.insert("count", FieldValue::I64(1));
             t.insert("reason", text(reason.as_str()));
             t.insert("queue", text(queue));
@@ -97,9 +103,6 @@ pub fn dead_letter(
                 "routing-keys",
                 FieldValue::Array(original_keys.iter().map(|k| text(k)).collect()),
             );
-            if let Some(e) = &original_expiration {
-                t.insert("original-expiration", text(e));
-            }
             t
         }
     };
@@ -129,11 +132,17 @@ pub fn dead_letter(
         "x-death",
         FieldValue::Array(deaths.into_iter().map(FieldValue::Table).collect()),
     );
-    props.headers = Some(headers);
     let routing_keys = match routing_key {
-        Some(k) => vec![k.to_owned()],
+        Some(k) => {
+            // A message sent on with a new key no longer goes to its CC keys.
+            headers.0.retain(|(k, _)| k != "CC");
+            vec![k.to_owned()]
+        }
         None => original_keys,
     };
+    // RabbitMQ 4.3 hands the headers out sorted by key.
+    headers.0.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    props.headers = Some(headers);
     let raw_properties = props.to_bytes();
     let (_, body) = m.to_bytes();
     let mut message = Message::new(

@@ -27,8 +27,9 @@ const PREDECLARED: [(&str, ExchangeKind); 6] = [
     ("amq.match", ExchangeKind::Headers),
 ];
 
-/// Queue arguments RabbitMQ compares on redeclare; others are stored but not compared.
-const COMPARED_QUEUE_ARGS: [&str; 11] = [
+/// Queue arguments RabbitMQ compares on redeclare, in its order (a classic queue's
+/// `queue_arguments`); others are stored but not compared.
+const COMPARED_QUEUE_ARGS: [&str; 14] = [
     "x-expires",
     "x-message-ttl",
     "x-dead-letter-exchange",
@@ -38,8 +39,11 @@ const COMPARED_QUEUE_ARGS: [&str; 11] = [
     "x-max-priority",
     "x-overflow",
     "x-queue-mode",
-    "x-queue-type",
+    "x-queue-version",
     "x-single-active-consumer",
+    "x-queue-type",
+    "x-queue-master-locator",
+    "x-queue-leader-locator",
 ];
 
 /// Exchange arguments RabbitMQ compares on redeclare.
@@ -461,11 +465,14 @@ impl VHost {
         want: &FieldTable,
         have: &FieldTable,
     ) -> Result<(), BrokerError> {
+        let classic = |v: Option<&FieldValue>| v.and_then(FieldValue::as_str) == Some("classic");
         for key in keys {
             let (a, b) = (want.get(key), have.get(key));
             let same = match (a, b) {
                 (Some(a), Some(b)) => a == b || a.as_i64().is_some() && a.as_i64() == b.as_i64(),
                 (None, None) => true,
+                // A classic queue is one declared without a type.
+                (x, None) | (None, x) if *key == "x-queue-type" => classic(x),
                 _ => false,
             };
             if !same {
@@ -546,14 +553,6 @@ impl VHost {
                 name: d.name,
             });
         }
-        let args = QueueArgs::parse(&d.arguments).map_err(|(arg, refusal)| {
-            BrokerError::InvalidArgument {
-                queue: d.name.clone(),
-                vhost: self.name.clone(),
-                arg: arg.to_owned(),
-                refusal,
-            }
-        })?;
         let settings = QueueSettings {
             durable: d.durable,
             exclusive: d.exclusive,
@@ -579,6 +578,15 @@ impl VHost {
                 q
             }
             Entry::Vacant(e) => {
+                // Only a new queue's arguments are checked: a redeclare is compared only.
+                let args = QueueArgs::parse(&settings.arguments).map_err(|(arg, refusal)| {
+                    BrokerError::InvalidArgument {
+                        queue: d.name.clone(),
+                        vhost: self.name.clone(),
+                        arg: arg.to_owned(),
+                        refusal,
+                    }
+                })?;
                 let owner = d.exclusive.then_some(connection);
                 // Every queue gets a number in the log, for spilling a deep backlog; only
                 // durable, non-exclusive ones are recorded in the definitions (see `persist`).

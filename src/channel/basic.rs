@@ -167,7 +167,7 @@ impl Channel {
             None => None,
         };
         let (content, more_keys) = if p.properties.sender_selected {
-            sender_selected::keys(p.content)
+            sender_selected::keys(p.content)?
         } else {
             (p.content, Vec::new())
         };

@@ -186,3 +186,85 @@ pub async fn drain_strings(ch: &Channel, queue: &str) -> Vec<String> {
         .map(|b| String::from_utf8(b).expect("utf-8 body"))
         .collect()
 }
+
+// ---- Helpers for the queue-extension suites (TTL, dead-lettering, limits, priorities) ----
+
+use futures_lite::StreamExt;
+use lapin::options::BasicConsumeOptions;
+use lapin::types::{AMQPValue, ShortString};
+
+/// A field table from (key, value) pairs, in order.
+pub fn args(entries: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in entries {
+        t.insert(ShortString::from(*k), v.clone());
+    }
+    t
+}
+
+/// A long-string field value.
+pub fn s(v: &str) -> AMQPValue {
+    AMQPValue::LongString(v.into())
+}
+
+/// A signed 32-bit integer field value.
+pub fn int(v: i32) -> AMQPValue {
+    AMQPValue::LongInt(v)
+}
+
+/// Declares a queue with arguments (not durable, not exclusive).
+pub async fn declare_with(ch: &Channel, name: &str, arguments: FieldTable) {
+    within(ch.queue_declare(name, QueueDeclareOptions::default(), arguments))
+        .await
+        .expect("queue.declare");
+}
+
+/// Starts a consumer with arguments.
+pub async fn consume_with(
+    ch: &Channel,
+    queue: &str,
+    tag: &str,
+    no_ack: bool,
+    arguments: FieldTable,
+) -> lapin::Consumer {
+    within(ch.basic_consume(
+        queue,
+        tag,
+        BasicConsumeOptions {
+            no_ack,
+            ..Default::default()
+        },
+        arguments,
+    ))
+    .await
+    .expect("basic.consume")
+}
+
+/// The consumer's next delivery, within the test timeout.
+pub async fn next_delivery(consumer: &mut lapin::Consumer) -> lapin::message::Delivery {
+    within(consumer.next())
+        .await
+        .expect("consumer stream ended")
+        .expect("delivery")
+}
+
+/// Waits (polling, bounded by the test timeout) until `queue` holds `n` ready messages.
+pub async fn wait_for_count(ch: &Channel, queue: &str, n: u32) {
+    within(async {
+        loop {
+            if passive_counts(ch, queue).await.0 == n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+/// A header's value, looked up by name.
+pub fn header<'a>(d: &'a lapin::message::Delivery, key: &str) -> Option<&'a AMQPValue> {
+    d.properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(key))
+}

@@ -772,7 +772,8 @@ impl Queue {
     /// to itself; nobody joins one). Returns whether it was added.
     pub fn try_add_consumer(&self, consumer: Consumer) -> bool {
         let mut st = self.lock();
-        if consumer.exclusive && !st.consumers.is_empty()
+        // A single-active-consumer queue never grants exclusivity, as in RabbitMQ.
+        if consumer.exclusive && (!st.consumers.is_empty() || self.args.single_active_consumer)
             || st.consumers.iter().any(|c| c.exclusive)
         {
             return false;
