@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
+use lapin::BasicProperties;
 use lapin::options::*;
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::BasicProperties;
 
 #[tokio::test]
 async fn drop_head_keeps_the_newest_within_both_limits() {
@@ -33,9 +33,23 @@ async fn reject_publish_nacks_and_reject_publish_dlx_dead_letters() {
     let broker = broker();
     let conn = connect(&broker).await;
     let ch = confirm_channel(&conn).await;
-    declare_with(&ch, "full", args(&[("x-max-length", int(1)), ("x-overflow", s("reject-publish"))])).await;
-    assert!(matches!(publish(&ch, "", "full", b"kept").await, Confirmation::Ack(_)));
-    assert!(matches!(publish(&ch, "", "full", b"refused").await, Confirmation::Nack(_)));
+    declare_with(
+        &ch,
+        "full",
+        args(&[
+            ("x-max-length", int(1)),
+            ("x-overflow", s("reject-publish")),
+        ]),
+    )
+    .await;
+    assert!(matches!(
+        publish(&ch, "", "full", b"kept").await,
+        Confirmation::Ack(_)
+    ));
+    assert!(matches!(
+        publish(&ch, "", "full", b"refused").await,
+        Confirmation::Nack(_)
+    ));
     // Unacked messages do not count: once delivered, there is room again.
     let tag = within(ch.basic_get("full", BasicGetOptions { no_ack: false }))
         .await
@@ -43,8 +57,13 @@ async fn reject_publish_nacks_and_reject_publish_dlx_dead_letters() {
         .expect("message")
         .delivery
         .delivery_tag;
-    assert!(matches!(publish(&ch, "", "full", b"next").await, Confirmation::Ack(_)));
-    within(ch.basic_ack(tag, BasicAckOptions::default())).await.unwrap();
+    assert!(matches!(
+        publish(&ch, "", "full", b"next").await,
+        Confirmation::Ack(_)
+    ));
+    within(ch.basic_ack(tag, BasicAckOptions::default()))
+        .await
+        .unwrap();
     assert_eq!(drain_strings(&ch, "full").await, ["next"]);
 
     declare_with(&ch, "dl", FieldTable::default()).await;
@@ -59,14 +78,23 @@ async fn reject_publish_nacks_and_reject_publish_dlx_dead_letters() {
         ]),
     )
     .await;
-    assert!(matches!(publish(&ch, "", "full-dlx", b"in").await, Confirmation::Ack(_)));
-    assert!(matches!(publish(&ch, "", "full-dlx", b"out").await, Confirmation::Nack(_)));
+    assert!(matches!(
+        publish(&ch, "", "full-dlx", b"in").await,
+        Confirmation::Ack(_)
+    ));
+    assert!(matches!(
+        publish(&ch, "", "full-dlx", b"out").await,
+        Confirmation::Nack(_)
+    ));
     let got = within(ch.basic_get("dl", BasicGetOptions { no_ack: true }))
         .await
         .unwrap()
         .expect("dead-lettered");
     assert_eq!(got.delivery.data, b"out");
-    assert_eq!(header(&got.delivery, "x-first-death-reason"), Some(&s("maxlen")));
+    assert_eq!(
+        header(&got.delivery, "x-first-death-reason"),
+        Some(&s("maxlen"))
+    );
     assert_eq!(drain_strings(&ch, "full-dlx").await, ["in"]);
 }
 
@@ -76,12 +104,28 @@ async fn a_priority_queue_delivers_highest_first_fifo_within_a_priority() {
     let conn = connect(&broker).await;
     let ch = confirm_channel(&conn).await;
     declare_with(&ch, "pq", args(&[("x-max-priority", int(5))])).await;
-    for (body, p) in [("none", None), ("p0", Some(0)), ("p3", Some(3)), ("p5", Some(5)), ("p9", Some(9)), ("p255", Some(255)), ("p1", Some(1))] {
+    for (body, p) in [
+        ("none", None),
+        ("p0", Some(0)),
+        ("p3", Some(3)),
+        ("p5", Some(5)),
+        ("p9", Some(9)),
+        ("p255", Some(255)),
+        ("p1", Some(1)),
+    ] {
         let mut props = BasicProperties::default();
         if let Some(p) = p {
             props = props.with_priority(p);
         }
-        publish_with(&ch, "", "pq", body.as_bytes(), BasicPublishOptions::default(), props).await;
+        publish_with(
+            &ch,
+            "",
+            "pq",
+            body.as_bytes(),
+            BasicPublishOptions::default(),
+            props,
+        )
+        .await;
     }
     // Observed on RabbitMQ 3.10.8: above the maximum counts as the maximum.
     let order = ["p5", "p9", "p255", "p3", "p1", "none", "p0"];
@@ -92,9 +136,15 @@ async fn a_priority_queue_delivers_highest_first_fifo_within_a_priority() {
         .expect("message");
     assert_eq!(first.delivery.data, b"p5");
     assert_eq!(first.delivery.properties.priority(), &Some(5));
-    within(ch.basic_nack(first.delivery.delivery_tag, BasicNackOptions { requeue: true, multiple: false }))
-        .await
-        .unwrap();
+    within(ch.basic_nack(
+        first.delivery.delivery_tag,
+        BasicNackOptions {
+            requeue: true,
+            multiple: false,
+        },
+    ))
+    .await
+    .unwrap();
     assert_eq!(drain_strings(&ch, "pq").await, order);
 }
 
@@ -105,7 +155,9 @@ async fn higher_priority_consumers_are_served_while_they_have_credit() {
     let ch = confirm_channel(&conn).await;
     declare_with(&ch, "q", FieldTable::default()).await;
     let high = within(conn.create_channel()).await.unwrap();
-    within(high.basic_qos(2, BasicQosOptions::default())).await.unwrap();
+    within(high.basic_qos(2, BasicQosOptions::default()))
+        .await
+        .unwrap();
     let mut h = consume_with(&high, "q", "high", false, args(&[("x-priority", int(10))])).await;
     let low = within(conn.create_channel()).await.unwrap();
     let mut l = consume_with(&low, "q", "low", true, FieldTable::default()).await;
@@ -131,7 +183,11 @@ async fn a_single_active_consumer_gets_everything_until_it_goes() {
     let mut a = consume_with(&first, "sac", "a", false, FieldTable::default()).await;
     let second = within(conn.create_channel()).await.unwrap();
     let mut b = consume_with(&second, "sac", "b", true, FieldTable::default()).await;
-    assert_eq!(passive_counts(&ch, "sac").await.1, 2, "both count as consumers");
+    assert_eq!(
+        passive_counts(&ch, "sac").await.1,
+        2,
+        "both count as consumers"
+    );
     for i in 0..4 {
         publish(&ch, "", "sac", format!("m{i}").as_bytes()).await;
     }
@@ -159,7 +215,11 @@ async fn a_single_active_consumer_gets_everything_until_it_goes() {
         FieldTable::default(),
     ))
     .await;
-    expect_amqp(res.map(|_| ()), 403, "ACCESS_REFUSED - queue 'sac' in vhost '/' in exclusive use");
+    expect_amqp(
+        res.map(|_| ()),
+        403,
+        "ACCESS_REFUSED - queue 'sac' in vhost '/' in exclusive use",
+    );
 }
 
 #[tokio::test]
@@ -169,17 +229,34 @@ async fn cc_and_bcc_route_to_more_keys_and_bcc_is_removed() {
     let ch = confirm_channel(&conn).await;
     for q in ["main", "copy", "blind"] {
         declare_with(&ch, q, FieldTable::default()).await;
-        within(ch.queue_bind(q, "amq.direct", q, Default::default(), FieldTable::default()))
-            .await
-            .unwrap();
+        within(ch.queue_bind(
+            q,
+            "amq.direct",
+            q,
+            Default::default(),
+            FieldTable::default(),
+        ))
+        .await
+        .unwrap();
     }
     let headers = args(&[
-        ("CC", AMQPValue::FieldArray(vec![s("copy"), AMQPValue::LongLongInt(7)].into())),
+        (
+            "CC",
+            AMQPValue::FieldArray(vec![s("copy"), AMQPValue::LongLongInt(7)].into()),
+        ),
         ("BCC", AMQPValue::FieldArray(vec![s("blind")].into())),
         ("other", s("kept")),
     ]);
     let props = BasicProperties::default().with_headers(headers);
-    publish_with(&ch, "amq.direct", "main", b"hello", BasicPublishOptions::default(), props).await;
+    publish_with(
+        &ch,
+        "amq.direct",
+        "main",
+        b"hello",
+        BasicPublishOptions::default(),
+        props,
+    )
+    .await;
     for q in ["main", "copy", "blind"] {
         let got = within(ch.basic_get(q, BasicGetOptions { no_ack: true }))
             .await

@@ -774,33 +774,97 @@ async fn channels_must_be_opened_once() {
     still_serving(&b).await;
 }
 
+/// RabbitMQ's channel_max limits how many channels are open at once, not their numbers
+/// (observed on 3.10.8: channel 65535 opens under channel_max 2047; a fourth channel under 3
+/// is refused with this text, class and method 0).
 #[tokio::test]
-async fn channel_above_channel_max_is_not_allowed() {
+async fn channel_max_counts_open_channels_not_numbers() {
     let b = broker();
+    let mut r = Raw::ready(&b).await;
+    r.open_channel(65535).await;
     let mut r = Raw::open_with(
         &b,
         &Hello {
-            channel_max: 10,
+            channel_max: 3,
             ..Default::default()
         },
     )
     .await;
-    r.open_channel(10).await;
-    r.send(11, Method::ChannelOpen(ChannelOpen::default()))
-        .await;
-    r.expect_connection_close(530, "NOT_ALLOWED", None).await;
-    // Straight to channel 11 on a fresh connection: the same.
-    let mut r = Raw::open_with(
-        &b,
-        &Hello {
-            channel_max: 10,
-            ..Default::default()
-        },
+    for ch in [7, 1000, 3] {
+        r.open_channel(ch).await;
+    }
+    r.send(4, Method::ChannelOpen(ChannelOpen::default())).await;
+    r.expect_connection_close(
+        530,
+        "NOT_ALLOWED - number of channels opened (3) has reached the negotiated channel_max (3)",
+        Some((0, 0)),
     )
     .await;
-    r.send(11, Method::ChannelOpen(ChannelOpen::default()))
-        .await;
-    r.expect_connection_close(530, "NOT_ALLOWED", None).await;
+    still_serving(&b).await;
+}
+
+/// Where Warren once accepted what RabbitMQ refuses, it now refuses it the same way: each
+/// close below was observed on RabbitMQ 3.10.8 (and 4.3's source words it the same).
+#[tokio::test]
+async fn what_rabbitmq_refuses_is_refused_alike() {
+    let b = broker();
+    let qos = |size: u32| {
+        Method::BasicQos(BasicQos {
+            prefetch_size: size,
+            prefetch_count: 10,
+            global: false,
+        })
+    };
+    // basic.qos with two bytes after its last argument.
+    let mut trailing = BytesMut::new();
+    write_frame(&mut trailing, FRAME_METHOD, 1, |o| {
+        qos(0).encode(o);
+        o.put_slice(&[0, 0]);
+    });
+    let mut immediate = BytesMut::new();
+    let m = Method::BasicPublish(BasicPublish {
+        routing_key: "q".into(),
+        immediate: true,
+        ..Default::default()
+    });
+    write_content(
+        &mut immediate,
+        1,
+        &m,
+        &BasicProperties::default().to_bytes(),
+        b"x",
+        131072,
+    );
+    let mut sized = BytesMut::new();
+    Frame::Method(1, qos(1)).encode(&mut sized);
+    let cases: Vec<(BytesMut, u16, &str, (u16, u16))> = vec![
+        (
+            trailing,
+            501,
+            "FRAME_ERROR - cannot decode <<0,0,0,0,0,10,0,0,0>>",
+            (60, 10),
+        ),
+        (
+            raw_frame(FRAME_HEARTBEAT, 0, &[1, 2]),
+            501,
+            "FRAME_ERROR - type 8, all octets = <<1,2>>: unknown_frame",
+            (0, 0),
+        ),
+        (
+            sized,
+            540,
+            "NOT_IMPLEMENTED - prefetch_size!=0 (1)",
+            (60, 10),
+        ),
+        (immediate, 540, "NOT_IMPLEMENTED - immediate=true", (60, 40)),
+    ];
+    for (bytes, code, text, ids) in cases {
+        let mut r = Raw::ready(&b).await;
+        r.open_channel(1).await;
+        r.send_raw(&bytes).await;
+        let c = r.expect_connection_close(code, text, Some(ids)).await;
+        assert_eq!(c.reply_text, text);
+    }
     still_serving(&b).await;
 }
 

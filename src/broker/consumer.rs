@@ -3,7 +3,7 @@
 use super::message::Message;
 use super::queue::Queue;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// A prefetch window: how many deliveries may be unacknowledged at once (0 = no limit).
@@ -13,8 +13,6 @@ use tokio::sync::mpsc::UnboundedSender;
 pub struct Credit {
     limit: AtomicU32,
     in_flight: AtomicU32,
-    /// channel.flow active=false: no credit at all until resumed.
-    paused: AtomicBool,
 }
 
 impl Credit {
@@ -22,7 +20,6 @@ impl Credit {
         Arc::new(Credit {
             limit: AtomicU32::new(limit.into()),
             in_flight: AtomicU32::new(0),
-            paused: AtomicBool::new(false),
         })
     }
 
@@ -30,15 +27,8 @@ impl Credit {
         self.limit.store(limit.into(), Ordering::Release);
     }
 
-    pub fn set_paused(&self, paused: bool) {
-        self.paused.store(paused, Ordering::Release);
-    }
-
     /// Takes one unit of credit if the window has room.
     pub fn try_take(&self) -> bool {
-        if self.paused.load(Ordering::Acquire) {
-            return false;
-        }
         let limit = self.limit.load(Ordering::Acquire);
         if limit == 0 {
             self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -49,11 +39,6 @@ impl Credit {
                 (n < limit).then_some(n + 1)
             })
             .is_ok()
-    }
-
-    /// For auto-ack consumers: only a paused channel stops them.
-    pub fn try_take_unlimited(&self) -> bool {
-        !self.paused.load(Ordering::Acquire)
     }
 
     /// Returns credit; says whether the window was full before, i.e. whether the queue may
@@ -163,7 +148,7 @@ impl Consumer {
         if self.no_ack {
             // Auto-ack consumers get a window too, of deliveries not yet encoded by their
             // connection, so a slow reader leaves messages in the queue, not in transit.
-            return self.channel_credit.try_take_unlimited() && self.credit.try_take();
+            return self.credit.try_take();
         }
         if !self.credit.try_take() {
             return false;

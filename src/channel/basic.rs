@@ -487,34 +487,23 @@ impl Channel {
         }
     }
 
-    pub(super) fn basic_recover(&mut self, ctx: &mut Context<'_>, requeue: bool) {
+    /// basic.recover requeue=true: every unacked delivery goes back to its queue.
+    pub(super) fn basic_recover(&mut self) {
         let all = std::mem::take(&mut self.unacked);
-        if requeue {
-            self.requeue_all(all.into_values());
-            return;
-        }
-        // requeue=false: redeliver to the original consumer where it still exists.
-        let mut orphans = Vec::new();
-        for (_, mut u) in all {
-            let Some((tag, _)) = u.consumer.clone() else {
-                orphans.push(u);
-                continue;
-            };
-            if !self.consumers.contains_key(&tag) {
-                orphans.push(u);
-                continue;
-            }
-            let new_tag = self.next_delivery_tag;
-            self.next_delivery_tag += 1;
-            u.entry.redelivered = true;
-            write_deliver(ctx, self.id, &tag, new_tag, &u.entry);
-            self.unacked.insert(new_tag, u);
-        }
-        self.requeue_all(orphans);
+        self.requeue_all(all.into_values());
     }
 
-    pub(super) fn basic_qos(&mut self, ctx: &mut Context<'_>, m: BasicQos) {
-        // prefetch-size is ignored, as RabbitMQ's docs say; prefetch-count is the window.
+    pub(super) fn basic_qos(
+        &mut self,
+        ctx: &mut Context<'_>,
+        m: BasicQos,
+    ) -> Result<(), AmqpError> {
+        if m.prefetch_size != 0 {
+            return Err(AmqpError::not_implemented(format!(
+                "prefetch_size!=0 ({})",
+                m.prefetch_size
+            )));
+        }
         if m.global {
             self.channel_credit.set_limit(m.prefetch_count);
             self.channel_has_limit = m.prefetch_count > 0;
@@ -523,5 +512,6 @@ impl Channel {
             self.consumer_prefetch = m.prefetch_count;
         }
         ctx.send(self.id, Method::BasicQosOk(BasicQosOk {}));
+        Ok(())
     }
 }

@@ -131,14 +131,11 @@ impl Channel {
         let ch = self.id;
         match cmd.method {
             Method::ChannelFlow(m) => {
-                self.channel_credit.set_paused(!m.active);
-                if m.active {
-                    self.dispatch_consumed_queues();
+                // RabbitMQ never stops deliveries on a client's word.
+                if !m.active {
+                    return Err(AmqpError::not_implemented("active=false"));
                 }
-                ctx.send(
-                    ch,
-                    Method::ChannelFlowOk(ChannelFlowOk { active: m.active }),
-                );
+                ctx.send(ch, Method::ChannelFlowOk(ChannelFlowOk { active: true }));
             }
             Method::AccessRequest(_) => ctx.send(
                 ch,
@@ -153,7 +150,7 @@ impl Channel {
             Method::QueueUnbind(m) => self.queue_unbind(ctx, m)?,
             Method::QueuePurge(m) => self.queue_purge(ctx, m)?,
             Method::QueueDelete(m) => self.queue_delete(ctx, m)?,
-            Method::BasicQos(m) => self.basic_qos(ctx, m),
+            Method::BasicQos(m) => self.basic_qos(ctx, m)?,
             Method::BasicConsume(m) => self.basic_consume(ctx, m)?,
             Method::BasicCancel(m) => self.basic_cancel(ctx, m),
             Method::BasicPublish(m) => match cmd.content {
@@ -164,12 +161,16 @@ impl Channel {
             Method::BasicAck(m) => self.basic_ack(m.delivery_tag, m.multiple)?,
             Method::BasicReject(m) => self.basic_nack(m.delivery_tag, false, m.requeue)?,
             Method::BasicNack(m) => self.basic_nack(m.delivery_tag, m.multiple, m.requeue)?,
-            Method::BasicRecoverAsync(m) => self.basic_recover(ctx, m.requeue),
-            Method::BasicRecover(m) => {
+            Method::BasicRecoverAsync(BasicRecoverAsync { requeue: false })
+            | Method::BasicRecover(BasicRecover { requeue: false }) => {
+                return Err(AmqpError::not_implemented("requeue=false"));
+            }
+            Method::BasicRecoverAsync(_) => self.basic_recover(),
+            Method::BasicRecover(_) => {
                 // recover-ok first: clients reset their view of the channel on it, and the
                 // redeliveries must come after.
                 ctx.send(ch, Method::BasicRecoverOk(BasicRecoverOk {}));
-                self.basic_recover(ctx, m.requeue);
+                self.basic_recover();
             }
             Method::ConfirmSelect(m) => self.confirm_select(ctx, m.no_wait)?,
             Method::TxSelect(_) => self.tx_select(ctx)?,

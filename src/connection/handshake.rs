@@ -57,6 +57,7 @@ pub fn server_properties() -> FieldTable {
         "basic.nack",
         "consumer_cancel_notify",
         "connection.blocked",
+        "consumer_priorities",
         "authentication_failure_close",
         "per_consumer_qos",
     ] {

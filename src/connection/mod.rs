@@ -558,12 +558,14 @@ impl Connection {
         };
         match (self.channels.get_mut(&ch), frame) {
             (None, ChannelFrame::Method(Method::ChannelOpen(_))) => {
-                if ch > self.session.settings.channel_max {
+                // RabbitMQ limits how many channels are open, whatever their numbers.
+                let max = usize::from(self.session.settings.channel_max);
+                if self.channels.len() >= max {
                     return Err(AmqpError::not_allowed(format!(
-                        "channel number {ch} is above the negotiated channel_max ({})",
-                        self.session.settings.channel_max
+                        "number of channels opened ({}) has reached the negotiated channel_max ({max})",
+                        self.channels.len()
                     ))
-                    .during(20, 10));
+                    .on_connection());
                 }
                 self.channels
                     .insert(ch, Slot::Open(Box::new(Channel::new(ch))));
@@ -697,6 +699,13 @@ fn c_take(channels: &mut LocalMap<u16, Slot>, ch: u16) -> Box<Channel> {
     }
 }
 
+/// Bytes as Erlang's `~w` prints a binary (`<<0,10,255>>`), as RabbitMQ quotes a method it
+/// cannot decode. Only the first 100 bytes: the reply text is cut at 255 anyway.
+fn erlang_binary(bytes: &[u8]) -> String {
+    let shown: Vec<String> = bytes.iter().take(100).map(u8::to_string).collect();
+    format!("<<{}>>", shown.join(","))
+}
+
 /// How RabbitMQ reports a broken frame.
 fn frame_error(e: FrameError) -> AmqpError {
     use crate::protocol::wire::WireError;
@@ -710,6 +719,7 @@ fn frame_error(e: FrameError) -> AmqpError {
             method_id,
             name,
             error: WireError::UnknownFieldType(t),
+            ..
         }) => AmqpError::syntax_error(format!("unknown field type '{}' in {name}", char::from(t)))
             .during(class_id, method_id),
         FrameError::Method(crate::protocol::MethodError::Syntax {
@@ -721,9 +731,9 @@ fn frame_error(e: FrameError) -> AmqpError {
         FrameError::Method(crate::protocol::MethodError::Syntax {
             class_id,
             method_id,
-            name,
-            error,
-        }) => AmqpError::frame_error(format!("cannot decode {name}: {error}"))
+            args,
+            ..
+        }) => AmqpError::frame_error(format!("cannot decode {}", erlang_binary(&args)))
             .during(class_id, method_id),
         FrameError::Header {
             error: WireError::UnknownFieldType(t),

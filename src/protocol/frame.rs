@@ -94,7 +94,8 @@ impl Frame {
                     .map_err(|error| FrameError::Header { channel, error })?,
             ),
             FRAME_BODY => Frame::Body(channel, payload),
-            FRAME_HEARTBEAT => Frame::Heartbeat(channel),
+            // A heartbeat carries nothing; RabbitMQ calls one that does an unknown frame.
+            FRAME_HEARTBEAT if payload.is_empty() => Frame::Heartbeat(channel),
             other => {
                 return Err(FrameError::UnknownType {
                     kind: other,

@@ -541,11 +541,13 @@ pub enum MethodError {
     #[error("unknown method {class_id}/{method_id}")]
     Unknown { class_id: u16, method_id: u16 },
     #[error("cannot decode {name}: {error}")]
+    /// `args`: the method's argument bytes, which RabbitMQ prints in its refusal.
     Syntax {
         class_id: u16,
         method_id: u16,
         name: &'static str,
         error: WireError,
+        args: Box<[u8]>,
     },
 }
 
@@ -789,130 +791,181 @@ impl Method {
             method_id,
             name: method_name(class_id, method_id).unwrap_or("unknown"),
             error,
+            args: args.into(),
         };
         Ok(match (class_id, method_id) {
-            (10, 10) => {
-                Method::ConnectionStart(finish(ConnectionStart::decode(args)).map_err(syntax)?)
-            }
-            (10, 11) => {
-                Method::ConnectionStartOk(finish(ConnectionStartOk::decode(args)).map_err(syntax)?)
-            }
-            (10, 20) => {
-                Method::ConnectionSecure(finish(ConnectionSecure::decode(args)).map_err(syntax)?)
-            }
+            (10, 10) => Method::ConnectionStart(
+                finish_exact(ConnectionStart::decode(args)).map_err(syntax)?,
+            ),
+            (10, 11) => Method::ConnectionStartOk(
+                finish_exact(ConnectionStartOk::decode(args)).map_err(syntax)?,
+            ),
+            (10, 20) => Method::ConnectionSecure(
+                finish_exact(ConnectionSecure::decode(args)).map_err(syntax)?,
+            ),
             (10, 21) => Method::ConnectionSecureOk(
-                finish(ConnectionSecureOk::decode(args)).map_err(syntax)?,
+                finish_exact(ConnectionSecureOk::decode(args)).map_err(syntax)?,
             ),
             (10, 30) => {
-                Method::ConnectionTune(finish(ConnectionTune::decode(args)).map_err(syntax)?)
+                Method::ConnectionTune(finish_exact(ConnectionTune::decode(args)).map_err(syntax)?)
             }
-            (10, 31) => {
-                Method::ConnectionTuneOk(finish(ConnectionTuneOk::decode(args)).map_err(syntax)?)
-            }
+            (10, 31) => Method::ConnectionTuneOk(
+                finish_exact(ConnectionTuneOk::decode(args)).map_err(syntax)?,
+            ),
             (10, 40) => {
-                Method::ConnectionOpen(finish(ConnectionOpen::decode(args)).map_err(syntax)?)
+                Method::ConnectionOpen(finish_exact(ConnectionOpen::decode(args)).map_err(syntax)?)
             }
-            (10, 41) => {
-                Method::ConnectionOpenOk(finish(ConnectionOpenOk::decode(args)).map_err(syntax)?)
-            }
-            (10, 50) => {
-                Method::ConnectionClose(finish(ConnectionClose::decode(args)).map_err(syntax)?)
-            }
-            (10, 51) => {
-                Method::ConnectionCloseOk(finish(ConnectionCloseOk::decode(args)).map_err(syntax)?)
-            }
-            (10, 60) => {
-                Method::ConnectionBlocked(finish(ConnectionBlocked::decode(args)).map_err(syntax)?)
-            }
+            (10, 41) => Method::ConnectionOpenOk(
+                finish_exact(ConnectionOpenOk::decode(args)).map_err(syntax)?,
+            ),
+            (10, 50) => Method::ConnectionClose(
+                finish_exact(ConnectionClose::decode(args)).map_err(syntax)?,
+            ),
+            (10, 51) => Method::ConnectionCloseOk(
+                finish_exact(ConnectionCloseOk::decode(args)).map_err(syntax)?,
+            ),
+            (10, 60) => Method::ConnectionBlocked(
+                finish_exact(ConnectionBlocked::decode(args)).map_err(syntax)?,
+            ),
             (10, 61) => Method::ConnectionUnblocked(
-                finish(ConnectionUnblocked::decode(args)).map_err(syntax)?,
+                finish_exact(ConnectionUnblocked::decode(args)).map_err(syntax)?,
             ),
             (10, 70) => Method::ConnectionUpdateSecret(
-                finish(ConnectionUpdateSecret::decode(args)).map_err(syntax)?,
+                finish_exact(ConnectionUpdateSecret::decode(args)).map_err(syntax)?,
             ),
             (10, 71) => Method::ConnectionUpdateSecretOk(
-                finish(ConnectionUpdateSecretOk::decode(args)).map_err(syntax)?,
+                finish_exact(ConnectionUpdateSecretOk::decode(args)).map_err(syntax)?,
             ),
-            (20, 10) => Method::ChannelOpen(finish(ChannelOpen::decode(args)).map_err(syntax)?),
-            (20, 11) => Method::ChannelOpenOk(finish(ChannelOpenOk::decode(args)).map_err(syntax)?),
-            (20, 20) => Method::ChannelFlow(finish(ChannelFlow::decode(args)).map_err(syntax)?),
-            (20, 21) => Method::ChannelFlowOk(finish(ChannelFlowOk::decode(args)).map_err(syntax)?),
-            (20, 40) => Method::ChannelClose(finish(ChannelClose::decode(args)).map_err(syntax)?),
+            (20, 10) => {
+                Method::ChannelOpen(finish_exact(ChannelOpen::decode(args)).map_err(syntax)?)
+            }
+            (20, 11) => {
+                Method::ChannelOpenOk(finish_exact(ChannelOpenOk::decode(args)).map_err(syntax)?)
+            }
+            (20, 20) => {
+                Method::ChannelFlow(finish_exact(ChannelFlow::decode(args)).map_err(syntax)?)
+            }
+            (20, 21) => {
+                Method::ChannelFlowOk(finish_exact(ChannelFlowOk::decode(args)).map_err(syntax)?)
+            }
+            (20, 40) => {
+                Method::ChannelClose(finish_exact(ChannelClose::decode(args)).map_err(syntax)?)
+            }
             (20, 41) => {
-                Method::ChannelCloseOk(finish(ChannelCloseOk::decode(args)).map_err(syntax)?)
+                Method::ChannelCloseOk(finish_exact(ChannelCloseOk::decode(args)).map_err(syntax)?)
             }
-            (30, 10) => Method::AccessRequest(finish(AccessRequest::decode(args)).map_err(syntax)?),
-            (30, 11) => {
-                Method::AccessRequestOk(finish(AccessRequestOk::decode(args)).map_err(syntax)?)
+            (30, 10) => {
+                Method::AccessRequest(finish_exact(AccessRequest::decode(args)).map_err(syntax)?)
             }
-            (40, 10) => {
-                Method::ExchangeDeclare(finish(ExchangeDeclare::decode(args)).map_err(syntax)?)
-            }
-            (40, 11) => {
-                Method::ExchangeDeclareOk(finish(ExchangeDeclareOk::decode(args)).map_err(syntax)?)
-            }
+            (30, 11) => Method::AccessRequestOk(
+                finish_exact(AccessRequestOk::decode(args)).map_err(syntax)?,
+            ),
+            (40, 10) => Method::ExchangeDeclare(
+                finish_exact(ExchangeDeclare::decode(args)).map_err(syntax)?,
+            ),
+            (40, 11) => Method::ExchangeDeclareOk(
+                finish_exact(ExchangeDeclareOk::decode(args)).map_err(syntax)?,
+            ),
             (40, 20) => {
-                Method::ExchangeDelete(finish(ExchangeDelete::decode(args)).map_err(syntax)?)
+                Method::ExchangeDelete(finish_exact(ExchangeDelete::decode(args)).map_err(syntax)?)
             }
-            (40, 21) => {
-                Method::ExchangeDeleteOk(finish(ExchangeDeleteOk::decode(args)).map_err(syntax)?)
+            (40, 21) => Method::ExchangeDeleteOk(
+                finish_exact(ExchangeDeleteOk::decode(args)).map_err(syntax)?,
+            ),
+            (40, 30) => {
+                Method::ExchangeBind(finish_exact(ExchangeBind::decode(args)).map_err(syntax)?)
             }
-            (40, 30) => Method::ExchangeBind(finish(ExchangeBind::decode(args)).map_err(syntax)?),
             (40, 31) => {
-                Method::ExchangeBindOk(finish(ExchangeBindOk::decode(args)).map_err(syntax)?)
+                Method::ExchangeBindOk(finish_exact(ExchangeBindOk::decode(args)).map_err(syntax)?)
             }
             (40, 40) => {
-                Method::ExchangeUnbind(finish(ExchangeUnbind::decode(args)).map_err(syntax)?)
+                Method::ExchangeUnbind(finish_exact(ExchangeUnbind::decode(args)).map_err(syntax)?)
             }
-            (40, 51) => {
-                Method::ExchangeUnbindOk(finish(ExchangeUnbindOk::decode(args)).map_err(syntax)?)
+            (40, 51) => Method::ExchangeUnbindOk(
+                finish_exact(ExchangeUnbindOk::decode(args)).map_err(syntax)?,
+            ),
+            (50, 10) => {
+                Method::QueueDeclare(finish_exact(QueueDeclare::decode(args)).map_err(syntax)?)
             }
-            (50, 10) => Method::QueueDeclare(finish(QueueDeclare::decode(args)).map_err(syntax)?),
             (50, 11) => {
-                Method::QueueDeclareOk(finish(QueueDeclareOk::decode(args)).map_err(syntax)?)
+                Method::QueueDeclareOk(finish_exact(QueueDeclareOk::decode(args)).map_err(syntax)?)
             }
-            (50, 20) => Method::QueueBind(finish(QueueBind::decode(args)).map_err(syntax)?),
-            (50, 21) => Method::QueueBindOk(finish(QueueBindOk::decode(args)).map_err(syntax)?),
-            (50, 50) => Method::QueueUnbind(finish(QueueUnbind::decode(args)).map_err(syntax)?),
-            (50, 51) => Method::QueueUnbindOk(finish(QueueUnbindOk::decode(args)).map_err(syntax)?),
-            (50, 30) => Method::QueuePurge(finish(QueuePurge::decode(args)).map_err(syntax)?),
-            (50, 31) => Method::QueuePurgeOk(finish(QueuePurgeOk::decode(args)).map_err(syntax)?),
-            (50, 40) => Method::QueueDelete(finish(QueueDelete::decode(args)).map_err(syntax)?),
-            (50, 41) => Method::QueueDeleteOk(finish(QueueDeleteOk::decode(args)).map_err(syntax)?),
-            (60, 10) => Method::BasicQos(finish(BasicQos::decode(args)).map_err(syntax)?),
-            (60, 11) => Method::BasicQosOk(finish(BasicQosOk::decode(args)).map_err(syntax)?),
-            (60, 20) => Method::BasicConsume(finish(BasicConsume::decode(args)).map_err(syntax)?),
+            (50, 20) => Method::QueueBind(finish_exact(QueueBind::decode(args)).map_err(syntax)?),
+            (50, 21) => {
+                Method::QueueBindOk(finish_exact(QueueBindOk::decode(args)).map_err(syntax)?)
+            }
+            (50, 50) => {
+                Method::QueueUnbind(finish_exact(QueueUnbind::decode(args)).map_err(syntax)?)
+            }
+            (50, 51) => {
+                Method::QueueUnbindOk(finish_exact(QueueUnbindOk::decode(args)).map_err(syntax)?)
+            }
+            (50, 30) => Method::QueuePurge(finish_exact(QueuePurge::decode(args)).map_err(syntax)?),
+            (50, 31) => {
+                Method::QueuePurgeOk(finish_exact(QueuePurgeOk::decode(args)).map_err(syntax)?)
+            }
+            (50, 40) => {
+                Method::QueueDelete(finish_exact(QueueDelete::decode(args)).map_err(syntax)?)
+            }
+            (50, 41) => {
+                Method::QueueDeleteOk(finish_exact(QueueDeleteOk::decode(args)).map_err(syntax)?)
+            }
+            (60, 10) => Method::BasicQos(finish_exact(BasicQos::decode(args)).map_err(syntax)?),
+            (60, 11) => Method::BasicQosOk(finish_exact(BasicQosOk::decode(args)).map_err(syntax)?),
+            (60, 20) => {
+                Method::BasicConsume(finish_exact(BasicConsume::decode(args)).map_err(syntax)?)
+            }
             (60, 21) => {
-                Method::BasicConsumeOk(finish(BasicConsumeOk::decode(args)).map_err(syntax)?)
+                Method::BasicConsumeOk(finish_exact(BasicConsumeOk::decode(args)).map_err(syntax)?)
             }
-            (60, 30) => Method::BasicCancel(finish(BasicCancel::decode(args)).map_err(syntax)?),
-            (60, 31) => Method::BasicCancelOk(finish(BasicCancelOk::decode(args)).map_err(syntax)?),
-            (60, 40) => Method::BasicPublish(finish(BasicPublish::decode(args)).map_err(syntax)?),
-            (60, 50) => Method::BasicReturn(finish(BasicReturn::decode(args)).map_err(syntax)?),
-            (60, 60) => Method::BasicDeliver(finish(BasicDeliver::decode(args)).map_err(syntax)?),
-            (60, 70) => Method::BasicGet(finish(BasicGet::decode(args)).map_err(syntax)?),
-            (60, 71) => Method::BasicGetOk(finish(BasicGetOk::decode(args)).map_err(syntax)?),
-            (60, 72) => Method::BasicGetEmpty(finish(BasicGetEmpty::decode(args)).map_err(syntax)?),
-            (60, 80) => Method::BasicAck(finish(BasicAck::decode(args)).map_err(syntax)?),
-            (60, 90) => Method::BasicReject(finish(BasicReject::decode(args)).map_err(syntax)?),
-            (60, 100) => {
-                Method::BasicRecoverAsync(finish(BasicRecoverAsync::decode(args)).map_err(syntax)?)
+            (60, 30) => {
+                Method::BasicCancel(finish_exact(BasicCancel::decode(args)).map_err(syntax)?)
             }
-            (60, 110) => Method::BasicRecover(finish(BasicRecover::decode(args)).map_err(syntax)?),
+            (60, 31) => {
+                Method::BasicCancelOk(finish_exact(BasicCancelOk::decode(args)).map_err(syntax)?)
+            }
+            (60, 40) => {
+                Method::BasicPublish(finish_exact(BasicPublish::decode(args)).map_err(syntax)?)
+            }
+            (60, 50) => {
+                Method::BasicReturn(finish_exact(BasicReturn::decode(args)).map_err(syntax)?)
+            }
+            (60, 60) => {
+                Method::BasicDeliver(finish_exact(BasicDeliver::decode(args)).map_err(syntax)?)
+            }
+            (60, 70) => Method::BasicGet(finish_exact(BasicGet::decode(args)).map_err(syntax)?),
+            (60, 71) => Method::BasicGetOk(finish_exact(BasicGetOk::decode(args)).map_err(syntax)?),
+            (60, 72) => {
+                Method::BasicGetEmpty(finish_exact(BasicGetEmpty::decode(args)).map_err(syntax)?)
+            }
+            (60, 80) => Method::BasicAck(finish_exact(BasicAck::decode(args)).map_err(syntax)?),
+            (60, 90) => {
+                Method::BasicReject(finish_exact(BasicReject::decode(args)).map_err(syntax)?)
+            }
+            (60, 100) => Method::BasicRecoverAsync(
+                finish_exact(BasicRecoverAsync::decode(args)).map_err(syntax)?,
+            ),
+            (60, 110) => {
+                Method::BasicRecover(finish_exact(BasicRecover::decode(args)).map_err(syntax)?)
+            }
             (60, 111) => {
-                Method::BasicRecoverOk(finish(BasicRecoverOk::decode(args)).map_err(syntax)?)
+                Method::BasicRecoverOk(finish_exact(BasicRecoverOk::decode(args)).map_err(syntax)?)
             }
-            (60, 120) => Method::BasicNack(finish(BasicNack::decode(args)).map_err(syntax)?),
-            (90, 10) => Method::TxSelect(finish(TxSelect::decode(args)).map_err(syntax)?),
-            (90, 11) => Method::TxSelectOk(finish(TxSelectOk::decode(args)).map_err(syntax)?),
-            (90, 20) => Method::TxCommit(finish(TxCommit::decode(args)).map_err(syntax)?),
-            (90, 21) => Method::TxCommitOk(finish(TxCommitOk::decode(args)).map_err(syntax)?),
-            (90, 30) => Method::TxRollback(finish(TxRollback::decode(args)).map_err(syntax)?),
-            (90, 31) => Method::TxRollbackOk(finish(TxRollbackOk::decode(args)).map_err(syntax)?),
-            (85, 10) => Method::ConfirmSelect(finish(ConfirmSelect::decode(args)).map_err(syntax)?),
-            (85, 11) => {
-                Method::ConfirmSelectOk(finish(ConfirmSelectOk::decode(args)).map_err(syntax)?)
+            (60, 120) => Method::BasicNack(finish_exact(BasicNack::decode(args)).map_err(syntax)?),
+            (90, 10) => Method::TxSelect(finish_exact(TxSelect::decode(args)).map_err(syntax)?),
+            (90, 11) => Method::TxSelectOk(finish_exact(TxSelectOk::decode(args)).map_err(syntax)?),
+            (90, 20) => Method::TxCommit(finish_exact(TxCommit::decode(args)).map_err(syntax)?),
+            (90, 21) => Method::TxCommitOk(finish_exact(TxCommitOk::decode(args)).map_err(syntax)?),
+            (90, 30) => Method::TxRollback(finish_exact(TxRollback::decode(args)).map_err(syntax)?),
+            (90, 31) => {
+                Method::TxRollbackOk(finish_exact(TxRollbackOk::decode(args)).map_err(syntax)?)
             }
+            (85, 10) => {
+                Method::ConfirmSelect(finish_exact(ConfirmSelect::decode(args)).map_err(syntax)?)
+            }
+            (85, 11) => Method::ConfirmSelectOk(
+                finish_exact(ConfirmSelectOk::decode(args)).map_err(syntax)?,
+            ),
             _ => {
                 return Err(MethodError::Unknown {
                     class_id,

@@ -11,7 +11,7 @@
 
 use super::frame::{FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_METHOD, FRAME_OVERHEAD};
 use super::properties::PublishProperties;
-use super::wire::{finish, octet, short, shortstr_ref};
+use super::wire::{finish, finish_exact, octet, short, shortstr_ref};
 
 /// One basic.publish command borrowed from the buffer it was read from.
 #[derive(Debug, PartialEq)]
@@ -38,7 +38,7 @@ impl<'a> PublishCommand<'a> {
         let (args, _reserved) = short(args).ok()?;
         let (args, exchange) = shortstr_ref(args).ok()?;
         let (args, routing_key) = shortstr_ref(args).ok()?;
-        let bits = finish(octet(args)).ok()?;
+        let bits = finish_exact(octet(args)).ok()?;
 
         let (header_channel, header, header_len) = frame(&buf[at..], FRAME_HEADER, frame_max)?;
         let mut len = at + header_len;

@@ -24,6 +24,8 @@ pub enum WireError {
     BadUtf8,
     #[error("field tables nested deeper than {MAX_NESTING}")]
     TooDeep,
+    #[error("bytes left over after the last argument")]
+    Trailing,
 }
 
 impl<I> ParseError<I> for WireError {
@@ -363,6 +365,17 @@ pub fn put_longstr(out: &mut BytesMut, b: &[u8]) {
 pub fn finish<T>(r: PResult<'_, T>) -> Result<T, WireError> {
     match r {
         Ok((_, v)) => Ok(v),
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
+        Err(nom::Err::Incomplete(_)) => Err(WireError::Malformed),
+    }
+}
+
+/// Like `finish`, and nothing may be left over: RabbitMQ refuses a method with bytes after
+/// its last argument.
+pub fn finish_exact<T>(r: PResult<'_, T>) -> Result<T, WireError> {
+    match r {
+        Ok(([], v)) => Ok(v),
+        Ok(_) => Err(WireError::Trailing),
         Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
         Err(nom::Err::Incomplete(_)) => Err(WireError::Malformed),
     }

@@ -63,9 +63,9 @@ pub struct Queue {
 struct QueueState {
     buffer: MessageBuffer,
     next_seq: u64,
-    /// Messages from this `seq` on were pushed since the last dispatch: each gets one
-    /// dispatch before its deadline counts, so a TTL of 0 means "now or never".
-    undispatched: u64,
+    /// The `seq`s of the messages pushed since the last dispatch (start, end): each gets
+    /// one dispatch before its deadline counts, so a TTL of 0 means "now or never".
+    fresh: (u64, u64),
     consumers: ConsumerSet,
     /// Auto-delete applies only once a queue has had a consumer.
     had_consumer: bool,
@@ -157,7 +157,7 @@ impl Queue {
                 state: Mutex::new(QueueState {
                     buffer: MessageBuffer::new(args.max_priority),
                     next_seq: 0,
-                    undispatched: 0,
+                    fresh: (0, 0),
                     consumers: ConsumerSet::new(args.single_active_consumer),
                     had_consumer: false,
                     deleted: false,
@@ -250,7 +250,6 @@ impl Queue {
         let mut st = self.lock();
         let seq = st.next_seq;
         st.next_seq += 1;
-        st.undispatched = st.next_seq;
         let deadline = self.deadline_of(&message, 0);
         let entry = QueuedMessage {
             seq,
@@ -369,10 +368,12 @@ impl Queue {
                 let Some(head) = st.buffer.level(n).ready.front() else {
                     break;
                 };
-                if head.deadline == 0 || head.deadline > now {
-                    if head.deadline != 0 {
-                        next = Some(next.map_or(head.deadline, |d| d.min(head.deadline)));
-                    }
+                if head.deadline > now {
+                    next = Some(next.map_or(head.deadline, |d| d.min(head.deadline)));
+                    break;
+                }
+                // No deadline, or one the dispatch that follows its push decides on.
+                if !Self::is_expired(st, head, now) {
                     break;
                 }
                 if let Some(e) = st.buffer.pop_front(n) {
@@ -387,7 +388,7 @@ impl Queue {
 
     /// Whether `e` must not be handed out any more at `now`.
     fn is_expired(st: &QueueState, e: &QueuedMessage, now: u64) -> bool {
-        e.deadline != 0 && e.deadline <= now && e.seq < st.undispatched
+        e.deadline != 0 && e.deadline <= now && !(st.fresh.0 <= e.seq && e.seq < st.fresh.1)
     }
 
     /// Appends a message to its level: in memory, or on disk past the memory limit.
@@ -452,6 +453,10 @@ impl Queue {
         let deadline = self.deadline_of(&message, 0);
         if deadline != 0 {
             st.timed = true;
+            if st.fresh.0 == st.fresh.1 {
+                st.fresh.0 = seq;
+            }
+            st.fresh.1 = seq + 1;
             self.wake_at(&mut st, deadline);
         }
         let entry = QueuedMessage {
@@ -672,7 +677,6 @@ impl Queue {
                 st.buffer.joined(at, body_len);
             }
         }
-        st.undispatched = st.undispatched.min(st.next_seq);
         true
     }
 
@@ -705,7 +709,7 @@ impl Queue {
             // A consumer's connection was gone: what it was given is back in the queue, for
             // the others.
         }
-        st.undispatched = st.next_seq;
+        st.fresh = (0, 0);
         if st.timed {
             self.expire(st, now);
         }
@@ -761,7 +765,7 @@ impl Queue {
         }
         let now = if st.timed { now_ms() } else { 0 };
         // A get sees what a dispatch would: nothing that is due.
-        st.undispatched = st.next_seq;
+        st.fresh = (0, 0);
         let got = self.pop_live(&mut st, now);
         let left = st.buffer.len() as u32;
         self.finish(st);
