@@ -243,9 +243,8 @@ impl From<BrokerError> for AmqpError {
             BrokerError::InUse { .. }
             | BrokerError::NotEmpty { .. }
             | BrokerError::InvalidArgument { .. }
-            | BrokerError::InvalidExpiration { .. } => {
-                AmqpError::precondition_failed(e.to_string())
-            }
+            | BrokerError::InvalidExpiration { .. }
+            | BrokerError::InvalidXMatch(_) => AmqpError::precondition_failed(e.to_string()),
             BrokerError::UnknownExchangeType(_) => AmqpError::command_invalid(e.to_string()),
         }
     }

@@ -877,3 +877,41 @@ async fn a_publishing_channel_follows_topology_changes_made_elsewhere() {
     .expect_err("a publish to a deleted exchange closes the channel");
     assert_amqp(&err, 404, "NOT_FOUND - no exchange 'd' in vhost '/'");
 }
+
+/// A headers binding with an x-match RabbitMQ does not know is refused with its texts
+/// (observed on RabbitMQ 3.10.8; 4.3's source words them the same).
+#[tokio::test]
+async fn a_headers_binding_needs_a_known_x_match() {
+    use lapin::types::ShortString;
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let cases = [
+        (
+            AMQPValue::LongString("foo".into()),
+            "PRECONDITION_FAILED - Invalid x-match field value <<\"foo\">>; expected all, any, all-with-x, or any-with-x",
+        ),
+        (
+            AMQPValue::LongString("".into()),
+            "PRECONDITION_FAILED - Invalid x-match field value <<>>; expected all, any, all-with-x, or any-with-x",
+        ),
+        (
+            AMQPValue::LongLongInt(1),
+            "PRECONDITION_FAILED - Invalid x-match field type long (value 1); expected longstr",
+        ),
+    ];
+    for (value, text) in cases {
+        let ch = conn.create_channel().await.unwrap();
+        let q = declare(&ch, "", QueueDeclareOptions::default()).await;
+        let mut arguments = FieldTable::default();
+        arguments.insert(ShortString::from("x-match"), value);
+        let res = within(ch.queue_bind(
+            &q,
+            "amq.headers",
+            "",
+            QueueBindOptions::default(),
+            arguments,
+        ))
+        .await;
+        expect_amqp(res, 406, text);
+    }
+}

@@ -56,6 +56,9 @@ pub enum BrokerError {
         arg: String,
         refusal: Refusal,
     },
+    /// A headers binding whose x-match is not one RabbitMQ knows.
+    #[error("{0}")]
+    InvalidXMatch(String),
     /// A publish's expiration property that is not a non-negative integer string.
     #[error("invalid expiration '{value}': {reason}")]
     InvalidExpiration { value: String, reason: String },

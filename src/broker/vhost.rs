@@ -720,6 +720,9 @@ impl VHost {
             return Err(BrokerError::DefaultExchange);
         }
         let x = self.exchange(source)?;
+        if bind && x.settings.kind == ExchangeKind::Headers {
+            super::exchange::check_x_match(&arguments).map_err(BrokerError::InvalidXMatch)?;
+        }
         match &destination {
             Destination::Queue(n) => {
                 self.queue(n, connection)?;

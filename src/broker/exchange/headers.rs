@@ -16,6 +16,49 @@ enum Mode {
     Any,
 }
 
+/// RabbitMQ's check of a headers binding's x-match (`rabbit_exchange_type_headers:
+/// validate_binding/2`), with its texts.
+pub fn check_x_match(args: &FieldTable) -> Result<(), String> {
+    match args.get("x-match") {
+        None => Ok(()),
+        Some(FieldValue::LongString(b)) => {
+            if [&b"all"[..], b"any", b"all-with-x", b"any-with-x"].contains(&&b[..]) {
+                return Ok(());
+            }
+            Err(format!(
+                "Invalid x-match field value {}; expected all, any, all-with-x, or any-with-x",
+                erlang_binary(b)
+            ))
+        }
+        Some(other) => Err(format!(
+            "Invalid x-match field type {} (value {}); expected longstr",
+            crate::broker::queue::args::type_name(other),
+            other.describe()
+        )),
+    }
+}
+
+/// A binary as Erlang's `~p` prints it: `<<"text">>` when printable, else its bytes.
+fn erlang_binary(b: &[u8]) -> String {
+    if b.iter().all(|c| (32..127).contains(c)) {
+        let text: String = b
+            .iter()
+            .flat_map(|&c| match c {
+                b'"' | b'\\' => vec!['\\', char::from(c)],
+                c => vec![char::from(c)],
+            })
+            .collect();
+        if text.is_empty() {
+            "<<>>".to_owned()
+        } else {
+            format!("<<\"{text}\">>")
+        }
+    } else {
+        let bytes: Vec<String> = b.iter().map(u8::to_string).collect();
+        format!("<<{}>>", bytes.join(","))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Matcher {
     mode: Mode,

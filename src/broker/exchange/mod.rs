@@ -4,6 +4,7 @@
 mod direct;
 mod fanout;
 mod headers;
+pub use headers::check_x_match;
 pub mod topic;
 
 use crate::protocol::{FieldTable, FieldValue};
