@@ -108,10 +108,11 @@ impl Mode {
             ack_up_to(ctx, channel, &mut c.acked, seq - 1);
             ctx.send(
                 channel,
+                // RabbitMQ sets requeue on every publisher nack (observed on 3.10.8).
                 Method::BasicNack(BasicNack {
                     delivery_tag: seq,
                     multiple: false,
-                    requeue: false,
+                    requeue: true,
                 }),
             );
             c.acked = seq;
