@@ -669,12 +669,254 @@ async def clean_close():
     check(closed is True, f"closed() gave {closed!r}")
 
 
+async def count_eventually(ch, name, want):
+    """Passive declares until the queue holds `want` messages or 5 s pass; the last count."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        p = await ch.declare_queue(name, passive=True)
+        n = p.declaration_result.message_count
+        if n == want or time.monotonic() > deadline:
+            return n
+        await asyncio.sleep(0.01)
+
+
+async def delete_queues(conn, *names):
+    try:
+        ch = await conn.channel()
+        for n in names:
+            await ch.queue_delete(n)
+        await ch.close()
+    except Exception:
+        pass
+
+
+async def queue_arg_invalid():
+    conn = await dial()
+    name = uniq("badarg")
+    try:
+        ch = await conn.channel()
+        try:
+            await ch.declare_queue(name, arguments={"x-max-priority": 256})
+            raise AssertionError("declare with x-max-priority 256 succeeded")
+        except aiormq.exceptions.ChannelPreconditionFailed as e:  # aiormq maps reply code 406 to this class
+            text = e.args[0] if e.args else ""
+            want = (f"PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '{name}' in vhost '/': "
+                    "{max_value_exceeded,256}")
+            check(text == want, f"reply text {text!r}")
+        await tmp_queue(await conn.channel())  # the connection still works
+        return "aiormq.exceptions.ChannelPreconditionFailed (reply code 406)"
+    finally:
+        await delete_queues(conn, name)
+        await conn.close()
+
+
+async def message_ttl():
+    conn = await dial()
+    try:
+        ch = await conn.channel()
+        ttl_q = await ch.declare_queue("", exclusive=True, arguments={"x-message-ttl": 100})
+        await publish(ch, ttl_q.name, b"short-lived")
+        n = await count_eventually(ch, ttl_q.name, 0)
+        check(n == 0, f"queue with x-message-ttl 100 still holds {n}")
+        plain = await tmp_queue(ch)
+        wire = Message(b"", expiration=0.05).properties.expiration  # aio-pika takes seconds
+        check(wire == "50", f"expiration 0.05 s goes on the wire as {wire!r}")
+        await publish(ch, plain.name, b"expires", expiration=0.05)
+        n = await count_eventually(ch, plain.name, 0)
+        check(n == 0, f"message with expiration 50 still there ({n})")
+        await publish(ch, plain.name, b"stays")
+        await asyncio.sleep(0.3)
+        n = await count_eventually(ch, plain.name, 1)
+        check(n == 1, f"plain queue holds {n} after 300 ms, want the message without expiration")
+        m = await get_one(plain)
+        check(m is not None and m.body == b"stays", f"got {m and m.body!r}")
+        return "Message(expiration=0.05)"
+    finally:
+        await conn.close()
+
+
+async def dead_letter():
+    conn = await dial()
+    dlx_name = uniq("dlx")
+    try:
+        ch = await conn.channel()
+        dlx = await ch.declare_exchange(dlx_name, ExchangeType.FANOUT)
+        dlq = await tmp_queue(ch)
+        await dlq.bind(dlx, "")
+        src = await ch.declare_queue("", exclusive=True, arguments={"x-dead-letter-exchange": dlx_name})
+        await publish(ch, src.name, b"dead")
+        m = await get_one(src, no_ack=False)
+        check(m is not None, "message did not arrive")
+        await m.reject(requeue=False)
+        d = await get_one(dlq)
+        check(d is not None and d.body == b"dead", "the rejected message did not reach the dead-letter queue")
+        deaths = d.headers.get("x-death")
+        check(isinstance(deaths, list) and deaths, f"x-death {deaths!r}")
+        first = deaths[0]
+        got = (first.get("queue"), first.get("reason"), first.get("count"))
+        check(got == (src.name, "rejected", 1), f"x-death[0] {first!r}")
+        reason = d.headers.get("x-first-death-reason")
+        check(reason == "rejected", f"x-first-death-reason {reason!r}")
+        n = await count_eventually(ch, src.name, 0)
+        check(n == 0, f"the rejected message is still in its queue ({n})")
+    finally:
+        await delete_exchange(conn, dlx_name)
+        await conn.close()
+
+
+async def retry_with_delay():
+    conn = await dial()
+    work_name, delay_name = uniq("work"), uniq("delay")
+    try:
+        ch = await conn.channel()
+        work = await ch.declare_queue(work_name, arguments={
+            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": delay_name})
+        await ch.declare_queue(delay_name, arguments={
+            "x-message-ttl": 50, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": work_name})
+        await publish(ch, work_name, b"job")
+        for i in range(4):
+            m = await get_one(work, no_ack=False)
+            check(m is not None and m.body == b"job", f"delivery {i + 1} did not come back within 5 s")
+            if i < 3:
+                await m.reject(requeue=False)
+        await m.ack()
+        got = [(d.get("queue"), d.get("reason"), d.get("count")) for d in m.headers.get("x-death") or []]
+        check(got == [(delay_name, "expired", 3), (work_name, "rejected", 3)], f"x-death {got}")
+    finally:
+        await delete_queues(conn, work_name, delay_name)
+        await conn.close()
+
+
+async def max_length():
+    conn = await dial()
+    try:
+        ch = await conn.channel()
+        q = await ch.declare_queue("", exclusive=True, arguments={"x-max-length": 2})
+        for i in range(1, 5):
+            await publish(ch, q.name, str(i).encode())
+        n = await count_eventually(ch, q.name, 2)
+        check(n == 2, f"x-max-length 2 queue holds {n}")
+        got = [(await get_one(q)) for _ in range(2)]
+        check([m and m.body for m in got] == [b"3", b"4"], f"drop-head kept {[m and m.body for m in got]}")
+        ch2 = await conn.channel(publisher_confirms=True)
+        r = await ch2.declare_queue("", exclusive=True, arguments={"x-max-length": 2, "x-overflow": "reject-publish"})
+        for i in range(1, 3):
+            ok = await asyncio.wait_for(publish(ch2, r.name, str(i).encode()), WAIT)
+            check(isinstance(ok, aiormq.spec.Basic.Ack), f"publish {i} confirmed with {ok!r}")
+        try:
+            res = await asyncio.wait_for(publish(ch2, r.name, b"3"), WAIT)
+            raise AssertionError(f"publish past x-max-length with reject-publish confirmed with {res!r}")
+        except aio_pika.exceptions.DeliveryError as e:
+            check(isinstance(e.frame, aiormq.spec.Basic.Nack), f"DeliveryError for {e.frame!r}")
+        kept = [(await get_one(r)) for _ in range(2)]
+        check([m and m.body for m in kept] == [b"1", b"2"], f"reject-publish kept {[m and m.body for m in kept]}")
+        return "reject-publish: Exchange.publish raised DeliveryError(Basic.Nack)"
+    finally:
+        await conn.close()
+
+
+async def priority_queue():
+    conn = await dial()
+    try:
+        ch = await conn.channel()
+        q = await ch.declare_queue("", exclusive=True, arguments={"x-max-priority": 10})
+        for p in [1, 9, 5]:
+            await publish(ch, q.name, str(p).encode(), priority=p)
+        n = await count_eventually(ch, q.name, 3)
+        check(n == 3, f"queue holds {n}, want 3")
+        inbox = asyncio.Queue()
+        await q.consume(inbox.put, no_ack=True)
+        got = []
+        for _ in range(3):
+            m = await recv(inbox)
+            check(m is not None, f"got {got} within 5 s")
+            got.append(m.body)
+        check(got == [b"9", b"5", b"1"], f"delivered {got}")
+    finally:
+        await conn.close()
+
+
+async def single_active_consumer():
+    conn = await dial()
+    try:
+        ch_a, ch_b = await conn.channel(), await conn.channel()
+        q = await ch_a.declare_queue("", exclusive=True, arguments={"x-single-active-consumer": True})
+        qb = await ch_b.declare_queue(q.name, passive=True)
+        inbox_a, inbox_b = asyncio.Queue(), asyncio.Queue()
+        tag_a = await q.consume(inbox_a.put, no_ack=True, consumer_tag="A")
+        await qb.consume(inbox_b.put, no_ack=True, consumer_tag="B")
+        for b in [b"1", b"2"]:
+            await publish(ch_a, q.name, b)
+        got_a = [await recv(inbox_a) for _ in range(2)]
+        check([m and m.body for m in got_a] == [b"1", b"2"], f"active consumer A got {[m and m.body for m in got_a]}")
+        extra = await recv(inbox_b, 0.2)
+        check(extra is None, f"consumer B got {extra and extra.body!r} while A was active")
+        await q.cancel(tag_a)
+        for b in [b"3", b"4"]:
+            await publish(ch_a, q.name, b)
+        got_b = [await recv(inbox_b) for _ in range(2)]
+        check([m and m.body for m in got_b] == [b"3", b"4"], f"consumer B got {[m and m.body for m in got_b]} after A was cancelled")
+        extra = await recv(inbox_a, 0.1)
+        check(extra is None, f"cancelled consumer A got {extra and extra.body!r}")
+    finally:
+        await conn.close()
+
+
+async def sender_selected():
+    conn = await dial()
+    name = uniq("cc")
+    try:
+        ch = await conn.channel()
+        x = await ch.declare_exchange(name, ExchangeType.DIRECT)
+        qs = []
+        for k in ["k1", "k2", "k3"]:
+            q = await tmp_queue(ch)
+            await q.bind(x, k)
+            qs.append((k, q))
+        await x.publish(Message(b"selected", headers={"CC": ["k2"], "BCC": ["k3"]}), "k1", mandatory=False)
+        for k, q in qs:
+            m = await get_one(q)
+            check(m is not None and m.body == b"selected", f"queue bound with {k} got nothing")
+            check("BCC" not in m.headers, f"copy for {k} carries BCC: {m.headers!r}")
+    finally:
+        await delete_exchange(conn, name)
+        await conn.close()
+
+
+async def rpc_reply_to():
+    requester, responder = await dial(), await dial()
+    req_name = uniq("rpc")
+    try:
+        ch = await requester.channel()
+        reply_q = await ch.get_queue("amq.rabbitmq.reply-to", ensure=False)  # a pseudo-queue: never declared
+        replies = asyncio.Queue()
+        await reply_q.consume(replies.put, no_ack=True)
+        rch = await responder.channel()
+        req_q = await rch.declare_queue(req_name, exclusive=True)
+        corr = uuid.uuid4().hex
+        await publish(ch, req_name, b"ping", reply_to="amq.rabbitmq.reply-to", correlation_id=corr)
+        req = await get_one(req_q)
+        check(req is not None, "request did not arrive")
+        check(req.reply_to.startswith("amq.rabbitmq.reply-to."), f"request reply_to {req.reply_to!r}")
+        await publish(rch, req.reply_to, b"pong", correlation_id=req.correlation_id)
+        rep = await recv(replies)
+        check(rep is not None, "reply did not arrive within 5 s")
+        check(rep.body == b"pong" and rep.correlation_id == corr, f"reply {rep.body!r} correlation id {rep.correlation_id!r}")
+        return "Channel.get_queue('amq.rabbitmq.reply-to', ensure=False).consume(no_ack=True)"
+    finally:
+        await delete_queues(responder, req_name)
+        await responder.close()
+        await requester.close()
+
+
 SCENARIOS = {f.__name__: f for f in [
     connect, connect_amqplain, declare_exchanges, declare_queues, bind_unbind, route_default,
     route_direct, route_fanout, route_topic, route_headers, mandatory_return, confirms_sync,
     confirms_async, manual_ack, nack_requeue, reject, prefetch_fair, basic_get, large_message,
     empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
-    tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close]}
+    tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close, queue_arg_invalid,
+    message_ttl, dead_letter, retry_with_delay, max_length, priority_queue, single_active_consumer,
+    sender_selected, rpc_reply_to]}
 
 
 def one_line(s):

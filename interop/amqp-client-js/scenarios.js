@@ -589,6 +589,220 @@ const scenarios = {
     check(!disconnected, `disconnect callback fired: ${disconnected}`);
     check(c.errors.length === 0, `connection errors: ${c.errors.map((e) => e.message).join('; ')}`);
   },
+
+  async queue_arg_invalid(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = uniq('badarg');
+    s.deferOnChannel(c, (cc) => cc.queueDelete(q));
+    let err;
+    try {
+      await within(ch.queueDeclare(q, { durable: false }, { 'x-max-priority': 256 }), 5000, 'queue.declare');
+    } catch (e) {
+      err = e;
+    }
+    check(err, 'declare with x-max-priority 256 succeeded');
+    check(err instanceof AMQPError, `error is ${show(err)}, not an AMQPError`);
+    // AMQPError carries the close as text: "channel N closed: <reply text> (<reply code>)"
+    const code = /\((\d+)\)$/.exec(err.message);
+    check(code && code[1] === '406', `error message ${show(err.message)}`);
+    const want = `PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '${q}' in vhost '/': {max_value_exceeded,256}`;
+    check(err.message.includes(`: ${want} (406)`), `error message ${show(err.message)}`);
+    check(ch.closed, 'channel still open after the 406');
+    await tmpQueue(await s.channel(c)); // the connection still works
+    return 'AMQPError "... (406)"';
+  },
+
+  async message_ttl(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const ttl = (await ch.queueDeclare('', { exclusive: true, durable: false }, { 'x-message-ttl': 100 })).name;
+    await ch.basicPublish('', ttl, 'short-lived');
+    let n = await countEventually(ch, ttl, 0);
+    check(n === 0, `queue with x-message-ttl 100 still holds ${n}`);
+    const plain = await tmpQueue(ch);
+    await ch.basicPublish('', plain, 'expires', { expiration: '50' });
+    n = await countEventually(ch, plain, 0);
+    check(n === 0, `message with expiration 50 still there (${n})`);
+    await ch.basicPublish('', plain, 'stays');
+    await sleep(300);
+    n = await countEventually(ch, plain, 1);
+    check(n === 1, `plain queue holds ${n} after 300 ms, want the message without expiration`);
+    const m = await getOne(ch, plain, true);
+    check(m && bodyOf(m) === 'stays', () => `got ${show(m && bodyOf(m))}`);
+  },
+
+  async dead_letter(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const dlx = uniq('dlx');
+    await ch.exchangeDeclare(dlx, 'fanout', { durable: false });
+    deleteExchangeLater(s, c, dlx);
+    const dlq = await tmpQueue(ch);
+    await ch.queueBind(dlq, dlx, '');
+    const src = (await ch.queueDeclare('', { exclusive: true, durable: false }, { 'x-dead-letter-exchange': dlx })).name;
+    await ch.basicPublish('', src, 'dead');
+    const m = await getOne(ch, src, false);
+    check(m, 'message did not arrive');
+    await m.reject(false);
+    const d = await getOne(ch, dlq, true);
+    check(d && bodyOf(d) === 'dead', 'the rejected message did not reach the dead-letter queue');
+    const hs = d.properties.headers || {};
+    const deaths = hs['x-death'];
+    check(Array.isArray(deaths) && deaths.length > 0, `x-death ${show(deaths)}`);
+    const first = deaths[0];
+    check(isDeepStrictEqual([first.queue, first.reason, first.count], [src, 'rejected', 1]), `x-death[0] ${show(first)}`);
+    check(hs['x-first-death-reason'] === 'rejected', `x-first-death-reason ${show(hs['x-first-death-reason'])}`);
+    const n = await countEventually(ch, src, 0);
+    check(n === 0, `the rejected message is still in its queue (${n})`);
+  },
+
+  async retry_with_delay(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const work = uniq('work');
+    const delay = uniq('delay');
+    s.deferOnChannel(c, async (cc) => {
+      await cc.queueDelete(work);
+      await cc.queueDelete(delay);
+    });
+    await ch.queueDeclare(work, { durable: false }, { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': delay });
+    await ch.queueDeclare(delay, { durable: false }, { 'x-message-ttl': 50, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': work });
+    await ch.basicPublish('', work, 'job');
+    let m;
+    for (let i = 0; i < 4; i++) {
+      m = await getOne(ch, work, false);
+      check(m && bodyOf(m) === 'job', `delivery ${i + 1} did not come back within 5 s`);
+      if (i < 3) await m.reject(false);
+    }
+    await m.ack();
+    const deaths = (m.properties.headers || {})['x-death'] || [];
+    const got = deaths.map((d) => [d.queue, d.reason, d.count]);
+    check(isDeepStrictEqual(got, [[delay, 'expired', 3], [work, 'rejected', 3]]), `x-death ${show(got)}`);
+  },
+
+  async max_length(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = (await ch.queueDeclare('', { exclusive: true, durable: false }, { 'x-max-length': 2 })).name;
+    for (let i = 1; i <= 4; i++) await ch.basicPublish('', q, String(i));
+    const n = await countEventually(ch, q, 2);
+    check(n === 2, `x-max-length 2 queue holds ${n}`);
+    const kept = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await getOne(ch, q, true);
+      kept.push(m && bodyOf(m));
+    }
+    check(isDeepStrictEqual(kept, ['3', '4']), `drop-head kept ${show(kept)}`);
+    const cc = await s.channel(c);
+    await cc.confirmSelect();
+    const r = (await cc.queueDeclare('', { exclusive: true, durable: false }, { 'x-max-length': 2, 'x-overflow': 'reject-publish' })).name;
+    for (const b of ['1', '2']) await within(cc.basicPublish('', r, b), 5000, `confirm of publish ${b}`);
+    let err;
+    try {
+      await within(cc.basicPublish('', r, '3'), 5000, 'confirm of publish 3');
+    } catch (e) {
+      err = e;
+    }
+    check(err && /rejected/.test(err.message), `publish past x-max-length with reject-publish: ${err ? err.message : 'acked'}`);
+    const left = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await getOne(cc, r, true);
+      left.push(m && bodyOf(m));
+    }
+    check(isDeepStrictEqual(left, ['1', '2']), `reject-publish kept ${show(left)}`);
+    return `reject-publish: the basicPublish promise rejected with ${show(err.message)}`;
+  },
+
+  async priority_queue(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = (await ch.queueDeclare('', { exclusive: true, durable: false }, { 'x-max-priority': 10 })).name;
+    for (const p of [1, 9, 5]) await ch.basicPublish('', q, String(p), { priority: p });
+    const n = await countEventually(ch, q, 3);
+    check(n === 3, `queue holds ${n}, want 3`);
+    const cons = await consumer(ch, q, { noAck: true });
+    const got = [];
+    for (let i = 0; i < 3; i++) {
+      const m = await cons.next();
+      check(m, () => `got ${show(got)} within 5 s`);
+      got.push(bodyOf(m));
+    }
+    check(isDeepStrictEqual(got, ['9', '5', '1']), `delivered ${show(got)}`);
+  },
+
+  async single_active_consumer(s) {
+    const c = await s.connect();
+    const chA = await s.channel(c);
+    const chB = await s.channel(c);
+    const q = (await chA.queueDeclare('', { exclusive: true, durable: false }, { 'x-single-active-consumer': true })).name;
+    const a = await consumer(chA, q, { noAck: true, tag: 'A' });
+    const b = await consumer(chB, q, { noAck: true, tag: 'B' });
+    for (const x of ['1', '2']) await chA.basicPublish('', q, x);
+    const gotA = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await a.next();
+      gotA.push(m && bodyOf(m));
+    }
+    check(isDeepStrictEqual(gotA, ['1', '2']), `active consumer A got ${show(gotA)}`);
+    let extra = await b.next(200);
+    check(extra === undefined, () => `consumer B got ${show(extra && bodyOf(extra))} while A was active`);
+    await within(chA.basicCancel('A'), 5000, 'basic.cancel');
+    for (const x of ['3', '4']) await chA.basicPublish('', q, x);
+    const gotB = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await b.next();
+      gotB.push(m && bodyOf(m));
+    }
+    check(isDeepStrictEqual(gotB, ['3', '4']), `consumer B got ${show(gotB)} after A was cancelled`);
+    extra = await a.next(100);
+    check(extra === undefined, () => `cancelled consumer A got ${show(extra && bodyOf(extra))}`);
+  },
+
+  async sender_selected(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('cc');
+    await ch.exchangeDeclare(x, 'direct', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const qs = [];
+    for (const k of ['k1', 'k2', 'k3']) {
+      const q = await tmpQueue(ch);
+      await ch.queueBind(q, x, k);
+      qs.push([k, q]);
+    }
+    await ch.basicPublish(x, 'k1', 'selected', { headers: { CC: ['k2'], BCC: ['k3'] } });
+    for (const [k, q] of qs) {
+      const m = await getOne(ch, q, true);
+      check(m && bodyOf(m) === 'selected', `queue bound with ${k} got nothing`);
+      const hs = m.properties.headers || {};
+      check(!('BCC' in hs), `copy for ${k} carries BCC: ${show(hs)}`);
+    }
+  },
+
+  // The low-level form of what the library's AMQPRPCClient does: consume the pseudo-queue
+  // (no-ack) on the channel that publishes the request.
+  async rpc_reply_to(s) {
+    const requester = await s.connect();
+    const responder = await s.connect();
+    const ch = await s.channel(requester);
+    const replies = await consumer(ch, 'amq.rabbitmq.reply-to', { noAck: true });
+    const rch = await s.channel(responder);
+    const reqQ = uniq('rpc');
+    await rch.queueDeclare(reqQ, { exclusive: true, durable: false });
+    s.deferOnChannel(responder, (cc) => cc.queueDelete(reqQ));
+    const corr = crypto.randomBytes(8).toString('hex');
+    await ch.basicPublish('', reqQ, 'ping', { replyTo: 'amq.rabbitmq.reply-to', correlationId: corr });
+    const req = await getOne(rch, reqQ, true);
+    check(req, 'request did not arrive');
+    const replyTo = req.properties.replyTo;
+    check(typeof replyTo === 'string' && replyTo.startsWith('amq.rabbitmq.reply-to.'), `request replyTo ${show(replyTo)}`);
+    await rch.basicPublish('', replyTo, 'pong', { correlationId: req.properties.correlationId });
+    const rep = await replies.next();
+    check(rep, 'reply did not arrive within 5 s');
+    check(bodyOf(rep) === 'pong' && rep.properties.correlationId === corr, `reply ${show(bodyOf(rep))} correlation id ${show(rep.properties.correlationId)}`);
+    return "basicConsume('amq.rabbitmq.reply-to', { noAck: true }) on the requesting channel";
+  },
 };
 
 h.runScenarios('amqp-client-js', scenarios, () => new Scope(), brokerURL, process.argv[3]);

@@ -602,6 +602,193 @@ const scenarios = {
     check(err === undefined || err === null, `close event carried an error: ${err}`);
     check(errors.length === 0, `connection errors: ${errors.join('; ')}`);
   },
+
+  async queue_arg_invalid(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = uniq('badarg');
+    s.deferOnChannel(c, (cc) => cc.deleteQueue(q));
+    let err;
+    try {
+      await within(ch.assertQueue(q, { durable: false, maxPriority: 256 }), 5000, 'queue.declare');
+    } catch (e) {
+      err = e;
+    }
+    check(err, 'declare with x-max-priority 256 succeeded');
+    check(err.code === 406, `error code ${show(err.code)}: ${err.message}`);
+    const want = `PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '${q}' in vhost '/': {max_value_exceeded,256}`;
+    check(err.message.includes(`"${want}"`), `error message ${show(err.message)}`);
+    await tmpQueue(await s.channel(c)); // the connection still works
+    return 'assertQueue({ maxPriority: 256 }) rejected with code 406';
+  },
+
+  async message_ttl(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const ttl = (await ch.assertQueue('', { exclusive: true, durable: false, messageTtl: 100 })).queue;
+    ch.sendToQueue(ttl, text('short-lived'));
+    let n = await countEventually(ch, ttl, 0);
+    check(n === 0, `queue with x-message-ttl 100 still holds ${n}`);
+    const plain = await tmpQueue(ch);
+    ch.sendToQueue(plain, text('expires'), { expiration: '50' });
+    n = await countEventually(ch, plain, 0);
+    check(n === 0, `message with expiration 50 still there (${n})`);
+    ch.sendToQueue(plain, text('stays'));
+    await h.sleep(300);
+    n = await countEventually(ch, plain, 1);
+    check(n === 1, `plain queue holds ${n} after 300 ms, want the message without expiration`);
+    const m = await getOne(ch, plain, true);
+    check(m && m.content.toString() === 'stays', () => `got ${show(m && m.content.toString())}`);
+  },
+
+  async dead_letter(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const dlx = uniq('dlx');
+    await ch.assertExchange(dlx, 'fanout', { durable: false });
+    deleteExchangeLater(s, c, dlx);
+    const dlq = await tmpQueue(ch);
+    await ch.bindQueue(dlq, dlx, '');
+    const src = (await ch.assertQueue('', { exclusive: true, durable: false, deadLetterExchange: dlx })).queue;
+    ch.sendToQueue(src, text('dead'));
+    const m = await getOne(ch, src, false);
+    check(m, 'message did not arrive');
+    ch.reject(m, false);
+    const d = await getOne(ch, dlq, true);
+    check(d && d.content.toString() === 'dead', 'the rejected message did not reach the dead-letter queue');
+    const hs = d.properties.headers || {};
+    const deaths = hs['x-death'];
+    check(Array.isArray(deaths) && deaths.length > 0, `x-death ${show(deaths)}`);
+    const first = deaths[0];
+    check(isDeepStrictEqual([first.queue, first.reason, first.count], [src, 'rejected', 1]), `x-death[0] ${show(first)}`);
+    check(hs['x-first-death-reason'] === 'rejected', `x-first-death-reason ${show(hs['x-first-death-reason'])}`);
+    const n = await countEventually(ch, src, 0);
+    check(n === 0, `the rejected message is still in its queue (${n})`);
+  },
+
+  async retry_with_delay(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const work = uniq('work');
+    const delay = uniq('delay');
+    s.deferOnChannel(c, async (cc) => {
+      await cc.deleteQueue(work);
+      await cc.deleteQueue(delay);
+    });
+    await ch.assertQueue(work, { durable: false, deadLetterExchange: '', deadLetterRoutingKey: delay });
+    await ch.assertQueue(delay, { durable: false, messageTtl: 50, deadLetterExchange: '', deadLetterRoutingKey: work });
+    ch.sendToQueue(work, text('job'));
+    let m;
+    for (let i = 0; i < 4; i++) {
+      m = await getOne(ch, work, false);
+      check(m && m.content.toString() === 'job', `delivery ${i + 1} did not come back within 5 s`);
+      if (i < 3) ch.reject(m, false);
+    }
+    ch.ack(m);
+    const deaths = (m.properties.headers || {})['x-death'] || [];
+    const got = deaths.map((d) => [d.queue, d.reason, d.count]);
+    check(isDeepStrictEqual(got, [[delay, 'expired', 3], [work, 'rejected', 3]]), `x-death ${show(got)}`);
+  },
+
+  async max_length(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = (await ch.assertQueue('', { exclusive: true, durable: false, maxLength: 2 })).queue;
+    for (let i = 1; i <= 4; i++) ch.sendToQueue(q, text(String(i)));
+    const n = await countEventually(ch, q, 2);
+    check(n === 2, `x-max-length 2 queue holds ${n}`);
+    const kept = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await getOne(ch, q, true);
+      kept.push(m && m.content.toString());
+    }
+    check(isDeepStrictEqual(kept, ['3', '4']), `drop-head kept ${show(kept)}`);
+    const cc = await s.channel(c, true);
+    const r = (await cc.assertQueue('', { exclusive: true, durable: false, maxLength: 2, overflow: 'reject-publish' })).queue;
+    const confirm = (body) =>
+      within(new Promise((resolve) => cc.sendToQueue(r, text(body), {}, (err) => resolve(err))), 5000, `confirm of ${body}`);
+    for (const b of ['1', '2']) {
+      const err = await confirm(b);
+      check(!err, `publish ${b} nacked: ${err}`);
+    }
+    const err = await confirm('3');
+    check(err, 'publish past x-max-length with reject-publish was acked');
+    const left = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await getOne(cc, r, true);
+      left.push(m && m.content.toString());
+    }
+    check(isDeepStrictEqual(left, ['1', '2']), `reject-publish kept ${show(left)}`);
+    return `reject-publish: ConfirmChannel.publish callback got ${show(err.message)}`;
+  },
+
+  async priority_queue(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const q = (await ch.assertQueue('', { exclusive: true, durable: false, maxPriority: 10 })).queue;
+    for (const p of [1, 9, 5]) ch.sendToQueue(q, text(String(p)), { priority: p });
+    const n = await countEventually(ch, q, 3);
+    check(n === 3, `queue holds ${n}, want 3`);
+    const cons = await consumer(ch, q, { noAck: true });
+    const got = [];
+    for (let i = 0; i < 3; i++) {
+      const m = await cons.next();
+      check(m, () => `got ${show(got)} within 5 s`);
+      got.push(m.content.toString());
+    }
+    check(isDeepStrictEqual(got, ['9', '5', '1']), `delivered ${show(got)}`);
+  },
+
+  async single_active_consumer(s) {
+    const c = await s.connect();
+    const chA = await s.channel(c);
+    const chB = await s.channel(c);
+    const q = (await chA.assertQueue('', { exclusive: true, durable: false, arguments: { 'x-single-active-consumer': true } })).queue;
+    const a = await consumer(chA, q, { noAck: true, consumerTag: 'A' });
+    const b = await consumer(chB, q, { noAck: true, consumerTag: 'B' });
+    for (const x of ['1', '2']) chA.sendToQueue(q, text(x));
+    const gotA = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await a.next();
+      gotA.push(m && m.content.toString());
+    }
+    check(isDeepStrictEqual(gotA, ['1', '2']), `active consumer A got ${show(gotA)}`);
+    let extra = await b.next(200);
+    check(extra === undefined, () => `consumer B got ${show(extra && extra.content.toString())} while A was active`);
+    await chA.cancel('A');
+    for (const x of ['3', '4']) chA.sendToQueue(q, text(x));
+    const gotB = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await b.next();
+      gotB.push(m && m.content.toString());
+    }
+    check(isDeepStrictEqual(gotB, ['3', '4']), `consumer B got ${show(gotB)} after A was cancelled`);
+    extra = await a.next(100);
+    check(extra === undefined || extra === null, () => `cancelled consumer A got ${show(extra && extra.content.toString())}`);
+  },
+
+  // amqplib's publish options CC and BCC become the CC/BCC headers (arrays of longstr).
+  async sender_selected(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const x = uniq('cc');
+    await ch.assertExchange(x, 'direct', { durable: false });
+    deleteExchangeLater(s, c, x);
+    const qs = [];
+    for (const k of ['k1', 'k2', 'k3']) {
+      const q = await tmpQueue(ch);
+      await ch.bindQueue(q, x, k);
+      qs.push([k, q]);
+    }
+    ch.publish(x, 'k1', text('selected'), { CC: ['k2'], BCC: ['k3'] });
+    for (const [k, q] of qs) {
+      const m = await getOne(ch, q, true);
+      check(m && m.content.toString() === 'selected', `queue bound with ${k} got nothing`);
+      const hs = m.properties.headers || {};
+      check(!('BCC' in hs), `copy for ${k} carries BCC: ${show(hs)}`);
+    }
+    return 'publish options { CC, BCC }';
+  },
 };
 
 h.runScenarios('amqplib', scenarios, () => new Scope(), brokerURL, process.argv[3]);

@@ -629,12 +629,236 @@ def clean_close():
     return "py-amqp Connection.close, then kombu Connection.close"
 
 
+def count_eventually(ch, name, want):
+    """Passive declares until the queue holds `want` messages or 5 s pass; the last count."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        n = passive_count(ch, name)
+        if n == want or time.monotonic() > deadline:
+            return n
+        time.sleep(0.01)
+
+
+def arg_queue(ch, name="", **arguments):
+    """A queue declared with x-arguments (server-named and exclusive when name is empty)."""
+    if name:
+        q = Queue(name, durable=False, auto_delete=False, queue_arguments=arguments, channel=ch)
+    else:
+        q = Queue("", exclusive=True, queue_arguments=arguments, channel=ch)
+    q.declare()
+    return q
+
+
+def queue_arg_invalid():
+    with dial() as conn:
+        ch = conn.channel()
+        name = uniq("badarg")
+        try:
+            arg_queue(ch, name, **{"x-max-priority": 256})
+            raise AssertionError("declare with x-max-priority 256 succeeded")
+        except amqp.exceptions.PreconditionFailed as e:  # py-amqp's error class; kombu lets it through
+            check(e.reply_code == 406, f"reply code {e.reply_code}")
+            want = (f"PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '{name}' in vhost '/': "
+                    "{max_value_exceeded,256}")
+            check(e.reply_text == want, f"reply text {e.reply_text!r}")
+        finally:
+            delete_queue(conn, name)
+        tmp_queue(conn.channel())  # the connection still works
+        return "amqp.exceptions.PreconditionFailed (reply_code 406)"
+
+
+def message_ttl():
+    with dial() as conn:
+        ch = conn.channel()
+        ttl_q = arg_queue(ch, **{"x-message-ttl": 100})
+        publish(ch, ttl_q.name, b"short-lived")
+        n = count_eventually(ch, ttl_q.name, 0)
+        check(n == 0, f"queue with x-message-ttl 100 still holds {n}")
+        plain = tmp_queue(ch)
+        publish(ch, plain.name, b"expires", expiration=0.05)  # kombu takes seconds: "50" on the wire
+        n = count_eventually(ch, plain.name, 0)
+        check(n == 0, f"message with expiration 50 still there ({n})")
+        publish(ch, plain.name, b"stays")
+        time.sleep(0.3)
+        n = count_eventually(ch, plain.name, 1)
+        check(n == 1, f"plain queue holds {n} after 300 ms, want the message without expiration")
+        m = get_one(plain)
+        check(m is not None and m.body == b"stays", f"got {m and m.body!r}")
+        return "Producer.publish(expiration=0.05)"
+
+
+def dead_letter():
+    with dial() as conn:
+        ch = conn.channel()
+        dlx_name = uniq("dlx")
+        try:
+            dlx = Exchange(dlx_name, type="fanout", durable=False, channel=ch)
+            dlx.declare()
+            dlq = tmp_queue(ch)
+            dlq.bind_to(dlx)
+            src = arg_queue(ch, **{"x-dead-letter-exchange": dlx_name})
+            publish(ch, src.name, b"dead")
+            m = get_one(src, no_ack=False)
+            check(m is not None, "message did not arrive")
+            m.reject(requeue=False)
+            d = get_one(dlq)
+            check(d is not None and d.body == b"dead", "the rejected message did not reach the dead-letter queue")
+            deaths = d.headers.get("x-death")
+            check(isinstance(deaths, list) and deaths, f"x-death {deaths!r}")
+            first = deaths[0]
+            got = (first.get("queue"), first.get("reason"), first.get("count"))
+            check(got == (src.name, "rejected", 1), f"x-death[0] {first!r}")
+            reason = d.headers.get("x-first-death-reason")
+            check(reason == "rejected", f"x-first-death-reason {reason!r}")
+            n = count_eventually(ch, src.name, 0)
+            check(n == 0, f"the rejected message is still in its queue ({n})")
+            return "kombu Queue(queue_arguments=...), Message.reject(requeue=False)"
+        finally:
+            delete_exchange(conn, dlx_name)
+
+
+def retry_with_delay():
+    with dial() as conn:
+        ch = conn.channel()
+        work_name, delay_name = uniq("work"), uniq("delay")
+        try:
+            work = arg_queue(ch, work_name, **{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": delay_name})
+            arg_queue(ch, delay_name, **{"x-message-ttl": 50, "x-dead-letter-exchange": "",
+                                         "x-dead-letter-routing-key": work_name})
+            publish(ch, work_name, b"job")
+            for i in range(4):
+                m = get_one(work, no_ack=False)
+                check(m is not None and m.body == b"job", f"delivery {i + 1} did not come back within 5 s")
+                if i < 3:
+                    m.reject(requeue=False)
+            m.ack()
+            got = [(d.get("queue"), d.get("reason"), d.get("count")) for d in m.headers.get("x-death") or []]
+            check(got == [(delay_name, "expired", 3), (work_name, "rejected", 3)], f"x-death {got}")
+        finally:
+            delete_queue(conn, work_name)
+            delete_queue(conn, delay_name)
+
+
+def max_length():
+    with dial() as conn:
+        ch = conn.channel()
+        q = arg_queue(ch, **{"x-max-length": 2})
+        for i in range(1, 5):
+            publish(ch, q.name, str(i).encode())
+        n = count_eventually(ch, q.name, 2)
+        check(n == 2, f"x-max-length 2 queue holds {n}")
+        got = [get_one(q) for _ in range(2)]
+        check([m and m.body for m in got] == [b"3", b"4"], f"drop-head kept {[m and m.body for m in got]}")
+    with dial(transport_options={"confirm_publish": True}) as conn:
+        ch = conn.channel()
+        r = arg_queue(ch, **{"x-max-length": 2, "x-overflow": "reject-publish"})
+        publish(ch, r.name, b"1", confirm_timeout=WAIT)
+        publish(ch, r.name, b"2", confirm_timeout=WAIT)
+        try:
+            publish(ch, r.name, b"3", confirm_timeout=WAIT)
+            raise AssertionError("publish past x-max-length with reject-publish was acked")
+        except amqp.exceptions.MessageNacked:
+            pass
+        kept = [get_one(r) for _ in range(2)]
+        check([m and m.body for m in kept] == [b"1", b"2"], f"reject-publish kept {[m and m.body for m in kept]}")
+        return "reject-publish: a confirm_publish connection's publish raised amqp.exceptions.MessageNacked"
+
+
+def priority_queue():
+    with dial() as conn:
+        ch = conn.channel()
+        q = arg_queue(ch, **{"x-max-priority": 10})
+        for p in [1, 9, 5]:
+            publish(ch, q.name, str(p).encode(), priority=p)
+        n = count_eventually(ch, q.name, 3)
+        check(n == 3, f"queue holds {n}, want 3")
+        got = []
+        with Consumer(ch, queues=[q], on_message=lambda m: got.append(m.body), no_ack=True, auto_declare=False):
+            pump(conn, lambda: len(got) >= 3)
+        check(got == [b"9", b"5", b"1"], f"delivered {got}")
+
+
+def single_active_consumer():
+    with dial() as conn:
+        ch_a, ch_b = conn.channel(), conn.channel()
+        q = arg_queue(ch_a, **{"x-single-active-consumer": True})
+        got_a, got_b = [], []
+        ca = Consumer(ch_a, queues=[q], on_message=lambda m: got_a.append(m.body), no_ack=True,
+                      auto_declare=False, tag_prefix="A")
+        ca.consume()
+        Consumer(ch_b, queues=[Queue(q.name, channel=ch_b)], on_message=lambda m: got_b.append(m.body),
+                 no_ack=True, auto_declare=False, tag_prefix="B").consume()
+        for b in [b"1", b"2"]:
+            publish(ch_a, q.name, b)
+        pump(conn, lambda: len(got_a) + len(got_b) >= 2)
+        pump(conn, lambda: False, 0.2)
+        check(got_a == [b"1", b"2"] and got_b == [], f"active A got {got_a}, B got {got_b}")
+        ca.cancel()
+        for b in [b"3", b"4"]:
+            publish(ch_a, q.name, b)
+        pump(conn, lambda: len(got_b) >= 2)
+        pump(conn, lambda: False, 0.1)
+        check(got_b == [b"3", b"4"] and got_a == [b"1", b"2"], f"after cancelling A: A got {got_a}, B got {got_b}")
+        return "kombu Consumer.consume / Consumer.cancel"
+
+
+def sender_selected():
+    with dial() as conn:
+        ch = conn.channel()
+        name = uniq("cc")
+        try:
+            x = Exchange(name, type="direct", durable=False, channel=ch)
+            x.declare()
+            qs = []
+            for k in ["k1", "k2", "k3"]:
+                q = tmp_queue(ch)
+                q.bind_to(x, k)
+                qs.append((k, q))
+            publish(ch, "k1", b"selected", exchange=x, headers={"CC": ["k2"], "BCC": ["k3"]})
+            for k, q in qs:
+                m = get_one(q)
+                check(m is not None and m.body == b"selected", f"queue bound with {k} got nothing")
+                check("BCC" not in m.headers, f"copy for {k} carries BCC: {m.headers!r}")
+        finally:
+            delete_exchange(conn, name)
+
+
+def rpc_reply_to():
+    with dial() as requester, dial() as responder:
+        ch = requester.channel()
+        replies = []
+        # a pseudo-queue: consumed (no-ack) on the channel that publishes, never declared
+        reply_q = Queue("amq.rabbitmq.reply-to", no_declare=True, channel=ch)
+        Consumer(ch, queues=[reply_q], on_message=replies.append, no_ack=True, auto_declare=False).consume()
+        rch = responder.channel()
+        req_name = uniq("rpc")
+        try:
+            req_q = Queue(req_name, exclusive=True, channel=rch)
+            req_q.declare()
+            corr = uuid.uuid4().hex
+            publish(ch, req_name, b"ping", reply_to="amq.rabbitmq.reply-to", correlation_id=corr)
+            req = get_one(req_q)
+            check(req is not None, "request did not arrive")
+            reply_to = req.properties.get("reply_to")
+            check(reply_to.startswith("amq.rabbitmq.reply-to."), f"request reply_to {reply_to!r}")
+            publish(rch, reply_to, b"pong", correlation_id=req.properties.get("correlation_id"))
+            check(pump(requester, lambda: replies), "reply did not arrive within 5 s")
+            rep = replies[0]
+            got = rep.properties.get("correlation_id")
+            check(rep.body == b"pong" and got == corr, f"reply {rep.body!r} correlation id {got!r}")
+            return "kombu Consumer(queues=[Queue('amq.rabbitmq.reply-to', no_declare=True)], no_ack=True)"
+        finally:
+            delete_queue(responder, req_name)
+
+
 SCENARIOS = {f.__name__: f for f in [
     connect, connect_amqplain, declare_exchanges, declare_queues, bind_unbind, route_default,
     route_direct, route_fanout, route_topic, route_headers, mandatory_return, confirms_sync,
     confirms_async, manual_ack, nack_requeue, reject, prefetch_fair, basic_get, large_message,
     empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
-    tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close]}
+    tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close, queue_arg_invalid,
+    message_ttl, dead_letter, retry_with_delay, max_length, priority_queue, single_active_consumer,
+    sender_selected, rpc_reply_to]}
 
 
 def one_line(s):

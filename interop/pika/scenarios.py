@@ -488,6 +488,205 @@ def server_cancel(ch):
     return "BlockingChannel.add_on_cancel_callback"
 
 
+def count_eventually(ch, queue, want, seconds=5.0):
+    """Passive declares until the queue holds `want` messages or `seconds` pass; the last count."""
+    deadline = time.monotonic() + seconds
+    while True:
+        count = ch.queue_declare(queue, passive=True).method.message_count
+        if count == want or time.monotonic() > deadline:
+            return count
+        ch.connection.sleep(0.01)
+
+
+def get_one(ch, queue, auto_ack=True):
+    """basic.get until a message arrives or 5 s pass: (method, properties, body), method None then."""
+    for _ in range(250):
+        method, props, body = ch.basic_get(queue, auto_ack=auto_ack)
+        if method is not None:
+            break
+        ch.connection.sleep(0.02)
+    return method, props, body
+
+
+def delete_later(conn, queues=(), exchanges=()):
+    """Deletes the named queues and exchanges on a fresh channel (the scenario's may be closed)."""
+    try:
+        c = conn.channel()
+        for q in queues:
+            c.queue_delete(q)
+        for x in exchanges:
+            c.exchange_delete(x)
+        c.close()
+    except Exception:
+        pass
+
+
+def queue_arg_invalid(ch):
+    conn = ch.connection
+    q = unique("badarg")
+    try:
+        ch.queue_declare(q, arguments={"x-max-priority": 256})
+        raise AssertionError("declare with x-max-priority 256 succeeded")
+    except pika.exceptions.ChannelClosedByBroker as e:
+        check(e.reply_code == 406, f"reply code 406, got {e.reply_code} {e.reply_text}")
+        want = (f"PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '{q}' in vhost '/': "
+                "{max_value_exceeded,256}")
+        check(e.reply_text == want, f"reply text {e.reply_text!r}")
+    finally:
+        delete_later(conn, queues=[q])
+    other = conn.channel()
+    fresh_queue(other)  # the connection still works
+    other.close()
+    return "ChannelClosedByBroker(406, ...)"
+
+
+def message_ttl(ch):
+    ttl_q = fresh_queue(ch, arguments={"x-message-ttl": 100})
+    ch.basic_publish("", ttl_q, b"short-lived")
+    n = count_eventually(ch, ttl_q, 0)
+    check(n == 0, f"queue with x-message-ttl 100 still holds {n}")
+    plain = fresh_queue(ch)
+    ch.basic_publish("", plain, b"expires", pika.BasicProperties(expiration="50"))
+    n = count_eventually(ch, plain, 0)
+    check(n == 0, f"message with expiration 50 still there ({n})")
+    ch.basic_publish("", plain, b"stays")
+    ch.connection.sleep(0.3)
+    n = count_eventually(ch, plain, 1)
+    check(n == 1, f"plain queue holds {n} after 300 ms, want the message without expiration")
+    method, _, body = get_one(ch, plain)
+    check(method is not None and body == b"stays", f"got {body!r}")
+
+
+def dead_letter(ch):
+    conn = ch.connection
+    dlx = unique("dlx")
+    try:
+        ch.exchange_declare(dlx, "fanout")
+        dlq = fresh_queue(ch)
+        ch.queue_bind(dlq, dlx)
+        src = fresh_queue(ch, arguments={"x-dead-letter-exchange": dlx})
+        ch.basic_publish("", src, b"dead")
+        method, _, _ = get_one(ch, src, auto_ack=False)
+        check(method is not None, "message did not arrive")
+        ch.basic_reject(method.delivery_tag, requeue=False)
+        method, props, body = get_one(ch, dlq)
+        check(method is not None and body == b"dead", "the rejected message did not reach the dead-letter queue")
+        h = props.headers or {}
+        deaths = h.get("x-death")
+        check(isinstance(deaths, list) and deaths, f"x-death {deaths!r}")
+        d = deaths[0]
+        check((d.get("queue"), d.get("reason"), d.get("count")) == (src, "rejected", 1), f"x-death[0] {d!r}")
+        check(h.get("x-first-death-reason") == "rejected", f"x-first-death-reason {h.get('x-first-death-reason')!r}")
+        check(count_eventually(ch, src, 0) == 0, "the rejected message is still in its queue")
+    finally:
+        delete_later(conn, exchanges=[dlx])
+
+
+def retry_with_delay(ch):
+    conn = ch.connection
+    work, delay = unique("work"), unique("delay")
+    try:
+        ch.queue_declare(work, arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": delay})
+        ch.queue_declare(delay, arguments={"x-message-ttl": 50, "x-dead-letter-exchange": "",
+                                           "x-dead-letter-routing-key": work})
+        ch.basic_publish("", work, b"job")
+        for round_ in range(4):
+            method, props, body = get_one(ch, work, auto_ack=False)
+            check(method is not None and body == b"job", f"delivery {round_ + 1} did not come back within 5 s")
+            if round_ < 3:
+                ch.basic_reject(method.delivery_tag, requeue=False)
+        ch.basic_ack(method.delivery_tag)
+        deaths = (props.headers or {}).get("x-death") or []
+        got = [(d.get("queue"), d.get("reason"), d.get("count")) for d in deaths]
+        check(got == [(delay, "expired", 3), (work, "rejected", 3)], f"x-death {got}")
+    finally:
+        delete_later(conn, queues=[work, delay])
+
+
+def max_length(ch):
+    conn = ch.connection
+    q = fresh_queue(ch, arguments={"x-max-length": 2})
+    for i in range(1, 5):
+        ch.basic_publish("", q, str(i).encode())
+    n = count_eventually(ch, q, 2)
+    check(n == 2, f"x-max-length 2 queue holds {n}")
+    check(drain(ch, q, 2) == [b"3", b"4"], "drop-head keeps the 2 newest")
+    conf = conn.channel()
+    conf.confirm_delivery()
+    r = fresh_queue(conf, arguments={"x-max-length": 2, "x-overflow": "reject-publish"})
+    conf.basic_publish("", r, b"1")
+    conf.basic_publish("", r, b"2")
+    try:
+        conf.basic_publish("", r, b"3")
+        raise AssertionError("publish past x-max-length with reject-publish was acked")
+    except pika.exceptions.NackError:
+        pass
+    check(drain(conf, r, 2) == [b"1", b"2"], "reject-publish keeps the 2 oldest")
+    conf.close()
+    return "reject-publish: BlockingChannel.basic_publish raised NackError"
+
+
+def priority_queue(ch):
+    q = fresh_queue(ch, arguments={"x-max-priority": 10})
+    for p in [1, 9, 5]:
+        ch.basic_publish("", q, str(p).encode(), pika.BasicProperties(priority=p))
+    check(count_eventually(ch, q, 3) == 3, "3 messages did not arrive")
+    got = []
+    for method, _props, body in ch.consume(q, auto_ack=True, inactivity_timeout=5):
+        if method is None:
+            break
+        got.append(body)
+        if len(got) == 3:
+            break
+    ch.cancel()
+    check(got == [b"9", b"5", b"1"], f"delivered {got}")
+
+
+def single_active_consumer(ch):
+    conn = ch.connection
+    ch_b = conn.channel()
+    q = fresh_queue(ch, arguments={"x-single-active-consumer": True})
+    got_a, got_b = [], []
+
+    def on(into):
+        def cb(c, m, _p, body):
+            into.append(body)
+            c.basic_ack(m.delivery_tag)
+        return cb
+
+    ch.basic_consume(q, on(got_a), consumer_tag="A")
+    ch_b.basic_consume(q, on(got_b), consumer_tag="B")
+    for b in [b"1", b"2"]:
+        ch.basic_publish("", q, b)
+    pump(conn, lambda: len(got_a) + len(got_b) >= 2)
+    pump(conn, lambda: False, 0.2)
+    check(got_a == [b"1", b"2"] and got_b == [], f"active A got {got_a}, B got {got_b}")
+    ch.basic_cancel("A")
+    for b in [b"3", b"4"]:
+        ch.basic_publish("", q, b)
+    pump(conn, lambda: len(got_b) >= 2)
+    pump(conn, lambda: False, 0.2)
+    check(got_b == [b"3", b"4"] and got_a == [b"1", b"2"], f"after cancelling A: A got {got_a}, B got {got_b}")
+    ch_b.close()
+
+
+def sender_selected(ch):
+    conn = ch.connection
+    x = unique("cc")
+    try:
+        ch.exchange_declare(x, "direct")
+        qs = [fresh_queue(ch) for _ in range(3)]
+        for q, k in zip(qs, ["k1", "k2", "k3"]):
+            ch.queue_bind(q, x, k)
+        ch.basic_publish(x, "k1", b"selected", pika.BasicProperties(headers={"CC": ["k2"], "BCC": ["k3"]}))
+        for q, k in zip(qs, ["k1", "k2", "k3"]):
+            method, props, body = get_one(ch, q)
+            check(method is not None and body == b"selected", f"queue bound with {k} got nothing")
+            check("BCC" not in (props.headers or {}), f"copy for {k} carries BCC: {props.headers!r}")
+    finally:
+        delete_later(conn, exchanges=[x])
+
+
 # Scenario ids (interop/scenarios.txt) each function here answers.
 IDS = {
     "default_exchange": ["route_default"],
@@ -514,6 +713,14 @@ IDS = {
     "prefetch_fair": ["prefetch_fair"],
     "headers_types": ["headers_types"],
     "server_cancel": ["server_cancel"],
+    "queue_arg_invalid": ["queue_arg_invalid"],
+    "message_ttl": ["message_ttl"],
+    "dead_letter": ["dead_letter"],
+    "retry_with_delay": ["retry_with_delay"],
+    "max_length": ["max_length"],
+    "priority_queue": ["priority_queue"],
+    "single_active_consumer": ["single_active_consumer"],
+    "sender_selected": ["sender_selected"],
 }
 
 
@@ -543,7 +750,8 @@ def main(url):
                  declare_exchanges, declare_queues, bind_unbind, nack_requeue, reject, prefetch_fair,
                  basic_get, large_message, empty_message, properties_roundtrip, headers_types,
                  exchange_to_exchange, tx_commit, tx_rollback, channels_100, close_requeues,
-                 server_cancel]
+                 server_cancel, queue_arg_invalid, message_ttl, dead_letter, retry_with_delay, max_length,
+                 priority_queue, single_active_consumer, sender_selected]
     for scenario in scenarios:
         ch = None
         try:
