@@ -110,7 +110,8 @@ impl MessageBuffer {
     }
 
     /// Forgets `count` messages of level `n` that left without passing through memory
-    /// (unreadable on disk).
+    /// (unreadable on disk, or moved to another level), and marks the level for what it
+    /// holds now (0: only that).
     pub fn lost(&mut self, n: usize, count: usize) {
         self.len = self.len.saturating_sub(count);
         self.mark(n);

@@ -516,7 +516,13 @@ impl Queue {
     fn pop_head(&self, st: &mut QueueState) -> Option<QueuedMessage> {
         loop {
             let n = st.buffer.front_level()?;
-            if st.buffer.level(n).ready.is_empty() && !self.refill(st, n) {
+            if st.buffer.level(n).ready.is_empty() {
+                // Read back from disk; what was read may belong to a higher level (recovered
+                // messages wait in level 0 until read), so look again. An empty level is
+                // marked so (`lost` recounts it).
+                if !self.refill(st, n) {
+                    st.buffer.lost(n, 0);
+                }
                 continue;
             }
             if let Some(e) = st.buffer.pop_front(n) {
@@ -660,6 +666,7 @@ impl Queue {
             };
             loaded.push(entry);
         }
+        // Counted out before the pushes below, marked again after them.
         st.buffer.lost(n, lost);
         // Messages recovered from disk sit in level 0 until read: a priority queue puts each
         // where it belongs now that its priority is known.
@@ -677,6 +684,7 @@ impl Queue {
                 st.buffer.joined(at, body_len);
             }
         }
+        st.buffer.lost(n, 0);
         true
     }
 
