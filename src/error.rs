@@ -175,35 +175,11 @@ impl AmqpError {
     }
 }
 
-/// RabbitMQ's name for a field type, as its equivalence errors print it.
-fn type_name(v: &FieldValue) -> &'static str {
-    match v {
-        FieldValue::Bool(_) => "bool",
-        FieldValue::I8(_) => "byte",
-        FieldValue::U8(_) => "unsignedbyte",
-        FieldValue::I16(_) => "short",
-        FieldValue::U16(_) => "unsignedshort",
-        FieldValue::I32(_) => "signedint",
-        FieldValue::U32(_) => "unsignedint",
-        FieldValue::I64(_) => "long",
-        FieldValue::U64(_) => "unsignedlong",
-        FieldValue::F32(_) => "float",
-        FieldValue::F64(_) => "double",
-        FieldValue::Decimal(_) => "decimal",
-        FieldValue::LongString(_) => "longstr",
-        FieldValue::ByteArray(_) => "binary",
-        FieldValue::Array(_) => "array",
-        FieldValue::Timestamp(_) => "timestamp",
-        FieldValue::Table(_) => "table",
-        FieldValue::Void => "void",
-    }
-}
-
 /// `received 'a' but current is 'b'`, or with `the value 'a' of type 't'` / `none` when only
 /// one side has a value, as RabbitMQ words it.
 fn describe_difference(received: &Option<FieldValue>, current: &Option<FieldValue>) -> String {
     let one = |v: &Option<FieldValue>| match v {
-        Some(v) => format!("the value '{}' of type '{}'", v.describe(), type_name(v)),
+        Some(v) => format!("the value '{}' of type '{}'", v.describe(), v.type_name()),
         None => "none".to_owned(),
     };
     match (received, current) {

@@ -173,25 +173,8 @@ async fn retry_with_delay_counts_every_round() {
     let broker = broker();
     let conn = connect(&broker).await;
     let ch = confirm_channel(&conn).await;
-    declare_with(
-        &ch,
-        "work",
-        args(&[
-            ("x-dead-letter-exchange", s("")),
-            ("x-dead-letter-routing-key", s("delay")),
-        ]),
-    )
-    .await;
-    declare_with(
-        &ch,
-        "delay",
-        args(&[
-            ("x-message-ttl", int(30)),
-            ("x-dead-letter-exchange", s("")),
-            ("x-dead-letter-routing-key", s("work")),
-        ]),
-    )
-    .await;
+    declare_with(&ch, "work", dead_letter_to("delay", None)).await;
+    declare_with(&ch, "delay", dead_letter_to("work", Some(30))).await;
     publish(&ch, "", "work", b"job").await;
     let cch = within(conn.create_channel()).await.unwrap();
     let mut consumer = consume_with(&cch, "work", "c", false, FieldTable::default()).await;
@@ -223,28 +206,10 @@ async fn cycles_without_a_rejection_and_missing_exchanges_drop_the_message() {
     let conn = connect(&broker).await;
     let ch = confirm_channel(&conn).await;
     // A TTL queue dead-lettering to itself: RabbitMQ drops the message at once.
-    declare_with(
-        &ch,
-        "self",
-        args(&[
-            ("x-message-ttl", int(20)),
-            ("x-dead-letter-exchange", s("")),
-            ("x-dead-letter-routing-key", s("self")),
-        ]),
-    )
-    .await;
+    declare_with(&ch, "self", dead_letter_to("self", Some(20))).await;
     // Two TTL queues feeding each other: dropped when it would enter the first again.
     for (q, next) in [("a", "b"), ("b", "a")] {
-        declare_with(
-            &ch,
-            q,
-            args(&[
-                ("x-message-ttl", int(20)),
-                ("x-dead-letter-exchange", s("")),
-                ("x-dead-letter-routing-key", s(next)),
-            ]),
-        )
-        .await;
+        declare_with(&ch, q, dead_letter_to(next, Some(20))).await;
     }
     declare_with(
         &ch,
@@ -283,16 +248,9 @@ async fn a_dead_lettered_persistent_message_is_durable_in_its_new_queue() {
         within(ch.queue_declare("kept", durable, FieldTable::default()))
             .await
             .unwrap();
-        within(ch.queue_declare(
-            "src",
-            durable,
-            args(&[
-                ("x-dead-letter-exchange", s("")),
-                ("x-dead-letter-routing-key", s("kept")),
-            ]),
-        ))
-        .await
-        .unwrap();
+        within(ch.queue_declare("src", durable, dead_letter_to("kept", None)))
+            .await
+            .unwrap();
         let persistent = BasicProperties::default().with_delivery_mode(2);
         publish_with(
             &ch,

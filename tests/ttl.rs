@@ -83,16 +83,7 @@ async fn a_requeued_message_keeps_its_deadline() {
     let conn = connect(&broker).await;
     let ch = confirm_channel(&conn).await;
     declare_with(&ch, "dlq", FieldTable::default()).await;
-    declare_with(
-        &ch,
-        "work",
-        args(&[
-            ("x-message-ttl", int(200)),
-            ("x-dead-letter-exchange", s("")),
-            ("x-dead-letter-routing-key", s("dlq")),
-        ]),
-    )
-    .await;
+    declare_with(&ch, "work", dead_letter_to("dlq", Some(200))).await;
     publish(&ch, "", "work", b"m").await;
     let cch = within(conn.create_channel()).await.unwrap();
     let mut consumer = consume_with(&cch, "work", "c", false, FieldTable::default()).await;

@@ -97,6 +97,13 @@ pub struct VHost {
     me: Weak<VHost>,
 }
 
+impl Drop for VHost {
+    /// The timer thread holds no reference to the vhost; without this it would outlive it.
+    fn drop(&mut self) {
+        self.timer.stop();
+    }
+}
+
 impl VHost {
     /// A vhost held in memory only.
     pub fn new(name: &str) -> Arc<VHost> {

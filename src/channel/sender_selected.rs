@@ -3,7 +3,6 @@
 
 use crate::broker::dead_letter::string_array;
 use crate::broker::message::MessageContent;
-use crate::broker::queue::args::type_name;
 use crate::error::AmqpError;
 use crate::protocol::wire::finish;
 use crate::protocol::{BasicProperties, FieldTable, FieldValue};
@@ -18,7 +17,7 @@ fn check(headers: &FieldTable) -> Result<(), AmqpError> {
             Some(other) => {
                 return Err(AmqpError::precondition_failed(format!(
                     "invalid message: {{unacceptable_type_in_header,\"{key}\",{}}}",
-                    type_name(other)
+                    other.type_name()
                 )));
             }
         }

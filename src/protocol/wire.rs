@@ -145,6 +145,30 @@ impl FieldValue {
         }
     }
 
+    /// RabbitMQ's name for the value's type, as its error texts print it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FieldValue::Bool(_) => "bool",
+            FieldValue::I8(_) => "byte",
+            FieldValue::U8(_) => "unsignedbyte",
+            FieldValue::I16(_) => "short",
+            FieldValue::U16(_) => "unsignedshort",
+            FieldValue::I32(_) => "signedint",
+            FieldValue::U32(_) => "unsignedint",
+            FieldValue::I64(_) => "long",
+            FieldValue::U64(_) => "unsignedlong",
+            FieldValue::F32(_) => "float",
+            FieldValue::F64(_) => "double",
+            FieldValue::Decimal(_) => "decimal",
+            FieldValue::LongString(_) => "longstr",
+            FieldValue::ByteArray(_) => "binary",
+            FieldValue::Array(_) => "array",
+            FieldValue::Timestamp(_) => "timestamp",
+            FieldValue::Table(_) => "table",
+            FieldValue::Void => "void",
+        }
+    }
+
     /// Rendering used in RabbitMQ-style error texts (`received '...'`).
     pub fn describe(&self) -> String {
         match self {

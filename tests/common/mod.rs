@@ -212,6 +212,19 @@ pub fn int(v: i32) -> AMQPValue {
     AMQPValue::LongInt(v)
 }
 
+/// Arguments that dead-letter through the default exchange to `queue`, after `ttl` ms in
+/// this queue if given.
+pub fn dead_letter_to(queue: &str, ttl: Option<i32>) -> FieldTable {
+    let mut a = args(&[
+        ("x-dead-letter-exchange", s("")),
+        ("x-dead-letter-routing-key", s(queue)),
+    ]);
+    if let Some(ttl) = ttl {
+        a.insert(ShortString::from("x-message-ttl"), int(ttl));
+    }
+    a
+}
+
 /// Declares a queue with arguments (not durable, not exclusive).
 pub async fn declare_with(ch: &Channel, name: &str, arguments: FieldTable) {
     within(ch.queue_declare(name, QueueDeclareOptions::default(), arguments))

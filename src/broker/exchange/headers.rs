@@ -32,7 +32,7 @@ pub fn check_x_match(args: &FieldTable) -> Result<(), String> {
         }
         Some(other) => Err(format!(
             "Invalid x-match field type {} (value {}); expected longstr",
-            crate::broker::queue::args::type_name(other),
+            other.type_name(),
             other.describe()
         )),
     }

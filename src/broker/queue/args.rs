@@ -83,30 +83,6 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// The name RabbitMQ gives a field value's type in its error terms.
-pub fn type_name(v: &FieldValue) -> &'static str {
-    match v {
-        FieldValue::Bool(_) => "bool",
-        FieldValue::I8(_) => "byte",
-        FieldValue::U8(_) => "unsignedbyte",
-        FieldValue::I16(_) => "short",
-        FieldValue::U16(_) => "unsignedshort",
-        FieldValue::I32(_) => "signedint",
-        FieldValue::U32(_) => "unsignedint",
-        FieldValue::I64(_) => "long",
-        FieldValue::U64(_) => "unsignedlong",
-        FieldValue::F32(_) => "float",
-        FieldValue::F64(_) => "double",
-        FieldValue::Decimal(_) => "decimal",
-        FieldValue::LongString(_) => "longstr",
-        FieldValue::ByteArray(_) => "binary",
-        FieldValue::Array(_) => "array",
-        FieldValue::Timestamp(_) => "timestamp",
-        FieldValue::Table(_) => "table",
-        FieldValue::Void => "void",
-    }
-}
-
 /// An integer of one of the types RabbitMQ takes for numeric arguments (`?INTEGER_ARG_TYPES`:
 /// not timestamps, not 'L').
 fn int(v: &FieldValue) -> Result<i64, Refusal> {
@@ -117,8 +93,8 @@ fn int(v: &FieldValue) -> Result<i64, Refusal> {
         | FieldValue::U16(_)
         | FieldValue::I32(_)
         | FieldValue::U32(_)
-        | FieldValue::I64(_) => v.as_i64().ok_or(Refusal::ExpectedInteger(type_name(v))),
-        _ => Err(Refusal::ExpectedInteger(type_name(v))),
+        | FieldValue::I64(_) => v.as_i64().ok_or(Refusal::ExpectedInteger(v.type_name())),
+        _ => Err(Refusal::ExpectedInteger(v.type_name())),
     }
 }
 
@@ -142,7 +118,7 @@ fn expiry(v: &FieldValue) -> Result<u64, Refusal> {
 fn text(v: &FieldValue) -> Result<&str, Refusal> {
     match v {
         FieldValue::LongString(b) => Ok(std::str::from_utf8(b).unwrap_or("")),
-        _ => Err(Refusal::UnacceptableType(type_name(v))),
+        _ => Err(Refusal::UnacceptableType(v.type_name())),
     }
 }
 
@@ -179,7 +155,10 @@ impl QueueArgs {
         if let Some(v) = get("x-dead-letter-exchange")
             && !matches!(v, FieldValue::LongString(_))
         {
-            return Err(("x-dead-letter-exchange", Refusal::InvalidType(type_name(v))));
+            return Err((
+                "x-dead-letter-exchange",
+                Refusal::InvalidType(v.type_name()),
+            ));
         }
         if let Some(v) = get("x-expires") {
             let n = expiry(v).and_then(|n| {
@@ -245,7 +224,7 @@ impl QueueArgs {
             match v {
                 FieldValue::Bool(b) => a.single_active_consumer = *b,
                 other => {
-                    let r = Refusal::UnacceptableType(type_name(other));
+                    let r = Refusal::UnacceptableType(other.type_name());
                     return Err(("x-single-active-consumer", r));
                 }
             }

@@ -80,6 +80,9 @@ impl MessageBuffer {
 
     /// The highest level that holds messages.
     pub fn front_level(&self) -> Option<usize> {
+        if self.levels.len() == 1 {
+            return (self.occupied[0] != 0).then_some(0);
+        }
         (0..4)
             .rev()
             .find(|&w| self.occupied[w] != 0)
