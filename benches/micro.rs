@@ -1,5 +1,8 @@
-//! Micro-benchmarks (harness = false, plain timing): the frame codec and topic routing with
-//! 10,000 bindings. `cargo bench --bench micro`.
+//! Micro-benchmarks (harness = false, plain timing): the frame codec, topic routing with
+//! 10,000 bindings, and topic routing's worst case (patterns of many `#` against long keys).
+//! `cargo bench --bench micro`; `cargo bench --bench micro -- NAME` runs only the groups whose
+//! name contains NAME (`codec`, `topic routing`, `topic worst case`), so `-- topic` skips the
+//! codec.
 
 use bytes::BytesMut;
 use std::hint::black_box;
@@ -108,10 +111,57 @@ fn topic_routing() {
     );
 }
 
+/// Many `#` in one pattern against a long key: the case where trying every suffix for every
+/// `#` is exponential in the number of `#`. Each pattern gets its own queue; the keys alternate
+/// between one that matches (ends in `z`) and one that does not.
+fn topic_worst_case(hashes: usize, words: usize, iterations: u64) {
+    let mut router = TopicRouter::default();
+    let mut pattern = "#.".repeat(hashes);
+    pattern.push('z');
+    let mut starred = "#.*.".repeat(hashes / 2);
+    starred.push('z');
+    for (i, p) in [pattern.as_str(), starred.as_str()].into_iter().enumerate() {
+        router.bind(&Binding {
+            destination: Destination::Queue(format!("q{i}")),
+            routing_key: p.to_owned(),
+            arguments: FieldTable::new(),
+        });
+    }
+    let key = |last: &str| {
+        let mut k = "a.".repeat(words - 1);
+        k.push_str(last);
+        k
+    };
+    let keys = [key("z"), key("y")];
+    let mut out = Vec::new();
+    let mut k = 0usize;
+    time(
+        &format!("topic route, {hashes} x # then z, {words}-word key"),
+        iterations,
+        || {
+            out.clear();
+            router.route(&keys[k % 2], None, &mut out);
+            black_box(&out);
+            k += 1;
+        },
+    );
+}
+
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
         return;
     }
-    codec();
-    topic_routing();
+    let filter = args.iter().find(|a| !a.starts_with("--"));
+    let run = |name: &str| filter.is_none_or(|f| name.contains(f.as_str()));
+    if run("codec") {
+        codec();
+    }
+    if run("topic routing") {
+        topic_routing();
+    }
+    if run("topic worst case") {
+        topic_worst_case(7, 40, 20_000);
+        topic_worst_case(10, 127, 20_000);
+    }
 }

@@ -178,6 +178,37 @@ async fn topic_exchange_matches_star_hash_and_empty_keys() {
     assert_eq!(drain_strings(&ch, &exact).await, ["x.y"]);
 }
 
+/// A binding key of many `#` against long routing keys: matching that tried every suffix for
+/// every `#` spent seconds of CPU per message, exponential in the number of `#`.
+#[tokio::test]
+async fn topic_binding_of_many_hashes_routes_long_keys() {
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let q = bound_queue(
+        &ch,
+        "amq.topic",
+        "#.#.#.#.#.#.#.#.#.#.z",
+        FieldTable::default(),
+    )
+    .await;
+    let long = |last: &str| {
+        let mut key = "w.".repeat(120);
+        key.push_str(last);
+        key
+    };
+
+    publish(&ch, "amq.topic", &long("z"), b"121 words, ends in z").await;
+    publish(&ch, "amq.topic", &long("y"), b"121 words, ends in y").await;
+    publish(&ch, "amq.topic", &long("z.y"), b"122 words, z next to last").await;
+    publish(&ch, "amq.topic", "z", b"just z").await;
+
+    assert_eq!(
+        drain_strings(&ch, &q).await,
+        ["121 words, ends in z", "just z"]
+    );
+}
+
 #[tokio::test]
 async fn headers_exchange_matches_all_any_and_the_with_x_forms() {
     let broker = broker();
