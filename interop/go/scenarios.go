@@ -782,37 +782,307 @@ func cleanClose() string {
 	return ""
 }
 
+// ---------------------------------------------------------------- queue extensions
+
+// argQueue declares a named exclusive queue with arguments (gone when the connection closes).
+func argQueue(ch *amqp.Channel, name string, args amqp.Table) string {
+	q, err := ch.QueueDeclare(name, false, false, true, false, args)
+	must(err, "queue.declare "+name)
+	return q.Name
+}
+
+// waitCount polls a passive declare until the queue holds want messages or 5 s pass.
+func waitCount(ch *amqp.Channel, q string, want int) int {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p, err := ch.QueueDeclarePassive(q, false, false, true, false, nil)
+		must(err, "passive declare")
+		if p.Messages == want || time.Now().After(deadline) {
+			return p.Messages
+		}
+	}
+}
+
+// publishConfirmed publishes under confirms and returns each publish's ack (true) or nack.
+func publishConfirmed(ch *amqp.Channel, confirms <-chan amqp.Confirmation, key string, msgs ...amqp.Publishing) []bool {
+	var acks []bool
+	for i, m := range msgs {
+		publish(ch, "", key, m)
+		select {
+		case cf := <-confirms:
+			acks = append(acks, cf.Ack)
+		case <-time.After(5 * time.Second):
+			panic(fmt.Errorf("publish %d not confirmed within 5 s", i))
+		}
+	}
+	return acks
+}
+
+func asInt64(v interface{}) (int64, bool) {
+	switch n := v.(type) {
+	case int8:
+		return int64(n), true
+	case uint8:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	}
+	return 0, false
+}
+
+// checkDeath checks x-death[i] against queue, reason and count.
+func checkDeath(h amqp.Table, i int, queue, reason string, count int64) {
+	deaths, ok := h["x-death"].([]interface{})
+	check(ok, "x-death is %T %#v", h["x-death"], h["x-death"])
+	check(len(deaths) > i, "x-death has %d entries, want entry %d", len(deaths), i)
+	d, ok := deaths[i].(amqp.Table)
+	check(ok, "x-death[%d] is %T", i, deaths[i])
+	n, isInt := asInt64(d["count"])
+	check(d["queue"] == queue && d["reason"] == reason && isInt && n == count,
+		"x-death[%d] = {queue %v, reason %v, count %#v}, want {%s, %s, %d}", i, d["queue"], d["reason"], d["count"], queue, reason, count)
+}
+
+func queueArgInvalid() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	name := uniq("maxprio")
+	_, err := ch.QueueDeclare(name, false, false, true, false, amqp.Table{"x-max-priority": int32(256)})
+	check(err != nil, "declare with x-max-priority 256 succeeded")
+	var ae *amqp.Error
+	check(errors.As(err, &ae), "error is %T %v, not *amqp.Error", err, err)
+	check(ae.Code == 406, "reply code %d (%s)", ae.Code, ae.Reason)
+	want := fmt.Sprintf("PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '%s' in vhost '/': {max_value_exceeded,256}", name)
+	check(ae.Reason == want, "reply text %q, want %q", ae.Reason, want)
+	tmpQueue(channel(c))
+	return ""
+}
+
+func messageTTL() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	ttl := argQueue(ch, uniq("ttl"), amqp.Table{"x-message-ttl": int32(100)})
+	plain := tmpQueue(ch)
+	publish(ch, "", ttl, text("queue-ttl"))
+	publish(ch, "", plain, amqp.Publishing{Expiration: "50", Body: []byte("message-ttl")})
+	n := waitCount(ch, ttl, 0)
+	check(n == 0, "queue with x-message-ttl 100 still holds %d", n)
+	n = waitCount(ch, plain, 0)
+	check(n == 0, "message with expiration 50 still there (%d)", n)
+	publish(ch, "", plain, text("stays"))
+	check(waitCount(ch, plain, 1) == 1, "message without expiration did not arrive")
+	time.Sleep(300 * time.Millisecond)
+	d, ok, err := ch.Get(plain, true)
+	must(err, "basic.get")
+	check(ok && string(d.Body) == "stays", "message without expiration gone after 300 ms")
+	return ""
+}
+
+func deadLetter() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	dlx := uniq("dlx")
+	must(ch.ExchangeDeclare(dlx, "fanout", false, false, false, false, nil), "exchange.declare")
+	defer deleteExchange(c, dlx)
+	dlq := tmpQueue(ch)
+	must(ch.QueueBind(dlq, "", dlx, false, nil), "queue.bind")
+	work := argQueue(ch, uniq("work"), amqp.Table{"x-dead-letter-exchange": dlx})
+	publish(ch, "", work, text("doomed"))
+	d, ok := getOne(ch, work, false)
+	check(ok, "message did not arrive in the work queue")
+	must(d.Reject(false), "basic.reject")
+	dead, ok := getOne(ch, dlq, true)
+	check(ok, "rejected message did not reach the dead-letter queue")
+	check(string(dead.Body) == "doomed", "dead-lettered body %q", dead.Body)
+	checkDeath(dead.Headers, 0, work, "rejected", 1)
+	check(dead.Headers["x-first-death-reason"] == "rejected", "x-first-death-reason %#v", dead.Headers["x-first-death-reason"])
+	check(dead.Headers["x-first-death-queue"] == work, "x-first-death-queue %#v", dead.Headers["x-first-death-queue"])
+	return ""
+}
+
+func retryWithDelay() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	work, delay := uniq("work"), uniq("delay")
+	argQueue(ch, work, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": delay})
+	argQueue(ch, delay, amqp.Table{"x-message-ttl": int32(50), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": work})
+	publish(ch, "", work, text("job"))
+	for round := 1; round <= 3; round++ {
+		d, ok := getOne(ch, work, false)
+		check(ok, "delivery %d did not arrive in the work queue", round)
+		must(d.Reject(false), "basic.reject")
+	}
+	d, ok := getOne(ch, work, true)
+	check(ok, "fourth delivery did not arrive in the work queue")
+	check(string(d.Body) == "job", "body %q", d.Body)
+	deaths, _ := d.Headers["x-death"].([]interface{})
+	check(len(deaths) == 2, "x-death has %d entries, want 2: %#v", len(deaths), d.Headers["x-death"])
+	checkDeath(d.Headers, 0, delay, "expired", 3)
+	checkDeath(d.Headers, 1, work, "rejected", 3)
+	return ""
+}
+
+func maxLength() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	must(ch.Confirm(false), "confirm.select")
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1))
+	head := argQueue(ch, uniq("drophead"), amqp.Table{"x-max-length": int32(2)})
+	acks := publishConfirmed(ch, confirms, head, text("1"), text("2"), text("3"), text("4"))
+	check(reflect.DeepEqual(acks, []bool{true, true, true, true}), "drop-head confirms %v", acks)
+	var got []string
+	for {
+		d, ok, err := ch.Get(head, true)
+		must(err, "basic.get")
+		if !ok {
+			break
+		}
+		got = append(got, string(d.Body))
+	}
+	check(eq(got, []string{"3", "4"}), "drop-head queue holds %v, want [3 4]", got)
+	reject := argQueue(ch, uniq("rejectpub"), amqp.Table{"x-max-length": int32(2), "x-overflow": "reject-publish"})
+	acks = publishConfirmed(ch, confirms, reject, text("1"), text("2"), text("3"))
+	check(reflect.DeepEqual(acks, []bool{true, true, false}), "reject-publish confirms %v, want [true true false]", acks)
+	n := waitCount(ch, reject, 2)
+	check(n == 2, "reject-publish queue holds %d, want 2", n)
+	return ""
+}
+
+func priorityQueue() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	must(ch.Confirm(false), "confirm.select")
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1))
+	q := argQueue(ch, uniq("prio"), amqp.Table{"x-max-priority": int32(10)})
+	var msgs []amqp.Publishing
+	for _, p := range []uint8{1, 9, 5} {
+		msgs = append(msgs, amqp.Publishing{Priority: p, Body: []byte(fmt.Sprint(p))})
+	}
+	acks := publishConfirmed(ch, confirms, q, msgs...)
+	check(reflect.DeepEqual(acks, []bool{true, true, true}), "confirms %v", acks)
+	ds, err := ch.Consume(q, "", true, false, false, false, nil)
+	must(err, "basic.consume")
+	var got []string
+	for i := 0; i < 3; i++ {
+		d, ok := recvDelivery(ds, 5*time.Second)
+		check(ok, "got %d of 3 deliveries within 5 s", i)
+		got = append(got, string(d.Body))
+	}
+	check(reflect.DeepEqual(got, []string{"9", "5", "1"}), "delivered in order %v, want [9 5 1]", got)
+	return ""
+}
+
+func singleActiveConsumer() string {
+	c := dial()
+	defer c.Close()
+	chA, chB := channel(c), channel(c)
+	q := argQueue(chA, uniq("sac"), amqp.Table{"x-single-active-consumer": true})
+	da, err := chA.Consume(q, "A", true, false, false, false, nil)
+	must(err, "consume A")
+	db, err := chB.Consume(q, "B", true, false, false, false, nil)
+	must(err, "consume B")
+	for i := 0; i < 3; i++ {
+		publish(chA, "", q, text(fmt.Sprint(i)))
+	}
+	for i := 0; i < 3; i++ {
+		d, ok := recvDelivery(da, 5*time.Second)
+		check(ok, "active consumer A got %d of 3", i)
+		check(string(d.Body) == fmt.Sprint(i), "A got %q, want %d", d.Body, i)
+	}
+	select {
+	case extra := <-db:
+		panic(fmt.Errorf("inactive consumer B got %q", extra.Body))
+	case <-time.After(100 * time.Millisecond):
+	}
+	must(chA.Cancel("A", false), "basic.cancel A")
+	for i := 3; i < 5; i++ {
+		publish(chA, "", q, text(fmt.Sprint(i)))
+	}
+	for i := 3; i < 5; i++ {
+		d, ok := recvDelivery(db, 5*time.Second)
+		check(ok, "consumer B got %d of 2 after A's cancel", i-3)
+		check(string(d.Body) == fmt.Sprint(i), "B got %q, want %d", d.Body, i)
+	}
+	return ""
+}
+
+func senderSelected() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	x := uniq("direct")
+	must(ch.ExchangeDeclare(x, "direct", false, false, false, false, nil), "exchange.declare")
+	defer deleteExchange(c, x)
+	keys := []string{"k1", "k2", "k3"}
+	var qs []string
+	for _, k := range keys {
+		q := tmpQueue(ch)
+		must(ch.QueueBind(q, k, x, false, nil), "queue.bind "+k)
+		qs = append(qs, q)
+	}
+	publish(ch, x, "k1", amqp.Publishing{
+		Headers: amqp.Table{"CC": []interface{}{"k2"}, "BCC": []interface{}{"k3"}},
+		Body:    []byte("selected"),
+	})
+	for i, q := range qs {
+		d, ok := getOne(ch, q, true)
+		check(ok, "queue bound with %s got nothing", keys[i])
+		check(string(d.Body) == "selected", "queue bound with %s got %q", keys[i], d.Body)
+		_, bcc := d.Headers["BCC"]
+		check(!bcc, "copy in the queue bound with %s carries BCC: %#v", keys[i], d.Headers)
+		rest := drainUntilSentinel(ch, q)
+		check(eq(rest, nil), "queue bound with %s got extra copies %v", keys[i], rest)
+	}
+	return ""
+}
+
 var scenarios = map[string]func() string{
-	"connect":              connect,
-	"connect_amqplain":     connectAmqplain,
-	"declare_exchanges":    declareExchanges,
-	"declare_queues":       declareQueues,
-	"bind_unbind":          bindUnbind,
-	"route_default":        routeDefault,
-	"route_direct":         routeDirect,
-	"route_fanout":         routeFanout,
-	"route_topic":          routeTopic,
-	"route_headers":        routeHeaders,
-	"mandatory_return":     mandatoryReturn,
-	"confirms_sync":        confirmsSync,
-	"confirms_async":       confirmsAsync,
-	"manual_ack":           manualAck,
-	"nack_requeue":         nackRequeue,
-	"reject":               reject,
-	"prefetch_fair":        prefetchFair,
-	"basic_get":            basicGet,
-	"large_message":        largeMessage,
-	"empty_message":        emptyMessage,
-	"properties_roundtrip": propertiesRoundtrip,
-	"headers_types":        headersTypes,
-	"passive_missing_404":  passiveMissing404,
-	"exchange_to_exchange": exchangeToExchange,
-	"tx_commit":            txCommit,
-	"tx_rollback":          txRollback,
-	"channels_100":         channels100,
-	"close_requeues":       closeRequeues,
-	"server_cancel":        serverCancel,
-	"clean_close":          cleanClose,
+	"connect":                connect,
+	"connect_amqplain":       connectAmqplain,
+	"declare_exchanges":      declareExchanges,
+	"declare_queues":         declareQueues,
+	"bind_unbind":            bindUnbind,
+	"route_default":          routeDefault,
+	"route_direct":           routeDirect,
+	"route_fanout":           routeFanout,
+	"route_topic":            routeTopic,
+	"route_headers":          routeHeaders,
+	"mandatory_return":       mandatoryReturn,
+	"confirms_sync":          confirmsSync,
+	"confirms_async":         confirmsAsync,
+	"manual_ack":             manualAck,
+	"nack_requeue":           nackRequeue,
+	"reject":                 reject,
+	"prefetch_fair":          prefetchFair,
+	"basic_get":              basicGet,
+	"large_message":          largeMessage,
+	"empty_message":          emptyMessage,
+	"properties_roundtrip":   propertiesRoundtrip,
+	"headers_types":          headersTypes,
+	"passive_missing_404":    passiveMissing404,
+	"exchange_to_exchange":   exchangeToExchange,
+	"tx_commit":              txCommit,
+	"tx_rollback":            txRollback,
+	"channels_100":           channels100,
+	"close_requeues":         closeRequeues,
+	"server_cancel":          serverCancel,
+	"clean_close":            cleanClose,
+	"queue_arg_invalid":      queueArgInvalid,
+	"message_ttl":            messageTTL,
+	"dead_letter":            deadLetter,
+	"retry_with_delay":       retryWithDelay,
+	"max_length":             maxLength,
+	"priority_queue":         priorityQueue,
+	"single_active_consumer": singleActiveConsumer,
+	"sender_selected":        senderSelected,
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

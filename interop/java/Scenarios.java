@@ -83,6 +83,15 @@ public class Scenarios {
         all.put("close_requeues", Scenarios::closeRequeues);
         all.put("server_cancel", Scenarios::serverCancel);
         all.put("clean_close", Scenarios::cleanClose);
+        all.put("queue_arg_invalid", Scenarios::queueArgInvalid);
+        all.put("message_ttl", Scenarios::messageTtl);
+        all.put("dead_letter", Scenarios::deadLetter);
+        all.put("retry_with_delay", Scenarios::retryWithDelay);
+        all.put("max_length", Scenarios::maxLength);
+        all.put("priority_queue", Scenarios::priorityQueue);
+        all.put("single_active_consumer", Scenarios::singleActiveConsumer);
+        all.put("sender_selected", Scenarios::senderSelected);
+        all.put("rpc_reply_to", Scenarios::rpcReplyTo);
 
         List<String> only = args.length > 1 ? Arrays.asList(args[1].split(",")) : null;
         for (Map.Entry<String, Body> e : all.entrySet()) {
@@ -783,5 +792,216 @@ public class Scenarios {
         AMQP.Connection.Close reason = (AMQP.Connection.Close) e.getReason();
         check(reason.getReplyCode() == 200, "close code " + reason.getReplyCode());
         check(e.getCause() == null, "close had an error: " + e.getCause());
+    }
+
+    // -------------------------------------------------------------- queue extensions
+
+    /** A named exclusive queue with arguments (gone when the connection closes). */
+    static String argQueue(Channel ch, String q, Map<String, Object> args) throws IOException {
+        return ch.queueDeclare(q, false, true, false, args).getQueue();
+    }
+
+    static Map<String, Object> args(Object... kv) {
+        Map<String, Object> m = new HashMap<>();
+        for (int i = 0; i < kv.length; i += 2) m.put((String) kv[i], kv[i + 1]);
+        return m;
+    }
+
+    /** Publishes under confirms (the channel is in confirm mode), one at a time; true for each ack. */
+    static List<Boolean> publishConfirmed(Channel ch, String q, AMQP.BasicProperties props, String... bodies) throws Exception {
+        List<Boolean> acks = new ArrayList<>();
+        for (String body : bodies) {
+            ch.basicPublish("", q, props, b(body));
+            acks.add(ch.waitForConfirms(WAIT_MS));
+        }
+        return acks;
+    }
+
+    /** Checks x-death[i] against queue, reason and count. */
+    @SuppressWarnings("unchecked")
+    static void checkDeath(Map<String, Object> h, int i, String queue, String reason, long count) throws Check {
+        check(h != null && h.get("x-death") instanceof List, "x-death is " + (h == null ? "absent" : h.get("x-death")));
+        List<Object> deaths = (List<Object>) h.get("x-death");
+        check(deaths.size() > i, "x-death has " + deaths.size() + " entries, want entry " + i);
+        Map<String, Object> d = (Map<String, Object>) deaths.get(i);
+        Object n = d.get("count");
+        check(String.valueOf(d.get("queue")).equals(queue) && String.valueOf(d.get("reason")).equals(reason)
+                && n instanceof Number && ((Number) n).longValue() == count,
+            "x-death[" + i + "] = {queue " + d.get("queue") + ", reason " + d.get("reason") + ", count " + n
+                + "}, want {" + queue + ", " + reason + ", " + count + "}");
+    }
+
+    static void queueArgInvalid(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String q = name("maxprio");
+        try {
+            ch.queueDeclare(q, false, true, false, args("x-max-priority", 256));
+            throw new Check("declare with x-max-priority 256 succeeded");
+        } catch (IOException e) {
+            check(e.getCause() instanceof ShutdownSignalException, "cause " + e.getCause());
+            ShutdownSignalException sse = (ShutdownSignalException) e.getCause();
+            check(!sse.isHardError(), "channel error, not connection error");
+            AMQP.Channel.Close close = (AMQP.Channel.Close) sse.getReason();
+            check(close.getReplyCode() == 406, "reply code " + close.getReplyCode());
+            String want = "PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '" + q
+                + "' in vhost '/': {max_value_exceeded,256}";
+            check(want.equals(close.getReplyText()), "reply text " + close.getReplyText() + ", want " + want);
+        }
+        check(c.isOpen(), "connection stays open");
+    }
+
+    static void messageTtl(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String ttl = argQueue(ch, name("ttl"), args("x-message-ttl", 100));
+        String plain = exclusiveQueue(ch);
+        ch.basicPublish("", ttl, null, b("queue-ttl"));
+        ch.basicPublish("", plain, new AMQP.BasicProperties.Builder().expiration("50").build(), b("message-ttl"));
+        waitCount(ch, ttl, 0);
+        waitCount(ch, plain, 0);
+        ch.basicPublish("", plain, null, b("stays"));
+        waitCount(ch, plain, 1);
+        Thread.sleep(300);
+        GetResponse r = ch.basicGet(plain, true);
+        check(r != null && s(r.getBody()).equals("stays"), "message without expiration gone after 300 ms");
+    }
+
+    static void deadLetter(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String dlx = name("dlx");
+        ch.exchangeDeclare(dlx, "fanout");
+        try {
+            String dlq = exclusiveQueue(ch);
+            ch.queueBind(dlq, dlx, "");
+            String work = argQueue(ch, name("work"), args("x-dead-letter-exchange", dlx));
+            ch.basicPublish("", work, null, b("doomed"));
+            GetResponse r = get(ch, work, false);
+            ch.basicReject(r.getEnvelope().getDeliveryTag(), false);
+            GetResponse dead = get(ch, dlq, true);
+            check(s(dead.getBody()).equals("doomed"), "dead-lettered body " + s(dead.getBody()));
+            Map<String, Object> h = dead.getProps().getHeaders();
+            checkDeath(h, 0, work, "rejected", 1);
+            check("rejected".equals(String.valueOf(h.get("x-first-death-reason"))), "x-first-death-reason " + h.get("x-first-death-reason"));
+            check(work.equals(String.valueOf(h.get("x-first-death-queue"))), "x-first-death-queue " + h.get("x-first-death-queue"));
+        } finally {
+            ch.exchangeDelete(dlx);
+        }
+    }
+
+    static void retryWithDelay(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String work = name("work"), delay = name("delay");
+        argQueue(ch, work, args("x-dead-letter-exchange", "", "x-dead-letter-routing-key", delay));
+        argQueue(ch, delay, args("x-message-ttl", 50, "x-dead-letter-exchange", "", "x-dead-letter-routing-key", work));
+        ch.basicPublish("", work, null, b("job"));
+        for (int round = 1; round <= 3; round++) {
+            GetResponse r = get(ch, work, false);
+            ch.basicReject(r.getEnvelope().getDeliveryTag(), false);
+        }
+        GetResponse r = get(ch, work, true);
+        check(s(r.getBody()).equals("job"), "body " + s(r.getBody()));
+        Map<String, Object> h = r.getProps().getHeaders();
+        Object deaths = h == null ? null : h.get("x-death");
+        check(deaths instanceof List && ((List<?>) deaths).size() == 2, "x-death " + deaths + ", want 2 entries");
+        checkDeath(h, 0, delay, "expired", 3);
+        checkDeath(h, 1, work, "rejected", 3);
+    }
+
+    static void maxLength(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        ch.confirmSelect();
+        String head = argQueue(ch, name("drophead"), args("x-max-length", 2));
+        List<Boolean> acks = publishConfirmed(ch, head, null, "1", "2", "3", "4");
+        check(acks.equals(List.of(true, true, true, true)), "drop-head confirms " + acks);
+        List<String> got = new ArrayList<>();
+        for (GetResponse r; (r = ch.basicGet(head, true)) != null; ) got.add(s(r.getBody()));
+        check(got.equals(List.of("3", "4")), "drop-head queue holds " + got + ", want [3, 4]");
+        String rej = argQueue(ch, name("rejectpub"), args("x-max-length", 2, "x-overflow", "reject-publish"));
+        acks = publishConfirmed(ch, rej, null, "1", "2", "3");
+        check(acks.equals(List.of(true, true, false)), "reject-publish confirms " + acks + ", want [true, true, false]");
+        waitCount(ch, rej, 2);
+    }
+
+    static void priorityQueue(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        ch.confirmSelect();
+        String q = argQueue(ch, name("prio"), args("x-max-priority", 10));
+        for (int p : new int[] {1, 9, 5}) {
+            ch.basicPublish("", q, new AMQP.BasicProperties.Builder().priority(p).build(), b("p" + p));
+        }
+        ch.waitForConfirmsOrDie(WAIT_MS);
+        Collector col = new Collector(ch);
+        ch.basicConsume(q, true, col);
+        List<String> got = new ArrayList<>();
+        for (int i = 0; i < 3; i++) got.add(s((byte[]) col.next()[2]));
+        check(got.equals(List.of("p9", "p5", "p1")), "delivered in order " + got + ", want [p9, p5, p1]");
+    }
+
+    static void singleActiveConsumer(Connection c) throws Exception {
+        Channel chA = c.createChannel(), chB = c.createChannel();
+        String q = argQueue(chA, name("sac"), args("x-single-active-consumer", true));
+        Collector a = new Collector(chA), bc = new Collector(chB);
+        String tagA = chA.basicConsume(q, true, a);
+        chB.basicConsume(q, true, bc);
+        for (int i = 0; i < 3; i++) chA.basicPublish("", q, null, b("s" + i));
+        for (int i = 0; i < 3; i++) {
+            String body = s((byte[]) a.next()[2]);
+            check(body.equals("s" + i), "active consumer A got " + body + ", want s" + i);
+        }
+        Object[] extra = bc.deliveries.poll(100, TimeUnit.MILLISECONDS);
+        check(extra == null, "inactive consumer B got " + (extra == null ? "" : s((byte[]) extra[2])));
+        chA.basicCancel(tagA);
+        for (int i = 3; i < 5; i++) chA.basicPublish("", q, null, b("s" + i));
+        for (int i = 3; i < 5; i++) {
+            String body = s((byte[]) bc.next()[2]);
+            check(body.equals("s" + i), "consumer B got " + body + " after A's cancel, want s" + i);
+        }
+        check(a.deliveries.isEmpty(), "cancelled consumer A got more");
+    }
+
+    static void senderSelected(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String x = name("direct");
+        ch.exchangeDeclare(x, "direct");
+        try {
+            String[] keys = {"k1", "k2", "k3"};
+            List<String> qs = new ArrayList<>();
+            for (String k : keys) {
+                String q = exclusiveQueue(ch);
+                ch.queueBind(q, x, k);
+                qs.add(q);
+            }
+            Map<String, Object> h = new HashMap<>();
+            h.put("CC", List.of("k2"));
+            h.put("BCC", List.of("k3"));
+            ch.basicPublish(x, "k1", new AMQP.BasicProperties.Builder().headers(h).build(), b("selected"));
+            for (int i = 0; i < keys.length; i++) {
+                GetResponse r = get(ch, qs.get(i), true);
+                check(s(r.getBody()).equals("selected"), "queue bound with " + keys[i] + " got " + s(r.getBody()));
+                Map<String, Object> got = r.getProps().getHeaders();
+                check(got == null || !got.containsKey("BCC"), "copy in the queue bound with " + keys[i] + " carries BCC: " + got);
+                List<String> rest = drainUntilMarker(ch, qs.get(i));
+                check(rest.isEmpty(), "queue bound with " + keys[i] + " got extra copies " + rest);
+            }
+        } finally {
+            ch.exchangeDelete(x);
+        }
+    }
+
+    static void rpcReplyTo(Connection c) throws Exception {
+        Channel requester = c.createChannel(), responder = c.createChannel();
+        String q = exclusiveQueue(responder);
+        Collector replies = new Collector(requester);
+        requester.basicConsume("amq.rabbitmq.reply-to", true, replies);
+        String corr = UUID.randomUUID().toString();
+        requester.basicPublish("", q, new AMQP.BasicProperties.Builder()
+            .replyTo("amq.rabbitmq.reply-to").correlationId(corr).build(), b("ping"));
+        GetResponse req = get(responder, q, true);
+        String replyTo = req.getProps().getReplyTo();
+        check(replyTo != null && replyTo.startsWith("amq.rabbitmq.reply-to."), "request reply_to " + replyTo);
+        responder.basicPublish("", replyTo, new AMQP.BasicProperties.Builder()
+            .correlationId(req.getProps().getCorrelationId()).build(), b("pong"));
+        Object[] d = replies.next();
+        check(s((byte[]) d[2]).equals("pong"), "reply body " + s((byte[]) d[2]));
+        check(corr.equals(((AMQP.BasicProperties) d[1]).getCorrelationId()), "reply correlation id " + ((AMQP.BasicProperties) d[1]).getCorrelationId());
     }
 }

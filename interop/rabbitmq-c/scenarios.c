@@ -1017,6 +1017,374 @@ static const char *s_clean_close(void) {
   return "";
 }
 
+/* ------------------------------------------------------------------ queue extensions */
+
+/* a named exclusive queue with arguments (gone with the connection) */
+static void arg_queue(amqp_connection_state_t c, amqp_channel_t ch, const char *q, amqp_table_t args) {
+  amqp_queue_declare(c, ch, B(q), 0, 0, 1, 0, args);
+  rpc_ok(c, "queue.declare with arguments");
+}
+
+/* publishes through the default exchange on a channel in confirm mode and reads the broker's
+ * basic.ack or basic.nack for it: 1 for an ack, 0 for a nack */
+static int publish_confirmed(amqp_connection_state_t c, amqp_channel_t ch, const char *q, const char *body,
+                             amqp_basic_properties_t *props, uint64_t tag) {
+  publish_props(c, ch, "", q, B(body), props, 0);
+  amqp_frame_t f;
+  CHECK(next_frame(c, &f, 5000), "publish %llu not confirmed within 5 s", (unsigned long long)tag);
+  /* every earlier publish is settled already, so a "multiple" flag covers this one only */
+  CHECK(f.frame_type == AMQP_FRAME_METHOD, "unexpected frame type %d", f.frame_type);
+  if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+    amqp_basic_ack_t *a = f.payload.method.decoded;
+    CHECK(a->delivery_tag == tag, "ack for tag %llu, want %llu", (unsigned long long)a->delivery_tag,
+          (unsigned long long)tag);
+    return 1;
+  }
+  CHECK(f.payload.method.id == AMQP_BASIC_NACK_METHOD, "expected basic.ack or basic.nack, got method 0x%08x",
+        f.payload.method.id);
+  amqp_basic_nack_t *n = f.payload.method.decoded;
+  CHECK(n->delivery_tag == tag, "nack for tag %llu, want %llu", (unsigned long long)n->delivery_tag,
+        (unsigned long long)tag);
+  return 0;
+}
+
+/* every body left in q (basic.get until get-empty), comma-joined in order */
+static const char *get_all(amqp_connection_state_t c, amqp_channel_t ch, const char *q) {
+  static char out[1024];
+  out[0] = 0;
+  for (int i = 0;; i++) {
+    amqp_rpc_reply_t r = amqp_basic_get(c, ch, B(q), 1);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) fail("basic.get: %s", describe(r));
+    if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) return out;
+    amqp_message_t m;
+    r = amqp_read_message(c, ch, &m, 0);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) fail("reading the got message: %s", describe(r));
+    if (i) strcat(out, ",");
+    snprintf(out + strlen(out), sizeof out - strlen(out), "%.*s", (int)m.body.len, (char *)m.body.bytes);
+    amqp_destroy_message(&m);
+  }
+}
+
+static int is_str(const amqp_field_value_t *v, const char *s) {
+  return v && (v->kind == AMQP_FIELD_KIND_UTF8 || v->kind == AMQP_FIELD_KIND_BYTES) && bytes_eq(v->value.bytes, B(s));
+}
+
+static const char *show(const amqp_field_value_t *v) {
+  static char buf[4][300];
+  static int k;
+  char *b = buf[k++ % 4];
+  if (!v) return "(absent)";
+  switch (v->kind) {
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES: snprintf(b, 300, "'%.*s'", (int)v->value.bytes.len, (char *)v->value.bytes.bytes); break;
+    case AMQP_FIELD_KIND_I64: snprintf(b, 300, "%lld", (long long)v->value.i64); break;
+    case AMQP_FIELD_KIND_I32: snprintf(b, 300, "%d (I)", v->value.i32); break;
+    default: snprintf(b, 300, "(kind '%c')", v->kind);
+  }
+  return b;
+}
+
+static int as_int(const amqp_field_value_t *v, long long *out) {
+  if (!v) return 0;
+  switch (v->kind) {
+    case AMQP_FIELD_KIND_I8: *out = v->value.i8; return 1;
+    case AMQP_FIELD_KIND_U8: *out = v->value.u8; return 1;
+    case AMQP_FIELD_KIND_I16: *out = v->value.i16; return 1;
+    case AMQP_FIELD_KIND_U16: *out = v->value.u16; return 1;
+    case AMQP_FIELD_KIND_I32: *out = v->value.i32; return 1;
+    case AMQP_FIELD_KIND_U32: *out = v->value.u32; return 1;
+    case AMQP_FIELD_KIND_I64: *out = v->value.i64; return 1;
+  }
+  return 0;
+}
+
+/* checks x-death[i] = {queue, reason, count}; returns the number of entries */
+static int check_death(const amqp_table_t *h, int i, const char *queue, const char *reason, long long count) {
+  const amqp_field_value_t *xd = table_get(h, "x-death");
+  CHECK(xd && xd->kind == AMQP_FIELD_KIND_ARRAY, "x-death is %s", show(xd));
+  CHECK(xd->value.array.num_entries > i, "x-death has %d entries, want entry %d", xd->value.array.num_entries, i);
+  const amqp_field_value_t *e = &xd->value.array.entries[i];
+  CHECK(e->kind == AMQP_FIELD_KIND_TABLE, "x-death[%d] is %s", i, show(e));
+  const amqp_field_value_t *q = table_get(&e->value.table, "queue"), *r = table_get(&e->value.table, "reason"),
+                           *n = table_get(&e->value.table, "count");
+  long long got = -1;
+  CHECK(is_str(q, queue) && is_str(r, reason) && as_int(n, &got) && got == count,
+        "x-death[%d] = {queue %s, reason %s, count %s}, want {%s, %s, %lld}", i, show(q), show(r), show(n), queue, reason,
+        count);
+  return xd->value.array.num_entries;
+}
+
+static const char *s_queue_arg_invalid(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char q[128], want[400];
+  uniq(q, sizeof q, "maxprio");
+  amqp_table_entry_t a[] = {E("x-max-priority", AMQP_FIELD_KIND_I32, i32, 256)};
+  amqp_queue_declare(c, 1, B(q), 0, 0, 1, 0, (amqp_table_t){1, a});
+  amqp_rpc_reply_t r = amqp_get_rpc_reply(c);
+  CHECK(r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION, "declare with x-max-priority 256: %s", describe(r));
+  CHECK(r.reply.id == AMQP_CHANNEL_CLOSE_METHOD, "expected channel.close, got %s", describe(r));
+  amqp_channel_close_t *cl = r.reply.decoded;
+  CHECK(cl->reply_code == 406, "reply code %u", cl->reply_code);
+  snprintf(want, sizeof want,
+           "PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '%s' in vhost '/': {max_value_exceeded,256}", q);
+  CHECK(bytes_eq(cl->reply_text, B(want)), "reply text %.*s, want %s", (int)cl->reply_text.len,
+        (char *)cl->reply_text.bytes, want);
+  amqp_channel_close_ok_t close_ok = {0};
+  status_ok(amqp_send_method(c, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok), "channel.close-ok");
+  chan_open(c, 2); /* the connection still works */
+  char tq[256];
+  tmp_queue(c, 2, tq, sizeof tq);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_message_ttl(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char ttl[128], plain[256];
+  uniq(ttl, sizeof ttl, "ttl");
+  amqp_table_entry_t a[] = {E("x-message-ttl", AMQP_FIELD_KIND_I32, i32, 100)};
+  arg_queue(c, 1, ttl, (amqp_table_t){1, a});
+  tmp_queue(c, 1, plain, sizeof plain);
+  publish(c, 1, "", ttl, "queue-ttl");
+  amqp_basic_properties_t p = {._flags = AMQP_BASIC_EXPIRATION_FLAG, .expiration = S("50")};
+  publish_props(c, 1, "", plain, B("message-ttl"), &p, 0);
+  uint32_t n = wait_count(c, 1, ttl, 0);
+  CHECK(n == 0, "queue with x-message-ttl 100 still holds %u", n);
+  n = wait_count(c, 1, plain, 0);
+  CHECK(n == 0, "message with expiration 50 still there (%u)", n);
+  publish(c, 1, "", plain, "stays");
+  n = wait_count(c, 1, plain, 1);
+  CHECK(n == 1, "message without expiration: count %u", n);
+  nap(300);
+  const char *got = get_all(c, 1, plain);
+  CHECK(strcmp(got, "stays") == 0, "after 300 ms the plain queue holds [%s]", got);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_dead_letter(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char dlx[128], dlq[256], work[128];
+  uniq(dlx, sizeof dlx, "dlx");
+  declare_exchange(c, 1, dlx, "fanout");
+  tmp_queue(c, 1, dlq, sizeof dlq);
+  bind(c, 1, dlq, dlx, "", amqp_empty_table);
+  uniq(work, sizeof work, "work");
+  amqp_table_entry_t a[] = {E("x-dead-letter-exchange", AMQP_FIELD_KIND_UTF8, bytes, B(dlx))};
+  arg_queue(c, 1, work, (amqp_table_t){1, a});
+  publish(c, 1, "", work, "doomed");
+  amqp_message_t m;
+  amqp_basic_get_ok_t ok;
+  CHECK(get_one(c, 1, work, 0, &m, &ok), "message did not arrive in the work queue");
+  amqp_destroy_message(&m);
+  status_ok(amqp_basic_reject(c, 1, ok.delivery_tag, 0), "basic.reject");
+  CHECK(get_one(c, 1, dlq, 1, &m, NULL), "rejected message did not reach the dead-letter queue");
+  CHECK(body_is(&m, "doomed"), "dead-lettered body differs");
+  CHECK(m.properties._flags & AMQP_BASIC_HEADERS_FLAG, "dead-lettered message has no headers");
+  check_death(&m.properties.headers, 0, work, "rejected", 1);
+  const amqp_field_value_t *v = table_get(&m.properties.headers, "x-first-death-reason");
+  CHECK(is_str(v, "rejected"), "x-first-death-reason %s", show(v));
+  v = table_get(&m.properties.headers, "x-first-death-queue");
+  CHECK(is_str(v, work), "x-first-death-queue %s", show(v));
+  amqp_destroy_message(&m);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_retry_with_delay(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char work[128], delay[128];
+  uniq(work, sizeof work, "work");
+  uniq(delay, sizeof delay, "delay");
+  amqp_table_entry_t wa[] = {E("x-dead-letter-exchange", AMQP_FIELD_KIND_UTF8, bytes, S("")),
+                             E("x-dead-letter-routing-key", AMQP_FIELD_KIND_UTF8, bytes, B(delay))};
+  amqp_table_entry_t da[] = {E("x-message-ttl", AMQP_FIELD_KIND_I32, i32, 50),
+                             E("x-dead-letter-exchange", AMQP_FIELD_KIND_UTF8, bytes, S("")),
+                             E("x-dead-letter-routing-key", AMQP_FIELD_KIND_UTF8, bytes, B(work))};
+  arg_queue(c, 1, work, (amqp_table_t){2, wa});
+  arg_queue(c, 1, delay, (amqp_table_t){3, da});
+  publish(c, 1, "", work, "job");
+  amqp_message_t m;
+  amqp_basic_get_ok_t ok;
+  for (int round = 1; round <= 3; round++) {
+    CHECK(get_one(c, 1, work, 0, &m, &ok), "delivery %d did not arrive in the work queue", round);
+    amqp_destroy_message(&m);
+    status_ok(amqp_basic_reject(c, 1, ok.delivery_tag, 0), "basic.reject");
+  }
+  CHECK(get_one(c, 1, work, 1, &m, NULL), "fourth delivery did not arrive in the work queue");
+  CHECK(body_is(&m, "job"), "body differs");
+  CHECK(m.properties._flags & AMQP_BASIC_HEADERS_FLAG, "fourth delivery has no headers");
+  int n = check_death(&m.properties.headers, 0, delay, "expired", 3);
+  CHECK(n == 2, "x-death has %d entries, want 2", n);
+  check_death(&m.properties.headers, 1, work, "rejected", 3);
+  amqp_destroy_message(&m);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_max_length(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  amqp_confirm_select(c, 1);
+  rpc_ok(c, "confirm.select");
+  char head[128], rej[128];
+  uniq(head, sizeof head, "drophead");
+  amqp_table_entry_t ha[] = {E("x-max-length", AMQP_FIELD_KIND_I32, i32, 2)};
+  arg_queue(c, 1, head, (amqp_table_t){1, ha});
+  const char *bodies[] = {"1", "2", "3", "4"};
+  uint64_t tag = 0;
+  for (int i = 0; i < 4; i++) CHECK(publish_confirmed(c, 1, head, bodies[i], NULL, ++tag), "drop-head publish %d nacked", i + 1);
+  const char *got = get_all(c, 1, head);
+  CHECK(strcmp(got, "3,4") == 0, "drop-head queue holds [%s], want [3,4]", got);
+  uniq(rej, sizeof rej, "rejectpub");
+  amqp_table_entry_t ra[] = {E("x-max-length", AMQP_FIELD_KIND_I32, i32, 2),
+                             E("x-overflow", AMQP_FIELD_KIND_UTF8, bytes, S("reject-publish"))};
+  arg_queue(c, 1, rej, (amqp_table_t){2, ra});
+  int acks[3];
+  for (int i = 0; i < 3; i++) acks[i] = publish_confirmed(c, 1, rej, bodies[i], NULL, ++tag);
+  CHECK(acks[0] && acks[1] && !acks[2], "reject-publish confirms ack=%d,%d,%d, want 1,1,0", acks[0], acks[1], acks[2]);
+  uint32_t n = wait_count(c, 1, rej, 2);
+  CHECK(n == 2, "reject-publish queue holds %u, want 2", n);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_priority_queue(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  amqp_confirm_select(c, 1);
+  rpc_ok(c, "confirm.select");
+  char q[128];
+  uniq(q, sizeof q, "prio");
+  amqp_table_entry_t a[] = {E("x-max-priority", AMQP_FIELD_KIND_I32, i32, 10)};
+  arg_queue(c, 1, q, (amqp_table_t){1, a});
+  const char *bodies[] = {"1", "9", "5"};
+  for (int i = 0; i < 3; i++) {
+    amqp_basic_properties_t p = {._flags = AMQP_BASIC_PRIORITY_FLAG, .priority = atoi(bodies[i])};
+    CHECK(publish_confirmed(c, 1, q, bodies[i], &p, i + 1), "publish %d nacked", i + 1);
+  }
+  amqp_basic_consume(c, 1, B(q), amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
+  rpc_ok(c, "basic.consume");
+  char got[16] = "";
+  for (int i = 0; i < 3; i++) {
+    amqp_envelope_t env;
+    CHECK(next_delivery(c, &env, 5000), "got %d of 3 deliveries within 5 s", i);
+    snprintf(got + strlen(got), sizeof got - strlen(got), "%s%.*s", i ? "," : "", (int)env.message.body.len,
+             (char *)env.message.body.bytes);
+    amqp_destroy_envelope(&env);
+  }
+  CHECK(strcmp(got, "9,5,1") == 0, "delivered in order [%s], want [9,5,1]", got);
+  close_conn(c);
+  return "";
+}
+
+static const char *s_single_active_consumer(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  chan_open(c, 2);
+  char q[128];
+  uniq(q, sizeof q, "sac");
+  amqp_table_entry_t a[] = {E("x-single-active-consumer", AMQP_FIELD_KIND_BOOLEAN, boolean, 1)};
+  arg_queue(c, 1, q, (amqp_table_t){1, a});
+  amqp_basic_consume(c, 1, B(q), B("A"), 0, 1, 0, amqp_empty_table);
+  rpc_ok(c, "consume A");
+  amqp_basic_consume(c, 2, B(q), B("B"), 0, 1, 0, amqp_empty_table);
+  rpc_ok(c, "consume B");
+  amqp_envelope_t env;
+  for (int i = 0; i < 5; i++) {
+    char body[8];
+    snprintf(body, sizeof body, "%d", i);
+    if (i == 3) {
+      CHECK(!next_delivery(c, &env, 100), "an extra delivery arrived on channel %u", env.channel);
+      amqp_basic_cancel(c, 1, B("A"));
+      rpc_ok(c, "basic.cancel A");
+      for (int j = 3; j < 5; j++) {
+        char b[8];
+        snprintf(b, sizeof b, "%d", j);
+        publish(c, 1, "", q, b);
+      }
+    } else if (i == 0) {
+      for (int j = 0; j < 3; j++) {
+        char b[8];
+        snprintf(b, sizeof b, "%d", j);
+        publish(c, 1, "", q, b);
+      }
+    }
+    const char *who = i < 3 ? "active consumer A" : "consumer B after A's cancel";
+    CHECK(next_delivery(c, &env, 5000), "%s got nothing for message %d", who, i);
+    CHECK(env.channel == (i < 3 ? 1 : 2), "message %d went to channel %u, want %s", i, env.channel, who);
+    CHECK(body_is(&env.message, body), "%s got the wrong body for %d", who, i);
+    amqp_destroy_envelope(&env);
+  }
+  close_conn(c);
+  return "";
+}
+
+static const char *s_sender_selected(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  char x[128], q[3][256];
+  uniq(x, sizeof x, "direct");
+  declare_exchange(c, 1, x, "direct");
+  const char *keys[] = {"k1", "k2", "k3"};
+  for (int i = 0; i < 3; i++) {
+    tmp_queue(c, 1, q[i], sizeof q[i]);
+    bind(c, 1, q[i], x, keys[i], amqp_empty_table);
+  }
+  amqp_field_value_t cc[] = {{.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = S("k2")}};
+  amqp_field_value_t bcc[] = {{.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = S("k3")}};
+  amqp_table_entry_t h[] = {E("CC", AMQP_FIELD_KIND_ARRAY, array, ((amqp_array_t){1, cc})),
+                            E("BCC", AMQP_FIELD_KIND_ARRAY, array, ((amqp_array_t){1, bcc}))};
+  amqp_basic_properties_t p = {._flags = AMQP_BASIC_HEADERS_FLAG, .headers = {2, h}};
+  publish_props(c, 1, x, "k1", B("selected"), &p, 0);
+  for (int i = 0; i < 3; i++) {
+    amqp_message_t m;
+    CHECK(get_one(c, 1, q[i], 1, &m, NULL), "queue bound with %s got nothing", keys[i]);
+    CHECK(body_is(&m, "selected"), "queue bound with %s: body differs", keys[i]);
+    CHECK(!(m.properties._flags & AMQP_BASIC_HEADERS_FLAG) || !table_get(&m.properties.headers, "BCC"),
+          "copy in the queue bound with %s carries BCC", keys[i]);
+    amqp_destroy_message(&m);
+    const char *rest = drain_until_sentinel(c, 1, q[i]);
+    CHECK(strcmp(rest, "") == 0, "queue bound with %s got extra copies [%s]", keys[i], rest);
+  }
+  close_conn(c);
+  return "";
+}
+
+static const char *s_rpc_reply_to(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1); /* requester */
+  chan_open(c, 2); /* responder */
+  char q[256], corr[128], reply_to[256];
+  tmp_queue(c, 2, q, sizeof q);
+  amqp_basic_consume(c, 1, B("amq.rabbitmq.reply-to"), amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
+  rpc_ok(c, "basic.consume amq.rabbitmq.reply-to");
+  uniq(corr, sizeof corr, "corr");
+  amqp_basic_properties_t p = {._flags = AMQP_BASIC_REPLY_TO_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG,
+                               .reply_to = S("amq.rabbitmq.reply-to"),
+                               .correlation_id = B(corr)};
+  publish_props(c, 1, "", q, B("ping"), &p, 0);
+  amqp_message_t m;
+  CHECK(get_one(c, 2, q, 1, &m, NULL), "the request did not arrive");
+  snprintf(reply_to, sizeof reply_to, "%.*s", (int)m.properties.reply_to.len, (char *)m.properties.reply_to.bytes);
+  CHECK(strncmp(reply_to, "amq.rabbitmq.reply-to.", 22) == 0, "request reply_to '%s'", reply_to);
+  amqp_basic_properties_t back = {._flags = AMQP_BASIC_CORRELATION_ID_FLAG, .correlation_id = m.properties.correlation_id};
+  publish_props(c, 2, "", reply_to, B("pong"), &back, 0);
+  amqp_destroy_message(&m);
+  amqp_envelope_t env;
+  CHECK(next_delivery(c, &env, 5000), "no reply within 5 s");
+  CHECK(env.channel == 1 && body_is(&env.message, "pong"), "reply on channel %u with the wrong body", env.channel);
+  CHECK(bytes_eq(env.message.properties.correlation_id, B(corr)), "reply correlation id '%.*s'",
+        (int)env.message.properties.correlation_id.len, (char *)env.message.properties.correlation_id.bytes);
+  amqp_destroy_envelope(&env);
+  close_conn(c);
+  return "";
+}
+
 struct scenario {
   const char *id;
   const char *(*fn)(void);
@@ -1055,6 +1423,15 @@ static const struct scenario scenarios[] = {
     {"close_requeues", s_close_requeues, NULL},
     {"server_cancel", s_server_cancel, NULL},
     {"clean_close", s_clean_close, NULL},
+    {"queue_arg_invalid", s_queue_arg_invalid, NULL},
+    {"message_ttl", s_message_ttl, NULL},
+    {"dead_letter", s_dead_letter, NULL},
+    {"retry_with_delay", s_retry_with_delay, NULL},
+    {"max_length", s_max_length, NULL},
+    {"priority_queue", s_priority_queue, NULL},
+    {"single_active_consumer", s_single_active_consumer, NULL},
+    {"sender_selected", s_sender_selected, NULL},
+    {"rpc_reply_to", s_rpc_reply_to, NULL},
 };
 
 static void cleanup(void) {

@@ -924,6 +924,346 @@ async fn clean_close(u: Url) -> R {
     pass()
 }
 
+// ---------------------------------------------------------------- queue extensions
+
+fn args(pairs: Vec<(&str, FieldValue)>) -> FieldTable {
+    let mut t = FieldTable::new();
+    for (k, v) in pairs {
+        t.insert(fname(k), v);
+    }
+    t
+}
+
+/// A named exclusive queue with arguments (gone when the connection closes).
+async fn arg_queue(ch: &Channel, name: &str, arguments: FieldTable) -> Result<String, String> {
+    ch.queue_declare(QueueDeclareArguments::new(name).exclusive(true).arguments(arguments).finish())
+        .await
+        .ctx(&format!("queue.declare {name}"))?;
+    Ok(name.to_string())
+}
+
+/// Gets one message, polling for ~2 s.
+async fn get_one(ch: &Channel, q: &str, no_ack: bool) -> Result<amqprs::channel::GetMessage, String> {
+    for _ in 0..200 {
+        if let Some(m) = get(ch, q, no_ack).await? {
+            return Ok(m);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(format!("no message on {q}"))
+}
+
+/// Publishes each body through the default exchange on a channel in confirm mode and waits for
+/// its publish_ack or publish_nack callback in turn: true for an ack, false for a nack.
+async fn publish_confirmed(
+    ch: &Channel,
+    ev: &mut UnboundedReceiver<Ev>,
+    q: &str,
+    msgs: &[(&str, BasicProperties)],
+) -> Result<Vec<bool>, String> {
+    let mut acks = Vec::new();
+    for (i, (body, props)) in msgs.iter().enumerate() {
+        publish_p(ch, "", q, body.as_bytes(), props.clone()).await?;
+        let want = i as u64 + 1;
+        match recv_ev(ev, "publish ack or nack").await? {
+            // every earlier publish is settled already: a "multiple" flag covers this one only
+            Ev::Ack(tag, _) if tag == want => acks.push(true),
+            Ev::Nack(tag, _) if tag == want => acks.push(false),
+            other => return Err(format!("publish {want}: expected its ack or nack, got {other:?}")),
+        }
+    }
+    Ok(acks)
+}
+
+fn as_str(v: Option<&FieldValue>) -> Option<String> {
+    match v? {
+        FieldValue::S(s) => Some(s.as_ref().clone()),
+        _ => None,
+    }
+}
+
+fn as_int(v: Option<&FieldValue>) -> Option<i64> {
+    match v? {
+        FieldValue::b(n) => Some(*n as i64),
+        FieldValue::B(n) => Some(*n as i64),
+        FieldValue::s(n) => Some(*n as i64),
+        FieldValue::u(n) => Some(*n as i64),
+        FieldValue::I(n) => Some(*n as i64),
+        FieldValue::i(n) => Some(*n as i64),
+        FieldValue::l(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// The x-death entries of a message's headers.
+fn deaths(headers: &FieldTable) -> Result<Vec<FieldTable>, String> {
+    match headers.get(&fname("x-death")) {
+        Some(FieldValue::A(a)) => Vec::<FieldValue>::from(a.clone())
+            .into_iter()
+            .map(|v| match v {
+                FieldValue::F(t) => Ok(t),
+                other => Err(format!("x-death entry is {other:?}")),
+            })
+            .collect(),
+        other => Err(format!("x-death is {other:?}")),
+    }
+}
+
+/// Checks one x-death entry against queue, reason and count.
+fn check_death(d: &FieldTable, i: usize, queue: &str, reason: &str, n: i64) -> Result<(), String> {
+    let (gq, gr, gc) = (as_str(d.get(&fname("queue"))), as_str(d.get(&fname("reason"))), as_int(d.get(&fname("count"))));
+    ensure(
+        gq.as_deref() == Some(queue) && gr.as_deref() == Some(reason) && gc == Some(n),
+        format!("x-death[{i}] = {{queue {gq:?}, reason {gr:?}, count {:?}}}, want {{{queue}, {reason}, {n}}}", d.get(&fname("count"))),
+    )
+}
+
+async fn queue_arg_invalid(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, mut ev) = chan(&c).await?;
+    let q = uniq("maxprio");
+    let res = ch
+        .queue_declare(
+            QueueDeclareArguments::new(&q).exclusive(true).arguments(args(vec![("x-max-priority", FieldValue::I(256))])).finish(),
+        )
+        .await;
+    let err: amqprs::error::Error = match res {
+        Ok(v) => return Err(format!("declare with x-max-priority 256 succeeded: {v:?}")),
+        Err(e) => e,
+    };
+    // As for a 404: amqprs fails the call and hands the broker's channel.close to the callback.
+    match recv_ev(&mut ev, "channel.close").await? {
+        Ev::Close(code, text) => {
+            ensure(code == 406, format!("reply code {code}, want 406 ({text})"))?;
+            let want = format!(
+                "PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '{q}' in vhost '/': {{max_value_exceeded,256}}"
+            );
+            ensure(text == want, format!("reply text {text:?}, want {want:?}"))?;
+        }
+        other => return Err(format!("expected channel.close, got {other:?}")),
+    }
+    let (ch2, _e2) = chan(&c).await?;
+    tmp_queue(&ch2).await?;
+    close(c).await?;
+    Ok(Outcome::Pass(format!("amqprs::error::Error ({err}) + CloseChannel reply_code 406")))
+}
+
+async fn message_ttl(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let ttl = arg_queue(&ch, &uniq("ttl"), args(vec![("x-message-ttl", FieldValue::I(100))])).await?;
+    let plain = tmp_queue(&ch).await?;
+    publish(&ch, "", &ttl, b"queue-ttl").await?;
+    publish_p(&ch, "", &plain, b"message-ttl", BasicProperties::default().with_expiration("50").finish()).await?;
+    let n = count_eq(&ch, &ttl, 0).await?;
+    ensure(n == 0, format!("queue with x-message-ttl 100 still holds {n}"))?;
+    let n = count_eq(&ch, &plain, 0).await?;
+    ensure(n == 0, format!("message with expiration 50 still there ({n})"))?;
+    publish(&ch, "", &plain, b"stays").await?;
+    let n = count_eq(&ch, &plain, 1).await?;
+    ensure(n == 1, format!("message without expiration: count {n}"))?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = drain(&ch, &plain, 1).await?;
+    ensure(got == vec![b("stays")], "message without expiration gone after 300 ms")?;
+    close(c).await?;
+    pass()
+}
+
+async fn dead_letter(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let dlx = uniq("dlx");
+    declare_exchange(&ch, &dlx, ExchangeType::Fanout).await?;
+    let dlq = tmp_queue(&ch).await?;
+    bind(&ch, &dlq, &dlx, "").await?;
+    let work = arg_queue(&ch, &uniq("work"), args(vec![("x-dead-letter-exchange", fstr(&dlx))])).await?;
+    publish(&ch, "", &work, b"doomed").await?;
+    let (ok, _, _) = get_one(&ch, &work, false).await?;
+    ch.basic_reject(BasicRejectArguments::new(ok.delivery_tag(), false)).await.ctx("basic.reject")?;
+    let (_, p, body) =
+        get_one(&ch, &dlq, true).await.map_err(|_| "rejected message did not reach the dead-letter queue".to_string())?;
+    ensure(body == b("doomed"), "dead-lettered body differs")?;
+    let h = p.headers().ok_or("dead-lettered message has no headers")?;
+    let ds = deaths(h)?;
+    ensure(!ds.is_empty(), "x-death is empty")?;
+    check_death(&ds[0], 0, &work, "rejected", 1)?;
+    let first = as_str(h.get(&fname("x-first-death-reason")));
+    ensure(first.as_deref() == Some("rejected"), format!("x-first-death-reason {first:?}"))?;
+    let first_q = as_str(h.get(&fname("x-first-death-queue")));
+    ensure(first_q.as_deref() == Some(work.as_str()), format!("x-first-death-queue {first_q:?}"))?;
+    delete_exchange(&ch, &dlx).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn retry_with_delay(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let (work, delay) = (uniq("work"), uniq("delay"));
+    arg_queue(&ch, &work, args(vec![("x-dead-letter-exchange", fstr("")), ("x-dead-letter-routing-key", fstr(&delay))])).await?;
+    arg_queue(
+        &ch,
+        &delay,
+        args(vec![
+            ("x-message-ttl", FieldValue::I(50)),
+            ("x-dead-letter-exchange", fstr("")),
+            ("x-dead-letter-routing-key", fstr(&work)),
+        ]),
+    )
+    .await?;
+    publish(&ch, "", &work, b"job").await?;
+    for round in 1..=3 {
+        let (ok, _, _) =
+            get_one(&ch, &work, false).await.map_err(|_| format!("delivery {round} did not arrive in the work queue"))?;
+        ch.basic_reject(BasicRejectArguments::new(ok.delivery_tag(), false)).await.ctx("basic.reject")?;
+    }
+    let (_, p, body) =
+        get_one(&ch, &work, true).await.map_err(|_| "fourth delivery did not arrive in the work queue".to_string())?;
+    ensure(body == b("job"), "body differs")?;
+    let h = p.headers().ok_or("fourth delivery has no headers")?;
+    let ds = deaths(h)?;
+    ensure(ds.len() == 2, format!("x-death has {} entries, want 2", ds.len()))?;
+    check_death(&ds[0], 0, &delay, "expired", 3)?;
+    check_death(&ds[1], 1, &work, "rejected", 3)?;
+    close(c).await?;
+    pass()
+}
+
+async fn max_length(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, mut ev) = chan(&c).await?;
+    ch.confirm_select(ConfirmSelectArguments::default()).await.ctx("confirm.select")?;
+    let plain = BasicProperties::default;
+    let head = arg_queue(&ch, &uniq("drophead"), args(vec![("x-max-length", FieldValue::I(2))])).await?;
+    let acks = publish_confirmed(&ch, &mut ev, &head, &[("1", plain()), ("2", plain()), ("3", plain()), ("4", plain())]).await?;
+    ensure(acks == [true, true, true, true], format!("drop-head confirms {acks:?}"))?;
+    let got = drain(&ch, &head, 3).await?;
+    let shown: Vec<String> = got.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    ensure(got == vec![b("3"), b("4")], format!("drop-head queue holds {shown:?}, want [3, 4]"))?;
+    let rej = arg_queue(
+        &ch,
+        &uniq("rejectpub"),
+        args(vec![("x-max-length", FieldValue::I(2)), ("x-overflow", fstr("reject-publish"))]),
+    )
+    .await?;
+    // Delivery tags continue on the channel: 5, 6, 7.
+    let mut acks = Vec::new();
+    for (i, body) in ["1", "2", "3"].iter().enumerate() {
+        publish(&ch, "", &rej, body.as_bytes()).await?;
+        let want = 5 + i as u64;
+        match recv_ev(&mut ev, "publish ack or nack").await? {
+            // every earlier publish is settled already: a "multiple" flag covers this one only
+            Ev::Ack(tag, _) if tag == want => acks.push(true),
+            Ev::Nack(tag, _) if tag == want => acks.push(false),
+            other => return Err(format!("publish {want}: expected its ack or nack, got {other:?}")),
+        }
+    }
+    ensure(acks == [true, true, false], format!("reject-publish confirms {acks:?}, want [true, true, false]"))?;
+    let n = count_eq(&ch, &rej, 2).await?;
+    ensure(n == 2, format!("reject-publish queue holds {n}, want 2"))?;
+    close(c).await?;
+    Ok(Outcome::Pass("nack via ChannelCallback::publish_nack".into()))
+}
+
+async fn priority_queue(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, mut ev) = chan(&c).await?;
+    ch.confirm_select(ConfirmSelectArguments::default()).await.ctx("confirm.select")?;
+    let q = arg_queue(&ch, &uniq("prio"), args(vec![("x-max-priority", FieldValue::I(10))])).await?;
+    let msgs: Vec<(&str, BasicProperties)> =
+        [("1", 1u8), ("9", 9), ("5", 5)].iter().map(|(b, p)| (*b, BasicProperties::default().with_priority(*p).finish())).collect();
+    let acks = publish_confirmed(&ch, &mut ev, &q, &msgs).await?;
+    ensure(acks == [true, true, true], format!("confirms {acks:?}"))?;
+    let (_t, mut rx) = consume(&ch, &q, false).await?;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(String::from_utf8_lossy(&body_of(&recv_msg(&mut rx, "delivery").await?)).into_owned());
+    }
+    ensure(got == ["9", "5", "1"], format!("delivered in order {got:?}, want [9, 5, 1]"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn single_active_consumer(u: Url) -> R {
+    let c = open(&u).await?;
+    let (cha, _ea) = chan(&c).await?;
+    let (chb, _eb) = chan(&c).await?;
+    let q = arg_queue(&cha, &uniq("sac"), args(vec![("x-single-active-consumer", FieldValue::t(true))])).await?;
+    let (tag_a, mut ra) = consume(&cha, &q, false).await?;
+    let (_tb, mut rb) = consume(&chb, &q, false).await?;
+    for i in 0..3 {
+        publish(&cha, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    for i in 0..3 {
+        let m = recv_msg(&mut ra, "active consumer A's delivery").await?;
+        ensure(body_of(&m) == format!("{i}").into_bytes(), format!("A got {:?}, want {i}", String::from_utf8_lossy(&body_of(&m))))?;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Ok(m) = rb.try_recv() {
+        return Err(format!("inactive consumer B got {:?}", String::from_utf8_lossy(&body_of(&m))));
+    }
+    cha.basic_cancel(BasicCancelArguments::new(&tag_a)).await.ctx("basic.cancel A")?;
+    for i in 3..5 {
+        publish(&cha, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    for i in 3..5 {
+        let m = recv_msg(&mut rb, "consumer B's delivery after A's cancel").await?;
+        ensure(body_of(&m) == format!("{i}").into_bytes(), format!("B got {:?}, want {i}", String::from_utf8_lossy(&body_of(&m))))?;
+    }
+    close(c).await?;
+    pass()
+}
+
+async fn sender_selected(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let x = uniq("direct");
+    declare_exchange(&ch, &x, ExchangeType::Direct).await?;
+    let keys = ["k1", "k2", "k3"];
+    let mut qs = Vec::new();
+    for k in keys {
+        let q = tmp_queue(&ch).await?;
+        bind(&ch, &q, &x, k).await?;
+        qs.push(q);
+    }
+    let arr = |k: &str| FieldValue::A(vec![fstr(k)].try_into().unwrap());
+    let headers = args(vec![("CC", arr("k2")), ("BCC", arr("k3"))]);
+    publish_p(&ch, &x, "k1", b"selected", BasicProperties::default().with_headers(headers).finish()).await?;
+    for (k, q) in keys.iter().zip(&qs) {
+        let (_, p, body) = get_one(&ch, q, true).await.map_err(|_| format!("queue bound with {k} got nothing"))?;
+        ensure(body == b("selected"), format!("queue bound with {k}: body differs"))?;
+        if let Some(h) = p.headers() {
+            ensure(h.get(&fname("BCC")).is_none(), format!("copy in the queue bound with {k} carries BCC: {h}"))?;
+        }
+        expect_only_sentinel(&ch, q, &format!("queue bound with {k} got an extra copy")).await?;
+    }
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn rpc_reply_to(u: Url) -> R {
+    let c = open(&u).await?;
+    let (requester, _e1) = chan(&c).await?;
+    let (responder, _e2) = chan(&c).await?;
+    let q = tmp_queue(&responder).await?;
+    let (_t, mut replies) = consume(&requester, "amq.rabbitmq.reply-to", false).await?;
+    let corr = uniq("corr");
+    let props = BasicProperties::default().with_reply_to("amq.rabbitmq.reply-to").with_correlation_id(&corr).finish();
+    publish_p(&requester, "", &q, b"ping", props).await?;
+    let (_, req, _) = get_one(&responder, &q, true).await?;
+    let reply_to = req.reply_to().cloned().unwrap_or_default();
+    ensure(reply_to.starts_with("amq.rabbitmq.reply-to."), format!("request reply_to {reply_to:?}"))?;
+    let back = BasicProperties::default().with_correlation_id(&req.correlation_id().cloned().unwrap_or_default()).finish();
+    publish_p(&responder, "", &reply_to, b"pong", back).await?;
+    let m = recv_msg(&mut replies, "the reply").await?;
+    ensure(body_of(&m) == b("pong"), "reply body differs")?;
+    let got = m.basic_properties.as_ref().and_then(|p| p.correlation_id().cloned());
+    ensure(got.as_deref() == Some(corr.as_str()), format!("reply correlation id {got:?}"))?;
+    close(c).await?;
+    pass()
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         &[$((stringify!($name), (|u| Box::pin($name(u))) as Scenario)),*]
@@ -973,6 +1313,15 @@ async fn main() {
             close_requeues,
             server_cancel,
             clean_close,
+            queue_arg_invalid,
+            message_ttl,
+            dead_letter,
+            retry_with_delay,
+            max_length,
+            priority_queue,
+            single_active_consumer,
+            sender_selected,
+            rpc_reply_to,
         ],
     )
     .await;

@@ -843,6 +843,321 @@ async fn clean_close(u: Url) -> R {
     Ok(Outcome::Pass("closed; lapin then raced its own channel removal (InvalidChannel)".into()))
 }
 
+// ---------------------------------------------------------------- queue extensions
+
+fn args(pairs: Vec<(&str, AMQPValue)>) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in pairs {
+        t.insert(ShortString::from(k), v);
+    }
+    t
+}
+
+/// A named exclusive queue with arguments (gone when the connection closes).
+async fn arg_queue(ch: &Channel, name: &str, args: FieldTable) -> Result<String, String> {
+    let q = ch
+        .queue_declare(name, QueueDeclareOptions { exclusive: true, ..Default::default() }, args)
+        .await
+        .ctx(&format!("queue.declare {name}"))?;
+    Ok(q.name().as_str().to_string())
+}
+
+/// Publishes each body through the default exchange on a channel in confirm mode, awaiting each
+/// confirm in turn: true for an ack, false for a nack.
+async fn publish_confirmed(ch: &Channel, q: &str, bodies: &[(&str, BasicProperties)]) -> Result<Vec<bool>, String> {
+    let mut acks = Vec::new();
+    for (body, props) in bodies {
+        let pc = ch
+            .basic_publish("", q, BasicPublishOptions::default(), body.as_bytes(), props.clone())
+            .await
+            .ctx("basic.publish")?;
+        match within("publisher confirm", pc).await?.ctx("publisher confirm")? {
+            Confirmation::Ack(_) => acks.push(true),
+            Confirmation::Nack(_) => acks.push(false),
+            Confirmation::NotRequested => return Err("confirm not requested".into()),
+        }
+    }
+    Ok(acks)
+}
+
+fn as_str(v: Option<&AMQPValue>) -> Option<String> {
+    match v? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+fn as_int(v: Option<&AMQPValue>) -> Option<i64> {
+    match v? {
+        AMQPValue::ShortShortInt(n) => Some(*n as i64),
+        AMQPValue::ShortShortUInt(n) => Some(*n as i64),
+        AMQPValue::ShortInt(n) => Some(*n as i64),
+        AMQPValue::ShortUInt(n) => Some(*n as i64),
+        AMQPValue::LongInt(n) => Some(*n as i64),
+        AMQPValue::LongUInt(n) => Some(*n as i64),
+        AMQPValue::LongLongInt(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// The x-death entries of a message's headers.
+fn deaths(headers: &FieldTable) -> Result<Vec<FieldTable>, String> {
+    match headers.inner().get("x-death") {
+        Some(AMQPValue::FieldArray(a)) => a
+            .as_slice()
+            .iter()
+            .map(|v| match v {
+                AMQPValue::FieldTable(t) => Ok(t.clone()),
+                other => Err(format!("x-death entry is {other:?}")),
+            })
+            .collect(),
+        other => Err(format!("x-death is {other:?}")),
+    }
+}
+
+/// Checks one x-death entry against queue, reason and count.
+fn check_death(d: &FieldTable, i: usize, queue: &str, reason: &str, n: i64) -> Result<(), String> {
+    let t = d.inner();
+    let (gq, gr, gc) = (as_str(t.get("queue")), as_str(t.get("reason")), as_int(t.get("count")));
+    ensure(
+        gq.as_deref() == Some(queue) && gr.as_deref() == Some(reason) && gc == Some(n),
+        format!("x-death[{i}] = {{queue {gq:?}, reason {gr:?}, count {:?}}}, want {{{queue}, {reason}, {n}}}", t.get("count")),
+    )
+}
+
+async fn queue_arg_invalid(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let q = uniq("maxprio");
+    let res = ch
+        .queue_declare(
+            &q,
+            QueueDeclareOptions { exclusive: true, ..Default::default() },
+            args(vec![("x-max-priority", AMQPValue::LongInt(256))]),
+        )
+        .await;
+    match res {
+        Ok(_) => return Err("declare with x-max-priority 256 succeeded".into()),
+        Err(lapin::Error::ProtocolError(e)) => {
+            ensure(e.get_id() == 406, format!("reply code {}, want 406 ({e})", e.get_id()))?;
+            let want = format!(
+                "PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '{q}' in vhost '/': {{max_value_exceeded,256}}"
+            );
+            ensure(e.get_message().as_str() == want, format!("reply text {:?}, want {want:?}", e.get_message()))?;
+        }
+        Err(other) => return Err(format!("expected lapin::Error::ProtocolError(406), got {other:?}")),
+    }
+    let ch2 = chan(&c).await?;
+    tmp_queue(&ch2).await?;
+    close(c).await?;
+    Ok(Outcome::Pass("lapin::Error::ProtocolError, AMQPError id 406".into()))
+}
+
+async fn message_ttl(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let ttl = arg_queue(&ch, &uniq("ttl"), args(vec![("x-message-ttl", AMQPValue::LongInt(100))])).await?;
+    let plain = tmp_queue(&ch).await?;
+    publish(&ch, "", &ttl, b"queue-ttl").await?;
+    publish_p(&ch, "", &plain, b"message-ttl", BasicProperties::default().with_expiration("50".into())).await?;
+    let n = count_eq(&ch, &ttl, 0).await?;
+    ensure(n == 0, format!("queue with x-message-ttl 100 still holds {n}"))?;
+    let n = count_eq(&ch, &plain, 0).await?;
+    ensure(n == 0, format!("message with expiration 50 still there ({n})"))?;
+    publish(&ch, "", &plain, b"stays").await?;
+    let n = count_eq(&ch, &plain, 1).await?;
+    ensure(n == 1, format!("message without expiration: count {n}"))?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = drain(&ch, &plain, 1).await?;
+    ensure(got == vec![b("stays")], "message without expiration gone after 300 ms")?;
+    close(c).await?;
+    pass()
+}
+
+async fn dead_letter(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let dlx = uniq("dlx");
+    declare_exchange(&ch, &dlx, ExchangeKind::Fanout).await?;
+    let dlq = tmp_queue(&ch).await?;
+    bind(&ch, &dlq, &dlx, "").await?;
+    let work = arg_queue(&ch, &uniq("work"), args(vec![("x-dead-letter-exchange", lstr(&dlx))])).await?;
+    publish(&ch, "", &work, b"doomed").await?;
+    let m = get_one(&ch, &work, false).await?;
+    ch.basic_reject(m.delivery.delivery_tag, BasicRejectOptions { requeue: false }).await.ctx("basic.reject")?;
+    let dead = get_one(&ch, &dlq, true).await.map_err(|_| "rejected message did not reach the dead-letter queue".to_string())?;
+    ensure(dead.delivery.data == b("doomed"), "dead-lettered body differs")?;
+    let h = dead.delivery.properties.headers().clone().ok_or("dead-lettered message has no headers")?;
+    let ds = deaths(&h)?;
+    ensure(!ds.is_empty(), "x-death is empty")?;
+    check_death(&ds[0], 0, &work, "rejected", 1)?;
+    let first = as_str(h.inner().get("x-first-death-reason"));
+    ensure(first.as_deref() == Some("rejected"), format!("x-first-death-reason {first:?}"))?;
+    let first_q = as_str(h.inner().get("x-first-death-queue"));
+    ensure(first_q.as_deref() == Some(work.as_str()), format!("x-first-death-queue {first_q:?}"))?;
+    delete_exchange(&ch, &dlx).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn retry_with_delay(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let (work, delay) = (uniq("work"), uniq("delay"));
+    arg_queue(&ch, &work, args(vec![("x-dead-letter-exchange", lstr("")), ("x-dead-letter-routing-key", lstr(&delay))])).await?;
+    arg_queue(
+        &ch,
+        &delay,
+        args(vec![
+            ("x-message-ttl", AMQPValue::LongInt(50)),
+            ("x-dead-letter-exchange", lstr("")),
+            ("x-dead-letter-routing-key", lstr(&work)),
+        ]),
+    )
+    .await?;
+    publish(&ch, "", &work, b"job").await?;
+    for round in 1..=3 {
+        let m = get_one(&ch, &work, false).await.map_err(|_| format!("delivery {round} did not arrive in the work queue"))?;
+        ch.basic_reject(m.delivery.delivery_tag, BasicRejectOptions { requeue: false }).await.ctx("basic.reject")?;
+    }
+    let m = get_one(&ch, &work, true).await.map_err(|_| "fourth delivery did not arrive in the work queue".to_string())?;
+    ensure(m.delivery.data == b("job"), "body differs")?;
+    let h = m.delivery.properties.headers().clone().ok_or("fourth delivery has no headers")?;
+    let ds = deaths(&h)?;
+    ensure(ds.len() == 2, format!("x-death has {} entries, want 2", ds.len()))?;
+    check_death(&ds[0], 0, &delay, "expired", 3)?;
+    check_death(&ds[1], 1, &work, "rejected", 3)?;
+    close(c).await?;
+    pass()
+}
+
+async fn max_length(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await.ctx("confirm.select")?;
+    let plain = BasicProperties::default;
+    let head = arg_queue(&ch, &uniq("drophead"), args(vec![("x-max-length", AMQPValue::LongInt(2))])).await?;
+    let acks = publish_confirmed(&ch, &head, &[("1", plain()), ("2", plain()), ("3", plain()), ("4", plain())]).await?;
+    ensure(acks == [true, true, true, true], format!("drop-head confirms {acks:?}"))?;
+    let got = drain(&ch, &head, 3).await?;
+    ensure(got == vec![b("3"), b("4")], format!("drop-head queue holds {:?}, want [3, 4]", got.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect::<Vec<_>>()))?;
+    let rej = arg_queue(
+        &ch,
+        &uniq("rejectpub"),
+        args(vec![("x-max-length", AMQPValue::LongInt(2)), ("x-overflow", lstr("reject-publish"))]),
+    )
+    .await?;
+    let acks = publish_confirmed(&ch, &rej, &[("1", plain()), ("2", plain()), ("3", plain())]).await?;
+    ensure(acks == [true, true, false], format!("reject-publish confirms {acks:?}, want [true, true, false]"))?;
+    let n = count_eq(&ch, &rej, 2).await?;
+    ensure(n == 2, format!("reject-publish queue holds {n}, want 2"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn priority_queue(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await.ctx("confirm.select")?;
+    let q = arg_queue(&ch, &uniq("prio"), args(vec![("x-max-priority", AMQPValue::LongInt(10))])).await?;
+    let msgs: Vec<(&str, BasicProperties)> =
+        [("1", 1u8), ("9", 9), ("5", 5)].iter().map(|(b, p)| (*b, BasicProperties::default().with_priority(*p))).collect();
+    let acks = publish_confirmed(&ch, &q, &msgs).await?;
+    ensure(acks == [true, true, true], format!("confirms {acks:?}"))?;
+    let mut consumer = consume(&ch, &q, true).await?;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(String::from_utf8_lossy(&next(&mut consumer, "delivery").await?.data).into_owned());
+    }
+    ensure(got == ["9", "5", "1"], format!("delivered in order {got:?}, want [9, 5, 1]"))?;
+    close(c).await?;
+    pass()
+}
+
+async fn single_active_consumer(u: Url) -> R {
+    let c = open(&u).await?;
+    let cha = chan(&c).await?;
+    let chb = chan(&c).await?;
+    let q = arg_queue(&cha, &uniq("sac"), args(vec![("x-single-active-consumer", AMQPValue::Boolean(true))])).await?;
+    let mut ca = consume(&cha, &q, true).await?;
+    let mut cb = consume(&chb, &q, true).await?;
+    for i in 0..3 {
+        publish(&cha, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    for i in 0..3 {
+        let d = next(&mut ca, "active consumer A's delivery").await?;
+        ensure(d.data == format!("{i}").into_bytes(), format!("A got {:?}, want {i}", String::from_utf8_lossy(&d.data)))?;
+    }
+    if let Ok(d) = tokio::time::timeout(Duration::from_millis(100), cb.next()).await {
+        return Err(format!("inactive consumer B got {d:?}"));
+    }
+    cha.basic_cancel(ca.tag().as_str(), BasicCancelOptions::default()).await.ctx("basic.cancel A")?;
+    for i in 3..5 {
+        publish(&cha, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    for i in 3..5 {
+        let d = next(&mut cb, "consumer B's delivery after A's cancel").await?;
+        ensure(d.data == format!("{i}").into_bytes(), format!("B got {:?}, want {i}", String::from_utf8_lossy(&d.data)))?;
+    }
+    close(c).await?;
+    pass()
+}
+
+async fn sender_selected(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let x = uniq("direct");
+    declare_exchange(&ch, &x, ExchangeKind::Direct).await?;
+    let keys = ["k1", "k2", "k3"];
+    let mut qs = Vec::new();
+    for k in keys {
+        let q = tmp_queue(&ch).await?;
+        bind(&ch, &q, &x, k).await?;
+        qs.push(q);
+    }
+    let headers = args(vec![
+        ("CC", AMQPValue::FieldArray(FieldArray::from(vec![lstr("k2")]))),
+        ("BCC", AMQPValue::FieldArray(FieldArray::from(vec![lstr("k3")]))),
+    ]);
+    publish_p(&ch, &x, "k1", b"selected", BasicProperties::default().with_headers(headers)).await?;
+    for (k, q) in keys.iter().zip(&qs) {
+        let m = get_one(&ch, q, true).await.map_err(|_| format!("queue bound with {k} got nothing"))?;
+        ensure(m.delivery.data == b("selected"), format!("queue bound with {k}: body differs"))?;
+        if let Some(h) = m.delivery.properties.headers() {
+            ensure(!h.inner().contains_key("BCC"), format!("copy in the queue bound with {k} carries BCC: {h:?}"))?;
+        }
+        expect_only_sentinel(&ch, q, &format!("queue bound with {k} got an extra copy")).await?;
+    }
+    delete_exchange(&ch, &x).await?;
+    close(c).await?;
+    pass()
+}
+
+async fn rpc_reply_to(u: Url) -> R {
+    let c = open(&u).await?;
+    let requester = chan(&c).await?;
+    let responder = chan(&c).await?;
+    let q = tmp_queue(&responder).await?;
+    let mut replies = consume(&requester, "amq.rabbitmq.reply-to", true).await?;
+    let corr = uniq("corr");
+    let props = BasicProperties::default()
+        .with_reply_to("amq.rabbitmq.reply-to".into())
+        .with_correlation_id(corr.as_str().into());
+    publish_p(&requester, "", &q, b"ping", props).await?;
+    let req = get_one(&responder, &q, true).await?.delivery;
+    let reply_to = req.properties.reply_to().clone().map(|s| s.as_str().to_string()).unwrap_or_default();
+    ensure(reply_to.starts_with("amq.rabbitmq.reply-to."), format!("request reply_to {reply_to:?}"))?;
+    let back = BasicProperties::default().with_correlation_id(req.properties.correlation_id().clone().unwrap_or_default());
+    publish_p(&responder, "", &reply_to, b"pong", back).await?;
+    let d = next(&mut replies, "the reply").await?;
+    ensure(d.data == b("pong"), "reply body differs")?;
+    let got = d.properties.correlation_id().clone().map(|s| s.as_str().to_string());
+    ensure(got.as_deref() == Some(corr.as_str()), format!("reply correlation id {got:?}"))?;
+    close(c).await?;
+    pass()
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         &[$((stringify!($name), (|u| Box::pin($name(u))) as Scenario)),*]
@@ -892,6 +1207,15 @@ async fn main() {
             close_requeues,
             server_cancel,
             clean_close,
+            queue_arg_invalid,
+            message_ttl,
+            dead_letter,
+            retry_with_delay,
+            max_length,
+            priority_queue,
+            single_active_consumer,
+            sender_selected,
+            rpc_reply_to,
         ],
     )
     .await;
