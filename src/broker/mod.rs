@@ -16,10 +16,12 @@
 //! (`queue::Effects`), and the vhost routes them from there. No lock is held across an `.await`. Publishing to queue
 //! A never waits on queue B: routing releases the exchange's lock before pushing to queues.
 
+pub mod access;
 pub mod alarm;
 pub mod backlog;
 pub mod consumer;
 pub mod dead_letter;
+pub mod definitions;
 pub mod error;
 pub mod exchange;
 pub mod message;
@@ -31,30 +33,29 @@ pub mod vhost;
 pub use error::BrokerError;
 pub use vhost::VHost;
 
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
+use access::AccessControl;
+use access::definitions::AccessDefinitions;
 use alarm::DiskAlarm;
 use dashmap::DashMap;
-use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// A user and where it may log in from.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub password: String,
-    /// RabbitMQ lets the default guest user in from loopback addresses only.
-    pub loopback_only: bool,
-}
 
 /// Everything the broker holds, shared by every connection.
 #[derive(Debug)]
 pub struct Core {
     vhosts: DashMap<String, Arc<VHost>>,
-    users: HashMap<String, User>,
+    access: AccessControl,
+    /// Where durable state lives; None for a broker in memory.
+    data_dir: Option<PathBuf>,
     next_connection: AtomicU64,
     disk_alarm: Arc<DiskAlarm>,
 }
+
+/// The access model's file in the data directory: RabbitMQ's definitions format, users,
+/// vhosts and permissions only.
+const ACCESS_FILE: &str = "access.json";
 
 impl Default for Core {
     fn default() -> Self {
@@ -66,33 +67,47 @@ impl Core {
     /// A broker with vhost "/" and user guest/guest (loopback only), as RabbitMQ starts,
     /// all in memory.
     pub fn new() -> Core {
-        Self::with_vhost(VHost::new("/"), None)
+        let core = Self::empty(None);
+        core.vhosts.insert("/".into(), VHost::new("/"));
+        core
     }
 
-    /// Like `new`, with durable state kept in (and recovered from) `data_dir`.
+    /// Like `new`, with durable state kept in (and recovered from) `data_dir`: every vhost,
+    /// user and permission there is, or RabbitMQ's defaults on a first start.
     pub fn open(data_dir: &Path) -> Result<Core, StoreError> {
-        Ok(Self::with_vhost(
-            VHost::open("/", data_dir)?,
-            Some(data_dir.to_owned()),
-        ))
+        let core = Self::empty(Some(data_dir.to_owned()));
+        let vhosts = match std::fs::read(data_dir.join(ACCESS_FILE)) {
+            Ok(bytes) => {
+                let defs: AccessDefinitions = serde_json::from_slice(&bytes).map_err(|e| {
+                    StoreError::io(
+                        format!("reading {ACCESS_FILE}"),
+                        std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                    )
+                })?;
+                let (model, vhosts, errors) = defs.to_model();
+                for e in errors {
+                    tracing::error!("{ACCESS_FILE}: {e}, skipped");
+                }
+                core.access.replace(model);
+                vhosts
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec!["/".to_owned()],
+            Err(e) => return Err(StoreError::io(format!("reading {ACCESS_FILE}"), e)),
+        };
+        for name in vhosts {
+            let v = VHost::open(&name, data_dir)?;
+            core.vhosts.insert(name, v);
+        }
+        Ok(core)
     }
 
-    fn with_vhost(vhost: Arc<VHost>, data_dir: Option<std::path::PathBuf>) -> Core {
-        let vhosts = DashMap::new();
-        vhosts.insert(vhost.name.clone(), vhost);
-        let mut users = HashMap::new();
-        users.insert(
-            "guest".to_owned(),
-            User {
-                password: "guest".to_owned(),
-                loopback_only: true,
-            },
-        );
+    fn empty(data_dir: Option<PathBuf>) -> Core {
         Core {
-            vhosts,
-            users,
+            vhosts: DashMap::new(),
+            access: AccessControl::with_guest(),
+            disk_alarm: Arc::new(DiskAlarm::new(data_dir.clone())),
+            data_dir,
             next_connection: AtomicU64::new(1),
-            disk_alarm: Arc::new(DiskAlarm::new(data_dir)),
         }
     }
 
@@ -100,12 +115,83 @@ impl Core {
         self.vhosts.get(name).map(|v| v.clone())
     }
 
+    pub fn vhost_names(&self) -> Vec<String> {
+        self.vhosts.iter().map(|v| v.key().clone()).collect()
+    }
+
+    /// Creates a vhost (a no-op if it exists), with its own amq.* exchanges and durable state.
+    pub fn add_vhost(&self, name: &str) -> Result<Arc<VHost>, StoreError> {
+        if let Some(v) = self.vhost(name) {
+            return Ok(v);
+        }
+        let v = match &self.data_dir {
+            Some(dir) => VHost::open(name, dir)?,
+            None => VHost::new(name),
+        };
+        let v = self.vhosts.entry(name.to_owned()).or_insert(v).clone();
+        self.persist_access();
+        Ok(v)
+    }
+
+    /// Deletes a vhost with everything in it, on disk too; returns whether it existed.
+    pub fn delete_vhost(&self, name: &str) -> bool {
+        let Some((_, v)) = self.vhosts.remove(name) else {
+            return false;
+        };
+        v.close(false);
+        if let Some(dir) = &self.data_dir
+            && let Err(e) = std::fs::remove_dir_all(store::vhost_dir(dir, name))
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::error!(vhost = name, "cannot remove the vhost's data: {e}");
+        }
+        self.access.vhost_deleted(name);
+        self.persist_access();
+        true
+    }
+
+    /// The access model (users, permissions); changes through it are persisted with
+    /// `persist_access`.
+    pub fn access(&self) -> &AccessControl {
+        &self.access
+    }
+
+    /// Creates (or resets) a user tagged administrator, with every permission on every
+    /// vhost, for `--user`.
+    pub fn add_admin(&self, name: &str, password: &str) {
+        self.access.put_user(
+            name,
+            access::password::PasswordHash::new(password),
+            vec!["administrator".into()],
+        );
+        for vhost in self.vhost_names() {
+            self.access
+                .set_permissions(name, &vhost, access::Permissions::all());
+        }
+        self.persist_access();
+    }
+
+    /// Writes the access model to the data directory, replacing the file atomically.
+    pub fn persist_access(&self) {
+        let Some(dir) = &self.data_dir else {
+            return;
+        };
+        let defs = AccessDefinitions::from_model(&self.access.snapshot(), self.vhost_names());
+        let written = serde_json::to_vec_pretty(&defs)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let tmp = dir.join(format!("{ACCESS_FILE}.tmp"));
+                std::fs::write(&tmp, bytes)?;
+                std::fs::rename(&tmp, dir.join(ACCESS_FILE))
+            });
+        if let Err(e) = written {
+            tracing::error!("cannot save {ACCESS_FILE}: {e}");
+        }
+    }
+
     /// Whether `user` may log in with `password` from a peer that is (or is not) on loopback.
     pub fn authenticate(&self, user: &str, password: &str, from_loopback: bool) -> bool {
-        match self.users.get(user) {
-            Some(u) => u.password == password && (from_loopback || !u.loopback_only),
-            None => false,
-        }
+        self.access.authenticate(user, password, from_loopback)
     }
 
     /// Stops the message stores. After a clean stop (every connection closed properly, so

@@ -7,8 +7,10 @@ use super::route_cache;
 use super::sender_selected;
 use super::{Channel, ChannelConsumer, Context, Unacked};
 use crate::broker::BrokerError;
+use crate::broker::access::{Access, ResourceKind};
 use crate::broker::consumer::{Consumer, Credit, DurabilityNotice, QueuedMessage};
 use crate::broker::exchange::Exchange;
+use crate::broker::exchange::ExchangeKind;
 use crate::broker::message::{Message, MessageContent};
 use crate::broker::names;
 use crate::broker::queue::{ConsumerRemoved, Queue};
@@ -149,13 +151,23 @@ impl Channel {
         if p.immediate {
             return Err(AmqpError::not_implemented("immediate=true"));
         }
+        // A cached exchange passed the write check when it was cached: the grant is the
+        // connection's for its life.
         let (exchange, exchange_name) =
             match route_cache::exchange(&self.route, ctx.vhost, p.exchange) {
                 Some(hit) => hit,
-                None => (ctx.vhost.publishable(p.exchange)?, Arc::from(p.exchange)),
+                None => {
+                    ctx.check(Access::Write, ResourceKind::Exchange, p.exchange)?;
+                    (ctx.vhost.publishable(p.exchange)?, Arc::from(p.exchange))
+                }
             };
+        if exchange.settings.kind == ExchangeKind::Topic {
+            ctx.check_topic(Access::Write, p.exchange, p.routing_key)?;
+        }
+        // A user tagged impersonator may publish on behalf of others.
         if let Some(user_id) = &p.properties.user_id
             && **user_id != *ctx.user
+            && !ctx.grant.impersonator
         {
             return Err(AmqpError::precondition_failed(format!(
                 "user_id property set to '{user_id}' but authenticated user was '{}'",
@@ -265,6 +277,7 @@ impl Channel {
         m: BasicConsume,
     ) -> Result<(), AmqpError> {
         let name = self.resolve_queue(&m.queue)?;
+        ctx.check(Access::Read, ResourceKind::Queue, &name)?;
         let queue = ctx.vhost.queue(&name, ctx.connection)?;
         let tag = if m.consumer_tag.is_empty() {
             names::consumer_tag()
@@ -348,6 +361,7 @@ impl Channel {
         m: BasicGet,
     ) -> Result<(), AmqpError> {
         let name = self.resolve_queue(&m.queue)?;
+        ctx.check(Access::Read, ResourceKind::Queue, &name)?;
         let queue = ctx.vhost.queue(&name, ctx.connection)?;
         let Some((entry, message_count)) = queue.get() else {
             ctx.send(

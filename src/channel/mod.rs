@@ -11,6 +11,7 @@ mod route_cache;
 mod sender_selected;
 
 use crate::broker::VHost;
+use crate::broker::access::{Access, Grant, ResourceKind};
 use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};
 use crate::broker::queue::Queue;
 use crate::error::AmqpError;
@@ -30,6 +31,8 @@ pub struct Context<'a> {
     pub connection: u64,
     /// The authenticated user, which a message's user-id property must match.
     pub user: &'a str,
+    /// What the user may do in this vhost.
+    pub grant: &'a Grant,
     pub frame_max: u32,
     /// Where queues send deliveries for this connection's consumers.
     pub sink: &'a UnboundedSender<Outbound>,
@@ -42,6 +45,23 @@ pub struct Context<'a> {
 impl Context<'_> {
     pub fn send(&mut self, channel: u16, method: Method) {
         write_frame(self.out, FRAME_METHOD, channel, |out| method.encode(out));
+    }
+
+    /// Checks the user's permission, refusing with RabbitMQ's 403 where it is missing.
+    pub fn check(&self, access: Access, kind: ResourceKind, name: &str) -> Result<(), AmqpError> {
+        self.grant
+            .check(access, kind, name)
+            .map_err(AmqpError::access_refused)
+    }
+
+    /// Checks a routing key against the user's topic permissions on a topic exchange.
+    pub fn check_topic(&self, access: Access, exchange: &str, key: &str) -> Result<(), AmqpError> {
+        if self.grant.topic.is_empty() {
+            return Ok(());
+        }
+        self.grant
+            .check_topic(access, exchange, key)
+            .map_err(AmqpError::access_refused)
     }
 }
 

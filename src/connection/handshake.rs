@@ -5,6 +5,7 @@
 //! vhost) send connection.close first.
 
 use super::FrameIo;
+use crate::broker::access::Grant;
 use crate::broker::{Core, VHost};
 use crate::error::{AmqpError, code};
 use crate::protocol::methods::*;
@@ -25,6 +26,8 @@ pub const HEARTBEAT: u16 = 60;
 pub struct Negotiated {
     pub vhost: Arc<VHost>,
     pub user: String,
+    /// What the user may do in the vhost, looked up once at connection.open.
+    pub grant: Grant,
     pub channel_max: u16,
     pub frame_max: u32,
     pub heartbeat: u16,
@@ -213,6 +216,15 @@ pub async fn negotiate(
         io.close_with(&e).await;
         return Err(HandshakeError::Closed(e));
     };
+    let Some(grant) = core.access().grant(&user, &open.virtual_host) else {
+        let e = AmqpError::not_allowed(format!(
+            "access to vhost '{}' refused for user '{user}'",
+            open.virtual_host
+        ))
+        .during(10, 40);
+        io.close_with(&e).await;
+        return Err(HandshakeError::Closed(e));
+    };
     io.send(Method::ConnectionOpenOk(ConnectionOpenOk {
         reserved_1: String::new(),
     }))
@@ -220,6 +232,7 @@ pub async fn negotiate(
     Ok(Negotiated {
         vhost,
         user,
+        grant,
         channel_max: tune.channel_max,
         frame_max: tune.frame_max,
         heartbeat: tune.heartbeat,

@@ -193,6 +193,7 @@ impl Session {
             vhost: &self.vhost,
             connection: self.id,
             user: &self.settings.user,
+            grant: &self.settings.grant,
             frame_max: self.settings.frame_max,
             sink: &self.events_tx,
             out: &mut self.out,
