@@ -10,6 +10,10 @@
 //! 2. an exchange's binding table (`RwLock`, read on the publish path),
 //! 3. a queue's state (`Mutex`).
 //!
+//! The direct reply-to registry's `DashMap` stands apart: a shard of it is held only to look an
+//! address up (and send to its connection's unbounded channel), insert or remove one, with
+//! no other lock held.
+//!
 //! A queue never calls back into an exchange or a map while holding its lock; it only sends
 //! to consumers' unbounded channels. No lock is held across an `.await`. Publishing to queue
 //! A never waits on queue B: routing releases the exchange's lock before pushing to queues.
@@ -22,6 +26,7 @@ pub mod exchange;
 pub mod message;
 pub mod names;
 pub mod queue;
+pub mod reply_to;
 pub mod vhost;
 
 pub use error::BrokerError;
@@ -50,6 +55,7 @@ pub struct Core {
     users: HashMap<String, User>,
     next_connection: AtomicU64,
     disk_alarm: Arc<DiskAlarm>,
+    replies: Arc<reply_to::Registry>,
 }
 
 impl Default for Core {
@@ -89,6 +95,7 @@ impl Core {
             users,
             next_connection: AtomicU64::new(1),
             disk_alarm: Arc::new(DiskAlarm::new(data_dir)),
+            replies: Arc::default(),
         }
     }
 
@@ -115,6 +122,11 @@ impl Core {
 
     pub fn disk_alarm(&self) -> &Arc<DiskAlarm> {
         &self.disk_alarm
+    }
+
+    /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
+    pub fn replies(&self) -> &Arc<reply_to::Registry> {
+        &self.replies
     }
 
     pub fn next_connection_id(&self) -> u64 {

@@ -124,6 +124,13 @@ impl Channel {
                 Some(hit) => hit,
                 None => (ctx.vhost.publishable(p.exchange)?, Arc::from(p.exchange)),
             };
+        // RabbitMQ rewrites a direct reply-to request before it checks user-id.
+        let mut reply_properties = Vec::new();
+        let content = if p.properties.direct_reply_to {
+            self.with_reply_address(p.content, &mut reply_properties)?
+        } else {
+            p.content
+        };
         if let Some(user_id) = &p.properties.user_id
             && **user_id != *ctx.user
         {
@@ -136,7 +143,7 @@ impl Channel {
             exchange_name,
             p.routing_key,
             p.properties.persistent,
-            p.content,
+            content,
         ));
         if let Mode::Tx(tx) = &mut self.mode {
             tx.publishes.push(PendingPublish {
@@ -178,6 +185,11 @@ impl Channel {
             message.routing_key(),
             || vhost.route(exchange, &message),
         );
+        // A direct reply passes no queue, so it counts as unroutable (a mandatory one comes
+        // back as well), as on RabbitMQ 3.10.
+        if queues.is_empty() && message.exchange.is_empty() {
+            ctx.replies.forward(message.routing_key(), &message);
+        }
         let mut awaits_disk = false;
         if message.persistent
             && let Some(store) = ctx.vhost.store()

@@ -59,6 +59,7 @@ pub fn server_properties() -> FieldTable {
         "connection.blocked",
         "authentication_failure_close",
         "per_consumer_qos",
+        "direct_reply_to",
     ] {
         caps.insert(cap, FieldValue::Bool(true));
     }
