@@ -660,6 +660,36 @@ async def server_cancel():
         await conn.close()
 
 
+async def rpc_reply_to():
+    pseudo = "amq.rabbitmq.reply-to"
+    requester_conn, responder_conn = await dial(), await dial()
+    try:
+        requester, responder = await requester_conn.channel(), await responder_conn.channel()
+        replies_q = await requester.declare_queue(pseudo, passive=True)
+        r = replies_q.declaration_result
+        check((r.message_count, r.consumer_count) == (0, 1),
+              f"passive declare of {pseudo}: {r.message_count} messages, {r.consumer_count} consumers")
+        q = await tmp_queue(responder)
+        requests, replies = asyncio.Queue(), asyncio.Queue()
+        await q.consume(requests.put, no_ack=True)
+        tag = await replies_q.consume(replies.put, no_ack=True)
+        corr = str(uuid.uuid4())
+        await publish(requester, q.name, b"6*7", reply_to=pseudo, correlation_id=corr)
+        req = await recv(requests)
+        check(req is not None, "no request within 5 s")
+        check((req.reply_to or "").startswith(pseudo + "."), f"request reply-to {req.reply_to!r}")
+        await publish(responder, req.reply_to, b"42", correlation_id=req.correlation_id)
+        reply = await recv(replies)
+        check(reply is not None, "no reply within 5 s")
+        check(reply.consumer_tag == tag, f"reply for consumer {reply.consumer_tag!r}")
+        check((reply.body, reply.correlation_id) == (b"42", corr),
+              f"reply {reply.body!r} correlation {reply.correlation_id!r}")
+        return "Queue.consume(no_ack=True) on amq.rabbitmq.reply-to"
+    finally:
+        await requester_conn.close()
+        await responder_conn.close()
+
+
 async def clean_close():
     conn = await dial()
     await tmp_queue(await conn.channel())
@@ -674,7 +704,7 @@ SCENARIOS = {f.__name__: f for f in [
     route_direct, route_fanout, route_topic, route_headers, mandatory_return, confirms_sync,
     confirms_async, manual_ack, nack_requeue, reject, prefetch_fair, basic_get, large_message,
     empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
-    tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close]}
+    tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, rpc_reply_to, clean_close]}
 
 
 def one_line(s):

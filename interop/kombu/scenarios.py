@@ -619,6 +619,30 @@ def server_cancel():
         return "kombu Queue.consume(on_cancel=...)"
 
 
+def rpc_reply_to():
+    pseudo = "amq.rabbitmq.reply-to"
+    with dial() as requester_conn, dial() as responder_conn:
+        requester, responder = requester_conn.channel(), responder_conn.channel()
+        replies_q = Queue(pseudo, no_ack=True, channel=requester)
+        _, messages, consumers = replies_q.queue_declare(passive=True)
+        check((messages, consumers) == (0, 1), f"passive declare of {pseudo}: {messages} messages, {consumers} consumers")
+        q = tmp_queue(responder)
+        requests, replies = [], []
+        Consumer(responder, queues=[q], on_message=requests.append, no_ack=True, auto_declare=False).consume()
+        Consumer(requester, queues=[replies_q], on_message=replies.append, no_ack=True, auto_declare=False).consume()
+        corr = str(uuid.uuid4())
+        publish(requester, q.name, b"6*7", reply_to=pseudo, correlation_id=corr)
+        check(pump(responder_conn, lambda: requests), "no request within 5 s")
+        reply_to = requests[0].properties.get("reply_to") or ""
+        check(reply_to.startswith(pseudo + "."), f"request reply-to {reply_to!r}")
+        publish(responder, reply_to, b"42", correlation_id=requests[0].properties.get("correlation_id"))
+        check(pump(requester_conn, lambda: replies), "no reply within 5 s")
+        reply = replies[0]
+        check((reply.body, reply.properties.get("correlation_id")) == (b"42", corr),
+              f"reply {reply.body!r} correlation {reply.properties.get('correlation_id')!r}")
+        return "kombu Consumer(no_ack=True) on Queue('amq.rabbitmq.reply-to')"
+
+
 def clean_close():
     conn = dial()
     tmp_queue(conn.channel())
@@ -634,7 +658,7 @@ SCENARIOS = {f.__name__: f for f in [
     route_direct, route_fanout, route_topic, route_headers, mandatory_return, confirms_sync,
     confirms_async, manual_ack, nack_requeue, reject, prefetch_fair, basic_get, large_message,
     empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
-    tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close]}
+    tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, rpc_reply_to, clean_close]}
 
 
 def one_line(s):
