@@ -88,8 +88,8 @@ pub struct Channel {
     /// Queues this channel pushed messages to since it last dispatched them.
     pushed: Vec<Arc<Queue>>,
     /// The consumer of `amq.rabbitmq.reply-to`, kept apart from the queue consumers as
-    /// RabbitMQ keeps it.
-    reply: Option<reply_to::ReplyConsumer>,
+    /// RabbitMQ keeps it. Boxed: one pointer for the channels that never have one.
+    reply: Option<Box<reply_to::ReplyConsumer>>,
 }
 
 impl Drop for Channel {

@@ -83,10 +83,10 @@ impl Channel {
         } else {
             m.consumer_tag.into()
         };
-        self.reply = Some(ReplyConsumer {
+        self.reply = Some(Box::new(ReplyConsumer {
             tag: tag.clone(),
             registration: ctx.replies.register(ctx.sink, self.id),
-        });
+        }));
         if !m.no_wait {
             ctx.send(
                 self.id,
