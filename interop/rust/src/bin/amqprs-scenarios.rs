@@ -924,6 +924,44 @@ async fn clean_close(u: Url) -> R {
     pass()
 }
 
+async fn rpc_reply_to(u: Url) -> R {
+    const PSEUDO: &str = "amq.rabbitmq.reply-to";
+    let rc = open(&u).await?;
+    let sc = open(&u).await?;
+    let (requester, _er) = chan(&rc).await?;
+    let (responder, _es) = chan(&sc).await?;
+    let (_, messages, consumers) = requester
+        .queue_declare(QueueDeclareArguments::new(PSEUDO).passive(true).finish())
+        .await
+        .ctx("passive queue.declare")?
+        .ok_or("queue.declare-ok missing")?;
+    ensure(
+        messages == 0 && consumers == 1,
+        format!("passive declare of {PSEUDO}: {messages} messages, {consumers} consumers"),
+    )?;
+    let q = tmp_queue(&responder).await?;
+    let (_, mut requests) = consume(&responder, &q, false).await?;
+    let (tag, mut replies) = consume(&requester, PSEUDO, false).await?;
+    let id = uniq("call");
+    let props = BasicProperties::default().with_reply_to(PSEUDO).with_correlation_id(&id).finish();
+    publish_p(&requester, "", &q, b"6*7", props).await?;
+    let request = recv_msg(&mut requests, "request").await?;
+    let reply_to = request.basic_properties.as_ref().and_then(|p| p.reply_to().cloned()).unwrap_or_default();
+    ensure(reply_to.starts_with("amq.rabbitmq.reply-to."), format!("request reply-to {reply_to:?}"))?;
+    publish_p(&responder, "", &reply_to, b"42", BasicProperties::default().with_correlation_id(&id).finish()).await?;
+    let reply = recv_msg(&mut replies, "reply").await?;
+    let reply_tag = reply.deliver.as_ref().map(|d| d.consumer_tag().to_string()).unwrap_or_default();
+    ensure(reply_tag == tag, format!("reply for consumer {reply_tag:?}, want {tag:?}"))?;
+    let corr = reply.basic_properties.as_ref().and_then(|p| p.correlation_id().cloned());
+    ensure(
+        body_of(&reply) == b("42") && corr.as_deref() == Some(id.as_str()),
+        format!("reply {:?} correlation {corr:?}", String::from_utf8_lossy(&body_of(&reply))),
+    )?;
+    close(sc).await?;
+    close(rc).await?;
+    Ok(Outcome::Pass("basic_consume_rx(amq.rabbitmq.reply-to, no_ack)".into()))
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         &[$((stringify!($name), (|u| Box::pin($name(u))) as Scenario)),*]
@@ -972,6 +1010,7 @@ async fn main() {
             channels_100,
             close_requeues,
             server_cancel,
+            rpc_reply_to,
             clean_close,
         ],
     )

@@ -843,6 +843,44 @@ async fn clean_close(u: Url) -> R {
     Ok(Outcome::Pass("closed; lapin then raced its own channel removal (InvalidChannel)".into()))
 }
 
+async fn rpc_reply_to(u: Url) -> R {
+    const PSEUDO: &str = "amq.rabbitmq.reply-to";
+    let rc = open(&u).await?;
+    let sc = open(&u).await?;
+    let requester = chan(&rc).await?;
+    let responder = chan(&sc).await?;
+    let ok = within(
+        "passive queue.declare",
+        requester.queue_declare(PSEUDO, QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()),
+    )
+    .await?
+    .ctx("passive queue.declare")?;
+    ensure(
+        ok.message_count() == 0 && ok.consumer_count() == 1,
+        format!("passive declare of {PSEUDO}: {} messages, {} consumers", ok.message_count(), ok.consumer_count()),
+    )?;
+    let q = tmp_queue(&responder).await?;
+    let mut requests = consume(&responder, &q, true).await?;
+    let mut replies = consume(&requester, PSEUDO, true).await?;
+    let id = uniq("call");
+    let props = BasicProperties::default().with_reply_to(PSEUDO.into()).with_correlation_id(id.as_str().into());
+    publish_p(&requester, "", &q, b"6*7", props).await?;
+    let request = next(&mut requests, "request").await?;
+    let reply_to = request.properties.reply_to().as_ref().map(|s| s.to_string()).unwrap_or_default();
+    ensure(reply_to.starts_with("amq.rabbitmq.reply-to."), format!("request reply-to {reply_to:?}"))?;
+    let answer = BasicProperties::default().with_correlation_id(id.as_str().into());
+    publish_p(&responder, "", &reply_to, b"42", answer).await?;
+    let reply = next(&mut replies, "reply").await?;
+    let corr = reply.properties.correlation_id().as_ref().map(|s| s.to_string());
+    ensure(
+        reply.data == b("42") && corr.as_deref() == Some(id.as_str()),
+        format!("reply {:?} correlation {corr:?}", String::from_utf8_lossy(&reply.data)),
+    )?;
+    close(sc).await?;
+    close(rc).await?;
+    Ok(Outcome::Pass("basic_consume(amq.rabbitmq.reply-to, no_ack)".into()))
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         &[$((stringify!($name), (|u| Box::pin($name(u))) as Scenario)),*]
@@ -891,6 +929,7 @@ async fn main() {
             channels_100,
             close_requeues,
             server_cancel,
+            rpc_reply_to,
             clean_close,
         ],
     )
