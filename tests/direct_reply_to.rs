@@ -70,10 +70,21 @@ fn mandatory() -> BasicPublishOptions {
 async fn request_address(requester: &Channel, responder: &Channel, queue: &str) -> String {
     declare(responder, queue, QueueDeclareOptions::default()).await;
     send(requester, "", queue, b"request", request_properties("c")).await;
-    let got = within(responder.basic_get(queue, BasicGetOptions { no_ack: true }))
-        .await
-        .expect("basic.get")
-        .expect("the request arrived");
+    // The requester may be another connection: its publish can reach the queue after the
+    // responder first looks.
+    let got = within(async {
+        loop {
+            let got = responder
+                .basic_get(queue, BasicGetOptions { no_ack: true })
+                .await
+                .expect("basic.get");
+            match got {
+                Some(got) => return got,
+                None => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await;
     got.delivery
         .properties
         .reply_to()
