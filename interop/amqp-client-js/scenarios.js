@@ -576,6 +576,29 @@ const scenarios = {
     await tmpQueue(ch1);
   },
 
+  async rpc_reply_to(s) {
+    const requester = await s.channel(await s.connect());
+    const responder = await s.channel(await s.connect());
+    const pseudo = 'amq.rabbitmq.reply-to';
+    const ok = await within(requester.queueDeclare(pseudo, { passive: true }), 5000, 'passive queue.declare');
+    check(ok.messageCount === 0 && ok.consumerCount === 1, `passive declare of ${pseudo}: ${show(ok)}`);
+    const q = await tmpQueue(responder);
+    const requests = await consumer(responder, q, { noAck: true });
+    const replies = await consumer(requester, pseudo, { noAck: true });
+    const id = crypto.randomUUID();
+    await requester.basicPublish('', q, '6*7', { replyTo: pseudo, correlationId: id });
+    const req = await requests.next();
+    check(req, 'no request within 5 s');
+    const replyTo = req.properties.replyTo;
+    check(typeof replyTo === 'string' && replyTo.startsWith(`${pseudo}.`), `request reply-to ${show(replyTo)}`);
+    await responder.basicPublish('', replyTo, '42', { correlationId: req.properties.correlationId });
+    const reply = await replies.next();
+    check(reply, 'no reply within 5 s');
+    check(reply.consumerTag === replies.cons.tag, `reply for consumer ${show(reply.consumerTag)}`);
+    check(bodyOf(reply) === '42' && reply.properties.correlationId === id, `reply ${show(bodyOf(reply))} correlation ${show(reply.properties.correlationId)}`);
+    return 'basicConsume(amq.rabbitmq.reply-to, { noAck: true })';
+  },
+
   async clean_close(s) {
     const c = await s.connect();
     let disconnected = false;

@@ -590,6 +590,29 @@ const scenarios = {
     await tmpQueue(ch1);
   },
 
+  async rpc_reply_to(s) {
+    const requester = await s.channel(await s.connect());
+    const responder = await s.channel(await s.connect());
+    const pseudo = 'amq.rabbitmq.reply-to';
+    const ok = await within(requester.checkQueue(pseudo), 5000, 'passive queue.declare');
+    check(ok.messageCount === 0 && ok.consumerCount === 1, `passive declare of ${pseudo}: ${show(ok)}`);
+    const q = await tmpQueue(responder);
+    const requests = await consumer(responder, q, { noAck: true });
+    const replies = await consumer(requester, pseudo, { noAck: true });
+    const id = crypto.randomUUID();
+    requester.sendToQueue(q, text('6*7'), { replyTo: pseudo, correlationId: id });
+    const req = await requests.next();
+    check(req, 'no request within 5 s');
+    const replyTo = req.properties.replyTo;
+    check(typeof replyTo === 'string' && replyTo.startsWith(`${pseudo}.`), `request reply-to ${show(replyTo)}`);
+    responder.publish('', replyTo, text('42'), { correlationId: req.properties.correlationId });
+    const reply = await replies.next();
+    check(reply, 'no reply within 5 s');
+    check(reply.fields.consumerTag === replies.tag, `reply for consumer ${show(reply.fields.consumerTag)}`);
+    check(reply.content.toString() === '42' && reply.properties.correlationId === id, `reply ${show(reply.content.toString())} correlation ${show(reply.properties.correlationId)}`);
+    return 'consume amq.rabbitmq.reply-to with noAck';
+  },
+
   async clean_close(s) {
     const c = await within(amqp.connect(urlWith({ heartbeat: 30 })), 5000, 'connect');
     const errors = [];

@@ -91,6 +91,7 @@ static class Scenarios
         add("channels_100", Channels100);
         add("close_requeues", CloseRequeues);
         addNa("server_cancel", "IBasicConsumer has no basic.cancel handler and the client does not announce consumer_cancel_notify");
+        add("rpc_reply_to", RpcReplyTo);
         add("clean_close", CleanClose);
         add("queue_arg_invalid", QueueArgInvalid);
         add("message_ttl", MessageTtl);
@@ -730,6 +731,41 @@ static class Scenarios
         var r = Get(owner, q);
         Ok(S(r.Body) == "held", "same message back");
         Ok(r.Redelivered, "redelivered set after the channel closed");
+    }
+
+    static void RpcReplyTo(IConnection c)
+    {
+        const string pseudo = "amq.rabbitmq.reply-to";
+        var rc = Open(0);
+        try
+        {
+            IModel requester = c.CreateModel(), responder = rc.CreateModel();
+            // This client's QueueDeclare gives back only the name, not the counts.
+            Ok(requester.QueueDeclare(pseudo, true, false, false, false, false, null) == pseudo, "passive declare names the pseudo-queue");
+            string q = ExclusiveQueue(responder);
+            var requests = new Collector(responder);
+            var replies = new Collector(requester);
+            responder.BasicConsume(q, true, null, requests);
+            requester.BasicConsume(pseudo, true, null, replies);
+            string id = Guid.NewGuid().ToString();
+            var p = requester.CreateBasicProperties();
+            p.ReplyTo = pseudo;
+            p.CorrelationId = id;
+            Publish(requester, "", q, "6*7", p);
+            var req = requests.Next();
+            string replyTo = req.BasicProperties.ReplyTo;
+            Ok(replyTo != null && replyTo.StartsWith(pseudo + "."), "request reply-to " + replyTo);
+            var rp = responder.CreateBasicProperties();
+            rp.CorrelationId = req.BasicProperties.CorrelationId;
+            Publish(responder, "", replyTo, "42", rp);
+            var reply = replies.Next();
+            Ok(S(reply.Body) == "42" && reply.BasicProperties.CorrelationId == id,
+                "reply " + S(reply.Body) + " correlation " + reply.BasicProperties.CorrelationId);
+        }
+        finally
+        {
+            rc.Close(WaitMs);
+        }
     }
 
     static void CleanClose(IConnection c)

@@ -767,6 +767,34 @@ func serverCancel() string {
 	return ""
 }
 
+func rpcReplyTo() string {
+	const pseudo = "amq.rabbitmq.reply-to"
+	rc, sc := dial(), dial()
+	defer rc.Close()
+	defer sc.Close()
+	requester, responder := channel(rc), channel(sc)
+	ok, err := requester.QueueDeclarePassive(pseudo, false, false, false, false, nil)
+	must(err, "passive queue.declare")
+	check(ok.Messages == 0 && ok.Consumers == 1, "passive declare of %s: %d messages, %d consumers", pseudo, ok.Messages, ok.Consumers)
+	q := tmpQueue(responder)
+	requests, err := responder.Consume(q, "", true, false, false, false, nil)
+	must(err, "basic.consume")
+	tag := "replies-" + q
+	replies, err := requester.Consume(pseudo, tag, true, false, false, false, nil)
+	must(err, "basic.consume of "+pseudo)
+	id := uniq("call")
+	publish(requester, "", q, amqp.Publishing{Body: []byte("6*7"), ReplyTo: pseudo, CorrelationId: id})
+	req, got := recvDelivery(requests, 5*time.Second)
+	check(got, "no request within 5 s")
+	check(strings.HasPrefix(req.ReplyTo, pseudo+"."), "request reply-to %q", req.ReplyTo)
+	publish(responder, "", req.ReplyTo, amqp.Publishing{Body: []byte("42"), CorrelationId: req.CorrelationId})
+	reply, got := recvDelivery(replies, 5*time.Second)
+	check(got, "no reply within 5 s")
+	check(reply.ConsumerTag == tag, "reply for consumer %q", reply.ConsumerTag)
+	check(string(reply.Body) == "42" && reply.CorrelationId == id, "reply %q correlation %q", reply.Body, reply.CorrelationId)
+	return "Consume(amq.rabbitmq.reply-to, autoAck)"
+}
+
 func cleanClose() string {
 	c := dial()
 	closes := c.NotifyClose(make(chan *amqp.Error, 1))
@@ -1083,6 +1111,7 @@ var scenarios = map[string]func() string{
 	"priority_queue":         priorityQueue,
 	"single_active_consumer": singleActiveConsumer,
 	"sender_selected":        senderSelected,
+	"rpc_reply_to":           rpcReplyTo,
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -82,6 +82,7 @@ public class Scenarios {
         all.put("channels_100", Scenarios::channels100);
         all.put("close_requeues", Scenarios::closeRequeues);
         all.put("server_cancel", Scenarios::serverCancel);
+        all.put("rpc_reply_to", Scenarios::rpcReplyTo);
         all.put("clean_close", Scenarios::cleanClose);
         all.put("queue_arg_invalid", Scenarios::queueArgInvalid);
         all.put("message_ttl", Scenarios::messageTtl);
@@ -774,6 +775,32 @@ public class Scenarios {
         other.queueDelete(q);
         check(col.cancelled.await(WAIT_MS, TimeUnit.MILLISECONDS), "no basic.cancel seen within " + WAIT_MS + " ms");
         check(ch.isOpen(), "channel stays open after a server cancel");
+    }
+
+    static void rpcReplyTo(Connection c) throws Exception {
+        String pseudo = "amq.rabbitmq.reply-to";
+        Connection rc = factory().newConnection("interop-java-rpc-responder");
+        try {
+            Channel requester = c.createChannel(), responder = rc.createChannel();
+            AMQP.Queue.DeclareOk ok = requester.queueDeclarePassive(pseudo);
+            check(ok.getMessageCount() == 0 && ok.getConsumerCount() == 1,
+                "passive declare of " + pseudo + ": " + ok.getMessageCount() + " messages, " + ok.getConsumerCount() + " consumers");
+            String q = exclusiveQueue(responder);
+            Collector requests = new Collector(responder), replies = new Collector(requester);
+            responder.basicConsume(q, true, requests);
+            requester.basicConsume(pseudo, true, replies);
+            String id = UUID.randomUUID().toString();
+            requester.basicPublish("", q, new AMQP.BasicProperties.Builder().replyTo(pseudo).correlationId(id).build(), b("6*7"));
+            AMQP.BasicProperties req = (AMQP.BasicProperties) requests.next()[1];
+            String replyTo = req.getReplyTo();
+            check(replyTo != null && replyTo.startsWith(pseudo + "."), "request reply-to " + replyTo);
+            responder.basicPublish("", replyTo, new AMQP.BasicProperties.Builder().correlationId(req.getCorrelationId()).build(), b("42"));
+            Object[] reply = replies.next();
+            String corr = ((AMQP.BasicProperties) reply[1]).getCorrelationId();
+            check(s((byte[]) reply[2]).equals("42") && id.equals(corr), "reply " + s((byte[]) reply[2]) + " correlation " + corr);
+        } finally {
+            rc.close((int) WAIT_MS);
+        }
     }
 
     static void cleanClose(Connection c) throws Exception {

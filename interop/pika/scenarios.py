@@ -687,6 +687,38 @@ def sender_selected(ch):
         delete_later(conn, exchanges=[x])
 
 
+def rpc_reply_to(url):
+    pseudo = "amq.rabbitmq.reply-to"
+    requester_conn, responder_conn = connect(url), connect(url)
+    try:
+        requester, responder = requester_conn.channel(), responder_conn.channel()
+        ok = requester.queue_declare(pseudo, passive=True).method
+        check((ok.message_count, ok.consumer_count) == (0, 1),
+              f"passive declare of {pseudo}: {ok.message_count} messages, {ok.consumer_count} consumers")
+        q = fresh_queue(responder)
+        requests, replies = [], []
+        responder.basic_consume(q, lambda _c, _m, p, b: requests.append((p, b)), auto_ack=True)
+        tag = requester.basic_consume(pseudo, lambda _c, m, p, b: replies.append((m, p, b)), auto_ack=True)
+        corr = str(uuid.uuid4())
+        requester.basic_publish("", q, b"6*7", pika.BasicProperties(reply_to=pseudo, correlation_id=corr))
+        check(pump(responder_conn, lambda: requests), "no request within 5 s")
+        props, _ = requests[0]
+        check((props.reply_to or "").startswith(pseudo + "."), f"request reply-to {props.reply_to!r}")
+        responder.basic_publish("", props.reply_to, b"42",
+                                pika.BasicProperties(correlation_id=props.correlation_id))
+        check(pump(requester_conn, lambda: replies), "no reply within 5 s")
+        method, props, body = replies[0]
+        check(method.consumer_tag == tag, f"reply for consumer {method.consumer_tag!r}")
+        check((body, props.correlation_id) == (b"42", corr), f"reply {body!r} correlation {props.correlation_id!r}")
+        return "basic_consume(amq.rabbitmq.reply-to, auto_ack=True)"
+    finally:
+        for c in (requester_conn, responder_conn):
+            try:
+                c.close()
+            except Exception:
+                pass
+
+
 # Scenario ids (interop/scenarios.txt) each function here answers.
 IDS = {
     "default_exchange": ["route_default"],
@@ -738,7 +770,8 @@ def main(url):
     except Exception as e:
         report(["connect"], "fail", repr(e))
         conn = None
-    for ids, scenario in [(["connect_amqplain"], connect_amqplain), (["confirms_async"], confirms_async)]:
+    for ids, scenario in [(["connect_amqplain"], connect_amqplain), (["confirms_async"], confirms_async),
+                          (["rpc_reply_to"], rpc_reply_to)]:
         try:
             report(ids, "pass", scenario(url) or "")
         except NotAvailable as e:

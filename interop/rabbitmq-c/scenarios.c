@@ -1006,6 +1006,47 @@ static const char *s_server_cancel(void) {
   return "";
 }
 
+static const char *s_rpc_reply_to(void) {
+  const char *pseudo = "amq.rabbitmq.reply-to";
+  amqp_connection_state_t rc = open_conn(), sc = open_conn();
+  chan_open(rc, 1);
+  chan_open(sc, 1);
+  amqp_queue_declare_ok_t *ok = amqp_queue_declare(rc, 1, B(pseudo), 1, 0, 0, 0, amqp_empty_table);
+  rpc_ok(rc, "passive queue.declare");
+  CHECK(ok->message_count == 0 && ok->consumer_count == 1, "passive declare of %s: %u messages, %u consumers",
+        pseudo, ok->message_count, ok->consumer_count);
+  char q[256], id[160], reply_to[256];
+  tmp_queue(sc, 1, q, sizeof q);
+  amqp_basic_consume(sc, 1, B(q), amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
+  rpc_ok(sc, "basic.consume");
+  amqp_basic_consume(rc, 1, B(pseudo), B("replies"), 0, 1, 0, amqp_empty_table);
+  rpc_ok(rc, "basic.consume of amq.rabbitmq.reply-to");
+  uniq(id, sizeof id, "call");
+  amqp_basic_properties_t p = {._flags = AMQP_BASIC_REPLY_TO_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG,
+                               .reply_to = B(pseudo), .correlation_id = B(id)};
+  publish_props(rc, 1, "", q, B("6*7"), &p, 0);
+  amqp_envelope_t req;
+  CHECK(next_delivery(sc, &req, 5000), "no request within 5 s");
+  amqp_basic_properties_t *rp = &req.message.properties;
+  CHECK(rp->_flags & AMQP_BASIC_REPLY_TO_FLAG, "request without reply-to");
+  snprintf(reply_to, sizeof reply_to, "%.*s", (int)rp->reply_to.len, (char *)rp->reply_to.bytes);
+  CHECK(strncmp(reply_to, "amq.rabbitmq.reply-to.", 22) == 0, "request reply-to %s", reply_to);
+  amqp_basic_properties_t ap = {._flags = AMQP_BASIC_CORRELATION_ID_FLAG, .correlation_id = rp->correlation_id};
+  publish_props(sc, 1, "", reply_to, B("42"), &ap, 0);
+  amqp_destroy_envelope(&req);
+  amqp_envelope_t reply;
+  CHECK(next_delivery(rc, &reply, 5000), "no reply within 5 s");
+  CHECK(bytes_eq(reply.consumer_tag, B("replies")), "reply for consumer %.*s", (int)reply.consumer_tag.len,
+        (char *)reply.consumer_tag.bytes);
+  CHECK(body_is(&reply.message, "42") && bytes_eq(reply.message.properties.correlation_id, B(id)),
+        "reply %.*s correlation %.*s", (int)reply.message.body.len, (char *)reply.message.body.bytes,
+        (int)reply.message.properties.correlation_id.len, (char *)reply.message.properties.correlation_id.bytes);
+  amqp_destroy_envelope(&reply);
+  close_conn(sc);
+  close_conn(rc);
+  return "";
+}
+
 static const char *s_clean_close(void) {
   amqp_connection_state_t c = open_conn();
   chan_open(c, 1);
@@ -1422,6 +1463,7 @@ static const struct scenario scenarios[] = {
     {"channels_100", s_channels_100, NULL},
     {"close_requeues", s_close_requeues, NULL},
     {"server_cancel", s_server_cancel, NULL},
+    {"rpc_reply_to", s_rpc_reply_to, NULL},
     {"clean_close", s_clean_close, NULL},
     {"queue_arg_invalid", s_queue_arg_invalid, NULL},
     {"message_ttl", s_message_ttl, NULL},

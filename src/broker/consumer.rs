@@ -72,6 +72,13 @@ pub enum Outbound {
         channel: u16,
         consumer_tag: Arc<str>,
     },
+    /// A direct reply for the reply consumer registered at `address` (see `reply_to`); it
+    /// passes no queue.
+    Reply {
+        channel: u16,
+        address: Arc<str>,
+        message: Arc<Message>,
+    },
     /// A confirm-mode publish reached the disk (or failed to): the publisher gets its ack/nack.
     Persisted {
         channel: u16,

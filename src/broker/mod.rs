@@ -10,6 +10,10 @@
 //! 2. an exchange's binding table (`RwLock`, read on the publish path),
 //! 3. a queue's state (`Mutex`).
 //!
+//! The direct reply-to registry's `DashMap` stands apart: a shard of it is held only to look an
+//! address up (and send to its connection's unbounded channel), insert or remove one, with
+//! no other lock held.
+//!
 //! A queue never calls back into an exchange or a map while holding its lock; it only sends
 //! to consumers' unbounded channels. What it decides for the rest of the broker
 //! (dead-letter these messages, delete me) it hands to its vhost after releasing the lock
@@ -27,6 +31,7 @@ pub mod exchange;
 pub mod message;
 pub mod names;
 pub mod queue;
+pub mod reply_to;
 pub mod timer;
 pub mod vhost;
 
@@ -51,6 +56,7 @@ pub struct Core {
     data_dir: Option<PathBuf>,
     next_connection: AtomicU64,
     disk_alarm: Arc<DiskAlarm>,
+    replies: Arc<reply_to::Registry>,
 }
 
 /// The access model's file in the data directory: RabbitMQ's definitions format, users,
@@ -108,6 +114,7 @@ impl Core {
             disk_alarm: Arc::new(DiskAlarm::new(data_dir.clone())),
             data_dir,
             next_connection: AtomicU64::new(1),
+            replies: Arc::default(),
         }
     }
 
@@ -205,6 +212,11 @@ impl Core {
 
     pub fn disk_alarm(&self) -> &Arc<DiskAlarm> {
         &self.disk_alarm
+    }
+
+    /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
+    pub fn replies(&self) -> &Arc<reply_to::Registry> {
+        &self.replies
     }
 
     pub fn next_connection_id(&self) -> u64 {

@@ -164,6 +164,13 @@ impl Channel {
         if exchange.settings.kind == ExchangeKind::Topic {
             ctx.check_topic(Access::Write, p.exchange, p.routing_key)?;
         }
+        // RabbitMQ rewrites a direct reply-to request before it checks user-id.
+        let mut reply_properties = Vec::new();
+        let content = if p.properties.direct_reply_to {
+            self.with_reply_address(p.content, &mut reply_properties)?
+        } else {
+            p.content
+        };
         // A user tagged impersonator may publish on behalf of others.
         if let Some(user_id) = &p.properties.user_id
             && **user_id != *ctx.user
@@ -179,9 +186,9 @@ impl Channel {
             None => None,
         };
         let (content, more_keys) = if p.properties.sender_selected {
-            sender_selected::keys(p.content)?
+            sender_selected::keys(content)?
         } else {
-            (p.content, Vec::new())
+            (content, Vec::new())
         };
         let mut message = Message::new(
             exchange_name,
@@ -241,7 +248,12 @@ impl Channel {
             routed = vhost.route_keys(exchange, &message, more_keys);
             &routed
         };
-        if queues.is_empty() && mandatory {
+        // A reply to a direct reply-to address passes no queue; as in RabbitMQ 4.x (where the
+        // address is a volatile queue) it counts as routed.
+        let replied = queues.is_empty()
+            && message.exchange.is_empty()
+            && ctx.replies.forward(message.routing_key(), &message);
+        if queues.is_empty() && mandatory && !replied {
             let method = Method::BasicReturn(BasicReturn {
                 reply_code: code::NO_ROUTE,
                 reply_text: "NO_ROUTE".to_owned(),

@@ -147,7 +147,7 @@ impl Channel {
             names::queue_name()
         };
         // A reserved name is refused by the vhost first, as RabbitMQ checks names first.
-        if !m.passive && !(client_named && name.starts_with("amq.")) {
+        if !(m.passive || client_named && name.starts_with("amq.")) {
             ctx.check(Access::Configure, ResourceKind::Queue, &name)?;
             if let Some(dlx) = exchange_arg(&m.arguments, "x-dead-letter-exchange") {
                 ctx.check(Access::Read, ResourceKind::Queue, &name)?;

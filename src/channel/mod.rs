@@ -7,6 +7,7 @@ pub mod assembler;
 mod basic;
 mod declare;
 mod modes;
+mod reply_to;
 mod route_cache;
 mod sender_selected;
 
@@ -18,6 +19,7 @@ use crate::error::AmqpError;
 use crate::hash::LocalMap;
 use crate::protocol::Method;
 use crate::protocol::frame::{FRAME_METHOD, write_frame};
+use crate::protocol::properties::DIRECT_REPLY_TO;
 use assembler::{Assembler, ChannelFrame, Command};
 use bytes::BytesMut;
 use modes::Mode;
@@ -40,6 +42,8 @@ pub struct Context<'a> {
     pub out: &'a mut BytesMut,
     /// Where the message log reports that a confirm-mode publish is on disk.
     pub durability: &'a Arc<dyn crate::store::Durability>,
+    /// Direct reply-to addresses, to register this channel's and to reach a requester's.
+    pub replies: &'a Arc<crate::broker::reply_to::Registry>,
 }
 
 impl Context<'_> {
@@ -104,6 +108,9 @@ pub struct Channel {
     congested: Vec<Arc<Queue>>,
     /// Queues this channel pushed messages to since it last dispatched them.
     pushed: Vec<Arc<Queue>>,
+    /// The consumer of `amq.rabbitmq.reply-to`, kept apart from the queue consumers as
+    /// RabbitMQ keeps it. Boxed: one pointer for the channels that never have one.
+    reply: Option<Box<reply_to::ReplyConsumer>>,
 }
 
 impl Drop for Channel {
@@ -130,6 +137,7 @@ impl Channel {
             route: None,
             congested: Vec::new(),
             pushed: Vec::new(),
+            reply: None,
         }
     }
 
@@ -165,13 +173,22 @@ impl Channel {
             Method::ExchangeDelete(m) => self.exchange_delete(ctx, m)?,
             Method::ExchangeBind(m) => self.exchange_bind(ctx, m)?,
             Method::ExchangeUnbind(m) => self.exchange_unbind(ctx, m)?,
+            Method::QueueDeclare(m) if reply_to::is_reply_to_name(&m.queue) => {
+                self.declare_reply_to(ctx, m)?
+            }
             Method::QueueDeclare(m) => self.queue_declare(ctx, m)?,
             Method::QueueBind(m) => self.queue_bind(ctx, m)?,
             Method::QueueUnbind(m) => self.queue_unbind(ctx, m)?,
             Method::QueuePurge(m) => self.queue_purge(ctx, m)?,
             Method::QueueDelete(m) => self.queue_delete(ctx, m)?,
             Method::BasicQos(m) => self.basic_qos(ctx, m)?,
+            Method::BasicConsume(m) if m.queue == DIRECT_REPLY_TO => {
+                self.consume_reply_to(ctx, m)?
+            }
             Method::BasicConsume(m) => self.basic_consume(ctx, m)?,
+            Method::BasicCancel(m) if self.is_reply_consumer(&m.consumer_tag) => {
+                self.cancel_reply_to(ctx, m)
+            }
             Method::BasicCancel(m) => self.basic_cancel(ctx, m),
             Method::BasicPublish(m) => match cmd.content {
                 Some(content) => self.basic_publish(ctx, m, content)?,
@@ -278,6 +295,7 @@ impl Channel {
 
     /// The channel is closing: cancel its consumers and requeue what it had not acked.
     pub fn teardown(&mut self, ctx: &mut Context<'_>) {
+        self.reply = None;
         for (tag, c) in self.consumers.drain() {
             self::basic::remove_consumer(ctx, &c.queue, self.id, &tag);
         }

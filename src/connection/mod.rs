@@ -140,6 +140,7 @@ pub async fn serve(
             settings: n,
             out: BytesMut::new(),
             durability: Arc::new(DurabilityNotice(events_tx.clone())),
+            replies: core.replies().clone(),
             events_tx,
         },
         channels: LocalMap::default(),
@@ -185,6 +186,7 @@ struct Session {
     out: BytesMut,
     events_tx: mpsc::UnboundedSender<Outbound>,
     durability: Arc<dyn crate::store::Durability>,
+    replies: Arc<crate::broker::reply_to::Registry>,
 }
 
 impl Session {
@@ -198,6 +200,7 @@ impl Session {
             sink: &self.events_tx,
             out: &mut self.out,
             durability: &self.durability,
+            replies: &self.replies,
         }
     }
 }
@@ -631,7 +634,9 @@ impl Connection {
     fn on_event(&mut self, ev: Outbound) {
         let ch = match &ev {
             Outbound::Deliver(d) => d.channel,
-            Outbound::Cancelled { channel, .. } | Outbound::Persisted { channel, .. } => *channel,
+            Outbound::Cancelled { channel, .. }
+            | Outbound::Persisted { channel, .. }
+            | Outbound::Reply { channel, .. } => *channel,
         };
         let Some(Slot::Open(c)) = self.channels.get_mut(&ch) else {
             if let Outbound::Deliver(d) = ev {
@@ -647,6 +652,9 @@ impl Connection {
                 c.consumer_cancelled(&mut ctx, &consumer_tag, notify_cancel)
             }
             Outbound::Persisted { seq, ok, .. } => c.on_persisted(seq, ok),
+            Outbound::Reply {
+                address, message, ..
+            } => c.deliver_reply(&mut ctx, &address, message),
         }
     }
 
