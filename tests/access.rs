@@ -205,7 +205,7 @@ async fn each_method_checks_its_permission() {
     assert_amqp(
         &errors.next().await,
         403,
-        "ACCESS_REFUSED - access to topic 'other.created' in exchange 'amq.topic' in vhost 'prod' refused for user 'app'",
+        "ACCESS_REFUSED - write access to topic 'other.created' in exchange 'amq.topic' in vhost 'prod' refused for user 'app'",
     );
 }
 
@@ -233,4 +233,35 @@ async fn users_vhosts_and_permissions_survive_a_restart() {
     assert!(login(broker.addr(), "guest", "guest", "/").await.is_ok());
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Permissions cleared while a client is connected apply to its next method, even one it
+/// used before (observed on RabbitMQ 3.10.8: its permission caches are flushed).
+#[tokio::test]
+async fn revoked_permissions_apply_to_the_next_method() {
+    let broker = broker();
+    broker.core().add_admin("u", "p");
+    let conn = login(broker.addr(), "u", "p", "/").await.unwrap();
+    let ch = confirm_channel(&conn).await;
+    declare_with(&ch, "q", FieldTable::default()).await;
+    publish(&ch, "", "q", b"before").await;
+    broker.core().access().set_permissions(
+        "u",
+        "/",
+        warren::broker::access::Permissions::new("", "", "").unwrap(),
+    );
+    let mut errors = watch_channel(&ch);
+    let _ = within(ch.basic_publish(
+        "",
+        "q",
+        BasicPublishOptions::default(),
+        b"after",
+        BasicProperties::default(),
+    ))
+    .await;
+    assert_amqp(
+        &errors.next().await,
+        403,
+        "ACCESS_REFUSED - access to exchange 'amq.default' in vhost '/' refused for user 'u'",
+    );
 }

@@ -151,19 +151,22 @@ impl Channel {
         if p.immediate {
             return Err(AmqpError::not_implemented("immediate=true"));
         }
-        // A cached exchange passed the write check when it was cached: the grant is the
-        // connection's for its life.
+        // A cached exchange passed the write check when it was cached, under the same grant.
         let (exchange, exchange_name) =
             match route_cache::exchange(&self.route, ctx.vhost, p.exchange) {
-                Some(hit) => hit,
-                None => {
+                Some(hit) if self.grant_epoch == ctx.grant.epoch => hit,
+                _ => {
                     ctx.check(Access::Write, ResourceKind::Exchange, p.exchange)?;
+                    self.grant_epoch = ctx.grant.epoch;
                     (ctx.vhost.publishable(p.exchange)?, Arc::from(p.exchange))
                 }
             };
-        if exchange.settings.kind == ExchangeKind::Topic {
-            ctx.check_topic(Access::Write, p.exchange, p.routing_key)?;
-        }
+        // The rest in RabbitMQ 4.3's order: expiration, topic permissions (the routing key,
+        // CC and BCC), user-id.
+        let expiration = match &p.properties.expiration {
+            Some(e) => Some(parse_expiration(e)?),
+            None => None,
+        };
         // RabbitMQ rewrites a direct reply-to request before it checks user-id.
         let mut reply_properties = Vec::new();
         let content = if p.properties.direct_reply_to {
@@ -171,6 +174,16 @@ impl Channel {
         } else {
             p.content
         };
+        let (content, more_keys) = if p.properties.sender_selected {
+            sender_selected::keys(content)?
+        } else {
+            (content, Vec::new())
+        };
+        if exchange.settings.kind == ExchangeKind::Topic {
+            for key in std::iter::once(p.routing_key).chain(more_keys.iter().map(String::as_str)) {
+                ctx.check_topic(Access::Write, p.exchange, key)?;
+            }
+        }
         // A user tagged impersonator may publish on behalf of others.
         if let Some(user_id) = &p.properties.user_id
             && **user_id != *ctx.user
@@ -181,15 +194,6 @@ impl Channel {
                 ctx.user
             )));
         }
-        let expiration = match &p.properties.expiration {
-            Some(e) => Some(parse_expiration(e)?),
-            None => None,
-        };
-        let (content, more_keys) = if p.properties.sender_selected {
-            sender_selected::keys(content)?
-        } else {
-            (content, Vec::new())
-        };
         let mut message = Message::new(
             exchange_name,
             p.routing_key,

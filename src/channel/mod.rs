@@ -103,6 +103,8 @@ pub struct Channel {
     last_queue: Option<String>,
     /// The last publish's exchange and route, reused while the topology is unchanged.
     route: route_cache::CachedRoute,
+    /// The epoch of the grant the cached exchange was write-checked under.
+    grant_epoch: u64,
     /// Queues this channel published to whose consumers lag behind: the connection stops
     /// reading from the publisher until they drain.
     congested: Vec<Arc<Queue>>,
@@ -135,6 +137,7 @@ impl Channel {
             mode: Mode::default(),
             last_queue: None,
             route: None,
+            grant_epoch: 0,
             congested: Vec::new(),
             pushed: Vec::new(),
             reply: None,

@@ -51,6 +51,9 @@ pub enum HandshakeError {
     Closed(AmqpError),
 }
 
+/// How long a refused login waits before the socket closes (RabbitMQ's SILENT_CLOSE_DELAY).
+const LOGIN_FAILURE_DELAY: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub fn server_properties() -> FieldTable {
     let s = |v: &str| FieldValue::LongString(Bytes::copy_from_slice(v.as_bytes()));
     let mut caps = FieldTable::new();
@@ -180,6 +183,9 @@ pub async fn negotiate(
             )
             .on_connection();
             io.close_with(&e).await;
+        } else {
+            // RabbitMQ closes the socket without a word, 3 s later: a guesser pays for each try.
+            tokio::time::sleep(LOGIN_FAILURE_DELAY).await;
         }
         return Err(HandshakeError::Refused(reason));
     }

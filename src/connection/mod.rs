@@ -141,6 +141,7 @@ pub async fn serve(
             out: BytesMut::new(),
             durability: Arc::new(DurabilityNotice(events_tx.clone())),
             replies: core.replies().clone(),
+            core: core.clone(),
             events_tx,
         },
         channels: LocalMap::default(),
@@ -187,10 +188,20 @@ struct Session {
     events_tx: mpsc::UnboundedSender<Outbound>,
     durability: Arc<dyn crate::store::Durability>,
     replies: Arc<crate::broker::reply_to::Registry>,
+    /// For the access model: a change to it (permissions cleared, say) applies to the next
+    /// method, as in RabbitMQ.
+    core: Arc<Core>,
 }
 
 impl Session {
     fn context(&mut self) -> Context<'_> {
+        let access = self.core.access();
+        if access.epoch() != self.settings.grant.epoch {
+            let (user, vhost) = (&self.settings.user, &self.vhost.name);
+            self.settings.grant = access
+                .grant(user, vhost)
+                .unwrap_or_else(|| access.no_grant(user, vhost));
+        }
         Context {
             vhost: &self.vhost,
             connection: self.id,

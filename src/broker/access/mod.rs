@@ -185,15 +185,22 @@ impl Grant {
             Access::Read => &tp.read,
             _ => &tp.write,
         };
+        // Plain substitution, as RabbitMQ does it (the values are not escaped).
         let expanded = source
-            .replace("{username}", &regex::escape(&self.user))
-            .replace("{vhost}", &regex::escape(&self.vhost));
+            .replace("{username}", &self.user)
+            .replace("{vhost}", &self.vhost);
         let allowed = Pattern::new(&expanded).is_ok_and(|p| p.matches(key));
         if allowed {
             Ok(())
         } else {
+            // RabbitMQ 4.3 names the kind of access (3.10 did not).
+            let what = if access == Access::Read {
+                "read"
+            } else {
+                "write"
+            };
             Err(format!(
-                "access to topic '{key}' in exchange '{exchange}' in vhost '{}' refused for user '{}'",
+                "{what} access to topic '{key}' in exchange '{exchange}' in vhost '{}' refused for user '{}'",
                 self.vhost, self.user
             ))
         }
@@ -300,6 +307,24 @@ impl AccessControl {
         };
         let ok = hash.verify(password);
         known && ok && (from_loopback || !m.loopback_users.iter().any(|u| u == user))
+    }
+
+    /// A grant that allows nothing: what a connection holds once its user's permissions on
+    /// its vhost are gone.
+    pub fn no_grant(&self, user: &str, vhost: &str) -> Grant {
+        let nothing = || Pattern::new("[^\\s\\S]").expect("a class matching nothing compiles");
+        Grant {
+            user: user.to_owned(),
+            vhost: vhost.to_owned(),
+            permissions: Arc::new(Permissions {
+                configure: nothing(),
+                write: nothing(),
+                read: nothing(),
+            }),
+            topic: Vec::new(),
+            impersonator: false,
+            epoch: self.epoch(),
+        }
     }
 
     /// The user's access to `vhost`, if it has any there.
