@@ -129,8 +129,11 @@ async fn each_method_checks_its_permission() {
     let conn = login(broker.addr(), "app", "test12", "prod")
         .await
         .expect("app logs in");
-    let refused = |kind: &str, name: &str| {
-        format!("ACCESS_REFUSED - access to {kind} '{name}' in vhost 'prod' refused for user 'app'")
+    // RabbitMQ 4.3's texts, which name the kind of access (3.10's did not).
+    let refused = |what: &str, kind: &str, name: &str| {
+        format!(
+            "ACCESS_REFUSED - {what} access to {kind} '{name}' in vhost 'prod' refused for user 'app'"
+        )
     };
     // configure
     let ch = within(conn.create_channel()).await.unwrap();
@@ -140,15 +143,30 @@ async fn each_method_checks_its_permission() {
         FieldTable::default(),
     ))
     .await;
-    expect_amqp(res.map(|_| ()), 403, &refused("queue", "other"));
+    expect_amqp(
+        res.map(|_| ()),
+        403,
+        &refused("configure", "queue", "other"),
+    );
     // A server-named queue is checked under its generated name, which "^app\." refuses.
     let ch = within(conn.create_channel()).await.unwrap();
     let res =
         within(ch.queue_declare("", QueueDeclareOptions::default(), FieldTable::default())).await;
     assert!(matches!(res, Err(lapin::Error::ProtocolError(ref e)) if e.get_id() == 403));
-    // A passive declare needs no permission.
+    // A passive declare needs any permission on the queue (RabbitMQ 4.3; 3.10 asked none).
     let ch = within(conn.create_channel()).await.unwrap();
     passive_counts(&ch, "app.orders").await;
+    let ch = within(conn.create_channel()).await.unwrap();
+    let res = within(ch.queue_declare(
+        "zzz",
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await;
+    expect_amqp(res.map(|_| ()), 403, &refused("configure", "queue", "zzz"));
     // write: the default exchange is amq.default, allowed; amq.direct is not.
     publish(&confirm_channel(&conn).await, "", "app.orders", b"ok").await;
     let ch = within(conn.create_channel()).await.unwrap();
@@ -164,7 +182,7 @@ async fn each_method_checks_its_permission() {
     assert_amqp(
         &errors.next().await,
         403,
-        &refused("exchange", "amq.direct"),
+        &refused("write", "exchange", "amq.direct"),
     );
     // read: consume and get on a queue the pattern allows, not on another.
     let ch = within(conn.create_channel()).await.unwrap();
@@ -178,7 +196,7 @@ async fn each_method_checks_its_permission() {
     declare_with(&rch, "private", FieldTable::default()).await;
     let ch = within(conn.create_channel()).await.unwrap();
     let res = within(ch.basic_get("private", BasicGetOptions::default())).await;
-    expect_amqp(res.map(|_| ()), 403, &refused("queue", "private"));
+    expect_amqp(res.map(|_| ()), 403, &refused("read", "queue", "private"));
     // bind: write on the queue, read on the exchange.
     let ch = within(conn.create_channel()).await.unwrap();
     let res = within(ch.queue_bind(
@@ -189,7 +207,7 @@ async fn each_method_checks_its_permission() {
         FieldTable::default(),
     ))
     .await;
-    expect_amqp(res, 403, &refused("exchange", "amq.fanout"));
+    expect_amqp(res, 403, &refused("read", "exchange", "amq.fanout"));
     // topic permissions: routing keys must start with the user's name on amq.topic.
     let ch = confirm_channel(&conn).await;
     publish(&ch, "amq.topic", "app.created", b"fine").await;
@@ -262,6 +280,53 @@ async fn revoked_permissions_apply_to_the_next_method() {
     assert_amqp(
         &errors.next().await,
         403,
-        "ACCESS_REFUSED - access to exchange 'amq.default' in vhost '/' refused for user 'u'",
+        "ACCESS_REFUSED - write access to exchange 'amq.default' in vhost '/' refused for user 'u'",
     );
+}
+
+/// A file exported by `rabbitmqctl export_definitions` from RabbitMQ 3.10.8 on this machine:
+/// its users log in with the passwords they had there, and its topology is declared.
+#[tokio::test]
+async fn a_rabbitmq_export_imports_and_its_users_log_in() {
+    let broker = broker();
+    let export = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rabbitmq-3.10.8-export.json"
+    ))
+    .unwrap();
+    let done = broker
+        .core()
+        .import_definitions(&export)
+        .expect("valid JSON");
+    assert_eq!(
+        (
+            done.users,
+            done.vhosts,
+            done.queues,
+            done.exchanges,
+            done.bindings
+        ),
+        (4, 2, 4, 4, 4),
+        "{:?}",
+        done.skipped
+    );
+    for (user, password) in [
+        ("def_admin", "adminpw"),
+        ("def_app", "app-secret"),
+        ("guest", "guest"),
+    ] {
+        let conn = login(broker.addr(), user, password, "defs_v").await;
+        assert!(conn.is_ok(), "{user} logs in: {conn:?}");
+    }
+    // A user whose password was cleared cannot log in with one.
+    assert!(
+        login(broker.addr(), "def_nopw", "", "defs_v")
+            .await
+            .is_err()
+    );
+    let conn = login(broker.addr(), "def_admin", "adminpw", "defs_v")
+        .await
+        .unwrap();
+    let ch = within(conn.create_channel()).await.unwrap();
+    assert_eq!(passive_counts(&ch, "app.orders").await, (0, 0));
 }

@@ -21,10 +21,13 @@ fn check_binding(
     destination: (ResourceKind, &str),
     key: &str,
 ) -> Result<(), AmqpError> {
-    if source.is_empty() {
+    if destination.0 == ResourceKind::Exchange && destination.1.is_empty() {
         return Ok(());
     }
     ctx.check(Access::Write, destination.0, destination.1)?;
+    if source.is_empty() {
+        return Ok(());
+    }
     ctx.check(Access::Read, ResourceKind::Exchange, source)?;
     if let Ok(x) = ctx.vhost.exchange(source)
         && x.settings.kind == ExchangeKind::Topic
@@ -54,6 +57,9 @@ impl Channel {
         ctx: &mut Context<'_>,
         m: ExchangeDeclare,
     ) -> Result<(), AmqpError> {
+        if m.passive && !m.exchange.is_empty() {
+            ctx.check_any(ResourceKind::Exchange, &m.exchange)?;
+        }
         if !m.passive && !m.exchange.is_empty() {
             ctx.check(Access::Configure, ResourceKind::Exchange, &m.exchange)?;
             if let Some(ae) = exchange_arg(&m.arguments, "alternate-exchange")
@@ -146,6 +152,9 @@ impl Channel {
         } else {
             names::queue_name()
         };
+        if m.passive {
+            ctx.check_any(ResourceKind::Queue, &name)?;
+        }
         // A reserved name is refused by the vhost first, as RabbitMQ checks names first.
         if !(m.passive || client_named && name.starts_with("amq.")) {
             ctx.check(Access::Configure, ResourceKind::Queue, &name)?;

@@ -58,6 +58,13 @@ impl Context<'_> {
             .map_err(AmqpError::access_refused)
     }
 
+    /// A passive declare's check: any permission on the resource will do (RabbitMQ 4.3).
+    pub fn check_any(&self, kind: ResourceKind, name: &str) -> Result<(), AmqpError> {
+        self.grant
+            .check_any(kind, name)
+            .map_err(AmqpError::access_refused)
+    }
+
     /// Checks a routing key against the user's topic permissions on a topic exchange.
     pub fn check_topic(&self, access: Access, exchange: &str, key: &str) -> Result<(), AmqpError> {
         if self.grant.topic.is_empty() {
