@@ -79,6 +79,9 @@ pub enum Outbound {
         address: Arc<str>,
         message: Arc<Message>,
     },
+    /// The broker closes the connection (its vhost or user was deleted): connection.close
+    /// 320 CONNECTION_FORCED with this text.
+    ForceClose(String),
     /// A confirm-mode publish reached the disk (or failed to): the publisher gets its ack/nack.
     Persisted {
         channel: u16,

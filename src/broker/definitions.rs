@@ -4,7 +4,7 @@
 //! Warren does not understand (parameters, policies, ...) is named in a warning, not fatal.
 
 use super::Core;
-use super::access::definitions::AccessDefinitions;
+use super::access::definitions::{AccessDefinitions, limits};
 use super::exchange::Destination;
 use super::vhost::{ExchangeDeclare, QueueDeclare};
 use crate::protocol::{FieldTable, FieldValue};
@@ -136,11 +136,17 @@ impl Core {
         }
         let (model, vhosts, errors) = access.to_model();
         out.skipped.extend(errors.iter().map(ToString::to_string));
-        for name in vhosts {
-            match self.add_vhost(&name) {
-                Ok(_) => out.vhosts += 1,
-                Err(e) => out.skipped.push(format!("vhost '{name}': {e}")),
+        for def in vhosts {
+            match self.add_vhost(&def.name) {
+                Ok(_) => {
+                    out.vhosts += 1;
+                    self.apply_vhost_limits(&def.name, &limits(&def.limits));
+                }
+                Err(e) => out.skipped.push(format!("vhost '{}': {e}", def.name)),
             }
+        }
+        for u in &access.users {
+            self.apply_user_limits(&u.name, &limits(&u.limits));
         }
         out.users = model.users.len();
         self.access.merge(model);

@@ -40,23 +40,45 @@ pub use vhost::VHost;
 
 use crate::store::{self, StoreError};
 use access::AccessControl;
-use access::definitions::AccessDefinitions;
+use access::definitions::{
+    AccessDefinitions, VhostDef, limits as definitions_limits, limits_value,
+};
 use alarm::DiskAlarm;
 use dashmap::DashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::mpsc::UnboundedSender;
 
 /// Everything the broker holds, shared by every connection.
 #[derive(Debug)]
 pub struct Core {
     vhosts: DashMap<String, Arc<VHost>>,
+    /// Open connections, by id: who and where, and how to reach them.
+    connections: DashMap<u64, Registered>,
+    /// max-connections per vhost and per user (RabbitMQ's vhost and user limits).
+    limits: DashMap<(LimitOf, String), u64>,
     access: AccessControl,
     /// Where durable state lives; None for a broker in memory.
     data_dir: Option<PathBuf>,
     next_connection: AtomicU64,
     disk_alarm: Arc<DiskAlarm>,
     replies: Arc<reply_to::Registry>,
+}
+
+/// An open connection as the broker tracks it.
+#[derive(Debug)]
+struct Registered {
+    user: String,
+    vhost: String,
+    sink: UnboundedSender<consumer::Outbound>,
+}
+
+/// What a connection limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitOf {
+    Vhost,
+    User,
 }
 
 /// The access model's file in the data directory: RabbitMQ's definitions format, users,
@@ -82,34 +104,73 @@ impl Core {
     /// user and permission there is, or RabbitMQ's defaults on a first start.
     pub fn open(data_dir: &Path) -> Result<Core, StoreError> {
         let core = Self::empty(Some(data_dir.to_owned()));
-        let vhosts = match std::fs::read(data_dir.join(ACCESS_FILE)) {
-            Ok(bytes) => {
-                let defs: AccessDefinitions = serde_json::from_slice(&bytes).map_err(|e| {
-                    StoreError::io(
-                        format!("reading {ACCESS_FILE}"),
-                        std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-                    )
-                })?;
-                let (model, vhosts, errors) = defs.to_model();
-                for e in errors {
-                    tracing::error!("{ACCESS_FILE}: {e}, skipped");
-                }
-                core.access.replace(model);
-                vhosts
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec!["/".to_owned()],
+        let defs = match std::fs::read(data_dir.join(ACCESS_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::io(
+                    format!("reading {ACCESS_FILE}"),
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AccessDefinitions {
+                vhosts: vec![VhostDef {
+                    name: "/".into(),
+                    limits: serde_json::Value::Null,
+                }],
+                ..AccessDefinitions::default()
+            },
             Err(e) => return Err(StoreError::io(format!("reading {ACCESS_FILE}"), e)),
         };
-        for name in vhosts {
-            let v = VHost::open(&name, data_dir)?;
-            core.vhosts.insert(name, v);
+        let (model, vhosts, errors) = defs.to_model();
+        for e in errors {
+            tracing::error!("{ACCESS_FILE}: {e}, skipped");
+        }
+        if !defs.users.is_empty() {
+            core.access.replace(model);
+        }
+        for def in vhosts {
+            let v = VHost::open(&def.name, data_dir)?;
+            core.vhosts.insert(def.name.clone(), v);
+            core.apply_vhost_limits(&def.name, &definitions_limits(&def.limits));
+        }
+        for u in &defs.users {
+            core.apply_user_limits(&u.name, &definitions_limits(&u.limits));
         }
         Ok(core)
+    }
+
+    /// A vhost's limits from definitions: max-connections and max-queues (negative: none).
+    pub fn apply_vhost_limits(&self, vhost: &str, pairs: &[(String, i64)]) {
+        for (name, n) in pairs {
+            let max = u64::try_from(*n).ok();
+            match name.as_str() {
+                "max-connections" => self.set_connection_limit(LimitOf::Vhost, vhost, max),
+                "max-queues" => {
+                    if let Some(v) = self.vhost(vhost) {
+                        v.set_max_queues(max);
+                    }
+                }
+                other => tracing::warn!(vhost, "vhost limit '{other}' is not supported"),
+            }
+        }
+    }
+
+    /// A user's limits from definitions: max-connections (negative: none).
+    pub fn apply_user_limits(&self, user: &str, pairs: &[(String, i64)]) {
+        for (name, n) in pairs {
+            match name.as_str() {
+                "max-connections" => {
+                    self.set_connection_limit(LimitOf::User, user, u64::try_from(*n).ok())
+                }
+                other => tracing::warn!(user, "user limit '{other}' is not supported yet"),
+            }
+        }
     }
 
     fn empty(data_dir: Option<PathBuf>) -> Core {
         Core {
             vhosts: DashMap::new(),
+            connections: DashMap::new(),
+            limits: DashMap::new(),
             access: AccessControl::with_guest(),
             disk_alarm: Arc::new(DiskAlarm::new(data_dir.clone())),
             data_dir,
@@ -146,6 +207,7 @@ impl Core {
             return false;
         };
         v.close(false);
+        self.force_close(|c| c.vhost == name, &format!("vhost '{name}' is deleted"));
         if let Some(dir) = &self.data_dir
             && let Err(e) = std::fs::remove_dir_all(store::vhost_dir(dir, name))
             && e.kind() != std::io::ErrorKind::NotFound
@@ -178,12 +240,116 @@ impl Core {
         self.persist_access();
     }
 
+    /// Deletes a user with its permissions and closes its connections; returns whether it
+    /// existed.
+    pub fn delete_user(&self, name: &str) -> bool {
+        let existed = self.access.delete_user(name);
+        if existed {
+            self.force_close(|c| c.user == name, &format!("user '{name}' is deleted"));
+            self.persist_access();
+        }
+        existed
+    }
+
+    pub fn register_connection(
+        &self,
+        id: u64,
+        user: &str,
+        vhost: &str,
+        sink: UnboundedSender<consumer::Outbound>,
+    ) {
+        let r = Registered {
+            user: user.to_owned(),
+            vhost: vhost.to_owned(),
+            sink,
+        };
+        self.connections.insert(id, r);
+    }
+
+    pub fn unregister_connection(&self, id: u64) {
+        self.connections.remove(&id);
+    }
+
+    /// Closes the connections `which` picks with 320 CONNECTION_FORCED and `reason`.
+    fn force_close(&self, which: impl Fn(&Registered) -> bool, reason: &str) {
+        for c in self.connections.iter().filter(|c| which(c.value())) {
+            let _ = c
+                .sink
+                .send(consumer::Outbound::ForceClose(reason.to_owned()));
+        }
+    }
+
+    /// Sets (Some) or clears (None) the max-connections limit of a vhost or a user; a
+    /// negative limit in RabbitMQ's terms means none.
+    pub fn set_connection_limit(&self, of: LimitOf, name: &str, max: Option<u64>) {
+        match max {
+            Some(n) => {
+                self.limits.insert((of, name.to_owned()), n);
+            }
+            None => {
+                self.limits.remove(&(of, name.to_owned()));
+            }
+        }
+    }
+
+    /// RabbitMQ's connection-limit refusal for a new connection of `user` to `vhost`, in
+    /// its order (the vhost's limit, then the user's), if a limit is reached.
+    pub fn connection_refusal(&self, user: &str, vhost: &str) -> Option<String> {
+        let count = |f: &dyn Fn(&Registered) -> bool| {
+            self.connections.iter().filter(|c| f(c.value())).count() as u64
+        };
+        if let Some(max) = self
+            .limits
+            .get(&(LimitOf::Vhost, vhost.to_owned()))
+            .map(|m| *m)
+            && count(&|c| c.vhost == vhost) >= max
+        {
+            return Some(format!(
+                "access to vhost '{vhost}' refused for user '{user}': connection limit ({max}) is reached"
+            ));
+        }
+        if let Some(max) = self
+            .limits
+            .get(&(LimitOf::User, user.to_owned()))
+            .map(|m| *m)
+            && count(&|c| c.user == user) >= max
+        {
+            return Some(format!(
+                "connection refused for user '{user}': user connection limit ({max}) is reached"
+            ));
+        }
+        None
+    }
+
     /// Writes the access model to the data directory, replacing the file atomically.
     pub fn persist_access(&self) {
         let Some(dir) = &self.data_dir else {
             return;
         };
-        let defs = AccessDefinitions::from_model(&self.access.snapshot(), self.vhost_names());
+        let limit = |of, name: &str| {
+            self.limits
+                .get(&(of, name.to_owned()))
+                .map(|m| ("max-connections".to_owned(), *m as i64))
+        };
+        let vhosts = self
+            .vhosts
+            .iter()
+            .map(|v| {
+                let mut pairs: Vec<(String, i64)> =
+                    limit(LimitOf::Vhost, v.key()).into_iter().collect();
+                if let Some(max) = v.max_queues() {
+                    pairs.push(("max-queues".into(), max as i64));
+                }
+                VhostDef {
+                    name: v.key().clone(),
+                    limits: limits_value(&pairs),
+                }
+            })
+            .collect();
+        let defs = AccessDefinitions::from_model(&self.access.snapshot(), vhosts, |user| {
+            let pairs: Vec<(String, i64)> = limit(LimitOf::User, user).into_iter().collect();
+            limits_value(&pairs)
+        });
         let written = serde_json::to_vec_pretty(&defs)
             .map_err(std::io::Error::other)
             .and_then(|bytes| {

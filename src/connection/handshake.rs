@@ -223,6 +223,11 @@ pub async fn negotiate(
         io.close_with(&e).await;
         return Err(HandshakeError::Closed(e));
     };
+    if let Some(text) = core.connection_refusal(&user, &open.virtual_host) {
+        let e = AmqpError::not_allowed(text).during(10, 40);
+        io.close_with(&e).await;
+        return Err(HandshakeError::Closed(e));
+    }
     let Some(grant) = core.access().grant(&user, &open.virtual_host) else {
         let e = AmqpError::not_allowed(format!(
             "access to vhost '{}' refused for user '{user}'",

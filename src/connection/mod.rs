@@ -153,6 +153,12 @@ pub async fn serve(
         channels_closed: false,
         blocked: false,
     };
+    core.register_connection(
+        conn.session.id,
+        &conn.session.settings.user,
+        &conn.session.vhost.name,
+        conn.session.events_tx.clone(),
+    );
     conn.run(io.buf, events_rx, &mut shutdown).await;
     conn.cleanup();
     let (mut stream, writer) = (conn.stream, conn.writer);
@@ -644,6 +650,11 @@ impl Connection {
 
     fn on_event(&mut self, ev: Outbound) {
         let ch = match &ev {
+            Outbound::ForceClose(reason) => {
+                let e = AmqpError::new(crate::error::code::CONNECTION_FORCED, reason.clone());
+                self.connection_error(e.on_connection());
+                return;
+            }
             Outbound::Deliver(d) => d.channel,
             Outbound::Cancelled { channel, .. }
             | Outbound::Persisted { channel, .. }
@@ -666,6 +677,7 @@ impl Connection {
             Outbound::Reply {
                 address, message, ..
             } => c.deliver_reply(&mut ctx, &address, message),
+            Outbound::ForceClose(_) => {}
         }
     }
 
@@ -707,6 +719,7 @@ impl Connection {
 
     /// However the connection ended: whatever `close_channels` has not done yet.
     fn cleanup(&mut self) {
+        self.session.core.unregister_connection(self.session.id);
         self.close_channels();
         tracing::info!(peer = %self.peer, "connection closed");
     }

@@ -30,6 +30,9 @@ pub struct UserDef {
     /// RabbitMQ 3.x writes a comma-separated string, 4.x a list; both are read.
     #[serde(default)]
     pub tags: Tags,
+    /// max-connections (max-channels is read and not enforced yet).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub limits: serde_json::Value,
 }
 
 fn default_hashing() -> String {
@@ -64,6 +67,41 @@ impl Tags {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct VhostDef {
     pub name: String,
+    /// max-connections and max-queues: an object (RabbitMQ 4.x) or a list of pairs (3.x).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub limits: serde_json::Value,
+}
+
+/// A limits value as (name, number) pairs, from either of RabbitMQ's two shapes. A negative
+/// number means no limit.
+pub fn limits(v: &serde_json::Value) -> Vec<(String, i64)> {
+    use serde_json::Value;
+    match v {
+        Value::Object(o) => o
+            .iter()
+            .filter_map(|(k, n)| Some((k.clone(), n.as_i64()?)))
+            .collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|pair| {
+                let pair = pair.as_array()?;
+                Some((pair.first()?.as_str()?.to_owned(), pair.get(1)?.as_i64()?))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Limits as RabbitMQ 4.x writes them: an object, or nothing when there are none.
+pub fn limits_value(pairs: &[(String, i64)]) -> serde_json::Value {
+    if pairs.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let map = pairs
+        .iter()
+        .map(|(k, n)| (k.clone(), serde_json::Value::from(*n)))
+        .collect();
+    serde_json::Value::Object(map)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -100,9 +138,9 @@ pub enum DefinitionError {
 }
 
 impl AccessDefinitions {
-    /// The model these definitions describe, and the vhost names they list. Entries that
+    /// The model these definitions describe, and the vhosts they list. Entries that
     /// cannot be taken are returned as errors beside the rest (the caller logs them).
-    pub fn to_model(&self) -> (Model, Vec<String>, Vec<DefinitionError>) {
+    pub fn to_model(&self) -> (Model, Vec<&VhostDef>, Vec<DefinitionError>) {
         let mut model = Model::default();
         let mut errors = Vec::new();
         for u in &self.users {
@@ -149,12 +187,16 @@ impl AccessDefinitions {
                     read: t.read.clone(),
                 });
         }
-        let vhosts = self.vhosts.iter().map(|v| v.name.clone()).collect();
-        (model, vhosts, errors)
+        (model, self.vhosts.iter().collect(), errors)
     }
 
-    /// The definitions of `model` with the vhosts `vhosts`, sorted for a stable file.
-    pub fn from_model(model: &Model, mut vhosts: Vec<String>) -> AccessDefinitions {
+    /// The definitions of `model` with the vhosts `vhosts` and the users' limits, sorted
+    /// for a stable file.
+    pub fn from_model(
+        model: &Model,
+        mut vhosts: Vec<VhostDef>,
+        user_limits: impl Fn(&str) -> serde_json::Value,
+    ) -> AccessDefinitions {
         let mut users: Vec<UserDef> = model
             .users
             .values()
@@ -163,10 +205,11 @@ impl AccessDefinitions {
                 password_hash: u.password.to_base64(),
                 hashing_algorithm: u.password.hashing.rabbitmq_name().to_owned(),
                 tags: Tags::List(u.tags.clone()),
+                limits: user_limits(&u.name),
             })
             .collect();
         users.sort_by(|a, b| a.name.cmp(&b.name));
-        vhosts.sort();
+        vhosts.sort_by(|a, b| a.name.cmp(&b.name));
         let mut permissions: Vec<PermissionDef> = model
             .permissions
             .iter()
@@ -197,7 +240,7 @@ impl AccessDefinitions {
         });
         AccessDefinitions {
             users,
-            vhosts: vhosts.into_iter().map(|name| VhostDef { name }).collect(),
+            vhosts,
             permissions,
             topic_permissions,
         }
@@ -218,7 +261,7 @@ mod tests {
                 {"name": "ops", "password_hash": "kI3GCqW5JLMJa4iX1lo7X4D6XbYqlLgxIs30+P6tENUV2POR",
                  "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["administrator"]}
             ],
-            "vhosts": [{"name": "/"}, {"name": "prod", "limits": []}],
+            "vhosts": [{"name": "/"}, {"name": "prod", "limits": [["max-queues", 3]]}],
             "permissions": [{"user": "app", "vhost": "prod", "configure": "^app-", "write": ".*", "read": ".*"}],
             "topic_permissions": [{"user": "app", "vhost": "prod", "exchange": "amq.topic", "write": "^a", "read": ".*"}],
             "queues": [], "exchanges": [], "bindings": []
@@ -226,12 +269,21 @@ mod tests {
         let defs: AccessDefinitions = serde_json::from_str(json).unwrap();
         let (model, vhosts, errors) = defs.to_model();
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(vhosts, ["/", "prod"]);
+        let names: Vec<&str> = vhosts.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["/", "prod"]);
+        assert_eq!(limits(&vhosts[1].limits), [("max-queues".to_string(), 3)]);
         let app = &model.users["app"];
         assert!(app.password.verify("test12"));
         assert_eq!(app.tags, ["monitoring", "impersonator"]);
         assert_eq!(model.users["ops"].tags, ["administrator"]);
-        let back = AccessDefinitions::from_model(&model, vhosts);
+        let vhosts = names
+            .iter()
+            .map(|n| VhostDef {
+                name: n.to_string(),
+                limits: serde_json::Value::Null,
+            })
+            .collect();
+        let back = AccessDefinitions::from_model(&model, vhosts, |_| serde_json::Value::Null);
         let text = serde_json::to_string(&back).unwrap();
         let again: AccessDefinitions = serde_json::from_str(&text).unwrap();
         let (model2, _, _) = again.to_model();

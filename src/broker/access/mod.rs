@@ -265,7 +265,12 @@ impl AccessControl {
 
     /// Replaces the whole model (a restart).
     pub fn replace(&self, model: Model) {
-        *self.write() = model;
+        let mut m = self.write();
+        let loopback_users = std::mem::take(&mut m.loopback_users);
+        *m = Model {
+            loopback_users,
+            ..model
+        };
     }
 
     pub fn put_user(&self, name: &str, password: PasswordHash, tags: Vec<String>) {
