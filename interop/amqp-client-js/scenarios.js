@@ -872,30 +872,6 @@ const scenarios = {
       check(!('BCC' in hs), `copy for ${k} carries BCC: ${show(hs)}`);
     }
   },
-
-  // The low-level form of what the library's AMQPRPCClient does: consume the pseudo-queue
-  // (no-ack) on the channel that publishes the request.
-  async rpc_reply_to(s) {
-    const requester = await s.connect();
-    const responder = await s.connect();
-    const ch = await s.channel(requester);
-    const replies = await consumer(ch, 'amq.rabbitmq.reply-to', { noAck: true });
-    const rch = await s.channel(responder);
-    const reqQ = uniq('rpc');
-    await rch.queueDeclare(reqQ, { exclusive: true, durable: false });
-    s.deferOnChannel(responder, (cc) => cc.queueDelete(reqQ));
-    const corr = crypto.randomBytes(8).toString('hex');
-    await ch.basicPublish('', reqQ, 'ping', { replyTo: 'amq.rabbitmq.reply-to', correlationId: corr });
-    const req = await getOne(rch, reqQ, true);
-    check(req, 'request did not arrive');
-    const replyTo = req.properties.replyTo;
-    check(typeof replyTo === 'string' && replyTo.startsWith('amq.rabbitmq.reply-to.'), `request replyTo ${show(replyTo)}`);
-    await rch.basicPublish('', replyTo, 'pong', { correlationId: req.properties.correlationId });
-    const rep = await replies.next();
-    check(rep, 'reply did not arrive within 5 s');
-    check(bodyOf(rep) === 'pong' && rep.properties.correlationId === corr, `reply ${show(bodyOf(rep))} correlation id ${show(rep.properties.correlationId)}`);
-    return "basicConsume('amq.rabbitmq.reply-to', { noAck: true }) on the requesting channel";
-  },
 };
 
 h.runScenarios('amqp-client-js', scenarios, () => new Scope(), brokerURL, process.argv[3]);
