@@ -790,6 +790,75 @@ const scenarios = {
     check(extra === undefined || extra === null, () => `cancelled consumer A got ${show(extra && extra.content.toString())}`);
   },
 
+  // amqplib's assertQueue option `expires` is x-expires, consume option `priority` x-priority.
+  async queue_expiry(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const idle = uniq('expires');
+    const used = uniq('expires');
+    s.deferOnChannel(c, async (cc) => {
+      await cc.deleteQueue(idle);
+      await cc.deleteQueue(used);
+    });
+    // The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+    await ch.assertQueue(used, { durable: false, expires: 200 });
+    const cons = await consumer(ch, used, { noAck: true });
+    await ch.assertQueue(idle, { durable: false, expires: 200 });
+    const start = Date.now();
+    for (;;) {
+      // Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than the
+      // 200 ms: RabbitMQ renews the lease on a passive declare too.
+      const probe = await s.channel(c);
+      let err;
+      try {
+        await within(probe.checkQueue(idle), 5000, 'passive queue.declare');
+      } catch (e) {
+        err = e;
+      }
+      if (err) {
+        check(err.code === 404, `error code ${show(err.code)}: ${err.message}`);
+        break;
+      }
+      await probe.close();
+      check(Date.now() - start < 5000, 'queue with x-expires 200 and no consumer still there after 5 s');
+      await h.sleep(300);
+    }
+    const gone = Date.now() - start;
+    const probe = await s.channel(c);
+    await within(probe.checkQueue(used), 5000, 'passive queue.declare'); // rejects if the consumed queue expired too
+    await probe.close();
+    await ch.cancel(cons.tag);
+    return `idle queue gone after ${gone} ms; consumed one still there (assertQueue { expires: 200 })`;
+  },
+
+  async consumer_priority(s) {
+    const c = await s.connect();
+    const chA = await s.channel(c);
+    const chB = await s.channel(c);
+    const q = await tmpQueue(chA);
+    await chA.prefetch(2);
+    // B first: the priority, not the order of registration, gives A the first messages.
+    const b = await consumer(chB, q, { noAck: true, consumerTag: 'B' });
+    const a = await consumer(chA, q, { noAck: false, consumerTag: 'A', priority: 10 });
+    for (let i = 0; i < 5; i++) chA.sendToQueue(q, text(String(i)));
+    const gotA = [];
+    const gotB = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await a.next();
+      gotA.push(m && m.content.toString());
+    }
+    for (let i = 0; i < 3; i++) {
+      const m = await b.next();
+      gotB.push(m && m.content.toString());
+    }
+    const extra = await a.next(200);
+    check(
+      isDeepStrictEqual(gotA, ['0', '1']) && isDeepStrictEqual(gotB, ['2', '3', '4']) && extra === undefined,
+      () => `A (x-priority 10, prefetch 2, no acks) got ${show(gotA)} (then ${show(extra && extra.content.toString())}), B got ${show(gotB)}`,
+    );
+    return 'consume option { priority: 10 }';
+  },
+
   // amqplib's publish options CC and BCC become the CC/BCC headers (arrays of longstr).
   async sender_selected(s) {
     const c = await s.connect();

@@ -92,7 +92,8 @@ public class Scenarios {
         all.put("priority_queue", Scenarios::priorityQueue);
         all.put("single_active_consumer", Scenarios::singleActiveConsumer);
         all.put("sender_selected", Scenarios::senderSelected);
-        all.put("rpc_reply_to", Scenarios::rpcReplyTo);
+        all.put("queue_expiry", Scenarios::queueExpiry);
+        all.put("consumer_priority", Scenarios::consumerPriority);
 
         List<String> only = args.length > 1 ? Arrays.asList(args[1].split(",")) : null;
         for (Map.Entry<String, Body> e : all.entrySet()) {
@@ -985,6 +986,61 @@ public class Scenarios {
         check(a.deliveries.isEmpty(), "cancelled consumer A got more");
     }
 
+    static void queueExpiry(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String idle = name("expires"), used = name("expires");
+        try {
+            // The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+            ch.queueDeclare(used, false, false, false, args("x-expires", 200));
+            String tag = ch.basicConsume(used, true, new Collector(ch));
+            ch.queueDeclare(idle, false, false, false, args("x-expires", 200));
+            long start = System.currentTimeMillis();
+            while (true) {
+                // Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than
+                // the 200 ms: RabbitMQ renews the lease on a passive declare too.
+                Channel probe = c.createChannel();
+                try {
+                    probe.queueDeclarePassive(idle);
+                } catch (IOException e) {
+                    check(e.getCause() instanceof ShutdownSignalException, "cause " + e.getCause());
+                    AMQP.Channel.Close close = (AMQP.Channel.Close) ((ShutdownSignalException) e.getCause()).getReason();
+                    check(close.getReplyCode() == 404, "reply code " + close.getReplyCode() + " " + close.getReplyText());
+                    break;
+                }
+                probe.close();
+                check(System.currentTimeMillis() - start < WAIT_MS, "queue with x-expires 200 and no consumer still there after 5 s");
+                Thread.sleep(300);
+            }
+            Channel probe = c.createChannel();
+            probe.queueDeclarePassive(used); // throws if the consumed queue expired too
+            probe.close();
+            ch.basicCancel(tag);
+        } finally {
+            Channel cleanup = c.createChannel();
+            cleanup.queueDelete(idle);
+            cleanup.queueDelete(used);
+            cleanup.close();
+        }
+    }
+
+    static void consumerPriority(Connection c) throws Exception {
+        Channel chA = c.createChannel(), chB = c.createChannel();
+        String q = exclusiveQueue(chA);
+        chA.basicQos(2);
+        Collector a = new Collector(chA), bc = new Collector(chB);
+        // B first: the priority, not the order of registration, gives A the first messages.
+        chB.basicConsume(q, true, bc);
+        chA.basicConsume(q, false, args("x-priority", 10), a);
+        for (int i = 0; i < 5; i++) chA.basicPublish("", q, null, b("c" + i));
+        List<String> gotA = new ArrayList<>(), gotB = new ArrayList<>();
+        for (int i = 0; i < 2; i++) gotA.add(s((byte[]) a.next()[2]));
+        for (int i = 0; i < 3; i++) gotB.add(s((byte[]) bc.next()[2]));
+        Object[] extra = a.deliveries.poll(200, TimeUnit.MILLISECONDS);
+        check(gotA.equals(List.of("c0", "c1")) && gotB.equals(List.of("c2", "c3", "c4")) && extra == null,
+            "A (x-priority 10, prefetch 2, no acks) got " + gotA + (extra == null ? "" : " then " + s((byte[]) extra[2]))
+                + ", B got " + gotB);
+    }
+
     static void senderSelected(Connection c) throws Exception {
         Channel ch = c.createChannel();
         String x = name("direct");
@@ -1012,23 +1068,5 @@ public class Scenarios {
         } finally {
             ch.exchangeDelete(x);
         }
-    }
-
-    static void rpcReplyTo(Connection c) throws Exception {
-        Channel requester = c.createChannel(), responder = c.createChannel();
-        String q = exclusiveQueue(responder);
-        Collector replies = new Collector(requester);
-        requester.basicConsume("amq.rabbitmq.reply-to", true, replies);
-        String corr = UUID.randomUUID().toString();
-        requester.basicPublish("", q, new AMQP.BasicProperties.Builder()
-            .replyTo("amq.rabbitmq.reply-to").correlationId(corr).build(), b("ping"));
-        GetResponse req = get(responder, q, true);
-        String replyTo = req.getProps().getReplyTo();
-        check(replyTo != null && replyTo.startsWith("amq.rabbitmq.reply-to."), "request reply_to " + replyTo);
-        responder.basicPublish("", replyTo, new AMQP.BasicProperties.Builder()
-            .correlationId(req.getProps().getCorrelationId()).build(), b("pong"));
-        Object[] d = replies.next();
-        check(s((byte[]) d[2]).equals("pong"), "reply body " + s((byte[]) d[2]));
-        check(corr.equals(((AMQP.BasicProperties) d[1]).getCorrelationId()), "reply correlation id " + ((AMQP.BasicProperties) d[1]).getCorrelationId());
     }
 }
