@@ -137,7 +137,8 @@ async fn an_unused_queue_expires_and_a_used_one_does_not() {
                 assert_amqp(&e, 404, "NOT_FOUND - no queue 'gone' in vhost '/'");
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // A passive declare is use (as in RabbitMQ): probe less often than it expires.
+            tokio::time::sleep(Duration::from_millis(150)).await;
         }
     })
     .await;

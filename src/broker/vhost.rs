@@ -564,6 +564,8 @@ impl VHost {
     ) -> Result<(Arc<Queue>, u32, u32), BrokerError> {
         if d.passive {
             let q = self.queue(&d.name, connection)?;
+            // RabbitMQ counts a passive declare as use of the queue (x-expires).
+            q.touch();
             let (m, c) = q.counts();
             return Ok((q, m, c));
         }

@@ -33,17 +33,21 @@ pub struct MessageBuffer {
     /// Body bytes of the ready messages (x-max-length-bytes). Messages read back from disk
     /// count from when they were pushed; a purge resets it.
     bytes: u64,
+    /// Whether `bytes` is kept: only a queue with x-max-length-bytes reads it, and counting
+    /// would touch every delivered message's body for nothing.
+    count_bytes: bool,
 }
 
 impl MessageBuffer {
     /// A buffer with `max_priority + 1` levels (one for a queue without priorities).
-    pub fn new(max_priority: Option<u8>) -> MessageBuffer {
+    pub fn new(max_priority: Option<u8>, count_bytes: bool) -> MessageBuffer {
         let n = max_priority.map_or(1, |p| usize::from(p) + 1);
         MessageBuffer {
             levels: (0..n).map(|_| Level::default()).collect(),
             occupied: [0; 4],
             len: 0,
             bytes: 0,
+            count_bytes,
         }
     }
 
@@ -100,7 +104,9 @@ impl MessageBuffer {
     /// Counts a message that joined level `n` (behind the others, in memory or on disk).
     pub fn joined(&mut self, n: usize, body_len: usize) {
         self.len += 1;
-        self.bytes += body_len as u64;
+        if self.count_bytes {
+            self.bytes += body_len as u64;
+        }
         self.mark(n);
     }
 
@@ -122,7 +128,9 @@ impl MessageBuffer {
 
     fn left(&mut self, e: &QueuedMessage) {
         self.len = self.len.saturating_sub(1);
-        self.bytes = self.bytes.saturating_sub(e.message.body().len() as u64);
+        if self.count_bytes {
+            self.bytes = self.bytes.saturating_sub(e.message.body().len() as u64);
+        }
     }
 
     /// Puts a message that left back in its original place (by `seq`) in its level.
@@ -131,7 +139,9 @@ impl MessageBuffer {
         let ready = &mut self.levels[n].ready;
         let at = ready.partition_point(|m| m.seq < entry.seq);
         self.len += 1;
-        self.bytes += entry.message.body().len() as u64;
+        if self.count_bytes {
+            self.bytes += entry.message.body().len() as u64;
+        }
         ready.insert(at, entry);
         self.mark(n);
     }
@@ -187,7 +197,7 @@ mod tests {
 
     #[test]
     fn highest_priority_first_fifo_within_a_level() {
-        let mut b = MessageBuffer::new(Some(255));
+        let mut b = MessageBuffer::new(Some(255), true);
         for (seq, p) in [(1, 0), (2, 200), (3, 5), (4, 200), (5, 255), (6, 70)] {
             push(&mut b, entry(seq, p));
         }
@@ -203,7 +213,7 @@ mod tests {
 
     #[test]
     fn priorities_above_the_maximum_are_clamped_and_requeues_go_back_in_place() {
-        let mut b = MessageBuffer::new(Some(2));
+        let mut b = MessageBuffer::new(Some(2), true);
         push(&mut b, entry(1, 9));
         push(&mut b, entry(2, 2));
         push(&mut b, entry(3, 1));

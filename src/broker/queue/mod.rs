@@ -155,7 +155,7 @@ impl Queue {
                 vhost,
                 settings,
                 state: Mutex::new(QueueState {
-                    buffer: MessageBuffer::new(args.max_priority),
+                    buffer: MessageBuffer::new(args.max_priority, args.max_length_bytes.is_some()),
                     next_seq: 0,
                     fresh: (0, 0),
                     consumers: ConsumerSet::new(args.single_active_consumer),
@@ -692,9 +692,6 @@ impl Queue {
     /// connection as one batch. Then expires what is due at the head.
     fn dispatch_locked(&self, st: &mut QueueState) {
         let now = if st.timed { now_ms() } else { 0 };
-        let Some(me) = self.me.upgrade() else {
-            return;
-        };
         loop {
             // Per consumer (by index), what this round gives it.
             let mut batches: Vec<Vec<QueuedMessage>> = Vec::new();
@@ -711,7 +708,7 @@ impl Queue {
                 }
                 batches[idx].push(entry);
             }
-            if !self.send_batches(&me, st, batches) {
+            if batches.is_empty() || !self.send_batches(st, batches) {
                 break;
             }
             // A consumer's connection was gone: what it was given is back in the queue, for
@@ -725,12 +722,11 @@ impl Queue {
 
     /// Sends each consumer its batch; returns whether a connection was gone (its consumer is
     /// removed and its messages are back in place), i.e. whether to dispatch again.
-    fn send_batches(
-        &self,
-        me: &Arc<Queue>,
-        st: &mut QueueState,
-        batches: Vec<Vec<QueuedMessage>>,
-    ) -> bool {
+    fn send_batches(&self, st: &mut QueueState, batches: Vec<Vec<QueuedMessage>>) -> bool {
+        // Deliveries hold the queue; it is being dispatched, so it is alive.
+        let Some(me) = self.me.upgrade() else {
+            return false;
+        };
         let mut gone = Vec::new();
         for (idx, entries) in batches.into_iter().enumerate() {
             if entries.is_empty() {
