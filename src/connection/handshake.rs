@@ -5,16 +5,15 @@
 //! vhost) send connection.close first.
 
 use super::FrameIo;
+use super::transport::{self, Transport};
 use crate::broker::{Core, VHost};
 use crate::error::{AmqpError, code};
 use crate::protocol::methods::*;
 use crate::protocol::wire::table_entries;
 use crate::protocol::{FieldTable, FieldValue, Frame, Method, PROTOCOL_HEADER};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 pub const CHANNEL_MAX: u16 = 2047;
 pub const FRAME_MAX: u32 = 131_072;
@@ -88,25 +87,25 @@ fn capability(props: &FieldTable, name: &str) -> bool {
 /// as 0-9-1, whose methods are laid out the same for everything they use.
 const LEGACY_0_9_HEADER: &[u8; 8] = b"AMQP\x01\x01\x00\x09";
 
-/// Reads the protocol header; any other header gets ours back and the socket closes.
-pub async fn read_protocol_header(stream: &mut TcpStream) -> Result<(), HandshakeError> {
-    let mut header = [0u8; 8];
-    let mut got = 0;
-    while got < 8 {
-        let n = stream.read(&mut header[got..]).await?;
-        if n == 0 {
-            return Err(HandshakeError::BadHeader(header[..got].to_vec()));
-        }
-        got += n;
-        if header[..got] != PROTOCOL_HEADER[..got] && header[..got] != LEGACY_0_9_HEADER[..got] {
-            break;
+/// Reads the protocol header; any other header gets ours back and the stream closes. Bytes
+/// after the header stay in the buffer.
+pub async fn read_protocol_header<T: Transport>(io: &mut FrameIo<T>) -> Result<(), HandshakeError> {
+    let matches = |got: &[u8]| {
+        let n = got.len().min(8);
+        got[..n] == PROTOCOL_HEADER[..n] || got[..n] == LEGACY_0_9_HEADER[..n]
+    };
+    while io.buf.len() < 8 && matches(&io.buf) {
+        if io.read_more().await? == 0 {
+            return Err(HandshakeError::BadHeader(io.buf.to_vec()));
         }
     }
-    if &header != PROTOCOL_HEADER && &header != LEGACY_0_9_HEADER {
-        stream.write_all(PROTOCOL_HEADER).await?;
-        let _ = stream.shutdown().await;
-        return Err(HandshakeError::BadHeader(header[..got].to_vec()));
+    if !matches(&io.buf) {
+        let got = io.buf[..io.buf.len().min(8)].to_vec();
+        transport::write_all(&mut io.io, PROTOCOL_HEADER).await?;
+        io.io.shutdown().await;
+        return Err(HandshakeError::BadHeader(got));
     }
+    io.buf.advance(8);
     Ok(())
 }
 
@@ -137,8 +136,8 @@ fn credentials(mechanism: &str, response: &[u8]) -> Option<(String, String)> {
 }
 
 /// Runs start, tune and open on a socket whose protocol header was accepted.
-pub async fn negotiate(
-    io: &mut FrameIo,
+pub async fn negotiate<T: Transport>(
+    io: &mut FrameIo<T>,
     core: &Core,
     peer: SocketAddr,
 ) -> Result<Negotiated, HandshakeError> {
@@ -228,7 +227,7 @@ pub async fn negotiate(
     })
 }
 
-impl FrameIo {
+impl<T: Transport> FrameIo<T> {
     /// The next method on channel 0, skipping heartbeats; anything else ends the handshake.
     async fn expect_method(&mut self) -> Result<Method, HandshakeError> {
         loop {

@@ -2,6 +2,7 @@
 //! channels, takes deliveries from queues, keeps heartbeats, and writes the encoded output.
 
 mod handshake;
+pub mod transport;
 mod writer;
 
 pub use handshake::{CHANNEL_MAX, FRAME_MAX, HEARTBEAT, server_properties};
@@ -20,13 +21,14 @@ use crate::protocol::publish::PublishCommand;
 use crate::protocol::{Frame, FrameError, Method};
 use bytes::{Buf, Bytes, BytesMut};
 use handshake::{HandshakeError, Negotiated};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use transport::Transport;
 use writer::SocketWriter;
 
 /// A socket that does not finish the handshake in this time is dropped.
@@ -42,18 +44,32 @@ const MAX_UNWRITTEN: usize = 4 * 1024 * 1024;
 /// Output past this is written mid-turn.
 const FLUSH_BYTES: usize = 128 * 1024;
 
-/// Frame I/O on the whole socket, used until the handshake is done.
-pub struct FrameIo {
-    stream: TcpStream,
+/// Frame I/O on the whole stream, used until the handshake is done.
+pub struct FrameIo<T> {
+    io: T,
+    /// Bytes read and not yet decoded; what is left goes on to the connection's loop.
     buf: BytesMut,
     frame_max: u32,
 }
 
-impl FrameIo {
+impl<T: Transport> FrameIo<T> {
+    fn new(io: T) -> Self {
+        FrameIo {
+            io,
+            buf: BytesMut::with_capacity(1024),
+            frame_max: handshake::FRAME_MAX,
+        }
+    }
+
     async fn send(&mut self, m: Method) -> std::io::Result<()> {
         let mut out = BytesMut::new();
         write_frame(&mut out, FRAME_METHOD, 0, |o| m.encode(o));
-        self.stream.write_all(&out).await
+        transport::write_all(&mut self.io, &out).await
+    }
+
+    /// Reads more bytes into the buffer; `Ok(0)` at the end of the stream.
+    async fn read_more(&mut self) -> std::io::Result<usize> {
+        transport::read_buf(&mut self.io, &mut self.buf).await
     }
 
     async fn read_frame(&mut self) -> Result<Option<Frame>, HandshakeError> {
@@ -63,7 +79,7 @@ impl FrameIo {
                 Ok(None) => {}
                 Err(e) => return Err(HandshakeError::Refused(e.to_string())),
             }
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
+            if self.read_more().await? == 0 {
                 return Ok(None);
             }
         }
@@ -82,34 +98,37 @@ impl FrameIo {
             }
         };
         let _ = tokio::time::timeout(CLOSE_OK_TIMEOUT, wait).await;
-        let _ = self.stream.shutdown().await;
+        self.io.shutdown().await;
     }
 }
 
 /// Serves one accepted socket until it closes or the broker shuts down.
 pub async fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
+    peer: SocketAddr,
+    core: Arc<Core>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let handshake = async {
+        let mut io = FrameIo::new(stream);
+        handshake::read_protocol_header(&mut io).await?;
+        let n = handshake::negotiate(&mut io, &core, peer).await?;
+        Ok::<_, HandshakeError>((io, n))
+    };
+    serve_handshake(handshake, peer, core.clone(), shutdown).await;
+}
+
+/// Runs `handshake` within `HANDSHAKE_TIMEOUT`, then the connection it opened.
+async fn serve_handshake<T: Transport>(
+    handshake: impl Future<Output = Result<(FrameIo<T>, Negotiated), HandshakeError>>,
     peer: SocketAddr,
     core: Arc<Core>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
     // Boxed so the handshake's state is freed once it is done instead of sitting inside
     // every connection's task for its whole life.
-    let negotiated = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        Box::pin(async {
-            handshake::read_protocol_header(&mut stream).await?;
-            let mut io = FrameIo {
-                stream,
-                buf: BytesMut::with_capacity(1024),
-                frame_max: handshake::FRAME_MAX,
-            };
-            let n = handshake::negotiate(&mut io, &core, peer).await?;
-            Ok::<_, HandshakeError>((io, n))
-        }),
-    )
-    .await;
+    let negotiated = tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(handshake)).await;
     let (io, n) = match negotiated {
         Ok(Ok(done)) => done,
         Ok(Err(HandshakeError::BadHeader(h))) if h.is_empty() => {
@@ -143,7 +162,6 @@ pub async fn serve(
             events_tx,
         },
         channels: LocalMap::default(),
-        stream: io.stream,
         writer: SocketWriter::default(),
         state: State::Running,
         disk_alarm: core.disk_alarm().clone(),
@@ -151,10 +169,14 @@ pub async fn serve(
         channels_closed: false,
         blocked: false,
     };
-    conn.run(io.buf, events_rx, &mut shutdown).await;
+    let FrameIo {
+        io: mut stream,
+        buf,
+        ..
+    } = io;
+    conn.run(&mut stream, buf, events_rx, &mut shutdown).await;
     conn.cleanup();
-    let (mut stream, writer) = (conn.stream, conn.writer);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer.finish(&mut stream)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.writer.finish(&mut stream)).await;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,7 +227,6 @@ struct Connection {
     peer: SocketAddr,
     session: Session,
     channels: LocalMap<u16, Slot>,
-    stream: TcpStream,
     writer: SocketWriter,
     state: State,
     disk_alarm: Arc<DiskAlarm>,
@@ -226,21 +247,10 @@ fn is_publish(buf: &[u8]) -> bool {
     buf.len() >= 11 && buf[0] == FRAME_METHOD && buf[7..11] == [0, 60, 0, 40]
 }
 
-/// One read from a socket that reported itself readable; `WouldBlock` if it was not after all.
-/// Unlike `try_read_buf`, this goes through `AsyncRead`, which marks the socket not ready
-/// after a short read: the next `readable()` then waits for epoll instead of costing a
-/// `recv` that returns EAGAIN on every message of a lightly loaded connection.
-fn read_ready(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match tokio_util::io::poll_read_buf(std::pin::Pin::new(stream), &mut cx, buf) {
-        std::task::Poll::Ready(r) => r,
-        std::task::Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
-    }
-}
-
 impl Connection {
-    async fn run(
+    async fn run<T: Transport>(
         &mut self,
+        stream: &mut T,
         mut buf: BytesMut,
         mut events: mpsc::UnboundedReceiver<Outbound>,
         shutdown: &mut watch::Receiver<bool>,
@@ -263,7 +273,7 @@ impl Connection {
         // Bytes read since the loop last charged tokio's budget for them.
         let mut read_since = 0usize;
         while self.state != State::Closed {
-            self.flush(&mut last_write);
+            self.flush(stream, &mut last_write);
             // A socket that always has bytes ready never makes this loop wait, and tokio's
             // budget does not count readiness: a few flooding publishers would keep the
             // workers to themselves, and new connections could not even finish their
@@ -278,6 +288,7 @@ impl Connection {
             // things drain (checked every millisecond meanwhile).
             let unwritten = self.writer.unwritten();
             let write_backlog = unwritten > MAX_UNWRITTEN;
+            let wants_write = unwritten > 0 || stream.buffered();
             let throttled = self.is_throttled();
             // Blocked by the disk alarm; a closing connection reads on, for the handshake.
             let held = self.blocked && self.state == State::Running;
@@ -292,13 +303,13 @@ impl Connection {
                     ));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(1)), if throttled || write_backlog => {}
-                r = self.stream.readable(), if !throttled && !held => {
+                r = stream.readable(), if !throttled && !held => {
                     // The buffer is allocated when bytes arrive and released when it empties,
                     // so an idle connection holds no read buffer at all.
                     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                         buf.reserve(READ_CHUNK);
                     }
-                    match r.and_then(|()| read_ready(&mut self.stream, &mut buf)) {
+                    match r.and_then(|()| stream.read(&mut buf)) {
                         Ok(0) => {
                             if self.state == State::Running {
                                 tracing::info!(peer = %self.peer, "client closed the socket");
@@ -317,8 +328,8 @@ impl Connection {
                         Err(_) => self.state = State::Closed,
                     }
                 }
-                r = self.stream.writable(), if unwritten > 0 => {
-                    if let Err(e) = r.and_then(|()| self.writer.write_pending(&self.stream)) {
+                r = stream.writable(), if wants_write => {
+                    if let Err(e) = r.and_then(|()| self.writer.write_pending(stream)) {
                         self.write_failed(e);
                     }
                 }
@@ -330,7 +341,7 @@ impl Connection {
                             Err(_) => break,
                         }
                         if self.session.out.len() > FLUSH_BYTES {
-                            self.flush(&mut last_write);
+                            self.flush(stream, &mut last_write);
                         }
                     }
                 }
@@ -358,7 +369,7 @@ impl Connection {
                 }
             }
         }
-        self.flush(&mut last_write);
+        self.flush(stream, &mut last_write);
         // Requeue whatever deliveries were still on their way to us.
         events.close();
         while let Ok(ev) = events.try_recv() {
@@ -368,7 +379,7 @@ impl Connection {
         }
     }
 
-    fn flush(&mut self, last_write: &mut Instant) {
+    fn flush<T: Transport>(&mut self, stream: &mut T, last_write: &mut Instant) {
         for slot in self.channels.values_mut() {
             if let Slot::Open(ch) = slot {
                 ch.dispatch_pushed();
@@ -377,7 +388,7 @@ impl Connection {
             }
         }
         if !self.session.out.is_empty() {
-            if let Err(e) = self.writer.write(&self.stream, &mut self.session.out) {
+            if let Err(e) = self.writer.write(stream, &mut self.session.out) {
                 self.write_failed(e);
             }
             *last_write = Instant::now();
