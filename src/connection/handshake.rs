@@ -40,6 +40,8 @@ pub enum HandshakeError {
     Io(#[from] std::io::Error),
     #[error("bad protocol header {0:?}")]
     BadHeader(Vec<u8>),
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
     #[error("{0}")]
     Refused(String),
     /// Already reported to the client with connection.close.
@@ -135,17 +137,93 @@ fn credentials(mechanism: &str, response: &[u8]) -> Option<(String, String)> {
     }
 }
 
+/// What SASL EXTERNAL sees of a connection: RabbitMQ's rabbitmq_auth_mechanism_ssl with
+/// `ssl_cert_login_from = common_name`, the user named by the client certificate's subject
+/// CN (several CNs joined with ",", as RabbitMQ joins them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum External {
+    /// Plain TCP, or TLS without a verified client certificate: EXTERNAL is not offered.
+    NotOffered,
+    /// The verified client certificate's subject CN.
+    Name(String),
+    /// The verified client certificate has no CN in its subject.
+    NoName,
+}
+
+impl External {
+    /// From the verified client certificate (DER), if there is one.
+    pub fn from_certificate(cert: Option<&[u8]>) -> External {
+        match cert.map(crate::tls::subject_common_names) {
+            None => External::NotOffered,
+            Some(Some(names)) if !names.is_empty() => External::Name(names.join(",")),
+            Some(_) => External::NoName,
+        }
+    }
+}
+
+/// Why a login was refused.
+enum Refusal {
+    /// A mechanism we did not offer, or a response that cannot be read: the socket closes.
+    Unusable(String),
+    /// Wrong credentials: logged with this reason, and told to clients that asked for it.
+    Failed(String),
+}
+
+/// The user a start-ok logs in as.
+fn log_in(
+    core: &Core,
+    start_ok: &ConnectionStartOk,
+    external: &External,
+    from_loopback: bool,
+) -> Result<String, Refusal> {
+    let mechanism = start_ok.mechanism.as_str();
+    if mechanism == "EXTERNAL" && *external != External::NotOffered {
+        // RabbitMQ's texts: "EXTERNAL login refused: <reason>" in its log.
+        let user = match external {
+            External::Name(user) => user,
+            _ => {
+                return Err(Refusal::Failed(
+                    "EXTERNAL login refused: no name found".into(),
+                ));
+            }
+        };
+        return if core.user_may_connect(user, from_loopback) {
+            Ok(user.clone())
+        } else {
+            Err(Refusal::Failed(format!(
+                "EXTERNAL login refused: user '{user}' - invalid credentials"
+            )))
+        };
+    }
+    let Some((user, password)) = credentials(mechanism, &start_ok.response) else {
+        return Err(Refusal::Unusable(format!(
+            "unknown authentication mechanism '{mechanism}' or malformed response"
+        )));
+    };
+    if !core.authenticate(&user, &password, from_loopback) {
+        return Err(Refusal::Failed(format!(
+            "user '{user}' failed to log in with mechanism {mechanism}"
+        )));
+    }
+    Ok(user)
+}
+
 /// Runs start, tune and open on a socket whose protocol header was accepted.
 pub async fn negotiate<T: Transport>(
     io: &mut FrameIo<T>,
     core: &Core,
     peer: SocketAddr,
+    external: &External,
 ) -> Result<Negotiated, HandshakeError> {
+    let mechanisms: &'static [u8] = match external {
+        External::NotOffered => b"PLAIN AMQPLAIN",
+        _ => b"PLAIN AMQPLAIN EXTERNAL",
+    };
     io.send(Method::ConnectionStart(ConnectionStart {
         version_major: 0,
         version_minor: 9,
         server_properties: server_properties(),
-        mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+        mechanisms: Bytes::from_static(mechanisms),
         locales: Bytes::from_static(b"en_US"),
     }))
     .await?;
@@ -154,30 +232,24 @@ pub async fn negotiate<T: Transport>(
             "expected connection.start-ok".into(),
         ));
     };
-    let Some((user, password)) = credentials(&start_ok.mechanism, &start_ok.response) else {
-        return Err(HandshakeError::Refused(format!(
-            "unknown authentication mechanism '{}' or malformed response",
-            start_ok.mechanism
-        )));
-    };
-    if !core.authenticate(&user, &password, peer.ip().is_loopback()) {
-        let reason = format!(
-            "user '{user}' failed to log in with mechanism {}",
-            start_ok.mechanism
-        );
-        if capability(&start_ok.client_properties, "authentication_failure_close") {
-            let e = AmqpError::new(
-                code::ACCESS_REFUSED,
-                format!(
-                    "Login was refused using authentication mechanism {}. For details see the broker logfile.",
-                    start_ok.mechanism
-                ),
-            )
-            .on_connection();
-            io.close_with(&e).await;
+    let user = match log_in(core, &start_ok, external, peer.ip().is_loopback()) {
+        Ok(user) => user,
+        Err(Refusal::Unusable(reason)) => return Err(HandshakeError::Refused(reason)),
+        Err(Refusal::Failed(reason)) => {
+            if capability(&start_ok.client_properties, "authentication_failure_close") {
+                let e = AmqpError::new(
+                    code::ACCESS_REFUSED,
+                    format!(
+                        "Login was refused using authentication mechanism {}. For details see the broker logfile.",
+                        start_ok.mechanism
+                    ),
+                )
+                .on_connection();
+                io.close_with(&e).await;
+            }
+            return Err(HandshakeError::Refused(reason));
         }
-        return Err(HandshakeError::Refused(reason));
-    }
+    };
     io.send(Method::ConnectionTune(ConnectionTune {
         channel_max: CHANNEL_MAX,
         frame_max: FRAME_MAX,

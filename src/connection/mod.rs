@@ -2,10 +2,11 @@
 //! channels, takes deliveries from queues, keeps heartbeats, and writes the encoded output.
 
 mod handshake;
+pub mod tls;
 pub mod transport;
 mod writer;
 
-pub use handshake::{CHANNEL_MAX, FRAME_MAX, HEARTBEAT, server_properties};
+pub use handshake::{CHANNEL_MAX, External, FRAME_MAX, HEARTBEAT, server_properties};
 
 use crate::broker::alarm::{DiskAlarm, LOW_ON_DISK};
 use crate::broker::consumer::{DurabilityNotice, Outbound};
@@ -113,7 +114,30 @@ pub async fn serve(
     let handshake = async {
         let mut io = FrameIo::new(stream);
         handshake::read_protocol_header(&mut io).await?;
-        let n = handshake::negotiate(&mut io, &core, peer).await?;
+        let n = handshake::negotiate(&mut io, &core, peer, &External::NotOffered).await?;
+        Ok::<_, HandshakeError>((io, n))
+    };
+    serve_handshake(handshake, peer, core.clone(), shutdown).await;
+}
+
+/// Serves one socket accepted on an amqps listener: the TLS handshake, then as `serve`.
+pub async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    core: Arc<Core>,
+    config: Arc<rustls::ServerConfig>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let handshake = async {
+        let (stream, early) = tls::accept(stream, config)
+            .await
+            .map_err(HandshakeError::Tls)?;
+        let external = External::from_certificate(stream.peer_certificate());
+        let mut io = FrameIo::new(stream);
+        io.buf.unsplit(early);
+        handshake::read_protocol_header(&mut io).await?;
+        let n = handshake::negotiate(&mut io, &core, peer, &external).await?;
         Ok::<_, HandshakeError>((io, n))
     };
     serve_handshake(handshake, peer, core.clone(), shutdown).await;
@@ -138,6 +162,10 @@ async fn serve_handshake<T: Transport>(
         }
         Ok(Err(HandshakeError::BadHeader(h))) => {
             tracing::warn!(%peer, "closing connection: bad AMQP protocol header {h:?}");
+            return;
+        }
+        Ok(Err(HandshakeError::Tls(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::debug!(%peer, "socket closed during the TLS handshake");
             return;
         }
         Ok(Err(e)) => {
