@@ -25,7 +25,7 @@ use tokio_rustls::rustls;
 use tokio_util::either::Either;
 use warren::protocol::frame::{FRAME_METHOD, write_content, write_frame};
 use warren::protocol::methods::*;
-use warren::protocol::{BasicProperties, FieldTable, Frame, Method, PROTOCOL_HEADER};
+use warren::protocol::{BasicProperties, FieldTable, FieldValue, Frame, Method, PROTOCOL_HEADER};
 
 #[derive(Debug, Clone, Parser)]
 #[command(about = "AMQP 0-9-1 load generator with PerfTest's knobs")]
@@ -80,6 +80,31 @@ struct Args {
     /// Publish only (fill queues), no consumers; reports broker RSS growth.
     #[arg(long)]
     fill: bool,
+    /// With --fill: after the last publish, poll the queues (passive declare) until they are
+    /// empty, at most this many seconds (0: do not wait). Reports the time to empty and the
+    /// broker's RSS at its peak and after.
+    #[arg(long, default_value_t = 0)]
+    drain_timeout: u64,
+    /// x-message-ttl (ms) on the declared queues (0: none).
+    #[arg(long, default_value_t = 0)]
+    message_ttl: u32,
+    /// x-max-priority on the declared queues (0: none).
+    #[arg(long, default_value_t = 0)]
+    max_priority: u8,
+    /// Producers set the priority property round robin over 0..N (0: no priority property).
+    #[arg(long, default_value_t = 0)]
+    priorities: u8,
+    /// Dead-lettering: the queues get x-dead-letter-exchange `<prefix>-dlx` (fanout, bound to
+    /// the queue `<prefix>-dlq`); their consumers reject everything (requeue=false) and one
+    /// more consumer (no-ack) reads the dead-letter queue. Received counts its deliveries.
+    #[arg(long)]
+    dlx: bool,
+    /// Direct reply-to RPC with this many requests outstanding (0: off): a requester consumes
+    /// amq.rabbitmq.reply-to (no-ack) and publishes requests to `<prefix>-0` with
+    /// reply_to=amq.rabbitmq.reply-to; a responder (no-ack) replies through the default
+    /// exchange. Received counts round trips; latency is per round trip.
+    #[arg(long, default_value_t = 0)]
+    rpc: usize,
     /// CA certificates (PEM) to trust for an amqps:// URL.
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<std::path::PathBuf>,
@@ -284,10 +309,49 @@ struct Counters {
     confirmed: AtomicU64,
     nacked: AtomicU64,
     received: AtomicU64,
+    rejected: AtomicU64,
+    /// When the last publish was written, in ns since the run started (0: not yet).
+    last_publish_ns: AtomicU64,
 }
 
 fn queue_name(a: &Args, i: usize) -> String {
     format!("{}-{i}", a.prefix)
+}
+
+fn dlq_name(a: &Args) -> String {
+    format!("{}-dlq", a.prefix)
+}
+
+/// The declare arguments the queue-extension knobs ask for.
+fn queue_arguments(a: &Args) -> FieldTable {
+    let mut args = FieldTable::new();
+    if a.message_ttl > 0 {
+        args.insert("x-message-ttl", FieldValue::I32(a.message_ttl as i32));
+    }
+    if a.max_priority > 0 {
+        args.insert("x-max-priority", FieldValue::I32(a.max_priority.into()));
+    }
+    if a.dlx {
+        let x = format!("{}-dlx", a.prefix);
+        args.insert("x-dead-letter-exchange", FieldValue::LongString(x.into()));
+    }
+    args
+}
+
+async fn declare_fresh(c: &mut Conn, q: &str, durable: bool, arguments: FieldTable) -> Res<()> {
+    c.call(Method::QueueDelete(QueueDelete {
+        queue: q.to_owned(),
+        ..Default::default()
+    }))
+    .await?;
+    c.call(Method::QueueDeclare(QueueDeclare {
+        queue: q.to_owned(),
+        durable,
+        arguments,
+        ..Default::default()
+    }))
+    .await?;
+    Ok(())
 }
 
 async fn setup(a: &Args, t: &Target) -> Res<(String, Vec<String>)> {
@@ -298,19 +362,27 @@ async fn setup(a: &Args, t: &Target) -> Res<(String, Vec<String>)> {
     } else {
         a.queues
     };
-    for i in 0..n {
-        let q = queue_name(a, i);
-        c.call(Method::QueueDelete(QueueDelete {
-            queue: q.clone(),
-            ..Default::default()
-        }))
-        .await?;
-        c.call(Method::QueueDeclare(QueueDeclare {
-            queue: q.clone(),
+    if a.dlx {
+        let x = format!("{}-dlx", a.prefix);
+        c.call(Method::ExchangeDeclare(ExchangeDeclare {
+            exchange: x.clone(),
+            kind: "fanout".into(),
             durable: a.persistent,
             ..Default::default()
         }))
         .await?;
+        let dlq = dlq_name(a);
+        declare_fresh(&mut c, &dlq, a.persistent, FieldTable::new()).await?;
+        c.call(Method::QueueBind(QueueBind {
+            queue: dlq,
+            exchange: x,
+            ..Default::default()
+        }))
+        .await?;
+    }
+    for i in 0..n {
+        let q = queue_name(a, i);
+        declare_fresh(&mut c, &q, a.persistent, queue_arguments(a)).await?;
         queues.push(q);
     }
     let exchange = if a.fanout_queues > 0 {
@@ -346,6 +418,7 @@ async fn producer(
     key: String,
     stats: Arc<Counters>,
     stop: Arc<AtomicBool>,
+    run_started: Instant,
 ) -> Res<()> {
     let mut c = Conn::open(&t).await?;
     let window = Arc::new(Semaphore::new(if a.confirm > 0 {
@@ -405,11 +478,17 @@ async fn producer(
             }
         })
     };
-    let props = BasicProperties {
-        delivery_mode: Some(if a.persistent { 2 } else { 1 }),
-        ..Default::default()
-    }
-    .to_bytes();
+    // One property list per priority used (one in all without --priorities).
+    let props: Vec<_> = (0..a.priorities.max(1))
+        .map(|p| {
+            BasicProperties {
+                delivery_mode: Some(if a.persistent { 2 } else { 1 }),
+                priority: (a.priorities > 0).then_some(p),
+                ..Default::default()
+            }
+            .to_bytes()
+        })
+        .collect();
     let method = Method::BasicPublish(BasicPublish {
         exchange,
         routing_key: key,
@@ -432,15 +511,19 @@ async fn producer(
         }
         let permit = window.acquire_many(n as u32).await?;
         permit.forget();
-        for _ in 0..n {
+        for i in 0..n as u64 {
             body[..8].copy_from_slice(&now_ns().to_be_bytes());
-            write_content(&mut out, 1, &method, &props, &body, frame_max);
+            let p = &props[((sent + i) % props.len() as u64) as usize];
+            write_content(&mut out, 1, &method, p, &body, frame_max);
         }
         wr.write_all(&out).await?;
         out.clear();
         sent += n as u64;
         stats.sent.fetch_add(n as u64, Ordering::Relaxed);
     }
+    stats
+        .last_publish_ns
+        .fetch_max(run_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     if a.confirm > 0 {
         // Wait (bounded) for the outstanding confirms.
         let _ = tokio::time::timeout(
@@ -475,10 +558,22 @@ fn pacer(rate: u64, stop: Arc<AtomicBool>) -> tokio::sync::mpsc::Receiver<()> {
     rx
 }
 
+/// How a consumer settles what it gets.
+#[derive(Clone, Copy, PartialEq)]
+enum Settle {
+    /// no-ack: the broker settles on delivery.
+    NoAck,
+    /// basic.ack, every `--multi-ack` deliveries.
+    Ack,
+    /// basic.reject requeue=false for each delivery (dead-letters it); counted as rejected.
+    Reject,
+}
+
 async fn consumer(
     a: Args,
     t: Arc<Target>,
     queue: String,
+    settle: Settle,
     stats: Arc<Counters>,
     latencies: Arc<Mutex<Vec<u32>>>,
     stop: Arc<AtomicBool>,
@@ -493,7 +588,7 @@ async fn consumer(
     }
     c.call(Method::BasicConsume(BasicConsume {
         queue,
-        no_ack: a.autoack,
+        no_ack: settle == Settle::NoAck,
         ..Default::default()
     }))
     .await?;
@@ -520,6 +615,15 @@ async fn consumer(
                     return Err("consumer: connection closed by the broker".into());
                 }
                 2 if payload.len() >= 12 && (&payload[4..12]).get_u64() == 0 => expect_body = false,
+                3 if expect_body && settle == Settle::Reject => {
+                    expect_body = false;
+                    let m = Method::BasicReject(BasicReject {
+                        delivery_tag: last_tag,
+                        requeue: false,
+                    });
+                    write_frame(&mut out, FRAME_METHOD, 1, |o| m.encode(o));
+                    stats.rejected.fetch_add(1, Ordering::Relaxed);
+                }
                 3 if expect_body => {
                     expect_body = false;
                     if payload.len() >= 8 {
@@ -528,7 +632,7 @@ async fn consumer(
                         local.push(lat_us.min(u64::from(u32::MAX)) as u32);
                     }
                     stats.received.fetch_add(1, Ordering::Relaxed);
-                    if !a.autoack {
+                    if settle == Settle::Ack {
                         unacked += 1;
                         if unacked >= a.multi_ack {
                             let m = Method::BasicAck(BasicAck {
@@ -558,6 +662,182 @@ async fn consumer(
     }
     latencies.lock().await.append(&mut local);
     Ok(())
+}
+
+const REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+/// The RPC client: consumes the direct reply-to pseudo-queue, keeps `--rpc` requests
+/// outstanding, and times each round trip from the timestamp its reply carries back.
+async fn requester(
+    a: Args,
+    t: Arc<Target>,
+    server_queue: String,
+    stats: Arc<Counters>,
+    latencies: Arc<Mutex<Vec<u32>>>,
+    stop: Arc<AtomicBool>,
+) -> Res<()> {
+    let mut c = Conn::open(&t).await?;
+    // Before publishing with reply_to=amq.rabbitmq.reply-to the channel must consume it.
+    c.call(Method::BasicConsume(BasicConsume {
+        queue: REPLY_TO.into(),
+        no_ack: true,
+        ..Default::default()
+    }))
+    .await?;
+    let method = Method::BasicPublish(BasicPublish {
+        routing_key: server_queue,
+        ..Default::default()
+    });
+    let mut body = vec![0u8; a.size.max(8)];
+    let mut out = BytesMut::new();
+    let mut next_id = 0u64;
+    let mut request = |out: &mut BytesMut, frame_max: u32| {
+        let props = BasicProperties {
+            reply_to: Some(REPLY_TO.into()),
+            correlation_id: Some(next_id.to_string()),
+            ..Default::default()
+        }
+        .to_bytes();
+        next_id += 1;
+        body[..8].copy_from_slice(&now_ns().to_be_bytes());
+        write_content(out, 1, &method, &props, &body, frame_max);
+    };
+    for _ in 0..a.rpc {
+        request(&mut out, c.frame_max);
+    }
+    c.wr.write_all(&out).await?;
+    out.clear();
+    stats.sent.fetch_add(a.rpc as u64, Ordering::Relaxed);
+    let mut local = Vec::with_capacity(1 << 16);
+    let mut in_body = false;
+    while !stop.load(Ordering::Relaxed) {
+        let mut sent = 0;
+        loop {
+            match Frame::decode(&mut c.buf, 0)? {
+                Some(Frame::Method(_, Method::BasicDeliver(_))) => in_body = true,
+                Some(Frame::Method(_, Method::ChannelClose(m))) => {
+                    return Err(format!("requester: channel closed: {}", m.reply_text).into());
+                }
+                Some(Frame::Method(_, Method::ConnectionClose(m))) => {
+                    return Err(format!("requester: connection closed: {}", m.reply_text).into());
+                }
+                Some(Frame::Body(_, b)) if in_body => {
+                    in_body = false;
+                    if b.len() >= 8 {
+                        let lat_us = now_ns().saturating_sub((&b[..8]).get_u64()) / 1000;
+                        local.push(lat_us.min(u64::from(u32::MAX)) as u32);
+                    }
+                    stats.received.fetch_add(1, Ordering::Relaxed);
+                    request(&mut out, c.frame_max);
+                    sent += 1;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        if !out.is_empty() {
+            c.wr.write_all(&out).await?;
+            out.clear();
+            stats.sent.fetch_add(sent, Ordering::Relaxed);
+        }
+        match tokio::time::timeout(Duration::from_millis(200), c.rd.read_buf(&mut c.buf)).await {
+            Ok(Ok(0)) => return Err("requester: broker closed the connection".into()),
+            Ok(Err(e)) => return Err(e.into()),
+            _ => {}
+        }
+    }
+    latencies.lock().await.append(&mut local);
+    Ok(())
+}
+
+/// The RPC server: consumes the request queue (no-ack) and answers each request through the
+/// default exchange to its reply_to, with its correlation_id and body.
+async fn responder(t: Arc<Target>, queue: String, stop: Arc<AtomicBool>) -> Res<()> {
+    let mut c = Conn::open(&t).await?;
+    c.call(Method::BasicConsume(BasicConsume {
+        queue,
+        no_ack: true,
+        ..Default::default()
+    }))
+    .await?;
+    let mut out = BytesMut::new();
+    let mut reply: Option<BasicProperties> = None;
+    let mut reply_to = String::new();
+    while !stop.load(Ordering::Relaxed) {
+        loop {
+            match Frame::decode(&mut c.buf, 0)? {
+                Some(Frame::Header(_, h)) => {
+                    let (_, p) = BasicProperties::decode(&h.raw_properties)
+                        .map_err(|e| format!("responder: bad properties: {e:?}"))?;
+                    reply_to = p.reply_to.unwrap_or_default();
+                    reply = Some(BasicProperties {
+                        correlation_id: p.correlation_id,
+                        ..Default::default()
+                    });
+                }
+                Some(Frame::Body(_, b)) => {
+                    if let Some(p) = reply.take() {
+                        let m = Method::BasicPublish(BasicPublish {
+                            routing_key: std::mem::take(&mut reply_to),
+                            ..Default::default()
+                        });
+                        write_content(&mut out, 1, &m, &p.to_bytes(), &b, c.frame_max);
+                    }
+                }
+                Some(Frame::Method(_, Method::ChannelClose(m))) => {
+                    return Err(format!("responder: channel closed: {}", m.reply_text).into());
+                }
+                Some(Frame::Method(_, Method::ConnectionClose(m))) => {
+                    return Err(format!("responder: connection closed: {}", m.reply_text).into());
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        if !out.is_empty() {
+            c.wr.write_all(&out).await?;
+            out.clear();
+        }
+        match tokio::time::timeout(Duration::from_millis(200), c.rd.read_buf(&mut c.buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Polls the queues' message counts (passive declare) until all are empty or `timeout`
+/// passes. Returns when they emptied (None on timeout) and what was left at the end.
+async fn wait_empty(
+    t: &Target,
+    queues: &[String],
+    timeout: Duration,
+) -> Res<(Option<Instant>, u64)> {
+    let mut c = Conn::open(t).await?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut left = 0u64;
+        for q in queues {
+            let Method::QueueDeclareOk(ok) = c
+                .call(Method::QueueDeclare(QueueDeclare {
+                    queue: q.clone(),
+                    passive: true,
+                    ..Default::default()
+                }))
+                .await?
+            else {
+                return Err("expected queue.declare-ok".into());
+            };
+            left += u64::from(ok.message_count);
+        }
+        if left == 0 {
+            return Ok((Some(Instant::now()), 0));
+        }
+        if Instant::now() >= deadline {
+            return Ok((None, left));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// The type and payload size of the first complete frame in `buf`.
@@ -644,7 +924,20 @@ async fn main() -> Res<()> {
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut consumers = Vec::new();
-    if !a.fill {
+    let settle = if a.dlx {
+        Settle::Reject
+    } else if a.autoack {
+        Settle::NoAck
+    } else {
+        Settle::Ack
+    };
+    if a.rpc > 0 {
+        consumers.push(tokio::spawn(responder(
+            t.clone(),
+            queues[0].clone(),
+            stop.clone(),
+        )));
+    } else if !a.fill {
         let n = if a.fanout_queues > 0 {
             a.fanout_queues
         } else {
@@ -656,28 +949,69 @@ async fn main() -> Res<()> {
                 a.clone(),
                 t.clone(),
                 q,
+                settle,
+                stats.clone(),
+                latencies.clone(),
+                stop.clone(),
+            )));
+        }
+        if a.dlx {
+            consumers.push(tokio::spawn(consumer(
+                a.clone(),
+                t.clone(),
+                dlq_name(&a),
+                Settle::NoAck,
                 stats.clone(),
                 latencies.clone(),
                 stop.clone(),
             )));
         }
     }
+    // The broker's RSS, sampled every 10 ms for its peak while a fill is drained.
+    let rss_peak = Arc::new(AtomicU64::new(before.map(|b| b.1).unwrap_or(0)));
+    let sampler = match a.broker_pid {
+        Some(pid) if a.drain_timeout > 0 => {
+            let peak = rss_peak.clone();
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(10));
+                loop {
+                    tick.tick().await;
+                    if let Some((_, rss)) = proc_sample(pid) {
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                    }
+                }
+            }))
+        }
+        _ => None,
+    };
     let started = Instant::now();
     let mut producers = Vec::new();
-    for i in 0..a.producers {
-        let key = if a.fanout_queues > 0 {
-            String::new()
-        } else {
-            queues[i % queues.len()].clone()
-        };
-        producers.push(tokio::spawn(producer(
+    if a.rpc > 0 {
+        producers.push(tokio::spawn(requester(
             a.clone(),
             t.clone(),
-            exchange.clone(),
-            key,
+            queues[0].clone(),
             stats.clone(),
+            latencies.clone(),
             stop.clone(),
         )));
+    } else {
+        for i in 0..a.producers {
+            let key = if a.fanout_queues > 0 {
+                String::new()
+            } else {
+                queues[i % queues.len()].clone()
+            };
+            producers.push(tokio::spawn(producer(
+                a.clone(),
+                t.clone(),
+                exchange.clone(),
+                key,
+                stats.clone(),
+                stop.clone(),
+                started,
+            )));
+        }
     }
     let stopper = {
         let stop = stop.clone();
@@ -706,16 +1040,49 @@ async fn main() -> Res<()> {
     }
     stop.store(true, Ordering::Relaxed);
     stopper.abort();
+    let mut failure = None;
     for p in producers {
         if let Ok(Err(e)) = p.await {
             eprintln!("producer error: {e}");
+            failure.get_or_insert(e);
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
     for c in consumers {
         if let Ok(Err(e)) = c.await {
             eprintln!("consumer error: {e}");
+            failure.get_or_insert(e);
         }
+    }
+    // A scenario the broker refused (direct reply-to where it is not implemented, say)
+    // reports no figures.
+    if let Some(e) = failure
+        && stats.received.load(Ordering::Relaxed) == 0
+        && !a.fill
+    {
+        return Err(e);
+    }
+    let mut drain = String::new();
+    if a.fill && a.drain_timeout > 0 {
+        let last_publish =
+            started + Duration::from_nanos(stats.last_publish_ns.load(Ordering::Relaxed));
+        let (emptied, left) = wait_empty(&t, &queues, Duration::from_secs(a.drain_timeout)).await?;
+        let rss_empty = a.broker_pid.and_then(proc_sample).map(|s| s.1).unwrap_or(0);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Some(s) = sampler {
+            s.abort();
+        }
+        let rss_after = a.broker_pid.and_then(proc_sample).map(|s| s.1).unwrap_or(0);
+        let empty_ms = emptied
+            .map(|e| e.saturating_duration_since(last_publish).as_secs_f64() * 1000.0)
+            .unwrap_or(-1.0);
+        drain = format!(
+            ",\"drained\":{},\"left\":{left},\"fill_seconds\":{:.3},\"time_to_empty_ms\":{empty_ms:.1},\"rss_kb_before\":{},\"rss_kb_peak\":{},\"rss_kb_empty\":{rss_empty},\"rss_kb_after\":{rss_after}",
+            emptied.is_some(),
+            (last_publish - started).as_secs_f64(),
+            before.map(|b| b.1).unwrap_or(0),
+            rss_peak.load(Ordering::Relaxed).max(rss_empty),
+        );
     }
     let after = a.broker_pid.and_then(proc_sample);
     let mut lat = std::mem::take(&mut *latencies.lock().await);
@@ -739,7 +1106,7 @@ async fn main() -> Res<()> {
         }
     };
     println!(
-        "{{\"sent\":{sent},\"received\":{received},\"confirmed\":{},\"nacked\":{},\"seconds\":{elapsed:.3},\"send_rate\":{:.0},\"receive_rate\":{:.0},\"latency_us\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\"broker_cpu_us_per_msg\":{:.3},\"generator_cpu_us_per_msg\":{:.3},\"broker_rss_kb_growth\":{rss_growth}}}",
+        "{{\"sent\":{sent},\"received\":{received},\"confirmed\":{},\"nacked\":{},\"seconds\":{elapsed:.3},\"send_rate\":{:.0},\"receive_rate\":{:.0},\"latency_us\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\"broker_cpu_us_per_msg\":{:.3},\"generator_cpu_us_per_msg\":{:.3},\"broker_rss_kb_growth\":{rss_growth},\"rejected\":{}{drain}}}",
         stats.confirmed.load(Ordering::Relaxed),
         stats.nacked.load(Ordering::Relaxed),
         sent as f64 / elapsed,
@@ -749,6 +1116,7 @@ async fn main() -> Res<()> {
         lat.last().copied().unwrap_or(0),
         per_msg(cpu_us),
         per_msg(self_cpu_us),
+        stats.rejected.load(Ordering::Relaxed),
     );
     Ok(())
 }

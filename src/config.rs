@@ -62,6 +62,28 @@ pub struct Config {
     /// than this (RabbitMQ's disk_free_limit): bytes, or with a unit such as 50MB or 2GiB.
     #[arg(long, value_name = "SIZE", default_value = "50MB", value_parser = parse_size)]
     pub disk_free_limit: u64,
+
+    /// Create a virtual host at start (kept in the data directory); repeat for several.
+    #[arg(long = "vhost", value_name = "NAME")]
+    pub vhosts: Vec<String>,
+
+    /// Create (or reset) a user with a password, tagged administrator, with every
+    /// permission on every vhost; repeat for several.
+    #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = parse_user)]
+    pub users: Vec<(String, String)>,
+
+    /// Import a RabbitMQ definitions file (users, vhosts, permissions, exchanges, queues,
+    /// bindings) at start, as `rabbitmqctl import_definitions` does.
+    #[arg(long, value_name = "FILE")]
+    pub definitions: Option<PathBuf>,
+}
+
+/// `NAME:PASSWORD`, split at the first colon (a password may contain colons).
+pub fn parse_user(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, password)) if !name.is_empty() => Ok((name.to_owned(), password.to_owned())),
+        _ => Err(format!("{text:?} is not NAME:PASSWORD")),
+    }
 }
 
 /// A size in bytes: a number, optionally followed by kB, MB, GB, TB (powers of 1000) or KiB,

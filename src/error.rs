@@ -220,7 +220,8 @@ impl From<BrokerError> for AmqpError {
             | BrokerError::NotEmpty { .. }
             | BrokerError::InvalidArgument { .. }
             | BrokerError::InvalidExpiration { .. }
-            | BrokerError::InvalidXMatch(_) => AmqpError::precondition_failed(e.to_string()),
+            | BrokerError::InvalidXMatch(_)
+            | BrokerError::QueueLimit { .. } => AmqpError::precondition_failed(e.to_string()),
             BrokerError::UnknownExchangeType(_) => AmqpError::command_invalid(e.to_string()),
         }
     }

@@ -76,9 +76,42 @@ fn main() -> ExitCode {
             let _ = stop_tx.send(true);
         });
         core.disk_alarm().set_limit(config.disk_free_limit);
+        if let Err(e) = apply_access_flags(&core, &config) {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
         warren::server::serve(listeners, Arc::new(core), stop_rx).await;
         ExitCode::SUCCESS
     })
+}
+
+/// --vhost, --user and --definitions: what a fresh broker should hold besides guest on "/".
+fn apply_access_flags(core: &Core, config: &warren::config::Config) -> Result<(), String> {
+    for name in &config.vhosts {
+        core.add_vhost(name)
+            .map_err(|e| format!("cannot create vhost '{name}': {e}"))?;
+    }
+    for (name, password) in &config.users {
+        core.add_admin(name, password);
+    }
+    if let Some(file) = &config.definitions {
+        let bytes = std::fs::read(file)
+            .map_err(|e| format!("cannot read definitions {}: {e}", file.display()))?;
+        let done = core
+            .import_definitions(&bytes)
+            .map_err(|e| format!("definitions {} are not valid JSON: {e}", file.display()))?;
+        tracing::info!(
+            users = done.users,
+            vhosts = done.vhosts,
+            exchanges = done.exchanges,
+            queues = done.queues,
+            bindings = done.bindings,
+            skipped = done.skipped.len(),
+            "imported definitions from {}",
+            file.display()
+        );
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

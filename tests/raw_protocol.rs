@@ -930,6 +930,7 @@ async fn the_handshake_offers_what_clients_need() {
         "authentication_failure_close",
         "consumer_cancel_notify",
         "connection.blocked",
+        "direct_reply_to",
     ] {
         assert_eq!(caps.get(cap), Some(&FieldValue::Bool(true)), "{cap}");
     }

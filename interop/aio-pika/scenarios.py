@@ -862,6 +862,62 @@ async def single_active_consumer():
         await conn.close()
 
 
+async def queue_expiry():
+    conn = await dial()
+    idle, used = uniq("expires"), uniq("expires")
+    try:
+        ch = await conn.channel()
+        # The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+        q = await ch.declare_queue(used, arguments={"x-expires": 200})
+        tag = await q.consume(lambda m: None, no_ack=True)
+        await ch.declare_queue(idle, arguments={"x-expires": 200})
+        start = time.monotonic()
+        while True:
+            # Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than
+            # the 200 ms: RabbitMQ renews the lease on a passive declare too.
+            probe = await conn.channel()
+            try:
+                await probe.declare_queue(idle, passive=True)
+            except aiormq.exceptions.ChannelNotFoundEntity:  # aiormq maps reply code 404 to this class
+                break
+            await probe.close()
+            check(time.monotonic() - start < WAIT, "queue with x-expires 200 and no consumer still there after 5 s")
+            await asyncio.sleep(0.3)
+        gone = time.monotonic() - start
+        probe = await conn.channel()
+        await probe.declare_queue(used, passive=True)  # raises if the consumed queue expired too
+        await probe.close()
+        await q.cancel(tag)
+        return f"idle queue gone after {gone * 1000:.0f} ms (ChannelNotFoundEntity); consumed one still there"
+    finally:
+        await delete_queues(conn, idle, used)
+        await conn.close()
+
+
+async def consumer_priority():
+    conn = await dial()
+    try:
+        ch_a, ch_b = await conn.channel(), await conn.channel()
+        await ch_a.set_qos(prefetch_count=2)
+        qa = await tmp_queue(ch_a)
+        qb = await ch_b.declare_queue(qa.name, passive=True)
+        inbox_a, inbox_b = asyncio.Queue(), asyncio.Queue()
+        # B first: the priority, not the order of registration, gives A the first messages.
+        await qb.consume(inbox_b.put, no_ack=True, consumer_tag="B")
+        await qa.consume(inbox_a.put, consumer_tag="A", arguments={"x-priority": 10})
+        for i in range(5):
+            await publish(ch_a, qa.name, str(i).encode())
+        got_a = [await recv(inbox_a) for _ in range(2)]
+        got_b = [await recv(inbox_b) for _ in range(3)]
+        extra = await recv(inbox_a, 0.2)
+        got_a, got_b = [m and m.body for m in got_a], [m and m.body for m in got_b]
+        check(got_a == [b"0", b"1"] and got_b == [b"2", b"3", b"4"] and extra is None,
+              f"A (x-priority 10, prefetch 2, no acks) got {got_a} (then {extra and extra.body!r}), B got {got_b}")
+        return "Queue.consume(arguments={'x-priority': 10})"
+    finally:
+        await conn.close()
+
+
 async def sender_selected():
     conn = await dial()
     name = uniq("cc")
@@ -916,7 +972,7 @@ SCENARIOS = {f.__name__: f for f in [
     empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
     tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close, queue_arg_invalid,
     message_ttl, dead_letter, retry_with_delay, max_length, priority_queue, single_active_consumer,
-    sender_selected, rpc_reply_to]}
+    sender_selected, rpc_reply_to, queue_expiry, consumer_priority]}
 
 
 def one_line(s):

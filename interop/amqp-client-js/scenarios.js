@@ -576,6 +576,29 @@ const scenarios = {
     await tmpQueue(ch1);
   },
 
+  async rpc_reply_to(s) {
+    const requester = await s.channel(await s.connect());
+    const responder = await s.channel(await s.connect());
+    const pseudo = 'amq.rabbitmq.reply-to';
+    const ok = await within(requester.queueDeclare(pseudo, { passive: true }), 5000, 'passive queue.declare');
+    check(ok.messageCount === 0 && ok.consumerCount === 1, `passive declare of ${pseudo}: ${show(ok)}`);
+    const q = await tmpQueue(responder);
+    const requests = await consumer(responder, q, { noAck: true });
+    const replies = await consumer(requester, pseudo, { noAck: true });
+    const id = crypto.randomUUID();
+    await requester.basicPublish('', q, '6*7', { replyTo: pseudo, correlationId: id });
+    const req = await requests.next();
+    check(req, 'no request within 5 s');
+    const replyTo = req.properties.replyTo;
+    check(typeof replyTo === 'string' && replyTo.startsWith(`${pseudo}.`), `request reply-to ${show(replyTo)}`);
+    await responder.basicPublish('', replyTo, '42', { correlationId: req.properties.correlationId });
+    const reply = await replies.next();
+    check(reply, 'no reply within 5 s');
+    check(reply.consumerTag === replies.cons.tag, `reply for consumer ${show(reply.consumerTag)}`);
+    check(bodyOf(reply) === '42' && reply.properties.correlationId === id, `reply ${show(bodyOf(reply))} correlation ${show(reply.properties.correlationId)}`);
+    return 'basicConsume(amq.rabbitmq.reply-to, { noAck: true })';
+  },
+
   async clean_close(s) {
     const c = await s.connect();
     let disconnected = false;
@@ -759,6 +782,76 @@ const scenarios = {
     check(extra === undefined, () => `cancelled consumer A got ${show(extra && bodyOf(extra))}`);
   },
 
+  async queue_expiry(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const idle = uniq('expires');
+    const used = uniq('expires');
+    s.deferOnChannel(c, async (cc) => {
+      await cc.queueDelete(idle);
+      await cc.queueDelete(used);
+    });
+    // The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+    await ch.queueDeclare(used, { durable: false }, { 'x-expires': 200 });
+    const cons = await consumer(ch, used, { noAck: true });
+    await ch.queueDeclare(idle, { durable: false }, { 'x-expires': 200 });
+    const start = Date.now();
+    for (;;) {
+      // Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than the
+      // 200 ms: RabbitMQ renews the lease on a passive declare too.
+      const probe = await s.channel(c);
+      let err;
+      try {
+        await within(probe.queueDeclare(idle, { passive: true }), 5000, 'passive queue.declare');
+      } catch (e) {
+        err = e;
+      }
+      if (err) {
+        // AMQPError carries the close as text: "channel N closed: <reply text> (<reply code>)"
+        const code = err instanceof AMQPError && /\((\d+)\)$/.exec(err.message);
+        check(code && code[1] === '404', `error ${show(err.message)}`);
+        break;
+      }
+      await probe.close();
+      check(Date.now() - start < 5000, 'queue with x-expires 200 and no consumer still there after 5 s');
+      await sleep(300);
+    }
+    const gone = Date.now() - start;
+    const probe = await s.channel(c);
+    await within(probe.queueDeclare(used, { passive: true }), 5000, 'passive queue.declare'); // rejects if the consumed queue expired too
+    await probe.close();
+    await within(ch.basicCancel(cons.cons.tag), 5000, 'basic.cancel');
+    return `idle queue gone after ${gone} ms (AMQPError ... (404)); consumed one still there`;
+  },
+
+  async consumer_priority(s) {
+    const c = await s.connect();
+    const chA = await s.channel(c);
+    const chB = await s.channel(c);
+    const q = await tmpQueue(chA);
+    await chA.basicQos(2);
+    // B first: the priority, not the order of registration, gives A the first messages.
+    const b = await consumer(chB, q, { noAck: true, tag: 'B' });
+    const a = await consumer(chA, q, { noAck: false, tag: 'A', args: { 'x-priority': 10 } });
+    for (let i = 0; i < 5; i++) await chA.basicPublish('', q, String(i));
+    const gotA = [];
+    const gotB = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await a.next();
+      gotA.push(m && bodyOf(m));
+    }
+    for (let i = 0; i < 3; i++) {
+      const m = await b.next();
+      gotB.push(m && bodyOf(m));
+    }
+    const extra = await a.next(200);
+    check(
+      isDeepStrictEqual(gotA, ['0', '1']) && isDeepStrictEqual(gotB, ['2', '3', '4']) && extra === undefined,
+      () => `A (x-priority 10, prefetch 2, no acks) got ${show(gotA)} (then ${show(extra && bodyOf(extra))}), B got ${show(gotB)}`,
+    );
+    return "basicConsume(q, { args: { 'x-priority': 10 } })";
+  },
+
   async sender_selected(s) {
     const c = await s.connect();
     const ch = await s.channel(c);
@@ -778,30 +871,6 @@ const scenarios = {
       const hs = m.properties.headers || {};
       check(!('BCC' in hs), `copy for ${k} carries BCC: ${show(hs)}`);
     }
-  },
-
-  // The low-level form of what the library's AMQPRPCClient does: consume the pseudo-queue
-  // (no-ack) on the channel that publishes the request.
-  async rpc_reply_to(s) {
-    const requester = await s.connect();
-    const responder = await s.connect();
-    const ch = await s.channel(requester);
-    const replies = await consumer(ch, 'amq.rabbitmq.reply-to', { noAck: true });
-    const rch = await s.channel(responder);
-    const reqQ = uniq('rpc');
-    await rch.queueDeclare(reqQ, { exclusive: true, durable: false });
-    s.deferOnChannel(responder, (cc) => cc.queueDelete(reqQ));
-    const corr = crypto.randomBytes(8).toString('hex');
-    await ch.basicPublish('', reqQ, 'ping', { replyTo: 'amq.rabbitmq.reply-to', correlationId: corr });
-    const req = await getOne(rch, reqQ, true);
-    check(req, 'request did not arrive');
-    const replyTo = req.properties.replyTo;
-    check(typeof replyTo === 'string' && replyTo.startsWith('amq.rabbitmq.reply-to.'), `request replyTo ${show(replyTo)}`);
-    await rch.basicPublish('', replyTo, 'pong', { correlationId: req.properties.correlationId });
-    const rep = await replies.next();
-    check(rep, 'reply did not arrive within 5 s');
-    check(bodyOf(rep) === 'pong' && rep.properties.correlationId === corr, `reply ${show(bodyOf(rep))} correlation id ${show(rep.properties.correlationId)}`);
-    return "basicConsume('amq.rabbitmq.reply-to', { noAck: true }) on the requesting channel";
   },
 };
 

@@ -590,6 +590,29 @@ const scenarios = {
     await tmpQueue(ch1);
   },
 
+  async rpc_reply_to(s) {
+    const requester = await s.channel(await s.connect());
+    const responder = await s.channel(await s.connect());
+    const pseudo = 'amq.rabbitmq.reply-to';
+    const ok = await within(requester.checkQueue(pseudo), 5000, 'passive queue.declare');
+    check(ok.messageCount === 0 && ok.consumerCount === 1, `passive declare of ${pseudo}: ${show(ok)}`);
+    const q = await tmpQueue(responder);
+    const requests = await consumer(responder, q, { noAck: true });
+    const replies = await consumer(requester, pseudo, { noAck: true });
+    const id = crypto.randomUUID();
+    requester.sendToQueue(q, text('6*7'), { replyTo: pseudo, correlationId: id });
+    const req = await requests.next();
+    check(req, 'no request within 5 s');
+    const replyTo = req.properties.replyTo;
+    check(typeof replyTo === 'string' && replyTo.startsWith(`${pseudo}.`), `request reply-to ${show(replyTo)}`);
+    responder.publish('', replyTo, text('42'), { correlationId: req.properties.correlationId });
+    const reply = await replies.next();
+    check(reply, 'no reply within 5 s');
+    check(reply.fields.consumerTag === replies.tag, `reply for consumer ${show(reply.fields.consumerTag)}`);
+    check(reply.content.toString() === '42' && reply.properties.correlationId === id, `reply ${show(reply.content.toString())} correlation ${show(reply.properties.correlationId)}`);
+    return 'consume amq.rabbitmq.reply-to with noAck';
+  },
+
   async clean_close(s) {
     const c = await within(amqp.connect(urlWith({ heartbeat: 30 })), 5000, 'connect');
     const errors = [];
@@ -765,6 +788,75 @@ const scenarios = {
     check(isDeepStrictEqual(gotB, ['3', '4']), `consumer B got ${show(gotB)} after A was cancelled`);
     extra = await a.next(100);
     check(extra === undefined || extra === null, () => `cancelled consumer A got ${show(extra && extra.content.toString())}`);
+  },
+
+  // amqplib's assertQueue option `expires` is x-expires, consume option `priority` x-priority.
+  async queue_expiry(s) {
+    const c = await s.connect();
+    const ch = await s.channel(c);
+    const idle = uniq('expires');
+    const used = uniq('expires');
+    s.deferOnChannel(c, async (cc) => {
+      await cc.deleteQueue(idle);
+      await cc.deleteQueue(used);
+    });
+    // The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+    await ch.assertQueue(used, { durable: false, expires: 200 });
+    const cons = await consumer(ch, used, { noAck: true });
+    await ch.assertQueue(idle, { durable: false, expires: 200 });
+    const start = Date.now();
+    for (;;) {
+      // Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than the
+      // 200 ms: RabbitMQ renews the lease on a passive declare too.
+      const probe = await s.channel(c);
+      let err;
+      try {
+        await within(probe.checkQueue(idle), 5000, 'passive queue.declare');
+      } catch (e) {
+        err = e;
+      }
+      if (err) {
+        check(err.code === 404, `error code ${show(err.code)}: ${err.message}`);
+        break;
+      }
+      await probe.close();
+      check(Date.now() - start < 5000, 'queue with x-expires 200 and no consumer still there after 5 s');
+      await h.sleep(300);
+    }
+    const gone = Date.now() - start;
+    const probe = await s.channel(c);
+    await within(probe.checkQueue(used), 5000, 'passive queue.declare'); // rejects if the consumed queue expired too
+    await probe.close();
+    await ch.cancel(cons.tag);
+    return `idle queue gone after ${gone} ms; consumed one still there (assertQueue { expires: 200 })`;
+  },
+
+  async consumer_priority(s) {
+    const c = await s.connect();
+    const chA = await s.channel(c);
+    const chB = await s.channel(c);
+    const q = await tmpQueue(chA);
+    await chA.prefetch(2);
+    // B first: the priority, not the order of registration, gives A the first messages.
+    const b = await consumer(chB, q, { noAck: true, consumerTag: 'B' });
+    const a = await consumer(chA, q, { noAck: false, consumerTag: 'A', priority: 10 });
+    for (let i = 0; i < 5; i++) chA.sendToQueue(q, text(String(i)));
+    const gotA = [];
+    const gotB = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await a.next();
+      gotA.push(m && m.content.toString());
+    }
+    for (let i = 0; i < 3; i++) {
+      const m = await b.next();
+      gotB.push(m && m.content.toString());
+    }
+    const extra = await a.next(200);
+    check(
+      isDeepStrictEqual(gotA, ['0', '1']) && isDeepStrictEqual(gotB, ['2', '3', '4']) && extra === undefined,
+      () => `A (x-priority 10, prefetch 2, no acks) got ${show(gotA)} (then ${show(extra && extra.content.toString())}), B got ${show(gotB)}`,
+    );
+    return 'consume option { priority: 10 }';
   },
 
   // amqplib's publish options CC and BCC become the CC/BCC headers (arrays of longstr).

@@ -91,6 +91,7 @@ static class Scenarios
         add("channels_100", Channels100);
         add("close_requeues", CloseRequeues);
         addNa("server_cancel", "IBasicConsumer has no basic.cancel handler and the client does not announce consumer_cancel_notify");
+        add("rpc_reply_to", RpcReplyTo);
         add("clean_close", CleanClose);
         add("queue_arg_invalid", QueueArgInvalid);
         add("message_ttl", MessageTtl);
@@ -100,7 +101,8 @@ static class Scenarios
         add("priority_queue", PriorityQueue);
         add("single_active_consumer", SingleActiveConsumer);
         add("sender_selected", SenderSelected);
-        add("rpc_reply_to", RpcReplyTo);
+        add("queue_expiry", QueueExpiry);
+        add("consumer_priority", ConsumerPriority);
 
         var only = args.Length > 1 ? new HashSet<string>(args[1].Split(',')) : null;
         foreach (var e in all)
@@ -732,6 +734,41 @@ static class Scenarios
         Ok(r.Redelivered, "redelivered set after the channel closed");
     }
 
+    static void RpcReplyTo(IConnection c)
+    {
+        const string pseudo = "amq.rabbitmq.reply-to";
+        var rc = Open(0);
+        try
+        {
+            IModel requester = c.CreateModel(), responder = rc.CreateModel();
+            // This client's QueueDeclare gives back only the name, not the counts.
+            Ok(requester.QueueDeclare(pseudo, true, false, false, false, false, null) == pseudo, "passive declare names the pseudo-queue");
+            string q = ExclusiveQueue(responder);
+            var requests = new Collector(responder);
+            var replies = new Collector(requester);
+            responder.BasicConsume(q, true, null, requests);
+            requester.BasicConsume(pseudo, true, null, replies);
+            string id = Guid.NewGuid().ToString();
+            var p = requester.CreateBasicProperties();
+            p.ReplyTo = pseudo;
+            p.CorrelationId = id;
+            Publish(requester, "", q, "6*7", p);
+            var req = requests.Next();
+            string replyTo = req.BasicProperties.ReplyTo;
+            Ok(replyTo != null && replyTo.StartsWith(pseudo + "."), "request reply-to " + replyTo);
+            var rp = responder.CreateBasicProperties();
+            rp.CorrelationId = req.BasicProperties.CorrelationId;
+            Publish(responder, "", replyTo, "42", rp);
+            var reply = replies.Next();
+            Ok(S(reply.Body) == "42" && reply.BasicProperties.CorrelationId == id,
+                "reply " + S(reply.Body) + " correlation " + reply.BasicProperties.CorrelationId);
+        }
+        finally
+        {
+            rc.Close(WaitMs);
+        }
+    }
+
     static void CleanClose(IConnection c)
     {
         var down = new ManualResetEvent(false);
@@ -937,6 +974,74 @@ static class Scenarios
         Ok(a.Deliveries.Count == 0, "cancelled consumer A got more");
     }
 
+    static void QueueExpiry(IConnection c)
+    {
+        var m = c.CreateModel();
+        string idle = Name("expires"), used = Name("expires");
+        try
+        {
+            // The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+            m.QueueDeclare(used, false, false, false, false, false, Table("x-expires", 200));
+            string tag = m.BasicConsume(used, true, null, new Collector(m));
+            m.QueueDeclare(idle, false, false, false, false, false, Table("x-expires", 200));
+            var start = DateTime.UtcNow;
+            while (true)
+            {
+                // Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than
+                // the 200 ms: RabbitMQ renews the lease on a passive declare too.
+                var probe = c.CreateModel();
+                try
+                {
+                    probe.QueueDeclare(idle, true, false, false, false, false, null);
+                }
+                catch (OperationInterruptedException e)
+                {
+                    Ok(e.ShutdownReason.ReplyCode == 404, "reply code " + e.ShutdownReason.ReplyCode + " " + e.ShutdownReason.ReplyText);
+                    break;
+                }
+                probe.Close();
+                Ok((DateTime.UtcNow - start).TotalMilliseconds < WaitMs, "queue with x-expires 200 and no consumer still there after 5 s");
+                Thread.Sleep(300);
+            }
+            detail = "idle queue gone after " + (int)(DateTime.UtcNow - start).TotalMilliseconds + " ms; consumed one still there";
+            var again = c.CreateModel();
+            again.QueueDeclare(used, true, false, false, false, false, null); // throws if the consumed queue expired too
+            again.Close();
+            m.BasicCancel(tag);
+        }
+        finally
+        {
+            var cleanup = c.CreateModel();
+            cleanup.QueueDelete(idle, false, false, false);
+            cleanup.QueueDelete(used, false, false, false);
+            cleanup.Close();
+        }
+    }
+
+    static void ConsumerPriority(IConnection c)
+    {
+        var ma = c.CreateModel();
+        var mb = c.CreateModel();
+        string q = ExclusiveQueue(ma);
+        ma.BasicQos(0, 2, false);
+        var a = new Collector(ma);
+        var b = new Collector(mb);
+        // B first: the priority, not the order of registration, gives A the first messages.
+        mb.BasicConsume(q, true, null, b);
+        // The client's basic.consume table is AMQP 0-8's "filter": the arguments field of 0-9-1.
+        ma.BasicConsume(q, false, Table("x-priority", 10), a);
+        for (int i = 0; i < 5; i++) Publish(ma, "", q, "c" + i);
+        var gotA = new List<string>();
+        var gotB = new List<string>();
+        for (int i = 0; i < 2; i++) gotA.Add(S(a.Next().Body));
+        for (int i = 0; i < 3; i++) gotB.Add(S(b.Next().Body));
+        BasicGetResult extra;
+        bool more = a.Deliveries.TryTake(out extra, 200);
+        Ok(Same(gotA, "c0", "c1") && Same(gotB, "c2", "c3", "c4") && !more,
+            "A (x-priority 10, prefetch 2, no acks) got " + Show(gotA) + (more ? " then " + S(extra.Body) : "") + ", B got " + Show(gotB));
+        detail = "BasicConsume(q, false, filter: {x-priority: 10}, consumer)";
+    }
+
     static void SenderSelected(IConnection c)
     {
         var m = c.CreateModel();
@@ -965,28 +1070,5 @@ static class Scenarios
             }
         }
         finally { m.ExchangeDelete(x, false, false); }
-    }
-
-    static void RpcReplyTo(IConnection c)
-    {
-        var requester = c.CreateModel();
-        var responder = c.CreateModel();
-        string q = ExclusiveQueue(responder);
-        var replies = new Collector(requester);
-        requester.BasicConsume("amq.rabbitmq.reply-to", true, null, replies);
-        string corr = Guid.NewGuid().ToString();
-        var p = requester.CreateBasicProperties();
-        p.ReplyTo = "amq.rabbitmq.reply-to";
-        p.CorrelationId = corr;
-        Publish(requester, "", q, "ping", p);
-        var req = Get(responder, q);
-        string replyTo = req.BasicProperties.ReplyTo;
-        Ok(replyTo != null && replyTo.StartsWith("amq.rabbitmq.reply-to."), "request reply_to " + replyTo);
-        var back = responder.CreateBasicProperties();
-        back.CorrelationId = req.BasicProperties.CorrelationId;
-        Publish(responder, "", replyTo, "pong", back);
-        var d = replies.Next();
-        Ok(S(d.Body) == "pong", "reply body " + S(d.Body));
-        Ok(d.BasicProperties.CorrelationId == corr, "reply correlation id " + d.BasicProperties.CorrelationId);
     }
 }

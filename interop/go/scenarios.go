@@ -767,6 +767,34 @@ func serverCancel() string {
 	return ""
 }
 
+func rpcReplyTo() string {
+	const pseudo = "amq.rabbitmq.reply-to"
+	rc, sc := dial(), dial()
+	defer rc.Close()
+	defer sc.Close()
+	requester, responder := channel(rc), channel(sc)
+	ok, err := requester.QueueDeclarePassive(pseudo, false, false, false, false, nil)
+	must(err, "passive queue.declare")
+	check(ok.Messages == 0 && ok.Consumers == 1, "passive declare of %s: %d messages, %d consumers", pseudo, ok.Messages, ok.Consumers)
+	q := tmpQueue(responder)
+	requests, err := responder.Consume(q, "", true, false, false, false, nil)
+	must(err, "basic.consume")
+	tag := "replies-" + q
+	replies, err := requester.Consume(pseudo, tag, true, false, false, false, nil)
+	must(err, "basic.consume of "+pseudo)
+	id := uniq("call")
+	publish(requester, "", q, amqp.Publishing{Body: []byte("6*7"), ReplyTo: pseudo, CorrelationId: id})
+	req, got := recvDelivery(requests, 5*time.Second)
+	check(got, "no request within 5 s")
+	check(strings.HasPrefix(req.ReplyTo, pseudo+"."), "request reply-to %q", req.ReplyTo)
+	publish(responder, "", req.ReplyTo, amqp.Publishing{Body: []byte("42"), CorrelationId: req.CorrelationId})
+	reply, got := recvDelivery(replies, 5*time.Second)
+	check(got, "no reply within 5 s")
+	check(reply.ConsumerTag == tag, "reply for consumer %q", reply.ConsumerTag)
+	check(string(reply.Body) == "42" && reply.CorrelationId == id, "reply %q correlation %q", reply.Body, reply.CorrelationId)
+	return "Consume(amq.rabbitmq.reply-to, autoAck)"
+}
+
 func cleanClose() string {
 	c := dial()
 	closes := c.NotifyClose(make(chan *amqp.Error, 1))
@@ -1014,6 +1042,81 @@ func singleActiveConsumer() string {
 	return ""
 }
 
+func queueExpiry() string {
+	c := dial()
+	defer c.Close()
+	ch := channel(c)
+	idle, used := uniq("expires"), uniq("expires")
+	defer func() {
+		if cc, err := c.Channel(); err == nil {
+			cc.QueueDelete(idle, false, false, false)
+			cc.QueueDelete(used, false, false, false)
+			cc.Close()
+		}
+	}()
+	args := amqp.Table{"x-expires": int32(200)}
+	// The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+	_, err := ch.QueueDeclare(used, false, false, false, false, args)
+	must(err, "queue.declare "+used)
+	_, err = ch.Consume(used, "used", true, false, false, false, nil)
+	must(err, "basic.consume")
+	_, err = ch.QueueDeclare(idle, false, false, false, false, args)
+	must(err, "queue.declare "+idle)
+	start := time.Now()
+	for {
+		// Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than the
+		// 200 ms: RabbitMQ renews the lease on a passive declare too.
+		probe := channel(c)
+		_, err := probe.QueueDeclarePassive(idle, false, false, false, false, nil)
+		if err != nil {
+			var ae *amqp.Error
+			check(errors.As(err, &ae) && ae.Code == 404, "passive declare: %v", err)
+			break
+		}
+		probe.Close()
+		check(time.Since(start) < 5*time.Second, "queue with x-expires 200 and no consumer still there after 5 s")
+		time.Sleep(300 * time.Millisecond)
+	}
+	gone := time.Since(start)
+	probe := channel(c)
+	_, err = probe.QueueDeclarePassive(used, false, false, false, false, nil)
+	must(err, "passive declare of the consumed queue")
+	probe.Close()
+	must(ch.Cancel("used", false), "basic.cancel")
+	return fmt.Sprintf("idle queue gone after %d ms (*amqp.Error 404); consumed one still there", gone.Milliseconds())
+}
+
+func consumerPriority() string {
+	c := dial()
+	defer c.Close()
+	chA, chB := channel(c), channel(c)
+	q := tmpQueue(chA)
+	must(chA.Qos(2, 0, false), "basic.qos A")
+	// B first: the priority, not the order of registration, gives A the first messages.
+	db, err := chB.Consume(q, "B", true, false, false, false, nil)
+	must(err, "consume B")
+	da, err := chA.Consume(q, "A", false, false, false, false, amqp.Table{"x-priority": int32(10)})
+	must(err, "consume A")
+	for i := 0; i < 5; i++ {
+		publish(chA, "", q, text(fmt.Sprint(i)))
+	}
+	var gotA, gotB []string
+	for i := 0; i < 2; i++ {
+		d, ok := recvDelivery(da, 5*time.Second)
+		check(ok, "consumer A got %v of 2", gotA)
+		gotA = append(gotA, string(d.Body))
+	}
+	for i := 0; i < 3; i++ {
+		d, ok := recvDelivery(db, 5*time.Second)
+		check(ok, "consumer B got %v of 3 (A got %v)", gotB, gotA)
+		gotB = append(gotB, string(d.Body))
+	}
+	extra, more := recvDelivery(da, 200*time.Millisecond)
+	check(eq(gotA, []string{"0", "1"}) && eq(gotB, []string{"2", "3", "4"}) && !more,
+		"A (x-priority 10, prefetch 2, no acks) got %v (then %q), B got %v", gotA, extra.Body, gotB)
+	return "Channel.Consume(..., amqp.Table{\"x-priority\": int32(10)})"
+}
+
 func senderSelected() string {
 	c := dial()
 	defer c.Close()
@@ -1083,6 +1186,9 @@ var scenarios = map[string]func() string{
 	"priority_queue":         priorityQueue,
 	"single_active_consumer": singleActiveConsumer,
 	"sender_selected":        senderSelected,
+	"rpc_reply_to":           rpcReplyTo,
+	"queue_expiry":           queueExpiry,
+	"consumer_priority":      consumerPriority,
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

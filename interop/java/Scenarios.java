@@ -82,6 +82,7 @@ public class Scenarios {
         all.put("channels_100", Scenarios::channels100);
         all.put("close_requeues", Scenarios::closeRequeues);
         all.put("server_cancel", Scenarios::serverCancel);
+        all.put("rpc_reply_to", Scenarios::rpcReplyTo);
         all.put("clean_close", Scenarios::cleanClose);
         all.put("queue_arg_invalid", Scenarios::queueArgInvalid);
         all.put("message_ttl", Scenarios::messageTtl);
@@ -91,7 +92,8 @@ public class Scenarios {
         all.put("priority_queue", Scenarios::priorityQueue);
         all.put("single_active_consumer", Scenarios::singleActiveConsumer);
         all.put("sender_selected", Scenarios::senderSelected);
-        all.put("rpc_reply_to", Scenarios::rpcReplyTo);
+        all.put("queue_expiry", Scenarios::queueExpiry);
+        all.put("consumer_priority", Scenarios::consumerPriority);
 
         List<String> only = args.length > 1 ? Arrays.asList(args[1].split(",")) : null;
         for (Map.Entry<String, Body> e : all.entrySet()) {
@@ -776,6 +778,32 @@ public class Scenarios {
         check(ch.isOpen(), "channel stays open after a server cancel");
     }
 
+    static void rpcReplyTo(Connection c) throws Exception {
+        String pseudo = "amq.rabbitmq.reply-to";
+        Connection rc = factory().newConnection("interop-java-rpc-responder");
+        try {
+            Channel requester = c.createChannel(), responder = rc.createChannel();
+            AMQP.Queue.DeclareOk ok = requester.queueDeclarePassive(pseudo);
+            check(ok.getMessageCount() == 0 && ok.getConsumerCount() == 1,
+                "passive declare of " + pseudo + ": " + ok.getMessageCount() + " messages, " + ok.getConsumerCount() + " consumers");
+            String q = exclusiveQueue(responder);
+            Collector requests = new Collector(responder), replies = new Collector(requester);
+            responder.basicConsume(q, true, requests);
+            requester.basicConsume(pseudo, true, replies);
+            String id = UUID.randomUUID().toString();
+            requester.basicPublish("", q, new AMQP.BasicProperties.Builder().replyTo(pseudo).correlationId(id).build(), b("6*7"));
+            AMQP.BasicProperties req = (AMQP.BasicProperties) requests.next()[1];
+            String replyTo = req.getReplyTo();
+            check(replyTo != null && replyTo.startsWith(pseudo + "."), "request reply-to " + replyTo);
+            responder.basicPublish("", replyTo, new AMQP.BasicProperties.Builder().correlationId(req.getCorrelationId()).build(), b("42"));
+            Object[] reply = replies.next();
+            String corr = ((AMQP.BasicProperties) reply[1]).getCorrelationId();
+            check(s((byte[]) reply[2]).equals("42") && id.equals(corr), "reply " + s((byte[]) reply[2]) + " correlation " + corr);
+        } finally {
+            rc.close((int) WAIT_MS);
+        }
+    }
+
     static void cleanClose(Connection c) throws Exception {
         AtomicReference<ShutdownSignalException> sig = new AtomicReference<>();
         CountDownLatch down = new CountDownLatch(1);
@@ -958,6 +986,61 @@ public class Scenarios {
         check(a.deliveries.isEmpty(), "cancelled consumer A got more");
     }
 
+    static void queueExpiry(Connection c) throws Exception {
+        Channel ch = c.createChannel();
+        String idle = name("expires"), used = name("expires");
+        try {
+            // The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+            ch.queueDeclare(used, false, false, false, args("x-expires", 200));
+            String tag = ch.basicConsume(used, true, new Collector(ch));
+            ch.queueDeclare(idle, false, false, false, args("x-expires", 200));
+            long start = System.currentTimeMillis();
+            while (true) {
+                // Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than
+                // the 200 ms: RabbitMQ renews the lease on a passive declare too.
+                Channel probe = c.createChannel();
+                try {
+                    probe.queueDeclarePassive(idle);
+                } catch (IOException e) {
+                    check(e.getCause() instanceof ShutdownSignalException, "cause " + e.getCause());
+                    AMQP.Channel.Close close = (AMQP.Channel.Close) ((ShutdownSignalException) e.getCause()).getReason();
+                    check(close.getReplyCode() == 404, "reply code " + close.getReplyCode() + " " + close.getReplyText());
+                    break;
+                }
+                probe.close();
+                check(System.currentTimeMillis() - start < WAIT_MS, "queue with x-expires 200 and no consumer still there after 5 s");
+                Thread.sleep(300);
+            }
+            Channel probe = c.createChannel();
+            probe.queueDeclarePassive(used); // throws if the consumed queue expired too
+            probe.close();
+            ch.basicCancel(tag);
+        } finally {
+            Channel cleanup = c.createChannel();
+            cleanup.queueDelete(idle);
+            cleanup.queueDelete(used);
+            cleanup.close();
+        }
+    }
+
+    static void consumerPriority(Connection c) throws Exception {
+        Channel chA = c.createChannel(), chB = c.createChannel();
+        String q = exclusiveQueue(chA);
+        chA.basicQos(2);
+        Collector a = new Collector(chA), bc = new Collector(chB);
+        // B first: the priority, not the order of registration, gives A the first messages.
+        chB.basicConsume(q, true, bc);
+        chA.basicConsume(q, false, args("x-priority", 10), a);
+        for (int i = 0; i < 5; i++) chA.basicPublish("", q, null, b("c" + i));
+        List<String> gotA = new ArrayList<>(), gotB = new ArrayList<>();
+        for (int i = 0; i < 2; i++) gotA.add(s((byte[]) a.next()[2]));
+        for (int i = 0; i < 3; i++) gotB.add(s((byte[]) bc.next()[2]));
+        Object[] extra = a.deliveries.poll(200, TimeUnit.MILLISECONDS);
+        check(gotA.equals(List.of("c0", "c1")) && gotB.equals(List.of("c2", "c3", "c4")) && extra == null,
+            "A (x-priority 10, prefetch 2, no acks) got " + gotA + (extra == null ? "" : " then " + s((byte[]) extra[2]))
+                + ", B got " + gotB);
+    }
+
     static void senderSelected(Connection c) throws Exception {
         Channel ch = c.createChannel();
         String x = name("direct");
@@ -985,23 +1068,5 @@ public class Scenarios {
         } finally {
             ch.exchangeDelete(x);
         }
-    }
-
-    static void rpcReplyTo(Connection c) throws Exception {
-        Channel requester = c.createChannel(), responder = c.createChannel();
-        String q = exclusiveQueue(responder);
-        Collector replies = new Collector(requester);
-        requester.basicConsume("amq.rabbitmq.reply-to", true, replies);
-        String corr = UUID.randomUUID().toString();
-        requester.basicPublish("", q, new AMQP.BasicProperties.Builder()
-            .replyTo("amq.rabbitmq.reply-to").correlationId(corr).build(), b("ping"));
-        GetResponse req = get(responder, q, true);
-        String replyTo = req.getProps().getReplyTo();
-        check(replyTo != null && replyTo.startsWith("amq.rabbitmq.reply-to."), "request reply_to " + replyTo);
-        responder.basicPublish("", replyTo, new AMQP.BasicProperties.Builder()
-            .correlationId(req.getProps().getCorrelationId()).build(), b("pong"));
-        Object[] d = replies.next();
-        check(s((byte[]) d[2]).equals("pong"), "reply body " + s((byte[]) d[2]));
-        check(corr.equals(((AMQP.BasicProperties) d[1]).getCorrelationId()), "reply correlation id " + ((AMQP.BasicProperties) d[1]).getCorrelationId());
     }
 }

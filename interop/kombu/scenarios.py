@@ -802,6 +802,60 @@ def single_active_consumer():
         return "kombu Consumer.consume / Consumer.cancel"
 
 
+def queue_expiry():
+    with dial() as conn:
+        ch = conn.channel()
+        idle, used = uniq("expires"), uniq("expires")
+        try:
+            # The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+            q = arg_queue(ch, used, **{"x-expires": 200})
+            c = Consumer(ch, queues=[q], on_message=lambda m: None, no_ack=True, auto_declare=False)
+            c.consume()
+            arg_queue(ch, idle, **{"x-expires": 200})
+            start = time.monotonic()
+            while True:
+                # Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than
+                # the 200 ms: RabbitMQ renews the lease on a passive declare too.
+                probe = conn.channel()
+                try:
+                    Queue(idle, channel=probe).queue_declare(passive=True)
+                except amqp.exceptions.NotFound as e:  # py-amqp's error class; kombu lets it through
+                    check(e.reply_code == 404, f"reply code {e.reply_code}")
+                    break
+                probe.close()
+                check(time.monotonic() - start < WAIT, "queue with x-expires 200 and no consumer still there after 5 s")
+                time.sleep(0.3)
+            gone = time.monotonic() - start
+            probe = conn.channel()
+            Queue(used, channel=probe).queue_declare(passive=True)  # raises if the consumed queue expired too
+            probe.close()
+            c.cancel()
+            return f"idle queue gone after {gone * 1000:.0f} ms (amqp.exceptions.NotFound); consumed one still there"
+        finally:
+            delete_queue(conn, idle)
+            delete_queue(conn, used)
+
+
+def consumer_priority():
+    with dial() as conn:
+        ch_a, ch_b = conn.channel(), conn.channel()
+        q = tmp_queue(ch_a)
+        got_a, got_b = [], []
+        # B first: the priority, not the order of registration, gives A the first messages.
+        Consumer(ch_b, queues=[Queue(q.name, channel=ch_b)], on_message=lambda m: got_b.append(m.body),
+                 no_ack=True, auto_declare=False, tag_prefix="B").consume()
+        Consumer(ch_a, queues=[Queue(q.name, consumer_arguments={"x-priority": 10}, channel=ch_a)],
+                 on_message=lambda m: got_a.append(m.body), prefetch_count=2, auto_declare=False,
+                 tag_prefix="A").consume()
+        for i in range(5):
+            publish(ch_a, q.name, str(i).encode())
+        pump(conn, lambda: len(got_a) + len(got_b) >= 5)
+        pump(conn, lambda: False, 0.2)
+        check(got_a == [b"0", b"1"] and got_b == [b"2", b"3", b"4"],
+              f"A (x-priority 10, prefetch 2, no acks) got {got_a}, B got {got_b}")
+        return "kombu Queue(consumer_arguments={'x-priority': 10}), Consumer(prefetch_count=2)"
+
+
 def sender_selected():
     with dial() as conn:
         ch = conn.channel()
@@ -858,7 +912,7 @@ SCENARIOS = {f.__name__: f for f in [
     empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
     tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close, queue_arg_invalid,
     message_ttl, dead_letter, retry_with_delay, max_length, priority_queue, single_active_consumer,
-    sender_selected, rpc_reply_to]}
+    sender_selected, rpc_reply_to, queue_expiry, consumer_priority]}
 
 
 def one_line(s):

@@ -670,6 +670,57 @@ def single_active_consumer(ch):
     ch_b.close()
 
 
+def queue_expiry(ch):
+    conn = ch.connection
+    idle, used = unique("expires"), unique("expires")
+    try:
+        # The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+        ch.queue_declare(used, arguments={"x-expires": 200})
+        tag = ch.basic_consume(used, lambda *_: None, auto_ack=True)
+        ch.queue_declare(idle, arguments={"x-expires": 200})
+        start = time.monotonic()
+        while True:
+            # Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than
+            # the 200 ms: RabbitMQ renews the lease on a passive declare too.
+            probe = conn.channel()
+            try:
+                probe.queue_declare(idle, passive=True)
+            except pika.exceptions.ChannelClosedByBroker as e:
+                check(e.reply_code == 404, f"reply code 404, got {e.reply_code} {e.reply_text}")
+                break
+            probe.close()
+            check(time.monotonic() - start < 5, "queue with x-expires 200 and no consumer still there after 5 s")
+            conn.sleep(0.3)
+        gone = time.monotonic() - start
+        probe = conn.channel()
+        probe.queue_declare(used, passive=True)  # raises if the consumed queue expired too
+        probe.close()
+        ch.basic_cancel(tag)
+        return f"idle queue gone after {gone * 1000:.0f} ms (ChannelClosedByBroker 404); consumed one still there"
+    finally:
+        delete_later(conn, queues=[idle, used])
+
+
+def consumer_priority(ch):
+    conn = ch.connection
+    ch_b = conn.channel()
+    q = fresh_queue(ch)
+    ch.basic_qos(prefetch_count=2)
+    got_a, got_b = [], []
+    # B first: the priority, not the order of registration, gives A the first messages.
+    ch_b.basic_consume(q, lambda _c, _m, _p, body: got_b.append(body), consumer_tag="B", auto_ack=True)
+    ch.basic_consume(q, lambda _c, _m, _p, body: got_a.append(body), consumer_tag="A",
+                     arguments={"x-priority": 10})
+    for i in range(5):
+        ch.basic_publish("", q, str(i).encode())
+    pump(conn, lambda: len(got_a) + len(got_b) >= 5)
+    pump(conn, lambda: False, 0.2)
+    check(got_a == [b"0", b"1"] and got_b == [b"2", b"3", b"4"],
+          f"A (x-priority 10, prefetch 2, no acks) got {got_a}, B got {got_b}")
+    ch_b.close()
+    return "basic_consume(arguments={'x-priority': 10})"
+
+
 def sender_selected(ch):
     conn = ch.connection
     x = unique("cc")
@@ -685,6 +736,38 @@ def sender_selected(ch):
             check("BCC" not in (props.headers or {}), f"copy for {k} carries BCC: {props.headers!r}")
     finally:
         delete_later(conn, exchanges=[x])
+
+
+def rpc_reply_to(url):
+    pseudo = "amq.rabbitmq.reply-to"
+    requester_conn, responder_conn = connect(url), connect(url)
+    try:
+        requester, responder = requester_conn.channel(), responder_conn.channel()
+        ok = requester.queue_declare(pseudo, passive=True).method
+        check((ok.message_count, ok.consumer_count) == (0, 1),
+              f"passive declare of {pseudo}: {ok.message_count} messages, {ok.consumer_count} consumers")
+        q = fresh_queue(responder)
+        requests, replies = [], []
+        responder.basic_consume(q, lambda _c, _m, p, b: requests.append((p, b)), auto_ack=True)
+        tag = requester.basic_consume(pseudo, lambda _c, m, p, b: replies.append((m, p, b)), auto_ack=True)
+        corr = str(uuid.uuid4())
+        requester.basic_publish("", q, b"6*7", pika.BasicProperties(reply_to=pseudo, correlation_id=corr))
+        check(pump(responder_conn, lambda: requests), "no request within 5 s")
+        props, _ = requests[0]
+        check((props.reply_to or "").startswith(pseudo + "."), f"request reply-to {props.reply_to!r}")
+        responder.basic_publish("", props.reply_to, b"42",
+                                pika.BasicProperties(correlation_id=props.correlation_id))
+        check(pump(requester_conn, lambda: replies), "no reply within 5 s")
+        method, props, body = replies[0]
+        check(method.consumer_tag == tag, f"reply for consumer {method.consumer_tag!r}")
+        check((body, props.correlation_id) == (b"42", corr), f"reply {body!r} correlation {props.correlation_id!r}")
+        return "basic_consume(amq.rabbitmq.reply-to, auto_ack=True)"
+    finally:
+        for c in (requester_conn, responder_conn):
+            try:
+                c.close()
+            except Exception:
+                pass
 
 
 # Scenario ids (interop/scenarios.txt) each function here answers.
@@ -720,6 +803,8 @@ IDS = {
     "max_length": ["max_length"],
     "priority_queue": ["priority_queue"],
     "single_active_consumer": ["single_active_consumer"],
+    "queue_expiry": ["queue_expiry"],
+    "consumer_priority": ["consumer_priority"],
     "sender_selected": ["sender_selected"],
 }
 
@@ -738,7 +823,8 @@ def main(url):
     except Exception as e:
         report(["connect"], "fail", repr(e))
         conn = None
-    for ids, scenario in [(["connect_amqplain"], connect_amqplain), (["confirms_async"], confirms_async)]:
+    for ids, scenario in [(["connect_amqplain"], connect_amqplain), (["confirms_async"], confirms_async),
+                          (["rpc_reply_to"], rpc_reply_to)]:
         try:
             report(ids, "pass", scenario(url) or "")
         except NotAvailable as e:
@@ -751,7 +837,7 @@ def main(url):
                  basic_get, large_message, empty_message, properties_roundtrip, headers_types,
                  exchange_to_exchange, tx_commit, tx_rollback, channels_100, close_requeues,
                  server_cancel, queue_arg_invalid, message_ttl, dead_letter, retry_with_delay, max_length,
-                 priority_queue, single_active_consumer, sender_selected]
+                 priority_queue, single_active_consumer, sender_selected, queue_expiry, consumer_priority]
     for scenario in scenarios:
         ch = None
         try:

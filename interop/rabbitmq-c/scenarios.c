@@ -1006,6 +1006,47 @@ static const char *s_server_cancel(void) {
   return "";
 }
 
+static const char *s_rpc_reply_to(void) {
+  const char *pseudo = "amq.rabbitmq.reply-to";
+  amqp_connection_state_t rc = open_conn(), sc = open_conn();
+  chan_open(rc, 1);
+  chan_open(sc, 1);
+  amqp_queue_declare_ok_t *ok = amqp_queue_declare(rc, 1, B(pseudo), 1, 0, 0, 0, amqp_empty_table);
+  rpc_ok(rc, "passive queue.declare");
+  CHECK(ok->message_count == 0 && ok->consumer_count == 1, "passive declare of %s: %u messages, %u consumers",
+        pseudo, ok->message_count, ok->consumer_count);
+  char q[256], id[160], reply_to[256];
+  tmp_queue(sc, 1, q, sizeof q);
+  amqp_basic_consume(sc, 1, B(q), amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
+  rpc_ok(sc, "basic.consume");
+  amqp_basic_consume(rc, 1, B(pseudo), B("replies"), 0, 1, 0, amqp_empty_table);
+  rpc_ok(rc, "basic.consume of amq.rabbitmq.reply-to");
+  uniq(id, sizeof id, "call");
+  amqp_basic_properties_t p = {._flags = AMQP_BASIC_REPLY_TO_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG,
+                               .reply_to = B(pseudo), .correlation_id = B(id)};
+  publish_props(rc, 1, "", q, B("6*7"), &p, 0);
+  amqp_envelope_t req;
+  CHECK(next_delivery(sc, &req, 5000), "no request within 5 s");
+  amqp_basic_properties_t *rp = &req.message.properties;
+  CHECK(rp->_flags & AMQP_BASIC_REPLY_TO_FLAG, "request without reply-to");
+  snprintf(reply_to, sizeof reply_to, "%.*s", (int)rp->reply_to.len, (char *)rp->reply_to.bytes);
+  CHECK(strncmp(reply_to, "amq.rabbitmq.reply-to.", 22) == 0, "request reply-to %s", reply_to);
+  amqp_basic_properties_t ap = {._flags = AMQP_BASIC_CORRELATION_ID_FLAG, .correlation_id = rp->correlation_id};
+  publish_props(sc, 1, "", reply_to, B("42"), &ap, 0);
+  amqp_destroy_envelope(&req);
+  amqp_envelope_t reply;
+  CHECK(next_delivery(rc, &reply, 5000), "no reply within 5 s");
+  CHECK(bytes_eq(reply.consumer_tag, B("replies")), "reply for consumer %.*s", (int)reply.consumer_tag.len,
+        (char *)reply.consumer_tag.bytes);
+  CHECK(body_is(&reply.message, "42") && bytes_eq(reply.message.properties.correlation_id, B(id)),
+        "reply %.*s correlation %.*s", (int)reply.message.body.len, (char *)reply.message.body.bytes,
+        (int)reply.message.properties.correlation_id.len, (char *)reply.message.properties.correlation_id.bytes);
+  amqp_destroy_envelope(&reply);
+  close_conn(sc);
+  close_conn(rc);
+  return "";
+}
+
 static const char *s_clean_close(void) {
   amqp_connection_state_t c = open_conn();
   chan_open(c, 1);
@@ -1355,34 +1396,84 @@ static const char *s_sender_selected(void) {
   return "";
 }
 
-static const char *s_rpc_reply_to(void) {
+static const char *s_queue_expiry(void) {
+  static char out[128];
   amqp_connection_state_t c = open_conn();
-  chan_open(c, 1); /* requester */
-  chan_open(c, 2); /* responder */
-  char q[256], corr[128], reply_to[256];
-  tmp_queue(c, 2, q, sizeof q);
-  amqp_basic_consume(c, 1, B("amq.rabbitmq.reply-to"), amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
-  rpc_ok(c, "basic.consume amq.rabbitmq.reply-to");
-  uniq(corr, sizeof corr, "corr");
-  amqp_basic_properties_t p = {._flags = AMQP_BASIC_REPLY_TO_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG,
-                               .reply_to = S("amq.rabbitmq.reply-to"),
-                               .correlation_id = B(corr)};
-  publish_props(c, 1, "", q, B("ping"), &p, 0);
-  amqp_message_t m;
-  CHECK(get_one(c, 2, q, 1, &m, NULL), "the request did not arrive");
-  snprintf(reply_to, sizeof reply_to, "%.*s", (int)m.properties.reply_to.len, (char *)m.properties.reply_to.bytes);
-  CHECK(strncmp(reply_to, "amq.rabbitmq.reply-to.", 22) == 0, "request reply_to '%s'", reply_to);
-  amqp_basic_properties_t back = {._flags = AMQP_BASIC_CORRELATION_ID_FLAG, .correlation_id = m.properties.correlation_id};
-  publish_props(c, 2, "", reply_to, B("pong"), &back, 0);
-  amqp_destroy_message(&m);
-  amqp_envelope_t env;
-  CHECK(next_delivery(c, &env, 5000), "no reply within 5 s");
-  CHECK(env.channel == 1 && body_is(&env.message, "pong"), "reply on channel %u with the wrong body", env.channel);
-  CHECK(bytes_eq(env.message.properties.correlation_id, B(corr)), "reply correlation id '%.*s'",
-        (int)env.message.properties.correlation_id.len, (char *)env.message.properties.correlation_id.bytes);
-  amqp_destroy_envelope(&env);
+  chan_open(c, 1);
+  char idle[128], used[128];
+  uniq(idle, sizeof idle, "expires");
+  uniq(used, sizeof used, "expires");
+  snprintf(cleanup_q[n_cleanup_q++], 128, "%s", idle);
+  snprintf(cleanup_q[n_cleanup_q++], 128, "%s", used);
+  amqp_table_entry_t a[] = {E("x-expires", AMQP_FIELD_KIND_I32, i32, 200)};
+  /* the consumed queue first, so it has its consumer before 200 ms pass on a slow machine */
+  amqp_queue_declare(c, 1, B(used), 0, 0, 0, 0, (amqp_table_t){1, a});
+  rpc_ok(c, "queue.declare with x-expires");
+  amqp_basic_consume(c, 1, B(used), B("used"), 0, 1, 0, amqp_empty_table);
+  rpc_ok(c, "basic.consume");
+  amqp_queue_declare(c, 1, B(idle), 0, 0, 0, 0, (amqp_table_t){1, a});
+  rpc_ok(c, "queue.declare with x-expires");
+  double start = now();
+  /* Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than the
+   * 200 ms: RabbitMQ renews the lease on a passive declare too. */
+  for (amqp_channel_t ch = 2;; ch++) {
+    chan_open(c, ch);
+    amqp_queue_declare(c, ch, B(idle), 1, 0, 0, 0, amqp_empty_table);
+    amqp_rpc_reply_t r = amqp_get_rpc_reply(c);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+      CHECK(r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD,
+            "passive declare: %s", describe(r));
+      amqp_channel_close_t *cl = r.reply.decoded;
+      CHECK(cl->reply_code == 404, "reply code %u", cl->reply_code);
+      amqp_channel_close_ok_t close_ok = {0};
+      status_ok(amqp_send_method(c, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok), "channel.close-ok");
+      break;
+    }
+    amqp_channel_close(c, ch, AMQP_REPLY_SUCCESS);
+    rpc_ok(c, "channel.close");
+    CHECK(now() - start < 5, "queue with x-expires 200 and no consumer still there after 5 s");
+    nap(300);
+  }
+  snprintf(out, sizeof out, "idle queue gone after %d ms; consumed one still there", (int)((now() - start) * 1000));
+  amqp_queue_declare(c, 1, B(used), 1, 0, 0, 0, amqp_empty_table);
+  rpc_ok(c, "passive declare of the consumed queue");
+  amqp_basic_cancel(c, 1, B("used"));
+  rpc_ok(c, "basic.cancel");
   close_conn(c);
-  return "";
+  return out;
+}
+
+static const char *s_consumer_priority(void) {
+  amqp_connection_state_t c = open_conn();
+  chan_open(c, 1);
+  chan_open(c, 2);
+  char q[256], got_a[32] = "", got_b[32] = "";
+  tmp_queue(c, 1, q, sizeof q);
+  amqp_basic_qos(c, 1, 0, 2, 0);
+  rpc_ok(c, "basic.qos A");
+  /* B first: the priority, not the order of registration, gives A the first messages */
+  amqp_basic_consume(c, 2, B(q), B("B"), 0, 1, 0, amqp_empty_table);
+  rpc_ok(c, "consume B");
+  amqp_table_entry_t a[] = {E("x-priority", AMQP_FIELD_KIND_I32, i32, 10)};
+  amqp_basic_consume(c, 1, B(q), B("A"), 0, 0, 0, (amqp_table_t){1, a});
+  rpc_ok(c, "consume A");
+  for (int i = 0; i < 5; i++) {
+    char body[8];
+    snprintf(body, sizeof body, "%d", i);
+    publish(c, 1, "", q, body);
+  }
+  amqp_envelope_t env;
+  for (int i = 0; i < 5; i++) {
+    CHECK(next_delivery(c, &env, 5000), "%d of 5 delivered: A got [%s], B got [%s]", i, got_a, got_b);
+    char *into = env.channel == 1 ? got_a : got_b;
+    strncat(into, env.message.body.bytes, env.message.body.len < 8 ? env.message.body.len : 8);
+    amqp_destroy_envelope(&env);
+  }
+  CHECK(!next_delivery(c, &env, 200), "an extra delivery arrived on channel %u", env.channel);
+  CHECK(strcmp(got_a, "01") == 0 && strcmp(got_b, "234") == 0,
+        "A (x-priority 10, prefetch 2, no acks) got [%s], B got [%s]", got_a, got_b);
+  close_conn(c);
+  return "basic.consume arguments {x-priority: 10}";
 }
 
 struct scenario {
@@ -1422,6 +1513,7 @@ static const struct scenario scenarios[] = {
     {"channels_100", s_channels_100, NULL},
     {"close_requeues", s_close_requeues, NULL},
     {"server_cancel", s_server_cancel, NULL},
+    {"rpc_reply_to", s_rpc_reply_to, NULL},
     {"clean_close", s_clean_close, NULL},
     {"queue_arg_invalid", s_queue_arg_invalid, NULL},
     {"message_ttl", s_message_ttl, NULL},
@@ -1431,7 +1523,8 @@ static const struct scenario scenarios[] = {
     {"priority_queue", s_priority_queue, NULL},
     {"single_active_consumer", s_single_active_consumer, NULL},
     {"sender_selected", s_sender_selected, NULL},
-    {"rpc_reply_to", s_rpc_reply_to, NULL},
+    {"queue_expiry", s_queue_expiry, NULL},
+    {"consumer_priority", s_consumer_priority, NULL},
 };
 
 static void cleanup(void) {

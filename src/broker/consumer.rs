@@ -72,6 +72,16 @@ pub enum Outbound {
         channel: u16,
         consumer_tag: Arc<str>,
     },
+    /// A direct reply for the reply consumer registered at `address` (see `reply_to`); it
+    /// passes no queue.
+    Reply {
+        channel: u16,
+        address: Arc<str>,
+        message: Arc<Message>,
+    },
+    /// The broker closes the connection (its vhost or user was deleted): connection.close
+    /// 320 CONNECTION_FORCED with this text.
+    ForceClose(String),
     /// A confirm-mode publish reached the disk (or failed to): the publisher gets its ack/nack.
     Persisted {
         channel: u16,

@@ -56,6 +56,12 @@ pub enum BrokerError {
         arg: String,
         refusal: Refusal,
     },
+    #[error("cannot declare queue '{queue}': queue limit in vhost '{vhost}' ({max}) is reached")]
+    QueueLimit {
+        queue: String,
+        vhost: String,
+        max: u64,
+    },
     /// A headers binding whose x-match is not one RabbitMQ knows.
     #[error("{0}")]
     InvalidXMatch(String),

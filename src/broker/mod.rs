@@ -10,51 +10,80 @@
 //! 2. an exchange's binding table (`RwLock`, read on the publish path),
 //! 3. a queue's state (`Mutex`).
 //!
+//! The direct reply-to registry's `DashMap` stands apart: a shard of it is held only to look an
+//! address up (and send to its connection's unbounded channel), insert or remove one, with
+//! no other lock held.
+//!
 //! A queue never calls back into an exchange or a map while holding its lock; it only sends
 //! to consumers' unbounded channels. What it decides for the rest of the broker
 //! (dead-letter these messages, delete me) it hands to its vhost after releasing the lock
 //! (`queue::Effects`), and the vhost routes them from there. No lock is held across an `.await`. Publishing to queue
 //! A never waits on queue B: routing releases the exchange's lock before pushing to queues.
 
+pub mod access;
 pub mod alarm;
 pub mod backlog;
 pub mod consumer;
 pub mod dead_letter;
+pub mod definitions;
 pub mod error;
 pub mod exchange;
 pub mod message;
 pub mod names;
 pub mod queue;
+pub mod reply_to;
 pub mod timer;
 pub mod vhost;
 
 pub use error::BrokerError;
 pub use vhost::VHost;
 
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
+use access::AccessControl;
+use access::definitions::{
+    AccessDefinitions, VhostDef, limits as definitions_limits, limits_value,
+};
 use alarm::DiskAlarm;
 use dashmap::DashMap;
-use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// A user and where it may log in from.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub password: String,
-    /// RabbitMQ lets the default guest user in from loopback addresses only.
-    pub loopback_only: bool,
-}
+use tokio::sync::mpsc::UnboundedSender;
 
 /// Everything the broker holds, shared by every connection.
 #[derive(Debug)]
 pub struct Core {
     vhosts: DashMap<String, Arc<VHost>>,
-    users: HashMap<String, User>,
+    /// Open connections, by id: who and where, and how to reach them.
+    connections: DashMap<u64, Registered>,
+    /// max-connections per vhost and per user (RabbitMQ's vhost and user limits).
+    limits: DashMap<(LimitOf, String), u64>,
+    access: AccessControl,
+    /// Where durable state lives; None for a broker in memory.
+    data_dir: Option<PathBuf>,
     next_connection: AtomicU64,
     disk_alarm: Arc<DiskAlarm>,
+    replies: Arc<reply_to::Registry>,
 }
+
+/// An open connection as the broker tracks it.
+#[derive(Debug)]
+struct Registered {
+    user: String,
+    vhost: String,
+    sink: UnboundedSender<consumer::Outbound>,
+}
+
+/// What a connection limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitOf {
+    Vhost,
+    User,
+}
+
+/// The access model's file in the data directory: RabbitMQ's definitions format, users,
+/// vhosts and permissions only.
+const ACCESS_FILE: &str = "access.json";
 
 impl Default for Core {
     fn default() -> Self {
@@ -66,33 +95,87 @@ impl Core {
     /// A broker with vhost "/" and user guest/guest (loopback only), as RabbitMQ starts,
     /// all in memory.
     pub fn new() -> Core {
-        Self::with_vhost(VHost::new("/"), None)
+        let core = Self::empty(None);
+        core.vhosts.insert("/".into(), VHost::new("/"));
+        core
     }
 
-    /// Like `new`, with durable state kept in (and recovered from) `data_dir`.
+    /// Like `new`, with durable state kept in (and recovered from) `data_dir`: every vhost,
+    /// user and permission there is, or RabbitMQ's defaults on a first start.
     pub fn open(data_dir: &Path) -> Result<Core, StoreError> {
-        Ok(Self::with_vhost(
-            VHost::open("/", data_dir)?,
-            Some(data_dir.to_owned()),
-        ))
+        let core = Self::empty(Some(data_dir.to_owned()));
+        let defs = match std::fs::read(data_dir.join(ACCESS_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::io(
+                    format!("reading {ACCESS_FILE}"),
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AccessDefinitions {
+                vhosts: vec![VhostDef {
+                    name: "/".into(),
+                    limits: serde_json::Value::Null,
+                }],
+                ..AccessDefinitions::default()
+            },
+            Err(e) => return Err(StoreError::io(format!("reading {ACCESS_FILE}"), e)),
+        };
+        let (model, vhosts, errors) = defs.to_model();
+        for e in errors {
+            tracing::error!("{ACCESS_FILE}: {e}, skipped");
+        }
+        if !defs.users.is_empty() {
+            core.access.replace(model);
+        }
+        for def in vhosts {
+            let v = VHost::open(&def.name, data_dir)?;
+            core.vhosts.insert(def.name.clone(), v);
+            core.apply_vhost_limits(&def.name, &definitions_limits(&def.limits));
+        }
+        for u in &defs.users {
+            core.apply_user_limits(&u.name, &definitions_limits(&u.limits));
+        }
+        Ok(core)
     }
 
-    fn with_vhost(vhost: Arc<VHost>, data_dir: Option<std::path::PathBuf>) -> Core {
-        let vhosts = DashMap::new();
-        vhosts.insert(vhost.name.clone(), vhost);
-        let mut users = HashMap::new();
-        users.insert(
-            "guest".to_owned(),
-            User {
-                password: "guest".to_owned(),
-                loopback_only: true,
-            },
-        );
+    /// A vhost's limits from definitions: max-connections and max-queues (negative: none).
+    pub fn apply_vhost_limits(&self, vhost: &str, pairs: &[(String, i64)]) {
+        for (name, n) in pairs {
+            let max = u64::try_from(*n).ok();
+            match name.as_str() {
+                "max-connections" => self.set_connection_limit(LimitOf::Vhost, vhost, max),
+                "max-queues" => {
+                    if let Some(v) = self.vhost(vhost) {
+                        v.set_max_queues(max);
+                    }
+                }
+                other => tracing::warn!(vhost, "vhost limit '{other}' is not supported"),
+            }
+        }
+    }
+
+    /// A user's limits from definitions: max-connections (negative: none).
+    pub fn apply_user_limits(&self, user: &str, pairs: &[(String, i64)]) {
+        for (name, n) in pairs {
+            match name.as_str() {
+                "max-connections" => {
+                    self.set_connection_limit(LimitOf::User, user, u64::try_from(*n).ok())
+                }
+                other => tracing::warn!(user, "user limit '{other}' is not supported yet"),
+            }
+        }
+    }
+
+    fn empty(data_dir: Option<PathBuf>) -> Core {
         Core {
-            vhosts,
-            users,
+            vhosts: DashMap::new(),
+            connections: DashMap::new(),
+            limits: DashMap::new(),
+            access: AccessControl::with_guest(),
+            disk_alarm: Arc::new(DiskAlarm::new(data_dir.clone())),
+            data_dir,
             next_connection: AtomicU64::new(1),
-            disk_alarm: Arc::new(DiskAlarm::new(data_dir)),
+            replies: Arc::default(),
         }
     }
 
@@ -100,20 +183,194 @@ impl Core {
         self.vhosts.get(name).map(|v| v.clone())
     }
 
+    pub fn vhost_names(&self) -> Vec<String> {
+        self.vhosts.iter().map(|v| v.key().clone()).collect()
+    }
+
+    /// Creates a vhost (a no-op if it exists), with its own amq.* exchanges and durable state.
+    pub fn add_vhost(&self, name: &str) -> Result<Arc<VHost>, StoreError> {
+        if let Some(v) = self.vhost(name) {
+            return Ok(v);
+        }
+        let v = match &self.data_dir {
+            Some(dir) => VHost::open(name, dir)?,
+            None => VHost::new(name),
+        };
+        let v = self.vhosts.entry(name.to_owned()).or_insert(v).clone();
+        self.persist_access();
+        Ok(v)
+    }
+
+    /// Deletes a vhost with everything in it, on disk too; returns whether it existed.
+    pub fn delete_vhost(&self, name: &str) -> bool {
+        let Some((_, v)) = self.vhosts.remove(name) else {
+            return false;
+        };
+        v.close(false);
+        self.force_close(|c| c.vhost == name, &format!("vhost '{name}' is deleted"));
+        if let Some(dir) = &self.data_dir
+            && let Err(e) = std::fs::remove_dir_all(store::vhost_dir(dir, name))
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::error!(vhost = name, "cannot remove the vhost's data: {e}");
+        }
+        self.access.vhost_deleted(name);
+        self.persist_access();
+        true
+    }
+
+    /// The access model (users, permissions); changes through it are persisted with
+    /// `persist_access`.
+    pub fn access(&self) -> &AccessControl {
+        &self.access
+    }
+
+    /// Creates (or resets) a user tagged administrator, with every permission on every
+    /// vhost, for `--user`.
+    pub fn add_admin(&self, name: &str, password: &str) {
+        self.access.put_user(
+            name,
+            access::password::PasswordHash::new(password),
+            vec!["administrator".into()],
+        );
+        for vhost in self.vhost_names() {
+            self.access
+                .set_permissions(name, &vhost, access::Permissions::all());
+        }
+        self.persist_access();
+    }
+
+    /// Deletes a user with its permissions and closes its connections; returns whether it
+    /// existed.
+    pub fn delete_user(&self, name: &str) -> bool {
+        let existed = self.access.delete_user(name);
+        if existed {
+            self.force_close(|c| c.user == name, &format!("user '{name}' is deleted"));
+            self.persist_access();
+        }
+        existed
+    }
+
+    pub fn register_connection(
+        &self,
+        id: u64,
+        user: &str,
+        vhost: &str,
+        sink: UnboundedSender<consumer::Outbound>,
+    ) {
+        let r = Registered {
+            user: user.to_owned(),
+            vhost: vhost.to_owned(),
+            sink,
+        };
+        self.connections.insert(id, r);
+    }
+
+    pub fn unregister_connection(&self, id: u64) {
+        self.connections.remove(&id);
+    }
+
+    /// Closes the connections `which` picks with 320 CONNECTION_FORCED and `reason`.
+    fn force_close(&self, which: impl Fn(&Registered) -> bool, reason: &str) {
+        for c in self.connections.iter().filter(|c| which(c.value())) {
+            let _ = c
+                .sink
+                .send(consumer::Outbound::ForceClose(reason.to_owned()));
+        }
+    }
+
+    /// Sets (Some) or clears (None) the max-connections limit of a vhost or a user; a
+    /// negative limit in RabbitMQ's terms means none.
+    pub fn set_connection_limit(&self, of: LimitOf, name: &str, max: Option<u64>) {
+        match max {
+            Some(n) => {
+                self.limits.insert((of, name.to_owned()), n);
+            }
+            None => {
+                self.limits.remove(&(of, name.to_owned()));
+            }
+        }
+    }
+
+    /// RabbitMQ's connection-limit refusal for a new connection of `user` to `vhost`, in
+    /// its order (the vhost's limit, then the user's), if a limit is reached.
+    pub fn connection_refusal(&self, user: &str, vhost: &str) -> Option<String> {
+        let count = |f: &dyn Fn(&Registered) -> bool| {
+            self.connections.iter().filter(|c| f(c.value())).count() as u64
+        };
+        if let Some(max) = self
+            .limits
+            .get(&(LimitOf::Vhost, vhost.to_owned()))
+            .map(|m| *m)
+            && count(&|c| c.vhost == vhost) >= max
+        {
+            return Some(format!(
+                "access to vhost '{vhost}' refused for user '{user}': connection limit ({max}) is reached"
+            ));
+        }
+        if let Some(max) = self
+            .limits
+            .get(&(LimitOf::User, user.to_owned()))
+            .map(|m| *m)
+            && count(&|c| c.user == user) >= max
+        {
+            return Some(format!(
+                "connection refused for user '{user}': user connection limit ({max}) is reached"
+            ));
+        }
+        None
+    }
+
+    /// Writes the access model to the data directory, replacing the file atomically.
+    pub fn persist_access(&self) {
+        let Some(dir) = &self.data_dir else {
+            return;
+        };
+        let limit = |of, name: &str| {
+            self.limits
+                .get(&(of, name.to_owned()))
+                .map(|m| ("max-connections".to_owned(), *m as i64))
+        };
+        let vhosts = self
+            .vhosts
+            .iter()
+            .map(|v| {
+                let mut pairs: Vec<(String, i64)> =
+                    limit(LimitOf::Vhost, v.key()).into_iter().collect();
+                if let Some(max) = v.max_queues() {
+                    pairs.push(("max-queues".into(), max as i64));
+                }
+                VhostDef {
+                    name: v.key().clone(),
+                    limits: limits_value(&pairs),
+                }
+            })
+            .collect();
+        let defs = AccessDefinitions::from_model(&self.access.snapshot(), vhosts, |user| {
+            let pairs: Vec<(String, i64)> = limit(LimitOf::User, user).into_iter().collect();
+            limits_value(&pairs)
+        });
+        let written = serde_json::to_vec_pretty(&defs)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let tmp = dir.join(format!("{ACCESS_FILE}.tmp"));
+                std::fs::write(&tmp, bytes)?;
+                std::fs::rename(&tmp, dir.join(ACCESS_FILE))
+            });
+        if let Err(e) = written {
+            tracing::error!("cannot save {ACCESS_FILE}: {e}");
+        }
+    }
+
     /// Whether `user` may log in with `password` from a peer that is (or is not) on loopback.
     pub fn authenticate(&self, user: &str, password: &str, from_loopback: bool) -> bool {
-        match self.users.get(user) {
-            Some(u) => u.password == password && (from_loopback || !u.loopback_only),
-            None => false,
-        }
+        self.access.authenticate(user, password, from_loopback)
     }
 
     /// Whether `user` exists and may connect from a peer that is (or is not) on loopback,
     /// with no password: for SASL EXTERNAL, where TLS has verified who the peer is.
     pub fn user_may_connect(&self, user: &str, from_loopback: bool) -> bool {
-        self.users
-            .get(user)
-            .is_some_and(|u| from_loopback || !u.loopback_only)
+        self.access.user_may_connect(user, from_loopback)
     }
 
     /// Stops the message stores. After a clean stop (every connection closed properly, so
@@ -127,6 +384,11 @@ impl Core {
 
     pub fn disk_alarm(&self) -> &Arc<DiskAlarm> {
         &self.disk_alarm
+    }
+
+    /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
+    pub fn replies(&self) -> &Arc<reply_to::Registry> {
+        &self.replies
     }
 
     pub fn next_connection_id(&self) -> u64 {

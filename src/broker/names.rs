@@ -1,4 +1,5 @@
-//! Server-made names: `amq.gen-…` queues and `amq.ctag-…` consumer tags.
+//! Server-made names: `amq.gen-…` queues, `amq.ctag-…` consumer tags and
+//! `amq.rabbitmq.reply-to.…` addresses.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -24,6 +25,11 @@ fn random_suffix() -> String {
 
 pub fn queue_name() -> String {
     format!("amq.gen-{}", random_suffix())
+}
+
+/// A direct reply-to address (see `reply_to`).
+pub fn reply_address() -> String {
+    format!("{}{}", super::reply_to::ADDRESS_PREFIX, random_suffix())
 }
 
 pub fn consumer_tag() -> String {

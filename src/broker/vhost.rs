@@ -94,6 +94,8 @@ pub struct VHost {
     topology: AtomicU64,
     /// The owner of this vhost's deadlines (message TTL, queue expiry).
     timer: Timer,
+    /// max-queues (RabbitMQ's vhost limit); u64::MAX for none.
+    max_queues: AtomicU64,
     me: Weak<VHost>,
 }
 
@@ -146,8 +148,19 @@ impl VHost {
             next_queue_id: AtomicU32::new(1),
             topology: AtomicU64::new(0),
             timer: Timer::start(name),
+            max_queues: AtomicU64::new(u64::MAX),
             me,
         }
+    }
+
+    /// Sets (Some) or clears (None) the vhost's max-queues limit.
+    pub fn set_max_queues(&self, max: Option<u64>) {
+        self.max_queues
+            .store(max.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub fn max_queues(&self) -> Option<u64> {
+        Some(self.max_queues.load(Ordering::Relaxed)).filter(|m| *m != u64::MAX)
     }
 
     fn queue_env(&self) -> QueueEnv {
@@ -567,6 +580,10 @@ impl VHost {
             arguments: d.arguments,
         };
         let mut created = false;
+        // Counted before the entry is taken: the map's length needs every shard's lock.
+        let full = self
+            .max_queues()
+            .filter(|max| self.queues.len() as u64 >= *max);
         let q = match self.queues.entry(d.name.clone()) {
             Entry::Occupied(e) => {
                 let q = e.get().clone();
@@ -594,6 +611,13 @@ impl VHost {
                         refusal,
                     }
                 })?;
+                if let Some(max) = full {
+                    return Err(BrokerError::QueueLimit {
+                        queue: d.name.clone(),
+                        vhost: self.name.clone(),
+                        max,
+                    });
+                }
                 let owner = d.exclusive.then_some(connection);
                 // Every queue gets a number in the log, for spilling a deep backlog; only
                 // durable, non-exclusive ones are recorded in the definitions (see `persist`).

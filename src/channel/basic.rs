@@ -7,8 +7,10 @@ use super::route_cache;
 use super::sender_selected;
 use super::{Channel, ChannelConsumer, Context, Unacked};
 use crate::broker::BrokerError;
+use crate::broker::access::{Access, ResourceKind};
 use crate::broker::consumer::{Consumer, Credit, DurabilityNotice, QueuedMessage};
 use crate::broker::exchange::Exchange;
+use crate::broker::exchange::ExchangeKind;
 use crate::broker::message::{Message, MessageContent};
 use crate::broker::names;
 use crate::broker::queue::{ConsumerRemoved, Queue};
@@ -149,28 +151,49 @@ impl Channel {
         if p.immediate {
             return Err(AmqpError::not_implemented("immediate=true"));
         }
+        // A cached exchange passed the write check when it was cached, under the same grant.
         let (exchange, exchange_name) =
             match route_cache::exchange(&self.route, ctx.vhost, p.exchange) {
-                Some(hit) => hit,
-                None => (ctx.vhost.publishable(p.exchange)?, Arc::from(p.exchange)),
+                Some(hit) if self.grant_epoch == ctx.grant.epoch => hit,
+                _ => {
+                    ctx.check(Access::Write, ResourceKind::Exchange, p.exchange)?;
+                    self.grant_epoch = ctx.grant.epoch;
+                    (ctx.vhost.publishable(p.exchange)?, Arc::from(p.exchange))
+                }
             };
+        // The rest in RabbitMQ 4.3's order: expiration, topic permissions (the routing key,
+        // CC and BCC), user-id.
+        let expiration = match &p.properties.expiration {
+            Some(e) => Some(parse_expiration(e)?),
+            None => None,
+        };
+        // RabbitMQ rewrites a direct reply-to request before it checks user-id.
+        let mut reply_properties = Vec::new();
+        let content = if p.properties.direct_reply_to {
+            self.with_reply_address(p.content, &mut reply_properties)?
+        } else {
+            p.content
+        };
+        let (content, more_keys) = if p.properties.sender_selected {
+            sender_selected::keys(content)?
+        } else {
+            (content, Vec::new())
+        };
+        if exchange.settings.kind == ExchangeKind::Topic {
+            for key in std::iter::once(p.routing_key).chain(more_keys.iter().map(String::as_str)) {
+                ctx.check_topic(Access::Write, p.exchange, key)?;
+            }
+        }
+        // A user tagged impersonator may publish on behalf of others.
         if let Some(user_id) = &p.properties.user_id
             && **user_id != *ctx.user
+            && !ctx.grant.impersonator
         {
             return Err(AmqpError::precondition_failed(format!(
                 "user_id property set to '{user_id}' but authenticated user was '{}'",
                 ctx.user
             )));
         }
-        let expiration = match &p.properties.expiration {
-            Some(e) => Some(parse_expiration(e)?),
-            None => None,
-        };
-        let (content, more_keys) = if p.properties.sender_selected {
-            sender_selected::keys(p.content)?
-        } else {
-            (p.content, Vec::new())
-        };
         let mut message = Message::new(
             exchange_name,
             p.routing_key,
@@ -229,7 +252,12 @@ impl Channel {
             routed = vhost.route_keys(exchange, &message, more_keys);
             &routed
         };
-        if queues.is_empty() && mandatory {
+        // A reply to a direct reply-to address passes no queue; as in RabbitMQ 4.x (where the
+        // address is a volatile queue) it counts as routed.
+        let replied = queues.is_empty()
+            && message.exchange.is_empty()
+            && ctx.replies.forward(message.routing_key(), &message);
+        if queues.is_empty() && mandatory && !replied {
             let method = Method::BasicReturn(BasicReturn {
                 reply_code: code::NO_ROUTE,
                 reply_text: "NO_ROUTE".to_owned(),
@@ -265,6 +293,7 @@ impl Channel {
         m: BasicConsume,
     ) -> Result<(), AmqpError> {
         let name = self.resolve_queue(&m.queue)?;
+        ctx.check(Access::Read, ResourceKind::Queue, &name)?;
         let queue = ctx.vhost.queue(&name, ctx.connection)?;
         let tag = if m.consumer_tag.is_empty() {
             names::consumer_tag()
@@ -348,6 +377,7 @@ impl Channel {
         m: BasicGet,
     ) -> Result<(), AmqpError> {
         let name = self.resolve_queue(&m.queue)?;
+        ctx.check(Access::Read, ResourceKind::Queue, &name)?;
         let queue = ctx.vhost.queue(&name, ctx.connection)?;
         let Some((entry, message_count)) = queue.get() else {
             ctx.send(

@@ -2,12 +2,45 @@
 
 use super::{Channel, Context};
 use crate::broker::BrokerError;
+use crate::broker::access::{Access, ResourceKind};
 use crate::broker::exchange::Destination;
+use crate::broker::exchange::ExchangeKind;
 use crate::broker::names;
 use crate::broker::vhost::{ExchangeDeclare as DeclareExchange, QueueDeclare as DeclareQueue};
 use crate::error::AmqpError;
+use crate::protocol::FieldValue;
 use crate::protocol::Method;
 use crate::protocol::methods::*;
+
+/// RabbitMQ's checks for binding and unbinding (`binding_action`): write on the destination,
+/// read on the source, and the key against the user's topic permissions when the source is a
+/// topic exchange. The default exchange is refused before any of them, by the vhost.
+fn check_binding(
+    ctx: &Context<'_>,
+    source: &str,
+    destination: (ResourceKind, &str),
+    key: &str,
+) -> Result<(), AmqpError> {
+    if destination.0 == ResourceKind::Exchange && destination.1.is_empty() {
+        return Ok(());
+    }
+    ctx.check(Access::Write, destination.0, destination.1)?;
+    if source.is_empty() {
+        return Ok(());
+    }
+    ctx.check(Access::Read, ResourceKind::Exchange, source)?;
+    if let Ok(x) = ctx.vhost.exchange(source)
+        && x.settings.kind == ExchangeKind::Topic
+    {
+        ctx.check_topic(Access::Read, source, key)?;
+    }
+    Ok(())
+}
+
+/// A text argument naming an exchange (alternate-exchange, x-dead-letter-exchange).
+fn exchange_arg<'a>(args: &'a crate::protocol::FieldTable, key: &str) -> Option<&'a str> {
+    args.get(key).and_then(FieldValue::as_str)
+}
 
 /// Unbinding what is not there succeeds in RabbitMQ, even for another connection's
 /// exclusive queue; only the default exchange is refused.
@@ -24,6 +57,18 @@ impl Channel {
         ctx: &mut Context<'_>,
         m: ExchangeDeclare,
     ) -> Result<(), AmqpError> {
+        if m.passive && !m.exchange.is_empty() {
+            ctx.check_any(ResourceKind::Exchange, &m.exchange)?;
+        }
+        if !m.passive && !m.exchange.is_empty() {
+            ctx.check(Access::Configure, ResourceKind::Exchange, &m.exchange)?;
+            if let Some(ae) = exchange_arg(&m.arguments, "alternate-exchange")
+                && ctx.vhost.exchange(&m.exchange).is_err()
+            {
+                ctx.check(Access::Read, ResourceKind::Exchange, &m.exchange)?;
+                ctx.check(Access::Write, ResourceKind::Exchange, ae)?;
+            }
+        }
         ctx.vhost.declare_exchange(DeclareExchange {
             name: m.exchange,
             kind: m.kind,
@@ -44,6 +89,9 @@ impl Channel {
         ctx: &mut Context<'_>,
         m: ExchangeDelete,
     ) -> Result<(), AmqpError> {
+        if !m.exchange.is_empty() && !m.exchange.starts_with("amq.") {
+            ctx.check(Access::Configure, ResourceKind::Exchange, &m.exchange)?;
+        }
         ctx.vhost.delete_exchange(&m.exchange, m.if_unused)?;
         if !m.no_wait {
             ctx.send(self.id, Method::ExchangeDeleteOk(ExchangeDeleteOk {}));
@@ -56,6 +104,8 @@ impl Channel {
         ctx: &mut Context<'_>,
         m: ExchangeBind,
     ) -> Result<(), AmqpError> {
+        let dest = (ResourceKind::Exchange, m.destination.as_str());
+        check_binding(ctx, &m.source, dest, &m.routing_key)?;
         ctx.vhost.change_binding(
             true,
             &m.source,
@@ -75,6 +125,8 @@ impl Channel {
         ctx: &mut Context<'_>,
         m: ExchangeUnbind,
     ) -> Result<(), AmqpError> {
+        let dest = (ResourceKind::Exchange, m.destination.as_str());
+        check_binding(ctx, &m.source, dest, &m.routing_key)?;
         lenient_unbind(ctx.vhost.change_binding(
             false,
             &m.source,
@@ -100,6 +152,17 @@ impl Channel {
         } else {
             names::queue_name()
         };
+        if m.passive {
+            ctx.check_any(ResourceKind::Queue, &name)?;
+        }
+        // A reserved name is refused by the vhost first, as RabbitMQ checks names first.
+        if !(m.passive || client_named && name.starts_with("amq.")) {
+            ctx.check(Access::Configure, ResourceKind::Queue, &name)?;
+            if let Some(dlx) = exchange_arg(&m.arguments, "x-dead-letter-exchange") {
+                ctx.check(Access::Read, ResourceKind::Queue, &name)?;
+                ctx.check(Access::Write, ResourceKind::Exchange, dlx)?;
+            }
+        }
         let (_, message_count, consumer_count) = ctx.vhost.declare_queue(
             DeclareQueue {
                 name: name.clone(),
@@ -148,6 +211,7 @@ impl Channel {
         m: QueueBind,
     ) -> Result<(), AmqpError> {
         let (name, key) = self.binding_names(&m.queue, m.routing_key)?;
+        check_binding(ctx, &m.exchange, (ResourceKind::Queue, &name), &key)?;
         ctx.vhost.change_binding(
             true,
             &m.exchange,
@@ -168,6 +232,7 @@ impl Channel {
         m: QueueUnbind,
     ) -> Result<(), AmqpError> {
         let (name, key) = self.binding_names(&m.queue, m.routing_key)?;
+        check_binding(ctx, &m.exchange, (ResourceKind::Queue, &name), &key)?;
         lenient_unbind(ctx.vhost.change_binding(
             false,
             &m.exchange,
@@ -186,6 +251,7 @@ impl Channel {
         m: QueuePurge,
     ) -> Result<(), AmqpError> {
         let name = self.resolve_queue(&m.queue)?;
+        ctx.check(Access::Read, ResourceKind::Queue, &name)?;
         let message_count = ctx.vhost.queue(&name, ctx.connection)?.purge();
         if !m.no_wait {
             ctx.send(
@@ -202,6 +268,7 @@ impl Channel {
         m: QueueDelete,
     ) -> Result<(), AmqpError> {
         let name = self.resolve_queue(&m.queue)?;
+        ctx.check(Access::Configure, ResourceKind::Queue, &name)?;
         let message_count =
             ctx.vhost
                 .delete_queue(&name, ctx.connection, m.if_unused, m.if_empty)?;

@@ -7,16 +7,19 @@ pub mod assembler;
 mod basic;
 mod declare;
 mod modes;
+mod reply_to;
 mod route_cache;
 mod sender_selected;
 
 use crate::broker::VHost;
+use crate::broker::access::{Access, Grant, ResourceKind};
 use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};
 use crate::broker::queue::Queue;
 use crate::error::AmqpError;
 use crate::hash::LocalMap;
 use crate::protocol::Method;
 use crate::protocol::frame::{FRAME_METHOD, write_frame};
+use crate::protocol::properties::DIRECT_REPLY_TO;
 use assembler::{Assembler, ChannelFrame, Command};
 use bytes::BytesMut;
 use modes::Mode;
@@ -30,6 +33,8 @@ pub struct Context<'a> {
     pub connection: u64,
     /// The authenticated user, which a message's user-id property must match.
     pub user: &'a str,
+    /// What the user may do in this vhost.
+    pub grant: &'a Grant,
     pub frame_max: u32,
     /// Where queues send deliveries for this connection's consumers.
     pub sink: &'a UnboundedSender<Outbound>,
@@ -37,11 +42,37 @@ pub struct Context<'a> {
     pub out: &'a mut BytesMut,
     /// Where the message log reports that a confirm-mode publish is on disk.
     pub durability: &'a Arc<dyn crate::store::Durability>,
+    /// Direct reply-to addresses, to register this channel's and to reach a requester's.
+    pub replies: &'a Arc<crate::broker::reply_to::Registry>,
 }
 
 impl Context<'_> {
     pub fn send(&mut self, channel: u16, method: Method) {
         write_frame(self.out, FRAME_METHOD, channel, |out| method.encode(out));
+    }
+
+    /// Checks the user's permission, refusing with RabbitMQ's 403 where it is missing.
+    pub fn check(&self, access: Access, kind: ResourceKind, name: &str) -> Result<(), AmqpError> {
+        self.grant
+            .check(access, kind, name)
+            .map_err(AmqpError::access_refused)
+    }
+
+    /// A passive declare's check: any permission on the resource will do (RabbitMQ 4.3).
+    pub fn check_any(&self, kind: ResourceKind, name: &str) -> Result<(), AmqpError> {
+        self.grant
+            .check_any(kind, name)
+            .map_err(AmqpError::access_refused)
+    }
+
+    /// Checks a routing key against the user's topic permissions on a topic exchange.
+    pub fn check_topic(&self, access: Access, exchange: &str, key: &str) -> Result<(), AmqpError> {
+        if self.grant.topic.is_empty() {
+            return Ok(());
+        }
+        self.grant
+            .check_topic(access, exchange, key)
+            .map_err(AmqpError::access_refused)
     }
 }
 
@@ -79,11 +110,16 @@ pub struct Channel {
     last_queue: Option<String>,
     /// The last publish's exchange and route, reused while the topology is unchanged.
     route: route_cache::CachedRoute,
+    /// The epoch of the grant the cached exchange was write-checked under.
+    grant_epoch: u64,
     /// Queues this channel published to whose consumers lag behind: the connection stops
     /// reading from the publisher until they drain.
     congested: Vec<Arc<Queue>>,
     /// Queues this channel pushed messages to since it last dispatched them.
     pushed: Vec<Arc<Queue>>,
+    /// The consumer of `amq.rabbitmq.reply-to`, kept apart from the queue consumers as
+    /// RabbitMQ keeps it. Boxed: one pointer for the channels that never have one.
+    reply: Option<Box<reply_to::ReplyConsumer>>,
 }
 
 impl Drop for Channel {
@@ -108,8 +144,10 @@ impl Channel {
             mode: Mode::default(),
             last_queue: None,
             route: None,
+            grant_epoch: 0,
             congested: Vec::new(),
             pushed: Vec::new(),
+            reply: None,
         }
     }
 
@@ -145,13 +183,22 @@ impl Channel {
             Method::ExchangeDelete(m) => self.exchange_delete(ctx, m)?,
             Method::ExchangeBind(m) => self.exchange_bind(ctx, m)?,
             Method::ExchangeUnbind(m) => self.exchange_unbind(ctx, m)?,
+            Method::QueueDeclare(m) if reply_to::is_reply_to_name(&m.queue) => {
+                self.declare_reply_to(ctx, m)?
+            }
             Method::QueueDeclare(m) => self.queue_declare(ctx, m)?,
             Method::QueueBind(m) => self.queue_bind(ctx, m)?,
             Method::QueueUnbind(m) => self.queue_unbind(ctx, m)?,
             Method::QueuePurge(m) => self.queue_purge(ctx, m)?,
             Method::QueueDelete(m) => self.queue_delete(ctx, m)?,
             Method::BasicQos(m) => self.basic_qos(ctx, m)?,
+            Method::BasicConsume(m) if m.queue == DIRECT_REPLY_TO => {
+                self.consume_reply_to(ctx, m)?
+            }
             Method::BasicConsume(m) => self.basic_consume(ctx, m)?,
+            Method::BasicCancel(m) if self.is_reply_consumer(&m.consumer_tag) => {
+                self.cancel_reply_to(ctx, m)
+            }
             Method::BasicCancel(m) => self.basic_cancel(ctx, m),
             Method::BasicPublish(m) => match cmd.content {
                 Some(content) => self.basic_publish(ctx, m, content)?,
@@ -258,6 +305,7 @@ impl Channel {
 
     /// The channel is closing: cancel its consumers and requeue what it had not acked.
     pub fn teardown(&mut self, ctx: &mut Context<'_>) {
+        self.reply = None;
         for (tag, c) in self.consumers.drain() {
             self::basic::remove_consumer(ctx, &c.queue, self.id, &tag);
         }

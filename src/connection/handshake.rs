@@ -6,6 +6,7 @@
 
 use super::FrameIo;
 use super::transport::{self, Transport};
+use crate::broker::access::Grant;
 use crate::broker::{Core, VHost};
 use crate::error::{AmqpError, code};
 use crate::protocol::methods::*;
@@ -24,6 +25,8 @@ pub const HEARTBEAT: u16 = 60;
 pub struct Negotiated {
     pub vhost: Arc<VHost>,
     pub user: String,
+    /// What the user may do in the vhost, looked up once at connection.open.
+    pub grant: Grant,
     pub channel_max: u16,
     pub frame_max: u32,
     pub heartbeat: u16,
@@ -49,6 +52,9 @@ pub enum HandshakeError {
     Closed(AmqpError),
 }
 
+/// How long a refused login waits before the socket closes (RabbitMQ's SILENT_CLOSE_DELAY).
+const LOGIN_FAILURE_DELAY: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub fn server_properties() -> FieldTable {
     let s = |v: &str| FieldValue::LongString(Bytes::copy_from_slice(v.as_bytes()));
     let mut caps = FieldTable::new();
@@ -61,6 +67,7 @@ pub fn server_properties() -> FieldTable {
         "consumer_priorities",
         "authentication_failure_close",
         "per_consumer_qos",
+        "direct_reply_to",
     ] {
         caps.insert(cap, FieldValue::Bool(true));
     }
@@ -246,6 +253,9 @@ pub async fn negotiate<T: Transport>(
                 )
                 .on_connection();
                 io.close_with(&e).await;
+            } else {
+                // RabbitMQ closes the socket without a word, 3 s later: a guesser pays for each try.
+                tokio::time::sleep(LOGIN_FAILURE_DELAY).await;
             }
             return Err(HandshakeError::Refused(reason));
         }
@@ -284,6 +294,20 @@ pub async fn negotiate<T: Transport>(
         io.close_with(&e).await;
         return Err(HandshakeError::Closed(e));
     };
+    if let Some(text) = core.connection_refusal(&user, &open.virtual_host) {
+        let e = AmqpError::not_allowed(text).during(10, 40);
+        io.close_with(&e).await;
+        return Err(HandshakeError::Closed(e));
+    }
+    let Some(grant) = core.access().grant(&user, &open.virtual_host) else {
+        let e = AmqpError::not_allowed(format!(
+            "access to vhost '{}' refused for user '{user}'",
+            open.virtual_host
+        ))
+        .during(10, 40);
+        io.close_with(&e).await;
+        return Err(HandshakeError::Closed(e));
+    };
     io.send(Method::ConnectionOpenOk(ConnectionOpenOk {
         reserved_1: String::new(),
     }))
@@ -291,6 +315,7 @@ pub async fn negotiate<T: Transport>(
     Ok(Negotiated {
         vhost,
         user,
+        grant,
         channel_max: tune.channel_max,
         frame_max: tune.frame_max,
         heartbeat: tune.heartbeat,

@@ -187,6 +187,8 @@ async fn serve_handshake<T: Transport>(
             settings: n,
             out: BytesMut::new(),
             durability: Arc::new(DurabilityNotice(events_tx.clone())),
+            replies: core.replies().clone(),
+            core: core.clone(),
             events_tx,
         },
         channels: LocalMap::default(),
@@ -197,6 +199,12 @@ async fn serve_handshake<T: Transport>(
         channels_closed: false,
         blocked: false,
     };
+    core.register_connection(
+        conn.session.id,
+        &conn.session.settings.user,
+        &conn.session.vhost.name,
+        conn.session.events_tx.clone(),
+    );
     let FrameIo {
         io: mut stream,
         buf,
@@ -235,18 +243,31 @@ struct Session {
     out: BytesMut,
     events_tx: mpsc::UnboundedSender<Outbound>,
     durability: Arc<dyn crate::store::Durability>,
+    replies: Arc<crate::broker::reply_to::Registry>,
+    /// For the access model: a change to it (permissions cleared, say) applies to the next
+    /// method, as in RabbitMQ.
+    core: Arc<Core>,
 }
 
 impl Session {
     fn context(&mut self) -> Context<'_> {
+        let access = self.core.access();
+        if access.epoch() != self.settings.grant.epoch {
+            let (user, vhost) = (&self.settings.user, &self.vhost.name);
+            self.settings.grant = access
+                .grant(user, vhost)
+                .unwrap_or_else(|| access.no_grant(user, vhost));
+        }
         Context {
             vhost: &self.vhost,
             connection: self.id,
             user: &self.settings.user,
+            grant: &self.settings.grant,
             frame_max: self.settings.frame_max,
             sink: &self.events_tx,
             out: &mut self.out,
             durability: &self.durability,
+            replies: &self.replies,
         }
     }
 }
@@ -668,8 +689,15 @@ impl Connection {
 
     fn on_event(&mut self, ev: Outbound) {
         let ch = match &ev {
+            Outbound::ForceClose(reason) => {
+                let e = AmqpError::new(crate::error::code::CONNECTION_FORCED, reason.clone());
+                self.connection_error(e.on_connection());
+                return;
+            }
             Outbound::Deliver(d) => d.channel,
-            Outbound::Cancelled { channel, .. } | Outbound::Persisted { channel, .. } => *channel,
+            Outbound::Cancelled { channel, .. }
+            | Outbound::Persisted { channel, .. }
+            | Outbound::Reply { channel, .. } => *channel,
         };
         let Some(Slot::Open(c)) = self.channels.get_mut(&ch) else {
             if let Outbound::Deliver(d) = ev {
@@ -685,6 +713,10 @@ impl Connection {
                 c.consumer_cancelled(&mut ctx, &consumer_tag, notify_cancel)
             }
             Outbound::Persisted { seq, ok, .. } => c.on_persisted(seq, ok),
+            Outbound::Reply {
+                address, message, ..
+            } => c.deliver_reply(&mut ctx, &address, message),
+            Outbound::ForceClose(_) => {}
         }
     }
 
@@ -726,6 +758,7 @@ impl Connection {
 
     /// However the connection ended: whatever `close_channels` has not done yet.
     fn cleanup(&mut self) {
+        self.session.core.unregister_connection(self.session.id);
         self.close_channels();
         tracing::info!(peer = %self.peer, "connection closed");
     }

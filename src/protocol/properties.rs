@@ -151,8 +151,12 @@ fn property_flags(i: &[u8]) -> PResult<'_, u16> {
     Ok((i, flags & !1))
 }
 
-/// The properties the publish path acts on: persistence, and a user-id to check against the
-/// connection's user. Read by `scan`, which checks the whole property list as `decode` does
+/// The pseudo-queue of RabbitMQ's direct reply-to: a request naming it as its reply-to gets
+/// that property rewritten to the requesting channel's own reply address.
+pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+/// The properties the publish path acts on: persistence, a user-id to check against the
+/// connection's user, and whether reply-to asks for direct reply-to. Read by `scan`, which checks the whole property list as `decode` does
 /// but builds nothing (decoding allocated a string per property for every publish, to use
 /// two of them).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -167,6 +171,8 @@ pub struct PublishProperties {
     pub sender_selected: bool,
     /// The headers carry x-death (read back from disk: a dead-lettered message).
     pub death_history: bool,
+    /// reply-to is exactly `DIRECT_REPLY_TO`.
+    pub direct_reply_to: bool,
 }
 
 impl PublishProperties {
@@ -199,6 +205,11 @@ impl PublishProperties {
                     p.expiration = Some(expiration.into());
                     rest
                 }
+                6 => {
+                    let (rest, reply_to) = shortstr_ref(i)?;
+                    p.direct_reply_to = reply_to == DIRECT_REPLY_TO;
+                    rest
+                }
                 9 => longlong(i)?.0,
                 11 => {
                     let (rest, user) = shortstr_ref(i)?;
@@ -210,6 +221,35 @@ impl PublishProperties {
         }
         Ok((i, p))
     }
+}
+
+/// The property flags and list with reply-to set to `reply_to`, every other byte as it was;
+/// None if there is no reply-to or the list does not parse. Only a direct reply-to request
+/// pays for this copy, so the property bytes are spliced rather than decoded and re-encoded.
+pub fn with_reply_to(raw: &[u8], reply_to: &str) -> Option<Vec<u8>> {
+    let (mut i, flags) = property_flags(raw).ok()?;
+    for (n, flag) in FLAGS.iter().enumerate().take(6) {
+        if flags & flag == 0 {
+            continue;
+        }
+        i = match n {
+            2 => table(i).ok()?.0,
+            3 | 4 => octet(i).ok()?.0,
+            _ => shortstr_ref(i).ok()?.0,
+        };
+    }
+    if flags & FLAGS[6] == 0 {
+        return None;
+    }
+    let start = raw.len() - i.len();
+    let end = raw.len() - shortstr_ref(i).ok()?.0.len();
+    let len = u8::try_from(reply_to.len()).ok()?;
+    let mut out = Vec::with_capacity(raw.len() - (end - start) + 1 + reply_to.len());
+    out.extend_from_slice(&raw[..start]);
+    out.push(len);
+    out.extend_from_slice(reply_to.as_bytes());
+    out.extend_from_slice(&raw[end..]);
+    Some(out)
 }
 
 impl From<&BasicProperties> for PublishProperties {
@@ -227,6 +267,7 @@ impl From<&BasicProperties> for PublishProperties {
                 .headers
                 .as_ref()
                 .is_some_and(|h| h.get("x-death").is_some()),
+            direct_reply_to: p.reply_to.as_deref() == Some(DIRECT_REPLY_TO),
         }
     }
 }
@@ -300,6 +341,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn only_the_exact_pseudo_queue_asks_for_direct_reply_to() {
+        for (reply_to, direct) in [
+            (DIRECT_REPLY_TO, true),
+            ("amq.rabbitmq.reply-to.abc", false),
+            ("amq.rabbitmq.reply-t", false),
+            ("", false),
+        ] {
+            let p = BasicProperties {
+                reply_to: Some(reply_to.into()),
+                user_id: Some("guest".into()),
+                ..Default::default()
+            };
+            let scanned = finish(PublishProperties::scan(&p.to_bytes())).expect("scans");
+            assert_eq!(scanned.direct_reply_to, direct, "{reply_to}");
+        }
+    }
+
     proptest! {
         #[test]
         fn header_round_trips(p in properties(), size in any::<u64>()) {
@@ -313,7 +372,20 @@ mod tests {
 
         #[test]
         fn arbitrary_header_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..128)) {
+            let _ = with_reply_to(&data, DIRECT_REPLY_TO);
             let _ = ContentHeader::decode(&Bytes::from(data));
+        }
+
+        /// The splice changes reply-to and nothing else, whatever the other properties are.
+        #[test]
+        fn reply_to_splice_agrees_with_decode(p in properties(), new in short_string()) {
+            let raw = p.to_bytes();
+            let spliced = with_reply_to(&raw, &new);
+            prop_assert_eq!(spliced.is_some(), p.reply_to.is_some());
+            if let Some(spliced) = spliced {
+                let expected = BasicProperties { reply_to: Some(new), ..p };
+                prop_assert_eq!(spliced, expected.to_bytes().to_vec());
+            }
         }
 
         /// The scan refuses exactly what the full decode refuses.

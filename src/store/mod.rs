@@ -42,6 +42,14 @@ impl StoreError {
     }
 }
 
+/// Where a vhost's durable state lives: its name in hex, so any name is a safe file name.
+pub fn vhost_dir(data_dir: &Path, vhost: &str) -> PathBuf {
+    let hex: String = vhost.bytes().map(|b| format!("{b:02x}")).collect();
+    data_dir
+        .join("vhosts")
+        .join(if hex.is_empty() { "00".into() } else { hex })
+}
+
 /// One vhost's durable state.
 #[derive(Debug)]
 pub struct VhostStore {
@@ -62,10 +70,7 @@ impl VhostStore {
     /// Opens (creating if needed) the store of `vhost` under `data_dir`, recovering its state
     /// with at most `keep_in_memory` messages of each queue read into memory.
     pub fn open(data_dir: &Path, vhost: &str, keep_in_memory: usize) -> Result<Opened, StoreError> {
-        let hex: String = vhost.bytes().map(|b| format!("{b:02x}")).collect();
-        let dir = data_dir
-            .join("vhosts")
-            .join(if hex.is_empty() { "00".into() } else { hex });
+        let dir = vhost_dir(data_dir, vhost);
         std::fs::create_dir_all(&dir)
             .map_err(|e| StoreError::io("creating the vhost directory", e))?;
         let definitions = Definitions::load(&dir)?;

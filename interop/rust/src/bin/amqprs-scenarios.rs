@@ -1214,6 +1214,98 @@ async fn single_active_consumer(u: Url) -> R {
     pass()
 }
 
+async fn queue_expiry(u: Url) -> R {
+    let c = open(&u).await?;
+    let (ch, _ev) = chan(&c).await?;
+    let (idle, used) = (uniq("expires"), uniq("expires"));
+    let res = async {
+        let expires = || args(vec![("x-expires", FieldValue::I(200))]);
+        // The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+        ch.queue_declare(QueueDeclareArguments::new(&used).arguments(expires()).finish()).await.ctx("queue.declare")?;
+        let (tag, _rx) = consume(&ch, &used, false).await?;
+        ch.queue_declare(QueueDeclareArguments::new(&idle).arguments(expires()).finish()).await.ctx("queue.declare")?;
+        let start = std::time::Instant::now();
+        loop {
+            // Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than the
+            // 200 ms: RabbitMQ renews the lease on a passive declare too.
+            let (probe, mut ev) = chan(&c).await?;
+            match probe.queue_declare(QueueDeclareArguments::new(&idle).passive(true).finish()).await {
+                Ok(_) => within("channel close", probe.close()).await?.ctx("channel close")?,
+                Err(_) => {
+                    // amqprs fails the call with its own error and hands the broker's
+                    // channel.close (with the reply code) to ChannelCallback::close.
+                    match recv_ev(&mut ev, "channel.close").await? {
+                        Ev::Close(code, text) => ensure(code == 404, format!("reply code {code}, want 404 ({text})"))?,
+                        other => return Err(format!("expected channel.close, got {other:?}")),
+                    }
+                    break;
+                }
+            }
+            ensure(start.elapsed() < WAIT, "queue with x-expires 200 and no consumer still there after 5 s")?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let gone = start.elapsed().as_millis();
+        let (probe, _e) = chan(&c).await?;
+        probe
+            .queue_declare(QueueDeclareArguments::new(&used).passive(true).finish())
+            .await
+            .ctx("passive declare of the consumed queue")?;
+        within("channel close", probe.close()).await?.ctx("channel close")?;
+        ch.basic_cancel(BasicCancelArguments::new(&tag)).await.ctx("basic.cancel")?;
+        Ok(gone)
+    }
+    .await;
+    // Kept until the connection is closed: a dropped amqprs Channel closes itself in a task of
+    // its own, which would race connection.close.
+    let cleanup = chan(&c).await;
+    if let Ok((cleanup, _e)) = &cleanup {
+        for q in [&idle, &used] {
+            let _ = cleanup.queue_delete(QueueDeleteArguments::new(q)).await;
+        }
+    }
+    let gone = res?;
+    close(c).await?;
+    drop(cleanup);
+    Ok(Outcome::Pass(format!("idle queue gone after {gone} ms (CloseChannel 404); consumed one still there")))
+}
+
+async fn consumer_priority(u: Url) -> R {
+    let c = open(&u).await?;
+    let (cha, _ea) = chan(&c).await?;
+    let (chb, _eb) = chan(&c).await?;
+    let q = tmp_queue(&cha).await?;
+    cha.basic_qos(BasicQosArguments::new(0, 2, false)).await.ctx("basic.qos")?;
+    // B first: the priority, not the order of registration, gives A the first messages.
+    let (_tb, mut rb) = consume(&chb, &q, false).await?;
+    let (_ta, mut ra) = cha
+        .basic_consume_rx(
+            BasicConsumeArguments::new(&q, "")
+                .manual_ack(true)
+                .arguments(args(vec![("x-priority", FieldValue::I(10))]))
+                .finish(),
+        )
+        .await
+        .ctx("basic.consume with x-priority")?;
+    for i in 0..5 {
+        publish(&cha, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        got_a.push(String::from_utf8_lossy(&body_of(&recv_msg(&mut ra, "consumer A's messages").await?)).into_owned());
+    }
+    for _ in 0..3 {
+        got_b.push(String::from_utf8_lossy(&body_of(&recv_msg(&mut rb, "consumer B's messages").await?)).into_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let extra = ra.try_recv().ok().map(|m| String::from_utf8_lossy(&body_of(&m)).into_owned());
+    ensure(
+        got_a == ["0", "1"] && got_b == ["2", "3", "4"] && extra.is_none(),
+        format!("A (x-priority 10, prefetch 2, no acks) got {got_a:?} (then {extra:?}), B got {got_b:?}"),
+    )?;
+    close(c).await?;
+    Ok(Outcome::Pass("BasicConsumeArguments::arguments({x-priority: 10})".into()))
+}
+
 async fn sender_selected(u: Url) -> R {
     let c = open(&u).await?;
     let (ch, _ev) = chan(&c).await?;
@@ -1322,6 +1414,8 @@ async fn main() {
             single_active_consumer,
             sender_selected,
             rpc_reply_to,
+            queue_expiry,
+            consumer_priority,
         ],
     )
     .await;

@@ -1104,6 +1104,87 @@ async fn single_active_consumer(u: Url) -> R {
     pass()
 }
 
+async fn queue_expiry(u: Url) -> R {
+    let c = open(&u).await?;
+    let ch = chan(&c).await?;
+    let (idle, used) = (uniq("expires"), uniq("expires"));
+    let res = async {
+        let expires = || args(vec![("x-expires", AMQPValue::LongInt(200))]);
+        // The consumed queue first, so it has its consumer before 200 ms pass on a slow machine.
+        ch.queue_declare(&used, QueueDeclareOptions::default(), expires()).await.ctx("queue.declare")?;
+        let consumer = consume(&ch, &used, true).await?;
+        ch.queue_declare(&idle, QueueDeclareOptions::default(), expires()).await.ctx("queue.declare")?;
+        let start = std::time::Instant::now();
+        loop {
+            // Each probe on a fresh channel: the 404 closes it. Probes 300 ms apart, more than the
+            // 200 ms: RabbitMQ renews the lease on a passive declare too.
+            let probe = chan(&c).await?;
+            let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+            match probe.queue_declare(&idle, passive, FieldTable::default()).await {
+                Ok(_) => close_channel(&probe).await?,
+                Err(lapin::Error::ProtocolError(e)) => {
+                    ensure(e.get_id() == 404, format!("reply code {}, want 404 ({e})", e.get_id()))?;
+                    break;
+                }
+                Err(other) => return Err(format!("expected lapin::Error::ProtocolError(404), got {other:?}")),
+            }
+            ensure(start.elapsed() < WAIT, "queue with x-expires 200 and no consumer still there after 5 s")?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let gone = start.elapsed().as_millis();
+        let probe = chan(&c).await?;
+        let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+        probe.queue_declare(&used, passive, FieldTable::default()).await.ctx("passive declare of the consumed queue")?;
+        close_channel(&probe).await?;
+        ch.basic_cancel(consumer.tag().as_str(), BasicCancelOptions::default()).await.ctx("basic.cancel")?;
+        Ok(gone)
+    }
+    .await;
+    // Kept until the connection is closed: a dropped lapin Channel closes itself in a task of
+    // its own, which would race connection.close.
+    let cleanup = chan(&c).await;
+    if let Ok(cleanup) = &cleanup {
+        for q in [&idle, &used] {
+            let _ = cleanup.queue_delete(q, QueueDeleteOptions::default()).await;
+        }
+    }
+    let gone = res?;
+    close(c).await?;
+    drop(cleanup);
+    Ok(Outcome::Pass(format!("idle queue gone after {gone} ms (ProtocolError 404); consumed one still there")))
+}
+
+async fn consumer_priority(u: Url) -> R {
+    let c = open(&u).await?;
+    let cha = chan(&c).await?;
+    let chb = chan(&c).await?;
+    let q = tmp_queue(&cha).await?;
+    cha.basic_qos(2, BasicQosOptions::default()).await.ctx("basic.qos")?;
+    // B first: the priority, not the order of registration, gives A the first messages.
+    let mut cb = consume(&chb, &q, true).await?;
+    let mut ca = cha
+        .basic_consume(&q, "", BasicConsumeOptions::default(), args(vec![("x-priority", AMQPValue::LongInt(10))]))
+        .await
+        .ctx("basic.consume with x-priority")?;
+    for i in 0..5 {
+        publish(&cha, "", &q, format!("{i}").as_bytes()).await?;
+    }
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        got_a.push(String::from_utf8_lossy(&next(&mut ca, "consumer A's messages").await?.data).into_owned());
+    }
+    for _ in 0..3 {
+        got_b.push(String::from_utf8_lossy(&next(&mut cb, "consumer B's messages").await?.data).into_owned());
+    }
+    let extra = tokio::time::timeout(Duration::from_millis(200), ca.next()).await;
+    ensure(
+        got_a == ["0", "1"] && got_b == ["2", "3", "4"] && extra.is_err(),
+        format!("A (x-priority 10, prefetch 2, no acks) got {got_a:?} (then {extra:?}), B got {got_b:?}"),
+    )?;
+    close(c).await?;
+    Ok(Outcome::Pass("basic_consume(.., FieldTable {x-priority: 10})".into()))
+}
+
 async fn sender_selected(u: Url) -> R {
     let c = open(&u).await?;
     let ch = chan(&c).await?;
@@ -1216,6 +1297,8 @@ async fn main() {
             single_active_consumer,
             sender_selected,
             rpc_reply_to,
+            queue_expiry,
+            consumer_priority,
         ],
     )
     .await;
