@@ -7,6 +7,9 @@
 //!
 //!     cargo bench --bench loadgen -- --url amqp://guest:guest@127.0.0.1:5672/%2f \
 //!         --producers 1 --consumers 1 --size 16 --duration 10
+//!
+//! An `amqps://` URL connects over TLS (rustls, TLS 1.3 unless `--tls12`), trusting the CA
+//! certificates in `--tls-ca FILE`.
 
 use bytes::{Buf, BytesMut};
 use clap::Parser;
@@ -17,6 +20,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Mutex, Semaphore};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls;
+use tokio_util::either::Either;
 use warren::protocol::frame::{FRAME_METHOD, write_content, write_frame};
 use warren::protocol::methods::*;
 use warren::protocol::{BasicProperties, FieldTable, FieldValue, Frame, Method, PROTOCOL_HEADER};
@@ -99,6 +105,12 @@ struct Args {
     /// exchange. Received counts round trips; latency is per round trip.
     #[arg(long, default_value_t = 0)]
     rpc: usize,
+    /// CA certificates (PEM) to trust for an amqps:// URL.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Over TLS, offer TLS 1.2 only.
+    #[arg(long)]
+    tls12: bool,
     #[arg(long, hide = true)]
     bench: bool,
 }
@@ -108,9 +120,45 @@ struct Target {
     user: String,
     pass: String,
     vhost: String,
+    /// For amqps: the connector and the name the server's certificate must carry.
+    tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
 }
 
-fn parse_url(url: &str) -> Target {
+/// A TLS client trusting the CA certificates in `ca`.
+fn tls_connector(ca: &std::path::Path, tls12: bool) -> Res<TlsConnector> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    // The provider Warren uses (see src/tls.rs).
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12 {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13]
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+fn parse_url(url: &str, tls: Option<TlsConnector>) -> Res<Target> {
+    let (rest, tls) = match url.strip_prefix("amqps://") {
+        Some(rest) => (rest, tls.ok_or("an amqps:// URL needs --tls-ca")?),
+        None => return Ok(parse_plain(url)),
+    };
+    let mut t = parse_plain(rest);
+    let host = t.addr.rsplit_once(':').map_or(t.addr.as_str(), |(h, _)| h);
+    let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_owned())?;
+    t.tls = Some((tls, name));
+    Ok(t)
+}
+
+fn parse_plain(url: &str) -> Target {
     let rest = url.strip_prefix("amqp://").unwrap_or(url);
     let (cred, hostpart) = rest.split_once('@').unwrap_or(("guest:guest", rest));
     let (user, pass) = cred.split_once(':').unwrap_or((cred, ""));
@@ -124,13 +172,19 @@ fn parse_url(url: &str) -> Target {
         user: user.to_owned(),
         pass: pass.to_owned(),
         vhost,
+        tls: None,
     }
 }
 
+type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
+/// The socket's read half, plain or TLS (a match per call, no boxing).
+type Rd = Either<OwnedReadHalf, tokio::io::ReadHalf<TlsStream>>;
+type Wr = Either<OwnedWriteHalf, tokio::io::WriteHalf<TlsStream>>;
+
 /// One AMQP connection with channel 1 open.
 struct Conn {
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+    rd: Rd,
+    wr: Wr,
     buf: BytesMut,
     frame_max: u32,
 }
@@ -141,7 +195,17 @@ impl Conn {
     async fn open(t: &Target) -> Res<Conn> {
         let s = TcpStream::connect(&t.addr).await?;
         s.set_nodelay(true)?;
-        let (rd, wr) = s.into_split();
+        let (rd, wr) = match &t.tls {
+            None => {
+                let (rd, wr) = s.into_split();
+                (Either::Left(rd), Either::Left(wr))
+            }
+            Some((connector, name)) => {
+                let s = connector.connect(name.clone(), s).await?;
+                let (rd, wr) = tokio::io::split(s);
+                (Either::Right(rd), Either::Right(wr))
+            }
+        };
         let mut c = Conn {
             rd,
             wr,
@@ -814,7 +878,11 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 #[tokio::main]
 async fn main() -> Res<()> {
     let a = Args::parse();
-    let t = Arc::new(parse_url(&a.url));
+    let tls = match &a.tls_ca {
+        Some(ca) => Some(tls_connector(ca, a.tls12)?),
+        None => None,
+    };
+    let t = Arc::new(parse_url(&a.url, tls)?);
     let before = a.broker_pid.and_then(proc_sample);
     // The generator's own CPU, so its ceiling can be stated beside every result.
     let self_before = proc_sample(std::process::id());

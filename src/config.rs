@@ -1,8 +1,10 @@
 //! Command-line configuration.
 
+use crate::tls::{TlsSettings, Verify};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -18,6 +20,29 @@ pub struct Config {
         default_value = "0.0.0.0:5672"
     )]
     pub listen: Vec<SocketAddr>,
+
+    /// Address to accept AMQP connections over TLS (amqps) on; repeat for several. Needs
+    /// --tls-cert and --tls-key.
+    #[arg(long = "tls-listen", value_name = "ADDR:PORT", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Vec<SocketAddr>,
+
+    /// The server's TLS certificate chain, PEM, its own certificate first.
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificates, PEM, that client certificates must chain to. With it clients are asked
+    /// for a certificate, and one that verifies lets them log in with SASL EXTERNAL.
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Client certificates (RabbitMQ's ssl_options.verify and fail_if_no_peer_cert): none,
+    /// peer (asked for, verified if sent; the default with --tls-ca) or peer-required.
+    #[arg(long, value_name = "MODE", value_enum, requires = "tls_listen")]
+    pub tls_verify: Option<Verify>,
 
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
@@ -103,6 +128,25 @@ impl Config {
             Some(base) => base.join("warren"),
             None => PathBuf::from("warren-data"),
         })
+    }
+
+    /// The amqps listeners' TLS configuration, when there are any: the files read and checked
+    /// (a startup error names the file and what is wrong with it).
+    pub fn tls_config(&self) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let mut settings = TlsSettings::from_files(cert, key).map_err(|e| e.to_string())?;
+        if let Some(ca) = &self.tls_ca {
+            settings = settings.client_ca_file(ca).map_err(|e| e.to_string())?;
+        }
+        if let Some(verify) = self.tls_verify {
+            settings = settings.verify(verify);
+        }
+        settings
+            .server_config()
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     /// Checks what clap cannot: that the data directory exists (or can be made) and is

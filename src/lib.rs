@@ -7,7 +7,7 @@
 //! - [`broker`]: vhosts, exchanges, bindings, queues. Knows nothing of frames.
 //! - [`error`]: the one mapping from errors to AMQP reply codes and texts.
 //! - [`store`]: durable definitions and the message log on disk.
-//! - [`server`], [`config`]: the listener and the command line.
+//! - [`server`], [`config`]: the listeners and the command line; [`tls`]: amqps settings.
 //!
 //! # Embedding
 //! A test can run a broker in-process on an ephemeral loopback port:
@@ -19,6 +19,15 @@
 //! # std::net::TcpStream::connect(addr).expect("accepts connections");
 //! broker.shutdown(); // also happens on drop
 //! ```
+//!
+//! With amqps beside plain AMQP (certificate and key as PEM, e.g. made by rcgen in a test):
+//! ```no_run
+//! # let (cert_pem, key_pem) = (b"", b"");
+//! let tls = warren::tls::TlsSettings::from_pem(cert_pem, key_pem)?;
+//! let broker = warren::Broker::builder().tls(tls).start()?;
+//! let amqps = broker.tls_addr(); // Some(127.0.0.1:PORT)
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod broker;
 pub mod channel;
@@ -29,15 +38,17 @@ pub mod hash;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// A broker running in the background on its own threads, for tests and embedding.
 pub struct Broker {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     core: Arc<broker::Core>,
     stop: tokio::sync::watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
@@ -62,38 +73,16 @@ impl Broker {
 
     /// Starts a broker on `addr`, with durable state in `data_dir` when given.
     pub fn start_with(addr: SocketAddr, data_dir: Option<&Path>) -> std::io::Result<Broker> {
-        let core = Arc::new(match data_dir {
-            Some(dir) => broker::Core::open(dir).map_err(std::io::Error::other)?,
-            None => broker::Core::new(),
-        });
-        let serving = core.clone();
-        // Bound here, synchronously, so the caller gets the port (and any bind error) at once;
-        // the runtime lives on the broker's own thread, so this works inside async tests too.
-        let std_listener = std::net::TcpListener::bind(addr)?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("warren")
-            .enable_all()
-            .build()?;
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let thread = std::thread::Builder::new()
-            .name("warren-broker".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    match tokio::net::TcpListener::from_std(std_listener) {
-                        Ok(l) => server::serve(vec![l], serving, stop_rx).await,
-                        Err(e) => tracing::error!("cannot serve on {addr}: {e}"),
-                    }
-                });
-            })?;
-        Ok(Broker {
-            addr,
-            core,
-            stop,
-            thread: Some(thread),
-        })
+        let mut builder = Self::builder().listen(addr);
+        if let Some(dir) = data_dir {
+            builder = builder.data_dir(dir);
+        }
+        builder.start()
+    }
+
+    /// A broker to configure before it starts: address, data directory, amqps.
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder::default()
     }
 
     /// The broker's state, for tests that look inside (or inject faults).
@@ -104,6 +93,11 @@ impl Broker {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where amqps connections are accepted, if the broker was built with TLS.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// The URL a client connects with: guest/guest on vhost "/".
@@ -121,6 +115,97 @@ impl Broker {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// How an embedded broker starts; [`Broker::start`] and friends are shorthands.
+#[derive(Debug, Default)]
+pub struct BrokerBuilder {
+    addr: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    tls: Option<tls::TlsSettings>,
+}
+
+impl BrokerBuilder {
+    /// Where plain AMQP is accepted; port 0 picks a free port. Default: 127.0.0.1:0.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.addr = Some(addr);
+        self
+    }
+
+    /// Keeps durable state in `dir` and recovers what an earlier broker left there. Default:
+    /// in memory.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Also accepts amqps, on the plain listener's IP and a free port ([`Broker::tls_addr`]).
+    pub fn tls(mut self, settings: tls::TlsSettings) -> Self {
+        self.tls = Some(settings);
+        self
+    }
+
+    pub fn start(self) -> std::io::Result<Broker> {
+        let addr = self
+            .addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let tls_config = match &self.tls {
+            Some(settings) => Some(
+                settings
+                    .server_config()
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+            ),
+            None => None,
+        };
+        let core = Arc::new(match &self.data_dir {
+            Some(dir) => broker::Core::open(dir).map_err(std::io::Error::other)?,
+            None => broker::Core::new(),
+        });
+        let serving = core.clone();
+        // Bound here, synchronously, so the caller gets the ports (and any bind error) at once;
+        // the runtime lives on the broker's own thread, so this works inside async tests too.
+        let bind = |addr: SocketAddr| {
+            let l = std::net::TcpListener::bind(addr)?;
+            l.set_nonblocking(true)?;
+            Ok::<_, std::io::Error>(l)
+        };
+        let plain = bind(addr)?;
+        let addr = plain.local_addr()?;
+        let mut bound = vec![(plain, None)];
+        let mut tls_addr = None;
+        if let Some(config) = tls_config {
+            let l = bind(SocketAddr::new(addr.ip(), 0))?;
+            tls_addr = Some(l.local_addr()?);
+            bound.push((l, Some(config)));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("warren")
+            .enable_all()
+            .build()?;
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let thread = std::thread::Builder::new()
+            .name("warren-broker".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let mut listeners = Vec::new();
+                    for (l, tls) in bound {
+                        match tokio::net::TcpListener::from_std(l) {
+                            Ok(tcp) => listeners.push(server::Listener { tcp, tls }),
+                            Err(e) => tracing::error!("cannot serve on {addr}: {e}"),
+                        }
+                    }
+                    server::serve(listeners, serving, stop_rx).await;
+                });
+            })?;
+        Ok(Broker {
+            addr,
+            tls_addr,
+            core,
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

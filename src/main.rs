@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 use warren::broker::Core;
 use warren::config::Config;
+use warren::server::Listener;
 
 fn main() -> ExitCode {
     let config = Config::parse();
@@ -20,6 +21,13 @@ fn main() -> ExitCode {
         tracing::error!("{e}");
         return ExitCode::from(2);
     }
+    let tls = match config.tls_config() {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,13 +53,22 @@ fn main() -> ExitCode {
             }
             None => Core::new(),
         };
-        let listeners = match warren::server::bind(&config.listen).await {
-            Ok(l) => l,
+        let mut listeners: Vec<Listener> = match warren::server::bind(&config.listen).await {
+            Ok(l) => l.into_iter().map(Listener::plain).collect(),
             Err(e) => {
                 tracing::error!("{e}");
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(tls) = tls {
+            match warren::server::bind(&config.tls_listen).await {
+                Ok(l) => listeners.extend(l.into_iter().map(|l| Listener::tls(l, tls.clone()))),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;

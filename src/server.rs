@@ -1,5 +1,6 @@
-//! The listener: accepts sockets on every configured address, one task per connection, and
-//! a shutdown that closes every connection with 320 CONNECTION_FORCED.
+//! The listeners: accept sockets on every configured address (amqp, and amqps with TLS), one
+//! task per connection, and a shutdown that closes every connection with 320
+//! CONNECTION_FORCED.
 
 use crate::broker::Core;
 use crate::connection;
@@ -12,6 +13,25 @@ use tokio::task::JoinSet;
 
 /// How long shutdown waits for connections to finish their close handshake.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A bound socket, and the TLS configuration of an amqps listener.
+pub struct Listener {
+    pub tcp: TcpListener,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Listener {
+    pub fn plain(tcp: TcpListener) -> Self {
+        Listener { tcp, tls: None }
+    }
+
+    pub fn tls(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> Self {
+        Listener {
+            tcp,
+            tls: Some(config),
+        }
+    }
+}
 
 /// Binds every address; fails if any cannot be bound.
 pub async fn bind(addrs: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>> {
@@ -27,25 +47,22 @@ pub async fn bind(addrs: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>> {
 
 /// Serves until `shutdown` turns true, then closes every connection and stops the message
 /// stores (`Core::close`), cleanly if every connection finished its close in time.
-pub async fn serve(
-    listeners: Vec<TcpListener>,
-    core: Arc<Core>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listeners: Vec<Listener>, core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
     // The acceptors, and the disk alarm's monitor.
     let mut acceptors = JoinSet::new();
     let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
-    for listener in listeners {
+    for Listener { tcp: listener, tls } in listeners {
         if let Ok(addr) = listener.local_addr() {
-            tracing::info!("accepting AMQP 0-9-1 connections on {addr}");
+            let over = if tls.is_some() { " over TLS" } else { "" };
+            tracing::info!("accepting AMQP 0-9-1 connections{over} on {addr}");
         }
         let tx = conn_tx.clone();
         acceptors.spawn(async move {
             loop {
                 match listener.accept().await {
-                    Ok(accepted) => {
-                        if tx.send(accepted).is_err() {
+                    Ok((stream, peer)) => {
+                        if tx.send((stream, peer, tls.clone())).is_err() {
                             return;
                         }
                     }
@@ -69,9 +86,12 @@ pub async fn serve(
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            Some((stream, peer)) = conn_rx.recv() => {
+            Some((stream, peer, tls)) = conn_rx.recv() => {
                 tracing::debug!(%peer, "accepted socket");
-                connections.spawn(connection::serve(stream, peer, core.clone(), shutdown.clone()));
+                match tls {
+                    None => connections.spawn(connection::serve(stream, peer, core.clone(), shutdown.clone())),
+                    Some(config) => connections.spawn(connection::serve_tls(stream, peer, core.clone(), config, shutdown.clone())),
+                };
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }

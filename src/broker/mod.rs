@@ -367,6 +367,12 @@ impl Core {
         self.access.authenticate(user, password, from_loopback)
     }
 
+    /// Whether `user` exists and may connect from a peer that is (or is not) on loopback,
+    /// with no password: for SASL EXTERNAL, where TLS has verified who the peer is.
+    pub fn user_may_connect(&self, user: &str, from_loopback: bool) -> bool {
+        self.access.user_may_connect(user, from_loopback)
+    }
+
     /// Stops the message stores. After a clean stop (every connection closed properly, so
     /// unacked messages are back in their queues) each vhost leaves an index of its queues,
     /// which spares the next start a scan of the log.

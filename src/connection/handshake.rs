@@ -5,17 +5,16 @@
 //! vhost) send connection.close first.
 
 use super::FrameIo;
+use super::transport::{self, Transport};
 use crate::broker::access::Grant;
 use crate::broker::{Core, VHost};
 use crate::error::{AmqpError, code};
 use crate::protocol::methods::*;
 use crate::protocol::wire::table_entries;
 use crate::protocol::{FieldTable, FieldValue, Frame, Method, PROTOCOL_HEADER};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 pub const CHANNEL_MAX: u16 = 2047;
 pub const FRAME_MAX: u32 = 131_072;
@@ -44,6 +43,8 @@ pub enum HandshakeError {
     Io(#[from] std::io::Error),
     #[error("bad protocol header {0:?}")]
     BadHeader(Vec<u8>),
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
     #[error("{0}")]
     Refused(String),
     /// Already reported to the client with connection.close.
@@ -95,25 +96,25 @@ fn capability(props: &FieldTable, name: &str) -> bool {
 /// as 0-9-1, whose methods are laid out the same for everything they use.
 const LEGACY_0_9_HEADER: &[u8; 8] = b"AMQP\x01\x01\x00\x09";
 
-/// Reads the protocol header; any other header gets ours back and the socket closes.
-pub async fn read_protocol_header(stream: &mut TcpStream) -> Result<(), HandshakeError> {
-    let mut header = [0u8; 8];
-    let mut got = 0;
-    while got < 8 {
-        let n = stream.read(&mut header[got..]).await?;
-        if n == 0 {
-            return Err(HandshakeError::BadHeader(header[..got].to_vec()));
-        }
-        got += n;
-        if header[..got] != PROTOCOL_HEADER[..got] && header[..got] != LEGACY_0_9_HEADER[..got] {
-            break;
+/// Reads the protocol header; any other header gets ours back and the stream closes. Bytes
+/// after the header stay in the buffer.
+pub async fn read_protocol_header<T: Transport>(io: &mut FrameIo<T>) -> Result<(), HandshakeError> {
+    let matches = |got: &[u8]| {
+        let n = got.len().min(8);
+        got[..n] == PROTOCOL_HEADER[..n] || got[..n] == LEGACY_0_9_HEADER[..n]
+    };
+    while io.buf.len() < 8 && matches(&io.buf) {
+        if io.read_more().await? == 0 {
+            return Err(HandshakeError::BadHeader(io.buf.to_vec()));
         }
     }
-    if &header != PROTOCOL_HEADER && &header != LEGACY_0_9_HEADER {
-        stream.write_all(PROTOCOL_HEADER).await?;
-        let _ = stream.shutdown().await;
-        return Err(HandshakeError::BadHeader(header[..got].to_vec()));
+    if !matches(&io.buf) {
+        let got = io.buf[..io.buf.len().min(8)].to_vec();
+        transport::write_all(&mut io.io, PROTOCOL_HEADER).await?;
+        io.io.shutdown().await;
+        return Err(HandshakeError::BadHeader(got));
     }
+    io.buf.advance(8);
     Ok(())
 }
 
@@ -143,17 +144,93 @@ fn credentials(mechanism: &str, response: &[u8]) -> Option<(String, String)> {
     }
 }
 
+/// What SASL EXTERNAL sees of a connection: RabbitMQ's rabbitmq_auth_mechanism_ssl with
+/// `ssl_cert_login_from = common_name`, the user named by the client certificate's subject
+/// CN (several CNs joined with ",", as RabbitMQ joins them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum External {
+    /// Plain TCP, or TLS without a verified client certificate: EXTERNAL is not offered.
+    NotOffered,
+    /// The verified client certificate's subject CN.
+    Name(String),
+    /// The verified client certificate has no CN in its subject.
+    NoName,
+}
+
+impl External {
+    /// From the verified client certificate (DER), if there is one.
+    pub fn from_certificate(cert: Option<&[u8]>) -> External {
+        match cert.map(crate::tls::subject_common_names) {
+            None => External::NotOffered,
+            Some(Some(names)) if !names.is_empty() => External::Name(names.join(",")),
+            Some(_) => External::NoName,
+        }
+    }
+}
+
+/// Why a login was refused.
+enum Refusal {
+    /// A mechanism we did not offer, or a response that cannot be read: the socket closes.
+    Unusable(String),
+    /// Wrong credentials: logged with this reason, and told to clients that asked for it.
+    Failed(String),
+}
+
+/// The user a start-ok logs in as.
+fn log_in(
+    core: &Core,
+    start_ok: &ConnectionStartOk,
+    external: &External,
+    from_loopback: bool,
+) -> Result<String, Refusal> {
+    let mechanism = start_ok.mechanism.as_str();
+    if mechanism == "EXTERNAL" && *external != External::NotOffered {
+        // RabbitMQ's texts: "EXTERNAL login refused: <reason>" in its log.
+        let user = match external {
+            External::Name(user) => user,
+            _ => {
+                return Err(Refusal::Failed(
+                    "EXTERNAL login refused: no name found".into(),
+                ));
+            }
+        };
+        return if core.user_may_connect(user, from_loopback) {
+            Ok(user.clone())
+        } else {
+            Err(Refusal::Failed(format!(
+                "EXTERNAL login refused: user '{user}' - invalid credentials"
+            )))
+        };
+    }
+    let Some((user, password)) = credentials(mechanism, &start_ok.response) else {
+        return Err(Refusal::Unusable(format!(
+            "unknown authentication mechanism '{mechanism}' or malformed response"
+        )));
+    };
+    if !core.authenticate(&user, &password, from_loopback) {
+        return Err(Refusal::Failed(format!(
+            "user '{user}' failed to log in with mechanism {mechanism}"
+        )));
+    }
+    Ok(user)
+}
+
 /// Runs start, tune and open on a socket whose protocol header was accepted.
-pub async fn negotiate(
-    io: &mut FrameIo,
+pub async fn negotiate<T: Transport>(
+    io: &mut FrameIo<T>,
     core: &Core,
     peer: SocketAddr,
+    external: &External,
 ) -> Result<Negotiated, HandshakeError> {
+    let mechanisms: &'static [u8] = match external {
+        External::NotOffered => b"PLAIN AMQPLAIN",
+        _ => b"PLAIN AMQPLAIN EXTERNAL",
+    };
     io.send(Method::ConnectionStart(ConnectionStart {
         version_major: 0,
         version_minor: 9,
         server_properties: server_properties(),
-        mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+        mechanisms: Bytes::from_static(mechanisms),
         locales: Bytes::from_static(b"en_US"),
     }))
     .await?;
@@ -162,33 +239,27 @@ pub async fn negotiate(
             "expected connection.start-ok".into(),
         ));
     };
-    let Some((user, password)) = credentials(&start_ok.mechanism, &start_ok.response) else {
-        return Err(HandshakeError::Refused(format!(
-            "unknown authentication mechanism '{}' or malformed response",
-            start_ok.mechanism
-        )));
-    };
-    if !core.authenticate(&user, &password, peer.ip().is_loopback()) {
-        let reason = format!(
-            "user '{user}' failed to log in with mechanism {}",
-            start_ok.mechanism
-        );
-        if capability(&start_ok.client_properties, "authentication_failure_close") {
-            let e = AmqpError::new(
-                code::ACCESS_REFUSED,
-                format!(
-                    "Login was refused using authentication mechanism {}. For details see the broker logfile.",
-                    start_ok.mechanism
-                ),
-            )
-            .on_connection();
-            io.close_with(&e).await;
-        } else {
-            // RabbitMQ closes the socket without a word, 3 s later: a guesser pays for each try.
-            tokio::time::sleep(LOGIN_FAILURE_DELAY).await;
+    let user = match log_in(core, &start_ok, external, peer.ip().is_loopback()) {
+        Ok(user) => user,
+        Err(Refusal::Unusable(reason)) => return Err(HandshakeError::Refused(reason)),
+        Err(Refusal::Failed(reason)) => {
+            if capability(&start_ok.client_properties, "authentication_failure_close") {
+                let e = AmqpError::new(
+                    code::ACCESS_REFUSED,
+                    format!(
+                        "Login was refused using authentication mechanism {}. For details see the broker logfile.",
+                        start_ok.mechanism
+                    ),
+                )
+                .on_connection();
+                io.close_with(&e).await;
+            } else {
+                // RabbitMQ closes the socket without a word, 3 s later: a guesser pays for each try.
+                tokio::time::sleep(LOGIN_FAILURE_DELAY).await;
+            }
+            return Err(HandshakeError::Refused(reason));
         }
-        return Err(HandshakeError::Refused(reason));
-    }
+    };
     io.send(Method::ConnectionTune(ConnectionTune {
         channel_max: CHANNEL_MAX,
         frame_max: FRAME_MAX,
@@ -253,7 +324,7 @@ pub async fn negotiate(
     })
 }
 
-impl FrameIo {
+impl<T: Transport> FrameIo<T> {
     /// The next method on channel 0, skipping heartbeats; anything else ends the handshake.
     async fn expect_method(&mut self) -> Result<Method, HandshakeError> {
         loop {

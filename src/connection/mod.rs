@@ -2,9 +2,11 @@
 //! channels, takes deliveries from queues, keeps heartbeats, and writes the encoded output.
 
 mod handshake;
+pub mod tls;
+pub mod transport;
 mod writer;
 
-pub use handshake::{CHANNEL_MAX, FRAME_MAX, HEARTBEAT, server_properties};
+pub use handshake::{CHANNEL_MAX, External, FRAME_MAX, HEARTBEAT, server_properties};
 
 use crate::broker::alarm::{DiskAlarm, LOW_ON_DISK};
 use crate::broker::consumer::{DurabilityNotice, Outbound};
@@ -20,13 +22,14 @@ use crate::protocol::publish::PublishCommand;
 use crate::protocol::{Frame, FrameError, Method};
 use bytes::{Buf, Bytes, BytesMut};
 use handshake::{HandshakeError, Negotiated};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use transport::Transport;
 use writer::SocketWriter;
 
 /// A socket that does not finish the handshake in this time is dropped.
@@ -42,18 +45,32 @@ const MAX_UNWRITTEN: usize = 4 * 1024 * 1024;
 /// Output past this is written mid-turn.
 const FLUSH_BYTES: usize = 128 * 1024;
 
-/// Frame I/O on the whole socket, used until the handshake is done.
-pub struct FrameIo {
-    stream: TcpStream,
+/// Frame I/O on the whole stream, used until the handshake is done.
+pub struct FrameIo<T> {
+    io: T,
+    /// Bytes read and not yet decoded; what is left goes on to the connection's loop.
     buf: BytesMut,
     frame_max: u32,
 }
 
-impl FrameIo {
+impl<T: Transport> FrameIo<T> {
+    fn new(io: T) -> Self {
+        FrameIo {
+            io,
+            buf: BytesMut::with_capacity(1024),
+            frame_max: handshake::FRAME_MAX,
+        }
+    }
+
     async fn send(&mut self, m: Method) -> std::io::Result<()> {
         let mut out = BytesMut::new();
         write_frame(&mut out, FRAME_METHOD, 0, |o| m.encode(o));
-        self.stream.write_all(&out).await
+        transport::write_all(&mut self.io, &out).await
+    }
+
+    /// Reads more bytes into the buffer; `Ok(0)` at the end of the stream.
+    async fn read_more(&mut self) -> std::io::Result<usize> {
+        transport::read_buf(&mut self.io, &mut self.buf).await
     }
 
     async fn read_frame(&mut self) -> Result<Option<Frame>, HandshakeError> {
@@ -63,7 +80,7 @@ impl FrameIo {
                 Ok(None) => {}
                 Err(e) => return Err(HandshakeError::Refused(e.to_string())),
             }
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
+            if self.read_more().await? == 0 {
                 return Ok(None);
             }
         }
@@ -82,34 +99,60 @@ impl FrameIo {
             }
         };
         let _ = tokio::time::timeout(CLOSE_OK_TIMEOUT, wait).await;
-        let _ = self.stream.shutdown().await;
+        self.io.shutdown().await;
     }
 }
 
 /// Serves one accepted socket until it closes or the broker shuts down.
 pub async fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
+    peer: SocketAddr,
+    core: Arc<Core>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let handshake = async {
+        let mut io = FrameIo::new(stream);
+        handshake::read_protocol_header(&mut io).await?;
+        let n = handshake::negotiate(&mut io, &core, peer, &External::NotOffered).await?;
+        Ok::<_, HandshakeError>((io, n))
+    };
+    serve_handshake(handshake, peer, core.clone(), shutdown).await;
+}
+
+/// Serves one socket accepted on an amqps listener: the TLS handshake, then as `serve`.
+pub async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    core: Arc<Core>,
+    config: Arc<rustls::ServerConfig>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let handshake = async {
+        let (stream, early) = tls::accept(stream, config)
+            .await
+            .map_err(HandshakeError::Tls)?;
+        let external = External::from_certificate(stream.peer_certificate());
+        let mut io = FrameIo::new(stream);
+        io.buf.unsplit(early);
+        handshake::read_protocol_header(&mut io).await?;
+        let n = handshake::negotiate(&mut io, &core, peer, &external).await?;
+        Ok::<_, HandshakeError>((io, n))
+    };
+    serve_handshake(handshake, peer, core.clone(), shutdown).await;
+}
+
+/// Runs `handshake` within `HANDSHAKE_TIMEOUT`, then the connection it opened.
+async fn serve_handshake<T: Transport>(
+    handshake: impl Future<Output = Result<(FrameIo<T>, Negotiated), HandshakeError>>,
     peer: SocketAddr,
     core: Arc<Core>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
     // Boxed so the handshake's state is freed once it is done instead of sitting inside
     // every connection's task for its whole life.
-    let negotiated = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        Box::pin(async {
-            handshake::read_protocol_header(&mut stream).await?;
-            let mut io = FrameIo {
-                stream,
-                buf: BytesMut::with_capacity(1024),
-                frame_max: handshake::FRAME_MAX,
-            };
-            let n = handshake::negotiate(&mut io, &core, peer).await?;
-            Ok::<_, HandshakeError>((io, n))
-        }),
-    )
-    .await;
+    let negotiated = tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(handshake)).await;
     let (io, n) = match negotiated {
         Ok(Ok(done)) => done,
         Ok(Err(HandshakeError::BadHeader(h))) if h.is_empty() => {
@@ -119,6 +162,10 @@ pub async fn serve(
         }
         Ok(Err(HandshakeError::BadHeader(h))) => {
             tracing::warn!(%peer, "closing connection: bad AMQP protocol header {h:?}");
+            return;
+        }
+        Ok(Err(HandshakeError::Tls(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::debug!(%peer, "socket closed during the TLS handshake");
             return;
         }
         Ok(Err(e)) => {
@@ -145,7 +192,6 @@ pub async fn serve(
             events_tx,
         },
         channels: LocalMap::default(),
-        stream: io.stream,
         writer: SocketWriter::default(),
         state: State::Running,
         disk_alarm: core.disk_alarm().clone(),
@@ -159,10 +205,14 @@ pub async fn serve(
         &conn.session.vhost.name,
         conn.session.events_tx.clone(),
     );
-    conn.run(io.buf, events_rx, &mut shutdown).await;
+    let FrameIo {
+        io: mut stream,
+        buf,
+        ..
+    } = io;
+    conn.run(&mut stream, buf, events_rx, &mut shutdown).await;
     conn.cleanup();
-    let (mut stream, writer) = (conn.stream, conn.writer);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer.finish(&mut stream)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.writer.finish(&mut stream)).await;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +276,6 @@ struct Connection {
     peer: SocketAddr,
     session: Session,
     channels: LocalMap<u16, Slot>,
-    stream: TcpStream,
     writer: SocketWriter,
     state: State,
     disk_alarm: Arc<DiskAlarm>,
@@ -247,21 +296,10 @@ fn is_publish(buf: &[u8]) -> bool {
     buf.len() >= 11 && buf[0] == FRAME_METHOD && buf[7..11] == [0, 60, 0, 40]
 }
 
-/// One read from a socket that reported itself readable; `WouldBlock` if it was not after all.
-/// Unlike `try_read_buf`, this goes through `AsyncRead`, which marks the socket not ready
-/// after a short read: the next `readable()` then waits for epoll instead of costing a
-/// `recv` that returns EAGAIN on every message of a lightly loaded connection.
-fn read_ready(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match tokio_util::io::poll_read_buf(std::pin::Pin::new(stream), &mut cx, buf) {
-        std::task::Poll::Ready(r) => r,
-        std::task::Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
-    }
-}
-
 impl Connection {
-    async fn run(
+    async fn run<T: Transport>(
         &mut self,
+        stream: &mut T,
         mut buf: BytesMut,
         mut events: mpsc::UnboundedReceiver<Outbound>,
         shutdown: &mut watch::Receiver<bool>,
@@ -284,7 +322,7 @@ impl Connection {
         // Bytes read since the loop last charged tokio's budget for them.
         let mut read_since = 0usize;
         while self.state != State::Closed {
-            self.flush(&mut last_write);
+            self.flush(stream, &mut last_write);
             // A socket that always has bytes ready never makes this loop wait, and tokio's
             // budget does not count readiness: a few flooding publishers would keep the
             // workers to themselves, and new connections could not even finish their
@@ -299,6 +337,7 @@ impl Connection {
             // things drain (checked every millisecond meanwhile).
             let unwritten = self.writer.unwritten();
             let write_backlog = unwritten > MAX_UNWRITTEN;
+            let wants_write = unwritten > 0 || stream.buffered();
             let throttled = self.is_throttled();
             // Blocked by the disk alarm; a closing connection reads on, for the handshake.
             let held = self.blocked && self.state == State::Running;
@@ -313,13 +352,13 @@ impl Connection {
                     ));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(1)), if throttled || write_backlog => {}
-                r = self.stream.readable(), if !throttled && !held => {
+                r = stream.readable(), if !throttled && !held => {
                     // The buffer is allocated when bytes arrive and released when it empties,
                     // so an idle connection holds no read buffer at all.
                     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                         buf.reserve(READ_CHUNK);
                     }
-                    match r.and_then(|()| read_ready(&mut self.stream, &mut buf)) {
+                    match r.and_then(|()| stream.read(&mut buf)) {
                         Ok(0) => {
                             if self.state == State::Running {
                                 tracing::info!(peer = %self.peer, "client closed the socket");
@@ -338,8 +377,8 @@ impl Connection {
                         Err(_) => self.state = State::Closed,
                     }
                 }
-                r = self.stream.writable(), if unwritten > 0 => {
-                    if let Err(e) = r.and_then(|()| self.writer.write_pending(&self.stream)) {
+                r = stream.writable(), if wants_write => {
+                    if let Err(e) = r.and_then(|()| self.writer.write_pending(stream)) {
                         self.write_failed(e);
                     }
                 }
@@ -351,7 +390,7 @@ impl Connection {
                             Err(_) => break,
                         }
                         if self.session.out.len() > FLUSH_BYTES {
-                            self.flush(&mut last_write);
+                            self.flush(stream, &mut last_write);
                         }
                     }
                 }
@@ -379,7 +418,7 @@ impl Connection {
                 }
             }
         }
-        self.flush(&mut last_write);
+        self.flush(stream, &mut last_write);
         // Requeue whatever deliveries were still on their way to us.
         events.close();
         while let Ok(ev) = events.try_recv() {
@@ -389,7 +428,7 @@ impl Connection {
         }
     }
 
-    fn flush(&mut self, last_write: &mut Instant) {
+    fn flush<T: Transport>(&mut self, stream: &mut T, last_write: &mut Instant) {
         for slot in self.channels.values_mut() {
             if let Slot::Open(ch) = slot {
                 ch.dispatch_pushed();
@@ -398,7 +437,7 @@ impl Connection {
             }
         }
         if !self.session.out.is_empty() {
-            if let Err(e) = self.writer.write(&self.stream, &mut self.session.out) {
+            if let Err(e) = self.writer.write(stream, &mut self.session.out) {
                 self.write_failed(e);
             }
             *last_write = Instant::now();

@@ -3,10 +3,9 @@
 //! task; what the socket does not take waits here until it is writable again, and the
 //! connection stops taking deliveries while too much waits (see `MAX_UNWRITTEN`).
 
+use super::transport::Transport;
 use bytes::{Buf, BytesMut};
 use std::io;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 /// The output buffer is reused from turn to turn while turns fill at least a quarter of it
 /// (a busy consumer does not reallocate it per turn), up to this size; a larger buffer, or
@@ -23,10 +22,10 @@ pub struct SocketWriter {
 
 impl SocketWriter {
     /// Writes `out` after whatever is pending, emptying it.
-    pub fn write(&mut self, stream: &TcpStream, out: &mut BytesMut) -> io::Result<()> {
+    pub fn write<T: Transport>(&mut self, io: &mut T, out: &mut BytesMut) -> io::Result<()> {
         let used = out.len();
         if self.pending.is_empty() {
-            let n = write_some(stream, out)?;
+            let n = io.write(out)?;
             if n < out.len() {
                 out.advance(n);
                 self.pending = out.split();
@@ -36,7 +35,7 @@ impl SocketWriter {
         } else {
             self.pending.extend_from_slice(out);
             out.clear();
-            self.write_pending(stream)?;
+            self.write_pending(io)?;
         }
         let room = out.capacity();
         if room > KEEP_CAPACITY || (room > SMALL_CAPACITY && used < room / 4) {
@@ -45,9 +44,9 @@ impl SocketWriter {
         Ok(())
     }
 
-    /// Writes what the socket takes of the pending frames.
-    pub fn write_pending(&mut self, stream: &TcpStream) -> io::Result<()> {
-        let n = write_some(stream, &self.pending)?;
+    /// Writes what the socket takes of the pending frames (and of what the transport holds).
+    pub fn write_pending<T: Transport>(&mut self, io: &mut T) -> io::Result<()> {
+        let n = io.write(&self.pending)?;
         self.pending.advance(n);
         if self.pending.is_empty() {
             self.pending = BytesMut::new();
@@ -55,41 +54,27 @@ impl SocketWriter {
         Ok(())
     }
 
-    /// Bytes written by the connection and not yet taken by the socket.
+    /// Bytes written by the connection and not yet taken by the transport.
     pub fn unwritten(&self) -> usize {
         self.pending.len()
     }
 
-    /// The connection has ended: writes what is pending, then shuts the socket down.
-    pub async fn finish(mut self, stream: &mut TcpStream) {
-        while !self.pending.is_empty() {
-            if stream.writable().await.is_err() || self.write_pending(stream).is_err() {
+    /// The connection has ended: writes what is pending, then shuts the stream down.
+    pub async fn finish<T: Transport>(mut self, io: &mut T) {
+        while !self.pending.is_empty() || io.buffered() {
+            if io.writable().await.is_err() || self.write_pending(io).is_err() {
                 return;
             }
         }
-        let _ = stream.shutdown().await;
+        io.shutdown().await;
     }
-}
-
-/// Writes as much of `data` as the socket takes without blocking; how much that was.
-fn write_some(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
-    let mut written = 0;
-    while written < data.len() {
-        match stream.try_write(&data[written..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(written)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
+    use tokio::net::TcpStream;
 
     async fn pair() -> (TcpStream, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -100,11 +85,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_busy_buffer_is_reused_and_an_idle_one_let_go() {
-        let (ours, mut theirs) = pair().await;
+        let (mut ours, mut theirs) = pair().await;
         let mut w = SocketWriter::default();
         let mut out = BytesMut::with_capacity(48 * 1024);
         out.resize(40 * 1024, 7);
-        w.write(&ours, &mut out).unwrap();
+        w.write(&mut ours, &mut out).unwrap();
         assert_eq!(w.unwritten(), 0, "loopback takes 40 KiB at once");
         assert!(
             out.is_empty() && out.capacity() >= 40 * 1024,
@@ -112,7 +97,7 @@ mod tests {
         );
 
         out.extend_from_slice(b"heartbeat");
-        w.write(&ours, &mut out).unwrap();
+        w.write(&mut ours, &mut out).unwrap();
         assert!(
             out.capacity() <= SMALL_CAPACITY,
             "let go once turns are small"
@@ -125,7 +110,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_the_socket_does_not_take_waits_in_order() {
-        let (ours, mut theirs) = pair().await;
+        let (mut ours, mut theirs) = pair().await;
         let mut w = SocketWriter::default();
         // Far more than loopback socket buffers hold while nobody reads.
         let total = 64 << 20;
@@ -134,7 +119,7 @@ mod tests {
             let mut out = BytesMut::new();
             out.extend((0..64 * 1024).map(|i| ((sent + i) % 251) as u8));
             sent += out.len();
-            w.write(&ours, &mut out).unwrap();
+            w.write(&mut ours, &mut out).unwrap();
             assert!(out.is_empty());
         }
         assert!(w.unwritten() > 0, "the socket filled up");
@@ -143,10 +128,9 @@ mod tests {
             theirs.read_exact(&mut got).await.unwrap();
             got
         });
-        let stream = ours;
         while w.unwritten() > 0 {
-            stream.writable().await.unwrap();
-            w.write_pending(&stream).unwrap();
+            ours.writable().await.unwrap();
+            w.write_pending(&mut ours).unwrap();
         }
         let got = reader.await.unwrap();
         assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));

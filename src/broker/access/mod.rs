@@ -328,6 +328,13 @@ impl AccessControl {
         known && ok && (from_loopback || !m.loopback_users.iter().any(|u| u == user))
     }
 
+    /// Whether `user` exists and may connect from a peer that is (or is not) on loopback,
+    /// without a password: SASL EXTERNAL, where TLS has verified who the peer is.
+    pub fn user_may_connect(&self, user: &str, from_loopback: bool) -> bool {
+        let m = self.read();
+        m.users.contains_key(user) && (from_loopback || !m.loopback_users.iter().any(|u| u == user))
+    }
+
     /// A grant that allows nothing: what a connection holds once its user's permissions on
     /// its vhost are gone.
     pub fn no_grant(&self, user: &str, vhost: &str) -> Grant {
