@@ -346,15 +346,20 @@ impl Channel {
             },
         );
         // Deliveries reach the connection through its event queue, so they follow this.
-        if !m.no_wait {
+        self.consume_ok(ctx, m.no_wait, &tag);
+        Ok(())
+    }
+
+    /// basic.consume-ok, unless the client asked for none.
+    pub(super) fn consume_ok(&self, ctx: &mut Context<'_>, no_wait: bool, tag: &str) {
+        if !no_wait {
             ctx.send(
                 self.id,
                 Method::BasicConsumeOk(BasicConsumeOk {
-                    consumer_tag: tag.to_string(),
+                    consumer_tag: tag.to_owned(),
                 }),
             );
         }
-        Ok(())
     }
 
     pub(super) fn basic_cancel(&mut self, ctx: &mut Context<'_>, m: BasicCancel) {

@@ -87,14 +87,7 @@ impl Channel {
             tag: tag.clone(),
             registration: ctx.replies.register(ctx.sink, self.id),
         }));
-        if !m.no_wait {
-            ctx.send(
-                self.id,
-                Method::BasicConsumeOk(BasicConsumeOk {
-                    consumer_tag: tag.to_string(),
-                }),
-            );
-        }
+        self.consume_ok(ctx, m.no_wait, &tag);
         Ok(())
     }
 

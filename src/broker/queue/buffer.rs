@@ -63,6 +63,10 @@ impl MessageBuffer {
         self.bytes
     }
 
+    pub fn counts_bytes(&self) -> bool {
+        self.count_bytes
+    }
+
     /// The level a message of `priority` goes to: clamped to the highest.
     pub fn level_of(&self, priority: u8) -> usize {
         usize::from(priority).min(self.levels.len() - 1)

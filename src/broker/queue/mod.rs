@@ -394,7 +394,11 @@ impl Queue {
     /// Appends a message to its level: in memory, or on disk past the memory limit.
     fn enqueue(&self, st: &mut QueueState, entry: QueuedMessage, limit: Option<usize>) {
         let n = st.buffer.level_of(entry.message.priority);
-        let body_len = entry.message.body().len();
+        let body_len = if st.buffer.counts_bytes() {
+            entry.message.body().len()
+        } else {
+            0
+        };
         let level = st.buffer.level_mut(n);
         match (&self.log, limit) {
             (Some((store, id)), Some(limit))
