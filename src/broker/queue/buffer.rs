@@ -88,8 +88,9 @@ impl MessageBuffer {
 
     /// The highest level that holds messages.
     pub fn front_level(&self) -> Option<usize> {
+        // One level (a queue without priorities): the count says it, no bitmap to keep.
         if self.levels.len() == 1 {
-            return (self.occupied[0] != 0).then_some(0);
+            return (self.len > 0).then_some(0);
         }
         (0..4)
             .rev()
@@ -98,6 +99,9 @@ impl MessageBuffer {
     }
 
     fn mark(&mut self, n: usize) {
+        if self.levels.len() == 1 {
+            return;
+        }
         if self.levels[n].is_empty() {
             self.occupied[n / 64] &= !(1 << (n % 64));
         } else {
@@ -126,8 +130,17 @@ impl MessageBuffer {
     /// (unreadable on disk, or moved to another level), and marks the level for what it
     /// holds now (0: only that).
     pub fn lost(&mut self, n: usize, count: usize) {
-        self.len = self.len.saturating_sub(count);
+        self.uncount(count);
+        if self.levels.len() == 1 && self.levels[0].is_empty() {
+            self.len = 0;
+        }
         self.mark(n);
+    }
+
+    /// Forgets `count` messages that moved to another level (`joined` counts them there);
+    /// `lost(n, 0)` follows once the level's own messages are back in place.
+    pub fn uncount(&mut self, count: usize) {
+        self.len = self.len.saturating_sub(count);
     }
 
     fn left(&mut self, e: &QueuedMessage) {

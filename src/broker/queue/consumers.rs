@@ -119,6 +119,18 @@ impl ConsumerSet {
             let first = self.list.first()?;
             return first.try_take_credit().then_some(0);
         }
+        // One priority (the usual case): plain round robin.
+        if let [g] = self.groups.as_mut_slice() {
+            let n = g.len;
+            for k in 0..n {
+                let i = (g.cursor + k) % n;
+                if self.list[i].try_take_credit() {
+                    g.cursor = if i + 1 == n { 0 } else { i + 1 };
+                    return Some(i);
+                }
+            }
+            return None;
+        }
         let mut start = 0;
         for g in &mut self.groups {
             let n = g.len;

@@ -671,7 +671,7 @@ impl Queue {
             loaded.push(entry);
         }
         // Counted out before the pushes below, marked again after them.
-        st.buffer.lost(n, lost);
+        st.buffer.uncount(lost);
         // Messages recovered from disk sit in level 0 until read: a priority queue puts each
         // where it belongs now that its priority is known.
         for mut entry in loaded {
@@ -682,7 +682,7 @@ impl Queue {
             if at == n {
                 st.buffer.level_mut(n).ready.push_back(entry);
             } else {
-                st.buffer.lost(n, 1);
+                st.buffer.uncount(1);
                 let body_len = entry.message.body().len();
                 st.buffer.level_mut(at).ready.push_back(entry);
                 st.buffer.joined(at, body_len);
