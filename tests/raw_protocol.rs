@@ -1677,3 +1677,30 @@ async fn frames_behind_a_channel_close_are_dropped_until_close_ok() {
     .await;
     still_serving(&b).await;
 }
+
+/// A message over the largest size is refused with RabbitMQ 4.x's text and default limit
+/// (16 MiB; 3.10.8 words it the same with its 128 MiB).
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_refused() {
+    let b = broker();
+    let mut r = Raw::ready(&b).await;
+    r.open_channel(1).await;
+    let mut bytes = BytesMut::new();
+    Frame::Method(
+        1,
+        Method::BasicPublish(BasicPublish {
+            routing_key: "q".into(),
+            ..Default::default()
+        }),
+    )
+    .encode(&mut bytes);
+    bytes.extend_from_slice(&header_frame(1, 60, 16 * 1024 * 1024 + 1));
+    r.send_raw(&bytes).await;
+    r.expect_channel_close(
+        1,
+        406,
+        "PRECONDITION_FAILED - message size 16777217 is larger than configured max size 16777216",
+        (60, 40),
+    )
+    .await;
+}

@@ -5,8 +5,9 @@ use crate::error::AmqpError;
 use crate::protocol::{ContentHeader, Method};
 use bytes::{Bytes, BytesMut};
 
-/// The largest message body accepted, RabbitMQ's default `max_message_size` (128 MiB).
-pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
+/// The largest message body accepted: RabbitMQ 4.x's default `max_message_size` (16 MiB;
+/// 3.x allowed 128 MiB).
+pub const MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
 
 /// One frame's worth of input for a channel.
 #[derive(Debug)]
@@ -118,7 +119,7 @@ impl Assembler {
         }
         if header.body_size > MAX_MESSAGE_SIZE {
             return Err(AmqpError::precondition_failed(format!(
-                "message size {} is larger than max size {}",
+                "message size {} is larger than configured max size {}",
                 header.body_size, MAX_MESSAGE_SIZE
             ))
             .during(ids.0, ids.1));
