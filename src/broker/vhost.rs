@@ -52,6 +52,16 @@ const COMPARED_EXCHANGE_ARGS: [&str; 1] = ["alternate-exchange"];
 /// Bound on alternate-exchange and exchange-to-exchange hops, against cycles.
 const MAX_ROUTE_HOPS: usize = 64;
 
+/// Keeps each queue of a route once. Sorting by address costs O(n log n) where checking
+/// each new queue against those found so far was O(n²) for a message reaching many queues;
+/// a route of one queue costs nothing.
+fn dedup_queues(queues: &mut Vec<Arc<Queue>>) {
+    if queues.len() > 1 {
+        queues.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
+        queues.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    }
+}
+
 /// An exchange.declare, in the broker's terms.
 #[derive(Debug, Clone)]
 pub struct ExchangeDeclare {
@@ -810,6 +820,7 @@ impl VHost {
     pub fn route(&self, exchange: &Arc<Exchange>, message: &Message) -> (Vec<Arc<Queue>>, bool) {
         let mut queues = Vec::new();
         let key_only = self.route_key(exchange, message.routing_key(), message, &mut queues);
+        dedup_queues(&mut queues);
         (queues, key_only)
     }
 
@@ -826,6 +837,7 @@ impl VHost {
         for key in more {
             self.route_key(exchange, key, message, &mut queues);
         }
+        dedup_queues(&mut queues);
         queues
     }
 
@@ -839,11 +851,7 @@ impl VHost {
         queues: &mut Vec<Arc<Queue>>,
     ) -> bool {
         if exchange.name.is_empty() {
-            if let Some(q) = self.queues.get(key)
-                && !queues.iter().any(|have| Arc::ptr_eq(have, &q))
-            {
-                queues.push(q.clone());
-            }
+            queues.extend(self.queues.get(key).map(|q| q.clone()));
             return true;
         }
         let reached_before = queues.len();
@@ -976,9 +984,7 @@ impl VHost {
             for d in dests.drain(..) {
                 match d {
                     Destination::Queue(n) => {
-                        if let Some(q) = self.queues.get(&n)
-                            && !queues.iter().any(|have| Arc::ptr_eq(have, &q))
-                        {
+                        if let Some(q) = self.queues.get(&n) {
                             queues.push(q.clone());
                         }
                     }
