@@ -175,7 +175,7 @@ impl Queue {
             };
             if let Some(expires) = q.args.expires {
                 let mut st = q.lock();
-                q.wake_at(&mut st, now + expires);
+                q.wake_at(&mut st, now.saturating_add(expires));
             }
             q
         })
@@ -311,7 +311,7 @@ impl Queue {
             t => t,
         };
         // Never 0, which means "no deadline".
-        (arrived + ttl).max(1)
+        arrived.saturating_add(ttl).max(1)
     }
 
     /// Asks the timer for a wake-up at `at` unless an earlier one is pending.
@@ -335,10 +335,10 @@ impl Queue {
             self.expire(&mut st, now);
         }
         if let Some(expires) = self.args.expires {
-            if st.consumers.is_empty() && now >= st.last_used + expires {
+            if st.consumers.is_empty() && now >= st.last_used.saturating_add(expires) {
                 st.fx.delete = true;
             } else if st.consumers.is_empty() {
-                let at = st.last_used + expires;
+                let at = st.last_used.saturating_add(expires);
                 self.wake_at(&mut st, at);
             }
         }
@@ -350,7 +350,7 @@ impl Queue {
         if let Some(expires) = self.args.expires {
             let mut st = self.lock();
             st.last_used = now_ms();
-            let at = st.last_used + expires;
+            let at = st.last_used.saturating_add(expires);
             self.wake_at(&mut st, at);
         }
     }
@@ -767,7 +767,7 @@ impl Queue {
         if self.args.expires.is_some() {
             st.last_used = now_ms();
             if let Some(expires) = self.args.expires {
-                let at = st.last_used + expires;
+                let at = st.last_used.saturating_add(expires);
                 self.wake_at(&mut st, at);
             }
         }
@@ -809,7 +809,7 @@ impl Queue {
             && st.consumers.is_empty()
         {
             st.last_used = now_ms();
-            let at = st.last_used + expires;
+            let at = st.last_used.saturating_add(expires);
             self.wake_at(&mut st, at);
         }
         // With a single active consumer, the next one takes over what is ready.
