@@ -70,6 +70,18 @@ pub enum BrokerError {
     InvalidExpiration { value: String, reason: String },
 }
 
+impl BrokerError {
+    /// A queue or consumer argument refused by `queue::args`, named for its queue.
+    pub fn invalid_argument(queue: &str, vhost: &str, (arg, refusal): (&str, Refusal)) -> Self {
+        BrokerError::InvalidArgument {
+            queue: queue.to_owned(),
+            vhost: vhost.to_owned(),
+            arg: arg.to_owned(),
+            refusal,
+        }
+    }
+}
+
 /// A redeclare that differs from what exists: which argument, and both values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inequivalence {

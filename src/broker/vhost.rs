@@ -615,14 +615,8 @@ impl VHost {
             }
             Entry::Vacant(e) => {
                 // Only a new queue's arguments are checked: a redeclare is compared only.
-                let args = QueueArgs::parse(&settings.arguments).map_err(|(arg, refusal)| {
-                    BrokerError::InvalidArgument {
-                        queue: d.name.clone(),
-                        vhost: self.name.clone(),
-                        arg: arg.to_owned(),
-                        refusal,
-                    }
-                })?;
+                let args = QueueArgs::parse(&settings.arguments)
+                    .map_err(|e| BrokerError::invalid_argument(&d.name, &self.name, e))?;
                 if let Some(max) = full {
                     return Err(BrokerError::QueueLimit {
                         queue: d.name.clone(),

@@ -306,14 +306,8 @@ impl Channel {
             )));
         }
         let tag: Arc<str> = Arc::from(tag);
-        let priority = crate::broker::queue::args::consumer_priority(&m.arguments).map_err(
-            |(arg, refusal)| BrokerError::InvalidArgument {
-                queue: queue.name.clone(),
-                vhost: queue.vhost.clone(),
-                arg: arg.to_owned(),
-                refusal,
-            },
-        )?;
+        let priority = crate::broker::queue::args::consumer_priority(&m.arguments)
+            .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?;
         let credit = Credit::new(if m.no_ack {
             NO_ACK_WINDOW
         } else {

@@ -347,11 +347,17 @@ impl Queue {
 
     /// x-expires: the queue was used (redeclared, read with basic.get, lost a consumer).
     pub fn touch(&self) {
+        if self.args.expires.is_some() {
+            self.used(&mut self.lock());
+        }
+    }
+
+    /// x-expires: restarts the queue's unused period from now.
+    fn used(&self, st: &mut QueueState) {
         if let Some(expires) = self.args.expires {
-            let mut st = self.lock();
             st.last_used = now_ms();
             let at = st.last_used.saturating_add(expires);
-            self.wake_at(&mut st, at);
+            self.wake_at(st, at);
         }
     }
 
@@ -764,13 +770,7 @@ impl Queue {
     /// Takes the next live message for basic.get, with the count left behind.
     pub fn get(&self) -> Option<(QueuedMessage, u32)> {
         let mut st = self.lock();
-        if self.args.expires.is_some() {
-            st.last_used = now_ms();
-            if let Some(expires) = self.args.expires {
-                let at = st.last_used.saturating_add(expires);
-                self.wake_at(&mut st, at);
-            }
-        }
+        self.used(&mut st);
         let now = if st.timed { now_ms() } else { 0 };
         // A get sees what a dispatch would: nothing that is due.
         st.fresh = (0, 0);
@@ -805,12 +805,8 @@ impl Queue {
         if removed == 0 {
             return ConsumerRemoved::NotFound;
         }
-        if let Some(expires) = self.args.expires
-            && st.consumers.is_empty()
-        {
-            st.last_used = now_ms();
-            let at = st.last_used.saturating_add(expires);
-            self.wake_at(&mut st, at);
+        if st.consumers.is_empty() {
+            self.used(&mut st);
         }
         // With a single active consumer, the next one takes over what is ready.
         if self.args.single_active_consumer {
