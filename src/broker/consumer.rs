@@ -23,6 +23,11 @@ impl Credit {
         })
     }
 
+    /// The window's size, 0 for none.
+    pub fn limit(&self) -> u16 {
+        self.limit.load(Ordering::Relaxed) as u16
+    }
+
     pub fn set_limit(&self, limit: u16) {
         self.limit.store(limit.into(), Ordering::Release);
     }
@@ -82,6 +87,8 @@ pub enum Outbound {
     /// The broker closes the connection (its vhost or user was deleted): connection.close
     /// 320 CONNECTION_FORCED with this text.
     ForceClose(String),
+    /// The management API asks for the connection's state.
+    Describe(super::connection_info::Describe),
     /// A confirm-mode publish reached the disk (or failed to): the publisher gets its ack/nack.
     Persisted {
         channel: u16,

@@ -23,6 +23,7 @@
 pub mod access;
 pub mod alarm;
 pub mod backlog;
+pub mod connection_info;
 pub mod consumer;
 pub mod dead_letter;
 pub mod definitions;
@@ -44,6 +45,7 @@ use access::definitions::{
     AccessDefinitions, VhostDef, limits as definitions_limits, limits_value,
 };
 use alarm::DiskAlarm;
+use connection_info::{ConnectionInfo, ConnectionStats};
 use dashmap::DashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,8 +71,7 @@ pub struct Core {
 /// An open connection as the broker tracks it.
 #[derive(Debug)]
 struct Registered {
-    user: String,
-    vhost: String,
+    info: Arc<ConnectionInfo>,
     sink: UnboundedSender<consumer::Outbound>,
 }
 
@@ -207,7 +208,7 @@ impl Core {
             return false;
         };
         v.close(false);
-        self.force_close(|c| c.vhost == name, &format!("vhost '{name}' is deleted"));
+        self.force_close(|c| c.info.vhost == name, &format!("vhost '{name}' is deleted"));
         if let Some(dir) = &self.data_dir
             && let Err(e) = std::fs::remove_dir_all(store::vhost_dir(dir, name))
             && e.kind() != std::io::ErrorKind::NotFound
@@ -245,7 +246,7 @@ impl Core {
     pub fn delete_user(&self, name: &str) -> bool {
         let existed = self.access.delete_user(name);
         if existed {
-            self.force_close(|c| c.user == name, &format!("user '{name}' is deleted"));
+            self.force_close(|c| c.info.user == name, &format!("user '{name}' is deleted"));
             self.persist_access();
         }
         existed
@@ -253,17 +254,42 @@ impl Core {
 
     pub fn register_connection(
         &self,
-        id: u64,
-        user: &str,
-        vhost: &str,
+        info: Arc<ConnectionInfo>,
         sink: UnboundedSender<consumer::Outbound>,
     ) {
-        let r = Registered {
-            user: user.to_owned(),
-            vhost: vhost.to_owned(),
-            sink,
-        };
-        self.connections.insert(id, r);
+        self.connections.insert(info.id, Registered { info, sink });
+    }
+
+    /// Every open connection, as it opened.
+    pub fn connections(&self) -> Vec<Arc<ConnectionInfo>> {
+        self.connections.iter().map(|c| c.info.clone()).collect()
+    }
+
+    /// Asks connection `id` for its state now; None if it is gone or does not answer (its
+    /// task is busy for longer than the management API waits).
+    pub async fn describe_connection(&self, id: u64) -> Option<ConnectionStats> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self
+            .connections
+            .get(&id)
+            .is_some_and(|c| c.sink.send(consumer::Outbound::Describe(tx)).is_ok());
+        if !sent {
+            return None;
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx)
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Closes connection `id` with 320 CONNECTION_FORCED and `reason`, as the management
+    /// API's DELETE does; whether it was open.
+    pub fn close_connection(&self, id: u64, reason: &str) -> bool {
+        self.connections.get(&id).is_some_and(|c| {
+            c.sink
+                .send(consumer::Outbound::ForceClose(reason.to_owned()))
+                .is_ok()
+        })
     }
 
     pub fn unregister_connection(&self, id: u64) {
@@ -302,7 +328,7 @@ impl Core {
             .limits
             .get(&(LimitOf::Vhost, vhost.to_owned()))
             .map(|m| *m)
-            && count(&|c| c.vhost == vhost) >= max
+            && count(&|c| c.info.vhost == vhost) >= max
         {
             return Some(format!(
                 "access to vhost '{vhost}' refused for user '{user}': connection limit ({max}) is reached"
@@ -312,7 +338,7 @@ impl Core {
             .limits
             .get(&(LimitOf::User, user.to_owned()))
             .map(|m| *m)
-            && count(&|c| c.user == user) >= max
+            && count(&|c| c.info.user == user) >= max
         {
             return Some(format!(
                 "connection refused for user '{user}': user connection limit ({max}) is reached"

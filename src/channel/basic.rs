@@ -257,6 +257,17 @@ impl Channel {
         let replied = queues.is_empty()
             && message.exchange.is_empty()
             && ctx.replies.forward(message.routing_key(), &message);
+        self.counters.publish += 1;
+        if matches!(self.mode, Mode::Confirm(_)) {
+            self.counters.confirm += 1;
+        }
+        if queues.is_empty() && !replied {
+            if mandatory {
+                self.counters.return_unroutable += 1;
+            } else {
+                self.counters.drop_unroutable += 1;
+            }
+        }
         if queues.is_empty() && mandatory && !replied {
             let method = Method::BasicReturn(BasicReturn {
                 reply_code: code::NO_ROUTE,
@@ -378,7 +389,20 @@ impl Channel {
         let name = self.resolve_queue(&m.queue)?;
         ctx.check(Access::Read, ResourceKind::Queue, &name)?;
         let queue = ctx.vhost.queue(&name, ctx.connection)?;
-        let Some((entry, message_count)) = queue.get() else {
+        let got = queue.get(m.no_ack);
+        let k = &mut self.counters;
+        match &got {
+            None => k.get_empty += 1,
+            Some((e, _)) => {
+                k.redeliver += u64::from(e.redelivered);
+                if m.no_ack {
+                    k.get_no_ack += 1;
+                } else {
+                    k.get += 1;
+                }
+            }
+        }
+        let Some((entry, message_count)) = got else {
             ctx.send(
                 self.id,
                 Method::BasicGetEmpty(BasicGetEmpty {
@@ -478,7 +502,8 @@ impl Channel {
     /// Acks (None), requeues (Some(true)) or drops (Some(false)) deliveries, then lets the
     /// queues use the credit that freed.
     pub(super) fn settle(&mut self, items: impl IntoIterator<Item = (Unacked, Option<bool>)>) {
-        let mut touched: Vec<Arc<Queue>> = Vec::new();
+        // Each queue touched, with how many of its deliveries were acked.
+        let mut touched: Vec<(Arc<Queue>, u64)> = Vec::new();
         let mut requeue = Vec::new();
         let mut rejected: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
         for (u, how) in items {
@@ -495,16 +520,19 @@ impl Channel {
             } else {
                 u.queue.settle(&u.entry);
             }
-            if !touched.iter().any(|q| Arc::ptr_eq(q, &u.queue)) {
-                touched.push(u.queue.clone());
+            let acked = u64::from(how.is_none());
+            self.counters.ack += acked;
+            match touched.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
+                Some((_, n)) => *n += acked,
+                None => touched.push((u.queue.clone(), acked)),
             }
         }
         for (q, entries) in rejected {
             q.discard(entries);
         }
         self.requeue_all(requeue);
-        for q in touched {
-            q.dispatch();
+        for (q, acked) in touched {
+            q.acked(acked);
         }
         self.dispatch_if_channel_limited();
     }

@@ -12,6 +12,7 @@ mod route_cache;
 mod sender_selected;
 
 use crate::broker::VHost;
+use crate::broker::connection_info::{ChannelCounters, ChannelStats};
 use crate::broker::access::{Access, Grant, ResourceKind};
 use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};
 use crate::broker::queue::Queue;
@@ -120,6 +121,8 @@ pub struct Channel {
     /// The consumer of `amq.rabbitmq.reply-to`, kept apart from the queue consumers as
     /// RabbitMQ keeps it. Boxed: one pointer for the channels that never have one.
     reply: Option<Box<reply_to::ReplyConsumer>>,
+    /// For the management API: plain adds on the paths that already touch the channel.
+    counters: ChannelCounters,
 }
 
 impl Drop for Channel {
@@ -148,6 +151,36 @@ impl Channel {
             congested: Vec::new(),
             pushed: Vec::new(),
             reply: None,
+            counters: ChannelCounters::default(),
+        }
+    }
+
+    /// The channel's state for the management API.
+    pub fn stats(&self) -> ChannelStats {
+        let (confirm, transactional, uncommitted, acks_uncommitted, unconfirmed) = match &self.mode
+        {
+            Mode::Plain => (false, false, 0, 0, 0),
+            Mode::Confirm(c) => (true, false, 0, 0, c.unconfirmed()),
+            Mode::Tx(t) => (
+                false,
+                true,
+                t.publishes.len() as u32,
+                t.settlements.len() as u32,
+                0,
+            ),
+        };
+        ChannelStats {
+            number: self.id,
+            prefetch_count: self.consumer_prefetch,
+            global_prefetch_count: self.channel_credit.limit(),
+            confirm,
+            transactional,
+            consumer_count: self.consumers.len() as u32 + u32::from(self.reply.is_some()),
+            messages_unacknowledged: self.unacked.len() as u32,
+            messages_unconfirmed: unconfirmed,
+            messages_uncommitted: uncommitted,
+            acks_uncommitted,
+            counters: self.counters,
         }
     }
 
@@ -235,11 +268,18 @@ impl Channel {
             if d.credited {
                 self.channel_credit.release(d.entries.len() as u32);
             }
-            d.queue.requeue_undelivered(d.entries);
+            d.queue.requeue_undelivered(d.entries, d.credited);
             return;
         };
         let n = d.entries.len() as u32;
         for entry in d.entries {
+            let k = &mut self.counters;
+            k.redeliver += u64::from(entry.redelivered);
+            if consumer.no_ack {
+                k.deliver_no_ack += 1;
+            } else {
+                k.deliver += 1;
+            }
             let tag = self.next_delivery_tag;
             self.next_delivery_tag += 1;
             basic::write_deliver(ctx, self.id, &d.consumer_tag, tag, &entry);

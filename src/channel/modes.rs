@@ -36,6 +36,11 @@ pub(super) struct Confirms {
 }
 
 impl Confirms {
+    /// Publishes not yet confirmed to the client.
+    pub fn unconfirmed(&self) -> u32 {
+        (self.published - self.acked) as u32
+    }
+
     /// Everything up to here may be confirmed.
     fn settled(&self) -> u64 {
         match self.on_disk_wait.first() {

@@ -34,6 +34,9 @@ pub struct Negotiated {
     pub consumer_cancel_notify: bool,
     /// The client wants connection.blocked and connection.unblocked.
     pub connection_blocked: bool,
+    /// What the client said of itself, for the management API.
+    pub client_properties: crate::protocol::FieldTable,
+    pub auth_mechanism: String,
 }
 
 /// Why the handshake ended without a connection.
@@ -321,6 +324,8 @@ pub async fn negotiate<T: Transport>(
         heartbeat: tune.heartbeat,
         consumer_cancel_notify: capability(&start_ok.client_properties, "consumer_cancel_notify"),
         connection_blocked: capability(&start_ok.client_properties, "connection.blocked"),
+        client_properties: start_ok.client_properties,
+        auth_mechanism: start_ok.mechanism,
     })
 }
 

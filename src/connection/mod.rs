@@ -9,6 +9,7 @@ mod writer;
 pub use handshake::{CHANNEL_MAX, External, FRAME_MAX, HEARTBEAT, server_properties};
 
 use crate::broker::alarm::{DiskAlarm, LOW_ON_DISK};
+use crate::broker::connection_info::{ConnectionInfo, ConnectionStats};
 use crate::broker::consumer::{DurabilityNotice, Outbound};
 use crate::broker::message::INLINE_BELOW;
 use crate::broker::{Core, VHost};
@@ -111,13 +112,14 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(peer);
     let handshake = async {
         let mut io = FrameIo::new(stream);
         handshake::read_protocol_header(&mut io).await?;
         let n = handshake::negotiate(&mut io, &core, peer, &External::NotOffered).await?;
         Ok::<_, HandshakeError>((io, n))
     };
-    serve_handshake(handshake, peer, core.clone(), shutdown).await;
+    serve_handshake(handshake, (peer, local, false), core.clone(), shutdown).await;
 }
 
 /// Serves one socket accepted on an amqps listener: the TLS handshake, then as `serve`.
@@ -129,6 +131,7 @@ pub async fn serve_tls(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(peer);
     let handshake = async {
         let (stream, early) = tls::accept(stream, config)
             .await
@@ -140,13 +143,13 @@ pub async fn serve_tls(
         let n = handshake::negotiate(&mut io, &core, peer, &external).await?;
         Ok::<_, HandshakeError>((io, n))
     };
-    serve_handshake(handshake, peer, core.clone(), shutdown).await;
+    serve_handshake(handshake, (peer, local, true), core.clone(), shutdown).await;
 }
 
 /// Runs `handshake` within `HANDSHAKE_TIMEOUT`, then the connection it opened.
 async fn serve_handshake<T: Transport>(
     handshake: impl Future<Output = Result<(FrameIo<T>, Negotiated), HandshakeError>>,
-    peer: SocketAddr,
+    (peer, local, tls): (SocketAddr, SocketAddr, bool),
     core: Arc<Core>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -198,13 +201,25 @@ async fn serve_handshake<T: Transport>(
         closed_by_client: false,
         channels_closed: false,
         blocked: false,
+        io_counts: IoCounts::default(),
     };
-    core.register_connection(
-        conn.session.id,
-        &conn.session.settings.user,
-        &conn.session.vhost.name,
-        conn.session.events_tx.clone(),
-    );
+    let s = &mut conn.session.settings;
+    let info = ConnectionInfo {
+        id: conn.session.id,
+        name: ConnectionInfo::name_of(peer, local),
+        peer,
+        local,
+        tls,
+        user: s.user.clone(),
+        vhost: conn.session.vhost.name.clone(),
+        client_properties: std::mem::take(&mut s.client_properties),
+        auth_mechanism: std::mem::take(&mut s.auth_mechanism),
+        connected_at: crate::broker::timer::now_ms(),
+        channel_max: s.channel_max,
+        frame_max: s.frame_max,
+        heartbeat: s.heartbeat,
+    };
+    core.register_connection(Arc::new(info), conn.session.events_tx.clone());
     let FrameIo {
         io: mut stream,
         buf,
@@ -288,6 +303,16 @@ struct Connection {
     /// frames already read wait, as RabbitMQ blocks a connection that publishes during an
     /// alarm (one that only consumes goes on).
     blocked: bool,
+    io_counts: IoCounts,
+}
+
+/// Bytes and reads/writes on the socket, for the management API.
+#[derive(Debug, Default)]
+struct IoCounts {
+    recv_oct: u64,
+    recv_cnt: u64,
+    send_oct: u64,
+    send_cnt: u64,
 }
 
 /// Whether `buf` starts with a whole-enough basic.publish method frame (type 1, class 60,
@@ -366,6 +391,8 @@ impl Connection {
                             self.state = State::Closed;
                         }
                         Ok(n) => {
+                            self.io_counts.recv_oct += n as u64;
+                            self.io_counts.recv_cnt += 1;
                             last_read = Instant::now();
                             read_since = n;
                             self.process(&mut buf);
@@ -423,7 +450,7 @@ impl Connection {
         events.close();
         while let Ok(ev) = events.try_recv() {
             if let Outbound::Deliver(d) = ev {
-                d.queue.requeue_undelivered(d.entries);
+                d.queue.requeue_undelivered(d.entries, d.credited);
             }
         }
     }
@@ -437,6 +464,8 @@ impl Connection {
             }
         }
         if !self.session.out.is_empty() {
+            self.io_counts.send_oct += self.session.out.len() as u64;
+            self.io_counts.send_cnt += 1;
             if let Err(e) = self.writer.write(stream, &mut self.session.out) {
                 self.write_failed(e);
             }
@@ -688,12 +717,20 @@ impl Connection {
     }
 
     fn on_event(&mut self, ev: Outbound) {
+        let ev = match ev {
+            Outbound::Describe(answer) => {
+                let _ = answer.send(self.stats());
+                return;
+            }
+            ev => ev,
+        };
         let ch = match &ev {
             Outbound::ForceClose(reason) => {
                 let e = AmqpError::new(crate::error::code::CONNECTION_FORCED, reason.clone());
                 self.connection_error(e.on_connection());
                 return;
             }
+            Outbound::Describe(_) => return,
             Outbound::Deliver(d) => d.channel,
             Outbound::Cancelled { channel, .. }
             | Outbound::Persisted { channel, .. }
@@ -701,7 +738,7 @@ impl Connection {
         };
         let Some(Slot::Open(c)) = self.channels.get_mut(&ch) else {
             if let Outbound::Deliver(d) = ev {
-                d.queue.requeue_undelivered(d.entries);
+                d.queue.requeue_undelivered(d.entries, d.credited);
             }
             return;
         };
@@ -716,7 +753,26 @@ impl Connection {
             Outbound::Reply {
                 address, message, ..
             } => c.deliver_reply(&mut ctx, &address, message),
-            Outbound::ForceClose(_) => {}
+            Outbound::ForceClose(_) | Outbound::Describe(_) => {}
+        }
+    }
+
+    /// The connection's state for the management API.
+    fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            recv_oct: self.io_counts.recv_oct,
+            recv_cnt: self.io_counts.recv_cnt,
+            send_oct: self.io_counts.send_oct,
+            send_cnt: self.io_counts.send_cnt,
+            blocked: self.blocked,
+            channels: self
+                .channels
+                .values()
+                .filter_map(|slot| match slot {
+                    Slot::Open(c) => Some(c.stats()),
+                    Slot::Closing | Slot::ClosedByClient => None,
+                })
+                .collect(),
         }
     }
 

@@ -10,8 +10,10 @@
 pub mod args;
 mod buffer;
 mod consumers;
+mod stats;
 
 pub use args::{Overflow, QueueArgs};
+pub use stats::{ConsumerInfo, QueueCounters, QueueInfo};
 
 use super::backlog::Taken;
 use super::consumer::{Consumer, Delivery, Outbound, QueuedMessage};
@@ -78,6 +80,8 @@ struct QueueState {
     last_used: u64,
     /// What the vhost does once the lock is released.
     fx: Effects,
+    /// For the management API.
+    counters: QueueCounters,
 }
 
 /// What a queue operation leaves for the vhost to do.
@@ -165,6 +169,7 @@ impl Queue {
                     wake_at: None,
                     last_used: now,
                     fx: Effects::default(),
+                    counters: QueueCounters::default(),
                 }),
                 args,
                 owner,
@@ -248,6 +253,7 @@ impl Queue {
     /// Loads a message recovered from disk, in order, before any client connects.
     pub fn restore(&self, message: Arc<Message>, redelivered: bool) {
         let mut st = self.lock();
+        st.counters.publish += 1;
         let seq = st.next_seq;
         st.next_seq += 1;
         let deadline = self.deadline_of(&message, 0);
@@ -570,20 +576,27 @@ impl Queue {
     }
 
     /// Puts messages back in their original places, marked redelivered.
-    pub fn requeue(&self, entries: impl IntoIterator<Item = QueuedMessage>) {
-        self.put_back(entries.into_iter().map(|mut e| {
-            e.redelivered = true;
-            e
-        }));
+    pub fn requeue(&self, entries: Vec<QueuedMessage>) {
+        self.put_back(
+            entries.into_iter().map(|mut e| {
+                e.redelivered = true;
+                e
+            }),
+            true,
+        );
     }
 
-    /// Takes back a message that never reached its consumer (it was cancelled meanwhile).
-    pub fn requeue_undelivered(&self, entries: Vec<QueuedMessage>) {
-        self.put_back(entries.into_iter());
+    /// Takes back messages that never reached their consumer (it was cancelled meanwhile);
+    /// `credited`: they were delivered with an ack required.
+    pub fn requeue_undelivered(&self, entries: Vec<QueuedMessage>, credited: bool) {
+        self.put_back(entries.into_iter(), credited);
     }
 
-    fn put_back(&self, entries: impl Iterator<Item = QueuedMessage>) {
+    fn put_back(&self, entries: impl ExactSizeIterator<Item = QueuedMessage>, unacked: bool) {
         let mut st = self.lock();
+        if unacked {
+            st.counters.settled(entries.len() as u64);
+        }
         if st.deleted {
             for e in entries {
                 self.settle(&e);
@@ -600,6 +613,7 @@ impl Queue {
     /// Messages a consumer refused (reject or nack without requeue): dead-lettered as
     /// rejected where the queue has a dead-letter exchange, dropped otherwise.
     pub fn discard(&self, entries: Vec<QueuedMessage>) {
+        self.lock().counters.settled(entries.len() as u64);
         if self.args.dead_letter_exchange.is_none() {
             for e in &entries {
                 self.settle(e);
@@ -743,6 +757,9 @@ impl Queue {
                 continue;
             }
             let c = st.consumers.get(idx);
+            let n = entries.len() as u64;
+            let redelivered = entries.iter().filter(|e| e.redelivered).count() as u64;
+            let no_ack = c.no_ack;
             let delivery = Delivery {
                 channel: c.channel,
                 consumer_tag: c.tag.clone(),
@@ -759,6 +776,15 @@ impl Queue {
                     }
                 }
                 gone.push(idx);
+                continue;
+            }
+            let k = &mut st.counters;
+            k.redeliver += redelivered;
+            if no_ack {
+                k.deliver_no_ack += n;
+            } else {
+                k.deliver += n;
+                k.unacked += n;
             }
         }
         for idx in gone.iter().rev() {
@@ -768,13 +794,14 @@ impl Queue {
     }
 
     /// Takes the next live message for basic.get, with the count left behind.
-    pub fn get(&self) -> Option<(QueuedMessage, u32)> {
+    pub fn get(&self, no_ack: bool) -> Option<(QueuedMessage, u32)> {
         let mut st = self.lock();
         self.used(&mut st);
         let now = if st.timed { now_ms() } else { 0 };
         // A get sees what a dispatch would: nothing that is due.
         st.fresh = (0, 0);
         let got = self.pop_live(&mut st, now);
+        Self::count_get(&mut st, got.as_ref(), no_ack);
         let left = st.buffer.len() as u32;
         self.finish(st);
         got.map(|m| (m, left))
