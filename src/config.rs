@@ -44,6 +44,19 @@ pub struct Config {
     #[arg(long, value_name = "MODE", value_enum, requires = "tls_listen")]
     pub tls_verify: Option<Verify>,
 
+    /// Address of the management HTTP API (RabbitMQ's /api) and web UI.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        default_value = "0.0.0.0:15672",
+        conflicts_with = "no_management"
+    )]
+    pub management_listen: SocketAddr,
+
+    /// Serve no management API.
+    #[arg(long)]
+    pub no_management: bool,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,

@@ -35,6 +35,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod hash;
+pub mod management;
 pub mod protocol;
 pub mod server;
 pub mod store;
@@ -49,6 +50,7 @@ use std::thread::JoinHandle;
 pub struct Broker {
     addr: SocketAddr,
     tls_addr: Option<SocketAddr>,
+    management_addr: Option<SocketAddr>,
     core: Arc<broker::Core>,
     stop: tokio::sync::watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
@@ -100,6 +102,11 @@ impl Broker {
         self.tls_addr
     }
 
+    /// Where the management HTTP API listens, if the broker was built with it.
+    pub fn management_addr(&self) -> Option<SocketAddr> {
+        self.management_addr
+    }
+
     /// The URL a client connects with: guest/guest on vhost "/".
     pub fn url(&self) -> String {
         format!("amqp://guest:guest@{}/%2f", self.addr)
@@ -124,6 +131,7 @@ pub struct BrokerBuilder {
     addr: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     tls: Option<tls::TlsSettings>,
+    management: bool,
 }
 
 impl BrokerBuilder {
@@ -143,6 +151,13 @@ impl BrokerBuilder {
     /// Also accepts amqps, on the plain listener's IP and a free port ([`Broker::tls_addr`]).
     pub fn tls(mut self, settings: tls::TlsSettings) -> Self {
         self.tls = Some(settings);
+        self
+    }
+
+    /// Also serves the management HTTP API, on the plain listener's IP and a free port
+    /// ([`Broker::management_addr`]).
+    pub fn management(mut self) -> Self {
+        self.management = true;
         self
     }
 
@@ -179,6 +194,15 @@ impl BrokerBuilder {
             tls_addr = Some(l.local_addr()?);
             bound.push((l, Some(config)));
         }
+        let management = if self.management {
+            Some(bind(SocketAddr::new(addr.ip(), 0))?)
+        } else {
+            None
+        };
+        let management_addr = match &management {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("warren")
@@ -196,12 +220,27 @@ impl BrokerBuilder {
                             Err(e) => tracing::error!("cannot serve on {addr}: {e}"),
                         }
                     }
+                    if let Some(l) = management {
+                        match tokio::net::TcpListener::from_std(l) {
+                            Ok(l) => {
+                                let infos = server::listener_infos(&listeners);
+                                tokio::spawn(management::serve(
+                                    l,
+                                    serving.clone(),
+                                    infos,
+                                    stop_rx.clone(),
+                                ));
+                            }
+                            Err(e) => tracing::error!("cannot serve the management API: {e}"),
+                        }
+                    }
                     server::serve(listeners, serving, stop_rx).await;
                 });
             })?;
         Ok(Broker {
             addr,
             tls_addr,
+            management_addr,
             core,
             stop,
             thread: Some(thread),

@@ -69,6 +69,20 @@ fn main() -> ExitCode {
                 }
             }
         }
+        let management = if config.no_management {
+            None
+        } else {
+            match tokio::net::TcpListener::bind(config.management_listen).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::error!(
+                        "cannot listen on {} for the management API: {e} (--management-listen picks another address, --no-management turns it off)",
+                        config.management_listen
+                    );
+                    return ExitCode::FAILURE;
+                }
+            }
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -80,7 +94,12 @@ fn main() -> ExitCode {
             tracing::error!("{e}");
             return ExitCode::FAILURE;
         }
-        warren::server::serve(listeners, Arc::new(core), stop_rx).await;
+        let core = Arc::new(core);
+        if let Some(l) = management {
+            let infos = warren::server::listener_infos(&listeners);
+            tokio::spawn(warren::management::serve(l, core.clone(), infos, stop_rx.clone()));
+        }
+        warren::server::serve(listeners, core, stop_rx).await;
         ExitCode::SUCCESS
     })
 }

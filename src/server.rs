@@ -33,6 +33,19 @@ impl Listener {
     }
 }
 
+/// The listeners as the management API reports them.
+pub fn listener_infos(listeners: &[Listener]) -> Vec<crate::management::ListenerInfo> {
+    listeners
+        .iter()
+        .filter_map(|l| {
+            Some(crate::management::ListenerInfo {
+                protocol: if l.tls.is_some() { "amqp/ssl" } else { "amqp" },
+                addr: l.tcp.local_addr().ok()?,
+            })
+        })
+        .collect()
+}
+
 /// Binds every address; fails if any cannot be bound.
 pub async fn bind(addrs: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>> {
     let mut listeners = Vec::with_capacity(addrs.len());

@@ -7,7 +7,7 @@ use super::Core;
 use super::access::definitions::{AccessDefinitions, limits};
 use super::exchange::Destination;
 use super::vhost::{ExchangeDeclare, QueueDeclare};
-use crate::protocol::{FieldTable, FieldValue};
+use super::json::{table, table_json};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -62,7 +62,7 @@ struct BindingDef {
 }
 
 /// The sections RabbitMQ writes that this import reads.
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 13] = [
     "rabbit_version",
     "rabbitmq_version",
     "product_name",
@@ -75,6 +75,8 @@ const KNOWN: [&str; 12] = [
     "queues",
     "bindings",
     "explanation",
+    // internal_cluster_id and the like: cluster identity, nothing for one node to apply.
+    "global_parameters",
 ];
 
 /// What an import did and what it passed over.
@@ -87,31 +89,6 @@ pub struct Imported {
     pub bindings: usize,
     /// One line per thing not imported, with why.
     pub skipped: Vec<String>,
-}
-
-/// A JSON argument value as a field-table value, typed as RabbitMQ types them.
-fn field_value(v: &Value) -> Option<FieldValue> {
-    Some(match v {
-        Value::Bool(b) => FieldValue::Bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => FieldValue::I64(i),
-            None => FieldValue::F64(n.as_f64()?),
-        },
-        Value::String(s) => FieldValue::LongString(s.clone().into_bytes().into()),
-        Value::Array(a) => FieldValue::Array(a.iter().filter_map(field_value).collect()),
-        Value::Object(o) => FieldValue::Table(table(o)),
-        Value::Null => FieldValue::Void,
-    })
-}
-
-fn table(args: &Map<String, Value>) -> FieldTable {
-    let mut t = FieldTable::new();
-    for (k, v) in args {
-        if let Some(v) = field_value(v) {
-            t.insert(k.clone(), v);
-        }
-    }
-    t
 }
 
 impl Core {
@@ -226,5 +203,125 @@ impl Core {
             tracing::warn!("definitions: {line}");
         }
         Ok(out)
+    }
+}
+
+impl Core {
+    /// The broker's definitions in RabbitMQ's format: everything (`vhost` None: users,
+    /// vhosts, permissions, and every vhost's exchanges, queues and bindings), or one vhost's
+    /// topology in the per-vhost shape, whose objects carry no vhost. Exclusive queues, the
+    /// default exchange and amq.* exchanges are not definitions, as in RabbitMQ.
+    pub fn export_definitions(&self, vhost: Option<&str>) -> Value {
+        let mut names = self.vhost_names();
+        names.sort();
+        names.retain(|n| vhost.is_none_or(|v| v == n));
+        let (mut exchanges, mut queues, mut bindings) = (Vec::new(), Vec::new(), Vec::new());
+        let tag = |mut o: Map<String, Value>, name: &str| {
+            if vhost.is_none() {
+                o.insert("vhost".into(), Value::from(name));
+            }
+            Value::Object(o)
+        };
+        for name in &names {
+            let Some(v) = self.vhost(name) else {
+                continue;
+            };
+            let mut xs = v.exchanges();
+            xs.retain(|x| !x.name.is_empty() && !x.name.starts_with("amq."));
+            xs.sort_by(|a, b| a.name.cmp(&b.name));
+            for x in &xs {
+                let mut o = Map::new();
+                o.insert("name".into(), x.name.clone().into());
+                o.insert("type".into(), x.settings.kind.as_str().into());
+                o.insert("durable".into(), x.settings.durable.into());
+                o.insert("auto_delete".into(), x.settings.auto_delete.into());
+                o.insert("internal".into(), x.settings.internal.into());
+                o.insert("arguments".into(), table_json(&x.settings.arguments));
+                exchanges.push(tag(o, name));
+            }
+            let mut qs = v.queues();
+            qs.retain(|q| q.owner.is_none());
+            qs.sort_by(|a, b| a.name.cmp(&b.name));
+            for q in &qs {
+                let mut o = Map::new();
+                o.insert("name".into(), q.name.clone().into());
+                o.insert("durable".into(), q.settings.durable.into());
+                o.insert("auto_delete".into(), q.settings.auto_delete.into());
+                o.insert("arguments".into(), table_json(&q.settings.arguments));
+                queues.push(tag(o, name));
+            }
+            let all_exchanges = v.exchanges();
+            let mut sources: Vec<_> = all_exchanges.iter().filter(|x| !x.name.is_empty()).collect();
+            sources.sort_by(|a, b| a.name.cmp(&b.name));
+            for x in sources {
+                for b in x.bindings() {
+                    let (dest, kind) = match &b.destination {
+                        Destination::Queue(q) => (q, "queue"),
+                        Destination::Exchange(e) => (e, "exchange"),
+                    };
+                    // Bindings to exclusive queues go with their queues.
+                    if kind == "queue" && !qs.iter().any(|q| &q.name == dest) {
+                        continue;
+                    }
+                    let mut o = Map::new();
+                    o.insert("source".into(), x.name.clone().into());
+                    if vhost.is_none() {
+                        o.insert("vhost".into(), Value::from(name.as_str()));
+                    }
+                    o.insert("destination".into(), dest.clone().into());
+                    o.insert("destination_type".into(), kind.into());
+                    o.insert("routing_key".into(), b.routing_key.clone().into());
+                    o.insert("arguments".into(), table_json(&b.arguments));
+                    bindings.push(Value::Object(o));
+                }
+            }
+        }
+        let version = super::RABBITMQ_VERSION;
+        let mut doc = Map::new();
+        doc.insert("rabbit_version".into(), version.into());
+        if vhost.is_none() {
+            let access = self.access_definitions();
+            doc.insert("rabbitmq_version".into(), version.into());
+            doc.insert("product_name".into(), "Warren".into());
+            doc.insert("product_version".into(), env!("CARGO_PKG_VERSION").into());
+            let mut access = serde_json::to_value(&access).unwrap_or(Value::Null);
+            if let Value::Object(a) = &mut access {
+                // RabbitMQ writes `"limits": {}` for a user without limits.
+                if let Some(Value::Array(users)) = a.get_mut("users") {
+                    for u in users.iter_mut().filter_map(Value::as_object_mut) {
+                        u.entry("limits").or_insert_with(|| Value::Object(Map::new()));
+                    }
+                }
+                doc.append(a);
+            }
+            doc.insert("global_parameters".into(), Value::Array(Vec::new()));
+        }
+        doc.insert("parameters".into(), Value::Array(Vec::new()));
+        doc.insert("policies".into(), Value::Array(Vec::new()));
+        doc.insert("queues".into(), Value::Array(queues));
+        doc.insert("exchanges".into(), Value::Array(exchanges));
+        doc.insert("bindings".into(), Value::Array(bindings));
+        Value::Object(doc)
+    }
+
+    /// Imports one vhost's definitions (the per-vhost shape, whose objects name no vhost).
+    pub fn import_vhost_definitions(
+        &self,
+        vhost: &str,
+        json: &[u8],
+    ) -> Result<Imported, serde_json::Error> {
+        let mut doc: Map<String, Value> = serde_json::from_slice(json)?;
+        for section in ["queues", "exchanges", "bindings", "policies", "parameters"] {
+            if let Some(Value::Array(list)) = doc.get_mut(section) {
+                for o in list.iter_mut().filter_map(Value::as_object_mut) {
+                    o.insert("vhost".into(), Value::from(vhost));
+                }
+            }
+        }
+        for section in ["users", "vhosts", "permissions", "topic_permissions"] {
+            doc.remove(section);
+        }
+        let bytes = serde_json::to_vec(&Value::Object(doc))?;
+        self.import_definitions(&bytes)
     }
 }

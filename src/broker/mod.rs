@@ -29,6 +29,7 @@ pub mod dead_letter;
 pub mod definitions;
 pub mod error;
 pub mod exchange;
+pub mod json;
 pub mod message;
 pub mod names;
 pub mod queue;
@@ -81,6 +82,10 @@ pub enum LimitOf {
     Vhost,
     User,
 }
+
+/// The RabbitMQ release whose behaviour Warren follows, reported where tools look for a
+/// RabbitMQ version (definitions, the management API).
+pub const RABBITMQ_VERSION: &str = "4.3.0";
 
 /// The access model's file in the data directory: RabbitMQ's definitions format, users,
 /// vhosts and permissions only.
@@ -347,35 +352,50 @@ impl Core {
         None
     }
 
+    /// A vhost's limits as (name, value) pairs: max-connections, max-queues.
+    pub fn vhost_limits(&self, vhost: &str) -> Vec<(String, i64)> {
+        let mut pairs = Vec::new();
+        if let Some(m) = self.limits.get(&(LimitOf::Vhost, vhost.to_owned())) {
+            pairs.push(("max-connections".to_owned(), *m as i64));
+        }
+        if let Some(max) = self.vhost(vhost).and_then(|v| v.max_queues()) {
+            pairs.push(("max-queues".into(), max as i64));
+        }
+        pairs
+    }
+
+    /// A user's limits as (name, value) pairs.
+    pub fn user_limits(&self, user: &str) -> Vec<(String, i64)> {
+        self.limits
+            .get(&(LimitOf::User, user.to_owned()))
+            .map(|m| ("max-connections".to_owned(), *m as i64))
+            .into_iter()
+            .collect()
+    }
+
+    /// The access model in RabbitMQ's definitions format: users, vhosts with their limits,
+    /// permissions, topic permissions.
+    pub fn access_definitions(&self) -> AccessDefinitions {
+        // Names first: no map lock is held while each vhost is looked up again.
+        let vhosts = self
+            .vhost_names()
+            .into_iter()
+            .map(|name| VhostDef {
+                limits: limits_value(&self.vhost_limits(&name)),
+                name,
+            })
+            .collect();
+        AccessDefinitions::from_model(&self.access.snapshot(), vhosts, |user| {
+            limits_value(&self.user_limits(user))
+        })
+    }
+
     /// Writes the access model to the data directory, replacing the file atomically.
     pub fn persist_access(&self) {
         let Some(dir) = &self.data_dir else {
             return;
         };
-        let limit = |of, name: &str| {
-            self.limits
-                .get(&(of, name.to_owned()))
-                .map(|m| ("max-connections".to_owned(), *m as i64))
-        };
-        let vhosts = self
-            .vhosts
-            .iter()
-            .map(|v| {
-                let mut pairs: Vec<(String, i64)> =
-                    limit(LimitOf::Vhost, v.key()).into_iter().collect();
-                if let Some(max) = v.max_queues() {
-                    pairs.push(("max-queues".into(), max as i64));
-                }
-                VhostDef {
-                    name: v.key().clone(),
-                    limits: limits_value(&pairs),
-                }
-            })
-            .collect();
-        let defs = AccessDefinitions::from_model(&self.access.snapshot(), vhosts, |user| {
-            let pairs: Vec<(String, i64)> = limit(LimitOf::User, user).into_iter().collect();
-            limits_value(&pairs)
-        });
+        let defs = self.access_definitions();
         let written = serde_json::to_vec_pretty(&defs)
             .map_err(std::io::Error::other)
             .and_then(|bytes| {

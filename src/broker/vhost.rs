@@ -362,6 +362,16 @@ impl VHost {
         }
     }
 
+    /// Every queue, for the management API.
+    pub fn queues(&self) -> Vec<Arc<Queue>> {
+        self.queues.iter().map(|q| q.clone()).collect()
+    }
+
+    /// Every exchange, the default one included, for the management API.
+    pub fn exchanges(&self) -> Vec<Arc<Exchange>> {
+        self.exchanges.iter().map(|x| x.clone()).collect()
+    }
+
     pub fn exchange(&self, name: &str) -> Result<Arc<Exchange>, BrokerError> {
         if name.is_empty() {
             return Ok(self.default_exchange.clone());

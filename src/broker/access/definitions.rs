@@ -50,7 +50,7 @@ pub enum Tags {
 }
 
 impl Tags {
-    fn to_vec(&self) -> Vec<String> {
+    pub fn to_vec(&self) -> Vec<String> {
         match self {
             Tags::List(l) => l.clone(),
             Tags::Text(t) => t

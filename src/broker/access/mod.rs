@@ -309,6 +309,31 @@ impl AccessControl {
         list.push(tp);
     }
 
+    /// Removes a user's permissions on a vhost; whether there were any.
+    pub fn clear_permissions(&self, user: &str, vhost: &str) -> bool {
+        self.write()
+            .permissions
+            .remove(&(user.to_owned(), vhost.to_owned()))
+            .is_some()
+    }
+
+    /// Removes a user's topic permissions on a vhost, for one exchange or (None) all;
+    /// whether there were any.
+    pub fn clear_topic_permissions(&self, user: &str, vhost: &str, exchange: Option<&str>) -> bool {
+        let mut m = self.write();
+        let key = (user.to_owned(), vhost.to_owned());
+        let Some(list) = m.topic_permissions.get_mut(&key) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|t| exchange.is_some_and(|x| x != t.exchange));
+        let removed = list.len() != before;
+        if list.is_empty() {
+            m.topic_permissions.remove(&key);
+        }
+        removed
+    }
+
     /// Forgets every permission on a deleted vhost.
     pub fn vhost_deleted(&self, vhost: &str) {
         let mut m = self.write();

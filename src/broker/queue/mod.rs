@@ -253,7 +253,6 @@ impl Queue {
     /// Loads a message recovered from disk, in order, before any client connects.
     pub fn restore(&self, message: Arc<Message>, redelivered: bool) {
         let mut st = self.lock();
-        st.counters.publish += 1;
         let seq = st.next_seq;
         st.next_seq += 1;
         let deadline = self.deadline_of(&message, 0);
@@ -464,6 +463,7 @@ impl Queue {
                 }
             }
         }
+        st.counters.publish += 1;
         let seq = st.next_seq;
         st.next_seq += 1;
         let deadline = self.deadline_of(&message, 0);

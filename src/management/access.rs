@@ -1,0 +1,687 @@
+//! /api/users, /api/vhosts, /api/permissions, /api/topic-permissions, /api/vhost-limits and
+//! /api/user-limits: the access model, administrators only (a user may read its own).
+
+use super::auth::Auth;
+use super::error::{ApiError, ApiResult};
+use super::exchanges::json_body;
+use super::query::ListQuery;
+use super::rates::{CHANNEL_FIELDS, Key, channel_values};
+use super::{Api, node_name, with_rates};
+use crate::broker::access::definitions::{Tags, limits_value};
+use crate::broker::access::password::{Hashing, PasswordHash};
+use crate::broker::access::{Permissions, TopicPermissions};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+pub fn routes() -> Router<Api> {
+    Router::new()
+        .route("/api/users", get(list_users))
+        .route("/api/users/without-permissions", get(users_without_permissions))
+        .route("/api/users/bulk-delete", axum::routing::post(bulk_delete_users))
+        .route(
+            "/api/users/{user}",
+            get(show_user).put(put_user).delete(delete_user),
+        )
+        .route("/api/users/{user}/permissions", get(user_permissions))
+        .route(
+            "/api/users/{user}/topic-permissions",
+            get(user_topic_permissions),
+        )
+        .route("/api/vhosts", get(list_vhosts))
+        .route(
+            "/api/vhosts/{vhost}",
+            get(show_vhost).put(put_vhost).delete(delete_vhost),
+        )
+        .route("/api/vhosts/{vhost}/permissions", get(vhost_permissions))
+        .route(
+            "/api/vhosts/{vhost}/topic-permissions",
+            get(vhost_topic_permissions),
+        )
+        .route("/api/permissions", get(list_permissions))
+        .route(
+            "/api/permissions/{vhost}/{user}",
+            get(show_permission)
+                .put(put_permission)
+                .delete(delete_permission),
+        )
+        .route("/api/topic-permissions", get(list_topic_permissions))
+        .route(
+            "/api/topic-permissions/{vhost}/{user}",
+            get(show_topic_permission)
+                .put(put_topic_permission)
+                .delete(delete_topic_permission),
+        )
+        .route("/api/vhost-limits", get(list_vhost_limits))
+        .route("/api/vhost-limits/{vhost}", get(show_vhost_limits))
+        .route(
+            "/api/vhost-limits/{vhost}/{name}",
+            put(put_vhost_limit).delete(delete_vhost_limit),
+        )
+        .route("/api/user-limits", get(list_user_limits))
+        .route("/api/user-limits/{user}", get(show_user_limits))
+        .route(
+            "/api/user-limits/{user}/{name}",
+            put(put_user_limit).delete(delete_user_limit),
+        )
+}
+
+fn created(existed: bool) -> StatusCode {
+    if existed {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::CREATED
+    }
+}
+
+// ---- users ----
+
+fn users_json(api: &Api) -> Vec<Value> {
+    let defs = api.core.access_definitions();
+    defs.users
+        .iter()
+        .map(|u| {
+            let tags = match &u.tags {
+                Tags::List(l) => l.clone(),
+                _ => Vec::new(),
+            };
+            let limits = if u.limits.is_null() { json!({}) } else { u.limits.clone() };
+            json!({
+                "name": u.name,
+                "password_hash": u.password_hash,
+                "hashing_algorithm": u.hashing_algorithm,
+                "tags": tags,
+                "limits": limits,
+            })
+        })
+        .collect()
+}
+
+async fn list_users(
+    State(api): State<Api>,
+    auth: Auth,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    Ok(Json(q.apply(users_json(&api))?))
+}
+
+async fn users_without_permissions(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    let model = api.core.access().snapshot();
+    let list = users_json(&api)
+        .into_iter()
+        .filter(|u| {
+            let name = u["name"].as_str().unwrap_or("");
+            !model.permissions.keys().any(|(user, _)| user == name)
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn show_user(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    users_json(&api)
+        .into_iter()
+        .find(|u| u["name"] == user.as_str())
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+#[derive(Debug, Deserialize)]
+struct UserBody {
+    password: Option<String>,
+    password_hash: Option<String>,
+    hashing_algorithm: Option<String>,
+    #[serde(default)]
+    tags: Option<Tags>,
+}
+
+async fn put_user(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(user): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    let b: UserBody = json_body(&body)?;
+    let access = api.core.access();
+    let existing = access.user(&user);
+    let password = match (&b.password, &b.password_hash) {
+        (Some(p), _) => PasswordHash::new(p),
+        (None, Some(h)) => {
+            let hashing = match b.hashing_algorithm.as_deref() {
+                Some(name) => Hashing::from_rabbitmq(name).ok_or_else(|| {
+                    ApiError::bad_request(format!("Unknown hashing algorithm: {name}"))
+                })?,
+                None => Hashing::Sha256,
+            };
+            if h.is_empty() {
+                // RabbitMQ's "no password": only other mechanisms (EXTERNAL) log it in.
+                PasswordHash::new(&random_secret())
+            } else {
+                PasswordHash::from_base64(hashing, h)
+                    .ok_or_else(|| ApiError::bad_request("invalid password_hash"))?
+            }
+        }
+        (None, None) => match &existing {
+            Some(u) => u.password.clone(),
+            None => return Err(ApiError::bad_request("[{key_missing,password}]")),
+        },
+    };
+    let tags = match &b.tags {
+        Some(t) => t.to_vec(),
+        None => Vec::new(),
+    };
+    access.put_user(&user, password, tags);
+    api.core.persist_access();
+    Ok(created(existing.is_some()))
+}
+
+/// A password nobody knows, for users created with an empty hash.
+fn random_secret() -> String {
+    let mut bytes = [0u8; 24];
+    let _ = getrandom::fill(&mut bytes);
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+}
+
+async fn delete_user(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(user): Path<String>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    if api.core.delete_user(&user) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BulkDelete {
+    users: Vec<String>,
+}
+
+async fn bulk_delete_users(
+    State(api): State<Api>,
+    auth: Auth,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    let b: BulkDelete = json_body(&body)?;
+    for u in b.users {
+        api.core.delete_user(&u);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- vhosts ----
+
+fn vhost_json(api: &Api, name: &str) -> Value {
+    let (mut ready, mut unacked) = (0u64, 0u64);
+    if let Some(v) = api.core.vhost(name) {
+        for q in v.queues() {
+            let i = q.info();
+            ready += i.ready;
+            unacked += i.counters.unacked;
+        }
+    }
+    let mut stats = Map::new();
+    with_rates(
+        &mut stats,
+        &CHANNEL_FIELDS,
+        &channel_values(&api.rates.totals(name)),
+        &api.rates.rates(&Key::Vhost(name.to_owned()), CHANNEL_FIELDS.len()),
+    );
+    let description = if name == "/" { "Default virtual host" } else { "" };
+    json!({
+        "cluster_state": {node_name(): "running"},
+        "default_queue_type": "classic",
+        "description": description,
+        "metadata": {"description": description, "tags": []},
+        "tags": [],
+        "tracing": false,
+        "name": name,
+        "message_stats": stats,
+        "messages": ready + unacked,
+        "messages_details": {"rate": 0.0},
+        "messages_ready": ready,
+        "messages_ready_details": {"rate": 0.0},
+        "messages_unacknowledged": unacked,
+        "messages_unacknowledged_details": {"rate": 0.0},
+    })
+}
+
+async fn list_vhosts(
+    State(api): State<Api>,
+    auth: Auth,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let mut names = api.core.vhost_names();
+    names.sort();
+    let list = names
+        .iter()
+        .filter(|n| auth.sees_vhost(&api, n))
+        .map(|n| vhost_json(&api, n))
+        .collect();
+    Ok(Json(q.apply(list)?))
+}
+
+async fn show_vhost(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(vhost): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth.require_vhost(&api, &vhost)?;
+    Ok(Json(vhost_json(&api, &vhost)))
+}
+
+async fn put_vhost(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(vhost): Path<String>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    let existed = api.core.vhost(&vhost).is_some();
+    api.core
+        .add_vhost(&vhost)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if !existed {
+        // As RabbitMQ: the user who creates a vhost gets full permissions on it.
+        api.core
+            .access()
+            .set_permissions(&auth.user, &vhost, Permissions::all());
+        api.core.persist_access();
+    }
+    Ok(created(existed))
+}
+
+async fn delete_vhost(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(vhost): Path<String>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    if api.core.delete_vhost(&vhost) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+// ---- permissions ----
+
+fn permissions_json(api: &Api, keep: impl Fn(&str, &str) -> bool) -> Vec<Value> {
+    api.core
+        .access_definitions()
+        .permissions
+        .iter()
+        .filter(|p| keep(&p.user, &p.vhost))
+        .map(|p| {
+            json!({"user": p.user, "vhost": p.vhost, "configure": p.configure,
+                "write": p.write, "read": p.read})
+        })
+        .collect()
+}
+
+fn topic_permissions_json(api: &Api, keep: impl Fn(&str, &str) -> bool) -> Vec<Value> {
+    api.core
+        .access_definitions()
+        .topic_permissions
+        .iter()
+        .filter(|p| keep(&p.user, &p.vhost))
+        .map(|p| {
+            json!({"user": p.user, "vhost": p.vhost, "exchange": p.exchange,
+                "write": p.write, "read": p.read})
+        })
+        .collect()
+}
+
+async fn list_permissions(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    Ok(Json(Value::Array(permissions_json(&api, |_, _| true))))
+}
+
+async fn user_permissions(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    api.core.access().user(&user).ok_or_else(ApiError::not_found)?;
+    Ok(Json(Value::Array(permissions_json(&api, |u, _| u == user))))
+}
+
+async fn vhost_permissions(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(vhost): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
+    Ok(Json(Value::Array(permissions_json(&api, |_, v| v == vhost))))
+}
+
+async fn show_permission(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    permissions_json(&api, |u, v| u == user && v == vhost)
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+#[derive(Debug, Deserialize)]
+struct PermissionBody {
+    configure: Option<String>,
+    write: Option<String>,
+    read: Option<String>,
+}
+
+/// The user and the vhost a permission names must both exist.
+fn check_user_and_vhost(api: &Api, user: &str, vhost: &str) -> ApiResult<()> {
+    if api.core.vhost(vhost).is_none() || api.core.access().user(user).is_none() {
+        return Err(ApiError::bad_request("vhost_or_user_not_found"));
+    }
+    Ok(())
+}
+
+async fn put_permission(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, user)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    let b: PermissionBody = json_body(&body)?;
+    let mut missing = Vec::new();
+    for (k, v) in [("configure", &b.configure), ("write", &b.write), ("read", &b.read)] {
+        if v.is_none() {
+            missing.push(format!("{{key_missing,{k}}}"));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(format!("[{}]", missing.join(","))));
+    }
+    check_user_and_vhost(&api, &user, &vhost)?;
+    let p = Permissions::new(
+        b.configure.as_deref().unwrap_or(""),
+        b.write.as_deref().unwrap_or(""),
+        b.read.as_deref().unwrap_or(""),
+    )
+    .map_err(|e| ApiError::bad_request(format!("invalid regular expression: {e}")))?;
+    let existed = api.core.access().grant(&user, &vhost).is_some();
+    api.core.access().set_permissions(&user, &vhost, p);
+    api.core.persist_access();
+    Ok(created(existed))
+}
+
+async fn delete_permission(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    if api.core.access().clear_permissions(&user, &vhost) {
+        api.core.persist_access();
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+async fn list_topic_permissions(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    Ok(Json(Value::Array(topic_permissions_json(&api, |_, _| true))))
+}
+
+async fn user_topic_permissions(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    api.core.access().user(&user).ok_or_else(ApiError::not_found)?;
+    Ok(Json(Value::Array(topic_permissions_json(&api, |u, _| {
+        u == user
+    }))))
+}
+
+async fn vhost_topic_permissions(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(vhost): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
+    Ok(Json(Value::Array(topic_permissions_json(&api, |_, v| {
+        v == vhost
+    }))))
+}
+
+async fn show_topic_permission(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    let list = topic_permissions_json(&api, |u, v| u == user && v == vhost);
+    if list.is_empty() {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(Value::Array(list)))
+}
+
+#[derive(Debug, Deserialize)]
+struct TopicPermissionBody {
+    exchange: Option<String>,
+    write: Option<String>,
+    read: Option<String>,
+}
+
+async fn put_topic_permission(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, user)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    let b: TopicPermissionBody = json_body(&body)?;
+    let Some(exchange) = b.exchange else {
+        return Err(ApiError::bad_request("[{key_missing,exchange}]"));
+    };
+    check_user_and_vhost(&api, &user, &vhost)?;
+    let (write, read) = (b.write.unwrap_or_default(), b.read.unwrap_or_default());
+    for p in [&write, &read] {
+        regex::Regex::new(p)
+            .map_err(|e| ApiError::bad_request(format!("invalid regular expression: {e}")))?;
+    }
+    api.core.access().set_topic_permissions(
+        &user,
+        &vhost,
+        TopicPermissions {
+            exchange,
+            write,
+            read,
+        },
+    );
+    api.core.persist_access();
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Debug, Deserialize)]
+struct ExchangeQuery {
+    exchange: Option<String>,
+}
+
+async fn delete_topic_permission(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, user)): Path<(String, String)>,
+    Query(q): Query<ExchangeQuery>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    if api
+        .core
+        .access()
+        .clear_topic_permissions(&user, &vhost, q.exchange.as_deref())
+    {
+        api.core.persist_access();
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+// ---- limits ----
+
+fn limits_json(pairs: &[(String, i64)]) -> Value {
+    match limits_value(pairs) {
+        Value::Null => json!({}),
+        v => v,
+    }
+}
+
+async fn list_vhost_limits(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
+    auth.require_monitor()?;
+    let mut names = api.core.vhost_names();
+    names.sort();
+    let list = names
+        .iter()
+        .filter_map(|n| {
+            let pairs = api.core.vhost_limits(n);
+            (!pairs.is_empty()).then(|| json!({"vhost": n, "value": limits_json(&pairs)}))
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn show_vhost_limits(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(vhost): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth.require_vhost(&api, &vhost)?;
+    let pairs = api.core.vhost_limits(&vhost);
+    if pairs.is_empty() {
+        return Ok(Json(json!([])));
+    }
+    Ok(Json(json!([{"vhost": vhost, "value": limits_json(&pairs)}])))
+}
+
+#[derive(Debug, Deserialize)]
+struct LimitBody {
+    value: Option<Value>,
+}
+
+fn limit_value(body: &[u8]) -> ApiResult<i64> {
+    let b: LimitBody = json_body(body)?;
+    b.value
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+        .ok_or_else(|| ApiError::bad_request("[{key_missing,value}]"))
+}
+
+const VHOST_LIMITS: [&str; 2] = ["max-connections", "max-queues"];
+const USER_LIMITS: [&str; 2] = ["max-connections", "max-channels"];
+
+async fn put_vhost_limit(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
+    if !VHOST_LIMITS.contains(&name.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "Validation failed\n\nUnrecognised terms [{{<<\"{name}\">>,...}}] in limits"
+        )));
+    }
+    let n = limit_value(&body)?;
+    api.core.apply_vhost_limits(&vhost, &[(name, n)]);
+    api.core.persist_access();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_vhost_limit(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
+    api.core.apply_vhost_limits(&vhost, &[(name, -1)]);
+    api.core.persist_access();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_user_limits(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    let mut users: Vec<String> = api.core.access().snapshot().users.into_keys().collect();
+    users.sort();
+    let list = users
+        .iter()
+        .filter_map(|u| {
+            let pairs = api.core.user_limits(u);
+            (!pairs.is_empty()).then(|| json!({"user": u, "value": limits_json(&pairs)}))
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn show_user_limits(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !auth.is_admin() && auth.user != user {
+        return Err(ApiError::not_authorised("Not administrator user"));
+    }
+    let pairs = api.core.user_limits(&user);
+    if pairs.is_empty() {
+        return Ok(Json(json!([])));
+    }
+    Ok(Json(json!([{"user": user, "value": limits_json(&pairs)}])))
+}
+
+async fn put_user_limit(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((user, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    api.core.access().user(&user).ok_or_else(ApiError::not_found)?;
+    if !USER_LIMITS.contains(&name.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "Validation failed\n\nUnrecognised terms [{{<<\"{name}\">>,...}}] in user limits"
+        )));
+    }
+    let n = limit_value(&body)?;
+    api.core.apply_user_limits(&user, &[(name, n)]);
+    api.core.persist_access();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_user_limit(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((user, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    api.core.apply_user_limits(&user, &[(name, -1)]);
+    api.core.persist_access();
+    Ok(StatusCode::NO_CONTENT)
+}

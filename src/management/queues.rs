@@ -1,0 +1,365 @@
+//! /api/queues: list with depths, consumers and rates; declare, delete, purge, and get
+//! messages the way the UI's "Get messages" does.
+
+use super::auth::Auth;
+use super::bindings;
+use super::error::{ApiError, ApiResult};
+use super::exchanges::json_body;
+use super::messages::got_json;
+use super::query::ListQuery;
+use super::rates::{Key, QUEUE_FIELDS, queue_values};
+use super::{Api, node_name, with_rates};
+use crate::broker::access::{Access, ResourceKind};
+use crate::broker::json::{table, table_json};
+use crate::broker::queue::Queue;
+use crate::broker::vhost::QueueDeclare;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+pub fn routes() -> Router<Api> {
+    Router::new()
+        .route("/api/queues", get(list_all))
+        .route("/api/queues/{vhost}", get(list_vhost))
+        .route(
+            "/api/queues/{vhost}/{name}",
+            get(show).put(declare).delete(remove),
+        )
+        .route("/api/queues/{vhost}/{name}/bindings", get(queue_bindings))
+        .route("/api/queues/{vhost}/{name}/contents", delete(purge))
+        .route("/api/queues/{vhost}/{name}/get", post(get_messages))
+        .route("/api/queues/{vhost}/{name}/actions", post(actions))
+}
+
+/// A time in RabbitMQ's `idle_since` format: `2026-12-06T07:18:59.579+00:00`.
+pub fn iso_time(ms: u64) -> String {
+    let (secs, millis) = (ms / 1000, ms % 1000);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+pub fn queue_json(api: &Api, q: &Queue) -> Value {
+    let i = q.info();
+    let c = &i.counters;
+    let unacked = c.unacked;
+    let messages = i.ready + unacked;
+    let key = Key::Queue(q.vhost.clone(), q.name.clone());
+    let rates = api.rates.rates(&key, QUEUE_FIELDS.len());
+    let values = queue_values(c, i.ready);
+    let mut stats = Map::new();
+    // publish .. deliver_get are message_stats; the depths have their own details.
+    with_rates(&mut stats, &QUEUE_FIELDS[..9], &values[..9], &rates[..9]);
+    let active = i.consumers.iter().find(|c| c.active);
+    let single_active = q.args.single_active_consumer;
+    let exclusive_tag = i.consumers.iter().find(|c| c.exclusive).map(|c| &*c.tag);
+    let mut o = json!({
+        "arguments": table_json(&q.settings.arguments),
+        "auto_delete": q.settings.auto_delete,
+        "consumer_capacity": if i.consumers.is_empty() { 0.0 } else { 1.0 },
+        "consumer_utilisation": if i.consumers.is_empty() { 0.0 } else { 1.0 },
+        "consumers": i.consumers.len(),
+        "durable": q.settings.durable,
+        "effective_policy_definition": {},
+        "exclusive": q.owner.is_some(),
+        "exclusive_consumer_tag": exclusive_tag,
+        "head_message_timestamp": null,
+        "message_bytes": i.ready_bytes,
+        "message_bytes_paged_out": 0,
+        "message_bytes_persistent": 0,
+        "message_bytes_ram": i.ready_bytes,
+        "message_bytes_ready": i.ready_bytes,
+        "message_bytes_unacknowledged": 0,
+        "message_stats": stats,
+        "messages": messages,
+        "messages_details": {"rate": rates[9]},
+        "messages_paged_out": i.paged_out,
+        "messages_persistent": 0,
+        "messages_ram": messages - i.paged_out.min(messages),
+        "messages_ready": i.ready,
+        "messages_ready_details": {"rate": rates[10]},
+        "messages_ready_ram": i.ready - i.paged_out.min(i.ready),
+        "messages_unacknowledged": unacked,
+        "messages_unacknowledged_details": {"rate": rates[11]},
+        "messages_unacknowledged_ram": unacked,
+        "name": q.name,
+        "node": node_name(),
+        "operator_policy": null,
+        "policy": null,
+        "single_active_consumer_tag": if single_active { active.map(|c| &*c.tag) } else { None },
+        "state": "running",
+        "type": "classic",
+        "vhost": q.vhost,
+    });
+    if i.consumers.is_empty()
+        && let Value::Object(m) = &mut o
+    {
+        m.insert("idle_since".into(), json!(iso_time(i.last_used)));
+    }
+    o
+}
+
+fn visible(api: &Api, auth: &Auth, only: Option<&str>) -> Vec<Arc<Queue>> {
+    let mut out = Vec::new();
+    for name in api.core.vhost_names() {
+        if only.is_some_and(|o| o != name) || !auth.sees_vhost(api, &name) {
+            continue;
+        }
+        if let Some(v) = api.core.vhost(&name) {
+            out.extend(v.queues());
+        }
+    }
+    out.sort_by(|a, b| (&a.vhost, &a.name).cmp(&(&b.vhost, &b.name)));
+    out
+}
+
+async fn list_all(
+    State(api): State<Api>,
+    auth: Auth,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let list = visible(&api, &auth, None)
+        .iter()
+        .map(|q| queue_json(&api, q))
+        .collect();
+    Ok(Json(q.apply(list)?))
+}
+
+async fn list_vhost(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(vhost): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    auth.require_vhost(&api, &vhost)?;
+    let list = visible(&api, &auth, Some(&vhost))
+        .iter()
+        .map(|q| queue_json(&api, q))
+        .collect();
+    Ok(Json(q.apply(list)?))
+}
+
+/// The queue a path names, whoever owns it.
+fn find(api: &Api, auth: &Auth, vhost: &str, name: &str) -> ApiResult<Arc<Queue>> {
+    auth.require_vhost(api, vhost)?;
+    let v = api.core.vhost(vhost).ok_or_else(ApiError::not_found)?;
+    v.queues()
+        .into_iter()
+        .find(|q| q.name == name)
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn show(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let q = find(&api, &auth, &vhost, &name)?;
+    let mut o = queue_json(&api, &q);
+    let consumers: Vec<Value> = super::connections::consumers_of(&api, &q);
+    if let Value::Object(m) = &mut o {
+        m.insert("consumer_details".into(), Value::Array(consumers));
+        m.insert("incoming".into(), json!([]));
+        m.insert("deliveries".into(), json!([]));
+    }
+    Ok(Json(o))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeclareBody {
+    #[serde(default)]
+    durable: bool,
+    #[serde(default)]
+    auto_delete: bool,
+    #[serde(default)]
+    arguments: Map<String, Value>,
+}
+
+async fn declare(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    auth.require_vhost(&api, &vhost)?;
+    let d: DeclareBody = json_body(&body)?;
+    auth.check(&api, &vhost, Access::Configure, ResourceKind::Queue, &name)?;
+    let v = api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
+    let existed = v.queues().iter().any(|q| q.name == name);
+    v.declare_queue(
+        QueueDeclare {
+            name,
+            passive: false,
+            durable: d.durable,
+            exclusive: false,
+            auto_delete: d.auto_delete,
+            arguments: table(&d.arguments),
+            client_named: true,
+        },
+        0,
+    )?;
+    Ok(if existed {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::CREATED
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteQuery {
+    #[serde(rename = "if-unused")]
+    if_unused: Option<String>,
+    #[serde(rename = "if-empty")]
+    if_empty: Option<String>,
+}
+
+async fn remove(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, name)): Path<(String, String)>,
+    Query(dq): Query<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    let q = find(&api, &auth, &vhost, &name)?;
+    auth.check(&api, &vhost, Access::Configure, ResourceKind::Queue, &name)?;
+    let v = api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
+    let owner = q.owner.unwrap_or(0);
+    v.delete_queue(
+        &name,
+        owner,
+        dq.if_unused.as_deref() == Some("true"),
+        dq.if_empty.as_deref() == Some("true"),
+    )?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn queue_bindings(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    find(&api, &auth, &vhost, &name)?;
+    let v = api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
+    let list = bindings::of_vhost(&v)
+        .into_iter()
+        .filter(|b| b["destination_type"] == "queue" && b["destination"] == name.as_str())
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn purge(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let q = find(&api, &auth, &vhost, &name)?;
+    auth.check(&api, &vhost, Access::Read, ResourceKind::Queue, &name)?;
+    q.purge();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct GetBody {
+    count: Option<u64>,
+    ackmode: Option<String>,
+    encoding: Option<String>,
+    truncate: Option<u64>,
+}
+
+/// Reads up to `count` messages, then requeues them (`ack_requeue_true`,
+/// `reject_requeue_true`) or lets them go (`ack_requeue_false`, `reject_requeue_false`:
+/// dead-lettered where the queue says so), as RabbitMQ's management "get" does.
+async fn get_messages(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let q = find(&api, &auth, &vhost, &name)?;
+    let b: GetBody = json_body(&body)?;
+    let mut missing = Vec::new();
+    if b.ackmode.is_none() {
+        missing.push("{key_missing,ackmode}");
+    }
+    if b.encoding.is_none() {
+        missing.push("{key_missing,encoding}");
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(format!("[{}]", missing.join(","))));
+    }
+    let ackmode = b.ackmode.unwrap_or_default();
+    let (requeue, reject) = match ackmode.as_str() {
+        "ack_requeue_true" => (true, false),
+        "reject_requeue_true" => (true, true),
+        "ack_requeue_false" => (false, false),
+        "reject_requeue_false" => (false, true),
+        other => return Err(ApiError::bad_request(format!("Unknown ackmode: {other}"))),
+    };
+    let base64_only = match b.encoding.as_deref() {
+        Some("auto") => false,
+        Some("base64") => true,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Unknown encoding: {}",
+                other.unwrap_or("")
+            )));
+        }
+    };
+    auth.check(&api, &vhost, Access::Read, ResourceKind::Queue, &name)?;
+    let mut out = Vec::new();
+    let mut taken = Vec::new();
+    for _ in 0..b.count.unwrap_or(1) {
+        let Some((entry, left)) = q.get(false) else {
+            break;
+        };
+        out.push(got_json(
+            &entry.message,
+            entry.redelivered,
+            left,
+            base64_only,
+            b.truncate.map(|t| t as usize),
+        ));
+        taken.push(entry);
+    }
+    if requeue {
+        q.requeue(taken);
+    } else if reject {
+        q.discard(taken);
+    } else {
+        let n = taken.len() as u64;
+        for e in &taken {
+            q.settle(e);
+        }
+        q.acked(n);
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+/// Mirroring actions (`sync`, `cancel_sync`): classic mirrored queues are gone in 4.x, so
+/// there is nothing to do, as on a single node.
+async fn actions(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    find(&api, &auth, &vhost, &name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
