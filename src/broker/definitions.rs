@@ -6,8 +6,8 @@
 use super::Core;
 use super::access::definitions::{AccessDefinitions, limits};
 use super::exchange::Destination;
-use super::vhost::{ExchangeDeclare, QueueDeclare};
 use super::json::{table, table_json};
+use super::vhost::{ExchangeDeclare, QueueDeclare};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -251,7 +251,10 @@ impl Core {
                 queues.push(tag(o, name));
             }
             let all_exchanges = v.exchanges();
-            let mut sources: Vec<_> = all_exchanges.iter().filter(|x| !x.name.is_empty()).collect();
+            let mut sources: Vec<_> = all_exchanges
+                .iter()
+                .filter(|x| !x.name.is_empty())
+                .collect();
             sources.sort_by(|a, b| a.name.cmp(&b.name));
             for x in sources {
                 for b in x.bindings() {
@@ -289,7 +292,8 @@ impl Core {
                 // RabbitMQ writes `"limits": {}` for a user without limits.
                 if let Some(Value::Array(users)) = a.get_mut("users") {
                     for u in users.iter_mut().filter_map(Value::as_object_mut) {
-                        u.entry("limits").or_insert_with(|| Value::Object(Map::new()));
+                        u.entry("limits")
+                            .or_insert_with(|| Value::Object(Map::new()));
                     }
                 }
                 doc.append(a);

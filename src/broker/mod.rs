@@ -213,7 +213,10 @@ impl Core {
             return false;
         };
         v.close(false);
-        self.force_close(|c| c.info.vhost == name, &format!("vhost '{name}' is deleted"));
+        self.force_close(
+            |c| c.info.vhost == name,
+            &format!("vhost '{name}' is deleted"),
+        );
         if let Some(dir) = &self.data_dir
             && let Err(e) = std::fs::remove_dir_all(store::vhost_dir(dir, name))
             && e.kind() != std::io::ErrorKind::NotFound
@@ -251,7 +254,10 @@ impl Core {
     pub fn delete_user(&self, name: &str) -> bool {
         let existed = self.access.delete_user(name);
         if existed {
-            self.force_close(|c| c.info.user == name, &format!("user '{name}' is deleted"));
+            self.force_close(
+                |c| c.info.user == name,
+                &format!("user '{name}' is deleted"),
+            );
             self.persist_access();
         }
         existed

@@ -12,8 +12,8 @@ mod route_cache;
 mod sender_selected;
 
 use crate::broker::VHost;
-use crate::broker::connection_info::{ChannelCounters, ChannelStats};
 use crate::broker::access::{Access, Grant, ResourceKind};
+use crate::broker::connection_info::{ChannelCounters, ChannelStats};
 use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};
 use crate::broker::queue::Queue;
 use crate::error::AmqpError;

@@ -20,8 +20,14 @@ use serde_json::{Map, Value, json};
 pub fn routes() -> Router<Api> {
     Router::new()
         .route("/api/users", get(list_users))
-        .route("/api/users/without-permissions", get(users_without_permissions))
-        .route("/api/users/bulk-delete", axum::routing::post(bulk_delete_users))
+        .route(
+            "/api/users/without-permissions",
+            get(users_without_permissions),
+        )
+        .route(
+            "/api/users/bulk-delete",
+            axum::routing::post(bulk_delete_users),
+        )
         .route(
             "/api/users/{user}",
             get(show_user).put(put_user).delete(delete_user),
@@ -88,7 +94,11 @@ fn users_json(api: &Api) -> Vec<Value> {
                 Tags::List(l) => l.clone(),
                 _ => Vec::new(),
             };
-            let limits = if u.limits.is_null() { json!({}) } else { u.limits.clone() };
+            let limits = if u.limits.is_null() {
+                json!({})
+            } else {
+                u.limits.clone()
+            };
             json!({
                 "name": u.name,
                 "password_hash": u.password_hash,
@@ -239,9 +249,14 @@ fn vhost_json(api: &Api, name: &str) -> Value {
         &mut stats,
         &CHANNEL_FIELDS,
         &channel_values(&api.rates.totals(name)),
-        &api.rates.rates(&Key::Vhost(name.to_owned()), CHANNEL_FIELDS.len()),
+        &api.rates
+            .rates(&Key::Vhost(name.to_owned()), CHANNEL_FIELDS.len()),
     );
-    let description = if name == "/" { "Default virtual host" } else { "" };
+    let description = if name == "/" {
+        "Default virtual host"
+    } else {
+        ""
+    };
     json!({
         "cluster_state": {node_name(): "running"},
         "default_queue_type": "classic",
@@ -356,7 +371,10 @@ async fn user_permissions(
     Path(user): Path<String>,
 ) -> ApiResult<Json<Value>> {
     auth.require_admin()?;
-    api.core.access().user(&user).ok_or_else(ApiError::not_found)?;
+    api.core
+        .access()
+        .user(&user)
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(Value::Array(permissions_json(&api, |u, _| u == user))))
 }
 
@@ -367,7 +385,9 @@ async fn vhost_permissions(
 ) -> ApiResult<Json<Value>> {
     auth.require_admin()?;
     api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
-    Ok(Json(Value::Array(permissions_json(&api, |_, v| v == vhost))))
+    Ok(Json(Value::Array(permissions_json(&api, |_, v| {
+        v == vhost
+    }))))
 }
 
 async fn show_permission(
@@ -407,7 +427,11 @@ async fn put_permission(
     auth.require_admin()?;
     let b: PermissionBody = json_body(&body)?;
     let mut missing = Vec::new();
-    for (k, v) in [("configure", &b.configure), ("write", &b.write), ("read", &b.read)] {
+    for (k, v) in [
+        ("configure", &b.configure),
+        ("write", &b.write),
+        ("read", &b.read),
+    ] {
         if v.is_none() {
             missing.push(format!("{{key_missing,{k}}}"));
         }
@@ -444,7 +468,9 @@ async fn delete_permission(
 
 async fn list_topic_permissions(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
     auth.require_admin()?;
-    Ok(Json(Value::Array(topic_permissions_json(&api, |_, _| true))))
+    Ok(Json(Value::Array(topic_permissions_json(&api, |_, _| {
+        true
+    }))))
 }
 
 async fn user_topic_permissions(
@@ -453,7 +479,10 @@ async fn user_topic_permissions(
     Path(user): Path<String>,
 ) -> ApiResult<Json<Value>> {
     auth.require_admin()?;
-    api.core.access().user(&user).ok_or_else(ApiError::not_found)?;
+    api.core
+        .access()
+        .user(&user)
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(Value::Array(topic_permissions_json(&api, |u, _| {
         u == user
     }))))
@@ -578,7 +607,9 @@ async fn show_vhost_limits(
     if pairs.is_empty() {
         return Ok(Json(json!([])));
     }
-    Ok(Json(json!([{"vhost": vhost, "value": limits_json(&pairs)}])))
+    Ok(Json(
+        json!([{"vhost": vhost, "value": limits_json(&pairs)}]),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -663,7 +694,10 @@ async fn put_user_limit(
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    api.core.access().user(&user).ok_or_else(ApiError::not_found)?;
+    api.core
+        .access()
+        .user(&user)
+        .ok_or_else(ApiError::not_found)?;
     if !USER_LIMITS.contains(&name.as_str()) {
         return Err(ApiError::bad_request(format!(
             "Validation failed\n\nUnrecognised terms [{{<<\"{name}\">>,...}}] in user limits"

@@ -3,8 +3,8 @@
 //! permissions in, policymaker also manages their policies, monitoring sees everything, and
 //! administrator may change anything.
 
-use super::error::ApiError;
 use super::Api;
+use super::error::ApiError;
 use crate::broker::access::{Access, ResourceKind};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;

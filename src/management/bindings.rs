@@ -3,11 +3,11 @@
 //! (`~` for an empty one) when it has no arguments, else the key, `~` and a digest of the
 //! arguments, as RabbitMQ names them.
 
+use super::Api;
 use super::auth::Auth;
 use super::error::{ApiError, ApiResult};
 use super::exchanges::{exchange_name, json_body};
 use super::query::ListQuery;
-use super::Api;
 use crate::broker::VHost;
 use crate::broker::access::{Access, ResourceKind};
 use crate::broker::exchange::{Binding, Destination};
@@ -154,7 +154,9 @@ fn matching(
     Ok(of_vhost(&v)
         .into_iter()
         .filter(|b| {
-            b["source"] == source && b["destination_type"] == kind && b["destination"] == name.as_str()
+            b["source"] == source
+                && b["destination_type"] == kind
+                && b["destination"] == name.as_str()
         })
         .collect())
 }
@@ -183,7 +185,13 @@ struct BindBody {
 }
 
 /// Checks what binding and unbinding need: write on the destination, read on the source.
-fn check_bind(api: &Api, auth: &Auth, vhost: &str, source: &str, dest: &Destination) -> ApiResult<()> {
+fn check_bind(
+    api: &Api,
+    auth: &Auth,
+    vhost: &str,
+    source: &str,
+    dest: &Destination,
+) -> ApiResult<()> {
     let (kind, name) = match dest {
         Destination::Queue(q) => (ResourceKind::Queue, q),
         Destination::Exchange(x) => (ResourceKind::Exchange, x),
@@ -234,7 +242,13 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     auth.require_vhost(&api, &vhost)?;
     let dest = destination(&kind, &name)?;
-    Ok(Json(find(&api, &vhost, exchange_name(&source), &dest, &props)?))
+    Ok(Json(find(
+        &api,
+        &vhost,
+        exchange_name(&source),
+        &dest,
+        &props,
+    )?))
 }
 
 async fn delete(

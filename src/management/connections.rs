@@ -149,7 +149,10 @@ fn channel_json(api: &Api, c: &ConnectionInfo, ch: &ChannelStats) -> Value {
     })
 }
 
-fn connections_json(api: &Api, list: &[(Arc<ConnectionInfo>, Option<ConnectionStats>)]) -> Vec<Value> {
+fn connections_json(
+    api: &Api,
+    list: &[(Arc<ConnectionInfo>, Option<ConnectionStats>)],
+) -> Vec<Value> {
     list.iter()
         .map(|(c, s)| connection_json(api, c, s.as_ref()))
         .collect()
@@ -335,6 +338,9 @@ pub fn consumers_of(api: &Api, q: &Queue) -> Vec<Value> {
                     "user": conn.user,
                 })).unwrap_or_else(|| json!({})),
                 "consumer_tag": &*c.tag,
+                // RabbitMQ's default delivery acknowledgement timeout (30 min), which 4.x
+                // reports per consumer.
+                "consumer_timeout": 1_800_000,
                 "exclusive": c.exclusive,
                 "prefetch_count": c.prefetch_count,
                 "queue": {"name": q.name, "vhost": q.vhost},

@@ -56,7 +56,9 @@ async fn export_vhost(
     Ok(exported(api.core.export_definitions(Some(&vhost)), q))
 }
 
-fn imported(result: Result<crate::broker::definitions::Imported, serde_json::Error>) -> ApiResult<StatusCode> {
+fn imported(
+    result: Result<crate::broker::definitions::Imported, serde_json::Error>,
+) -> ApiResult<StatusCode> {
     match result {
         Ok(done) => {
             tracing::info!(
@@ -82,7 +84,9 @@ async fn import_all(
     auth.require_admin()?;
     let doc = body.to_vec();
     let core = api.core.clone();
-    imported(tokio::task::block_in_place(|| core.import_definitions(&doc)))
+    imported(tokio::task::block_in_place(|| {
+        core.import_definitions(&doc)
+    }))
 }
 
 async fn import_vhost(

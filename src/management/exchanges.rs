@@ -140,7 +140,13 @@ async fn declare(
     let Some(kind) = d.kind else {
         return Err(ApiError::bad_request("[{key_missing,type}]"));
     };
-    auth.check(&api, &vhost, Access::Configure, ResourceKind::Exchange, &name)?;
+    auth.check(
+        &api,
+        &vhost,
+        Access::Configure,
+        ResourceKind::Exchange,
+        &name,
+    )?;
     let v = api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
     let existed = v.exchange(&name).is_ok();
     v.declare_exchange(ExchangeDeclare {
@@ -174,7 +180,13 @@ async fn delete(
     auth.require_vhost(&api, &vhost)?;
     let v = api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
     v.exchange(&name)?;
-    auth.check(&api, &vhost, Access::Configure, ResourceKind::Exchange, &name)?;
+    auth.check(
+        &api,
+        &vhost,
+        Access::Configure,
+        ResourceKind::Exchange,
+        &name,
+    )?;
     v.delete_exchange(&name, dq.if_unused.as_deref() == Some("true"))?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -196,7 +208,10 @@ async fn publish(
     };
     let x = v.publishable(name).map_err(amqp)?;
     auth.check(&api, &vhost, Access::Write, ResourceKind::Exchange, name)?;
-    let key = form.get("routing_key").and_then(Value::as_str).unwrap_or("");
+    let key = form
+        .get("routing_key")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let props = match form.get("properties") {
         Some(Value::Object(p)) => p.clone(),
         _ => Map::new(),

@@ -57,12 +57,13 @@ pub fn api_message(
     body: Bytes,
 ) -> Result<Message, ApiError> {
     let p = properties(props);
-    let expiration = match &p.expiration {
-        Some(e) => Some(e.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid expiration '{e}': no_integer"))
-        })?),
-        None => None,
-    };
+    let expiration =
+        match &p.expiration {
+            Some(e) => Some(e.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid expiration '{e}': no_integer"))
+            })?),
+            None => None,
+        };
     let mut m = Message::new(
         Arc::from(exchange),
         routing_key,
@@ -108,7 +109,10 @@ pub fn properties_json(p: &BasicProperties) -> Value {
         }
     };
     put("content_type", p.content_type.clone().map(Value::from));
-    put("content_encoding", p.content_encoding.clone().map(Value::from));
+    put(
+        "content_encoding",
+        p.content_encoding.clone().map(Value::from),
+    );
     put("headers", p.headers.as_ref().map(table_json));
     put("delivery_mode", p.delivery_mode.map(Value::from));
     put("priority", p.priority.map(Value::from));

@@ -27,7 +27,10 @@ pub fn routes() -> Router<Api> {
         .route("/api/cluster-name", get(cluster_name))
         .route("/api/health/checks/alarms", get(alarms))
         .route("/api/health/checks/local-alarms", get(alarms))
-        .route("/api/health/checks/port-listener/{port}", get(port_listener))
+        .route(
+            "/api/health/checks/port-listener/{port}",
+            get(port_listener),
+        )
         .route(
             "/api/health/checks/protocol-listener/{protocol}",
             get(protocol_listener),
@@ -38,9 +41,7 @@ pub fn routes() -> Router<Api> {
 }
 
 fn exchange_types() -> Value {
-    let t = |name: &str| {
-        json!({"name": name, "description": format!("AMQP {name} exchange, as per the AMQP specification"), "enabled": true})
-    };
+    let t = |name: &str| json!({"name": name, "description": format!("AMQP {name} exchange, as per the AMQP specification"), "enabled": true});
     json!([t("direct"), t("fanout"), t("headers"), t("topic")])
 }
 
@@ -261,7 +262,9 @@ async fn port_listener(
         return Ok(Json(json!({"status": "ok", "port": port})).into_response());
     }
     let ports: Vec<u16> = api.listeners.iter().map(|l| l.addr.port()).collect();
-    Ok(failed(json!({"status": "failed", "reason": "No active listener", "missing": port, "ports": ports})))
+    Ok(failed(
+        json!({"status": "failed", "reason": "No active listener", "missing": port, "ports": ports}),
+    ))
 }
 
 async fn protocol_listener(
@@ -274,7 +277,9 @@ async fn protocol_listener(
         return Ok(Json(json!({"status": "ok", "protocol": protocol})).into_response());
     }
     let protocols: Vec<&str> = api.listeners.iter().map(|l| l.protocol).collect();
-    Ok(failed(json!({"status": "failed", "reason": "No active listener", "missing": protocol, "protocols": protocols})))
+    Ok(failed(
+        json!({"status": "failed", "reason": "No active listener", "missing": protocol, "protocols": protocols}),
+    ))
 }
 
 /// Checks that hold on a single node that serves (virtual hosts, quorum criticality,
@@ -315,7 +320,9 @@ async fn aliveness(
     q.dispatch();
     match q.get(true) {
         Some(_) => Ok(Json(json!({"status": "ok"}))),
-        None => Err(ApiError::internal("aliveness test message was not received")),
+        None => Err(ApiError::internal(
+            "aliveness test message was not received",
+        )),
     }
 }
 

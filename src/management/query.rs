@@ -99,7 +99,12 @@ impl ListQuery {
         let columns: Vec<&str> = self
             .columns
             .as_deref()
-            .map(|c| c.split(',').map(str::trim).filter(|c| !c.is_empty()).collect())
+            .map(|c| {
+                c.split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         let project_all = |items: Vec<Value>| -> Vec<Value> {
             if columns.is_empty() {
@@ -150,12 +155,14 @@ mod tests {
     use super::*;
 
     fn q(s: &str) -> ListQuery {
-        serde_json::from_value(serde_json::to_value(
-            s.split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .collect::<std::collections::HashMap<_, _>>(),
+        serde_json::from_value(
+            serde_json::to_value(
+                s.split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .collect::<std::collections::HashMap<_, _>>(),
+            )
+            .unwrap_or_default(),
         )
-        .unwrap_or_default())
         .unwrap_or_default()
     }
 
@@ -177,7 +184,9 @@ mod tests {
         let v = q("sort=stats.rate&columns=name,stats.rate").apply(items());
         assert_eq!(
             v.ok(),
-            Some(json!([{"name": "Cb"}, {"name": "a", "stats": {"rate": 0.5}}, {"name": "b", "stats": {"rate": 1.5}}]))
+            Some(
+                json!([{"name": "Cb"}, {"name": "a", "stats": {"rate": 0.5}}, {"name": "b", "stats": {"rate": 1.5}}])
+            )
         );
     }
 
@@ -186,8 +195,10 @@ mod tests {
         let v = q("page=1&page_size=1&name=B&columns=name").apply(items());
         assert_eq!(
             v.ok(),
-            Some(json!({"filtered_count": 2, "item_count": 1, "items": [{"name": "b"}],
-                "page": 1, "page_count": 2, "page_size": 1, "total_count": 3}))
+            Some(
+                json!({"filtered_count": 2, "item_count": 1, "items": [{"name": "b"}],
+                "page": 1, "page_count": 2, "page_size": 1, "total_count": 3})
+            )
         );
         assert!(q("page=3&page_size=1").apply(items()).is_ok());
         assert!(q("page=4&page_size=1").apply(items()).is_err());

@@ -83,6 +83,9 @@ pub fn queue_json(api: &Api, q: &Queue) -> Value {
         "exclusive": q.owner.is_some(),
         "exclusive_consumer_tag": exclusive_tag,
         "head_message_timestamp": null,
+        // What the ready messages' bodies hold in memory; Warren does not account the rest
+        // per queue.
+        "memory": i.ready_bytes,
         "message_bytes": i.ready_bytes,
         "message_bytes_paged_out": 0,
         "message_bytes_persistent": 0,

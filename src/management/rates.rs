@@ -219,16 +219,19 @@ impl Rates {
         }
         let mut st = self.lock();
         // Connections: retire the ones gone since the last sample.
-        let seen: std::collections::HashSet<u64> =
-            described.iter().map(|(i, _)| i.id).collect();
-        let gone: Vec<u64> = st.live.keys().filter(|id| !seen.contains(id)).copied().collect();
+        let seen: std::collections::HashSet<u64> = described.iter().map(|(i, _)| i.id).collect();
+        let gone: Vec<u64> = st
+            .live
+            .keys()
+            .filter(|id| !seen.contains(id))
+            .copied()
+            .collect();
         for id in gone {
             if let Some((vhost, c)) = st.live.remove(&id) {
                 st.retired.entry(vhost).or_default().add(&c);
             }
-            st.pairs.retain(|k, _| {
-                !matches!(k, Key::Connection(c) | Key::Channel(c, _) if *c == id)
-            });
+            st.pairs
+                .retain(|k, _| !matches!(k, Key::Connection(c) | Key::Channel(c, _) if *c == id));
         }
         st.connections.clear();
         let mut totals: HashMap<String, ChannelCounters> = st.retired.clone();
@@ -243,7 +246,12 @@ impl Rates {
                     channel_values(&ch.counters),
                 );
             }
-            let io = vec![stats.recv_oct, stats.send_oct, stats.recv_cnt, stats.send_cnt];
+            let io = vec![
+                stats.recv_oct,
+                stats.send_oct,
+                stats.recv_cnt,
+                stats.send_cnt,
+            ];
             Self::observe(&mut st, Key::Connection(info.id), now, io);
             totals.entry(info.vhost.clone()).or_default().add(&sum);
             st.live.insert(info.id, (info.vhost.clone(), sum));

@@ -1,0 +1,368 @@
+//! The management HTTP API driven by `rabbitmq_http_client` (the crate rabbitmqadmin v2 is
+//! built on) and by plain HTTP, against a broker with stock AMQP clients on it: what it lists
+//! is what the clients did, and what it changes the clients feel.
+
+mod common;
+
+use common::{WAIT, within};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use rabbitmq_http_client::blocking_api::Client;
+use rabbitmq_http_client::commons::ExchangeType;
+use rabbitmq_http_client::{password_hashing, requests};
+use std::time::{Duration, Instant};
+use warren::Broker;
+
+fn broker() -> Broker {
+    common::init_logs();
+    Broker::builder()
+        .management()
+        .start()
+        .expect("broker starts")
+}
+
+fn endpoint(b: &Broker) -> String {
+    format!("http://{}/api", b.management_addr().expect("management on"))
+}
+
+fn client(b: &Broker) -> Client<String, &'static str, &'static str> {
+    Client::new(endpoint(b), "guest", "guest")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Polls `f` until it returns Some, within the test-wide bound.
+fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "condition not met in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn get(b: &Broker, path: &str, user: &str, password: &str) -> (u16, String) {
+    let url = format!("http://{}{path}", b.management_addr().expect("management"));
+    http_get(&url, user, password)
+}
+
+/// A GET with basic auth over a plain socket: status and body.
+fn http_get(url: &str, user: &str, password: &str) -> (u16, String) {
+    use base64::Engine;
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn overview_lists_and_declares_through_the_http_client() {
+    let b = broker();
+    let c = client(&b);
+    let overview = c.overview().expect("overview");
+    assert_eq!(overview.object_totals.queues, 0);
+    // The default exchange and amq.direct, fanout, headers, match, topic.
+    assert_eq!(overview.object_totals.exchanges, 6);
+
+    let args = Some(serde_json::Map::from_iter([(
+        "x-max-length".to_owned(),
+        serde_json::json!(5),
+    )]));
+    c.declare_queue(
+        "/",
+        &requests::QueueParams::new_durable_classic_queue("orders", args),
+    )
+    .expect("declare queue");
+    c.declare_exchange(
+        "/",
+        &requests::ExchangeParams::new("events", ExchangeType::Topic, true, false, None),
+    )
+    .expect("declare exchange");
+    c.bind_queue("/", "orders", "events", Some("order.#"), None)
+        .expect("bind");
+    for i in 0..7 {
+        let routed = c
+            .publish_message(
+                "/",
+                "events",
+                "order.new",
+                &format!("m{i}"),
+                Default::default(),
+            )
+            .expect("publish");
+        assert!(routed.routed);
+    }
+    let q = c.get_queue_info("/", "orders").expect("queue info");
+    assert_eq!(q.name, "orders");
+    assert!(q.durable);
+    // x-max-length 5 dropped the two oldest.
+    assert_eq!(q.message_count, 5);
+    let got = c
+        .get_messages("/", "orders", 2, "ack_requeue_false")
+        .expect("get");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].payload, "m2");
+    assert_eq!(
+        c.get_queue_info("/", "orders").expect("info").message_count,
+        3
+    );
+    c.purge_queue("/", "orders").expect("purge");
+    assert_eq!(
+        c.get_queue_info("/", "orders").expect("info").message_count,
+        0
+    );
+
+    let bindings = c.list_bindings_in("/").expect("bindings");
+    assert!(
+        bindings.iter().any(|b| b.source == "events"
+            && b.destination == "orders"
+            && b.routing_key == "order.#")
+    );
+    let exchanges = c.list_exchanges_in("/").expect("exchanges");
+    assert!(exchanges.iter().any(|x| x.name == "events"));
+
+    c.delete_queue("/", "orders", false).expect("delete");
+    assert!(c.get_queue_info("/", "orders").is_err());
+    assert!(
+        c.delete_queue("/", "orders", false).is_err(),
+        "404 the second time"
+    );
+    c.delete_queue("/", "orders", true)
+        .expect("idempotent delete");
+}
+
+#[test]
+fn connections_channels_and_consumers_show_what_clients_do_and_close_on_request() {
+    let b = broker();
+    let c = client(&b);
+    let rt = runtime();
+    let url = b.url();
+    let (conn, _consumer) = rt.block_on(async {
+        let props = ConnectionProperties::default().with_connection_name("billing-worker".into());
+        let conn = within(Connection::connect(&url, props))
+            .await
+            .expect("connect");
+        let ch = conn.create_channel().await.expect("channel");
+        ch.queue_declare(
+            "work",
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare");
+        ch.basic_qos(7, BasicQosOptions::default())
+            .await
+            .expect("qos");
+        let consumer = ch
+            .basic_consume(
+                "work",
+                "worker-1",
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        (conn, consumer)
+    });
+    let conns = c.list_connections().expect("connections");
+    assert_eq!(conns.len(), 1);
+    let info = &conns[0];
+    assert_eq!(info.username, "guest");
+    assert_eq!(info.client_properties.connection_name, "billing-worker");
+    let channels = c.list_channels().expect("channels");
+    assert_eq!(channels.len(), 1);
+    let consumers = c.list_consumers().expect("consumers");
+    assert_eq!(consumers.len(), 1);
+    assert_eq!(consumers[0].consumer_tag, "worker-1");
+    assert_eq!(consumers[0].prefetch_count, 7);
+    assert_eq!(consumers[0].queue.name, "work");
+
+    c.close_connection(&info.name, Some("test says bye"), false)
+        .expect("close");
+    rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while conn.status().connected() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "connection not closed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    eventually(|| c.list_connections().ok().filter(|l| l.is_empty()));
+}
+
+#[test]
+fn users_vhosts_permissions_and_definitions_round_trip() {
+    let b = broker();
+    let c = client(&b);
+    c.create_vhost(&requests::VirtualHostParams::named("tenant-a"))
+        .expect("vhost");
+    let salt = password_hashing::salt();
+    let hash = password_hashing::base64_encoded_salted_password_hash_sha256(&salt, "s3cret");
+    c.create_user(&requests::UserParams::new("alice", &hash, "management"))
+        .expect("user");
+    c.declare_permissions(&requests::Permissions {
+        user: "alice",
+        vhost: "tenant-a",
+        configure: "^alice\\.",
+        write: ".*",
+        read: ".*",
+    })
+    .expect("permissions");
+    assert!(
+        c.list_users()
+            .expect("users")
+            .iter()
+            .any(|u| u.name == "alice")
+    );
+    let perms = c.list_permissions_of("alice").expect("perms");
+    assert_eq!(perms.len(), 1);
+    assert_eq!(perms[0].configure, "^alice\\.");
+
+    // Alice logs in over AMQP with the password whose hash the HTTP client made, and her
+    // configure pattern holds.
+    let rt = runtime();
+    let url = format!("amqp://alice:s3cret@{}/tenant-a", b.addr());
+    rt.block_on(async {
+        let conn = within(Connection::connect(&url, ConnectionProperties::default()))
+            .await
+            .expect("alice logs in");
+        let ch = conn.create_channel().await.expect("channel");
+        ch.queue_declare(
+            "alice.q",
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("allowed");
+        let refused = ch
+            .queue_declare(
+                "bob.q",
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await;
+        assert!(refused.is_err(), "configure pattern refuses bob.q");
+    });
+
+    // Alice, tagged management only, sees her vhost and not the users list.
+    let (status, _) = get(&b, "/api/users", "alice", "s3cret");
+    assert_eq!(status, 401);
+    let (status, body) = get(&b, "/api/vhosts", "alice", "s3cret");
+    assert_eq!(status, 200);
+    let vhosts: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(vhosts.as_array().map(Vec::len), Some(1));
+    assert_eq!(vhosts[0]["name"], "tenant-a");
+    let (status, _) = get(&b, "/api/overview", "alice", "wrong");
+    assert_eq!(status, 401);
+
+    // The definitions export holds all of it and imports into a fresh broker, where
+    // alice logs in with the same password.
+    let defs = c
+        .export_cluster_wide_definitions_as_string()
+        .expect("export");
+    let doc: serde_json::Value = serde_json::from_str(&defs).expect("json");
+    let b2 = broker();
+    client(&b2).import_definitions(doc).expect("import");
+    let url2 = format!("amqp://alice:s3cret@{}/tenant-a", b2.addr());
+    rt.block_on(async {
+        let conn = within(Connection::connect(&url2, ConnectionProperties::default()))
+            .await
+            .expect("alice logs in on the second broker");
+        let ch = conn.create_channel().await.expect("channel");
+        ch.queue_declare(
+            "alice.q",
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("the queue came with the definitions");
+    });
+
+    c.delete_user("alice", false).expect("delete user");
+    c.delete_vhost("tenant-a", false).expect("delete vhost");
+    assert!(c.get_vhost("tenant-a").is_err());
+}
+
+#[test]
+fn message_rates_follow_publishing() {
+    let b = broker();
+    let rt = runtime();
+    let url = b.url();
+    rt.block_on(async {
+        let conn = within(Connection::connect(&url, ConnectionProperties::default()))
+            .await
+            .expect("connect");
+        let ch = conn.create_channel().await.expect("channel");
+        ch.queue_declare(
+            "rated",
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare");
+        for _ in 0..50 {
+            ch.basic_publish(
+                "",
+                "rated",
+                BasicPublishOptions::default(),
+                b"x",
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish");
+        }
+        // The counters are sampled every few seconds: wait for them, not for the clock.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, body) =
+                tokio::task::block_in_place(|| get(&b, "/api/queues/%2F/rated", "guest", "guest"));
+            assert_eq!(status, 200);
+            let q: serde_json::Value = serde_json::from_str(&body).expect("json");
+            let published = q["message_stats"]["publish"].as_u64().unwrap_or(0);
+            if published == 50 && q["messages"] == 50 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "publish count {published}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(conn);
+    });
+}
