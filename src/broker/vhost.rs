@@ -881,7 +881,7 @@ impl VHost {
         mut pushed: impl FnMut(&Arc<Queue>, Pushed),
     ) -> bool {
         // A deadline counts from arrival, which the log keeps for after a restart.
-        if message.expiration.is_some() || queues.iter().any(|q| q.args.has_ttl()) {
+        if message.expiration.is_some() || queues.iter().any(|q| q.has_ttl()) {
             message.arrived_or(now_ms());
         }
         let mut awaits_disk = false;
@@ -907,11 +907,8 @@ impl VHost {
     /// exchange (or it would only cycle). The original leaves `from` once its successor
     /// is queued.
     pub fn dead_letter(&self, from: &Arc<Queue>, items: Vec<(QueuedMessage, Reason)>) {
-        let dlx = from
-            .args
-            .dead_letter_exchange
-            .as_deref()
-            .and_then(|name| self.exchange(name).ok());
+        let (dlx, routing_key) = from.dead_letter_target();
+        let dlx = dlx.as_deref().and_then(|name| self.exchange(name).ok());
         let Some(dlx) = dlx else {
             for (e, _) in &items {
                 from.settle(e);
@@ -926,7 +923,7 @@ impl VHost {
                 &from.name,
                 reason,
                 &dlx.name,
-                from.args.dead_letter_routing_key.as_deref(),
+                routing_key.as_deref(),
                 now,
             );
             if let Some(dl) = dl {
