@@ -30,6 +30,7 @@ pub mod error;
 pub mod exchange;
 pub mod message;
 pub mod names;
+pub mod policy;
 pub mod queue;
 pub mod reply_to;
 pub mod timer;
