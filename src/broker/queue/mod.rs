@@ -17,6 +17,7 @@ use super::backlog::Taken;
 use super::consumer::{Consumer, Delivery, Outbound, QueuedMessage};
 use super::dead_letter::Reason;
 use super::message::Message;
+use super::policy::{Applied, PolicyStatus};
 use super::timer::{Timer, now_ms};
 use super::vhost::VHost;
 use crate::protocol::FieldTable;
@@ -48,7 +49,7 @@ pub struct Queue {
     pub vhost: String,
     pub settings: QueueSettings,
     /// The x- arguments as declared, typed once. What the queue acts on is its state's
-    /// `args`: these, merged with the policies that apply, which can change at any time.
+    /// `args`: these merged with the policies that apply, which can change at any time.
     pub declared: QueueArgs,
     /// Whether the acting arguments have a message TTL: read without the lock by the
     /// publish path, which stamps arrival times only for queues that need them.
@@ -70,6 +71,8 @@ struct QueueState {
     /// the message path holds anyway, so reading them costs it nothing and changing them
     /// is one more locked operation.
     args: QueueArgs,
+    /// The policy and operator policy `args` come from.
+    applied: Applied,
     buffer: MessageBuffer,
     next_seq: u64,
     /// The `seq`s of the messages pushed since the last dispatch (start, end): each gets
@@ -147,16 +150,18 @@ pub struct Pushed {
 }
 
 impl Queue {
+    /// A queue with its arguments as declared and the policies that apply to it now.
     pub fn new(
         name: String,
         vhost: String,
         settings: QueueSettings,
-        args: QueueArgs,
+        (declared, applied): (QueueArgs, Applied),
         owner: Option<u64>,
         log: Option<(Arc<VhostStore>, u32)>,
         env: QueueEnv,
     ) -> Arc<Queue> {
         let survives = settings.durable && !settings.exclusive;
+        let args = applied.queue_args(&declared, &settings.arguments);
         let now = now_ms();
         Arc::new_cyclic(|me| {
             let q = Queue {
@@ -165,11 +170,12 @@ impl Queue {
                 settings,
                 has_ttl: AtomicBool::new(args.has_ttl()),
                 state: Mutex::new(QueueState {
-                    args: args.clone(),
+                    applied,
                     buffer: MessageBuffer::new(args.max_priority, args.max_length_bytes.is_some()),
                     next_seq: 0,
                     fresh: (0, 0),
                     consumers: ConsumerSet::new(args.single_active_consumer),
+                    args,
                     had_consumer: false,
                     deleted: false,
                     timed: false,
@@ -177,7 +183,7 @@ impl Queue {
                     last_used: now,
                     fx: Effects::default(),
                 }),
-                declared: args,
+                declared,
                 owner,
                 log,
                 survives,
@@ -861,6 +867,41 @@ impl Queue {
 
     pub fn is_deleted(&self) -> bool {
         self.lock().deleted
+    }
+
+    /// Puts the policies that now apply into effect, as RabbitMQ's queue process does when
+    /// its policy changes: the arguments are merged again; a queue over a lower length limit
+    /// drops (or dead-letters) its oldest messages at once; x-expires starts its period
+    /// again. Messages already queued keep the deadline they were given on arrival, as in
+    /// RabbitMQ (a new TTL applies to what arrives from now on).
+    pub fn set_policies(&self, applied: Applied) {
+        let mut st = self.lock();
+        if st.deleted || st.applied == applied {
+            return;
+        }
+        let args = applied.queue_args(&self.declared, &self.settings.arguments);
+        st.applied = applied;
+        if args.max_length_bytes.is_some() {
+            st.buffer.count_bytes_from_now();
+        }
+        self.has_ttl.store(args.has_ttl(), Ordering::Relaxed);
+        // RabbitMQ trims with the overflow it had when the new limit is set, and again
+        // when the new overflow is drop-head.
+        let drop_head =
+            st.args.overflow == Overflow::DropHead || args.overflow == Overflow::DropHead;
+        st.args = args;
+        if st.args.expires.is_some() {
+            self.used(&mut st);
+        }
+        if drop_head {
+            self.drop_head_over_limit(&mut st);
+        }
+        self.finish(st);
+    }
+
+    /// The policies that apply, as the management API shows them.
+    pub fn policy_status(&self) -> PolicyStatus {
+        self.lock().applied.status()
     }
 
     /// Whether messages in this queue expire by its own TTL (declared or from a policy),
