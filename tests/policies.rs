@@ -165,6 +165,14 @@ async fn the_highest_priority_applies_and_clearing_restores_what_is_left() {
     set(&broker, "low", "^pr", 1, json!({"max-length": 2}));
     set(&broker, "high", "^prio$", 5, json!({"max-length": 4}));
     assert_eq!(applied(&broker, "prio").0.as_deref(), Some("high"));
+    // Listed lowest priority first, as RabbitMQ lists them.
+    let names: Vec<String> = broker
+        .core()
+        .policies(Some("/"))
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["low", "high"]);
     publish_n(&ch, "prio", 10).await;
     assert_eq!(passive_counts(&ch, "prio").await.0, 4);
 

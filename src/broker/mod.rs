@@ -397,8 +397,8 @@ impl Core {
         self.clear_any_policy(PolicyKind::Policy, vhost, name)
     }
 
-    /// The policies of one vhost, or of all; by vhost, then in the order they are chosen
-    /// in (highest priority first).
+    /// The policies of one vhost, or of all: by vhost, then lowest priority first (as
+    /// RabbitMQ lists them), then by name.
     pub fn policies(&self, vhost: Option<&str>) -> Vec<Policy> {
         self.any_policies(PolicyKind::Policy, vhost)
     }
@@ -479,7 +479,11 @@ impl Core {
         names
             .iter()
             .filter_map(|n| self.vhost(n))
-            .flat_map(|v| v.policies(kind))
+            .flat_map(|v| {
+                let mut list = v.policies(kind);
+                list.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+                list
+            })
             .collect()
     }
 

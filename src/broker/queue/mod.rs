@@ -873,7 +873,8 @@ impl Queue {
     /// its policy changes: the arguments are merged again; a queue over a lower length limit
     /// drops (or dead-letters) its oldest messages at once; x-expires starts its period
     /// again. Messages already queued keep the deadline they were given on arrival, as in
-    /// RabbitMQ (a new TTL applies to what arrives from now on).
+    /// RabbitMQ (a new TTL applies to what arrives from now on); one exception, messages of
+    /// a deep queue that wait on disk take the TTL in effect when they are read back.
     pub fn set_policies(&self, applied: Applied) {
         let mut st = self.lock();
         if st.deleted || st.applied == applied {
