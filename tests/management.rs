@@ -366,3 +366,68 @@ fn message_rates_follow_publishing() {
         drop(conn);
     });
 }
+
+#[test]
+fn policies_set_through_the_api_act_on_queues_and_show_on_them() {
+    let b = broker();
+    let c = client(&b);
+    c.declare_queue(
+        "/",
+        &requests::QueueParams::new_durable_classic_queue("capped.jobs", None),
+    )
+    .expect("declare");
+    for i in 0..10 {
+        c.publish_message(
+            "/",
+            "amq.default",
+            "capped.jobs",
+            &format!("m{i}"),
+            Default::default(),
+        )
+        .expect("publish");
+    }
+    let url = format!(
+        "http://{}/api/policies/%2F/cap",
+        b.management_addr().expect("mgmt")
+    );
+    let body = r#"{"pattern":"^capped\\.","apply-to":"queues","definition":{"max-length":3},"priority":1}"#;
+    assert_eq!(http_put(&url, body), 201);
+    let q = c.get_queue_info("/", "capped.jobs").expect("info");
+    assert_eq!(q.message_count, 3, "the policy trimmed the queue at once");
+    assert_eq!(q.policy.as_deref(), Some("cap"));
+    let (status, list) = get(&b, "/api/policies", "guest", "guest");
+    assert_eq!(status, 200);
+    let list: serde_json::Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(list[0]["name"], "cap");
+    assert_eq!(list[0]["definition"]["max-length"], 3);
+    // A bad definition is refused with RabbitMQ's 400.
+    let bad = r#"{"pattern":"^x","definition":{"max-length":"lots"}}"#;
+    let url_bad = format!(
+        "http://{}/api/policies/%2F/bad",
+        b.management_addr().expect("mgmt")
+    );
+    assert_eq!(http_put(&url_bad, bad), 400);
+}
+
+/// A PUT with guest's credentials and a JSON body; the status.
+fn http_put(url: &str, body: &str) -> u16 {
+    use base64::Engine;
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let auth = base64::engine::general_purpose::STANDARD.encode("guest:guest");
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}

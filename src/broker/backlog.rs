@@ -150,6 +150,20 @@ impl Backlog {
         (memory, positions)
     }
 
+    /// Body bytes of the messages still in memory; those only on disk are not known
+    /// without reading them back.
+    pub fn memory_bytes(&self) -> u64 {
+        let parts = self.parts.iter().map(|p| match p {
+            Part::Memory(e) => e.message.body().len() as u64,
+            Part::Disk { .. } => 0,
+        });
+        let fresh = self
+            .fresh
+            .iter()
+            .map(|(e, _)| e.message.body().len() as u64);
+        parts.chain(fresh).sum()
+    }
+
     /// Every surviving message's position with its redelivered flag, in order, for the
     /// clean-shutdown index; spills and messages that are not in the log are skipped.
     pub fn positions(&self, out: &mut Vec<Run>) {

@@ -1,12 +1,15 @@
 //! Importing a RabbitMQ definitions file (`rabbitmqctl export_definitions`, the management
 //! API's `/api/definitions`): users, vhosts, permissions and topic permissions into the access
-//! model, then each vhost's exchanges, queues and bindings as if declared by a client. What
-//! Warren does not understand (parameters, policies, ...) is named in a warning, not fatal.
+//! model, then each vhost's exchanges, policies and operator policies (RabbitMQ lists the
+//! latter among its runtime `parameters`), queues and bindings as if declared by a client.
+//! What Warren does not understand (other parameters, global parameters, ...) is named in
+//! a warning, not fatal.
 
 use super::Core;
 use super::access::definitions::{AccessDefinitions, limits};
 use super::exchange::Destination;
 use super::json::{table, table_json};
+use super::policy::{self, OPERATOR_POLICY_COMPONENT, PolicyKind};
 use super::vhost::{ExchangeDeclare, QueueDeclare};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -62,7 +65,7 @@ struct BindingDef {
 }
 
 /// The sections RabbitMQ writes that this import reads.
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 15] = [
     "rabbit_version",
     "rabbitmq_version",
     "product_name",
@@ -75,6 +78,8 @@ const KNOWN: [&str; 13] = [
     "queues",
     "bindings",
     "explanation",
+    "policies",
+    "parameters",
     // internal_cluster_id and the like: cluster identity, nothing for one node to apply.
     "global_parameters",
 ];
@@ -87,6 +92,8 @@ pub struct Imported {
     pub exchanges: usize,
     pub queues: usize,
     pub bindings: usize,
+    /// Policies and operator policies.
+    pub policies: usize,
     /// One line per thing not imported, with why.
     pub skipped: Vec<String>,
 }
@@ -145,6 +152,31 @@ impl Core {
             match declared {
                 Ok(()) => out.exchanges += 1,
                 Err(e) => out.skipped.push(format!("exchange '{}': {e}", x.name)),
+            }
+        }
+        // Before the queues, as RabbitMQ orders it: each queue is declared under its policy.
+        let (policies, errors) = policy::from_definitions(&access.policies, &access.parameters);
+        out.skipped.extend(errors);
+        for p in &access.parameters {
+            let component = p.get("component").and_then(Value::as_str).unwrap_or("");
+            if component != OPERATOR_POLICY_COMPONENT {
+                let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+                out.skipped.push(format!(
+                    "parameter '{name}' of '{component}' is not supported"
+                ));
+            }
+        }
+        for (kind, p) in policies {
+            let (vhost, name) = (p.vhost.clone(), p.name.clone());
+            let set = match kind {
+                PolicyKind::Policy => self.set_policy(&vhost, p),
+                PolicyKind::Operator => self.set_operator_policy(&vhost, p),
+            };
+            match set {
+                Ok(()) => out.policies += 1,
+                Err(e) => out
+                    .skipped
+                    .push(format!("policy '{name}' in vhost '{vhost}': {e}")),
             }
         }
         for q in topology.queues {
@@ -300,8 +332,25 @@ impl Core {
             }
             doc.insert("global_parameters".into(), Value::Array(Vec::new()));
         }
-        doc.insert("parameters".into(), Value::Array(Vec::new()));
-        doc.insert("policies".into(), Value::Array(Vec::new()));
+        if let Some(v) = vhost {
+            let in_vhost = |list: Vec<Value>| -> Vec<Value> {
+                list.into_iter()
+                    .filter(|p| p["vhost"] == v)
+                    .map(|mut p| {
+                        if let Some(o) = p.as_object_mut() {
+                            o.remove("vhost");
+                        }
+                        p
+                    })
+                    .collect()
+            };
+            let parameters = in_vhost(self.operator_policies_definitions());
+            doc.insert("parameters".into(), Value::Array(parameters));
+            doc.insert(
+                "policies".into(),
+                Value::Array(in_vhost(self.policies_definitions())),
+            );
+        }
         doc.insert("queues".into(), Value::Array(queues));
         doc.insert("exchanges".into(), Value::Array(exchanges));
         doc.insert("bindings".into(), Value::Array(bindings));

@@ -10,6 +10,11 @@
 //! 2. an exchange's binding table (`RwLock`, read on the publish path),
 //! 3. a queue's state (`Mutex`).
 //!
+//! A policy change holds its vhost's `policy_changes` mutex before any of these, while it
+//! puts the new policies into effect on each exchange and queue (whose own policy lock, an
+//! exchange's `RwLock` beside its binding table, is taken alone). The vhost's policy set is
+//! behind an `RwLock` held only to read or replace an `Arc`.
+//!
 //! The direct reply-to registry's `DashMap` stands apart: a shard of it is held only to look an
 //! address up (and send to its connection's unbounded channel), insert or remove one, with
 //! no other lock held.
@@ -32,6 +37,7 @@ pub mod exchange;
 pub mod json;
 pub mod message;
 pub mod names;
+pub mod policy;
 pub mod queue;
 pub mod reply_to;
 pub mod timer;
@@ -48,6 +54,7 @@ use access::definitions::{
 use alarm::DiskAlarm;
 use connection_info::{ConnectionInfo, ConnectionStats};
 use dashmap::DashMap;
+use policy::{Policy, PolicyError, PolicyKind, PolicySet, PolicyStatus};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,7 +95,7 @@ pub enum LimitOf {
 pub const RABBITMQ_VERSION: &str = "4.3.0";
 
 /// The access model's file in the data directory: RabbitMQ's definitions format, users,
-/// vhosts and permissions only.
+/// vhosts, permissions, policies and operator policies only.
 const ACCESS_FILE: &str = "access.json";
 
 impl Default for Core {
@@ -130,11 +137,26 @@ impl Core {
         for e in errors {
             tracing::error!("{ACCESS_FILE}: {e}, skipped");
         }
+        let (policies, errors) = policy::from_definitions(&defs.policies, &defs.parameters);
+        for e in errors {
+            tracing::error!("{ACCESS_FILE}: {e}, skipped");
+        }
         if !defs.users.is_empty() {
             core.access.replace(model);
         }
         for def in vhosts {
-            let v = VHost::open(&def.name, data_dir)?;
+            let mut set = PolicySet::default();
+            for (kind, p) in policies.iter().filter(|(_, p)| p.vhost == def.name) {
+                match set.with(*kind, p.clone()) {
+                    Ok(next) => set = next,
+                    Err(e) => tracing::error!(
+                        "{ACCESS_FILE}: policy '{}' in vhost '{}': {e}, skipped",
+                        p.name,
+                        def.name
+                    ),
+                }
+            }
+            let v = VHost::open(&def.name, data_dir, set)?;
             core.vhosts.insert(def.name.clone(), v);
             core.apply_vhost_limits(&def.name, &definitions_limits(&def.limits));
         }
@@ -199,7 +221,7 @@ impl Core {
             return Ok(v);
         }
         let v = match &self.data_dir {
-            Some(dir) => VHost::open(name, dir)?,
+            Some(dir) => VHost::open(name, dir, PolicySet::default())?,
             None => VHost::new(name),
         };
         let v = self.vhosts.entry(name.to_owned()).or_insert(v).clone();
@@ -391,9 +413,12 @@ impl Core {
                 name,
             })
             .collect();
-        AccessDefinitions::from_model(&self.access.snapshot(), vhosts, |user| {
+        let mut defs = AccessDefinitions::from_model(&self.access.snapshot(), vhosts, |user| {
             limits_value(&self.user_limits(user))
-        })
+        });
+        defs.policies = self.policies_definitions();
+        defs.parameters = self.operator_policies_definitions();
+        defs
     }
 
     /// Writes the access model to the data directory, replacing the file atomically.
@@ -412,6 +437,107 @@ impl Core {
         if let Err(e) = written {
             tracing::error!("cannot save {ACCESS_FILE}: {e}");
         }
+    }
+
+    /// Adds a policy to `vhost` (or replaces the one of its name) and puts it into effect on
+    /// the vhost's queues and exchanges; kept in the data directory.
+    pub fn set_policy(&self, vhost: &str, policy: Policy) -> Result<(), PolicyError> {
+        self.set_any_policy(PolicyKind::Policy, vhost, policy)
+    }
+
+    /// Removes a policy; returns whether it existed.
+    pub fn clear_policy(&self, vhost: &str, name: &str) -> bool {
+        self.clear_any_policy(PolicyKind::Policy, vhost, name)
+    }
+
+    /// The policies of one vhost, or of all: by vhost, then lowest priority first (as
+    /// RabbitMQ lists them), then by name.
+    pub fn policies(&self, vhost: Option<&str>) -> Vec<Policy> {
+        self.any_policies(PolicyKind::Policy, vhost)
+    }
+
+    /// Adds an operator policy (only the keys RabbitMQ lets operators cap) or replaces the
+    /// one of its name, and puts it into effect.
+    pub fn set_operator_policy(&self, vhost: &str, policy: Policy) -> Result<(), PolicyError> {
+        self.set_any_policy(PolicyKind::Operator, vhost, policy)
+    }
+
+    pub fn clear_operator_policy(&self, vhost: &str, name: &str) -> bool {
+        self.clear_any_policy(PolicyKind::Operator, vhost, name)
+    }
+
+    pub fn operator_policies(&self, vhost: Option<&str>) -> Vec<Policy> {
+        self.any_policies(PolicyKind::Operator, vhost)
+    }
+
+    /// The policies as the `policies` section of a definitions export.
+    pub fn policies_definitions(&self) -> Vec<serde_json::Value> {
+        self.policies(None)
+            .iter()
+            .map(|p| p.to_definition(PolicyKind::Policy))
+            .collect()
+    }
+
+    /// The operator policies as entries of a definitions export's `parameters` section,
+    /// where RabbitMQ lists them.
+    pub fn operator_policies_definitions(&self) -> Vec<serde_json::Value> {
+        self.operator_policies(None)
+            .iter()
+            .map(|p| p.to_definition(PolicyKind::Operator))
+            .collect()
+    }
+
+    /// The policies that apply to a queue (`policy`, `operator_policy`,
+    /// `effective_policy_definition` of `/api/queues`), if the queue exists.
+    pub fn queue_policy_status(&self, vhost: &str, queue: &str) -> Option<PolicyStatus> {
+        Some(self.vhost(vhost)?.queue_any(queue)?.policy_status())
+    }
+
+    /// The policies that apply to an exchange, if it exists.
+    pub fn exchange_policy_status(&self, vhost: &str, exchange: &str) -> Option<PolicyStatus> {
+        let x = self.vhost(vhost)?.exchange(exchange).ok()?;
+        Some(x.policy_status())
+    }
+
+    fn set_any_policy(
+        &self,
+        kind: PolicyKind,
+        vhost: &str,
+        policy: Policy,
+    ) -> Result<(), PolicyError> {
+        let v = self
+            .vhost(vhost)
+            .ok_or_else(|| PolicyError::NoVhost(vhost.to_owned()))?;
+        v.set_policy(kind, policy)?;
+        self.persist_access();
+        Ok(())
+    }
+
+    fn clear_any_policy(&self, kind: PolicyKind, vhost: &str, name: &str) -> bool {
+        let cleared = self
+            .vhost(vhost)
+            .is_some_and(|v| v.clear_policy(kind, name));
+        if cleared {
+            self.persist_access();
+        }
+        cleared
+    }
+
+    fn any_policies(&self, kind: PolicyKind, vhost: Option<&str>) -> Vec<Policy> {
+        let mut names = match vhost {
+            Some(v) => vec![v.to_owned()],
+            None => self.vhost_names(),
+        };
+        names.sort();
+        names
+            .iter()
+            .filter_map(|n| self.vhost(n))
+            .flat_map(|v| {
+                let mut list = v.policies(kind);
+                list.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+                list
+            })
+            .collect()
     }
 
     /// Whether `user` may log in with `password` from a peer that is (or is not) on loopback.

@@ -6,6 +6,7 @@ use super::dead_letter::{self, Reason};
 use super::error::{BrokerError, EntityKind, Inequivalence};
 use super::exchange::{Binding, Destination, Exchange, ExchangeKind, ExchangeSettings};
 use super::message::Message;
+use super::policy::{Policy, PolicyError, PolicyKind, PolicySet, QueueType, Target};
 use super::queue::{Pushed, Queue, QueueArgs, QueueEnv, QueueSettings};
 use super::timer::{Timer, now_ms};
 use crate::protocol::{FieldTable, FieldValue};
@@ -15,7 +16,7 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 /// The exchanges every vhost starts with, all durable.
 const PREDECLARED: [(&str, ExchangeKind); 6] = [
@@ -62,6 +63,11 @@ fn dedup_queues(queues: &mut Vec<Arc<Queue>>) {
     }
 }
 
+/// What a queue is to policy matching: its declared type.
+fn queue_target(settings: &QueueSettings) -> Target {
+    Target::Queue(QueueType::of(&settings.arguments))
+}
+
 /// An exchange.declare, in the broker's terms.
 #[derive(Debug, Clone)]
 pub struct ExchangeDeclare {
@@ -106,6 +112,12 @@ pub struct VHost {
     timer: Timer,
     /// max-queues (RabbitMQ's vhost limit); u64::MAX for none.
     max_queues: AtomicU64,
+    /// Policies and operator policies. A change replaces the set whole, so a declare reads
+    /// a consistent one under a short read lock.
+    policies: RwLock<Arc<PolicySet>>,
+    /// Held while a policy change is put into effect on every queue and exchange, so the
+    /// last change made is the last applied (first in the lock order, see `broker`).
+    policy_changes: Mutex<()>,
     me: Weak<VHost>,
 }
 
@@ -122,11 +134,18 @@ impl VHost {
         Arc::new_cyclic(|me| Self::with_store(name, None, me.clone()))
     }
 
-    /// A vhost whose durable state lives under `data_dir`, recovered from it.
-    pub fn open(name: &str, data_dir: &Path) -> Result<Arc<VHost>, StoreError> {
+    /// A vhost whose durable state lives under `data_dir`, recovered from it. `policies`
+    /// are in effect before anything is restored, so recovered queues and messages get what
+    /// they say (a TTL counts from each message's arrival, before the restart).
+    pub fn open(
+        name: &str,
+        data_dir: &Path,
+        policies: PolicySet,
+    ) -> Result<Arc<VHost>, StoreError> {
         let opened = VhostStore::open(data_dir, name, super::queue::MEMORY_LIMIT)?;
         Ok(Arc::new_cyclic(|me| {
             let v = Self::with_store(name, Some(Arc::new(opened.store)), me.clone());
+            *v.policies.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policies);
             v.restore(opened.definitions, opened.messages);
             v
         }))
@@ -159,7 +178,68 @@ impl VHost {
             topology: AtomicU64::new(0),
             timer: Timer::start(name),
             max_queues: AtomicU64::new(u64::MAX),
+            policies: RwLock::default(),
+            policy_changes: Mutex::new(()),
             me,
+        }
+    }
+
+    /// The policies in effect now.
+    pub fn policy_set(&self) -> Arc<PolicySet> {
+        self.policies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Adds a policy (or operator policy), or replaces the one of its name, and puts it
+    /// into effect on every queue and exchange.
+    pub fn set_policy(&self, kind: PolicyKind, mut policy: Policy) -> Result<(), PolicyError> {
+        policy.vhost = self.name.clone();
+        let _serial = self
+            .policy_changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let next = Arc::new(self.policy_set().with(kind, policy)?);
+        self.put_policies(next);
+        Ok(())
+    }
+
+    /// Removes a policy (or operator policy) and puts what applies instead into effect;
+    /// returns whether it existed.
+    pub fn clear_policy(&self, kind: PolicyKind, name: &str) -> bool {
+        let _serial = self
+            .policy_changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match self.policy_set().without(kind, name) {
+            Some(next) => {
+                self.put_policies(Arc::new(next));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn policies(&self, kind: PolicyKind) -> Vec<Policy> {
+        self.policy_set().policies(kind).cloned().collect()
+    }
+
+    /// Installs `set` and applies it to every queue and exchange. Called with
+    /// `policy_changes` held.
+    fn put_policies(&self, set: Arc<PolicySet>) {
+        *self.policies.write().unwrap_or_else(|p| p.into_inner()) = set.clone();
+        let exchanges: Vec<Arc<Exchange>> = self.exchanges.iter().map(|x| x.clone()).collect();
+        let mut routes_changed = false;
+        for x in exchanges.iter().filter(|x| !x.name.is_empty()) {
+            routes_changed |= x.set_policies(set.matching(&x.name, Target::Exchange));
+        }
+        if routes_changed {
+            self.topology_changed();
+        }
+        let queues: Vec<Arc<Queue>> = self.queues.iter().map(|q| q.clone()).collect();
+        for q in queues {
+            q.set_policies(set.matching(&q.name, queue_target(&q.settings)));
         }
     }
 
@@ -202,8 +282,9 @@ impl VHost {
                 internal: x.internal,
                 arguments: x.arguments,
             };
-            self.exchanges
-                .insert(x.name.clone(), Arc::new(Exchange::new(x.name, settings)));
+            let exchange = Exchange::new(x.name.clone(), settings);
+            exchange.set_policies(self.policy_set().matching(&x.name, Target::Exchange));
+            self.exchanges.insert(x.name, Arc::new(exchange));
         }
         let mut restored = 0usize;
         for q in defs.queues {
@@ -219,11 +300,12 @@ impl VHost {
                 tracing::error!(queue = %q.name, "durable queue's argument '{arg}' is invalid ({why}), ignored");
                 QueueArgs::default()
             });
+            let applied = self.policy_set().matching(&q.name, queue_target(&settings));
             let queue = Queue::new(
                 q.name.clone(),
                 self.name.clone(),
                 settings,
-                args,
+                (args, applied),
                 None,
                 durable,
                 self.queue_env(),
@@ -393,6 +475,11 @@ impl VHost {
         Ok(q)
     }
 
+    /// A queue whoever owns it, for the broker's own use (management, policies).
+    pub fn queue_any(&self, name: &str) -> Option<Arc<Queue>> {
+        self.queues.get(name).map(|q| q.clone())
+    }
+
     fn check_owner(&self, q: &Queue, connection: u64) -> Result<(), BrokerError> {
         match q.owner {
             Some(owner) if owner != connection => Err(BrokerError::ExclusiveLocked {
@@ -432,13 +519,23 @@ impl VHost {
                 let x = e.get().clone();
                 drop(e);
                 self.check_exchange_equivalent(&x, &settings)?;
-                false
+                None
             }
             Entry::Vacant(e) => {
-                e.insert(Arc::new(Exchange::new(d.name, settings)));
-                true
+                let policies = self.policy_set();
+                let x = Arc::new(Exchange::new(d.name.clone(), settings));
+                x.set_policies(policies.matching(&d.name, Target::Exchange));
+                e.insert(x.clone());
+                Some((x, policies))
             }
         };
+        // A policy change that ran while the exchange was being created did not see it.
+        if let Some((x, policies)) = &created
+            && !Arc::ptr_eq(policies, &self.policy_set())
+        {
+            x.set_policies(self.policy_set().matching(&x.name, Target::Exchange));
+        }
+        let created = created.is_some();
         if created {
             self.topology_changed();
         }
@@ -643,16 +740,23 @@ impl VHost {
                         self.next_queue_id.fetch_add(1, Ordering::Relaxed),
                     )
                 });
+                let policies = self.policy_set();
+                let applied = policies.matching(&d.name, queue_target(&settings));
                 let q = Queue::new(
                     d.name,
                     self.name.clone(),
                     settings,
-                    args,
+                    (args, applied),
                     owner,
                     durable,
                     self.queue_env(),
                 );
                 e.insert(q.clone());
+                // A policy change that ran while the queue was being created did not see it.
+                let now = self.policy_set();
+                if !Arc::ptr_eq(&policies, &now) {
+                    q.set_policies(now.matching(&q.name, queue_target(&q.settings)));
+                }
                 created = true;
                 q
             }
@@ -868,9 +972,9 @@ impl VHost {
             // Nothing reached: the alternate exchange (and then its own) gets the message.
             if queues.len() == reached_before
                 && let Some(ae) = x.alternate_exchange()
-                && !visited.iter().any(|v| v == ae)
+                && !visited.iter().any(|v| **v == *ae)
                 && visited.len() < MAX_ROUTE_HOPS
-                && let Ok(ae) = self.exchange(ae)
+                && let Ok(ae) = self.exchange(&ae)
             {
                 visited.push(ae.name.clone());
                 next = Some(ae);
@@ -891,7 +995,7 @@ impl VHost {
         mut pushed: impl FnMut(&Arc<Queue>, Pushed),
     ) -> bool {
         // A deadline counts from arrival, which the log keeps for after a restart.
-        if message.expiration.is_some() || queues.iter().any(|q| q.args.has_ttl()) {
+        if message.expiration.is_some() || queues.iter().any(|q| q.has_ttl()) {
             message.arrived_or(now_ms());
         }
         let mut awaits_disk = false;
@@ -917,11 +1021,8 @@ impl VHost {
     /// exchange (or it would only cycle). The original leaves `from` once its successor
     /// is queued.
     pub fn dead_letter(&self, from: &Arc<Queue>, items: Vec<(QueuedMessage, Reason)>) {
-        let dlx = from
-            .args
-            .dead_letter_exchange
-            .as_deref()
-            .and_then(|name| self.exchange(name).ok());
+        let (dlx, routing_key) = from.dead_letter_target();
+        let dlx = dlx.as_deref().and_then(|name| self.exchange(name).ok());
         let Some(dlx) = dlx else {
             for (e, _) in &items {
                 from.settle(e);
@@ -936,7 +1037,7 @@ impl VHost {
                 &from.name,
                 reason,
                 &dlx.name,
-                from.args.dead_letter_routing_key.as_deref(),
+                routing_key.as_deref(),
                 now,
             );
             if let Some(dl) = dl {

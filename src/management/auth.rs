@@ -49,6 +49,15 @@ impl Auth {
         }
     }
 
+    /// May manage policies (in the vhosts it may see).
+    pub fn require_policymaker(&self) -> Result<(), ApiError> {
+        if self.is_admin() || self.has("policymaker") {
+            Ok(())
+        } else {
+            Err(ApiError::not_authorised("Not policymaker user"))
+        }
+    }
+
     /// Whether the user may see `vhost`'s objects: everyone with a permission there, and
     /// monitors everywhere.
     pub fn sees_vhost(&self, api: &Api, vhost: &str) -> bool {

@@ -309,7 +309,7 @@ pub fn consumers_of(api: &Api, q: &Queue) -> Vec<Value> {
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
-    let single_active = q.args.single_active_consumer;
+    let single_active = info.single_active_consumer;
     info.consumers
         .iter()
         .map(|c| {

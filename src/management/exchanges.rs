@@ -46,7 +46,11 @@ pub fn exchange_name(path_name: &str) -> &str {
 }
 
 pub fn exchange_json(vhost: &str, x: &Exchange) -> Value {
+    let policy = x.policy_status();
     json!({
+        "policy": policy.policy,
+        "operator_policy": policy.operator_policy,
+        "effective_policy_definition": policy.effective_policy_definition,
         "arguments": table_json(&x.settings.arguments),
         "auto_delete": x.settings.auto_delete,
         "durable": x.settings.durable,

@@ -14,6 +14,7 @@ mod error;
 mod exchanges;
 mod messages;
 mod overview;
+mod policies;
 mod query;
 mod queues;
 pub mod rates;
@@ -75,6 +76,7 @@ pub fn router(api: Api) -> Router {
         .merge(bindings::routes())
         .merge(access::routes())
         .merge(definitions::routes())
+        .merge(policies::routes())
         .fallback(|| async { error::ApiError::not_found() })
         .with_state(api)
 }

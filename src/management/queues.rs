@@ -60,6 +60,7 @@ pub fn iso_time(ms: u64) -> String {
 
 pub fn queue_json(api: &Api, q: &Queue) -> Value {
     let i = q.info();
+    let policy = q.policy_status();
     let c = &i.counters;
     let unacked = c.unacked;
     let messages = i.ready + unacked;
@@ -70,7 +71,7 @@ pub fn queue_json(api: &Api, q: &Queue) -> Value {
     // publish .. deliver_get are message_stats; the depths have their own details.
     with_rates(&mut stats, &QUEUE_FIELDS[..9], &values[..9], &rates[..9]);
     let active = i.consumers.iter().find(|c| c.active);
-    let single_active = q.args.single_active_consumer;
+    let single_active = i.single_active_consumer;
     let exclusive_tag = i.consumers.iter().find(|c| c.exclusive).map(|c| &*c.tag);
     let mut o = json!({
         "arguments": table_json(&q.settings.arguments),
@@ -79,7 +80,7 @@ pub fn queue_json(api: &Api, q: &Queue) -> Value {
         "consumer_utilisation": if i.consumers.is_empty() { 0.0 } else { 1.0 },
         "consumers": i.consumers.len(),
         "durable": q.settings.durable,
-        "effective_policy_definition": {},
+        "effective_policy_definition": policy.effective_policy_definition,
         "exclusive": q.owner.is_some(),
         "exclusive_consumer_tag": exclusive_tag,
         "head_message_timestamp": null,
@@ -106,8 +107,8 @@ pub fn queue_json(api: &Api, q: &Queue) -> Value {
         "messages_unacknowledged_ram": unacked,
         "name": q.name,
         "node": node_name(),
-        "operator_policy": null,
-        "policy": null,
+        "operator_policy": policy.operator_policy,
+        "policy": policy.policy,
         "single_active_consumer_tag": if single_active { active.map(|c| &*c.tag) } else { None },
         "state": "running",
         "type": "classic",

@@ -18,6 +18,13 @@ pub struct AccessDefinitions {
     pub permissions: Vec<PermissionDef>,
     #[serde(default)]
     pub topic_permissions: Vec<TopicPermissionDef>,
+    /// Policies, as RabbitMQ lists them (see `policy::from_definitions`); kept as JSON so
+    /// that one odd entry does not make the whole document unreadable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<serde_json::Value>,
+    /// Runtime parameters; of these Warren keeps only operator policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -243,6 +250,8 @@ impl AccessDefinitions {
             vhosts,
             permissions,
             topic_permissions,
+            policies: Vec::new(),
+            parameters: Vec::new(),
         }
     }
 }

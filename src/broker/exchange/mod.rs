@@ -7,8 +7,9 @@ mod headers;
 pub use headers::check_x_match;
 pub mod topic;
 
+use super::policy::{Applied, PolicyStatus};
 use crate::protocol::{FieldTable, FieldValue};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Where a binding leads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +77,16 @@ pub struct Exchange {
     pub name: String,
     pub settings: ExchangeSettings,
     table: RwLock<Table>,
+    /// The policies that apply and what they make of the alternate exchange. Apart from
+    /// the binding table: it is read only for a message nothing else took.
+    policy: RwLock<ExchangePolicy>,
+}
+
+#[derive(Debug, Default)]
+struct ExchangePolicy {
+    applied: Applied,
+    /// The alternate exchange in effect: the declared argument, else the policies'.
+    alternate_exchange: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -92,12 +103,21 @@ impl Exchange {
             ExchangeKind::Topic => Box::<topic::TopicRouter>::default(),
             ExchangeKind::Headers => Box::<headers::HeadersRouter>::default(),
         };
+        let alternate_exchange = settings
+            .arguments
+            .get("alternate-exchange")
+            .and_then(FieldValue::as_str)
+            .map(Arc::from);
         Exchange {
             name,
             settings,
             table: RwLock::new(Table {
                 bindings: Vec::new(),
                 router,
+            }),
+            policy: RwLock::new(ExchangePolicy {
+                applied: Applied::default(),
+                alternate_exchange,
             }),
         }
     }
@@ -110,12 +130,41 @@ impl Exchange {
         self.table.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The alternate exchange named in the declare arguments, if any.
-    pub fn alternate_exchange(&self) -> Option<&str> {
-        self.settings
+    /// The alternate exchange: the one named in the declare arguments, else the policies'.
+    pub fn alternate_exchange(&self) -> Option<Arc<str>> {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .alternate_exchange
+            .clone()
+    }
+
+    /// Puts the policies that now apply into effect; returns whether the alternate
+    /// exchange changed (routes computed before are stale then).
+    pub fn set_policies(&self, applied: Applied) -> bool {
+        let own = self
+            .settings
             .arguments
             .get("alternate-exchange")
-            .and_then(FieldValue::as_str)
+            .and_then(FieldValue::as_str);
+        let ae: Option<Arc<str>> = match own {
+            Some(name) => Some(Arc::from(name)),
+            None => applied.alternate_exchange().map(Arc::from),
+        };
+        let mut p = self.policy.write().unwrap_or_else(|p| p.into_inner());
+        p.applied = applied;
+        let changed = p.alternate_exchange != ae;
+        p.alternate_exchange = ae;
+        changed
+    }
+
+    /// The policies that apply, as the management API shows them.
+    pub fn policy_status(&self) -> PolicyStatus {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .applied
+            .status()
     }
 
     /// Adds a binding; binding the same thing twice is a no-op, as in RabbitMQ.

@@ -67,6 +67,24 @@ impl MessageBuffer {
         self.count_bytes
     }
 
+    /// Starts keeping `bytes` (a policy gave the queue a max-length-bytes), from the bodies
+    /// in memory: messages only on disk count as empty until they are read back, as those
+    /// recovered after a restart do.
+    pub fn count_bytes_from_now(&mut self) {
+        if self.count_bytes {
+            return;
+        }
+        self.count_bytes = true;
+        self.bytes = self
+            .levels
+            .iter()
+            .map(|l| {
+                let ready: u64 = l.ready.iter().map(|e| e.message.body().len() as u64).sum();
+                ready + l.backlog.memory_bytes()
+            })
+            .sum();
+    }
+
     /// The level a message of `priority` goes to: clamped to the highest.
     pub fn level_of(&self, priority: u8) -> usize {
         usize::from(priority).min(self.levels.len() - 1)

@@ -19,12 +19,14 @@ use super::backlog::Taken;
 use super::consumer::{Consumer, Delivery, Outbound, QueuedMessage};
 use super::dead_letter::Reason;
 use super::message::Message;
+use super::policy::{Applied, PolicyStatus};
 use super::timer::{Timer, now_ms};
 use super::vhost::VHost;
 use crate::protocol::FieldTable;
 use crate::store::{Run, Slot, VhostStore};
 use buffer::MessageBuffer;
 use consumers::ConsumerSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// How a queue was declared; compared on redeclare.
@@ -48,8 +50,12 @@ pub struct Queue {
     pub name: String,
     pub vhost: String,
     pub settings: QueueSettings,
-    /// The x- arguments, typed once at declare.
-    pub args: QueueArgs,
+    /// The x- arguments as declared, typed once. What the queue acts on is its state's
+    /// `args`: these merged with the policies that apply, which can change at any time.
+    pub declared: QueueArgs,
+    /// Whether the acting arguments have a message TTL: read without the lock by the
+    /// publish path, which stamps arrival times only for queues that need them.
+    has_ttl: AtomicBool,
     /// The connection that owns an exclusive queue.
     pub owner: Option<u64>,
     /// With a data directory: the store and the queue's number in its log.
@@ -63,6 +69,12 @@ pub struct Queue {
 
 #[derive(Debug)]
 struct QueueState {
+    /// The arguments the queue acts on (see `Queue::declared`). They live under the lock
+    /// the message path holds anyway, so reading them costs it nothing and changing them
+    /// is one more locked operation.
+    args: QueueArgs,
+    /// The policy and operator policy `args` come from.
+    applied: Applied,
     buffer: MessageBuffer,
     next_seq: u64,
     /// The `seq`s of the messages pushed since the last dispatch (start, end): each gets
@@ -142,27 +154,32 @@ pub struct Pushed {
 }
 
 impl Queue {
+    /// A queue with its arguments as declared and the policies that apply to it now.
     pub fn new(
         name: String,
         vhost: String,
         settings: QueueSettings,
-        args: QueueArgs,
+        (declared, applied): (QueueArgs, Applied),
         owner: Option<u64>,
         log: Option<(Arc<VhostStore>, u32)>,
         env: QueueEnv,
     ) -> Arc<Queue> {
         let survives = settings.durable && !settings.exclusive;
+        let args = applied.queue_args(&declared, &settings.arguments);
         let now = now_ms();
         Arc::new_cyclic(|me| {
             let q = Queue {
                 name,
                 vhost,
                 settings,
+                has_ttl: AtomicBool::new(args.has_ttl()),
                 state: Mutex::new(QueueState {
+                    applied,
                     buffer: MessageBuffer::new(args.max_priority, args.max_length_bytes.is_some()),
                     next_seq: 0,
                     fresh: (0, 0),
                     consumers: ConsumerSet::new(args.single_active_consumer),
+                    args,
                     had_consumer: false,
                     deleted: false,
                     timed: false,
@@ -171,17 +188,18 @@ impl Queue {
                     fx: Effects::default(),
                     counters: QueueCounters::default(),
                 }),
-                args,
+                declared,
                 owner,
                 log,
                 survives,
                 env,
                 me: me.clone(),
             };
-            if let Some(expires) = q.args.expires {
-                let mut st = q.lock();
+            let mut st = q.lock();
+            if let Some(expires) = st.args.expires {
                 q.wake_at(&mut st, now.saturating_add(expires));
             }
+            drop(st);
             q
         })
     }
@@ -244,7 +262,7 @@ impl Queue {
         for _ in 0..n {
             st.buffer.joined(0, 0);
         }
-        if self.args.has_ttl() && n > 0 {
+        if st.args.has_ttl() && n > 0 {
             st.timed = true;
             self.wake_at(&mut st, now_ms());
         }
@@ -255,7 +273,7 @@ impl Queue {
         let mut st = self.lock();
         let seq = st.next_seq;
         st.next_seq += 1;
-        let deadline = self.deadline_of(&message, 0);
+        let deadline = deadline_of(st.args.message_ttl, &message, 0);
         let entry = QueuedMessage {
             seq,
             message,
@@ -301,24 +319,6 @@ impl Queue {
         }
     }
 
-    /// When a message arriving at `now` (0: use its stamp) must leave: the lower of the
-    /// queue's TTL and the message's expiration; 0 for never.
-    fn deadline_of(&self, message: &Message, now: u64) -> u64 {
-        let ttl = match (self.args.message_ttl, message.expiration) {
-            (None, None) => return 0,
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) => a,
-            (None, Some(b)) => b,
-        };
-        let arrived = match message.arrived() {
-            0 if now != 0 => message.arrived_or(now),
-            0 => message.arrived_or(now_ms()),
-            t => t,
-        };
-        // Never 0, which means "no deadline".
-        arrived.saturating_add(ttl).max(1)
-    }
-
     /// Asks the timer for a wake-up at `at` unless an earlier one is pending.
     fn wake_at(&self, st: &mut QueueState, at: u64) {
         if st.wake_at.is_some_and(|w| w <= at) {
@@ -339,7 +339,7 @@ impl Queue {
         if st.timed {
             self.expire(&mut st, now);
         }
-        if let Some(expires) = self.args.expires {
+        if let Some(expires) = st.args.expires {
             if st.consumers.is_empty() && now >= st.last_used.saturating_add(expires) {
                 st.fx.delete = true;
             } else if st.consumers.is_empty() {
@@ -352,14 +352,12 @@ impl Queue {
 
     /// x-expires: the queue was used (redeclared, read with basic.get, lost a consumer).
     pub fn touch(&self) {
-        if self.args.expires.is_some() {
-            self.used(&mut self.lock());
-        }
+        self.used(&mut self.lock());
     }
 
     /// x-expires: restarts the queue's unused period from now.
     fn used(&self, st: &mut QueueState) {
-        if let Some(expires) = self.args.expires {
+        if let Some(expires) = st.args.expires {
             st.last_used = now_ms();
             let at = st.last_used.saturating_add(expires);
             self.wake_at(st, at);
@@ -440,7 +438,7 @@ impl Queue {
             return Pushed::default();
         }
         if self.would_overflow(&st, &message) {
-            match self.args.overflow {
+            match st.args.overflow {
                 Overflow::DropHead => {}
                 Overflow::RejectPublish | Overflow::RejectPublishDlx => {
                     let entry = QueuedMessage {
@@ -449,7 +447,7 @@ impl Queue {
                         redelivered: false,
                         deadline: 0,
                     };
-                    if self.args.overflow == Overflow::RejectPublishDlx {
+                    if st.args.overflow == Overflow::RejectPublishDlx {
                         st.fx.dead.push((entry, Reason::Maxlen));
                     } else {
                         self.settle(&entry);
@@ -466,7 +464,7 @@ impl Queue {
         st.counters.publish += 1;
         let seq = st.next_seq;
         st.next_seq += 1;
-        let deadline = self.deadline_of(&message, 0);
+        let deadline = deadline_of(st.args.message_ttl, &message, 0);
         if deadline != 0 {
             st.timed = true;
             if st.fresh.0 == st.fresh.1 {
@@ -487,7 +485,7 @@ impl Queue {
             MEMORY_LIMIT_CONSUMED
         };
         self.enqueue(&mut st, entry, Some(limit));
-        if self.args.overflow == Overflow::DropHead {
+        if st.args.overflow == Overflow::DropHead {
             self.drop_head_over_limit(&mut st);
         }
         let congested = st.congested(CONGESTED_ABOVE) || self.spill_lagging(SPILL_BACKLOG_ABOVE);
@@ -501,7 +499,7 @@ impl Queue {
     /// Whether `message` would take the queue past x-max-length or x-max-length-bytes
     /// (ready messages only, as RabbitMQ counts).
     fn would_overflow(&self, st: &QueueState, message: &Message) -> bool {
-        let a = &self.args;
+        let a = &st.args;
         a.max_length
             .is_some_and(|max| st.buffer.len() as u64 + 1 > max)
             || a.max_length_bytes
@@ -511,14 +509,13 @@ impl Queue {
     /// x-overflow drop-head: the oldest messages leave (dead-lettered as maxlen) until the
     /// queue is within its limits.
     fn drop_head_over_limit(&self, st: &mut QueueState) {
-        let a = &self.args;
-        if a.max_length.is_none() && a.max_length_bytes.is_none() {
+        let (max_length, max_bytes) = (st.args.max_length, st.args.max_length_bytes);
+        if max_length.is_none() && max_bytes.is_none() {
             return;
         }
         let over = |st: &QueueState| {
-            a.max_length.is_some_and(|max| st.buffer.len() as u64 > max)
-                || a.max_length_bytes
-                    .is_some_and(|max| st.buffer.bytes() > max)
+            max_length.is_some_and(|max| st.buffer.len() as u64 > max)
+                || max_bytes.is_some_and(|max| st.buffer.bytes() > max)
         };
         while over(st) {
             match self.pop_head(st) {
@@ -613,8 +610,12 @@ impl Queue {
     /// Messages a consumer refused (reject or nack without requeue): dead-lettered as
     /// rejected where the queue has a dead-letter exchange, dropped otherwise.
     pub fn discard(&self, entries: Vec<QueuedMessage>) {
-        self.lock().counters.settled(entries.len() as u64);
-        if self.args.dead_letter_exchange.is_none() {
+        let dead_letters = {
+            let mut st = self.lock();
+            st.counters.settled(entries.len() as u64);
+            st.args.dead_letter_exchange.is_some()
+        };
+        if !dead_letters {
             for e in &entries {
                 self.settle(e);
             }
@@ -669,7 +670,7 @@ impl Queue {
                             _ => Slot::at(position),
                         };
                         let message = Arc::new(Message::from_log(m, slot));
-                        let deadline = self.deadline_of(&message, 0);
+                        let deadline = deadline_of(st.args.message_ttl, &message, 0);
                         st.timed |= deadline != 0;
                         QueuedMessage {
                             seq: 0,
@@ -812,7 +813,7 @@ impl Queue {
     pub fn try_add_consumer(&self, consumer: Consumer) -> bool {
         let mut st = self.lock();
         // A single-active-consumer queue never grants exclusivity, as in RabbitMQ.
-        if consumer.exclusive && (!st.consumers.is_empty() || self.args.single_active_consumer)
+        if consumer.exclusive && (!st.consumers.is_empty() || st.args.single_active_consumer)
             || st.consumers.iter().any(|c| c.exclusive)
         {
             return false;
@@ -836,7 +837,7 @@ impl Queue {
             self.used(&mut st);
         }
         // With a single active consumer, the next one takes over what is ready.
-        if self.args.single_active_consumer {
+        if st.args.single_active_consumer {
             self.dispatch_locked(&mut st);
         }
         let result = if self.settings.auto_delete && st.consumers.is_empty() && st.had_consumer {
@@ -897,4 +898,76 @@ impl Queue {
     pub fn is_deleted(&self) -> bool {
         self.lock().deleted
     }
+
+    /// Puts the policies that now apply into effect, as RabbitMQ's queue process does when
+    /// its policy changes: the arguments are merged again; a queue over a lower length limit
+    /// drops (or dead-letters) its oldest messages at once; x-expires starts its period
+    /// again. Messages already queued keep the deadline they were given on arrival, as in
+    /// RabbitMQ (a new TTL applies to what arrives from now on); one exception, messages of
+    /// a deep queue that wait on disk take the TTL in effect when they are read back.
+    pub fn set_policies(&self, applied: Applied) {
+        let mut st = self.lock();
+        if st.deleted || st.applied == applied {
+            return;
+        }
+        let args = applied.queue_args(&self.declared, &self.settings.arguments);
+        st.applied = applied;
+        if args.max_length_bytes.is_some() {
+            st.buffer.count_bytes_from_now();
+        }
+        self.has_ttl.store(args.has_ttl(), Ordering::Relaxed);
+        // RabbitMQ trims with the overflow it had when the new limit is set, and again
+        // when the new overflow is drop-head.
+        let drop_head =
+            st.args.overflow == Overflow::DropHead || args.overflow == Overflow::DropHead;
+        st.args = args;
+        if st.args.expires.is_some() {
+            self.used(&mut st);
+        }
+        if drop_head {
+            self.drop_head_over_limit(&mut st);
+        }
+        self.finish(st);
+    }
+
+    /// The policies that apply, as the management API shows them.
+    pub fn policy_status(&self) -> PolicyStatus {
+        self.lock().applied.status()
+    }
+
+    /// Whether messages in this queue expire by its own TTL (declared or from a policy),
+    /// without taking the lock: the publish path stamps arrival times only where needed.
+    /// A policy that adds a TTL while a message is on its way makes that message's deadline
+    /// count from when the queue takes it.
+    pub fn has_ttl(&self) -> bool {
+        self.has_ttl.load(Ordering::Relaxed)
+    }
+
+    /// Where messages leaving this queue are dead-lettered: the exchange and the routing
+    /// key, as the queue's arguments say now.
+    pub fn dead_letter_target(&self) -> (Option<String>, Option<String>) {
+        let st = self.lock();
+        (
+            st.args.dead_letter_exchange.clone(),
+            st.args.dead_letter_routing_key.clone(),
+        )
+    }
+}
+
+/// When a message arriving at `now` (0: use its stamp) must leave: the lower of the queue's
+/// TTL `ttl` and the message's expiration; 0 for never.
+fn deadline_of(ttl: Option<u64>, message: &Message, now: u64) -> u64 {
+    let ttl = match (ttl, message.expiration) {
+        (None, None) => return 0,
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+    };
+    let arrived = match message.arrived() {
+        0 if now != 0 => message.arrived_or(now),
+        0 => message.arrived_or(now_ms()),
+        t => t,
+    };
+    // Never 0, which means "no deadline".
+    arrived.saturating_add(ttl).max(1)
 }

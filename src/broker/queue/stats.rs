@@ -62,6 +62,7 @@ pub struct QueueInfo {
     pub paged_out: u64,
     pub counters: QueueCounters,
     pub consumers: Vec<ConsumerInfo>,
+    pub single_active_consumer: bool,
     /// When it was last used (declared, consumed from, read with get), ms since the epoch.
     pub last_used: u64,
 }
@@ -70,7 +71,7 @@ impl Queue {
     /// A snapshot for the management API, taken under the queue's lock.
     pub fn info(&self) -> QueueInfo {
         let st = self.lock();
-        let single_active = self.args.single_active_consumer;
+        let single_active = st.args.single_active_consumer;
         let in_memory: u64 = st.buffer.levels().map(|l| l.ready.len() as u64).sum();
         let ready = st.buffer.len() as u64;
         let ready_bytes = if st.buffer.counts_bytes() {
@@ -103,6 +104,7 @@ impl Queue {
                 })
                 .collect(),
             last_used: st.last_used,
+            single_active_consumer: single_active,
         }
     }
 
