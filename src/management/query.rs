@@ -154,16 +154,12 @@ impl ListQuery {
 mod tests {
     use super::*;
 
+    /// The query of a request for `/api/queues?{s}`, parsed as axum parses it.
     fn q(s: &str) -> ListQuery {
-        serde_json::from_value(
-            serde_json::to_value(
-                s.split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .collect::<std::collections::HashMap<_, _>>(),
-            )
-            .unwrap_or_default(),
-        )
-        .unwrap_or_default()
+        let uri: axum::http::Uri = format!("/api/queues?{s}").parse().expect("a URI");
+        axum::extract::Query::<ListQuery>::try_from_uri(&uri)
+            .expect("a valid query")
+            .0
     }
 
     fn items() -> Vec<Value> {
