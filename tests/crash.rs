@@ -30,6 +30,7 @@ fn spawn(dir: &Path, port: u16) -> Child {
             &format!("127.0.0.1:{port}"),
             "--log-level",
             "warn",
+            "--no-management",
         ])
         .arg("--data-dir")
         .arg(dir)

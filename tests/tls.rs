@@ -435,6 +435,7 @@ fn unusable_certificate_files_stop_the_broker_at_startup() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
             .args([
                 "--in-memory",
+                "--no-management",
                 "--listen",
                 "127.0.0.1:0",
                 "--tls-listen",

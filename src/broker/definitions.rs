@@ -80,7 +80,7 @@ const KNOWN: [&str; 15] = [
     "explanation",
     "policies",
     "parameters",
-    // internal_cluster_id and the like: cluster identity, nothing for one node to apply.
+    // Read below: internal_cluster_id is passed over in silence, the rest named.
     "global_parameters",
 ];
 
@@ -116,6 +116,17 @@ impl Core {
             if non_empty {
                 out.skipped
                     .push(format!("section '{key}' is not supported"));
+            }
+        }
+        // RabbitMQ exports its cluster's id with every definitions file; anything else there
+        // (cluster_name, ...) is named.
+        if let Some(Value::Array(globals)) = doc.get("global_parameters") {
+            for g in globals {
+                let name = g["name"].as_str().unwrap_or("?");
+                if name != "internal_cluster_id" {
+                    out.skipped
+                        .push(format!("global_parameters '{name}' is not supported"));
+                }
             }
         }
         let (model, vhosts, errors) = access.to_model();
