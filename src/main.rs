@@ -76,6 +76,7 @@ fn main() -> ExitCode {
             let _ = stop_tx.send(true);
         });
         core.disk_alarm().set_limit(config.disk_free_limit);
+        core.set_max_message_size(config.max_message_size);
         if let Err(e) = apply_access_flags(&core, &config) {
             tracing::error!("{e}");
             return ExitCode::FAILURE;

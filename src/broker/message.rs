@@ -7,6 +7,14 @@ use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+/// The largest message body accepted unless configured otherwise: RabbitMQ 4.x's default
+/// `max_message_size` (16 MiB; 3.x allowed 128 MiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// The most `--max-message-size` may be set to: RabbitMQ's own ceiling (512 MiB), past which a
+/// single body would hold the connection's memory hostage.
+pub const MAX_MESSAGE_SIZE_CAP: u64 = 512 * 1024 * 1024;
+
 /// Bodies below this size are copied, with their routing key and properties, into one
 /// allocation of their own: a queued small message then costs two allocations (this and the
 /// `Message`), and keeps no slice of the connection's read buffer alive.

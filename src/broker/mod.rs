@@ -64,6 +64,8 @@ pub struct Core {
     next_connection: AtomicU64,
     disk_alarm: Arc<DiskAlarm>,
     replies: Arc<reply_to::Registry>,
+    /// `--max-message-size`: read by each connection as it opens.
+    max_message_size: AtomicU64,
 }
 
 /// An open connection as the broker tracks it.
@@ -176,6 +178,7 @@ impl Core {
             data_dir,
             next_connection: AtomicU64::new(1),
             replies: Arc::default(),
+            max_message_size: AtomicU64::new(crate::broker::message::DEFAULT_MAX_MESSAGE_SIZE),
         }
     }
 
@@ -389,6 +392,18 @@ impl Core {
     /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
     pub fn replies(&self) -> &Arc<reply_to::Registry> {
         &self.replies
+    }
+
+    /// The largest message body a publisher may send, RabbitMQ's `max_message_size`.
+    pub fn max_message_size(&self) -> u64 {
+        self.max_message_size.load(Ordering::Relaxed)
+    }
+
+    /// Sets the largest message body, for connections opened from now on; clamped to
+    /// `MAX_MESSAGE_SIZE_CAP` as RabbitMQ clamps it.
+    pub fn set_max_message_size(&self, bytes: u64) {
+        let bytes = bytes.min(crate::broker::message::MAX_MESSAGE_SIZE_CAP);
+        self.max_message_size.store(bytes, Ordering::Relaxed);
     }
 
     pub fn next_connection_id(&self) -> u64 {

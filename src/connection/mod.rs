@@ -190,6 +190,7 @@ async fn serve_handshake<T: Transport>(
             replies: core.replies().clone(),
             core: core.clone(),
             events_tx,
+            max_message_size: core.max_message_size(),
         },
         channels: LocalMap::default(),
         writer: SocketWriter::default(),
@@ -247,6 +248,8 @@ struct Session {
     /// For the access model: a change to it (permissions cleared, say) applies to the next
     /// method, as in RabbitMQ.
     core: Arc<Core>,
+    /// `--max-message-size`, read once at open as RabbitMQ's channels read it at start.
+    max_message_size: u64,
 }
 
 impl Session {
@@ -264,6 +267,7 @@ impl Session {
             user: &self.settings.user,
             grant: &self.settings.grant,
             frame_max: self.settings.frame_max,
+            max_message_size: self.max_message_size,
             sink: &self.events_tx,
             out: &mut self.out,
             durability: &self.durability,
@@ -507,7 +511,9 @@ impl Connection {
     /// whether it did.
     fn publish_in_place(&mut self, buf: &mut BytesMut) -> bool {
         let frame_max = self.session.settings.frame_max;
-        let Some(p) = PublishCommand::read(buf, frame_max, INLINE_BELOW - 1) else {
+        // A body over the size limit takes the slow path, which refuses it.
+        let max_body = (INLINE_BELOW as u64 - 1).min(self.session.max_message_size) as usize;
+        let Some(p) = PublishCommand::read(buf, frame_max, max_body) else {
             return false;
         };
         let (ch, len) = (p.channel, p.len);
