@@ -47,7 +47,7 @@ use alarm::DiskAlarm;
 use dashmap::DashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Everything the broker holds, shared by every connection.
@@ -58,6 +58,9 @@ pub struct Core {
     connections: DashMap<u64, Registered>,
     /// max-connections per vhost and per user (RabbitMQ's vhost and user limits).
     limits: DashMap<(LimitOf, String), u64>,
+    /// max-channels per user (RabbitMQ's user limit): channels open on all of the user's
+    /// connections together.
+    channel_limits: DashMap<String, u64>,
     access: AccessControl,
     /// Where durable state lives; None for a broker in memory.
     data_dir: Option<PathBuf>,
@@ -74,6 +77,8 @@ struct Registered {
     user: String,
     vhost: String,
     sink: UnboundedSender<consumer::Outbound>,
+    /// The connection's open channels, which it keeps up to date.
+    channels: Arc<AtomicU32>,
 }
 
 /// What a connection limit applies to.
@@ -156,13 +161,14 @@ impl Core {
         }
     }
 
-    /// A user's limits from definitions: max-connections (negative: none).
+    /// A user's limits from definitions: max-connections and max-channels (negative: none).
     pub fn apply_user_limits(&self, user: &str, pairs: &[(String, i64)]) {
         for (name, n) in pairs {
             match name.as_str() {
                 "max-connections" => {
                     self.set_connection_limit(LimitOf::User, user, u64::try_from(*n).ok())
                 }
+                "max-channels" => self.set_channel_limit(user, u64::try_from(*n).ok()),
                 other => tracing::warn!(user, "user limit '{other}' is not supported yet"),
             }
         }
@@ -173,6 +179,7 @@ impl Core {
             vhosts: DashMap::new(),
             connections: DashMap::new(),
             limits: DashMap::new(),
+            channel_limits: DashMap::new(),
             access: AccessControl::with_guest(),
             disk_alarm: Arc::new(DiskAlarm::new(data_dir.clone())),
             data_dir,
@@ -248,6 +255,9 @@ impl Core {
     pub fn delete_user(&self, name: &str) -> bool {
         let existed = self.access.delete_user(name);
         if existed {
+            // Limits belong to the user record in RabbitMQ: a user made again starts free.
+            self.limits.remove(&(LimitOf::User, name.to_owned()));
+            self.channel_limits.remove(name);
             self.force_close(|c| c.user == name, &format!("user '{name}' is deleted"));
             self.persist_access();
         }
@@ -260,11 +270,13 @@ impl Core {
         user: &str,
         vhost: &str,
         sink: UnboundedSender<consumer::Outbound>,
+        channels: Arc<AtomicU32>,
     ) {
         let r = Registered {
             user: user.to_owned(),
             vhost: vhost.to_owned(),
             sink,
+            channels,
         };
         self.connections.insert(id, r);
     }
@@ -293,6 +305,38 @@ impl Core {
                 self.limits.remove(&(of, name.to_owned()));
             }
         }
+    }
+
+    /// Sets (Some) or clears (None) a user's max-channels limit, as `rabbitmqctl
+    /// set_user_limits` does; channels already open stay open.
+    pub fn set_channel_limit(&self, user: &str, max: Option<u64>) {
+        match max {
+            Some(n) => {
+                self.channel_limits.insert(user.to_owned(), n);
+            }
+            None => {
+                self.channel_limits.remove(user);
+            }
+        }
+    }
+
+    /// RabbitMQ's refusal of one more channel for `user` when the channels open on all of
+    /// its connections reach its max-channels limit. The count is read without a lock, so
+    /// two connections of one user opening channels at the same instant may both get the
+    /// last one, as RabbitMQ's tracking can.
+    pub fn channel_refusal(&self, user: &str) -> Option<String> {
+        let max = self.channel_limits.get(user).map(|m| *m)?;
+        let open: u64 = self
+            .connections
+            .iter()
+            .filter(|c| c.user == user)
+            .map(|c| u64::from(c.channels.load(Ordering::Relaxed)))
+            .sum();
+        (open >= max).then(|| {
+            format!(
+                "number of channels opened for user '{user}' has reached the maximum allowed user limit of ({max})"
+            )
+        })
     }
 
     /// RabbitMQ's connection-limit refusal for a new connection of `user` to `vhost`, in
@@ -350,7 +394,10 @@ impl Core {
             })
             .collect();
         let defs = AccessDefinitions::from_model(&self.access.snapshot(), vhosts, |user| {
-            let pairs: Vec<(String, i64)> = limit(LimitOf::User, user).into_iter().collect();
+            let mut pairs: Vec<(String, i64)> = limit(LimitOf::User, user).into_iter().collect();
+            if let Some(max) = self.channel_limits.get(user) {
+                pairs.push(("max-channels".into(), *max as i64));
+            }
             limits_value(&pairs)
         });
         let written = serde_json::to_vec_pretty(&defs)

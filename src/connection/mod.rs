@@ -25,6 +25,7 @@ use handshake::{HandshakeError, Negotiated};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -191,6 +192,7 @@ async fn serve_handshake<T: Transport>(
             core: core.clone(),
             events_tx,
             max_message_size: core.max_message_size(),
+            open_channels: Arc::default(),
         },
         channels: LocalMap::default(),
         writer: SocketWriter::default(),
@@ -205,6 +207,7 @@ async fn serve_handshake<T: Transport>(
         &conn.session.settings.user,
         &conn.session.vhost.name,
         conn.session.events_tx.clone(),
+        conn.session.open_channels.clone(),
     );
     let FrameIo {
         io: mut stream,
@@ -250,6 +253,9 @@ struct Session {
     core: Arc<Core>,
     /// `--max-message-size`, read once at open as RabbitMQ's channels read it at start.
     max_message_size: u64,
+    /// Channels open (not closing): shared with the broker's connection table, which sums
+    /// them per user for the max-channels limit.
+    open_channels: Arc<AtomicU32>,
 }
 
 impl Session {
@@ -633,8 +639,13 @@ impl Connection {
                     ))
                     .on_connection());
                 }
+                let user = &self.session.settings.user;
+                if let Some(refusal) = self.session.core.channel_refusal(user) {
+                    return Err(AmqpError::not_allowed(refusal).on_connection());
+                }
                 self.channels
                     .insert(ch, Slot::Open(Box::new(Channel::new(ch))));
+                self.session.open_channels.fetch_add(1, Ordering::Relaxed);
                 self.send(
                     ch,
                     Method::ChannelOpenOk(ChannelOpenOk {
@@ -660,6 +671,7 @@ impl Connection {
             }
             (Some(Slot::Open(c)), ChannelFrame::Method(Method::ChannelClose(_))) if c.is_idle() => {
                 let mut c = c_take(&mut self.channels, ch);
+                self.session.open_channels.fetch_sub(1, Ordering::Relaxed);
                 let mut ctx = self.session.context();
                 c.teardown(&mut ctx);
                 self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
@@ -689,7 +701,9 @@ impl Connection {
             c.teardown(&mut ctx);
         }
         self.send(ch, e.close_method());
-        self.channels.insert(ch, Slot::Closing);
+        if let Some(Slot::Open(_)) = self.channels.insert(ch, Slot::Closing) {
+            self.session.open_channels.fetch_sub(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -753,6 +767,7 @@ impl Connection {
             return;
         }
         let channels = std::mem::take(&mut self.channels);
+        self.session.open_channels.store(0, Ordering::Relaxed);
         for (_, slot) in channels {
             if let Slot::Open(mut c) = slot {
                 let mut ctx = self.session.context();
