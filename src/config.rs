@@ -63,6 +63,13 @@ pub struct Config {
     #[arg(long, value_name = "SIZE", default_value = "50MB", value_parser = parse_size)]
     pub disk_free_limit: u64,
 
+    /// Block publishing connections while the broker's messages and buffers take more memory
+    /// than this (RabbitMQ's vm_memory_high_watermark): a fraction of physical memory such as
+    /// 0.4, or a size such as 512MiB. From half of it on, queues page messages to disk when
+    /// there is a data directory.
+    #[arg(long, value_name = "FRACTION|SIZE", default_value = "0.4", value_parser = crate::broker::memory::Watermark::parse)]
+    pub memory_high_watermark: crate::broker::memory::Watermark,
+
     /// The largest message body accepted (RabbitMQ's max_message_size): bytes, or with a unit
     /// such as 16MiB; at most 512MiB. A larger publish closes its channel with 406.
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_max_message_size)]

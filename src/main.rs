@@ -77,6 +77,8 @@ fn main() -> ExitCode {
         });
         core.disk_alarm().set_limit(config.disk_free_limit);
         core.set_max_message_size(config.max_message_size);
+        core.memory_alarm()
+            .set_watermark(config.memory_high_watermark);
         if let Err(e) = apply_access_flags(&core, &config) {
             tracing::error!("{e}");
             return ExitCode::FAILURE;

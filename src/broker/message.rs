@@ -68,6 +68,12 @@ pub struct Message {
     pub slot: OnceLock<Arc<Slot>>,
 }
 
+impl Drop for Message {
+    fn drop(&mut self) {
+        super::memory::charge(-(self.footprint() as i64));
+    }
+}
+
 /// Routing key, raw properties and body: inline for small messages, shared slices of the
 /// frames they came in for large ones (no copy of a large body).
 #[derive(Debug)]
@@ -125,7 +131,7 @@ impl Message {
                 body,
             }))
         };
-        Message {
+        let m = Message {
             exchange,
             payload,
             persistent,
@@ -134,7 +140,25 @@ impl Message {
             arrived: AtomicU64::new(0),
             dead_lettered: false,
             slot: OnceLock::new(),
-        }
+        };
+        super::memory::charge(m.footprint() as i64);
+        m
+    }
+
+    /// What the message holds in memory for the memory alarm's account: its payload and its
+    /// own struct (the `Arc` and queue entry that hold it are left out; a few dozen bytes).
+    /// Fixed from `new` on, so the drop gives back exactly what `new` charged.
+    fn footprint(&self) -> usize {
+        std::mem::size_of::<Message>()
+            + match &self.payload {
+                Payload::Inline { data, .. } => data.len(),
+                Payload::Shared(p) => {
+                    std::mem::size_of::<SharedPayload>()
+                        + p.routing_key.len()
+                        + p.raw_properties.len()
+                        + p.body.len()
+                }
+            }
     }
 
     /// When the message arrived, stamping it with `now` if it was not yet.

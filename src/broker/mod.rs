@@ -28,6 +28,7 @@ pub mod dead_letter;
 pub mod definitions;
 pub mod error;
 pub mod exchange;
+pub mod memory;
 pub mod message;
 pub mod names;
 pub mod queue;
@@ -43,8 +44,9 @@ use access::AccessControl;
 use access::definitions::{
     AccessDefinitions, VhostDef, limits as definitions_limits, limits_value,
 };
-use alarm::DiskAlarm;
+use alarm::{AlarmSet, DiskAlarm};
 use dashmap::DashMap;
+use memory::MemoryAlarm;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -65,7 +67,10 @@ pub struct Core {
     /// Where durable state lives; None for a broker in memory.
     data_dir: Option<PathBuf>,
     next_connection: AtomicU64,
+    /// The resource alarms that are up, which block publishers.
+    alarms: Arc<AlarmSet>,
     disk_alarm: Arc<DiskAlarm>,
+    memory_alarm: Arc<MemoryAlarm>,
     replies: Arc<reply_to::Registry>,
     /// `--max-message-size`: read by each connection as it opens.
     max_message_size: AtomicU64,
@@ -79,6 +84,22 @@ struct Registered {
     sink: UnboundedSender<consumer::Outbound>,
     /// The connection's open channels, which it keeps up to date.
     channels: Arc<AtomicU32>,
+}
+
+/// A node's memory and disk figures, named as RabbitMQ's `/api/nodes` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// Bytes held by messages and connection buffers, by the broker's account: what the
+    /// memory alarm compares with `mem_limit`.
+    pub mem_used: u64,
+    pub mem_limit: u64,
+    pub mem_alarm: bool,
+    /// The process's resident set, where the OS says (reported, not used by the alarm).
+    pub mem_rss: Option<u64>,
+    /// Free bytes on the data directory's filesystem; None in memory.
+    pub disk_free: Option<u64>,
+    pub disk_free_limit: u64,
+    pub disk_free_alarm: bool,
 }
 
 /// What a connection limit applies to.
@@ -175,13 +196,16 @@ impl Core {
     }
 
     fn empty(data_dir: Option<PathBuf>) -> Core {
+        let alarms = Arc::new(AlarmSet::default());
         Core {
             vhosts: DashMap::new(),
             connections: DashMap::new(),
             limits: DashMap::new(),
             channel_limits: DashMap::new(),
             access: AccessControl::with_guest(),
-            disk_alarm: Arc::new(DiskAlarm::new(data_dir.clone())),
+            disk_alarm: Arc::new(DiskAlarm::new(data_dir.clone(), alarms.clone())),
+            memory_alarm: Arc::new(MemoryAlarm::new(alarms.clone())),
+            alarms,
             data_dir,
             next_connection: AtomicU64::new(1),
             replies: Arc::default(),
@@ -434,6 +458,46 @@ impl Core {
 
     pub fn disk_alarm(&self) -> &Arc<DiskAlarm> {
         &self.disk_alarm
+    }
+
+    /// The memory alarm: its watermark can be changed at runtime (as `rabbitmqctl
+    /// set_vm_memory_high_watermark`) with `set_watermark`.
+    pub fn memory_alarm(&self) -> &Arc<MemoryAlarm> {
+        &self.memory_alarm
+    }
+
+    /// The alarms that are up; a connection that publishes waits for them to clear.
+    pub fn alarms(&self) -> &Arc<AlarmSet> {
+        &self.alarms
+    }
+
+    /// Memory and disk as RabbitMQ's `/api/nodes` reports them, for a management API.
+    pub fn node_status(&self) -> NodeStatus {
+        NodeStatus {
+            mem_used: self.memory_alarm.used(),
+            mem_limit: self.memory_alarm.limit(),
+            mem_alarm: self.memory_alarm.is_raised(),
+            mem_rss: memory::rss(),
+            disk_free: self.disk_alarm.free_bytes(),
+            disk_free_limit: self.disk_alarm.limit(),
+            disk_free_alarm: self.disk_alarm.is_raised(),
+        }
+    }
+
+    /// Has every queue page its in-memory messages to disk, as the memory monitor does from
+    /// half the watermark on (`MemoryAlarm::check`); with no data directory there is nowhere
+    /// to page to.
+    pub fn page_out(&self) {
+        if self.data_dir.is_none() {
+            return;
+        }
+        // Queues are collected first: no map shard is held while a queue is locked.
+        let vhosts: Vec<Arc<VHost>> = self.vhosts.iter().map(|v| v.clone()).collect();
+        for v in vhosts {
+            for q in v.queue_list() {
+                q.page_out(queue::PAGED_KEEP);
+            }
+        }
     }
 
     /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.

@@ -163,6 +163,11 @@ impl VHost {
         }
     }
 
+    /// Every queue, for a walk that must not hold the map (paging under memory pressure).
+    pub fn queue_list(&self) -> Vec<Arc<Queue>> {
+        self.queues.iter().map(|q| q.clone()).collect()
+    }
+
     /// Sets (Some) or clears (None) the vhost's max-queues limit.
     pub fn set_max_queues(&self, max: Option<u64>) {
         self.max_queues

@@ -8,8 +8,9 @@ mod writer;
 
 pub use handshake::{CHANNEL_MAX, External, FRAME_MAX, HEARTBEAT, server_properties};
 
-use crate::broker::alarm::{DiskAlarm, LOW_ON_DISK};
+use crate::broker::alarm::AlarmSet;
 use crate::broker::consumer::{DurabilityNotice, Outbound};
+use crate::broker::memory::{self, MemoryAlarm};
 use crate::broker::message::INLINE_BELOW;
 use crate::broker::{Core, VHost};
 use crate::channel::assembler::ChannelFrame;
@@ -197,7 +198,8 @@ async fn serve_handshake<T: Transport>(
         channels: LocalMap::default(),
         writer: SocketWriter::default(),
         state: State::Running,
-        disk_alarm: core.disk_alarm().clone(),
+        alarms: core.alarms().clone(),
+        memory: core.memory_alarm().clone(),
         closed_by_client: false,
         channels_closed: false,
         blocked: false,
@@ -288,13 +290,16 @@ struct Connection {
     channels: LocalMap<u16, Slot>,
     writer: SocketWriter,
     state: State,
-    disk_alarm: Arc<DiskAlarm>,
+    /// The resource alarms up; any blocks a publishing connection.
+    alarms: Arc<AlarmSet>,
+    /// Polled at every read, so a publisher flood is blocked at once when memory runs out.
+    memory: Arc<MemoryAlarm>,
     /// A channel is `Slot::ClosedByClient` until the current read is processed.
     closed_by_client: bool,
     /// `close_channels` has run (no channel can open after it): the vhost is not scanned for
     /// the connection's exclusive queues a second time at cleanup.
     channels_closed: bool,
-    /// Held at a basic.publish while the disk alarm is up: the socket is not read and the
+    /// Held at a basic.publish while a resource alarm is up: the socket is not read and the
     /// frames already read wait, as RabbitMQ blocks a connection that publishes during an
     /// alarm (one that only consumes goes on).
     blocked: bool,
@@ -322,7 +327,9 @@ impl Connection {
         });
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
-        let alarm = self.disk_alarm.clone();
+        let alarm = self.alarms.clone();
+        // The read buffer and unwritten output, as charged to the memory account.
+        let mut charged = 0usize;
         let mut last_write = Instant::now();
         // Frames already buffered during the handshake come first.
         self.process(&mut buf);
@@ -333,6 +340,11 @@ impl Connection {
         let mut read_since = 0usize;
         while self.state != State::Closed {
             self.flush(stream, &mut last_write);
+            let held = buf.capacity() + self.writer.unwritten();
+            if held != charged {
+                memory::charge(held as i64 - charged as i64);
+                charged = held;
+            }
             // A socket that always has bytes ready never makes this loop wait, and tokio's
             // budget does not count readiness: a few flooding publishers would keep the
             // workers to themselves, and new connections could not even finish their
@@ -429,6 +441,7 @@ impl Connection {
             }
         }
         self.flush(stream, &mut last_write);
+        memory::charge(-(charged as i64));
         // Requeue whatever deliveries were still on their way to us.
         events.close();
         while let Ok(ev) = events.try_recv() {
@@ -469,6 +482,7 @@ impl Connection {
 
     /// Handles every complete frame in the read buffer.
     fn process(&mut self, buf: &mut BytesMut) {
+        self.memory.poll();
         self.process_frames(buf);
         if self.closed_by_client {
             self.closed_by_client = false;
@@ -485,7 +499,7 @@ impl Connection {
                     return;
                 }
                 if is_publish(buf) {
-                    if self.disk_alarm.is_raised() {
+                    if self.alarms.any() {
                         self.block();
                         return;
                     }
@@ -540,14 +554,10 @@ impl Connection {
 
     fn block(&mut self) {
         self.blocked = true;
-        tracing::warn!(peer = %self.peer, "connection blocked: {LOW_ON_DISK}");
+        let reason = self.alarms.reason();
+        tracing::warn!(peer = %self.peer, "connection blocked: {reason}");
         if self.session.settings.connection_blocked {
-            self.send(
-                0,
-                Method::ConnectionBlocked(ConnectionBlocked {
-                    reason: LOW_ON_DISK.into(),
-                }),
-            );
+            self.send(0, Method::ConnectionBlocked(ConnectionBlocked { reason }));
         }
     }
 
