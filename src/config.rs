@@ -76,6 +76,18 @@ pub struct Config {
     #[arg(long, value_name = "SIZE", default_value = "50MB", value_parser = parse_size)]
     pub disk_free_limit: u64,
 
+    /// Block publishing connections while the broker's messages and buffers take more memory
+    /// than this (RabbitMQ's vm_memory_high_watermark): a fraction of physical memory such as
+    /// 0.4, or a size such as 512MiB. From half of it on, queues page messages to disk when
+    /// there is a data directory.
+    #[arg(long, value_name = "FRACTION|SIZE", default_value = "0.4", value_parser = crate::broker::memory::Watermark::parse)]
+    pub memory_high_watermark: crate::broker::memory::Watermark,
+
+    /// The largest message body accepted (RabbitMQ's max_message_size): bytes, or with a unit
+    /// such as 16MiB; at most 512MiB. A larger publish closes its channel with 406.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_max_message_size)]
+    pub max_message_size: u64,
+
     /// Create a virtual host at start (kept in the data directory); repeat for several.
     #[arg(long = "vhost", value_name = "NAME")]
     pub vhosts: Vec<String>,
@@ -122,6 +134,18 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     };
     n.checked_mul(scale)
         .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// `--max-message-size`: a size no larger than RabbitMQ's ceiling of 512 MiB.
+pub fn parse_max_message_size(text: &str) -> Result<u64, String> {
+    let n = parse_size(text)?;
+    let cap = crate::broker::message::MAX_MESSAGE_SIZE_CAP;
+    if n > cap {
+        return Err(format!(
+            "{text:?} is over the maximum of 512MiB ({cap} bytes)"
+        ));
+    }
+    Ok(n)
 }
 
 impl Config {
@@ -191,5 +215,11 @@ mod tests {
         assert!(parse_size("MB").is_err());
         assert!(parse_size("5 parsecs").is_err());
         assert!(parse_size("99999999999TB").is_err());
+    }
+
+    #[test]
+    fn the_message_size_limit_stops_at_512_mib() {
+        assert_eq!(super::parse_max_message_size("512MiB"), Ok(512 << 20));
+        assert!(super::parse_max_message_size("513MiB").is_err());
     }
 }

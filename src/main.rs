@@ -90,6 +90,9 @@ fn main() -> ExitCode {
             let _ = stop_tx.send(true);
         });
         core.disk_alarm().set_limit(config.disk_free_limit);
+        core.set_max_message_size(config.max_message_size);
+        core.memory_alarm()
+            .set_watermark(config.memory_high_watermark);
         if let Err(e) = apply_access_flags(&core, &config) {
             tracing::error!("{e}");
             return ExitCode::FAILURE;

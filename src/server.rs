@@ -62,7 +62,7 @@ pub async fn bind(addrs: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>> {
 /// stores (`Core::close`), cleanly if every connection finished its close in time.
 pub async fn serve(listeners: Vec<Listener>, core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
-    // The acceptors, and the disk alarm's monitor.
+    // The acceptors, and the resource alarms' monitor.
     let mut acceptors = JoinSet::new();
     let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
     for Listener { tcp: listener, tls } in listeners {
@@ -89,11 +89,24 @@ pub async fn serve(listeners: Vec<Listener>, core: Arc<Core>, mut shutdown: watc
         });
     }
     drop(conn_tx);
-    let alarm = core.disk_alarm().clone();
+    let monitored = core.clone();
     acceptors.spawn(async move {
+        let (memory_every, disk_every) = (
+            crate::broker::memory::CHECK_INTERVAL,
+            crate::broker::alarm::CHECK_INTERVAL,
+        );
+        let disk_ticks = (disk_every.as_millis() / memory_every.as_millis()).max(1);
+        let mut tick = 0u128;
         loop {
-            alarm.check();
-            tokio::time::sleep(crate::broker::alarm::CHECK_INTERVAL).await;
+            if tick.is_multiple_of(disk_ticks) {
+                monitored.disk_alarm().check();
+            }
+            if monitored.memory_alarm().check() {
+                // Paging locks queues and copies bodies: off the async workers.
+                tokio::task::block_in_place(|| monitored.page_out());
+            }
+            tick += 1;
+            tokio::time::sleep(memory_every).await;
         }
     });
     loop {

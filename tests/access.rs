@@ -405,3 +405,58 @@ async fn vhost_and_user_limits_refuse_as_rabbitmq_does() {
         "PRECONDITION_FAILED - cannot declare queue 'two': queue limit in vhost 'lim' (1) is reached",
     );
 }
+
+/// The user limit max-channels counts channels open on all of the user's connections, and
+/// one more is refused with connection.close 530 and RabbitMQ's text, class and method 0
+/// (observed on RabbitMQ 3.10.8 with `set_user_limits u '{"max-channels": 2}'`: two channels
+/// on one connection, the first on another refused). A closed channel frees its place; the
+/// limit is kept in access.json and holds after a restart.
+#[tokio::test]
+async fn the_max_channels_user_limit_refuses_as_rabbitmq_does_and_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("warren-max-channels-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let defs = br#"{
+        "users": [{"name": "cu", "password_hash": "kI3GCqW5JLMJa4iX1lo7X4D6XbYqlLgxIs30+P6tENUV2POR",
+                   "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": [],
+                   "limits": {"max-channels": 2}}],
+        "permissions": [{"user": "cu", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}]
+    }"#;
+    let text = "NOT_ALLOWED - number of channels opened for user 'cu' has reached the maximum allowed user limit of (2)";
+    {
+        let broker = Broker::start_in(&dir).expect("broker");
+        broker.core().import_definitions(defs).unwrap();
+        let a = login(broker.addr(), "cu", "test12", "/").await.unwrap();
+        let first = within(a.create_channel()).await.unwrap();
+        let _second = within(a.create_channel()).await.unwrap();
+        let b = login(broker.addr(), "cu", "test12", "/").await.unwrap();
+        let mut closed = watch_connection(&b);
+        let _ = within(b.create_channel()).await;
+        assert_amqp(&closed.next().await, 530, text);
+        // Another user is not counted against cu.
+        let g = connect(&broker).await;
+        let mut kept = Vec::new();
+        for _ in 0..3 {
+            kept.push(within(g.create_channel()).await.unwrap());
+        }
+        within(first.close(200, "bye")).await.unwrap();
+        let c = login(broker.addr(), "cu", "test12", "/").await.unwrap();
+        within(c.create_channel())
+            .await
+            .expect("a closed channel frees its place");
+        broker.shutdown();
+    }
+    let saved = std::fs::read_to_string(dir.join("access.json")).unwrap();
+    assert!(saved.contains("\"max-channels\": 2"), "{saved}");
+    let broker = Broker::start_in(&dir).expect("broker restarts");
+    let a = login(broker.addr(), "cu", "test12", "/").await.unwrap();
+    let mut closed = watch_connection(&a);
+    // lapin closes a channel whose last handle is dropped: keep them.
+    let _kept = (
+        within(a.create_channel()).await.unwrap(),
+        within(a.create_channel()).await.unwrap(),
+    );
+    let _ = within(a.create_channel()).await;
+    assert_amqp(&closed.next().await, 530, text);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1523,6 +1523,84 @@ async fn the_disk_alarm_holds_publishers_until_it_clears() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Memory and disk alarms feed one blocking: connection.blocked carries the alarms up when
+/// the connection is blocked, in RabbitMQ 3.10's words ("low on memory", "low on disk &
+/// memory", observed with set_vm_memory_high_watermark and set_disk_free_limit); another
+/// alarm rising meanwhile sends nothing more, and connection.unblocked comes only once every
+/// alarm has cleared.
+#[tokio::test]
+async fn memory_and_disk_alarms_block_with_one_notice_until_both_clear() {
+    use warren::broker::memory::Watermark;
+    common::init_logs();
+    let dir = std::env::temp_dir().join(format!("warren-both-alarms-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let b = Broker::start_in(&dir).expect("broker");
+    let quiet = Duration::from_millis(300);
+    let caps = Hello {
+        connection_blocked: true,
+        ..Hello::default()
+    };
+    let (memory, disk) = (b.core().memory_alarm(), b.core().disk_alarm());
+    let mut publisher = Raw::open_with(&b, &caps).await;
+    publisher.open_channel(1).await;
+    let q = publisher.declare(1, "both-q", false).await;
+
+    memory.set_watermark(Watermark::Absolute(0));
+    assert!(b.core().node_status().mem_alarm);
+    publisher
+        .send_raw(&publish_frames(1, &q, b"m", 131072))
+        .await;
+    assert_eq!(
+        publisher.method().await,
+        (
+            0,
+            Method::ConnectionBlocked(ConnectionBlocked {
+                reason: "low on memory".into()
+            })
+        )
+    );
+    disk.set_limit(u64::MAX);
+    assert!(publisher.next_within(quiet).await.is_err(), "one notice");
+    memory.set_watermark(Watermark::Absolute(u64::MAX));
+    assert!(
+        publisher.next_within(quiet).await.is_err(),
+        "still low on disk"
+    );
+    disk.set_limit(0);
+    assert_eq!(
+        publisher.method().await,
+        (0, Method::ConnectionUnblocked(ConnectionUnblocked {}))
+    );
+    publisher.sync(1).await;
+
+    memory.set_watermark(Watermark::Absolute(0));
+    disk.set_limit(u64::MAX);
+    let status = b.core().node_status();
+    assert!(status.mem_alarm && status.disk_free_alarm, "{status:?}");
+    publisher
+        .send_raw(&publish_frames(1, &q, b"d", 131072))
+        .await;
+    assert_eq!(
+        publisher.method().await,
+        (
+            0,
+            Method::ConnectionBlocked(ConnectionBlocked {
+                reason: "low on disk & memory".into()
+            })
+        )
+    );
+    memory.set_watermark(Watermark::Absolute(u64::MAX));
+    disk.set_limit(0);
+    assert_eq!(
+        publisher.method().await,
+        (0, Method::ConnectionUnblocked(ConnectionUnblocked {}))
+    );
+    publisher.sync(1).await;
+    drop(publisher);
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A consumer that stops reading its socket: the deliveries the socket cannot take wait in
 /// the broker, and once the consumer reads again every one arrives, whole and in order.
 #[tokio::test]

@@ -1,13 +1,93 @@
-//! The free-disk alarm, as RabbitMQ's `disk_free_limit`: while the filesystem that holds the
-//! data directory has less free space than the limit, connections that publish are blocked
-//! (no longer read from, and told with connection.blocked if they asked to be), so a filling
-//! disk stops taking messages before a write fails. Consumers go on draining queues meanwhile,
-//! which is what frees the disk; the alarm clears by itself when space returns.
+//! Resource alarms, as RabbitMQ's: the set of resources the broker is short of (disk,
+//! memory), and the free-disk alarm (`disk_free_limit`; the memory alarm is in `memory`).
+//!
+//! While any alarm is up, connections that publish are blocked (no longer read from, and
+//! told with connection.blocked if they asked to be), so a filling disk or memory stops
+//! taking messages before a write or an allocation fails. Consumers go on draining queues
+//! meanwhile, which is what frees the resource; a connection is unblocked once every alarm
+//! has cleared.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// A resource an alarm watches; a bit in `AlarmSet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Resource {
+    Disk = 1,
+    Memory = 2,
+}
+
+/// The alarms that are up, shared by the alarms that raise them and the connections they
+/// block.
+#[derive(Debug)]
+pub struct AlarmSet {
+    /// The bits, for the publish path, which reads them for every basic.publish: an atomic
+    /// load, where the watch below takes a lock. Written together with `state`.
+    up: AtomicU8,
+    /// The same bits, for connections waiting for every alarm to clear.
+    state: watch::Sender<u8>,
+}
+
+impl Default for AlarmSet {
+    fn default() -> Self {
+        AlarmSet {
+            up: AtomicU8::new(0),
+            state: watch::Sender::new(0),
+        }
+    }
+}
+
+impl AlarmSet {
+    /// Whether any alarm is up.
+    pub fn any(&self) -> bool {
+        self.up.load(Ordering::Acquire) != 0
+    }
+
+    pub fn is_raised(&self, r: Resource) -> bool {
+        self.up.load(Ordering::Acquire) & r as u8 != 0
+    }
+
+    /// Raises or clears `r`'s alarm; returns whether that changed anything.
+    pub fn set(&self, r: Resource, raised: bool) -> bool {
+        self.state.send_if_modified(|bits| {
+            let new = if raised {
+                *bits | r as u8
+            } else {
+                *bits & !(r as u8)
+            };
+            if new == *bits {
+                return false;
+            }
+            *bits = new;
+            self.up.store(new, Ordering::Release);
+            true
+        })
+    }
+
+    /// Resolves once no alarm is up (at once if none is).
+    pub async fn cleared(&self) {
+        let mut rx = self.state.subscribe();
+        // The sender lives in `self`, so the wait cannot fail.
+        let _ = rx.wait_for(|bits| *bits == 0).await;
+    }
+
+    /// connection.blocked's reason, RabbitMQ's words for the alarms up when a connection is
+    /// blocked: "low on disk", "low on memory", "low on disk & memory" (RabbitMQ 3.10 sends
+    /// one blocked with the alarms up at that moment, and nothing when another rises later).
+    pub fn reason(&self) -> String {
+        let bits = self.up.load(Ordering::Acquire);
+        let names: Vec<&str> = [(Resource::Disk, "disk"), (Resource::Memory, "memory")]
+            .into_iter()
+            .filter(|(r, _)| bits & *r as u8 != 0)
+            .map(|(_, name)| name)
+            .collect();
+        format!("low on {}", names.join(" & "))
+    }
+}
 
 /// RabbitMQ's default `disk_free_limit.absolute`: 50 MB.
 pub const DEFAULT_DISK_FREE_LIMIT: u64 = 50_000_000;
@@ -15,40 +95,25 @@ pub const DEFAULT_DISK_FREE_LIMIT: u64 = 50_000_000;
 /// How often the free space is read while the broker serves.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The reason connection.blocked carries, RabbitMQ's words.
-pub const LOW_ON_DISK: &str = "low on disk";
-
 #[derive(Debug)]
 pub struct DiskAlarm {
     /// The data directory; without one nothing is written to disk and the alarm never rises.
     dir: Option<PathBuf>,
     limit: AtomicU64,
-    /// The alarm's state for the publish path, which reads it for every basic.publish: an
-    /// atomic load, where the watch below takes a lock. Written together with `raised`.
-    up: AtomicBool,
-    /// The same state, for connections waiting for the alarm to clear.
-    raised: watch::Sender<bool>,
+    alarms: Arc<AlarmSet>,
 }
 
 impl DiskAlarm {
-    pub fn new(dir: Option<PathBuf>) -> DiskAlarm {
+    pub fn new(dir: Option<PathBuf>, alarms: Arc<AlarmSet>) -> DiskAlarm {
         DiskAlarm {
             dir,
             limit: AtomicU64::new(DEFAULT_DISK_FREE_LIMIT),
-            up: AtomicBool::new(false),
-            raised: watch::Sender::new(false),
+            alarms,
         }
     }
 
     pub fn is_raised(&self) -> bool {
-        self.up.load(Ordering::Acquire)
-    }
-
-    /// Resolves once the alarm is down (at once if it is).
-    pub async fn cleared(&self) {
-        let mut rx = self.raised.subscribe();
-        // The sender lives in `self`, so the wait cannot fail.
-        let _ = rx.wait_for(|raised| !*raised).await;
+        self.alarms.is_raised(Resource::Disk)
     }
 
     pub fn limit(&self) -> u64 {
@@ -81,12 +146,7 @@ impl DiskAlarm {
         };
         let limit = self.limit();
         let low = free < limit;
-        self.raised.send_if_modified(|raised| {
-            if *raised == low {
-                return false;
-            }
-            *raised = low;
-            self.up.store(low, Ordering::Release);
+        if self.alarms.set(Resource::Disk, low) {
             if low {
                 tracing::warn!(
                     "disk alarm: {free} bytes free, below the limit of {limit}; publishing connections are blocked"
@@ -94,7 +154,27 @@ impl DiskAlarm {
             } else {
                 tracing::info!("disk alarm cleared: {free} bytes free, limit {limit}");
             }
-            true
-        });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reason_names_every_alarm_up_as_rabbitmq_does() {
+        let set = AlarmSet::default();
+        assert!(!set.any());
+        assert!(set.set(Resource::Memory, true));
+        assert!(!set.set(Resource::Memory, true), "no change");
+        assert_eq!(set.reason(), "low on memory");
+        set.set(Resource::Disk, true);
+        assert_eq!(set.reason(), "low on disk & memory");
+        set.set(Resource::Memory, false);
+        assert_eq!(set.reason(), "low on disk");
+        assert!(set.any() && set.is_raised(Resource::Disk) && !set.is_raised(Resource::Memory));
+        set.set(Resource::Disk, false);
+        assert!(!set.any());
     }
 }

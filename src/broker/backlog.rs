@@ -6,6 +6,10 @@
 //! durable queue is in the log already; any other message is spilled there first (a record
 //! that recovery ignores). When the in-memory head runs dry, the next batch is read back. A
 //! message the log refused (failing disk) keeps its place in the backlog in memory.
+//!
+//! Under memory pressure a queue also pages messages out of its in-memory head into the
+//! front of its backlog (`push_front`); they are held until their write is done, then only
+//! their positions stay.
 
 use super::consumer::QueuedMessage;
 use crate::store::{Position, Run, Slot, run};
@@ -25,7 +29,13 @@ pub struct Backlog {
 #[derive(Debug)]
 enum Part {
     Memory(QueuedMessage),
-    Disk { run: Run, spilled: bool },
+    Disk {
+        run: Run,
+        spilled: bool,
+    },
+    /// Paged out of the in-memory head, with the slot its write fills; becomes `Disk` (or
+    /// `Memory`, if the write was refused) once the write is over (`settle_paged`).
+    Paged(QueuedMessage, Arc<Slot>),
 }
 
 /// A message taken off the front of a backlog.
@@ -55,6 +65,47 @@ impl Backlog {
         self.fresh
             .push_back((entry, slot.unwrap_or_else(Slot::failed)));
         self.settle_fresh();
+    }
+
+    /// Puts messages paged out of the in-memory head in front of the backlog, in their
+    /// order; each slot is the write that takes its message to disk.
+    pub fn push_front(&mut self, entries: Vec<(QueuedMessage, Arc<Slot>)>) {
+        self.in_parts += entries.len();
+        for (e, slot) in entries.into_iter().rev() {
+            self.parts.push_front(Part::Paged(e, slot));
+        }
+    }
+
+    /// Turns paged-out messages at the front whose write is over into positions, freeing
+    /// their bodies; stops at the first write still under way (the writer works in order).
+    pub fn settle_paged(&mut self) {
+        let mut settled: Vec<Part> = Vec::new();
+        while let Some(Part::Paged(_, slot)) = self.parts.front() {
+            if slot.is_pending() {
+                break;
+            }
+            let Some(Part::Paged(e, slot)) = self.parts.pop_front() else {
+                break;
+            };
+            let Some(p) = slot.position() else {
+                settled.push(Part::Memory(e));
+                continue;
+            };
+            let spilled = slot.is_spill();
+            if let Some(Part::Disk { run, spilled: s }) = settled.last_mut()
+                && *s == spilled
+                && run.try_push(p, e.redelivered)
+            {
+                continue;
+            }
+            settled.push(Part::Disk {
+                run: Run::new(p, e.redelivered),
+                spilled,
+            });
+        }
+        for part in settled.into_iter().rev() {
+            self.parts.push_front(part);
+        }
     }
 
     /// Appends positions recovered from disk.
@@ -101,6 +152,7 @@ impl Backlog {
 
     /// Takes up to `max` messages off the front.
     pub fn take(&mut self, max: usize) -> Vec<Taken> {
+        self.settle_paged();
         self.settle_fresh();
         let mut out = Vec::with_capacity(max.min(self.len()));
         while out.len() < max {
@@ -120,8 +172,9 @@ impl Backlog {
                         self.parts.pop_front();
                     }
                 }
-                Some(Part::Memory(_)) => {
-                    if let Some(Part::Memory(e)) = self.parts.pop_front() {
+                // A paged-out message whose write is still under way is still in memory.
+                Some(Part::Memory(_) | Part::Paged(..)) => {
+                    if let Some(Part::Memory(e) | Part::Paged(e, _)) = self.parts.pop_front() {
                         self.in_parts -= 1;
                         out.push(Taken::Memory(e));
                     }
@@ -143,6 +196,15 @@ impl Backlog {
             match part {
                 Part::Memory(e) => memory.push(e),
                 Part::Disk { run, .. } => positions.extend(run.iter()),
+                Part::Paged(e, slot) => {
+                    // A spill written for the page-out is the queue's to settle too.
+                    if slot.is_spill()
+                        && let Some(p) = slot.position()
+                    {
+                        positions.push(p);
+                    }
+                    memory.push(e);
+                }
             }
         }
         memory.extend(self.fresh.drain(..).map(|(e, _)| e));
@@ -154,7 +216,7 @@ impl Backlog {
     /// without reading them back.
     pub fn memory_bytes(&self) -> u64 {
         let parts = self.parts.iter().map(|p| match p {
-            Part::Memory(e) => e.message.body().len() as u64,
+            Part::Memory(e) | Part::Paged(e, _) => e.message.body().len() as u64,
             Part::Disk { .. } => 0,
         });
         let fresh = self
@@ -169,7 +231,7 @@ impl Backlog {
     pub fn positions(&self, out: &mut Vec<Run>) {
         for part in &self.parts {
             match part {
-                Part::Memory(e) => push_position_of(e, out),
+                Part::Memory(e) | Part::Paged(e, _) => push_position_of(e, out),
                 Part::Disk { spilled: true, .. } => {}
                 Part::Disk { run, .. } => {
                     for p in run.iter() {

@@ -7,6 +7,14 @@ use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+/// The largest message body accepted unless configured otherwise: RabbitMQ 4.x's default
+/// `max_message_size` (16 MiB; 3.x allowed 128 MiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// The most `--max-message-size` may be set to: RabbitMQ's own ceiling (512 MiB), past which a
+/// single body would hold the connection's memory hostage.
+pub const MAX_MESSAGE_SIZE_CAP: u64 = 512 * 1024 * 1024;
+
 /// Bodies below this size are copied, with their routing key and properties, into one
 /// allocation of their own: a queued small message then costs two allocations (this and the
 /// `Message`), and keeps no slice of the connection's read buffer alive.
@@ -58,6 +66,12 @@ pub struct Message {
     /// Set when the message is written to the message log (persistent, reached a durable
     /// queue); queues settle it there when it leaves them.
     pub slot: OnceLock<Arc<Slot>>,
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        super::memory::charge(-(self.footprint() as i64));
+    }
 }
 
 /// Routing key, raw properties and body: inline for small messages, shared slices of the
@@ -117,7 +131,7 @@ impl Message {
                 body,
             }))
         };
-        Message {
+        let m = Message {
             exchange,
             payload,
             persistent,
@@ -126,7 +140,25 @@ impl Message {
             arrived: AtomicU64::new(0),
             dead_lettered: false,
             slot: OnceLock::new(),
-        }
+        };
+        super::memory::charge(m.footprint() as i64);
+        m
+    }
+
+    /// What the message holds in memory for the memory alarm's account: its payload and its
+    /// own struct (the `Arc` and queue entry that hold it are left out; a few dozen bytes).
+    /// Fixed from `new` on, so the drop gives back exactly what `new` charged.
+    fn footprint(&self) -> usize {
+        std::mem::size_of::<Message>()
+            + match &self.payload {
+                Payload::Inline { data, .. } => data.len(),
+                Payload::Shared(p) => {
+                    std::mem::size_of::<SharedPayload>()
+                        + p.routing_key.len()
+                        + p.raw_properties.len()
+                        + p.body.len()
+                }
+            }
     }
 
     /// When the message arrived, stamping it with `now` if it was not yet.

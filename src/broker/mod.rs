@@ -35,6 +35,7 @@ pub mod definitions;
 pub mod error;
 pub mod exchange;
 pub mod json;
+pub mod memory;
 pub mod message;
 pub mod names;
 pub mod policy;
@@ -51,13 +52,14 @@ use access::AccessControl;
 use access::definitions::{
     AccessDefinitions, VhostDef, limits as definitions_limits, limits_value,
 };
-use alarm::DiskAlarm;
+use alarm::{AlarmSet, DiskAlarm};
 use connection_info::{ConnectionInfo, ConnectionStats};
 use dashmap::DashMap;
+use memory::MemoryAlarm;
 use policy::{Policy, PolicyError, PolicyKind, PolicySet, PolicyStatus};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Everything the broker holds, shared by every connection.
@@ -68,12 +70,20 @@ pub struct Core {
     connections: DashMap<u64, Registered>,
     /// max-connections per vhost and per user (RabbitMQ's vhost and user limits).
     limits: DashMap<(LimitOf, String), u64>,
+    /// max-channels per user (RabbitMQ's user limit): channels open on all of the user's
+    /// connections together.
+    channel_limits: DashMap<String, u64>,
     access: AccessControl,
     /// Where durable state lives; None for a broker in memory.
     data_dir: Option<PathBuf>,
     next_connection: AtomicU64,
+    /// The resource alarms that are up, which block publishers.
+    alarms: Arc<AlarmSet>,
     disk_alarm: Arc<DiskAlarm>,
+    memory_alarm: Arc<MemoryAlarm>,
     replies: Arc<reply_to::Registry>,
+    /// `--max-message-size`: read by each connection as it opens.
+    max_message_size: AtomicU64,
 }
 
 /// An open connection as the broker tracks it.
@@ -81,6 +91,24 @@ pub struct Core {
 struct Registered {
     info: Arc<ConnectionInfo>,
     sink: UnboundedSender<consumer::Outbound>,
+    /// The connection's open channels, which it keeps up to date.
+    channels: Arc<AtomicU32>,
+}
+
+/// A node's memory and disk figures, named as RabbitMQ's `/api/nodes` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// Bytes held by messages and connection buffers, by the broker's account: what the
+    /// memory alarm compares with `mem_limit`.
+    pub mem_used: u64,
+    pub mem_limit: u64,
+    pub mem_alarm: bool,
+    /// The process's resident set, where the OS says (reported, not used by the alarm).
+    pub mem_rss: Option<u64>,
+    /// Free bytes on the data directory's filesystem; None in memory.
+    pub disk_free: Option<u64>,
+    pub disk_free_limit: u64,
+    pub disk_free_alarm: bool,
 }
 
 /// What a connection limit applies to.
@@ -182,28 +210,34 @@ impl Core {
         }
     }
 
-    /// A user's limits from definitions: max-connections (negative: none).
+    /// A user's limits from definitions: max-connections and max-channels (negative: none).
     pub fn apply_user_limits(&self, user: &str, pairs: &[(String, i64)]) {
         for (name, n) in pairs {
             match name.as_str() {
                 "max-connections" => {
                     self.set_connection_limit(LimitOf::User, user, u64::try_from(*n).ok())
                 }
+                "max-channels" => self.set_channel_limit(user, u64::try_from(*n).ok()),
                 other => tracing::warn!(user, "user limit '{other}' is not supported yet"),
             }
         }
     }
 
     fn empty(data_dir: Option<PathBuf>) -> Core {
+        let alarms = Arc::new(AlarmSet::default());
         Core {
             vhosts: DashMap::new(),
             connections: DashMap::new(),
             limits: DashMap::new(),
+            channel_limits: DashMap::new(),
             access: AccessControl::with_guest(),
-            disk_alarm: Arc::new(DiskAlarm::new(data_dir.clone())),
+            disk_alarm: Arc::new(DiskAlarm::new(data_dir.clone(), alarms.clone())),
+            memory_alarm: Arc::new(MemoryAlarm::new(alarms.clone())),
+            alarms,
             data_dir,
             next_connection: AtomicU64::new(1),
             replies: Arc::default(),
+            max_message_size: AtomicU64::new(crate::broker::message::DEFAULT_MAX_MESSAGE_SIZE),
         }
     }
 
@@ -276,6 +310,9 @@ impl Core {
     pub fn delete_user(&self, name: &str) -> bool {
         let existed = self.access.delete_user(name);
         if existed {
+            // Limits belong to the user record in RabbitMQ: a user made again starts free.
+            self.limits.remove(&(LimitOf::User, name.to_owned()));
+            self.channel_limits.remove(name);
             self.force_close(
                 |c| c.info.user == name,
                 &format!("user '{name}' is deleted"),
@@ -289,8 +326,16 @@ impl Core {
         &self,
         info: Arc<ConnectionInfo>,
         sink: UnboundedSender<consumer::Outbound>,
+        channels: Arc<AtomicU32>,
     ) {
-        self.connections.insert(info.id, Registered { info, sink });
+        self.connections.insert(
+            info.id,
+            Registered {
+                info,
+                sink,
+                channels,
+            },
+        );
     }
 
     /// Every open connection, as it opened.
@@ -349,6 +394,38 @@ impl Core {
                 self.limits.remove(&(of, name.to_owned()));
             }
         }
+    }
+
+    /// Sets (Some) or clears (None) a user's max-channels limit, as `rabbitmqctl
+    /// set_user_limits` does; channels already open stay open.
+    pub fn set_channel_limit(&self, user: &str, max: Option<u64>) {
+        match max {
+            Some(n) => {
+                self.channel_limits.insert(user.to_owned(), n);
+            }
+            None => {
+                self.channel_limits.remove(user);
+            }
+        }
+    }
+
+    /// RabbitMQ's refusal of one more channel for `user` when the channels open on all of
+    /// its connections reach its max-channels limit. The count is read without a lock, so
+    /// two connections of one user opening channels at the same instant may both get the
+    /// last one, as RabbitMQ's tracking can.
+    pub fn channel_refusal(&self, user: &str) -> Option<String> {
+        let max = self.channel_limits.get(user).map(|m| *m)?;
+        let open: u64 = self
+            .connections
+            .iter()
+            .filter(|c| c.info.user == user)
+            .map(|c| u64::from(c.channels.load(Ordering::Relaxed)))
+            .sum();
+        (open >= max).then(|| {
+            format!(
+                "number of channels opened for user '{user}' has reached the maximum allowed user limit of ({max})"
+            )
+        })
     }
 
     /// RabbitMQ's connection-limit refusal for a new connection of `user` to `vhost`, in
@@ -564,9 +641,61 @@ impl Core {
         &self.disk_alarm
     }
 
+    /// The memory alarm: its watermark can be changed at runtime (as `rabbitmqctl
+    /// set_vm_memory_high_watermark`) with `set_watermark`.
+    pub fn memory_alarm(&self) -> &Arc<MemoryAlarm> {
+        &self.memory_alarm
+    }
+
+    /// The alarms that are up; a connection that publishes waits for them to clear.
+    pub fn alarms(&self) -> &Arc<AlarmSet> {
+        &self.alarms
+    }
+
+    /// Memory and disk as RabbitMQ's `/api/nodes` reports them, for a management API.
+    pub fn node_status(&self) -> NodeStatus {
+        NodeStatus {
+            mem_used: self.memory_alarm.used(),
+            mem_limit: self.memory_alarm.limit(),
+            mem_alarm: self.memory_alarm.is_raised(),
+            mem_rss: memory::rss(),
+            disk_free: self.disk_alarm.free_bytes(),
+            disk_free_limit: self.disk_alarm.limit(),
+            disk_free_alarm: self.disk_alarm.is_raised(),
+        }
+    }
+
+    /// Has every queue page its in-memory messages to disk, as the memory monitor does from
+    /// half the watermark on (`MemoryAlarm::check`); with no data directory there is nowhere
+    /// to page to.
+    pub fn page_out(&self) {
+        if self.data_dir.is_none() {
+            return;
+        }
+        // Queues are collected first: no map shard is held while a queue is locked.
+        let vhosts: Vec<Arc<VHost>> = self.vhosts.iter().map(|v| v.clone()).collect();
+        for v in vhosts {
+            for q in v.queues() {
+                q.page_out(queue::PAGED_KEEP);
+            }
+        }
+    }
+
     /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
     pub fn replies(&self) -> &Arc<reply_to::Registry> {
         &self.replies
+    }
+
+    /// The largest message body a publisher may send, RabbitMQ's `max_message_size`.
+    pub fn max_message_size(&self) -> u64 {
+        self.max_message_size.load(Ordering::Relaxed)
+    }
+
+    /// Sets the largest message body, for connections opened from now on; clamped to
+    /// `MAX_MESSAGE_SIZE_CAP` as RabbitMQ clamps it.
+    pub fn set_max_message_size(&self, bytes: u64) {
+        let bytes = bytes.min(crate::broker::message::MAX_MESSAGE_SIZE_CAP);
+        self.max_message_size.store(bytes, Ordering::Relaxed);
     }
 
     pub fn next_connection_id(&self) -> u64 {

@@ -5,10 +5,6 @@ use crate::error::AmqpError;
 use crate::protocol::{ContentHeader, Method};
 use bytes::{Bytes, BytesMut};
 
-/// The largest message body accepted: RabbitMQ 4.x's default `max_message_size` (16 MiB;
-/// 3.x allowed 128 MiB).
-pub const MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
-
 /// One frame's worth of input for a channel.
 #[derive(Debug)]
 pub enum ChannelFrame {
@@ -72,13 +68,18 @@ impl BodyBuffer {
 }
 
 impl Assembler {
-    /// Feeds one frame; returns a command once one is complete. The state is a few hundred
-    /// bytes, so frames are checked against it in place and it is moved out only when a
-    /// command completes or the content moves on a step.
-    pub fn feed(&mut self, frame: ChannelFrame) -> Result<Option<Command>, AmqpError> {
+    /// Feeds one frame; returns a command once one is complete. A content header announcing
+    /// a body over `max_size` is refused before any of the body is buffered. The state is a
+    /// few hundred bytes, so frames are checked against it in place and it is moved out only
+    /// when a command completes or the content moves on a step.
+    pub fn feed(
+        &mut self,
+        frame: ChannelFrame,
+        max_size: u64,
+    ) -> Result<Option<Command>, AmqpError> {
         match frame {
             ChannelFrame::Method(method) => self.method(method),
-            ChannelFrame::Header(header) => self.header(header),
+            ChannelFrame::Header(header) => self.header(header, max_size),
             ChannelFrame::Body(part) => self.body(part),
         }
     }
@@ -102,7 +103,11 @@ impl Assembler {
         Err(err)
     }
 
-    fn header(&mut self, header: ContentHeader) -> Result<Option<Command>, AmqpError> {
+    fn header(
+        &mut self,
+        header: ContentHeader,
+        max_size: u64,
+    ) -> Result<Option<Command>, AmqpError> {
         let method = match std::mem::take(self) {
             Assembler::AwaitingHeader(method) => method,
             Assembler::Idle => return Err(Self::method_expected()),
@@ -117,10 +122,10 @@ impl Assembler {
             ))
             .during(ids.0, ids.1));
         }
-        if header.body_size > MAX_MESSAGE_SIZE {
+        if header.body_size > max_size {
             return Err(AmqpError::precondition_failed(format!(
-                "message size {} is larger than configured max size {}",
-                header.body_size, MAX_MESSAGE_SIZE
+                "message size {} is larger than configured max size {max_size}",
+                header.body_size
             ))
             .during(ids.0, ids.1));
         }
@@ -206,6 +211,8 @@ mod tests {
     use crate::error::code;
     use crate::protocol::methods::{BasicPublish, ChannelFlow};
 
+    const MAX: u64 = crate::broker::message::DEFAULT_MAX_MESSAGE_SIZE;
+
     fn publish() -> ChannelFrame {
         ChannelFrame::Method(Method::BasicPublish(BasicPublish::default()))
     }
@@ -226,10 +233,10 @@ mod tests {
     #[test]
     fn assembles_method_header_and_bodies() {
         let mut a = Assembler::default();
-        assert!(a.feed(publish()).unwrap().is_none());
-        assert!(a.feed(header(60, 5)).unwrap().is_none());
-        assert!(a.feed(body(b"he")).unwrap().is_none());
-        let cmd = a.feed(body(b"llo")).unwrap().expect("complete");
+        assert!(a.feed(publish(), MAX).unwrap().is_none());
+        assert!(a.feed(header(60, 5), MAX).unwrap().is_none());
+        assert!(a.feed(body(b"he"), MAX).unwrap().is_none());
+        let cmd = a.feed(body(b"llo"), MAX).unwrap().expect("complete");
         assert_eq!(&cmd.content.unwrap().body[..], b"hello");
         assert!(matches!(a, Assembler::Idle));
     }
@@ -237,22 +244,22 @@ mod tests {
     #[test]
     fn empty_body_completes_at_the_header() {
         let mut a = Assembler::default();
-        a.feed(publish()).unwrap();
-        assert!(a.feed(header(60, 0)).unwrap().is_some());
+        a.feed(publish(), MAX).unwrap();
+        assert!(a.feed(header(60, 0), MAX).unwrap().is_some());
     }
 
     #[test]
     fn methods_without_content_pass_straight_through() {
         let mut a = Assembler::default();
         let m = Method::ChannelFlow(ChannelFlow { active: true });
-        assert!(a.feed(ChannelFrame::Method(m)).unwrap().is_some());
+        assert!(a.feed(ChannelFrame::Method(m), MAX).unwrap().is_some());
     }
 
     #[test]
     fn body_without_header_is_unexpected() {
         let mut a = Assembler::default();
-        a.feed(publish()).unwrap();
-        let e = a.feed(body(b"x")).unwrap_err();
+        a.feed(publish(), MAX).unwrap();
+        let e = a.feed(body(b"x"), MAX).unwrap_err();
         assert_eq!(e.code, code::UNEXPECTED_FRAME);
         assert_eq!((e.class_id, e.method_id), (60, 40));
         assert!(
@@ -263,7 +270,7 @@ mod tests {
 
     #[test]
     fn header_without_method_is_unexpected() {
-        let e = Assembler::default().feed(header(60, 1)).unwrap_err();
+        let e = Assembler::default().feed(header(60, 1), MAX).unwrap_err();
         assert_eq!(e.code, code::UNEXPECTED_FRAME);
         assert!(e.reply_text().contains("expected method frame"));
     }
@@ -271,34 +278,52 @@ mod tests {
     #[test]
     fn method_in_the_middle_of_a_body_is_unexpected() {
         let mut a = Assembler::default();
-        a.feed(publish()).unwrap();
-        a.feed(header(60, 3)).unwrap();
-        a.feed(body(b"a")).unwrap();
-        let e = a.feed(publish()).unwrap_err();
+        a.feed(publish(), MAX).unwrap();
+        a.feed(header(60, 3), MAX).unwrap();
+        a.feed(body(b"a"), MAX).unwrap();
+        let e = a.feed(publish(), MAX).unwrap_err();
         assert_eq!(e.code, code::UNEXPECTED_FRAME);
     }
 
     #[test]
     fn wrong_header_class_is_unexpected() {
         let mut a = Assembler::default();
-        a.feed(publish()).unwrap();
-        let e = a.feed(header(50, 1)).unwrap_err();
+        a.feed(publish(), MAX).unwrap();
+        let e = a.feed(header(50, 1), MAX).unwrap_err();
         assert!(e.reply_text().contains("got one for class 50"));
     }
 
     #[test]
     fn too_much_body_is_a_frame_error() {
         let mut a = Assembler::default();
-        a.feed(publish()).unwrap();
-        a.feed(header(60, 2)).unwrap();
-        assert_eq!(a.feed(body(b"abc")).unwrap_err().code, code::FRAME_ERROR);
+        a.feed(publish(), MAX).unwrap();
+        a.feed(header(60, 2), MAX).unwrap();
+        assert_eq!(
+            a.feed(body(b"abc"), MAX).unwrap_err().code,
+            code::FRAME_ERROR
+        );
     }
 
     #[test]
     fn oversized_message_is_refused_at_the_header() {
         let mut a = Assembler::default();
-        a.feed(publish()).unwrap();
-        let e = a.feed(header(60, MAX_MESSAGE_SIZE + 1)).unwrap_err();
+        a.feed(publish(), MAX).unwrap();
+        let e = a.feed(header(60, MAX + 1), MAX).unwrap_err();
         assert_eq!(e.code, code::PRECONDITION_FAILED);
+    }
+
+    #[test]
+    fn a_configured_limit_admits_its_own_size_and_refuses_one_byte_more() {
+        let mut a = Assembler::default();
+        a.feed(publish(), 100).unwrap();
+        assert!(a.feed(header(60, 100), 100).unwrap().is_none());
+        let mut a = Assembler::default();
+        a.feed(publish(), 100).unwrap();
+        let e = a.feed(header(60, 101), 100).unwrap_err();
+        assert_eq!(
+            e.reply_text(),
+            "PRECONDITION_FAILED - message size 101 is larger than configured max size 100"
+        );
+        assert_eq!((e.class_id, e.method_id), (60, 40));
     }
 }

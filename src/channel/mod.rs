@@ -37,6 +37,8 @@ pub struct Context<'a> {
     /// What the user may do in this vhost.
     pub grant: &'a Grant,
     pub frame_max: u32,
+    /// The largest message body accepted (`--max-message-size`).
+    pub max_message_size: u64,
     /// Where queues send deliveries for this connection's consumers.
     pub sink: &'a UnboundedSender<Outbound>,
     /// Frames to write, coalesced by the connection.
@@ -190,7 +192,7 @@ impl Channel {
         ctx: &mut Context<'_>,
         frame: ChannelFrame,
     ) -> Result<(), AmqpError> {
-        if let Some(cmd) = self.assembler.feed(frame)? {
+        if let Some(cmd) = self.assembler.feed(frame, ctx.max_message_size)? {
             let ids = (cmd.method.class_id(), cmd.method.method_id());
             self.handle(ctx, cmd).map_err(|e| e.during(ids.0, ids.1))?;
         }

@@ -8,9 +8,10 @@ mod writer;
 
 pub use handshake::{CHANNEL_MAX, External, FRAME_MAX, HEARTBEAT, server_properties};
 
-use crate::broker::alarm::{DiskAlarm, LOW_ON_DISK};
+use crate::broker::alarm::AlarmSet;
 use crate::broker::connection_info::{ConnectionInfo, ConnectionStats};
 use crate::broker::consumer::{DurabilityNotice, Outbound};
+use crate::broker::memory::{self, MemoryAlarm};
 use crate::broker::message::INLINE_BELOW;
 use crate::broker::{Core, VHost};
 use crate::channel::assembler::ChannelFrame;
@@ -26,6 +27,7 @@ use handshake::{HandshakeError, Negotiated};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -193,11 +195,14 @@ async fn serve_handshake<T: Transport>(
             replies: core.replies().clone(),
             core: core.clone(),
             events_tx,
+            max_message_size: core.max_message_size(),
+            open_channels: Arc::default(),
         },
         channels: LocalMap::default(),
         writer: SocketWriter::default(),
         state: State::Running,
-        disk_alarm: core.disk_alarm().clone(),
+        alarms: core.alarms().clone(),
+        memory: core.memory_alarm().clone(),
         closed_by_client: false,
         channels_closed: false,
         blocked: false,
@@ -219,7 +224,11 @@ async fn serve_handshake<T: Transport>(
         frame_max: s.frame_max,
         heartbeat: s.heartbeat,
     };
-    core.register_connection(Arc::new(info), conn.session.events_tx.clone());
+    core.register_connection(
+        Arc::new(info),
+        conn.session.events_tx.clone(),
+        conn.session.open_channels.clone(),
+    );
     let FrameIo {
         io: mut stream,
         buf,
@@ -262,6 +271,11 @@ struct Session {
     /// For the access model: a change to it (permissions cleared, say) applies to the next
     /// method, as in RabbitMQ.
     core: Arc<Core>,
+    /// `--max-message-size`, read once at open as RabbitMQ's channels read it at start.
+    max_message_size: u64,
+    /// Channels open (not closing): shared with the broker's connection table, which sums
+    /// them per user for the max-channels limit.
+    open_channels: Arc<AtomicU32>,
 }
 
 impl Session {
@@ -279,6 +293,7 @@ impl Session {
             user: &self.settings.user,
             grant: &self.settings.grant,
             frame_max: self.settings.frame_max,
+            max_message_size: self.max_message_size,
             sink: &self.events_tx,
             out: &mut self.out,
             durability: &self.durability,
@@ -293,13 +308,16 @@ struct Connection {
     channels: LocalMap<u16, Slot>,
     writer: SocketWriter,
     state: State,
-    disk_alarm: Arc<DiskAlarm>,
+    /// The resource alarms up; any blocks a publishing connection.
+    alarms: Arc<AlarmSet>,
+    /// Polled at every read, so a publisher flood is blocked at once when memory runs out.
+    memory: Arc<MemoryAlarm>,
     /// A channel is `Slot::ClosedByClient` until the current read is processed.
     closed_by_client: bool,
     /// `close_channels` has run (no channel can open after it): the vhost is not scanned for
     /// the connection's exclusive queues a second time at cleanup.
     channels_closed: bool,
-    /// Held at a basic.publish while the disk alarm is up: the socket is not read and the
+    /// Held at a basic.publish while a resource alarm is up: the socket is not read and the
     /// frames already read wait, as RabbitMQ blocks a connection that publishes during an
     /// alarm (one that only consumes goes on).
     blocked: bool,
@@ -337,7 +355,9 @@ impl Connection {
         });
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
-        let alarm = self.disk_alarm.clone();
+        let alarm = self.alarms.clone();
+        // The read buffer and unwritten output, as charged to the memory account.
+        let mut charged = 0usize;
         let mut last_write = Instant::now();
         // Frames already buffered during the handshake come first.
         self.process(&mut buf);
@@ -348,6 +368,11 @@ impl Connection {
         let mut read_since = 0usize;
         while self.state != State::Closed {
             self.flush(stream, &mut last_write);
+            let held = buf.capacity() + self.writer.unwritten();
+            if held != charged {
+                memory::charge(held as i64 - charged as i64);
+                charged = held;
+            }
             // A socket that always has bytes ready never makes this loop wait, and tokio's
             // budget does not count readiness: a few flooding publishers would keep the
             // workers to themselves, and new connections could not even finish their
@@ -446,6 +471,7 @@ impl Connection {
             }
         }
         self.flush(stream, &mut last_write);
+        memory::charge(-(charged as i64));
         // Requeue whatever deliveries were still on their way to us.
         events.close();
         while let Ok(ev) = events.try_recv() {
@@ -488,6 +514,7 @@ impl Connection {
 
     /// Handles every complete frame in the read buffer.
     fn process(&mut self, buf: &mut BytesMut) {
+        self.memory.poll();
         self.process_frames(buf);
         if self.closed_by_client {
             self.closed_by_client = false;
@@ -504,7 +531,7 @@ impl Connection {
                     return;
                 }
                 if is_publish(buf) {
-                    if self.disk_alarm.is_raised() {
+                    if self.alarms.any() {
                         self.block();
                         return;
                     }
@@ -536,7 +563,9 @@ impl Connection {
     /// whether it did.
     fn publish_in_place(&mut self, buf: &mut BytesMut) -> bool {
         let frame_max = self.session.settings.frame_max;
-        let Some(p) = PublishCommand::read(buf, frame_max, INLINE_BELOW - 1) else {
+        // A body over the size limit takes the slow path, which refuses it.
+        let max_body = (INLINE_BELOW as u64 - 1).min(self.session.max_message_size) as usize;
+        let Some(p) = PublishCommand::read(buf, frame_max, max_body) else {
             return false;
         };
         let (ch, len) = (p.channel, p.len);
@@ -557,14 +586,10 @@ impl Connection {
 
     fn block(&mut self) {
         self.blocked = true;
-        tracing::warn!(peer = %self.peer, "connection blocked: {LOW_ON_DISK}");
+        let reason = self.alarms.reason();
+        tracing::warn!(peer = %self.peer, "connection blocked: {reason}");
         if self.session.settings.connection_blocked {
-            self.send(
-                0,
-                Method::ConnectionBlocked(ConnectionBlocked {
-                    reason: LOW_ON_DISK.into(),
-                }),
-            );
+            self.send(0, Method::ConnectionBlocked(ConnectionBlocked { reason }));
         }
     }
 
@@ -656,8 +681,13 @@ impl Connection {
                     ))
                     .on_connection());
                 }
+                let user = &self.session.settings.user;
+                if let Some(refusal) = self.session.core.channel_refusal(user) {
+                    return Err(AmqpError::not_allowed(refusal).on_connection());
+                }
                 self.channels
                     .insert(ch, Slot::Open(Box::new(Channel::new(ch))));
+                self.session.open_channels.fetch_add(1, Ordering::Relaxed);
                 self.send(
                     ch,
                     Method::ChannelOpenOk(ChannelOpenOk {
@@ -683,6 +713,7 @@ impl Connection {
             }
             (Some(Slot::Open(c)), ChannelFrame::Method(Method::ChannelClose(_))) if c.is_idle() => {
                 let mut c = c_take(&mut self.channels, ch);
+                self.session.open_channels.fetch_sub(1, Ordering::Relaxed);
                 let mut ctx = self.session.context();
                 c.teardown(&mut ctx);
                 self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
@@ -712,7 +743,9 @@ impl Connection {
             c.teardown(&mut ctx);
         }
         self.send(ch, e.close_method());
-        self.channels.insert(ch, Slot::Closing);
+        if let Some(Slot::Open(_)) = self.channels.insert(ch, Slot::Closing) {
+            self.session.open_channels.fetch_sub(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -803,6 +836,7 @@ impl Connection {
             return;
         }
         let channels = std::mem::take(&mut self.channels);
+        self.session.open_channels.store(0, Ordering::Relaxed);
         for (_, slot) in channels {
             if let Slot::Open(mut c) = slot {
                 let mut ctx = self.session.context();

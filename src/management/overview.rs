@@ -58,20 +58,15 @@ fn listeners_json(api: &Api) -> Value {
     )
 }
 
-/// Resident memory of the process, from /proc (0 where there is no /proc).
-fn rss_bytes() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 /// The alarms in effect, as RabbitMQ names them.
 fn active_alarms(api: &Api) -> Vec<&'static str> {
+    let status = api.core.node_status();
     let mut out = Vec::new();
-    if api.core.disk_alarm().is_raised() {
+    if status.disk_free_alarm {
         out.push("disk");
+    }
+    if status.mem_alarm {
+        out.push("memory");
     }
     out
 }
@@ -158,7 +153,7 @@ async fn whoami(auth: Auth) -> Json<Value> {
 }
 
 fn node_json(api: &Api) -> Value {
-    let alarm = api.core.disk_alarm();
+    let status = api.core.node_status();
     let processors = std::thread::available_parallelism().map_or(1, |n| n.get());
     json!({
         "name": node_name(),
@@ -169,15 +164,18 @@ fn node_json(api: &Api) -> Value {
         "uptime": api.started.elapsed().as_millis() as u64,
         "processors": processors,
         "run_queue": 0,
-        "mem_used": rss_bytes(),
+        // The broker's own account of message and buffer memory, which the memory alarm
+        // watches; the process's RSS beside it.
+        "mem_used": status.mem_used,
         "mem_used_details": {"rate": 0.0},
-        "mem_limit": 0,
-        "mem_alarm": false,
-        "mem_calculation_strategy": "rss",
-        "disk_free": alarm.free_bytes().unwrap_or(0),
+        "mem_limit": status.mem_limit,
+        "mem_alarm": status.mem_alarm,
+        "mem_rss": status.mem_rss.unwrap_or(0),
+        "mem_calculation_strategy": "allocated",
+        "disk_free": status.disk_free.unwrap_or(0),
         "disk_free_details": {"rate": 0.0},
-        "disk_free_limit": alarm.limit(),
-        "disk_free_alarm": alarm.is_raised(),
+        "disk_free_limit": status.disk_free_limit,
+        "disk_free_alarm": status.disk_free_alarm,
         "fd_used": 0,
         "fd_total": 0,
         "sockets_used": api.core.connections().len(),

@@ -37,7 +37,7 @@ pub struct UserDef {
     /// RabbitMQ 3.x writes a comma-separated string, 4.x a list; both are read.
     #[serde(default)]
     pub tags: Tags,
-    /// max-connections (max-channels is read and not enforced yet).
+    /// max-connections and max-channels.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub limits: serde_json::Value,
 }

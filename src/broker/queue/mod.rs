@@ -128,6 +128,13 @@ pub const MEMORY_LIMIT: usize = 16_384;
 const MEMORY_LIMIT_CONSUMED: usize = 4 * MEMORY_LIMIT;
 /// Messages read back from disk at once when the in-memory head runs dry.
 const LOAD_BATCH: usize = 2048;
+/// Ready messages a queue keeps in memory (per priority level) while memory is short
+/// (`page_out`): one read-back batch, so what a consumer has just had read back is not
+/// paged out again.
+pub const PAGED_KEEP: usize = LOAD_BATCH;
+/// Messages paged out per level per call: the spill copies are bounded while the writer
+/// catches up, and the monitor calls again on its next tick.
+const PAGE_OUT_BATCH: usize = 4096;
 
 impl QueueState {
     fn congested(&self, above: usize) -> bool {
@@ -553,6 +560,47 @@ impl Queue {
                 continue;
             }
             return Some(e);
+        }
+    }
+
+    /// Memory is short: moves the ready messages of each level past the first `keep` from
+    /// memory to the front of the backlog on disk, as `enqueue` would have put them there
+    /// past `MEMORY_LIMIT` (a persistent message of a surviving queue is in the log already;
+    /// any other is spilled). Their bodies leave memory as their writes finish. Nothing is
+    /// paged while the disk lags behind the spills already asked of it.
+    pub fn page_out(&self, keep: usize) {
+        let Some((store, id)) = &self.log else {
+            return;
+        };
+        let mut st = self.lock();
+        if st.deleted {
+            return;
+        }
+        for n in 0..st.buffer.levels().count() {
+            let level = st.buffer.level_mut(n);
+            level.backlog.settle_paged();
+            if level.ready.len() <= keep || self.spill_lagging(SPILL_BACKLOG_ABOVE) {
+                continue;
+            }
+            // The tail of the head goes, so what stays in memory is still ahead of the backlog;
+            // the next call takes the chunk before it.
+            let from = keep.max(level.ready.len().saturating_sub(PAGE_OUT_BATCH));
+            let moved: Vec<(QueuedMessage, Arc<Slot>)> = level
+                .ready
+                .drain(from..)
+                .map(|e| {
+                    let slot = match e.message.slot.get() {
+                        Some(s) if self.survives => s.clone(),
+                        _ => {
+                            let s = Slot::spill(*id, None);
+                            store.log.spill(s.clone(), *id, e.message.to_log());
+                            s
+                        }
+                    };
+                    (e, slot)
+                })
+                .collect();
+            level.backlog.push_front(moved);
         }
     }
 
