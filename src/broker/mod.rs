@@ -471,11 +471,16 @@ impl Core {
 
     /// A user's limits as (name, value) pairs.
     pub fn user_limits(&self, user: &str) -> Vec<(String, i64)> {
-        self.limits
+        let mut pairs: Vec<(String, i64)> = self
+            .limits
             .get(&(LimitOf::User, user.to_owned()))
             .map(|m| ("max-connections".to_owned(), *m as i64))
             .into_iter()
-            .collect()
+            .collect();
+        if let Some(max) = self.channel_limits.get(user).map(|m| *m) {
+            pairs.push(("max-channels".into(), max as i64));
+        }
+        pairs
     }
 
     /// The access model in RabbitMQ's definitions format: users, vhosts with their limits,
