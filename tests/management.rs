@@ -431,3 +431,42 @@ fn http_put(url: &str, body: &str) -> u16 {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
 }
+
+#[test]
+fn permissions_and_topic_permissions_read_back_by_user_and_by_vhost() {
+    let b = broker();
+    let base = format!("http://{}/api", b.management_addr().expect("mgmt"));
+    let json = |path: &str| -> (u16, serde_json::Value) {
+        let (status, body) = get(&b, path, "guest", "guest");
+        (status, serde_json::from_str(&body).unwrap_or_default())
+    };
+    let (status, one) = json("/api/permissions/%2F/guest");
+    assert_eq!(status, 200);
+    assert_eq!(one["configure"], ".*");
+    assert_eq!(json("/api/users/guest/permissions").1[0]["vhost"], "/");
+    assert_eq!(json("/api/vhosts/%2F/permissions").1[0]["user"], "guest");
+    assert_eq!(json("/api/permissions/%2F/nobody").0, 404);
+    assert_eq!(json("/api/users/nobody/permissions").0, 404);
+
+    let put = http_put(
+        &format!("{base}/topic-permissions/%2F/guest"),
+        r#"{"exchange":"amq.topic","write":"^orders\\.","read":".*"}"#,
+    );
+    assert_eq!(put, 201);
+    let (status, topic) = json("/api/topic-permissions/%2F/guest");
+    assert_eq!(status, 200);
+    assert_eq!(topic[0]["exchange"], "amq.topic");
+    assert_eq!(topic[0]["write"], "^orders\\.");
+    assert_eq!(
+        json("/api/users/guest/topic-permissions").1[0]["exchange"],
+        "amq.topic"
+    );
+    assert_eq!(
+        json("/api/vhosts/%2F/topic-permissions").1[0]["user"],
+        "guest"
+    );
+    assert_eq!(
+        json("/api/topic-permissions").1.as_array().map(Vec::len),
+        Some(1)
+    );
+}

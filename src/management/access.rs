@@ -32,29 +32,27 @@ pub fn routes() -> Router<Api> {
             "/api/users/{user}",
             get(show_user).put(put_user).delete(delete_user),
         )
-        .route("/api/users/{user}/permissions", get(user_permissions))
-        .route(
-            "/api/users/{user}/topic-permissions",
-            get(user_topic_permissions),
-        )
         .route("/api/vhosts", get(list_vhosts))
         .route(
             "/api/vhosts/{vhost}",
             get(show_vhost).put(put_vhost).delete(delete_vhost),
         )
-        .route("/api/vhosts/{vhost}/permissions", get(vhost_permissions))
-        .route(
-            "/api/vhosts/{vhost}/topic-permissions",
-            get(vhost_topic_permissions),
-        )
-        .route("/api/permissions", get(list_permissions))
+        .merge(grant_routes(
+            Grants::Permissions,
+            "/api/permissions",
+            "permissions",
+        ))
+        .merge(grant_routes(
+            Grants::Topic,
+            "/api/topic-permissions",
+            "topic-permissions",
+        ))
         .route(
             "/api/permissions/{vhost}/{user}",
             get(show_permission)
                 .put(put_permission)
                 .delete(delete_permission),
         )
-        .route("/api/topic-permissions", get(list_topic_permissions))
         .route(
             "/api/topic-permissions/{vhost}/{user}",
             get(show_topic_permission)
@@ -280,12 +278,10 @@ async fn list_vhosts(
     auth: Auth,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let mut names = api.core.vhost_names();
-    names.sort();
-    let list = names
+    let list = auth
+        .vhosts(&api, None)
         .iter()
-        .filter(|n| auth.sees_vhost(&api, n))
-        .map(|n| vhost_json(&api, n))
+        .map(|v| vhost_json(&api, &v.name))
         .collect();
     Ok(Json(q.apply(list)?))
 }
@@ -334,60 +330,92 @@ async fn delete_vhost(
 
 // ---- permissions ----
 
-fn permissions_json(api: &Api, keep: impl Fn(&str, &str) -> bool) -> Vec<Value> {
-    api.core
-        .access_definitions()
-        .permissions
-        .iter()
-        .filter(|p| keep(&p.user, &p.vhost))
-        .map(|p| {
-            json!({"user": p.user, "vhost": p.vhost, "configure": p.configure,
-                "write": p.write, "read": p.read})
-        })
-        .collect()
+/// Permissions (configure/write/read per user and vhost) or topic permissions (write/read
+/// per user, vhost and exchange): the same four read routes serve both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grants {
+    Permissions,
+    Topic,
 }
 
-fn topic_permissions_json(api: &Api, keep: impl Fn(&str, &str) -> bool) -> Vec<Value> {
-    api.core
-        .access_definitions()
-        .topic_permissions
-        .iter()
-        .filter(|p| keep(&p.user, &p.vhost))
-        .map(|p| {
-            json!({"user": p.user, "vhost": p.vhost, "exchange": p.exchange,
-                "write": p.write, "read": p.read})
-        })
-        .collect()
+fn grants_json(api: &Api, g: Grants, keep: impl Fn(&str, &str) -> bool) -> Vec<Value> {
+    let defs = api.core.access_definitions();
+    match g {
+        Grants::Permissions => defs
+            .permissions
+            .iter()
+            .filter(|p| keep(&p.user, &p.vhost))
+            .map(|p| {
+                json!({"user": p.user, "vhost": p.vhost, "configure": p.configure,
+                    "write": p.write, "read": p.read})
+            })
+            .collect(),
+        Grants::Topic => defs
+            .topic_permissions
+            .iter()
+            .filter(|p| keep(&p.user, &p.vhost))
+            .map(|p| {
+                json!({"user": p.user, "vhost": p.vhost, "exchange": p.exchange,
+                    "write": p.write, "read": p.read})
+            })
+            .collect(),
+    }
 }
 
-async fn list_permissions(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
-    auth.require_admin()?;
-    Ok(Json(Value::Array(permissions_json(&api, |_, _| true))))
+/// GET /api/permissions, /api/users/{user}/permissions, /api/vhosts/{vhost}/permissions
+/// and /api/permissions/{vhost}/{user}, and the same for topic permissions.
+fn grant_routes(g: Grants, base: &str, per: &str) -> Router<Api> {
+    Router::new()
+        .route(
+            base,
+            get(move |State(api): State<Api>, auth: Auth| async move {
+                auth.require_admin()?;
+                ApiResult::Ok(Json(Value::Array(grants_json(&api, g, |_, _| true))))
+            }),
+        )
+        .route(
+            &format!("/api/users/{{user}}/{per}"),
+            get(
+                move |State(api): State<Api>, auth: Auth, Path(user): Path<String>| async move {
+                    auth.require_admin()?;
+                    api.core
+                        .access()
+                        .user(&user)
+                        .ok_or_else(ApiError::not_found)?;
+                    let list = grants_json(&api, g, |u, _| u == user);
+                    ApiResult::Ok(Json(Value::Array(list)))
+                },
+            ),
+        )
+        .route(
+            &format!("/api/vhosts/{{vhost}}/{per}"),
+            get(
+                move |State(api): State<Api>, auth: Auth, Path(vhost): Path<String>| async move {
+                    auth.require_admin()?;
+                    api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
+                    let list = grants_json(&api, g, |_, v| v == vhost);
+                    ApiResult::Ok(Json(Value::Array(list)))
+                },
+            ),
+        )
 }
 
-async fn user_permissions(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(user): Path<String>,
+/// GET /api/permissions/{vhost}/{user}: one object; for topic permissions the list of the
+/// user's exchanges there.
+async fn show_grant(
+    api: &Api,
+    auth: &Auth,
+    g: Grants,
+    vhost: &str,
+    user: &str,
 ) -> ApiResult<Json<Value>> {
     auth.require_admin()?;
-    api.core
-        .access()
-        .user(&user)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(Value::Array(permissions_json(&api, |u, _| u == user))))
-}
-
-async fn vhost_permissions(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(vhost): Path<String>,
-) -> ApiResult<Json<Value>> {
-    auth.require_admin()?;
-    api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
-    Ok(Json(Value::Array(permissions_json(&api, |_, v| {
-        v == vhost
-    }))))
+    let list = grants_json(api, g, |u, v| u == user && v == vhost);
+    match g {
+        _ if list.is_empty() => Err(ApiError::not_found()),
+        Grants::Permissions => Ok(Json(list.into_iter().next().unwrap_or_default())),
+        Grants::Topic => Ok(Json(Value::Array(list))),
+    }
 }
 
 async fn show_permission(
@@ -395,12 +423,15 @@ async fn show_permission(
     auth: Auth,
     Path((vhost, user)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    auth.require_admin()?;
-    permissions_json(&api, |u, v| u == user && v == vhost)
-        .into_iter()
-        .next()
-        .map(Json)
-        .ok_or_else(ApiError::not_found)
+    show_grant(&api, &auth, Grants::Permissions, &vhost, &user).await
+}
+
+async fn show_topic_permission(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    show_grant(&api, &auth, Grants::Topic, &vhost, &user).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -464,53 +495,6 @@ async fn delete_permission(
     } else {
         Err(ApiError::not_found())
     }
-}
-
-async fn list_topic_permissions(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
-    auth.require_admin()?;
-    Ok(Json(Value::Array(topic_permissions_json(&api, |_, _| {
-        true
-    }))))
-}
-
-async fn user_topic_permissions(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(user): Path<String>,
-) -> ApiResult<Json<Value>> {
-    auth.require_admin()?;
-    api.core
-        .access()
-        .user(&user)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(Value::Array(topic_permissions_json(&api, |u, _| {
-        u == user
-    }))))
-}
-
-async fn vhost_topic_permissions(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(vhost): Path<String>,
-) -> ApiResult<Json<Value>> {
-    auth.require_admin()?;
-    api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
-    Ok(Json(Value::Array(topic_permissions_json(&api, |_, v| {
-        v == vhost
-    }))))
-}
-
-async fn show_topic_permission(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((vhost, user)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    auth.require_admin()?;
-    let list = topic_permissions_json(&api, |u, v| u == user && v == vhost);
-    if list.is_empty() {
-        return Err(ApiError::not_found());
-    }
-    Ok(Json(Value::Array(list)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,12 +5,14 @@
 
 use super::Api;
 use super::error::ApiError;
+use crate::broker::VHost;
 use crate::broker::access::{Access, ResourceKind};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// An authenticated management user.
 #[derive(Debug, Clone)]
@@ -62,6 +64,14 @@ impl Auth {
     /// monitors everywhere.
     pub fn sees_vhost(&self, api: &Api, vhost: &str) -> bool {
         self.is_monitor() || api.core.access().grant(&self.user, vhost).is_some()
+    }
+
+    /// The vhosts the user sees (only `only`, if given), by name.
+    pub fn vhosts(&self, api: &Api, only: Option<&str>) -> Vec<Arc<VHost>> {
+        let mut names = api.core.vhost_names();
+        names.retain(|n| only.is_none_or(|o| o == n) && self.sees_vhost(api, n));
+        names.sort();
+        names.iter().filter_map(|n| api.core.vhost(n)).collect()
     }
 
     /// Like `sees_vhost`, as RabbitMQ answers a vhost one may not see: 401.

@@ -101,14 +101,11 @@ async fn list_all(
     auth: Auth,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let mut names = api.core.vhost_names();
-    names.sort();
-    let mut out = Vec::new();
-    for name in names.iter().filter(|n| auth.sees_vhost(&api, n)) {
-        if let Some(v) = api.core.vhost(name) {
-            out.extend(of_vhost(&v));
-        }
-    }
+    let out = auth
+        .vhosts(&api, None)
+        .iter()
+        .flat_map(|v| of_vhost(v))
+        .collect();
     Ok(Json(q.apply(out)?))
 }
 

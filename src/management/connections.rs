@@ -351,18 +351,11 @@ pub fn consumers_of(api: &Api, q: &Queue) -> Vec<Value> {
 
 fn consumers_json(api: &Api, auth: &Auth, only: Option<&str>) -> Vec<Value> {
     let mut out = Vec::new();
-    let mut names = api.core.vhost_names();
-    names.sort();
-    for name in names {
-        if only.is_some_and(|o| o != name) || !auth.sees_vhost(api, &name) {
-            continue;
-        }
-        if let Some(v) = api.core.vhost(&name) {
-            let mut queues = v.queues();
-            queues.sort_by(|a, b| a.name.cmp(&b.name));
-            for q in queues {
-                out.extend(consumers_of(api, &q));
-            }
+    for v in auth.vhosts(api, only) {
+        let mut queues = v.queues();
+        queues.sort_by(|a, b| a.name.cmp(&b.name));
+        for q in queues {
+            out.extend(consumers_of(api, &q));
         }
     }
     out

@@ -68,16 +68,10 @@ fn sorted(mut list: Vec<(String, Arc<Exchange>)>) -> Vec<Value> {
 }
 
 fn visible(api: &Api, auth: &Auth, only: Option<&str>) -> Vec<(String, Arc<Exchange>)> {
-    let mut out = Vec::new();
-    for name in api.core.vhost_names() {
-        if only.is_some_and(|o| o != name) || !auth.sees_vhost(api, &name) {
-            continue;
-        }
-        if let Some(v) = api.core.vhost(&name) {
-            out.extend(v.exchanges().into_iter().map(|x| (name.clone(), x)));
-        }
-    }
-    out
+    auth.vhosts(api, only)
+        .into_iter()
+        .flat_map(|v| v.exchanges().into_iter().map(move |x| (v.name.clone(), x)))
+        .collect()
 }
 
 async fn list_all(

@@ -14,17 +14,52 @@ use serde_json::{Map, Value};
 
 pub fn routes() -> Router<Api> {
     Router::new()
-        .route("/api/policies", get(list_policies))
-        .route("/api/policies/{vhost}", get(vhost_policies))
+        .merge(routes_of(PolicyKind::Policy, "/api/policies"))
+        .merge(routes_of(PolicyKind::Operator, "/api/operator-policies"))
+}
+
+/// The same four routes for policies and operator policies, told apart by `kind`.
+fn routes_of(kind: PolicyKind, base: &str) -> Router<Api> {
+    type Named = Path<(String, String)>;
+    Router::new()
         .route(
-            "/api/policies/{vhost}/{name}",
-            get(show_policy).put(put_policy).delete(delete_policy),
+            base,
+            get(move |State(api): State<Api>, auth: Auth| async move {
+                if kind == PolicyKind::Operator {
+                    auth.require_monitor()?;
+                }
+                ApiResult::Ok(Json(Value::Array(list(&api, &auth, kind, None))))
+            }),
         )
-        .route("/api/operator-policies", get(list_operator))
-        .route("/api/operator-policies/{vhost}", get(vhost_operator))
         .route(
-            "/api/operator-policies/{vhost}/{name}",
-            get(show_operator).put(put_operator).delete(delete_operator),
+            &format!("{base}/{{vhost}}"),
+            get(
+                move |State(api): State<Api>, auth: Auth, Path(vhost): Path<String>| async move {
+                    auth.require_vhost(&api, &vhost)?;
+                    ApiResult::Ok(Json(Value::Array(list(&api, &auth, kind, Some(&vhost)))))
+                },
+            ),
+        )
+        .route(
+            &format!("{base}/{{vhost}}/{{name}}"),
+            get(
+                move |State(api): State<Api>, auth: Auth, Path((vhost, name)): Named| async move {
+                    show(&api, &auth, kind, &vhost, &name)
+                },
+            )
+            .put(
+                move |State(api): State<Api>,
+                      auth: Auth,
+                      Path((vhost, name)): Named,
+                      body: axum::body::Bytes| async move {
+                    put(&api, &auth, kind, &vhost, &name, &body)
+                },
+            )
+            .delete(
+                move |State(api): State<Api>, auth: Auth, Path((vhost, name)): Named| async move {
+                    delete(&api, &auth, kind, &vhost, &name)
+                },
+            ),
         )
 }
 
@@ -116,96 +151,4 @@ fn delete(
     } else {
         Err(ApiError::not_found())
     }
-}
-
-async fn list_policies(State(api): State<Api>, auth: Auth) -> Json<Value> {
-    Json(Value::Array(list(&api, &auth, PolicyKind::Policy, None)))
-}
-
-async fn vhost_policies(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(vhost): Path<String>,
-) -> ApiResult<Json<Value>> {
-    auth.require_vhost(&api, &vhost)?;
-    Ok(Json(Value::Array(list(
-        &api,
-        &auth,
-        PolicyKind::Policy,
-        Some(&vhost),
-    ))))
-}
-
-async fn show_policy(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((vhost, name)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    show(&api, &auth, PolicyKind::Policy, &vhost, &name)
-}
-
-async fn put_policy(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((vhost, name)): Path<(String, String)>,
-    body: axum::body::Bytes,
-) -> ApiResult<StatusCode> {
-    put(&api, &auth, PolicyKind::Policy, &vhost, &name, &body)
-}
-
-async fn delete_policy(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((vhost, name)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    delete(&api, &auth, PolicyKind::Policy, &vhost, &name)
-}
-
-async fn list_operator(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
-    auth.require_monitor()?;
-    Ok(Json(Value::Array(list(
-        &api,
-        &auth,
-        PolicyKind::Operator,
-        None,
-    ))))
-}
-
-async fn vhost_operator(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(vhost): Path<String>,
-) -> ApiResult<Json<Value>> {
-    auth.require_vhost(&api, &vhost)?;
-    Ok(Json(Value::Array(list(
-        &api,
-        &auth,
-        PolicyKind::Operator,
-        Some(&vhost),
-    ))))
-}
-
-async fn show_operator(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((vhost, name)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    show(&api, &auth, PolicyKind::Operator, &vhost, &name)
-}
-
-async fn put_operator(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((vhost, name)): Path<(String, String)>,
-    body: axum::body::Bytes,
-) -> ApiResult<StatusCode> {
-    put(&api, &auth, PolicyKind::Operator, &vhost, &name, &body)
-}
-
-async fn delete_operator(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((vhost, name)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    delete(&api, &auth, PolicyKind::Operator, &vhost, &name)
 }

@@ -123,15 +123,11 @@ pub fn queue_json(api: &Api, q: &Queue) -> Value {
 }
 
 fn visible(api: &Api, auth: &Auth, only: Option<&str>) -> Vec<Arc<Queue>> {
-    let mut out = Vec::new();
-    for name in api.core.vhost_names() {
-        if only.is_some_and(|o| o != name) || !auth.sees_vhost(api, &name) {
-            continue;
-        }
-        if let Some(v) = api.core.vhost(&name) {
-            out.extend(v.queues());
-        }
-    }
+    let mut out: Vec<Arc<Queue>> = auth
+        .vhosts(api, only)
+        .iter()
+        .flat_map(|v| v.queues())
+        .collect();
     out.sort_by(|a, b| (&a.vhost, &a.name).cmp(&(&b.vhost, &b.name)));
     out
 }
