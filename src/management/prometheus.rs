@@ -452,12 +452,13 @@ impl Snapshot {
                 "Open TCP sockets",
                 self.connections.len() as u64,
             )?;
-            // What the memory alarm compares with the limit, as RabbitMQ's figure is.
+            // The process's resident set where the OS tells (the alarm watches the broker's own
+            // smaller account of message and buffer memory, `mem_used`).
             w.one(
                 Gauge,
                 "process_resident_memory_bytes",
                 "Memory used in bytes",
-                n.mem_used,
+                n.mem_rss.unwrap_or(n.mem_used),
             )?;
             if let Some(free) = n.disk_free {
                 w.one(
