@@ -65,6 +65,8 @@ fn start_broker(args: &Args, port: u16) -> std::io::Result<Child> {
         .arg(&args.watermark)
         .arg("--log-level")
         .arg("warn")
+        .arg("--no-management")
+        .arg("--no-prometheus")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     match &args.data_dir {

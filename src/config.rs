@@ -57,6 +57,20 @@ pub struct Config {
     #[arg(long)]
     pub no_management: bool,
 
+    /// Address of the Prometheus metrics (rabbitmq_prometheus's /metrics,
+    /// /metrics/per-object and /metrics/detailed).
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        default_value = "0.0.0.0:15692",
+        conflicts_with = "no_prometheus"
+    )]
+    pub prometheus_listen: SocketAddr,
+
+    /// Serve no Prometheus metrics.
+    #[arg(long)]
+    pub no_prometheus: bool,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,

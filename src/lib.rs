@@ -51,6 +51,7 @@ pub struct Broker {
     addr: SocketAddr,
     tls_addr: Option<SocketAddr>,
     management_addr: Option<SocketAddr>,
+    prometheus_addr: Option<SocketAddr>,
     core: Arc<broker::Core>,
     stop: tokio::sync::watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
@@ -107,6 +108,11 @@ impl Broker {
         self.management_addr
     }
 
+    /// Where the Prometheus metrics are served, if the broker was built with them.
+    pub fn prometheus_addr(&self) -> Option<SocketAddr> {
+        self.prometheus_addr
+    }
+
     /// The URL a client connects with: guest/guest on vhost "/".
     pub fn url(&self) -> String {
         format!("amqp://guest:guest@{}/%2f", self.addr)
@@ -132,6 +138,7 @@ pub struct BrokerBuilder {
     data_dir: Option<PathBuf>,
     tls: Option<tls::TlsSettings>,
     management: bool,
+    prometheus: bool,
 }
 
 impl BrokerBuilder {
@@ -158,6 +165,13 @@ impl BrokerBuilder {
     /// ([`Broker::management_addr`]).
     pub fn management(mut self) -> Self {
         self.management = true;
+        self
+    }
+
+    /// Also serves the Prometheus metrics (rabbitmq_prometheus's `/metrics`), on the plain
+    /// listener's IP and a free port ([`Broker::prometheus_addr`]).
+    pub fn prometheus(mut self) -> Self {
+        self.prometheus = true;
         self
     }
 
@@ -203,6 +217,15 @@ impl BrokerBuilder {
             Some(l) => Some(l.local_addr()?),
             None => None,
         };
+        let prometheus = if self.prometheus {
+            Some(bind(SocketAddr::new(addr.ip(), 0))?)
+        } else {
+            None
+        };
+        let prometheus_addr = match &prometheus {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("warren")
@@ -220,6 +243,14 @@ impl BrokerBuilder {
                             Err(e) => tracing::error!("cannot serve on {addr}: {e}"),
                         }
                     }
+                    let rates = Arc::new(management::rates::Rates::default());
+                    if management.is_some() || prometheus.is_some() {
+                        tokio::spawn(management::rates::sample_until(
+                            rates.clone(),
+                            serving.clone(),
+                            stop_rx.clone(),
+                        ));
+                    }
                     if let Some(l) = management {
                         match tokio::net::TcpListener::from_std(l) {
                             Ok(l) => {
@@ -228,10 +259,24 @@ impl BrokerBuilder {
                                     l,
                                     serving.clone(),
                                     infos,
+                                    rates.clone(),
                                     stop_rx.clone(),
                                 ));
                             }
                             Err(e) => tracing::error!("cannot serve the management API: {e}"),
+                        }
+                    }
+                    if let Some(l) = prometheus {
+                        match tokio::net::TcpListener::from_std(l) {
+                            Ok(l) => {
+                                tokio::spawn(management::prometheus::serve(
+                                    l,
+                                    serving.clone(),
+                                    rates,
+                                    stop_rx.clone(),
+                                ));
+                            }
+                            Err(e) => tracing::error!("cannot serve the Prometheus metrics: {e}"),
                         }
                     }
                     server::serve(listeners, serving, stop_rx).await;
@@ -241,6 +286,7 @@ impl BrokerBuilder {
             addr,
             tls_addr,
             management_addr,
+            prometheus_addr,
             core,
             stop,
             thread: Some(thread),

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 use warren::broker::Core;
 use warren::config::Config;
+use warren::management::prometheus;
+use warren::management::rates::{self, Rates};
 use warren::server::Listener;
 
 fn main() -> ExitCode {
@@ -83,6 +85,20 @@ fn main() -> ExitCode {
                 }
             }
         };
+        let prometheus = if config.no_prometheus {
+            None
+        } else {
+            match tokio::net::TcpListener::bind(config.prometheus_listen).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::error!(
+                        "cannot listen on {} for the Prometheus metrics: {e} (--prometheus-listen picks another address, --no-prometheus turns them off)",
+                        config.prometheus_listen
+                    );
+                    return ExitCode::FAILURE;
+                }
+            }
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -98,9 +114,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         let core = Arc::new(core);
+        let rates = Arc::new(Rates::default());
+        if management.is_some() || prometheus.is_some() {
+            tokio::spawn(rates::sample_until(rates.clone(), core.clone(), stop_rx.clone()));
+        }
         if let Some(l) = management {
             let infos = warren::server::listener_infos(&listeners);
-            tokio::spawn(warren::management::serve(l, core.clone(), infos, stop_rx.clone()));
+            tokio::spawn(warren::management::serve(
+                l,
+                core.clone(),
+                infos,
+                rates.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(l) = prometheus {
+            tokio::spawn(prometheus::serve(l, core.clone(), rates, stop_rx.clone()));
         }
         warren::server::serve(listeners, core, stop_rx).await;
         ExitCode::SUCCESS

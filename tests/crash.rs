@@ -31,6 +31,7 @@ fn spawn(dir: &Path, port: u16) -> Child {
             "--log-level",
             "warn",
             "--no-management",
+            "--no-prometheus",
         ])
         .arg("--data-dir")
         .arg(dir)

@@ -436,6 +436,7 @@ fn unusable_certificate_files_stop_the_broker_at_startup() {
             .args([
                 "--in-memory",
                 "--no-management",
+                "--no-prometheus",
                 "--listen",
                 "127.0.0.1:0",
                 "--tls-listen",

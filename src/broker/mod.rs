@@ -28,6 +28,7 @@
 pub mod access;
 pub mod alarm;
 pub mod backlog;
+pub mod churn;
 pub mod connection_info;
 pub mod consumer;
 pub mod dead_letter;
@@ -84,6 +85,8 @@ pub struct Core {
     replies: Arc<reply_to::Registry>,
     /// `--max-message-size`: read by each connection as it opens.
     max_message_size: AtomicU64,
+    /// Connections and channels opened and closed; queue churn of deleted vhosts.
+    churn: churn::Churn,
 }
 
 /// An open connection as the broker tracks it.
@@ -238,6 +241,7 @@ impl Core {
             next_connection: AtomicU64::new(1),
             replies: Arc::default(),
             max_message_size: AtomicU64::new(crate::broker::message::DEFAULT_MAX_MESSAGE_SIZE),
+            churn: churn::Churn::default(),
         }
     }
 
@@ -269,6 +273,7 @@ impl Core {
             return false;
         };
         v.close(false);
+        v.queue_churn().add_to(&self.churn.retired_queues);
         self.force_close(
             |c| c.info.vhost == name,
             &format!("vhost '{name}' is deleted"),
@@ -328,6 +333,7 @@ impl Core {
         sink: UnboundedSender<consumer::Outbound>,
         channels: Arc<AtomicU32>,
     ) {
+        churn::bump(&self.churn.connections_opened);
         self.connections.insert(
             info.id,
             Registered {
@@ -371,7 +377,31 @@ impl Core {
     }
 
     pub fn unregister_connection(&self, id: u64) {
-        self.connections.remove(&id);
+        if self.connections.remove(&id).is_some() {
+            churn::bump(&self.churn.connections_closed);
+        }
+    }
+
+    /// The counters connections keep up to date as their channels open and close.
+    pub fn churn(&self) -> &churn::Churn {
+        &self.churn
+    }
+
+    /// Connections, channels and queues opened and closed since the broker started.
+    pub fn churn_counts(&self) -> churn::ChurnCounts {
+        let c = &self.churn;
+        let mut out = churn::ChurnCounts {
+            connections_opened: c.connections_opened.load(Ordering::Relaxed),
+            connections_closed: c.connections_closed.load(Ordering::Relaxed),
+            channels_opened: c.channels_opened.load(Ordering::Relaxed),
+            channels_closed: c.channels_closed.load(Ordering::Relaxed),
+            ..Default::default()
+        };
+        out.add_queues(&c.retired_queues);
+        for v in self.vhosts.iter() {
+            out.add_queues(v.queue_churn());
+        }
+        out
     }
 
     /// Closes the connections `which` picks with 320 CONNECTION_FORCED and `reason`.

@@ -118,6 +118,8 @@ pub struct VHost {
     /// Held while a policy change is put into effect on every queue and exchange, so the
     /// last change made is the last applied (first in the lock order, see `broker`).
     policy_changes: Mutex<()>,
+    /// Queues declared, created and deleted here, for the churn metrics.
+    queue_churn: super::churn::QueueChurn,
     me: Weak<VHost>,
 }
 
@@ -180,8 +182,14 @@ impl VHost {
             max_queues: AtomicU64::new(u64::MAX),
             policies: RwLock::default(),
             policy_changes: Mutex::new(()),
+            queue_churn: Default::default(),
             me,
         }
+    }
+
+    /// Queues declared, created and deleted in this vhost.
+    pub fn queue_churn(&self) -> &super::churn::QueueChurn {
+        &self.queue_churn
     }
 
     /// The policies in effect now.
@@ -762,11 +770,13 @@ impl VHost {
             }
         };
         if created {
+            super::churn::bump(&self.queue_churn.created);
             self.topology_changed();
             if q.store_id().is_some() {
                 self.persist();
             }
         }
+        super::churn::bump(&self.queue_churn.declared);
         let (m, c) = q.counts();
         Ok((q, m, c))
     }
@@ -830,6 +840,7 @@ impl VHost {
         if !removed {
             return 0;
         }
+        super::churn::bump(&self.queue_churn.deleted);
         let n = q.mark_deleted();
         self.unbind_everywhere(&Destination::Queue(q.name.clone()));
         self.topology_changed();

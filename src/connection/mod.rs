@@ -9,6 +9,7 @@ mod writer;
 pub use handshake::{CHANNEL_MAX, External, FRAME_MAX, HEARTBEAT, server_properties};
 
 use crate::broker::alarm::AlarmSet;
+use crate::broker::churn;
 use crate::broker::connection_info::{ConnectionInfo, ConnectionStats};
 use crate::broker::consumer::{DurabilityNotice, Outbound};
 use crate::broker::memory::{self, MemoryAlarm};
@@ -688,6 +689,7 @@ impl Connection {
                 self.channels
                     .insert(ch, Slot::Open(Box::new(Channel::new(ch))));
                 self.session.open_channels.fetch_add(1, Ordering::Relaxed);
+                churn::bump(&self.session.core.churn().channels_opened);
                 self.send(
                     ch,
                     Method::ChannelOpenOk(ChannelOpenOk {
@@ -714,6 +716,7 @@ impl Connection {
             (Some(Slot::Open(c)), ChannelFrame::Method(Method::ChannelClose(_))) if c.is_idle() => {
                 let mut c = c_take(&mut self.channels, ch);
                 self.session.open_channels.fetch_sub(1, Ordering::Relaxed);
+                churn::bump(&self.session.core.churn().channels_closed);
                 let mut ctx = self.session.context();
                 c.teardown(&mut ctx);
                 self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
@@ -745,6 +748,7 @@ impl Connection {
         self.send(ch, e.close_method());
         if let Some(Slot::Open(_)) = self.channels.insert(ch, Slot::Closing) {
             self.session.open_channels.fetch_sub(1, Ordering::Relaxed);
+            churn::bump(&self.session.core.churn().channels_closed);
         }
         Ok(())
     }
@@ -836,7 +840,12 @@ impl Connection {
             return;
         }
         let channels = std::mem::take(&mut self.channels);
-        self.session.open_channels.store(0, Ordering::Relaxed);
+        let open = self.session.open_channels.swap(0, Ordering::Relaxed);
+        self.session
+            .core
+            .churn()
+            .channels_closed
+            .fetch_add(u64::from(open), Ordering::Relaxed);
         for (_, slot) in channels {
             if let Slot::Open(mut c) = slot {
                 let mut ctx = self.session.context();

@@ -15,6 +15,7 @@ mod exchanges;
 mod messages;
 mod overview;
 mod policies;
+pub mod prometheus;
 mod query;
 mod queues;
 pub mod rates;
@@ -81,32 +82,24 @@ pub fn router(api: Api) -> Router {
         .with_state(api)
 }
 
-/// Serves the management API on `listener` until `shutdown` turns true, sampling rates
-/// meanwhile.
+/// Serves the management API on `listener` until `shutdown` turns true. `rates` must be
+/// sampled meanwhile ([`rates::sample_until`]), once however many listeners read them.
 pub async fn serve(
     listener: TcpListener,
     core: Arc<Core>,
     listeners: Vec<ListenerInfo>,
+    rates: Arc<rates::Rates>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let api = Api {
-        core: core.clone(),
-        rates: Arc::default(),
+        core,
+        rates,
         listeners: Arc::new(listeners),
         started: std::time::Instant::now(),
     };
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("management API on http://{addr}/api/");
     }
-    let rates = api.rates.clone();
-    let sampler = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(rates::SAMPLE_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            rates.sample(&core).await;
-        }
-    });
     let app = router(api).into_make_service_with_connect_info::<SocketAddr>();
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
@@ -117,5 +110,4 @@ pub async fn serve(
     {
         tracing::error!("management API stopped: {e}");
     }
-    sampler.abort();
 }

@@ -133,6 +133,27 @@ pub const CHANNEL_FIELDS: [&str; 12] = [
     "deliver_get",
 ];
 
+/// Samples `core` into `rates` every [`SAMPLE_INTERVAL`] until `shutdown` turns true: one
+/// sampler for the management API and the Prometheus metrics alike.
+pub async fn sample_until(
+    rates: Arc<Rates>,
+    core: Arc<Core>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = tick.tick() => rates.sample(&core).await,
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 impl Rates {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
