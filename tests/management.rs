@@ -470,3 +470,55 @@ fn permissions_and_topic_permissions_read_back_by_user_and_by_vhost() {
         Some(1)
     );
 }
+
+/// A raw GET: the status line and headers (lower-cased names), and the body.
+fn raw_get(b: &Broker, path: &str, extra: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let addr = b.management_addr().expect("management");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (head.to_lowercase(), body.to_owned())
+}
+
+#[test]
+fn the_web_ui_is_served_from_the_binary_with_its_content_types() {
+    let b = broker();
+    let (head, body) = raw_get(&b, "/", "");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(head.contains("content-security-policy: default-src 'self'"));
+    assert!(body.contains("/ui/app.js"));
+    let (head, body) = raw_get(&b, "/ui/app.js", "");
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    assert!(head.contains("cache-control: no-cache"), "{head}");
+    assert!(body.contains("whoami"));
+    let (head, _) = raw_get(&b, "/ui/pages/queues.js", "");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let (head, _) = raw_get(&b, "/ui/style.css", "");
+    assert!(head.contains("content-type: text/css"), "{head}");
+
+    // A browser that has the file revalidates it for nothing.
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .expect("an etag")
+        .to_owned();
+    let (head, body) = raw_get(&b, "/ui/style.css", &format!("If-None-Match: {etag}\r\n"));
+    assert!(head.starts_with("http/1.1 304"), "{head}");
+    assert!(body.is_empty());
+
+    // Unknown files are the API's 404, and the API itself still needs a login.
+    let (head, body) = raw_get(&b, "/ui/nope.js", "");
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+    assert!(body.contains("Object Not Found"));
+    let (head, _) = raw_get(&b, "/api/overview", "");
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+}

@@ -3,7 +3,8 @@
 //!
 //! Handlers are thin: they parse the request, call the broker core, and write RabbitMQ's
 //! JSON. One file per resource family; `auth` has the tag rules, `error` the error bodies,
-//! `query` RabbitMQ's list parameters, `rates` the sampler behind every `*_details.rate`.
+//! `query` RabbitMQ's list parameters, `rates` the sampler behind every `*_details.rate`,
+//! `ui` the embedded web UI served at `/`.
 
 mod access;
 mod auth;
@@ -19,6 +20,7 @@ pub mod prometheus;
 mod query;
 mod queues;
 pub mod rates;
+mod ui;
 
 use crate::broker::Core;
 use axum::Router;
@@ -78,6 +80,7 @@ pub fn router(api: Api) -> Router {
         .merge(access::routes())
         .merge(definitions::routes())
         .merge(policies::routes())
+        .merge(ui::routes())
         .fallback(|| async { error::ApiError::not_found() })
         .with_state(api)
 }
