@@ -27,14 +27,14 @@ impl Output {
     /// with --formatter json, whose stdout is the JSON alone.
     pub fn info(&self, line: &str) {
         if !self.quiet && self.formatter == Formatter::Table {
-            println!("{line}");
+            line_out(line);
         }
     }
 
     /// What a command that changes something says it is doing (`Adding user "alice" ...`).
     pub fn action(&self, line: &str) {
         if !self.quiet {
-            println!("{line}");
+            line_out(line);
         }
     }
 
@@ -46,6 +46,12 @@ impl Output {
             Formatter::Json => write_json(&mut out, columns, rows),
         }
     }
+}
+
+/// A line on stdout; a closed stdout (`| head`) is not worth a panic, and the data that
+/// follows reports it.
+fn line_out(line: &str) {
+    let _ = writeln!(io::stdout(), "{line}");
 }
 
 pub fn write_table(

@@ -256,6 +256,8 @@ pub enum Command {
 pub fn run(args: &CtlArgs) -> u8 {
     match execute(args) {
         Ok(()) => 0,
+        // stdout closed early (`warren ctl list_queues | head`): done, as for any filter.
+        Err(f) if f.code == 0 => 0,
         Err(f) => {
             eprintln!("Error:\n{}", f.message);
             f.code
@@ -557,6 +559,9 @@ fn list(
 }
 
 fn io_failure(e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Failure::new(0, "");
+    }
     Failure::new(exit::IOERR, e.to_string())
 }
 
@@ -614,8 +619,8 @@ fn status(api: &Client, out: &Output) -> Done {
             "memory": {"used": node["mem_used"], "limit": node["mem_limit"]},
             "disk": {"free": node["disk_free"], "limit": node["disk_free_limit"]},
         });
-        println!("{summary}");
-        return Ok(());
+        let mut stdout = std::io::stdout().lock();
+        return writeln!(stdout, "{summary}").map_err(io_failure);
     }
     let s = |v: &Value| format::cell("", v);
     out.info(&format!("Status of node {} ...", s(&overview["node"])));
