@@ -10,9 +10,14 @@ use std::sync::Arc;
 #[command(
     name = "warren",
     version,
-    about = "An AMQP 0-9-1 message broker that speaks RabbitMQ's dialect"
+    about = "An AMQP 0-9-1 message broker that speaks RabbitMQ's dialect",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Config {
+    /// Without a subcommand `warren` runs the broker with the flags below.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to accept AMQP connections on; repeat for several.
     #[arg(
         long = "listen",
@@ -115,6 +120,13 @@ pub struct Config {
     /// bindings) at start, as `rabbitmqctl import_definitions` does.
     #[arg(long, value_name = "FILE")]
     pub definitions: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Manage a running broker (Warren or RabbitMQ) over its management HTTP API with
+    /// rabbitmqctl's commands: `warren ctl list_queues name messages`.
+    Ctl(crate::ctl::CtlArgs),
 }
 
 /// `NAME:PASSWORD`, split at the first colon (a password may contain colons).

@@ -8,6 +8,7 @@
 //! - [`error`]: the one mapping from errors to AMQP reply codes and texts.
 //! - [`store`]: durable definitions and the message log on disk.
 //! - [`server`], [`config`]: the listeners and the command line; [`tls`]: amqps settings.
+//! - [`ctl`]: `warren ctl`, rabbitmqctl's everyday commands as a client of the management API.
 //!
 //! # Embedding
 //! A test can run a broker in-process on an ephemeral loopback port:
@@ -33,6 +34,7 @@ pub mod broker;
 pub mod channel;
 pub mod config;
 pub mod connection;
+pub mod ctl;
 pub mod error;
 pub mod hash;
 pub mod management;

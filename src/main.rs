@@ -5,13 +5,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 use warren::broker::Core;
-use warren::config::Config;
+use warren::config::{Command, Config};
 use warren::management::prometheus;
 use warren::management::rates::{self, Rates};
 use warren::server::Listener;
 
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let config = match Config::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    if let Some(Command::Ctl(args)) = &config.command {
+        return ExitCode::from(warren::ctl::run(args));
+    }
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -134,6 +140,17 @@ fn main() -> ExitCode {
         warren::server::serve(listeners, core, stop_rx).await;
         ExitCode::SUCCESS
     })
+}
+
+/// Prints clap's message; `warren ctl` exits 64 on a usage error as rabbitmqctl does, the
+/// broker 2 as before.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if !e.use_stderr() {
+        return ExitCode::SUCCESS; // --help, --version
+    }
+    let ctl = std::env::args().nth(1).is_some_and(|a| a == "ctl");
+    ExitCode::from(if ctl { warren::ctl::exit::USAGE } else { 2 })
 }
 
 /// --vhost, --user and --definitions: what a fresh broker should hold besides guest on "/".
