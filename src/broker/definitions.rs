@@ -342,6 +342,11 @@ impl Core {
                 doc.append(a);
             }
             doc.insert("global_parameters".into(), Value::Array(Vec::new()));
+            // RabbitMQ writes both sections even when they are empty.
+            for section in ["parameters", "policies"] {
+                doc.entry(section)
+                    .or_insert_with(|| Value::Array(Vec::new()));
+            }
         }
         if let Some(v) = vhost {
             let in_vhost = |list: Vec<Value>| -> Vec<Value> {

@@ -250,6 +250,14 @@ fn vhost_json(api: &Api, name: &str) -> Value {
         &api.rates
             .rates(&Key::Vhost(name.to_owned()), CHANNEL_FIELDS.len()),
     );
+    // Bytes of the vhost's open connections, as of the last sample.
+    let (mut recv, mut send) = (0u64, 0u64);
+    for c in api.core.connections().iter().filter(|c| c.vhost == name) {
+        if let Some(s) = api.rates.connection(c.id) {
+            recv += s.recv_oct;
+            send += s.send_oct;
+        }
+    }
     let description = if name == "/" {
         "Default virtual host"
     } else {
@@ -270,6 +278,10 @@ fn vhost_json(api: &Api, name: &str) -> Value {
         "messages_ready_details": {"rate": 0.0},
         "messages_unacknowledged": unacked,
         "messages_unacknowledged_details": {"rate": 0.0},
+        "recv_oct": recv,
+        "recv_oct_details": {"rate": 0.0},
+        "send_oct": send,
+        "send_oct_details": {"rate": 0.0},
     })
 }
 
