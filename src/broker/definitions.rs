@@ -145,6 +145,13 @@ impl Core {
         }
         out.users = model.users.len();
         self.access.merge(model);
+        // Each vhost saves its durable definitions once, after the whole import.
+        let _batches: Vec<_> = self
+            .vhost_names()
+            .iter()
+            .filter_map(|n| self.vhost(n))
+            .map(|v| v.batch())
+            .collect();
         for x in topology.exchanges {
             let Some(v) = self.vhost(&x.vhost) else {
                 out.skipped

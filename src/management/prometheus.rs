@@ -892,7 +892,7 @@ impl Snapshot {
             Endpoint::PerObject => "per-object",
             Endpoint::Detailed { .. } => "detailed",
         };
-        let node = node_name();
+        let node = node_name().to_owned();
         let identity = vec![
             ("rabbitmq_node", node.clone()),
             ("rabbitmq_cluster", node),

@@ -74,6 +74,15 @@ fn project(item: &Value, columns: &[&str]) -> Value {
 }
 
 impl ListQuery {
+    /// No parameter asks to filter, sort, project or page: the list goes out as it is.
+    pub fn is_plain(&self) -> bool {
+        self.page.is_none()
+            && self.name.as_deref().is_none_or(str::is_empty)
+            && self.sort.as_deref().is_none_or(str::is_empty)
+            && self.sort_reverse.is_none()
+            && self.columns.as_deref().is_none_or(str::is_empty)
+    }
+
     /// Applies the query to `items` (already in the default order): the plain list, or the
     /// paginated envelope when `page` is given.
     pub fn apply(&self, mut items: Vec<Value>) -> Result<Value, ApiError> {

@@ -8,7 +8,7 @@ use super::exchanges::json_body;
 use super::messages::got_json;
 use super::query::ListQuery;
 use super::rates::{Key, QUEUE_FIELDS, queue_values};
-use super::{Api, node_name, with_rates};
+use super::{Api, node_name};
 use crate::broker::access::{Access, ResourceKind};
 use crate::broker::json::{table, table_json};
 use crate::broker::queue::Queue;
@@ -17,7 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -58,7 +58,98 @@ pub fn iso_time(ms: u64) -> String {
     )
 }
 
-pub fn queue_json(api: &Api, q: &Queue) -> Value {
+/// `{"rate": r}`.
+#[derive(Debug, Serialize)]
+struct Rate {
+    rate: f64,
+}
+
+/// A queue's `message_stats`: each counter and its `_details`, serialised straight from the
+/// numbers (a list of 10,000 queues builds no maps for them).
+#[derive(Debug)]
+struct MessageStats {
+    values: Vec<u64>,
+    rates: Vec<f64>,
+}
+
+/// The `_details` names of `QUEUE_FIELDS[..9]`, in the same order.
+const DETAILS: [&str; 9] = [
+    "publish_details",
+    "deliver_details",
+    "deliver_no_ack_details",
+    "get_details",
+    "get_no_ack_details",
+    "get_empty_details",
+    "redeliver_details",
+    "ack_details",
+    "deliver_get_details",
+];
+
+impl Serialize for MessageStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(DETAILS.len() * 2))?;
+        for (i, details) in DETAILS.iter().enumerate() {
+            m.serialize_entry(QUEUE_FIELDS[i], &self.values[i])?;
+            m.serialize_entry(
+                details,
+                &Rate {
+                    rate: self.rates[i],
+                },
+            )?;
+        }
+        m.end()
+    }
+}
+
+/// A queue as /api/queues shows it, RabbitMQ's fields in its order.
+#[derive(Debug, Serialize)]
+pub struct QueueRow<'a> {
+    arguments: Value,
+    auto_delete: bool,
+    consumer_capacity: f64,
+    consumer_utilisation: f64,
+    consumers: usize,
+    durable: bool,
+    effective_policy_definition: Map<String, Value>,
+    exclusive: bool,
+    exclusive_consumer_tag: Option<String>,
+    head_message_timestamp: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_since: Option<String>,
+    /// What the ready messages' bodies hold in memory; Warren does not account the rest
+    /// per queue.
+    memory: u64,
+    message_bytes: u64,
+    message_bytes_paged_out: u64,
+    message_bytes_persistent: u64,
+    message_bytes_ram: u64,
+    message_bytes_ready: u64,
+    message_bytes_unacknowledged: u64,
+    message_stats: MessageStats,
+    messages: u64,
+    messages_details: Rate,
+    messages_paged_out: u64,
+    messages_persistent: u64,
+    messages_ram: u64,
+    messages_ready: u64,
+    messages_ready_details: Rate,
+    messages_ready_ram: u64,
+    messages_unacknowledged: u64,
+    messages_unacknowledged_details: Rate,
+    messages_unacknowledged_ram: u64,
+    name: &'a str,
+    node: &'static str,
+    operator_policy: Option<String>,
+    policy: Option<String>,
+    single_active_consumer_tag: Option<String>,
+    state: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    vhost: &'a str,
+}
+
+pub fn queue_row<'a>(api: &Api, q: &'a Queue) -> QueueRow<'a> {
     let i = q.info();
     let policy = q.policy_status();
     let c = &i.counters;
@@ -67,59 +158,82 @@ pub fn queue_json(api: &Api, q: &Queue) -> Value {
     let key = Key::Queue(q.vhost.clone(), q.name.clone());
     let rates = api.rates.rates(&key, QUEUE_FIELDS.len());
     let values = queue_values(c, i.ready);
-    let mut stats = Map::new();
-    // publish .. deliver_get are message_stats; the depths have their own details.
-    with_rates(&mut stats, &QUEUE_FIELDS[..9], &values[..9], &rates[..9]);
-    let active = i.consumers.iter().find(|c| c.active);
-    let single_active = i.single_active_consumer;
-    let exclusive_tag = i.consumers.iter().find(|c| c.exclusive).map(|c| &*c.tag);
-    let mut o = json!({
-        "arguments": table_json(&q.settings.arguments),
-        "auto_delete": q.settings.auto_delete,
-        "consumer_capacity": if i.consumers.is_empty() { 0.0 } else { 1.0 },
-        "consumer_utilisation": if i.consumers.is_empty() { 0.0 } else { 1.0 },
-        "consumers": i.consumers.len(),
-        "durable": q.settings.durable,
-        "effective_policy_definition": policy.effective_policy_definition,
-        "exclusive": q.owner.is_some(),
-        "exclusive_consumer_tag": exclusive_tag,
-        "head_message_timestamp": null,
-        // What the ready messages' bodies hold in memory; Warren does not account the rest
-        // per queue.
-        "memory": i.ready_bytes,
-        "message_bytes": i.ready_bytes,
-        "message_bytes_paged_out": 0,
-        "message_bytes_persistent": 0,
-        "message_bytes_ram": i.ready_bytes,
-        "message_bytes_ready": i.ready_bytes,
-        "message_bytes_unacknowledged": 0,
-        "message_stats": stats,
-        "messages": messages,
-        "messages_details": {"rate": rates[9]},
-        "messages_paged_out": i.paged_out,
-        "messages_persistent": 0,
-        "messages_ram": messages - i.paged_out.min(messages),
-        "messages_ready": i.ready,
-        "messages_ready_details": {"rate": rates[10]},
-        "messages_ready_ram": i.ready - i.paged_out.min(i.ready),
-        "messages_unacknowledged": unacked,
-        "messages_unacknowledged_details": {"rate": rates[11]},
-        "messages_unacknowledged_ram": unacked,
-        "name": q.name,
-        "node": node_name(),
-        "operator_policy": policy.operator_policy,
-        "policy": policy.policy,
-        "single_active_consumer_tag": if single_active { active.map(|c| &*c.tag) } else { None },
-        "state": "running",
-        "type": "classic",
-        "vhost": q.vhost,
-    });
-    if i.consumers.is_empty()
-        && let Value::Object(m) = &mut o
-    {
-        m.insert("idle_since".into(), json!(iso_time(i.last_used)));
+    let idle = i.consumers.is_empty();
+    let capacity = if idle { 0.0 } else { 1.0 };
+    let single_active = i
+        .consumers
+        .iter()
+        .find(|c| c.active)
+        .filter(|_| i.single_active_consumer)
+        .map(|c| c.tag.to_string());
+    QueueRow {
+        arguments: table_json(&q.settings.arguments),
+        auto_delete: q.settings.auto_delete,
+        consumer_capacity: capacity,
+        consumer_utilisation: capacity,
+        consumers: i.consumers.len(),
+        durable: q.settings.durable,
+        effective_policy_definition: policy.effective_policy_definition,
+        exclusive: q.owner.is_some(),
+        exclusive_consumer_tag: i
+            .consumers
+            .iter()
+            .find(|c| c.exclusive)
+            .map(|c| c.tag.to_string()),
+        head_message_timestamp: None,
+        idle_since: idle.then(|| iso_time(i.last_used)),
+        memory: i.ready_bytes,
+        message_bytes: i.ready_bytes,
+        message_bytes_paged_out: 0,
+        message_bytes_persistent: 0,
+        message_bytes_ram: i.ready_bytes,
+        message_bytes_ready: i.ready_bytes,
+        message_bytes_unacknowledged: 0,
+        message_stats: MessageStats {
+            values: values[..9].to_vec(),
+            rates: rates[..9].to_vec(),
+        },
+        messages,
+        messages_details: Rate { rate: rates[9] },
+        messages_paged_out: i.paged_out,
+        messages_persistent: 0,
+        messages_ram: messages - i.paged_out.min(messages),
+        messages_ready: i.ready,
+        messages_ready_details: Rate { rate: rates[10] },
+        messages_ready_ram: i.ready - i.paged_out.min(i.ready),
+        messages_unacknowledged: unacked,
+        messages_unacknowledged_details: Rate { rate: rates[11] },
+        messages_unacknowledged_ram: unacked,
+        name: &q.name,
+        node: node_name(),
+        operator_policy: policy.operator_policy,
+        policy: policy.policy,
+        single_active_consumer_tag: single_active,
+        state: "running",
+        kind: "classic",
+        vhost: &q.vhost,
     }
-    o
+}
+
+/// A queue as JSON, for the answers that filter, sort or extend it.
+pub fn queue_json(api: &Api, q: &Queue) -> Value {
+    serde_json::to_value(queue_row(api, q)).unwrap_or_default()
+}
+
+/// A list of queues: straight from the rows when the query asks for the whole list as it
+/// is (the common, and the largest, answer), else through the generic list parameters.
+fn queue_list(
+    api: &Api,
+    queues: &[Arc<Queue>],
+    q: &ListQuery,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    if q.is_plain() {
+        let rows: Vec<QueueRow<'_>> = queues.iter().map(|x| queue_row(api, x)).collect();
+        return Ok(Json(rows).into_response());
+    }
+    let list = queues.iter().map(|x| queue_json(api, x)).collect();
+    Ok(Json(q.apply(list)?).into_response())
 }
 
 fn visible(api: &Api, auth: &Auth, only: Option<&str>) -> Vec<Arc<Queue>> {
@@ -136,12 +250,8 @@ async fn list_all(
     State(api): State<Api>,
     auth: Auth,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    let list = visible(&api, &auth, None)
-        .iter()
-        .map(|q| queue_json(&api, q))
-        .collect();
-    Ok(Json(q.apply(list)?))
+) -> ApiResult<axum::response::Response> {
+    queue_list(&api, &visible(&api, &auth, None), &q)
 }
 
 async fn list_vhost(
@@ -149,13 +259,9 @@ async fn list_vhost(
     auth: Auth,
     Path(vhost): Path<String>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
     auth.require_vhost(&api, &vhost)?;
-    let list = visible(&api, &auth, Some(&vhost))
-        .iter()
-        .map(|q| queue_json(&api, q))
-        .collect();
-    Ok(Json(q.apply(list)?))
+    queue_list(&api, &visible(&api, &auth, Some(&vhost)), &q)
 }
 
 /// The queue a path names, whoever owns it.
