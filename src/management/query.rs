@@ -85,7 +85,30 @@ impl ListQuery {
 
     /// Applies the query to `items` (already in the default order): the plain list, or the
     /// paginated envelope when `page` is given.
-    pub fn apply(&self, mut items: Vec<Value>) -> Result<Value, ApiError> {
+    pub fn apply(&self, items: Vec<Value>) -> Result<Value, ApiError> {
+        self.apply_by(
+            items,
+            |v| v.get("name").and_then(Value::as_str),
+            |a, b, path| compare(at(a, path), at(b, path)),
+            |v| v,
+        )
+    }
+
+    /// The field the list is sorted by, if any.
+    pub fn sort_path(&self) -> Option<&str> {
+        self.sort.as_deref().filter(|s| !s.is_empty())
+    }
+
+    /// `apply` over any rows: filtered by `name_of`, ordered by `order` (given the sort
+    /// path), and only the rows returned are `render`ed to JSON, so a page of a long list
+    /// costs its page.
+    pub fn apply_by<T>(
+        &self,
+        mut items: Vec<T>,
+        name_of: impl Fn(&T) -> Option<&str>,
+        order: impl Fn(&T, &T, &str) -> Ordering,
+        render: impl Fn(T) -> Value,
+    ) -> Result<Value, ApiError> {
         let total = items.len() as u64;
         if let Some(name) = self.name.as_deref().filter(|n| !n.is_empty()) {
             let keep: Box<dyn Fn(&str) -> bool> = if self.use_regex.as_deref() == Some("true") {
@@ -97,10 +120,10 @@ impl ListQuery {
                 let needle = name.to_lowercase();
                 Box::new(move |s| s.to_lowercase().contains(&needle))
             };
-            items.retain(|i| i.get("name").and_then(Value::as_str).is_some_and(&keep));
+            items.retain(|i| name_of(i).is_some_and(&keep));
         }
-        if let Some(sort) = self.sort.as_deref().filter(|s| !s.is_empty()) {
-            items.sort_by(|a, b| compare(at(a, sort), at(b, sort)));
+        if let Some(sort) = self.sort_path() {
+            items.sort_by(|a, b| order(a, b, sort));
         }
         if self.sort_reverse.as_deref() == Some("true") {
             items.reverse();
@@ -115,11 +138,12 @@ impl ListQuery {
                     .collect()
             })
             .unwrap_or_default();
-        let project_all = |items: Vec<Value>| -> Vec<Value> {
+        let project_all = |items: Vec<T>| -> Vec<Value> {
+            let items = items.into_iter().map(&render);
             if columns.is_empty() {
-                items
+                items.collect()
             } else {
-                items.iter().map(|i| project(i, &columns)).collect()
+                items.map(|i| project(&i, &columns)).collect()
             }
         };
         let Some(page) = self.page else {
@@ -141,7 +165,7 @@ impl ListQuery {
             ));
         }
         let start = ((page - 1) * page_size) as usize;
-        let slice: Vec<Value> = items
+        let slice: Vec<T> = items
             .into_iter()
             .skip(start)
             .take(page_size as usize)

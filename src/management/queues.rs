@@ -232,8 +232,81 @@ fn queue_list(
         let rows: Vec<QueueRow<'_>> = queues.iter().map(|x| queue_row(api, x)).collect();
         return Ok(Json(rows).into_response());
     }
+    // Sorted by a column the rows know: no row is turned into JSON unless it is returned.
+    let column = q.sort_path().map(Column::of);
+    if let Some(column) = column.unwrap_or(Some(Column::Name)) {
+        let rows: Vec<QueueRow<'_>> = queues.iter().map(|x| queue_row(api, x)).collect();
+        let answer = q.apply_by(
+            rows,
+            |r| Some(r.name),
+            |a, b, _| column.compare(a, b),
+            |r| serde_json::to_value(r).unwrap_or_default(),
+        )?;
+        return Ok(Json(answer).into_response());
+    }
     let list = queues.iter().map(|x| queue_json(api, x)).collect();
     Ok(Json(q.apply(list)?).into_response())
+}
+
+/// The columns the queue list sorts by without JSON: names, depths, counters and rates.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    Name,
+    Vhost,
+    Messages,
+    Ready,
+    Unacked,
+    Consumers,
+    Bytes,
+    /// A `message_stats` counter (index into `QUEUE_FIELDS`), or its rate.
+    Stat(usize),
+    StatRate(usize),
+}
+
+impl Column {
+    fn of(path: &str) -> Option<Column> {
+        Some(match path {
+            "name" => Column::Name,
+            "vhost" => Column::Vhost,
+            "messages" => Column::Messages,
+            "messages_ready" => Column::Ready,
+            "messages_unacknowledged" => Column::Unacked,
+            "consumers" => Column::Consumers,
+            "message_bytes" | "memory" => Column::Bytes,
+            _ => {
+                let stat = path.strip_prefix("message_stats.")?;
+                let index = |f: &str| {
+                    DETAILS
+                        .iter()
+                        .position(|d| d.strip_suffix("_details") == Some(f))
+                };
+                match stat.strip_suffix("_details.rate") {
+                    Some(field) => Column::StatRate(index(field)?),
+                    None => Column::Stat(index(stat)?),
+                }
+            }
+        })
+    }
+
+    fn compare(self, a: &QueueRow<'_>, b: &QueueRow<'_>) -> std::cmp::Ordering {
+        let num = |r: &QueueRow<'_>| -> f64 {
+            match self {
+                Column::Messages => r.messages as f64,
+                Column::Ready => r.messages_ready as f64,
+                Column::Unacked => r.messages_unacknowledged as f64,
+                Column::Consumers => r.consumers as f64,
+                Column::Bytes => r.message_bytes as f64,
+                Column::Stat(i) => r.message_stats.values[i] as f64,
+                Column::StatRate(i) => r.message_stats.rates[i],
+                Column::Name | Column::Vhost => 0.0,
+            }
+        };
+        match self {
+            Column::Name => a.name.cmp(b.name),
+            Column::Vhost => a.vhost.cmp(b.vhost),
+            _ => num(a).total_cmp(&num(b)),
+        }
+    }
 }
 
 fn visible(api: &Api, auth: &Auth, only: Option<&str>) -> Vec<Arc<Queue>> {
