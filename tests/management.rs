@@ -52,37 +52,65 @@ fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn get(b: &Broker, path: &str, user: &str, password: &str) -> (u16, String) {
-    let url = format!("http://{}{path}", b.management_addr().expect("management"));
-    http_get(&url, user, password)
-}
-
-/// A GET with basic auth over a plain socket: status and body.
-fn http_get(url: &str, user: &str, password: &str) -> (u16, String) {
-    use base64::Engine;
+/// One HTTP/1.1 exchange over a plain socket: the status line and headers, and the body.
+fn request(host: &str, method: &str, path: &str, headers: &str, body: &str) -> (String, String) {
     use std::io::{Read, Write};
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut s = std::net::TcpStream::connect(host).expect("connect");
     s.set_read_timeout(Some(WAIT)).expect("timeout");
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .expect("write");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
-    let status = out
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (head.to_owned(), body.to_owned())
+}
+
+/// `request` to a URL with basic auth: the status and the body.
+fn http(method: &str, url: &str, (user, password): (&str, &str), body: &str) -> (u16, String) {
+    use base64::Engine;
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut headers = format!("Authorization: Basic {auth}\r\n");
+    if !body.is_empty() {
+        headers.push_str("Content-Type: application/json\r\n");
+    }
+    let (head, body) = request(host, method, path, &headers, body);
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
     (status, body)
+}
+
+fn http_get(url: &str, user: &str, password: &str) -> (u16, String) {
+    http("GET", url, (user, password), "")
+}
+
+fn http_put(url: &str, body: &str) -> u16 {
+    http("PUT", url, ("guest", "guest"), body).0
+}
+
+fn http_delete(url: &str) -> u16 {
+    http("DELETE", url, ("guest", "guest"), "").0
+}
+
+/// A GET with `extra` headers and no login: the status line and headers (lower-cased
+/// names), and the body.
+fn raw_get(b: &Broker, path: &str, extra: &str) -> (String, String) {
+    let host = b.management_addr().expect("management").to_string();
+    let (head, body) = request(&host, "GET", path, extra, "");
+    (head.to_lowercase(), body)
+}
+
+fn get(b: &Broker, path: &str, user: &str, password: &str) -> (u16, String) {
+    let url = format!("http://{}{path}", b.management_addr().expect("management"));
+    http_get(&url, user, password)
 }
 
 #[test]
@@ -409,29 +437,6 @@ fn policies_set_through_the_api_act_on_queues_and_show_on_them() {
     assert_eq!(http_put(&url_bad, bad), 400);
 }
 
-/// A PUT with guest's credentials and a JSON body; the status.
-fn http_put(url: &str, body: &str) -> u16 {
-    use base64::Engine;
-    use std::io::{Read, Write};
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut s = std::net::TcpStream::connect(host).expect("connect");
-    s.set_read_timeout(Some(WAIT)).expect("timeout");
-    let auth = base64::engine::general_purpose::STANDARD.encode("guest:guest");
-    write!(
-        s,
-        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn permissions_and_topic_permissions_read_back_by_user_and_by_vhost() {
     let b = broker();
@@ -469,23 +474,6 @@ fn permissions_and_topic_permissions_read_back_by_user_and_by_vhost() {
         json("/api/topic-permissions").1.as_array().map(Vec::len),
         Some(1)
     );
-}
-
-/// A raw GET: the status line and headers (lower-cased names), and the body.
-fn raw_get(b: &Broker, path: &str, extra: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let addr = b.management_addr().expect("management");
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(WAIT)).expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    (head.to_lowercase(), body.to_owned())
 }
 
 #[test]
@@ -576,4 +564,77 @@ fn the_queue_list_filters_sorts_and_pages_like_rabbitmq() {
     assert_eq!(by_policy["items"].as_array().map(Vec::len), Some(1));
     let (status, _) = get(&b, "/api/queues?page=9&page_size=2", "guest", "guest");
     assert_eq!(status, 400);
+}
+
+#[test]
+fn vhost_and_user_limits_are_set_read_and_cleared() {
+    let b = broker();
+    let base = format!("http://{}/api", b.management_addr().expect("mgmt"));
+    let json = |path: &str| -> (u16, serde_json::Value) {
+        let (status, body) = get(&b, path, "guest", "guest");
+        (status, serde_json::from_str(&body).unwrap_or_default())
+    };
+    assert_eq!(json("/api/vhost-limits").1, serde_json::json!([]));
+    assert_eq!(
+        http_put(
+            &format!("{base}/vhost-limits/%2F/max-queues"),
+            r#"{"value": 2}"#
+        ),
+        204
+    );
+    assert_eq!(
+        json("/api/vhost-limits/%2F").1,
+        serde_json::json!([{"vhost": "/", "value": {"max-queues": 2}}])
+    );
+    assert_eq!(
+        http_put(
+            &format!("{base}/vhost-limits/%2F/max-frogs"),
+            r#"{"value": 2}"#
+        ),
+        400
+    );
+    assert_eq!(
+        http_put(
+            &format!("{base}/vhost-limits/nope/max-queues"),
+            r#"{"value": 2}"#
+        ),
+        404
+    );
+    assert_eq!(
+        http_put(
+            &format!("{base}/user-limits/guest/max-channels"),
+            r#"{"value": 5}"#
+        ),
+        204
+    );
+    assert_eq!(
+        json("/api/user-limits").1,
+        serde_json::json!([{"user": "guest", "value": {"max-channels": 5}}])
+    );
+    // The vhost limit holds for AMQP clients: a third queue is refused.
+    let c = client(&b);
+    for q in ["l1", "l2"] {
+        c.declare_queue(
+            "/",
+            &requests::QueueParams::new_durable_classic_queue(q, None),
+        )
+        .expect("under the limit");
+    }
+    assert!(
+        c.declare_queue(
+            "/",
+            &requests::QueueParams::new_durable_classic_queue("l3", None)
+        )
+        .is_err()
+    );
+    assert_eq!(
+        http_delete(&format!("{base}/vhost-limits/%2F/max-queues")),
+        204
+    );
+    assert_eq!(json("/api/vhost-limits").1, serde_json::json!([]));
+    c.declare_queue(
+        "/",
+        &requests::QueueParams::new_durable_classic_queue("l3", None),
+    )
+    .expect("the limit is gone");
 }

@@ -1,5 +1,5 @@
-//! /api/users, /api/vhosts, /api/permissions, /api/topic-permissions, /api/vhost-limits and
-//! /api/user-limits: the access model, administrators only (a user may read its own).
+//! /api/users, /api/vhosts, /api/permissions and /api/topic-permissions: the access model,
+//! administrators only.
 
 use super::auth::Auth;
 use super::error::{ApiError, ApiResult};
@@ -7,12 +7,12 @@ use super::exchanges::json_body;
 use super::query::ListQuery;
 use super::rates::{CHANNEL_FIELDS, Key, channel_values};
 use super::{Api, node_name, with_rates};
-use crate::broker::access::definitions::{Tags, limits_value};
+use crate::broker::access::definitions::Tags;
 use crate::broker::access::password::{Hashing, PasswordHash};
 use crate::broker::access::{Permissions, TopicPermissions};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -58,18 +58,6 @@ pub fn routes() -> Router<Api> {
             get(show_topic_permission)
                 .put(put_topic_permission)
                 .delete(delete_topic_permission),
-        )
-        .route("/api/vhost-limits", get(list_vhost_limits))
-        .route("/api/vhost-limits/{vhost}", get(show_vhost_limits))
-        .route(
-            "/api/vhost-limits/{vhost}/{name}",
-            put(put_vhost_limit).delete(delete_vhost_limit),
-        )
-        .route("/api/user-limits", get(list_user_limits))
-        .route("/api/user-limits/{user}", get(show_user_limits))
-        .route(
-            "/api/user-limits/{user}/{name}",
-            put(put_user_limit).delete(delete_user_limit),
         )
 }
 
@@ -568,150 +556,4 @@ async fn delete_topic_permission(
     } else {
         Err(ApiError::not_found())
     }
-}
-
-// ---- limits ----
-
-fn limits_json(pairs: &[(String, i64)]) -> Value {
-    match limits_value(pairs) {
-        Value::Null => json!({}),
-        v => v,
-    }
-}
-
-async fn list_vhost_limits(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
-    auth.require_monitor()?;
-    let mut names = api.core.vhost_names();
-    names.sort();
-    let list = names
-        .iter()
-        .filter_map(|n| {
-            let pairs = api.core.vhost_limits(n);
-            (!pairs.is_empty()).then(|| json!({"vhost": n, "value": limits_json(&pairs)}))
-        })
-        .collect();
-    Ok(Json(Value::Array(list)))
-}
-
-async fn show_vhost_limits(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(vhost): Path<String>,
-) -> ApiResult<Json<Value>> {
-    auth.require_vhost(&api, &vhost)?;
-    let pairs = api.core.vhost_limits(&vhost);
-    if pairs.is_empty() {
-        return Ok(Json(json!([])));
-    }
-    Ok(Json(
-        json!([{"vhost": vhost, "value": limits_json(&pairs)}]),
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-struct LimitBody {
-    value: Option<Value>,
-}
-
-fn limit_value(body: &[u8]) -> ApiResult<i64> {
-    let b: LimitBody = json_body(body)?;
-    b.value
-        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
-        .ok_or_else(|| ApiError::bad_request("[{key_missing,value}]"))
-}
-
-const VHOST_LIMITS: [&str; 2] = ["max-connections", "max-queues"];
-const USER_LIMITS: [&str; 2] = ["max-connections", "max-channels"];
-
-async fn put_vhost_limit(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((vhost, name)): Path<(String, String)>,
-    body: axum::body::Bytes,
-) -> ApiResult<StatusCode> {
-    auth.require_admin()?;
-    api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
-    if !VHOST_LIMITS.contains(&name.as_str()) {
-        return Err(ApiError::bad_request(format!(
-            "Validation failed\n\nUnrecognised terms [{{<<\"{name}\">>,...}}] in limits"
-        )));
-    }
-    let n = limit_value(&body)?;
-    api.core.apply_vhost_limits(&vhost, &[(name, n)]);
-    api.core.persist_access();
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn delete_vhost_limit(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((vhost, name)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    auth.require_admin()?;
-    api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
-    api.core.apply_vhost_limits(&vhost, &[(name, -1)]);
-    api.core.persist_access();
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn list_user_limits(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
-    auth.require_admin()?;
-    let mut users: Vec<String> = api.core.access().snapshot().users.into_keys().collect();
-    users.sort();
-    let list = users
-        .iter()
-        .filter_map(|u| {
-            let pairs = api.core.user_limits(u);
-            (!pairs.is_empty()).then(|| json!({"user": u, "value": limits_json(&pairs)}))
-        })
-        .collect();
-    Ok(Json(Value::Array(list)))
-}
-
-async fn show_user_limits(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(user): Path<String>,
-) -> ApiResult<Json<Value>> {
-    if !auth.is_admin() && auth.user != user {
-        return Err(ApiError::not_authorised("Not administrator user"));
-    }
-    let pairs = api.core.user_limits(&user);
-    if pairs.is_empty() {
-        return Ok(Json(json!([])));
-    }
-    Ok(Json(json!([{"user": user, "value": limits_json(&pairs)}])))
-}
-
-async fn put_user_limit(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((user, name)): Path<(String, String)>,
-    body: axum::body::Bytes,
-) -> ApiResult<StatusCode> {
-    auth.require_admin()?;
-    api.core
-        .access()
-        .user(&user)
-        .ok_or_else(ApiError::not_found)?;
-    if !USER_LIMITS.contains(&name.as_str()) {
-        return Err(ApiError::bad_request(format!(
-            "Validation failed\n\nUnrecognised terms [{{<<\"{name}\">>,...}}] in user limits"
-        )));
-    }
-    let n = limit_value(&body)?;
-    api.core.apply_user_limits(&user, &[(name, n)]);
-    api.core.persist_access();
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn delete_user_limit(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((user, name)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    auth.require_admin()?;
-    api.core.apply_user_limits(&user, &[(name, -1)]);
-    api.core.persist_access();
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -13,6 +13,7 @@ mod connections;
 mod definitions;
 mod error;
 mod exchanges;
+mod limits;
 mod messages;
 mod overview;
 mod policies;
@@ -81,6 +82,7 @@ pub fn router(api: Api) -> Router {
         .merge(exchanges::routes())
         .merge(bindings::routes())
         .merge(access::routes())
+        .merge(limits::routes())
         .merge(definitions::routes())
         .merge(policies::routes())
         .merge(ui::routes())
