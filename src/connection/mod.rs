@@ -754,20 +754,21 @@ impl Connection {
     }
 
     fn on_event(&mut self, ev: Outbound) {
+        // Events for the connection itself; the rest are for one of its channels.
         let ev = match ev {
             Outbound::Describe(answer) => {
                 let _ = answer.send(self.stats());
                 return;
             }
-            ev => ev,
-        };
-        let ch = match &ev {
             Outbound::ForceClose(reason) => {
-                let e = AmqpError::new(crate::error::code::CONNECTION_FORCED, reason.clone());
+                let e = AmqpError::new(crate::error::code::CONNECTION_FORCED, reason);
                 self.connection_error(e.on_connection());
                 return;
             }
-            Outbound::Describe(_) => return,
+            ev => ev,
+        };
+        let ch = match &ev {
+            Outbound::ForceClose(_) | Outbound::Describe(_) => return,
             Outbound::Deliver(d) => d.channel,
             Outbound::Cancelled { channel, .. }
             | Outbound::Persisted { channel, .. }

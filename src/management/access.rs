@@ -2,8 +2,8 @@
 //! administrators only.
 
 use super::auth::Auth;
+use super::body::{created, deleted, json_body};
 use super::error::{ApiError, ApiResult};
-use super::exchanges::json_body;
 use super::query::ListQuery;
 use super::rates::{CHANNEL_FIELDS, Key, channel_values};
 use super::{Api, node_name, with_rates};
@@ -59,14 +59,6 @@ pub fn routes() -> Router<Api> {
                 .put(put_topic_permission)
                 .delete(delete_topic_permission),
         )
-}
-
-fn created(existed: bool) -> StatusCode {
-    if existed {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::CREATED
-    }
 }
 
 // ---- users ----
@@ -194,11 +186,7 @@ async fn delete_user(
     Path(user): Path<String>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    if api.core.delete_user(&user) {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found())
-    }
+    deleted(api.core.delete_user(&user))
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,11 +309,7 @@ async fn delete_vhost(
     Path(vhost): Path<String>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    if api.core.delete_vhost(&vhost) {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found())
-    }
+    deleted(api.core.delete_vhost(&vhost))
 }
 
 // ---- permissions ----
@@ -489,12 +473,11 @@ async fn delete_permission(
     Path((vhost, user)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    if api.core.access().clear_permissions(&user, &vhost) {
+    let found = api.core.access().clear_permissions(&user, &vhost);
+    if found {
         api.core.persist_access();
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found())
     }
+    deleted(found)
 }
 
 #[derive(Debug, Deserialize)]
@@ -546,14 +529,12 @@ async fn delete_topic_permission(
     Query(q): Query<ExchangeQuery>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    if api
+    let found = api
         .core
         .access()
-        .clear_topic_permissions(&user, &vhost, q.exchange.as_deref())
-    {
+        .clear_topic_permissions(&user, &vhost, q.exchange.as_deref());
+    if found {
         api.core.persist_access();
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found())
     }
+    deleted(found)
 }

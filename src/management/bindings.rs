@@ -5,8 +5,9 @@
 
 use super::Api;
 use super::auth::Auth;
+use super::body::json_body;
 use super::error::{ApiError, ApiResult};
-use super::exchanges::{exchange_name, json_body};
+use super::exchanges::exchange_name;
 use super::query::ListQuery;
 use crate::broker::VHost;
 use crate::broker::access::{Access, ResourceKind};

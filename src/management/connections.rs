@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 pub fn routes() -> Router<Api> {
     Router::new()
-        .route("/api/connections", get(list_connections))
+        .merge(lists("connections", connections_json))
+        .merge(lists("channels", channels_json))
         .route(
             "/api/connections/{name}",
             get(show_connection).delete(close_connection),
@@ -29,12 +30,39 @@ pub fn routes() -> Router<Api> {
             "/api/connections/username/{user}",
             get(user_connections).delete(close_user_connections),
         )
-        .route("/api/vhosts/{vhost}/connections", get(vhost_connections))
-        .route("/api/vhosts/{vhost}/channels", get(vhost_channels))
-        .route("/api/channels", get(list_channels))
         .route("/api/channels/{name}", get(show_channel))
         .route("/api/consumers", get(list_consumers))
         .route("/api/consumers/{vhost}", get(vhost_consumers))
+}
+
+/// A connection the user may see, with its state now (None if it did not answer).
+type Described = (Arc<ConnectionInfo>, Option<ConnectionStats>);
+
+/// GET /api/KIND and /api/vhosts/{vhost}/KIND, drawn from the described connections.
+fn lists(kind: &str, render: fn(&Api, &[Described]) -> Vec<Value>) -> Router<Api> {
+    Router::new()
+        .route(
+            &format!("/api/{kind}"),
+            get(
+                move |State(api): State<Api>, auth: Auth, Query(q): Query<ListQuery>| async move {
+                    let list = described(&api, &auth, |_| true).await;
+                    ApiResult::Ok(Json(q.apply(render(&api, &list))?))
+                },
+            ),
+        )
+        .route(
+            &format!("/api/vhosts/{{vhost}}/{kind}"),
+            get(
+                move |State(api): State<Api>,
+                      auth: Auth,
+                      Path(vhost): Path<String>,
+                      Query(q): Query<ListQuery>| async move {
+                    auth.require_vhost(&api, &vhost)?;
+                    let list = described(&api, &auth, |c| c.vhost == vhost).await;
+                    ApiResult::Ok(Json(q.apply(render(&api, &list))?))
+                },
+            ),
+        )
 }
 
 /// The connections the user may see, each with its state now (None if it did not answer).
@@ -42,7 +70,7 @@ async fn described(
     api: &Api,
     auth: &Auth,
     keep: impl Fn(&ConnectionInfo) -> bool,
-) -> Vec<(Arc<ConnectionInfo>, Option<ConnectionStats>)> {
+) -> Vec<Described> {
     let mut infos: Vec<Arc<ConnectionInfo>> = api
         .core
         .connections()
@@ -149,16 +177,13 @@ fn channel_json(api: &Api, c: &ConnectionInfo, ch: &ChannelStats) -> Value {
     })
 }
 
-fn connections_json(
-    api: &Api,
-    list: &[(Arc<ConnectionInfo>, Option<ConnectionStats>)],
-) -> Vec<Value> {
+fn connections_json(api: &Api, list: &[Described]) -> Vec<Value> {
     list.iter()
         .map(|(c, s)| connection_json(api, c, s.as_ref()))
         .collect()
 }
 
-fn channels_json(api: &Api, list: &[(Arc<ConnectionInfo>, Option<ConnectionStats>)]) -> Vec<Value> {
+fn channels_json(api: &Api, list: &[Described]) -> Vec<Value> {
     let mut out = Vec::new();
     for (c, s) in list {
         if let Some(s) = s {
@@ -168,26 +193,6 @@ fn channels_json(api: &Api, list: &[(Arc<ConnectionInfo>, Option<ConnectionStats
         }
     }
     out
-}
-
-async fn list_connections(
-    State(api): State<Api>,
-    auth: Auth,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    let list = described(&api, &auth, |_| true).await;
-    Ok(Json(q.apply(connections_json(&api, &list))?))
-}
-
-async fn vhost_connections(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(vhost): Path<String>,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    auth.require_vhost(&api, &vhost)?;
-    let list = described(&api, &auth, |c| c.vhost == vhost).await;
-    Ok(Json(q.apply(connections_json(&api, &list))?))
 }
 
 async fn user_connections(
@@ -265,26 +270,6 @@ async fn connection_channels(
         return Err(ApiError::not_found());
     }
     Ok(Json(Value::Array(channels_json(&api, &list))))
-}
-
-async fn list_channels(
-    State(api): State<Api>,
-    auth: Auth,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    let list = described(&api, &auth, |_| true).await;
-    Ok(Json(q.apply(channels_json(&api, &list))?))
-}
-
-async fn vhost_channels(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(vhost): Path<String>,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    auth.require_vhost(&api, &vhost)?;
-    let list = described(&api, &auth, |c| c.vhost == vhost).await;
-    Ok(Json(q.apply(channels_json(&api, &list))?))
 }
 
 async fn show_channel(

@@ -1,6 +1,7 @@
 //! /api/exchanges: list, declare, delete, and publish through an exchange.
 
 use super::auth::Auth;
+use super::body::{DeleteQuery, created, json_body};
 use super::error::{ApiError, ApiResult};
 use super::messages::{api_message, payload};
 use super::query::ListQuery;
@@ -117,16 +118,6 @@ struct DeclareBody {
     arguments: Map<String, Value>,
 }
 
-/// A JSON request body, refused as RabbitMQ refuses what is not JSON.
-pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|_| ApiError::bad_request("not_json"))
-}
-
 async fn declare(
     State(api): State<Api>,
     auth: Auth,
@@ -156,17 +147,7 @@ async fn declare(
         internal: d.internal,
         arguments: table(&d.arguments),
     })?;
-    Ok(if existed {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::CREATED
-    })
-}
-
-#[derive(Debug, Deserialize)]
-struct DeleteQuery {
-    #[serde(rename = "if-unused")]
-    if_unused: Option<String>,
+    Ok(created(existed))
 }
 
 async fn delete(
@@ -185,7 +166,7 @@ async fn delete(
         ResourceKind::Exchange,
         &name,
     )?;
-    v.delete_exchange(&name, dq.if_unused.as_deref() == Some("true"))?;
+    v.delete_exchange(&name, dq.if_unused())?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,8 +3,8 @@
 
 use super::Api;
 use super::auth::Auth;
+use super::body::json_body;
 use super::error::{ApiError, ApiResult};
-use super::exchanges::json_body;
 use crate::broker::LimitOf;
 use crate::broker::access::definitions::limits_value;
 use axum::extract::{Path, State};

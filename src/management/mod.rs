@@ -9,6 +9,7 @@
 mod access;
 mod auth;
 mod bindings;
+mod body;
 mod connections;
 mod definitions;
 mod error;

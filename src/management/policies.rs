@@ -3,8 +3,8 @@
 
 use super::Api;
 use super::auth::Auth;
+use super::body::{created, deleted, json_body};
 use super::error::{ApiError, ApiResult};
-use super::exchanges::json_body;
 use crate::broker::policy::{Policy, PolicyError, PolicyKind};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -126,11 +126,7 @@ fn put(
         PolicyKind::Policy => api.core.set_policy(vhost, policy)?,
         PolicyKind::Operator => api.core.set_operator_policy(vhost, policy)?,
     }
-    Ok(if existed {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::CREATED
-    })
+    Ok(created(existed))
 }
 
 fn delete(
@@ -146,9 +142,5 @@ fn delete(
         PolicyKind::Policy => api.core.clear_policy(vhost, name),
         PolicyKind::Operator => api.core.clear_operator_policy(vhost, name),
     };
-    if cleared {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found())
-    }
+    deleted(cleared)
 }

@@ -3,8 +3,8 @@
 
 use super::auth::Auth;
 use super::bindings;
+use super::body::{DeleteQuery, created, json_body};
 use super::error::{ApiError, ApiResult};
-use super::exchanges::json_body;
 use super::messages::got_json;
 use super::query::ListQuery;
 use super::rates::{Key, QUEUE_FIELDS, queue_values};
@@ -396,19 +396,7 @@ async fn declare(
         },
         0,
     )?;
-    Ok(if existed {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::CREATED
-    })
-}
-
-#[derive(Debug, Deserialize)]
-struct DeleteQuery {
-    #[serde(rename = "if-unused")]
-    if_unused: Option<String>,
-    #[serde(rename = "if-empty")]
-    if_empty: Option<String>,
+    Ok(created(existed))
 }
 
 async fn remove(
@@ -421,12 +409,7 @@ async fn remove(
     auth.check(&api, &vhost, Access::Configure, ResourceKind::Queue, &name)?;
     let v = api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
     let owner = q.owner.unwrap_or(0);
-    v.delete_queue(
-        &name,
-        owner,
-        dq.if_unused.as_deref() == Some("true"),
-        dq.if_empty.as_deref() == Some("true"),
-    )?;
+    v.delete_queue(&name, owner, dq.if_unused(), dq.if_empty())?;
     Ok(StatusCode::NO_CONTENT)
 }
 
