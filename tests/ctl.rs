@@ -3,29 +3,13 @@
 
 mod common;
 
-use common::{WAIT, within};
+use common::{WAIT, eventually, management_broker as broker, runtime, within};
 use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use warren::Broker;
-
-fn broker() -> Broker {
-    common::init_logs();
-    Broker::builder()
-        .management()
-        .start()
-        .expect("broker starts")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// `warren ctl --url http://MANAGEMENT ARGS...`, with the environment's WARREN_* cleared.
 fn ctl(b: &Broker, args: &[&str]) -> Output {
@@ -63,17 +47,6 @@ fn fails(b: &Broker, args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "condition not met in time");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Publishes `n` messages to `queue` through the default exchange, each confirmed.

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{WAIT, within};
+use common::{
+    WAIT, eventually, http_request, http_status, management_broker as broker, runtime, within,
+};
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
 };
@@ -13,16 +15,8 @@ use lapin::{BasicProperties, Connection, ConnectionProperties};
 use rabbitmq_http_client::blocking_api::Client;
 use rabbitmq_http_client::commons::ExchangeType;
 use rabbitmq_http_client::{password_hashing, requests};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use warren::Broker;
-
-fn broker() -> Broker {
-    common::init_logs();
-    Broker::builder()
-        .management()
-        .start()
-        .expect("broker starts")
-}
 
 fn endpoint(b: &Broker) -> String {
     format!("http://{}/api", b.management_addr().expect("management on"))
@@ -30,43 +24,6 @@ fn endpoint(b: &Broker) -> String {
 
 fn client(b: &Broker) -> Client<String, &'static str, &'static str> {
     Client::new(endpoint(b), "guest", "guest")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// Polls `f` until it returns Some, within the test-wide bound.
-fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "condition not met in time");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// One HTTP/1.1 exchange over a plain socket: the status line and headers, and the body.
-fn request(host: &str, method: &str, path: &str, headers: &str, body: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(host).expect("connect");
-    s.set_read_timeout(Some(WAIT)).expect("timeout");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    (head.to_owned(), body.to_owned())
 }
 
 /// `request` to a URL with basic auth: the status and the body.
@@ -79,13 +36,8 @@ fn http(method: &str, url: &str, (user, password): (&str, &str), body: &str) -> 
     if !body.is_empty() {
         headers.push_str("Content-Type: application/json\r\n");
     }
-    let (head, body) = request(host, method, path, &headers, body);
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, body)
+    let (head, body) = http_request(host, method, path, &headers, body);
+    (http_status(&head), body)
 }
 
 fn http_get(url: &str, user: &str, password: &str) -> (u16, String) {
@@ -104,7 +56,7 @@ fn http_delete(url: &str) -> u16 {
 /// names), and the body.
 fn raw_get(b: &Broker, path: &str, extra: &str) -> (String, String) {
     let host = b.management_addr().expect("management").to_string();
-    let (head, body) = request(&host, "GET", path, extra, "");
+    let (head, body) = http_request(&host, "GET", path, extra, "");
     (head.to_lowercase(), body)
 }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{WAIT, within};
+use common::within;
 use futures_lite::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions,
@@ -72,23 +72,9 @@ fn broker() -> Broker {
 
 /// A GET over a plain socket: status, content type and body.
 fn http_get(b: &Broker, path: &str) -> (u16, String, String) {
-    use std::io::{Read, Write};
-    let host = b.prometheus_addr().expect("prometheus on");
-    let mut s = std::net::TcpStream::connect(host).expect("connect");
-    s.set_read_timeout(Some(WAIT)).expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let (head, body) = out.split_once("\r\n\r\n").expect("a response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let host = b.prometheus_addr().expect("prometheus on").to_string();
+    let (head, body) = common::http_request(&host, "GET", path, "", "");
+    let status = common::http_status(&head);
     let content_type = head
         .lines()
         .find_map(|l| l.strip_prefix("content-type: "))

@@ -32,6 +32,71 @@ pub async fn within<F: std::future::Future>(f: F) -> F::Output {
         .expect("did not finish in time")
 }
 
+/// A broker that also serves the management HTTP API (`broker.management_addr()`).
+pub fn management_broker() -> Broker {
+    init_logs();
+    Broker::builder()
+        .management()
+        .start()
+        .expect("broker starts")
+}
+
+/// A runtime for the lapin parts of tests that are otherwise blocking (HTTP clients).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Polls `f` until it returns Some, within the test-wide bound.
+pub fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met in time"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One HTTP/1.1 exchange over a plain socket, as bare as a test wants it: the status line
+/// and headers, and the body.
+pub fn http_request(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (head.to_owned(), body.to_owned())
+}
+
+/// The status code of an HTTP response head.
+pub fn http_status(head: &str) -> u16 {
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Shows the broker's logs in a failing test's output (`RUST_LOG=debug` for more).
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
