@@ -274,14 +274,13 @@ impl Channel {
             return;
         };
         let n = d.entries.len() as u32;
+        if consumer.no_ack {
+            self.counters.deliver_no_ack += u64::from(n);
+        } else {
+            self.counters.deliver += u64::from(n);
+        }
         for entry in d.entries {
-            let k = &mut self.counters;
-            k.redeliver += u64::from(entry.redelivered);
-            if consumer.no_ack {
-                k.deliver_no_ack += 1;
-            } else {
-                k.deliver += 1;
-            }
+            self.counters.redeliver += u64::from(entry.redelivered);
             let tag = self.next_delivery_tag;
             self.next_delivery_tag += 1;
             basic::write_deliver(ctx, self.id, &d.consumer_tag, tag, &entry);

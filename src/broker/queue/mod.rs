@@ -779,6 +779,7 @@ impl Queue {
                 if batches.len() <= idx {
                     batches.resize_with(st.consumers.len(), Vec::new);
                 }
+                st.counters.redeliver += u64::from(entry.redelivered);
                 batches[idx].push(entry);
             }
             if batches.is_empty() || !self.send_batches(st, batches) {
@@ -807,7 +808,6 @@ impl Queue {
             }
             let c = st.consumers.get(idx);
             let n = entries.len() as u64;
-            let redelivered = entries.iter().filter(|e| e.redelivered).count() as u64;
             let no_ack = c.no_ack;
             let delivery = Delivery {
                 channel: c.channel,
@@ -821,6 +821,8 @@ impl Queue {
                 if let Outbound::Deliver(d) = err.0 {
                     c.return_credit(d.entries.len() as u32);
                     for e in d.entries {
+                        // Not delivered after all (counted as it was picked).
+                        st.counters.redeliver -= u64::from(e.redelivered);
                         st.buffer.put_in_place(e);
                     }
                 }
@@ -828,7 +830,6 @@ impl Queue {
                 continue;
             }
             let k = &mut st.counters;
-            k.redeliver += redelivered;
             if no_ack {
                 k.deliver_no_ack += n;
             } else {
