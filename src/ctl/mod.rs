@@ -411,10 +411,15 @@ fn execute(a: &CtlArgs) -> Done {
                 tags.join(", ")
             ));
             let p = path(&["users", name]);
-            // The user must exist: a PUT without a password would otherwise be refused
-            // with the API's less helpful key_missing.
-            api.get(&p).map_err(no_user(name))?;
-            api.put(&p, &json!({"tags": tags.join(",")}))
+            // The user must exist, and keeps its password: a PUT without one clears it, as
+            // RabbitMQ's API does.
+            let user = api.get(&p).map_err(no_user(name))?;
+            let keep = |k: &str| user.get(k).cloned().unwrap_or_else(|| json!(""));
+            api.put(
+                &p,
+                &json!({"tags": tags.join(","), "password_hash": keep("password_hash"),
+                    "hashing_algorithm": keep("hashing_algorithm")}),
+            )
         }
         Command::AddVhost { name } => {
             out.action(&format!("Adding vhost \"{name}\" ..."));

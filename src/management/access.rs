@@ -140,10 +140,16 @@ async fn put_user(
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     let b: UserBody = json_body(&body)?;
+    // RabbitMQ wants the tags (an empty string for none) before anything else.
+    let Some(tags) = &b.tags else {
+        return Err(ApiError::bad_request("tags_not_present"));
+    };
     let access = api.core.access();
     let existing = access.user(&user);
     let password = match (&b.password, &b.password_hash) {
         (Some(p), _) => PasswordHash::new(p),
+        // An empty hash is a user without a password (other mechanisms, EXTERNAL, log it
+        // in), as RabbitMQ shows it.
         (None, Some(h)) => {
             let hashing = match b.hashing_algorithm.as_deref() {
                 Some(name) => Hashing::from_rabbitmq(name).ok_or_else(|| {
@@ -151,33 +157,17 @@ async fn put_user(
                 })?,
                 None => Hashing::Sha256,
             };
-            if h.is_empty() {
-                // RabbitMQ's "no password": only other mechanisms (EXTERNAL) log it in.
-                PasswordHash::new(&random_secret())
-            } else {
-                PasswordHash::from_base64(hashing, h)
-                    .ok_or_else(|| ApiError::bad_request("invalid password_hash"))?
-            }
+            PasswordHash::from_base64(hashing, h)
+                .ok_or_else(|| ApiError::bad_request("invalid password_hash"))?
         }
-        (None, None) => match &existing {
-            Some(u) => u.password.clone(),
-            None => return Err(ApiError::bad_request("[{key_missing,password}]")),
-        },
+        // As RabbitMQ: an existing user's password is cleared; a new one gets one nobody
+        // knows.
+        (None, None) if existing.is_some() => PasswordHash::none(),
+        (None, None) => PasswordHash::unknown(),
     };
-    let tags = match &b.tags {
-        Some(t) => t.to_vec(),
-        None => Vec::new(),
-    };
-    access.put_user(&user, password, tags);
+    access.put_user(&user, password, tags.to_vec());
     api.core.persist_access();
     Ok(created(existing.is_some()))
-}
-
-/// A password nobody knows, for users created with an empty hash.
-fn random_secret() -> String {
-    let mut bytes = [0u8; 24];
-    let _ = getrandom::fill(&mut bytes);
-    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
 }
 
 async fn delete_user(

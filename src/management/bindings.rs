@@ -9,10 +9,10 @@ use super::body::json_body;
 use super::error::{ApiError, ApiResult};
 use super::exchanges::exchange_name;
 use super::query::ListQuery;
-use crate::broker::VHost;
 use crate::broker::access::{Access, ResourceKind};
 use crate::broker::exchange::{Binding, Destination};
 use crate::broker::json::{table, table_json};
+use crate::broker::{BrokerError, VHost};
 use crate::protocol::FieldTable;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -211,7 +211,12 @@ async fn create(
     check_bind(&api, &auth, &vhost, &source, &dest)?;
     let args = table(&b.arguments);
     let key = properties_key(&b.routing_key, &args);
-    v.change_binding(true, &source, dest, b.routing_key, args, 0)?;
+    // A missing end is a 404 that names it, as RabbitMQ answers here.
+    v.change_binding(true, &source, dest, b.routing_key, args, 0)
+        .map_err(|e| match e {
+            BrokerError::NotFound { .. } => ApiError::missing(e.to_string()),
+            e => e.into(),
+        })?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&key) {
         headers.insert(header::LOCATION, location);

@@ -17,6 +17,10 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// 404, as RabbitMQ words it for any missing object.
     pub fn not_found() -> ApiError {
         ApiError {
@@ -31,6 +35,16 @@ impl ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error,
+            reason: reason.into(),
+        }
+    }
+
+    /// 404 with a reason, as RabbitMQ answers where it names what is missing
+    /// (`vhost_not_found`, `no queue 'q' in vhost '/'`).
+    pub fn missing(reason: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            error: "not_found",
             reason: reason.into(),
         }
     }

@@ -101,7 +101,13 @@ async fn show(
     auth.require_vhost(&api, &vhost)?;
     let v = api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
     let x = v.exchange(exchange_name(&name))?;
-    Ok(Json(exchange_json(&vhost, &x)))
+    let mut o = exchange_json(&vhost, &x);
+    // Per-exchange message flows, which Warren does not count (README, Deviations).
+    if let Value::Object(m) = &mut o {
+        m.insert("incoming".into(), json!([]));
+        m.insert("outgoing".into(), json!([]));
+    }
+    Ok(Json(o))
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,9 +132,8 @@ async fn declare(
 ) -> ApiResult<StatusCode> {
     auth.require_vhost(&api, &vhost)?;
     let d: DeclareBody = json_body(&body)?;
-    let Some(kind) = d.kind else {
-        return Err(ApiError::bad_request("[{key_missing,type}]"));
-    };
+    // RabbitMQ's API declares a direct exchange when no type is given.
+    let kind = d.kind.unwrap_or_else(|| "direct".to_owned());
     auth.check(
         &api,
         &vhost,
@@ -157,6 +162,11 @@ async fn delete(
     Query(dq): Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     auth.require_vhost(&api, &vhost)?;
+    // The default and amq.* exchanges are the broker's: RabbitMQ's API refuses them before
+    // looking further.
+    if name == "amq.default" || name.starts_with("amq.") {
+        return Err(ApiError::not_authorised("Access refused."));
+    }
     let v = api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
     v.exchange(&name)?;
     auth.check(

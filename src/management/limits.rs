@@ -20,22 +20,21 @@ pub fn routes() -> Router<Api> {
         .merge(routes_of(LimitOf::User))
 }
 
-/// What each kind is called in paths, bodies and refusals, and which limits it takes.
-fn words(of: LimitOf) -> (&'static str, &'static str, &'static str, [&'static str; 2]) {
+/// What each kind is called in paths and bodies, and which limits it takes.
+fn words(of: LimitOf) -> (&'static str, &'static str, [&'static str; 2]) {
     match of {
-        LimitOf::Vhost => (
-            "vhost-limits",
-            "vhost",
-            "limits",
-            ["max-connections", "max-queues"],
-        ),
-        LimitOf::User => (
-            "user-limits",
-            "user",
-            "user limits",
-            ["max-connections", "max-channels"],
-        ),
+        LimitOf::Vhost => ("vhost-limits", "vhost", ["max-connections", "max-queues"]),
+        LimitOf::User => ("user-limits", "user", ["max-connections", "max-channels"]),
     }
+}
+
+/// RabbitMQ's refusal of a limit it does not know (3.10.8's texts, which differ by kind).
+fn unknown_limit(of: LimitOf, name: &str, value: i64) -> ApiError {
+    let term = format!("[{{<<\"{name}\">>,{value}}}]");
+    ApiError::bad_request(match of {
+        LimitOf::Vhost => format!("Validation failed\n\nUnrecognised terms {term} in limits\n"),
+        LimitOf::User => format!("Unrecognised terms {term} in user-limits"),
+    })
 }
 
 fn limits_json(pairs: &[(String, i64)]) -> Value {
@@ -58,7 +57,11 @@ fn require_owner(api: &Api, of: LimitOf, owner: &str) -> ApiResult<()> {
         LimitOf::Vhost => api.core.vhost(owner).is_some(),
         LimitOf::User => api.core.access().user(owner).is_some(),
     };
-    exists.then_some(()).ok_or_else(ApiError::not_found)
+    match of {
+        _ if exists => Ok(()),
+        LimitOf::Vhost => Err(ApiError::missing("vhost_not_found")),
+        LimitOf::User => Err(ApiError::not_found()),
+    }
 }
 
 fn set(api: &Api, of: LimitOf, owner: &str, name: String, value: i64) {
@@ -76,7 +79,7 @@ struct LimitBody {
 }
 
 fn routes_of(of: LimitOf) -> Router<Api> {
-    let (base, key, _, _) = words(of);
+    let (base, key, _) = words(of);
     type Named = Path<(String, String)>;
     Router::new()
         .route(
@@ -129,17 +132,15 @@ fn routes_of(of: LimitOf) -> Router<Api> {
                       body: axum::body::Bytes| async move {
                     auth.require_admin()?;
                     require_owner(&api, of, &owner)?;
-                    let (_, _, what, known) = words(of);
-                    if !known.contains(&name.as_str()) {
-                        return Err(ApiError::bad_request(format!(
-                            "Validation failed\n\nUnrecognised terms [{{<<\"{name}\">>,...}}] in {what}"
-                        )));
-                    }
                     let b: LimitBody = json_body(&body)?;
                     let value = b
                         .value
                         .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
                         .ok_or_else(|| ApiError::bad_request("[{key_missing,value}]"))?;
+                    let (_, _, known) = words(of);
+                    if !known.contains(&name.as_str()) {
+                        return Err(unknown_limit(of, &name, value));
+                    }
                     set(&api, of, &owner, name, value);
                     ApiResult::Ok(StatusCode::NO_CONTENT)
                 },

@@ -149,7 +149,7 @@ async fn overview(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> 
 }
 
 async fn whoami(auth: Auth) -> Json<Value> {
-    Json(json!({"name": auth.user, "tags": auth.tags, "is_internal_user": true}))
+    Json(json!({"name": auth.user, "tags": auth.tags}))
 }
 
 fn node_json(api: &Api) -> Value {

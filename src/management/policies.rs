@@ -66,7 +66,7 @@ fn routes_of(kind: PolicyKind, base: &str) -> Router<Api> {
 impl From<PolicyError> for ApiError {
     fn from(e: PolicyError) -> ApiError {
         match e {
-            PolicyError::NoVhost(_) => ApiError::not_found(),
+            PolicyError::NoVhost(_) => ApiError::missing("vhost_not_found"),
             e => ApiError::bad_request(e.reason()),
         }
     }

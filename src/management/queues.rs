@@ -455,7 +455,13 @@ async fn get_messages(
     Path((vhost, name)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let q = find(&api, &auth, &vhost, &name)?;
+    // A missing queue is named with the AMQP refusal's text, as RabbitMQ answers here.
+    let q = find(&api, &auth, &vhost, &name).map_err(|e| match e.status() {
+        StatusCode::NOT_FOUND => {
+            ApiError::missing(format!("NOT_FOUND - no queue '{name}' in vhost '{vhost}'"))
+        }
+        _ => e,
+    })?;
     let b: GetBody = json_body(&body)?;
     let mut missing = Vec::new();
     if b.ackmode.is_none() {

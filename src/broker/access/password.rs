@@ -76,6 +76,22 @@ impl PasswordHash {
         }
     }
 
+    /// No password: no password logs the user in (RabbitMQ's `clear_password`).
+    pub fn none() -> PasswordHash {
+        PasswordHash {
+            hashing: Hashing::Sha256,
+            bytes: Vec::new(),
+        }
+    }
+
+    /// The hash of a random password nobody is told, as RabbitMQ gives a user created
+    /// without one.
+    pub fn unknown() -> PasswordHash {
+        let mut secret = [0u8; 24];
+        let _ = getrandom::fill(&mut secret);
+        PasswordHash::new(&STANDARD.encode(secret))
+    }
+
     /// A hash as RabbitMQ's definitions carry it (`password_hash`, base64); None when it is
     /// not base64 or too short to hold a salt and a digest. An empty hash is a user without
     /// a password (who can log in only by other means).
