@@ -42,6 +42,7 @@ pub mod names;
 pub mod policy;
 pub mod queue;
 pub mod reply_to;
+pub mod test_control;
 pub mod timer;
 pub mod vhost;
 
@@ -87,6 +88,12 @@ pub struct Core {
     max_message_size: AtomicU64,
     /// Connections and channels opened and closed; queue churn of deleted vhosts.
     churn: churn::Churn,
+    /// Fault plans waiting for connections (`test_control`).
+    faults: crate::testing::faults::Registry,
+    /// What `reset` returns to, as a definitions document; None for a fresh broker's state.
+    initial: std::sync::Mutex<Option<Vec<u8>>>,
+    /// Isolated vhosts made so far, for their names.
+    isolated: AtomicU64,
 }
 
 /// An open connection as the broker tracks it.
@@ -242,6 +249,9 @@ impl Core {
             replies: Arc::default(),
             max_message_size: AtomicU64::new(crate::broker::message::DEFAULT_MAX_MESSAGE_SIZE),
             churn: churn::Churn::default(),
+            faults: Default::default(),
+            initial: Default::default(),
+            isolated: AtomicU64::new(0),
         }
     }
 
@@ -327,13 +337,16 @@ impl Core {
         existed
     }
 
+    /// Adds an opened connection to the table; the fault plans waiting for it, for it to
+    /// take before it reads anything.
     pub fn register_connection(
         &self,
         info: Arc<ConnectionInfo>,
         sink: UnboundedSender<consumer::Outbound>,
         channels: Arc<AtomicU32>,
-    ) {
+    ) -> Vec<Arc<crate::testing::FaultPlan>> {
         churn::bump(&self.churn.connections_opened);
+        let plans = self.faults.for_new_connection(&info);
         self.connections.insert(
             info.id,
             Registered {
@@ -342,6 +355,7 @@ impl Core {
                 channels,
             },
         );
+        plans
     }
 
     /// Every open connection, as it opened.

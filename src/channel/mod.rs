@@ -47,6 +47,8 @@ pub struct Context<'a> {
     pub durability: &'a Arc<dyn crate::store::Durability>,
     /// Direct reply-to addresses, to register this channel's and to reach a requester's.
     pub replies: &'a Arc<crate::broker::reply_to::Registry>,
+    /// A fault a test injected into publisher confirms, if any.
+    pub confirm_fault: &'a mut Option<crate::testing::faults::ConfirmFault>,
 }
 
 impl Context<'_> {
@@ -313,6 +315,11 @@ impl Channel {
     /// The message log has (or has not) made a confirm-mode publish durable.
     pub fn on_persisted(&mut self, seq: u64, ok: bool) {
         self.mode.persisted(seq, ok);
+    }
+
+    /// A confirm an injected fault delayed may go out now.
+    pub fn confirm_due(&mut self, seq: u64) {
+        self.mode.confirm_due(seq);
     }
 
     /// The queue under a consumer was deleted: forget the consumer and tell the client.

@@ -1,11 +1,13 @@
 //! One task per socket: the handshake, then a loop that reads frames, runs them through the
 //! channels, takes deliveries from queues, keeps heartbeats, and writes the encoded output.
 
+mod faults;
 mod handshake;
 pub mod tls;
 pub mod transport;
 mod writer;
 
+pub use faults::send_later;
 pub use handshake::{CHANNEL_MAX, External, FRAME_MAX, HEARTBEAT, server_properties};
 
 use crate::broker::alarm::AlarmSet;
@@ -198,6 +200,7 @@ async fn serve_handshake<T: Transport>(
             events_tx,
             max_message_size: core.max_message_size(),
             open_channels: Arc::default(),
+            confirm_fault: None,
         },
         channels: LocalMap::default(),
         writer: SocketWriter::default(),
@@ -208,6 +211,8 @@ async fn serve_handshake<T: Transport>(
         channels_closed: false,
         blocked: false,
         io_counts: IoCounts::default(),
+        faults: None,
+        dropped: false,
     };
     let s = &mut conn.session.settings;
     let info = ConnectionInfo {
@@ -225,11 +230,14 @@ async fn serve_handshake<T: Transport>(
         frame_max: s.frame_max,
         heartbeat: s.heartbeat,
     };
-    core.register_connection(
+    let plans = core.register_connection(
         Arc::new(info),
         conn.session.events_tx.clone(),
         conn.session.open_channels.clone(),
     );
+    for plan in plans {
+        conn.on_fault_event(crate::testing::faults::FaultEvent::Plan(plan, None));
+    }
     let FrameIo {
         io: mut stream,
         buf,
@@ -237,6 +245,9 @@ async fn serve_handshake<T: Transport>(
     } = io;
     conn.run(&mut stream, buf, events_rx, &mut shutdown).await;
     conn.cleanup();
+    if conn.dropped {
+        return;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.writer.finish(&mut stream)).await;
 }
 
@@ -277,6 +288,8 @@ struct Session {
     /// Channels open (not closing): shared with the broker's connection table, which sums
     /// them per user for the max-channels limit.
     open_channels: Arc<AtomicU32>,
+    /// A fault test injected into this connection's publisher confirms.
+    confirm_fault: Option<crate::testing::faults::ConfirmFault>,
 }
 
 impl Session {
@@ -299,6 +312,7 @@ impl Session {
             out: &mut self.out,
             durability: &self.durability,
             replies: &self.replies,
+            confirm_fault: &mut self.confirm_fault,
         }
     }
 }
@@ -323,6 +337,10 @@ struct Connection {
     /// alarm (one that only consumes goes on).
     blocked: bool,
     io_counts: IoCounts,
+    /// Faults a test injected (`faults`); None, and free, otherwise.
+    faults: Option<Box<faults::ConnectionFaults>>,
+    /// A fault dropped the connection: the socket is closed without flushing or a word.
+    dropped: bool,
 }
 
 /// Bytes and reads/writes on the socket, for the management API.
@@ -392,6 +410,7 @@ impl Connection {
             let throttled = self.is_throttled();
             // Blocked by the disk alarm; a closing connection reads on, for the handshake.
             let held = self.blocked && self.state == State::Running;
+            let reads_stalled = self.reads_stalled();
             let deadline = match self.state {
                 State::Closing(d) => d,
                 _ => Instant::now() + Duration::from_secs(86400),
@@ -403,7 +422,7 @@ impl Connection {
                     ));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(1)), if throttled || write_backlog => {}
-                r = stream.readable(), if !throttled && !held => {
+                r = stream.readable(), if !throttled && !held && !reads_stalled => {
                     // The buffer is allocated when bytes arrive and released when it empties,
                     // so an idle connection holds no read buffer at all.
                     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
@@ -458,6 +477,10 @@ impl Connection {
                     self.process(&mut buf);
                 }
                 _ = ticker.tick(), if !heartbeat.is_zero() => {
+                    if reads_stalled {
+                        // The silence is ours, not the client's.
+                        last_read = Instant::now();
+                    }
                     if last_read.elapsed() > heartbeat * 2 && !self.blocked {
                         tracing::warn!(peer = %self.peer, "missed heartbeats from client, timeout: {}s", heartbeat.as_secs());
                         self.state = State::Closed;
@@ -476,6 +499,10 @@ impl Connection {
         // Requeue whatever deliveries were still on their way to us.
         events.close();
         while let Ok(ev) = events.try_recv() {
+            let ev = match ev {
+                Outbound::Fault(crate::testing::faults::FaultEvent::Delayed(ev)) => *ev,
+                ev => ev,
+            };
             if let Outbound::Deliver(d) = ev {
                 d.queue.requeue_undelivered(d.entries, d.credited);
             }
@@ -490,7 +517,7 @@ impl Connection {
                 ch.flush_confirms(&mut ctx);
             }
         }
-        if !self.session.out.is_empty() {
+        if !self.session.out.is_empty() && !self.writes_stalled() {
             self.io_counts.send_oct += self.session.out.len() as u64;
             self.io_counts.send_cnt += 1;
             if let Err(e) = self.writer.write(stream, &mut self.session.out) {
@@ -517,6 +544,9 @@ impl Connection {
     fn process(&mut self, buf: &mut BytesMut) {
         self.memory.poll();
         self.process_frames(buf);
+        if self.faults.is_some() {
+            self.advance_faults();
+        }
         if self.closed_by_client {
             self.closed_by_client = false;
             self.channels
@@ -536,7 +566,7 @@ impl Connection {
                         self.block();
                         return;
                     }
-                    if self.publish_in_place(buf) {
+                    if self.faults.is_none() && self.publish_in_place(buf) {
                         continue;
                     }
                 }
@@ -724,13 +754,27 @@ impl Connection {
                 self.closed_by_client = true;
                 Ok(())
             }
-            (Some(Slot::Open(c)), frame) => {
+            (Some(Slot::Open(_)), frame) if self.faults.is_some() => {
+                match self.fault_on_frame(ch, &frame) {
+                    Some(taken) => taken,
+                    None => self.channel_frame(ch, frame),
+                }
+            }
+            (Some(Slot::Open(_)), frame) => self.channel_frame(ch, frame),
+        }
+    }
+
+    /// A frame for an open channel, which handles it.
+    fn channel_frame(&mut self, ch: u16, frame: ChannelFrame) -> Result<(), AmqpError> {
+        match self.channels.get_mut(&ch) {
+            Some(Slot::Open(c)) => {
                 let mut ctx = self.session.context();
                 match c.on_frame(&mut ctx, frame) {
                     Ok(()) => Ok(()),
                     Err(e) => self.channel_failed(ch, e),
                 }
             }
+            _ => Ok(()),
         }
     }
 
@@ -740,6 +784,13 @@ impl Connection {
         if e.is_connection_error() {
             return Err(e);
         }
+        self.close_channel(ch, e);
+        Ok(())
+    }
+
+    /// Closes channel `ch` with `e`, whatever its code: its state torn down, channel.close
+    /// sent.
+    fn close_channel(&mut self, ch: u16, e: AmqpError) {
         tracing::warn!(peer = %self.peer, channel = ch, "channel error: {}", e.reply_text());
         if let Some(Slot::Open(c)) = self.channels.get_mut(&ch) {
             let mut ctx = self.session.context();
@@ -750,12 +801,24 @@ impl Connection {
             self.session.open_channels.fetch_sub(1, Ordering::Relaxed);
             churn::bump(&self.session.core.churn().channels_closed);
         }
-        Ok(())
     }
 
     fn on_event(&mut self, ev: Outbound) {
+        let ev = match ev {
+            Outbound::Fault(f) => return self.on_fault_event(f),
+            ev if self.faults.is_some() => match self.delay_delivery(ev) {
+                Some(ev) => ev,
+                None => return,
+            },
+            ev => ev,
+        };
+        self.handle_event(ev);
+    }
+
+    fn handle_event(&mut self, ev: Outbound) {
         // Events for the connection itself; the rest are for one of its channels.
         let ev = match ev {
+            Outbound::Fault(f) => return self.on_fault_event(f),
             Outbound::Describe(answer) => {
                 let _ = answer.send(self.stats());
                 return;
@@ -768,7 +831,7 @@ impl Connection {
             ev => ev,
         };
         let ch = match &ev {
-            Outbound::ForceClose(_) | Outbound::Describe(_) => return,
+            Outbound::ForceClose(_) | Outbound::Describe(_) | Outbound::Fault(_) => return,
             Outbound::Deliver(d) => d.channel,
             Outbound::Cancelled { channel, .. }
             | Outbound::Persisted { channel, .. }
@@ -791,7 +854,7 @@ impl Connection {
             Outbound::Reply {
                 address, message, ..
             } => c.deliver_reply(&mut ctx, &address, message),
-            Outbound::ForceClose(_) | Outbound::Describe(_) => {}
+            Outbound::ForceClose(_) | Outbound::Describe(_) | Outbound::Fault(_) => {}
         }
     }
 
