@@ -47,8 +47,16 @@ fn main() {
         let t = Instant::now();
         let s = broker.snapshot();
         snapshots.push(t.elapsed());
-        let held: u64 = s.vhosts.iter().flat_map(|v| &v.queues).map(|q| q.messages).sum();
-        assert_eq!(held, args.messages as u64, "every message is in before the reset");
+        let held: u64 = s
+            .vhosts
+            .iter()
+            .flat_map(|v| &v.queues)
+            .map(|q| q.messages)
+            .sum();
+        assert_eq!(
+            held, args.messages as u64,
+            "every message is in before the reset"
+        );
         assert_eq!(s.connections.len(), args.connections);
         let t = Instant::now();
         broker.reset();

@@ -155,20 +155,19 @@ impl Core {
     /// user and permission there is, or RabbitMQ's defaults on a first start.
     pub fn open(data_dir: &Path) -> Result<Core, StoreError> {
         let core = Self::empty(Some(data_dir.to_owned()));
+        let defaults = || AccessDefinitions {
+            vhosts: vec![VhostDef {
+                name: "/".into(),
+                limits: serde_json::Value::Null,
+            }],
+            ..AccessDefinitions::default()
+        };
         let defs = match std::fs::read(data_dir.join(ACCESS_FILE)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                StoreError::io(
-                    format!("reading {ACCESS_FILE}"),
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AccessDefinitions {
-                vhosts: vec![VhostDef {
-                    name: "/".into(),
-                    limits: serde_json::Value::Null,
-                }],
-                ..AccessDefinitions::default()
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(defs) => defs,
+                Err(e) => Self::damaged_access(data_dir, &e.to_string(), defaults()),
             },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => defaults(),
             Err(e) => return Err(StoreError::io(format!("reading {ACCESS_FILE}"), e)),
         };
         let (model, vhosts, errors) = defs.to_model();
@@ -202,6 +201,37 @@ impl Core {
             core.apply_user_limits(&u.name, &definitions_limits(&u.limits));
         }
         Ok(core)
+    }
+
+    /// The access model's file does not parse: it is kept aside for an operator to look at,
+    /// and the broker starts with RabbitMQ's defaults (guest, loopback only) and every vhost
+    /// whose data is on disk, so no message is lost with the file. Users, permissions,
+    /// limits and policies are gone until restored (the log line says so).
+    fn damaged_access(
+        data_dir: &Path,
+        why: &str,
+        mut defs: AccessDefinitions,
+    ) -> AccessDefinitions {
+        let aside = data_dir.join(format!("{ACCESS_FILE}.damaged"));
+        let kept = std::fs::rename(data_dir.join(ACCESS_FILE), &aside).is_ok();
+        for name in store::vhosts_on_disk(data_dir) {
+            if !defs.vhosts.iter().any(|v| v.name == name) {
+                defs.vhosts.push(VhostDef {
+                    name,
+                    limits: serde_json::Value::Null,
+                });
+            }
+        }
+        tracing::error!(
+            "{ACCESS_FILE} is damaged ({why}){}: starting with the default user and the {} vhosts found on disk; users, permissions, limits and policies must be restored (e.g. from a definitions export)",
+            if kept {
+                format!(", kept as {}", aside.display())
+            } else {
+                String::new()
+            },
+            defs.vhosts.len()
+        );
+        defs
     }
 
     /// A vhost's limits from definitions: max-connections and max-queues (negative: none).
