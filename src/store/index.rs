@@ -71,7 +71,12 @@ pub fn write(dir: &Path, next_id: u64, queues: &[(u32, Vec<Run>)]) -> Result<(),
 /// queues in `known`; None means recovery must scan.
 pub fn load(dir: &Path, known: &HashSet<u32>, segments: &[u32]) -> Option<Index> {
     let data = fs::read(path(dir)).ok()?;
-    let mut items = Scanner::new(&data);
+    decode(&data, known, segments)
+}
+
+/// An index file's bytes read as `load` reads them (pure, for tests and fuzzing).
+pub fn decode(data: &[u8], known: &HashSet<u32>, segments: &[u32]) -> Option<Index> {
+    let mut items = Scanner::new(data);
     let mut index = Index::default();
     match items.next() {
         Some(Item::Record { payload, .. })

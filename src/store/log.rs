@@ -967,6 +967,13 @@ fn recover(dir: &Path, known: &HashSet<u32>, keep: usize) -> Result<Recovery, St
     Ok(r)
 }
 
+/// Reads one record payload of a segment or an ack file as recovery does: the fuzz
+/// targets' way in to the parsers, which are private. Whether it was either.
+#[doc(hidden)]
+pub fn parse_any_record(payload: &[u8]) -> bool {
+    parse_publish(payload).is_some() || parse_settlement(payload).is_some()
+}
+
 fn parse_settlement(p: &[u8]) -> Option<(u8, u32, u64)> {
     let (i, kind) = wire::octet(p).ok()?;
     let (i, q) = wire::long(i).ok()?;
