@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let frame_max = [4096u32, 8192, 131_072, 0][usize::from(pick % 4)];
-    let fast = PublishCommand::read(data, if frame_max == 0 { 131_072 } else { frame_max }, 1 << 20);
+    let fast = PublishCommand::read(
+        data,
+        if frame_max == 0 { 131_072 } else { frame_max },
+        1 << 20,
+    );
     let mut buf = BytesMut::from(data);
     let mut frames = Vec::new();
     while let Ok(Some(f)) = Frame::decode(&mut buf, frame_max) {
