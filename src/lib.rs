@@ -120,6 +120,17 @@ impl Broker {
         format!("amqp://guest:guest@{}/%2f", self.addr)
     }
 
+    /// The misuse diagnostics report so far, oldest first (see `broker::diagnostics`): what
+    /// clients did that usually hides a bug, and what a RabbitMQ 4.x release would refuse.
+    pub fn diagnostics(&self) -> Vec<broker::diagnostics::Diagnostic> {
+        self.core.diagnostics().snapshot()
+    }
+
+    /// The RabbitMQ release this broker behaves as.
+    pub fn profile(&self) -> broker::profile::Profile {
+        self.core.profile()
+    }
+
     /// Closes every connection (320 CONNECTION_FORCED) and stops the broker.
     pub fn shutdown(mut self) {
         self.stop_and_join();
@@ -141,6 +152,7 @@ pub struct BrokerBuilder {
     tls: Option<tls::TlsSettings>,
     management: bool,
     prometheus: bool,
+    profile: broker::profile::Profile,
 }
 
 impl BrokerBuilder {
@@ -177,6 +189,13 @@ impl BrokerBuilder {
         self
     }
 
+    /// Behaves as a RabbitMQ release where releases differ (`--profile`). Default:
+    /// [`broker::profile::Profile::Default`].
+    pub fn profile(mut self, profile: broker::profile::Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
     pub fn start(self) -> std::io::Result<Broker> {
         let addr = self
             .addr
@@ -189,10 +208,12 @@ impl BrokerBuilder {
             ),
             None => None,
         };
-        let core = Arc::new(match &self.data_dir {
+        let mut core = match &self.data_dir {
             Some(dir) => broker::Core::open(dir).map_err(std::io::Error::other)?,
             None => broker::Core::new(),
-        });
+        };
+        core.set_profile(self.profile);
+        let core = Arc::new(core);
         let serving = core.clone();
         // Bound here, synchronously, so the caller gets the ports (and any bind error) at once;
         // the runtime lives on the broker's own thread, so this works inside async tests too.

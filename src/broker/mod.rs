@@ -33,6 +33,7 @@ pub mod connection_info;
 pub mod consumer;
 pub mod dead_letter;
 pub mod definitions;
+pub mod diagnostics;
 pub mod error;
 pub mod exchange;
 pub mod json;
@@ -40,6 +41,7 @@ pub mod memory;
 pub mod message;
 pub mod names;
 pub mod policy;
+pub mod profile;
 pub mod queue;
 pub mod reply_to;
 pub mod timer;
@@ -87,6 +89,10 @@ pub struct Core {
     max_message_size: AtomicU64,
     /// Connections and channels opened and closed; queue churn of deleted vhosts.
     churn: churn::Churn,
+    /// The RabbitMQ release whose behaviour to follow, fixed before the broker serves.
+    profile: profile::Profile,
+    /// What clients did that usually hides a bug, for `Broker::diagnostics`.
+    diagnostics: diagnostics::Diagnostics,
 }
 
 /// An open connection as the broker tracks it.
@@ -242,7 +248,29 @@ impl Core {
             replies: Arc::default(),
             max_message_size: AtomicU64::new(crate::broker::message::DEFAULT_MAX_MESSAGE_SIZE),
             churn: churn::Churn::default(),
+            profile: profile::Profile::default(),
+            diagnostics: diagnostics::Diagnostics::default(),
         }
+    }
+
+    /// Follows `p` where RabbitMQ releases differ; done before the broker serves (its
+    /// vhosts and connections read it as they are made). Also sets the profile's default
+    /// largest message, which an explicit `set_max_message_size` afterwards overrides.
+    pub fn set_profile(&mut self, p: profile::Profile) {
+        self.profile = p;
+        self.set_max_message_size(p.default_max_message_size());
+        for v in self.vhosts.iter() {
+            v.set_profile(p);
+        }
+    }
+
+    pub fn profile(&self) -> profile::Profile {
+        self.profile
+    }
+
+    /// The misuse diagnostics report.
+    pub fn diagnostics(&self) -> &diagnostics::Diagnostics {
+        &self.diagnostics
     }
 
     pub fn vhost(&self, name: &str) -> Option<Arc<VHost>> {
@@ -262,6 +290,7 @@ impl Core {
             Some(dir) => VHost::open(name, dir, PolicySet::default())?,
             None => VHost::new(name),
         };
+        v.set_profile(self.profile);
         let v = self.vhosts.entry(name.to_owned()).or_insert(v).clone();
         self.persist_access();
         Ok(v)

@@ -12,6 +12,7 @@ mod bindings;
 mod body;
 mod connections;
 mod definitions;
+mod diagnostics;
 mod error;
 mod exchanges;
 mod limits;
@@ -86,6 +87,7 @@ pub fn router(api: Api) -> Router {
         .merge(limits::routes())
         .merge(definitions::routes())
         .merge(policies::routes())
+        .merge(diagnostics::routes())
         .merge(ui::routes())
         .fallback(|| async { error::ApiError::not_found() })
         .with_state(api)
