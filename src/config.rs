@@ -108,6 +108,13 @@ pub struct Config {
     #[arg(long, value_name = "SIZE", value_parser = parse_max_message_size)]
     pub max_message_size: Option<u64>,
 
+    /// How long a delivery may stay unacked (RabbitMQ's consumer_timeout), in
+    /// milliseconds; 0 for no limit. What happens then depends on --profile: up to
+    /// rabbitmq-4.2 the channel is closed with 406; from 4.3 (and by default) only quorum
+    /// queues time out, cancelling the consumer.
+    #[arg(long, value_name = "MS", default_value_t = crate::broker::DEFAULT_CONSUMER_TIMEOUT_MS)]
+    pub consumer_timeout: u64,
+
     /// Behave as this RabbitMQ release where releases differ in ways clients notice:
     /// default, rabbitmq-3.10, rabbitmq-3.13, rabbitmq-4.0, rabbitmq-4.1, rabbitmq-4.2 or
     /// rabbitmq-4.3. The default accepts what applications send today, including what 4.x

@@ -115,6 +115,10 @@ fn main() -> ExitCode {
             let _ = stop_tx.send(true);
         });
         core.disk_alarm().set_limit(config.disk_free_limit);
+        core.set_consumer_timeout(
+            (config.consumer_timeout > 0)
+                .then(|| std::time::Duration::from_millis(config.consumer_timeout)),
+        );
         if let Some(bytes) = config.max_message_size {
             core.set_max_message_size(bytes);
         }

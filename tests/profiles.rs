@@ -316,3 +316,54 @@ async fn rabbitmq_4_0_no_longer_reads_a_republished_x_death() {
         assert_eq!(src_rejected_count(&d), 1, "{p} starts afresh");
     }
 }
+
+/// A broker with a 300 ms consumer timeout, a consumer with manual acks on `queue` (declared
+/// with `arguments`) holding one delivery it never acks.
+async fn holding_one(
+    p: Profile,
+    arguments: FieldTable,
+) -> (Broker, lapin::Connection, Channel, lapin::Consumer) {
+    let b = broker_as(p);
+    b.core()
+        .set_consumer_timeout(Some(Duration::from_millis(300)));
+    let conn = connect(&b).await;
+    let ch = confirm_channel(&conn).await;
+    within(ch.queue_declare("slow", durable(), arguments))
+        .await
+        .expect("declare");
+    publish(&ch, "", "slow", b"m").await;
+    let mut c = consume_with(&ch, "slow", "slowpoke", false, FieldTable::default()).await;
+    next_delivery(&mut c).await;
+    (b, conn, ch, c)
+}
+
+#[tokio::test]
+async fn up_to_4_2_a_consumer_timeout_closes_the_channel() {
+    let (_b, conn, ch, _c) = holding_one(Profile::V4_2, FieldTable::default()).await;
+    let mut errors = watch_channel(&ch);
+    let text = format!(
+        "PRECONDITION_FAILED - delivery acknowledgement on channel {} timed out. Timeout value used: 300 ms. This timeout value can be configured, see consumers doc guide to learn more",
+        ch.id()
+    );
+    assert_amqp(&errors.next().await, 406, &text);
+    assert!(conn.status().connected());
+}
+
+#[tokio::test]
+async fn from_4_3_only_quorum_queues_time_out_and_the_consumer_is_cancelled() {
+    // A classic queue never times out.
+    let (_b, _conn, ch, _c) = holding_one(Profile::V4_3, FieldTable::default()).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(
+        ch.status().connected(),
+        "the classic consumer keeps its delivery"
+    );
+    // A quorum queue cancels the consumer and returns the message.
+    let quorum = args(&[("x-queue-type", s("quorum"))]);
+    let (_b, conn, ch, mut c) = holding_one(Profile::V4_3, quorum).await;
+    let ended = within(c.next()).await;
+    assert!(ended.is_none(), "basic.cancel ends the consumer: {ended:?}");
+    let other = within(conn.create_channel()).await.expect("channel");
+    wait_for_count(&other, "slow", 1).await;
+    assert!(ch.status().connected(), "only the consumer goes");
+}

@@ -87,6 +87,9 @@ pub struct Core {
     replies: Arc<reply_to::Registry>,
     /// `--max-message-size`: read by each connection as it opens.
     max_message_size: AtomicU64,
+    /// `--consumer-timeout` in ms (0: none), RabbitMQ's `consumer_timeout`: read by each
+    /// connection as it opens.
+    consumer_timeout: AtomicU64,
     /// Connections and channels opened and closed; queue churn of deleted vhosts.
     churn: churn::Churn,
     /// The RabbitMQ release whose behaviour to follow, fixed before the broker serves.
@@ -130,6 +133,9 @@ pub enum LimitOf {
 /// The RabbitMQ release whose behaviour Warren follows, reported where tools look for a
 /// RabbitMQ version (definitions, the management API).
 pub const RABBITMQ_VERSION: &str = "4.3.0";
+
+/// RabbitMQ's default `consumer_timeout`: 30 minutes.
+pub const DEFAULT_CONSUMER_TIMEOUT_MS: u64 = 1_800_000;
 
 /// The access model's file in the data directory: RabbitMQ's definitions format, users,
 /// vhosts, permissions, policies and operator policies only.
@@ -247,6 +253,7 @@ impl Core {
             next_connection: AtomicU64::new(1),
             replies: Arc::default(),
             max_message_size: AtomicU64::new(crate::broker::message::DEFAULT_MAX_MESSAGE_SIZE),
+            consumer_timeout: AtomicU64::new(DEFAULT_CONSUMER_TIMEOUT_MS),
             churn: churn::Churn::default(),
             profile: profile::Profile::default(),
             diagnostics: diagnostics::Diagnostics::default(),
@@ -748,6 +755,19 @@ impl Core {
     /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
     pub fn replies(&self) -> &Arc<reply_to::Registry> {
         &self.replies
+    }
+
+    /// How long a delivery may stay unacked (RabbitMQ's `consumer_timeout`), for
+    /// connections opened from now on; None: forever. What happens then is the profile's
+    /// (`Profile::consumer_timeout_cancels`).
+    pub fn consumer_timeout(&self) -> Option<std::time::Duration> {
+        let ms = self.consumer_timeout.load(Ordering::Relaxed);
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
+
+    pub fn set_consumer_timeout(&self, timeout: Option<std::time::Duration>) {
+        let ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
+        self.consumer_timeout.store(ms, Ordering::Relaxed);
     }
 
     /// The largest message body a publisher may send, RabbitMQ's `max_message_size`.

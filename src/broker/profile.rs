@@ -150,6 +150,18 @@ impl Profile {
         self.strict_since(Profile::V4_0)
     }
 
+    /// What a delivery left unacked past the consumer timeout costs. Up to 4.2 the channel
+    /// checks every delivery, of any queue, and closes with 406 PRECONDITION_FAILED. From
+    /// 4.3 on the queues evaluate it and classic queues never do; a quorum queue returns the
+    /// consumer's messages and the channel sends basic.cancel to a client with
+    /// `consumer_cancel_notify` (406 for one without, with "-1 ms"). Release notes 4.3.0,
+    /// "Consumer Timeouts are No Longer Evaluated for Classic Queues and Streams" and
+    /// "Consumer timeout for quorum queues". Warren's quorum queues are classic queues
+    /// declared `x-queue-type: quorum`.
+    pub fn consumer_timeout_cancels(self) -> bool {
+        self.since(Profile::V4_3)
+    }
+
     /// Where this profile still accepts a call that a 4.x release refuses, the oldest such
     /// release, for the diagnostics report; None when the profile refuses it itself or no
     /// release does.

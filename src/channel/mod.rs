@@ -154,6 +154,10 @@ pub struct Channel {
     counters: ChannelCounters,
     /// Diagnostics that repeat (`REPORTED_*`) already reported on this channel: each once.
     reported: u8,
+    /// The oldest unacked delivery the consumer timeout applies to, and when the
+    /// connection's timeout tick first saw it: a delivery is timed out once the same tag
+    /// has been the oldest for the whole timeout, so deliveries carry no timestamp.
+    oldest_seen: Option<(u64, std::time::Instant)>,
 }
 
 /// An unroutable publish without mandatory was reported.
@@ -195,6 +199,7 @@ impl Channel {
             reply: None,
             counters: ChannelCounters::default(),
             reported: 0,
+            oldest_seen: None,
         }
     }
 
@@ -454,6 +459,81 @@ impl Channel {
         self.mode.rollback(&mut self.unacked);
         let unacked = std::mem::take(&mut self.unacked);
         self.requeue_all(unacked.into_values());
+    }
+
+    /// The connection's consumer-timeout tick (see `oldest_seen`): up to RabbitMQ 4.2 a
+    /// timed-out delivery closes the channel (the error returned); from 4.3 on only quorum
+    /// queues time out, and the consumer holding the delivery is cancelled, its messages
+    /// returned, with basic.cancel to a client that takes it (406 otherwise).
+    pub fn consumer_timeout(
+        &mut self,
+        ctx: &mut Context<'_>,
+        now: std::time::Instant,
+        limit: std::time::Duration,
+        notify: bool,
+    ) -> Result<(), AmqpError> {
+        let cancels = ctx.profile.consumer_timeout_cancels();
+        let oldest = self
+            .unacked
+            .iter()
+            .find(|(_, u)| !cancels || u.queue.declared.quorum)
+            .map(|(tag, _)| *tag);
+        let Some(tag) = oldest else {
+            self.oldest_seen = None;
+            return Ok(());
+        };
+        match self.oldest_seen {
+            Some((seen, since)) if seen == tag && now.duration_since(since) >= limit => {}
+            Some((seen, _)) if seen == tag => return Ok(()),
+            _ => {
+                self.oldest_seen = Some((tag, now));
+                return Ok(());
+            }
+        }
+        self.oldest_seen = None;
+        let timed_out = |ms: i128| {
+            AmqpError::precondition_failed(format!(
+                "delivery acknowledgement on channel {} timed out. Timeout value used: {ms} ms. This timeout value can be configured, see consumers doc guide to learn more",
+                self.id
+            ))
+        };
+        if !cancels {
+            return Err(timed_out(limit.as_millis() as i128));
+        }
+        let consumer = self
+            .unacked
+            .get(&tag)
+            .and_then(|u| u.consumer.as_ref())
+            .map(|(t, _)| t.clone());
+        let Some(consumer_tag) = consumer else {
+            // A basic.get delivery: no consumer to cancel, the message goes back.
+            if let Some(u) = self.unacked.remove(&tag) {
+                self.requeue_all([u]);
+            }
+            return Ok(());
+        };
+        if !notify {
+            return Err(timed_out(-1));
+        }
+        if let Some(c) = self.consumers.remove(&consumer_tag) {
+            basic::remove_consumer(ctx, &c.queue, self.id, &consumer_tag);
+        }
+        let held: Vec<u64> = self
+            .unacked
+            .iter()
+            .filter(|(_, u)| u.consumer.as_ref().is_some_and(|(t, _)| *t == consumer_tag))
+            .map(|(t, _)| *t)
+            .collect();
+        let returned: Vec<Unacked> = held.iter().filter_map(|t| self.unacked.remove(t)).collect();
+        self.requeue_all(returned);
+        ctx.send(
+            self.id,
+            Method::BasicCancel(crate::protocol::methods::BasicCancel {
+                consumer_tag: consumer_tag.to_string(),
+                no_wait: true,
+            }),
+        );
+        Ok(())
     }
 
     fn dispatch_consumed_queues(&self) {

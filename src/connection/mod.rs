@@ -205,6 +205,7 @@ async fn serve_handshake<T: Transport>(
             max_message_size: core.max_message_size(),
             open_channels: Arc::default(),
             origin: Origin::default(),
+            consumer_timeout: core.consumer_timeout(),
         },
         channels: LocalMap::default(),
         writer: SocketWriter::default(),
@@ -298,6 +299,8 @@ struct Session {
     open_channels: Arc<AtomicU32>,
     /// Who this connection is, as the diagnostics report names it.
     origin: Origin,
+    /// RabbitMQ's `consumer_timeout`, read once at open; None: deliveries wait forever.
+    consumer_timeout: Option<Duration>,
 }
 
 impl Session {
@@ -386,6 +389,13 @@ impl Connection {
             heartbeat / 2
         });
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Deliveries are checked against the consumer timeout ten times per timeout (at
+        // most once a minute), so one is noticed at most a tenth late.
+        let timeout = self.session.consumer_timeout;
+        let mut timeouts = tokio::time::interval(timeout.map_or(Duration::from_secs(3600), |t| {
+            (t / 10).clamp(Duration::from_millis(10), Duration::from_secs(60))
+        }));
+        timeouts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
         let alarm = self.alarms.clone();
         // The read buffer and unwritten output, as charged to the memory account.
@@ -496,6 +506,9 @@ impl Connection {
                     } else if last_write.elapsed() >= heartbeat / 2 {
                         write_frame(&mut self.session.out, FRAME_HEARTBEAT, 0, |_| {});
                     }
+                }
+                _ = timeouts.tick(), if timeout.is_some() && self.state == State::Running => {
+                    self.check_consumer_timeouts();
                 }
                 _ = tokio::time::sleep_until(deadline), if matches!(self.state, State::Closing(_)) => {
                     tracing::debug!(peer = %self.peer, "no connection.close-ok in time");
@@ -948,6 +961,29 @@ impl Connection {
             }
         }
         self.session.vhost.connection_closed(self.session.id);
+    }
+
+    /// Runs each channel's consumer-timeout check (`Channel::consumer_timeout`).
+    fn check_consumer_timeouts(&mut self) {
+        let Some(limit) = self.session.consumer_timeout else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let notify = self.session.settings.consumer_cancel_notify;
+        let mut failed = Vec::new();
+        for (ch, slot) in self.channels.iter_mut() {
+            if let Slot::Open(c) = slot {
+                let mut ctx = self.session.context();
+                if let Err(e) = c.consumer_timeout(&mut ctx, now, limit, notify) {
+                    failed.push((*ch, e));
+                }
+            }
+        }
+        for (ch, e) in failed {
+            if let Err(e) = self.channel_failed(ch, e) {
+                self.connection_error(e);
+            }
+        }
     }
 
     /// The client closed its socket without connection.close: channels it left open are
