@@ -239,6 +239,7 @@ async fn features_rabbitmq_4x_refuses_name_the_release() {
     let conn = connect_named(&b, "").await;
     let ch = channel(&conn).await;
     declare(&ch, "transient", QueueDeclareOptions::default()).await;
+    declare(&ch, "transient2", QueueDeclareOptions::default()).await;
     within(ch.basic_qos(10, BasicQosOptions { global: true }))
         .await
         .expect("qos");
@@ -254,6 +255,10 @@ async fn features_rabbitmq_4x_refuses_name_the_release() {
     assert_eq!(frame.refused_by, Some("4.1"));
     assert_names(frame, None);
     let queue = find("queue 'transient' is transient");
+    assert!(
+        deprecated.iter().all(|d| !d.detail.contains("transient2")),
+        "reported once per channel"
+    );
     assert_eq!(queue.refused_by, Some("4.3"));
     assert_names(queue, Some(ch.id()));
     assert_eq!(find("global=true").refused_by, Some("4.3"));

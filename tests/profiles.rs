@@ -12,6 +12,8 @@ use lapin::types::{AMQPValue, FieldArray, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, ExchangeKind};
 use std::time::Duration;
 use warren::broker::profile::Profile;
+use warren::protocol::methods::BasicConsume;
+use warren::protocol::{Frame, Method};
 
 fn broker_as(p: Profile) -> Broker {
     init_logs();
@@ -366,4 +368,40 @@ async fn from_4_3_only_quorum_queues_time_out_and_the_consumer_is_cancelled() {
     let other = within(conn.create_channel()).await.expect("channel");
     wait_for_count(&other, "slow", 1).await;
     assert!(ch.status().connected(), "only the consumer goes");
+}
+
+#[tokio::test]
+async fn from_4_3_a_client_without_consumer_cancel_notify_gets_406_with_minus_1() {
+    let b = broker_as(Profile::V4_3);
+    b.core()
+        .set_consumer_timeout(Some(Duration::from_millis(300)));
+    let conn = connect(&b).await;
+    let ch = confirm_channel(&conn).await;
+    let quorum = args(&[("x-queue-type", s("quorum"))]);
+    within(ch.queue_declare("slow", durable(), quorum))
+        .await
+        .expect("declare");
+    publish(&ch, "", "slow", b"m").await;
+    // A raw client that does not announce consumer_cancel_notify.
+    let (mut raw, mut buf) = raw_handshake::open(&b, 131072, 60).await.expect("open");
+    let consume = BasicConsume {
+        queue: "slow".into(),
+        consumer_tag: "raw".into(),
+        ..Default::default()
+    };
+    raw_handshake::send(&mut raw, 1, Method::BasicConsume(consume)).await;
+    let close = loop {
+        match raw_handshake::read_frame(&mut raw, &mut buf).await {
+            Frame::Method(1, Method::ChannelClose(c)) => break c,
+            Frame::Method(1, Method::BasicCancel(c)) => panic!("basic.cancel sent: {c:?}"),
+            _ => {}
+        }
+    };
+    assert_eq!(
+        (close.reply_code, close.reply_text.as_str()),
+        (
+            406,
+            "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: -1 ms. This timeout value can be configured, see consumers doc guide to learn more"
+        )
+    );
 }

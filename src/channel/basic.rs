@@ -137,18 +137,11 @@ impl Channel {
         content: Content,
     ) -> Result<(), AmqpError> {
         // Bodies this large never take the in-place path, so only this one checks them.
-        if content.body.len() as u64 > MAX_MESSAGE_SIZE_4X
-            && self.reported & super::REPORTED_LARGE == 0
-        {
-            self.reported |= super::REPORTED_LARGE;
-            ctx.deprecated(
-                self.id,
-                Profile::V4_0,
-                format!(
-                    "a {} byte message: RabbitMQ 4.x refuses bodies over 16 MiB by default",
-                    content.body.len()
-                ),
-            );
+        if content.body.len() as u64 > MAX_MESSAGE_SIZE_4X {
+            let len = content.body.len();
+            self.deprecated_once(ctx, super::REPORTED_LARGE, Profile::V4_0, || {
+                format!("a {len} byte message: RabbitMQ 4.x refuses bodies over 16 MiB by default")
+            });
         }
         let publish = Publish {
             exchange: &m.exchange,
@@ -606,14 +599,12 @@ impl Channel {
         // RabbitMQ 4.3 denies global qos and takes it as per-consumer, without a word.
         let global = m.global && !ctx.profile.global_qos_is_per_consumer();
         if m.global {
-            ctx.deprecated(
-                self.id,
-                Profile::V4_3,
+            let n = m.prefetch_count;
+            self.deprecated_once(ctx, super::REPORTED_GLOBAL_QOS, Profile::V4_3, || {
                 format!(
-                    "basic.qos global=true (prefetch {}): RabbitMQ 4.3 applies it per consumer",
-                    m.prefetch_count
-                ),
-            );
+                    "basic.qos global=true (prefetch {n}): RabbitMQ 4.3 applies it per consumer"
+                )
+            });
         }
         if global {
             self.channel_credit.set_limit(m.prefetch_count);

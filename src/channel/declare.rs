@@ -222,7 +222,7 @@ impl Channel {
     /// `rabbit_classic_queue:validate_arguments/1`); the others let it through and report
     /// it in the diagnostics.
     fn deprecated_queue_features(
-        &self,
+        &mut self,
         ctx: &Context<'_>,
         name: &str,
         durable: bool,
@@ -236,21 +236,17 @@ impl Channel {
             if ctx.profile.refuses_transient_nonexclusive_queues() {
                 return Err(refuse("transient_nonexcl_queues"));
             }
-            ctx.deprecated(
-                self.id,
-                Profile::V4_3,
-                format!("queue '{name}' is transient (durable=false) and not exclusive"),
-            );
+            self.deprecated_once(ctx, super::REPORTED_TRANSIENT, Profile::V4_3, || {
+                format!("queue '{name}' is transient (durable=false) and not exclusive")
+            });
         }
         if arguments.get("x-queue-master-locator").is_some() {
             if ctx.profile.refuses_queue_master_locator() {
                 return Err(refuse("queue_master_locator"));
             }
-            ctx.deprecated(
-                self.id,
-                Profile::V4_3,
-                format!("queue '{name}' declared with x-queue-master-locator"),
-            );
+            self.deprecated_once(ctx, super::REPORTED_LOCATOR, Profile::V4_3, || {
+                format!("queue '{name}' declared with x-queue-master-locator")
+            });
         }
         let v1 = matches!(
             arguments
@@ -263,13 +259,9 @@ impl Channel {
                 let refusal = ("x-queue-version", Refusal::UnsupportedQueueVersion(1));
                 return Err(BrokerError::invalid_argument(name, &ctx.vhost.name, refusal).into());
             }
-            ctx.deprecated(
-                self.id,
-                Profile::V4_3,
-                format!(
-                    "queue '{name}' declared with x-queue-version 1 (classic queue storage v1)"
-                ),
-            );
+            self.deprecated_once(ctx, super::REPORTED_CQV1, Profile::V4_3, || {
+                format!("queue '{name}' declared with x-queue-version 1 (classic queue storage v1)")
+            });
         }
         Ok(())
     }

@@ -166,6 +166,14 @@ const REPORTED_UNROUTABLE: u8 = 1;
 const REPORTED_PILE_UP: u8 = 2;
 /// A message over RabbitMQ 4.x's default size limit was reported.
 const REPORTED_LARGE: u8 = 4;
+/// A transient non-exclusive queue was reported.
+const REPORTED_TRANSIENT: u8 = 8;
+/// x-queue-master-locator was reported.
+const REPORTED_LOCATOR: u8 = 16;
+/// x-queue-version 1 was reported.
+const REPORTED_CQV1: u8 = 32;
+/// basic.qos global=true was reported.
+const REPORTED_GLOBAL_QOS: u8 = 64;
 
 /// Unacked deliveries on a channel whose consumer has no prefetch limit past which the
 /// pile-up is reported: a consumer that forgets to ack takes everything the queue has.
@@ -459,6 +467,22 @@ impl Channel {
         self.mode.rollback(&mut self.unacked);
         let unacked = std::mem::take(&mut self.unacked);
         self.requeue_all(unacked.into_values());
+    }
+
+    /// Reports a use of a feature that RabbitMQ `refused_by` refuses, once per channel for
+    /// each `flag` (an application that declares a transient queue per request would fill
+    /// the report with one item).
+    fn deprecated_once(
+        &mut self,
+        ctx: &Context<'_>,
+        flag: u8,
+        refused_by: Profile,
+        detail: impl FnOnce() -> String,
+    ) {
+        if self.reported & flag == 0 && ctx.profile.tolerates(refused_by).is_some() {
+            self.reported |= flag;
+            ctx.deprecated(self.id, refused_by, detail());
+        }
     }
 
     /// The connection's consumer-timeout tick (see `oldest_seen`): up to RabbitMQ 4.2 a
