@@ -112,6 +112,16 @@ async fn channels_opened_and_never_closed() {
 }
 
 #[tokio::test]
+async fn a_socket_closed_without_connection_close_while_channels_were_open() {
+    let b = broker();
+    let (raw, _) = raw_handshake::open(&b, 131072, 60).await.expect("open");
+    drop(raw);
+    let d = item(&b, Kind::ChannelsNeverClosed).await;
+    assert_names(&d, None);
+    assert!(d.detail.contains("while 1 channels were open"), "{d:?}");
+}
+
+#[tokio::test]
 async fn a_publish_to_a_missing_exchange() {
     let b = broker();
     let conn = connect_named(&b, "").await;
