@@ -8,6 +8,7 @@
 //! - [`error`]: the one mapping from errors to AMQP reply codes and texts.
 //! - [`store`]: durable definitions and the message log on disk.
 //! - [`server`], [`config`]: the listeners and the command line; [`tls`]: amqps settings.
+//! - [`testing`]: the test-broker features — snapshots, reset, isolated vhosts, fault injection.
 //! - [`ctl`]: `warren ctl`, rabbitmqctl's everyday commands as a client of the management API.
 //!
 //! # Embedding
@@ -41,6 +42,7 @@ pub mod management;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod testing;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -57,6 +59,8 @@ pub struct Broker {
     core: Arc<broker::Core>,
     stop: tokio::sync::watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
+    /// A data directory the builder made, removed when the broker stops.
+    temp_dir: Option<PathBuf>,
 }
 
 impl Broker {
@@ -131,6 +135,71 @@ impl Broker {
         self.core.profile()
     }
 
+    /// Back to the state the broker started in: every connection closed (320), every queue,
+    /// exchange, binding, message, vhost, user, limit and policy made since gone, fault
+    /// plans and simulated alarms cleared. Then what the builder set up (users, vhosts,
+    /// definitions) is there again.
+    pub fn reset(&self) {
+        self.core.reset();
+    }
+
+    /// Queues with their depths, consumers and unacked counts, exchanges, bindings and
+    /// connections, now: data for assertions.
+    pub fn snapshot(&self) -> testing::Snapshot {
+        self.core.snapshot()
+    }
+
+    /// Waits until `condition` holds for a snapshot, at most `timeout`; the snapshot that
+    /// satisfied it, or the last one taken when time ran out.
+    pub fn wait_until(
+        &self,
+        timeout: std::time::Duration,
+        condition: impl Fn(&testing::Snapshot) -> bool,
+    ) -> Result<testing::Snapshot, testing::Snapshot> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut pause = std::time::Duration::from_micros(200);
+        loop {
+            let s = self.core.snapshot();
+            if condition(&s) {
+                return Ok(s);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(s);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// A fresh vhost and a user allowed into it only, for one test among many running side
+    /// by side; [`testing::IsolatedVhost::url`] with [`Broker::addr`] connects to it.
+    pub fn isolated_vhost(&self) -> std::io::Result<testing::IsolatedVhost> {
+        self.core.isolated_vhost().map_err(std::io::Error::other)
+    }
+
+    /// Arms a fault plan ([`testing::faults`]); its id.
+    pub fn inject_fault(&self, plan: testing::FaultPlan) -> u64 {
+        self.core.inject_fault(plan)
+    }
+
+    /// Clears every fault plan and every fault in force.
+    pub fn clear_faults(&self) {
+        self.core.clear_faults();
+    }
+
+    /// Raises or clears a simulated disk or memory alarm: publishers are blocked as by the
+    /// real one.
+    pub fn simulate_alarm(&self, resource: broker::alarm::Resource, raised: bool) {
+        self.core.simulate_alarm(resource, raised);
+    }
+
+    /// What kill -9 and a restart do to the data, in place: connections dropped without a
+    /// close, every vhost recovered from the data directory without the clean-shutdown
+    /// index. The broker keeps its ports.
+    pub fn crash_and_recover(&self) -> std::io::Result<()> {
+        self.core.crash_and_recover().map_err(std::io::Error::other)
+    }
+
     /// Closes every connection (320 CONNECTION_FORCED) and stops the broker.
     pub fn shutdown(mut self) {
         self.stop_and_join();
@@ -140,6 +209,9 @@ impl Broker {
         let _ = self.stop.send(true);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Some(dir) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -153,6 +225,10 @@ pub struct BrokerBuilder {
     management: bool,
     prometheus: bool,
     profile: broker::profile::Profile,
+    temp_data_dir: bool,
+    users: Vec<(String, String)>,
+    vhosts: Vec<String>,
+    definitions: Option<Vec<u8>>,
 }
 
 impl BrokerBuilder {
@@ -196,6 +272,31 @@ impl BrokerBuilder {
         self
     }
 
+    /// Keeps durable state in a new directory under the system's temporary one, removed
+    /// when the broker stops: durability and crash tests without a directory to manage.
+    pub fn temp_data_dir(mut self) -> Self {
+        self.temp_data_dir = true;
+        self
+    }
+
+    /// Adds a user tagged administrator with every permission on every vhost (`--user`).
+    pub fn user(mut self, name: &str, password: &str) -> Self {
+        self.users.push((name.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Adds a vhost (`--vhost`).
+    pub fn vhost(mut self, name: &str) -> Self {
+        self.vhosts.push(name.to_owned());
+        self
+    }
+
+    /// Imports a RabbitMQ definitions document at start (`--definitions`).
+    pub fn definitions(mut self, json: &[u8]) -> Self {
+        self.definitions = Some(json.to_vec());
+        self
+    }
+
     pub fn start(self) -> std::io::Result<Broker> {
         let addr = self
             .addr
@@ -208,12 +309,27 @@ impl BrokerBuilder {
             ),
             None => None,
         };
-        let mut core = match &self.data_dir {
+        let temp_dir = match (&self.data_dir, self.temp_data_dir) {
+            (None, true) => Some(testing::temp_dir()?),
+            _ => None,
+        };
+        let mut core = match self.data_dir.as_ref().or(temp_dir.as_ref()) {
             Some(dir) => broker::Core::open(dir).map_err(std::io::Error::other)?,
             None => broker::Core::new(),
         };
         core.set_profile(self.profile);
         let core = Arc::new(core);
+        for name in &self.vhosts {
+            core.add_vhost(name).map_err(std::io::Error::other)?;
+        }
+        for (name, password) in &self.users {
+            core.add_admin(name, password);
+        }
+        if let Some(defs) = &self.definitions {
+            core.import_definitions(defs)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        }
+        core.mark_initial();
         let serving = core.clone();
         // Bound here, synchronously, so the caller gets the ports (and any bind error) at once;
         // the runtime lives on the broker's own thread, so this works inside async tests too.
@@ -313,6 +429,7 @@ impl BrokerBuilder {
             core,
             stop,
             thread: Some(thread),
+            temp_dir,
         })
     }
 }

@@ -128,6 +128,8 @@ fn main() -> ExitCode {
             tracing::error!("{e}");
             return ExitCode::FAILURE;
         }
+        // What POST /api/warren/reset returns to.
+        core.mark_initial();
         let core = Arc::new(core);
         let rates = Arc::new(Rates::default());
         if management.is_some() || prometheus.is_some() {

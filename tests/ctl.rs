@@ -589,3 +589,53 @@ fn broker_flags_are_unchanged_beside_ctl() {
         "{help}"
     );
 }
+
+#[test]
+fn test_broker_commands_reset_snapshot_and_inject_faults() {
+    let b = broker();
+    let rt = runtime();
+    let conn = rt.block_on(common::connect(&b));
+    let ch = rt.block_on(common::confirm_channel(&conn));
+    rt.block_on(common::declare(
+        &ch,
+        "ctl-q",
+        QueueDeclareOptions::default(),
+    ));
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&ok(&b, &["snapshot"])).expect("snapshot is JSON");
+    assert_eq!(snapshot["vhosts"][0]["queues"][0]["name"], "ctl-q");
+
+    let made: serde_json::Value = serde_json::from_str(&ok(
+        &b,
+        &[
+            "-q",
+            "inject_fault",
+            r#"{"target":"all","steps":[{"action":"nack_confirms","count":1}]}"#,
+        ],
+    ))
+    .expect("the plan's id as JSON");
+    assert!(made["id"].is_u64());
+    assert_eq!(
+        rt.block_on(common::publish(&ch, "", "ctl-q", b"x")),
+        lapin::publisher_confirm::Confirmation::Nack(None)
+    );
+    let (code, err) = fails(&b, &["inject_fault", "{not json"]);
+    assert_eq!(code, 65, "{err}");
+
+    ok(&b, &["simulate_alarm", "memory", "on"]);
+    assert!(b.core().alarms().any());
+    ok(&b, &["simulate_alarm", "memory", "off"]);
+    assert!(!b.core().alarms().any());
+
+    let iso: serde_json::Value = serde_json::from_str(&ok(&b, &["isolated_vhost"])).expect("JSON");
+    assert!(
+        iso["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("amqp://"))
+    );
+
+    ok(&b, &["reset"]);
+    eventually(|| (!conn.status().connected()).then_some(()));
+    assert!(b.snapshot().vhost("/").is_some_and(|v| v.queues.is_empty()));
+    assert_eq!(b.snapshot().vhosts.len(), 1, "the isolated vhost is gone");
+}

@@ -30,13 +30,20 @@ pub struct AlarmSet {
     up: AtomicU8,
     /// The same bits, for connections waiting for every alarm to clear.
     state: watch::Sender<u8>,
+    /// Alarms raised by the monitors (low bits) and by a test (`simulate`, high bits): a
+    /// simulated alarm stays up whatever the monitor measures. Written under `state`.
+    sources: AtomicU8,
 }
+
+/// Where a test's simulated alarms sit in `AlarmSet::sources`.
+const SIMULATED_SHIFT: u8 = 4;
 
 impl Default for AlarmSet {
     fn default() -> Self {
         AlarmSet {
             up: AtomicU8::new(0),
             state: watch::Sender::new(0),
+            sources: AtomicU8::new(0),
         }
     }
 }
@@ -51,14 +58,34 @@ impl AlarmSet {
         self.up.load(Ordering::Acquire) & r as u8 != 0
     }
 
-    /// Raises or clears `r`'s alarm; returns whether that changed anything.
+    /// Raises or clears `r`'s alarm, as its monitor measures; returns whether that changed
+    /// anything.
     pub fn set(&self, r: Resource, raised: bool) -> bool {
+        self.change(r as u8, raised)
+    }
+
+    /// Raises or clears a test's simulated alarm on `r`, which holds whatever the monitor
+    /// says; returns whether that changed anything.
+    pub fn simulate(&self, r: Resource, raised: bool) -> bool {
+        self.change((r as u8) << SIMULATED_SHIFT, raised)
+    }
+
+    /// Clears every simulated alarm.
+    pub fn clear_simulated(&self) {
+        self.simulate(Resource::Disk, false);
+        self.simulate(Resource::Memory, false);
+    }
+
+    fn change(&self, source_bit: u8, raised: bool) -> bool {
         self.state.send_if_modified(|bits| {
-            let new = if raised {
-                *bits | r as u8
+            let sources = self.sources.load(Ordering::Acquire);
+            let sources = if raised {
+                sources | source_bit
             } else {
-                *bits & !(r as u8)
+                sources & !source_bit
             };
+            self.sources.store(sources, Ordering::Release);
+            let new = (sources | (sources >> SIMULATED_SHIFT)) & 0x0f;
             if new == *bits {
                 return false;
             }

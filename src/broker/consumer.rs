@@ -89,6 +89,8 @@ pub enum Outbound {
     ForceClose(String),
     /// The management API asks for the connection's state.
     Describe(super::connection_info::Describe),
+    /// Fault injection for tests (`crate::testing::faults`).
+    Fault(crate::testing::faults::FaultEvent),
     /// A confirm-mode publish reached the disk (or failed to): the publisher gets its ack/nack.
     Persisted {
         channel: u16,

@@ -44,6 +44,7 @@ pub mod policy;
 pub mod profile;
 pub mod queue;
 pub mod reply_to;
+pub mod test_control;
 pub mod timer;
 pub mod vhost;
 
@@ -96,6 +97,12 @@ pub struct Core {
     profile: profile::Profile,
     /// What clients did that usually hides a bug, for `Broker::diagnostics`.
     diagnostics: diagnostics::Diagnostics,
+    /// Fault plans waiting for connections (`test_control`).
+    faults: crate::testing::faults::Registry,
+    /// What `reset` returns to, as a definitions document; None for a fresh broker's state.
+    initial: std::sync::Mutex<Option<Vec<u8>>>,
+    /// Isolated vhosts made so far, for their names.
+    isolated: AtomicU64,
 }
 
 /// An open connection as the broker tracks it.
@@ -160,20 +167,19 @@ impl Core {
     /// user and permission there is, or RabbitMQ's defaults on a first start.
     pub fn open(data_dir: &Path) -> Result<Core, StoreError> {
         let core = Self::empty(Some(data_dir.to_owned()));
+        let defaults = || AccessDefinitions {
+            vhosts: vec![VhostDef {
+                name: "/".into(),
+                limits: serde_json::Value::Null,
+            }],
+            ..AccessDefinitions::default()
+        };
         let defs = match std::fs::read(data_dir.join(ACCESS_FILE)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                StoreError::io(
-                    format!("reading {ACCESS_FILE}"),
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AccessDefinitions {
-                vhosts: vec![VhostDef {
-                    name: "/".into(),
-                    limits: serde_json::Value::Null,
-                }],
-                ..AccessDefinitions::default()
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(defs) => defs,
+                Err(e) => Self::damaged_access(data_dir, &e.to_string(), defaults()),
             },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => defaults(),
             Err(e) => return Err(StoreError::io(format!("reading {ACCESS_FILE}"), e)),
         };
         let (model, vhosts, errors) = defs.to_model();
@@ -207,6 +213,37 @@ impl Core {
             core.apply_user_limits(&u.name, &definitions_limits(&u.limits));
         }
         Ok(core)
+    }
+
+    /// The access model's file does not parse: it is kept aside for an operator to look at,
+    /// and the broker starts with RabbitMQ's defaults (guest, loopback only) and every vhost
+    /// whose data is on disk, so no message is lost with the file. Users, permissions,
+    /// limits and policies are gone until restored (the log line says so).
+    fn damaged_access(
+        data_dir: &Path,
+        why: &str,
+        mut defs: AccessDefinitions,
+    ) -> AccessDefinitions {
+        let aside = data_dir.join(format!("{ACCESS_FILE}.damaged"));
+        let kept = std::fs::rename(data_dir.join(ACCESS_FILE), &aside).is_ok();
+        for name in store::vhosts_on_disk(data_dir) {
+            if !defs.vhosts.iter().any(|v| v.name == name) {
+                defs.vhosts.push(VhostDef {
+                    name,
+                    limits: serde_json::Value::Null,
+                });
+            }
+        }
+        tracing::error!(
+            "{ACCESS_FILE} is damaged ({why}){}: starting with the default user and the {} vhosts found on disk; users, permissions, limits and policies must be restored (e.g. from a definitions export)",
+            if kept {
+                format!(", kept as {}", aside.display())
+            } else {
+                String::new()
+            },
+            defs.vhosts.len()
+        );
+        defs
     }
 
     /// A vhost's limits from definitions: max-connections and max-queues (negative: none).
@@ -257,6 +294,9 @@ impl Core {
             churn: churn::Churn::default(),
             profile: profile::Profile::default(),
             diagnostics: diagnostics::Diagnostics::default(),
+            faults: Default::default(),
+            initial: Default::default(),
+            isolated: AtomicU64::new(0),
         }
     }
 
@@ -363,13 +403,16 @@ impl Core {
         existed
     }
 
+    /// Adds an opened connection to the table; the fault plans waiting for it, for it to
+    /// take before it reads anything.
     pub fn register_connection(
         &self,
         info: Arc<ConnectionInfo>,
         sink: UnboundedSender<consumer::Outbound>,
         channels: Arc<AtomicU32>,
-    ) {
+    ) -> Vec<Arc<crate::testing::FaultPlan>> {
         churn::bump(&self.churn.connections_opened);
+        let plans = self.faults.for_new_connection(&info);
         self.connections.insert(
             info.id,
             Registered {
@@ -378,6 +421,7 @@ impl Core {
                 channels,
             },
         );
+        plans
     }
 
     /// Every open connection, as it opened.

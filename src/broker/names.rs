@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// 22 characters of URL-safe base64 from 128 unpredictable bits, as RabbitMQ makes them.
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut bits = 0u128;

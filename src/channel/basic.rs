@@ -22,6 +22,7 @@ use crate::protocol::frame::write_content;
 use crate::protocol::methods::*;
 use crate::protocol::properties::PublishProperties;
 use crate::protocol::publish::PublishCommand;
+use crate::testing::faults::{ConfirmFault, ConfirmOutcome, FaultEvent};
 use std::sync::Arc;
 
 /// The expiration property as a TTL in milliseconds, or RabbitMQ's refusal
@@ -253,9 +254,24 @@ impl Channel {
             );
             n
         });
+        let fault = match self.mode.next_confirm_seq() {
+            Some(_) => ConfirmFault::take(ctx.confirm_fault),
+            None => None,
+        };
         let (awaits_disk, refused) =
             self.route_and_push(ctx, &exchange, message, p.mandatory, notify, &more_keys);
-        self.mode.published(awaits_disk, refused);
+        if let Some(seq) = self.mode.published(awaits_disk, refused, fault)
+            && let Some(ConfirmOutcome::Delay(by)) = fault
+        {
+            crate::connection::send_later(
+                ctx.sink.clone(),
+                by,
+                FaultEvent::ConfirmDue {
+                    channel: self.id,
+                    seq,
+                },
+            );
+        }
         Ok(())
     }
 

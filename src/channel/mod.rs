@@ -54,6 +54,8 @@ pub struct Context<'a> {
     /// Where misuse is reported, and who this connection is in the report.
     pub diagnostics: &'a crate::broker::diagnostics::Diagnostics,
     pub origin: &'a crate::broker::diagnostics::Origin,
+    /// A fault a test injected into publisher confirms, if any.
+    pub confirm_fault: &'a mut Option<crate::testing::faults::ConfirmFault>,
 }
 
 impl Context<'_> {
@@ -413,6 +415,11 @@ impl Channel {
     /// The message log has (or has not) made a confirm-mode publish durable.
     pub fn on_persisted(&mut self, seq: u64, ok: bool) {
         self.mode.persisted(seq, ok);
+    }
+
+    /// A confirm an injected fault delayed may go out now.
+    pub fn confirm_due(&mut self, seq: u64) {
+        self.mode.confirm_due(seq);
     }
 
     /// The queue under a consumer was deleted: forget the consumer and tell the client.

@@ -8,6 +8,7 @@ use crate::protocol::Method;
 use crate::protocol::methods::{
     BasicAck, BasicNack, ConfirmSelectOk, TxCommitOk, TxRollbackOk, TxSelectOk,
 };
+use crate::testing::faults::ConfirmOutcome;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -33,6 +34,10 @@ pub(super) struct Confirms {
     refused: BTreeSet<u64>,
     /// Everything up to here has been acked or nacked to the client.
     acked: u64,
+    /// Publishes an injected fault keeps from ever being confirmed, skipped over.
+    withheld: BTreeSet<u64>,
+    /// Publishes whose confirm an injected fault holds back until `confirm_due`.
+    delayed: BTreeSet<u64>,
 }
 
 impl Confirms {
@@ -43,9 +48,26 @@ impl Confirms {
 
     /// Everything up to here may be confirmed.
     fn settled(&self) -> u64 {
-        match self.on_disk_wait.first() {
+        let waiting = match (self.on_disk_wait.first(), self.delayed.first()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match waiting {
             Some(first) => first - 1,
             None => self.published,
+        }
+    }
+
+    /// The next publish at or below `settled` that gets no plain ack: a refused one (nack,
+    /// true) or a withheld one (nothing, false).
+    fn next_exception(&self, settled: u64) -> Option<(u64, bool)> {
+        let refused = self.refused.first().filter(|s| **s <= settled);
+        let withheld = self.withheld.first().filter(|s| **s <= settled);
+        match (refused, withheld) {
+            (Some(r), Some(w)) if w < r => Some((*w, false)),
+            (Some(r), _) => Some((*r, true)),
+            (None, Some(w)) => Some((*w, false)),
+            (None, None) => None,
         }
     }
 }
@@ -77,16 +99,47 @@ impl Mode {
     }
 
     /// Counts a publish in confirm mode; it is settled once routed, or once on disk when
-    /// `awaits_disk`; nacked when a queue `refused` it (x-overflow reject-publish).
-    pub fn published(&mut self, awaits_disk: bool, refused: bool) {
+    /// `awaits_disk`; nacked when a queue `refused` it (x-overflow reject-publish). An
+    /// injected `fault` withholds, nacks or delays its confirm. Returns its sequence number.
+    pub fn published(
+        &mut self,
+        awaits_disk: bool,
+        refused: bool,
+        fault: Option<ConfirmOutcome>,
+    ) -> Option<u64> {
+        let Mode::Confirm(c) = self else {
+            return None;
+        };
+        c.published += 1;
+        let seq = c.published;
+        if awaits_disk {
+            c.on_disk_wait.insert(seq);
+        }
+        match fault {
+            None if refused => {
+                c.refused.insert(seq);
+            }
+            None => {}
+            Some(ConfirmOutcome::Nack) => {
+                c.refused.insert(seq);
+            }
+            Some(ConfirmOutcome::Withhold) => {
+                c.withheld.insert(seq);
+            }
+            Some(ConfirmOutcome::Delay(_)) => {
+                if refused {
+                    c.refused.insert(seq);
+                }
+                c.delayed.insert(seq);
+            }
+        }
+        Some(seq)
+    }
+
+    /// An injected delay on publish `seq`'s confirm is over.
+    pub fn confirm_due(&mut self, seq: u64) {
         if let Mode::Confirm(c) = self {
-            c.published += 1;
-            if awaits_disk {
-                c.on_disk_wait.insert(c.published);
-            }
-            if refused {
-                c.refused.insert(c.published);
-            }
+            c.delayed.remove(&seq);
         }
     }
 
@@ -105,21 +158,22 @@ impl Mode {
             return;
         };
         let settled = c.settled();
-        while let Some(&seq) = c.refused.first() {
-            if seq > settled {
-                break;
-            }
-            c.refused.remove(&seq);
+        while let Some((seq, nack)) = c.next_exception(settled) {
             ack_up_to(ctx, channel, &mut c.acked, seq - 1);
-            ctx.send(
-                channel,
-                // RabbitMQ sets requeue on every publisher nack (observed on 3.10.8).
-                Method::BasicNack(BasicNack {
-                    delivery_tag: seq,
-                    multiple: false,
-                    requeue: true,
-                }),
-            );
+            if nack {
+                c.refused.remove(&seq);
+                ctx.send(
+                    channel,
+                    // RabbitMQ sets requeue on every publisher nack (observed on 3.10.8).
+                    Method::BasicNack(BasicNack {
+                        delivery_tag: seq,
+                        multiple: false,
+                        requeue: true,
+                    }),
+                );
+            } else {
+                c.withheld.remove(&seq);
+            }
             c.acked = seq;
         }
         ack_up_to(ctx, channel, &mut c.acked, settled);

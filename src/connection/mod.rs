@@ -1,11 +1,13 @@
 //! One task per socket: the handshake, then a loop that reads frames, runs them through the
 //! channels, takes deliveries from queues, keeps heartbeats, and writes the encoded output.
 
+mod faults;
 mod handshake;
 pub mod tls;
 pub mod transport;
 mod writer;
 
+pub use faults::send_later;
 pub use handshake::{CHANNEL_MAX, External, FRAME_MAX, HEARTBEAT, server_properties};
 
 use crate::broker::alarm::AlarmSet;
@@ -206,6 +208,7 @@ async fn serve_handshake<T: Transport>(
             open_channels: Arc::default(),
             origin: Origin::default(),
             consumer_timeout: core.consumer_timeout(),
+            confirm_fault: None,
         },
         channels: LocalMap::default(),
         writer: SocketWriter::default(),
@@ -216,6 +219,8 @@ async fn serve_handshake<T: Transport>(
         channels_closed: false,
         blocked: false,
         io_counts: IoCounts::default(),
+        faults: None,
+        dropped: false,
     };
     let s = &mut conn.session.settings;
     let info = ConnectionInfo {
@@ -245,11 +250,14 @@ async fn serve_handshake<T: Transport>(
         vhost: info.vhost.clone(),
     };
     conn.opened_diagnostics();
-    core.register_connection(
+    let plans = core.register_connection(
         Arc::new(info),
         conn.session.events_tx.clone(),
         conn.session.open_channels.clone(),
     );
+    for plan in plans {
+        conn.on_fault_event(crate::testing::faults::FaultEvent::Plan(plan, None));
+    }
     let FrameIo {
         io: mut stream,
         buf,
@@ -257,6 +265,9 @@ async fn serve_handshake<T: Transport>(
     } = io;
     conn.run(&mut stream, buf, events_rx, &mut shutdown).await;
     conn.cleanup();
+    if conn.dropped {
+        return;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.writer.finish(&mut stream)).await;
 }
 
@@ -301,6 +312,8 @@ struct Session {
     origin: Origin,
     /// RabbitMQ's `consumer_timeout`, read once at open; None: deliveries wait forever.
     consumer_timeout: Option<Duration>,
+    /// A fault test injected into this connection's publisher confirms.
+    confirm_fault: Option<crate::testing::faults::ConfirmFault>,
 }
 
 impl Session {
@@ -326,6 +339,7 @@ impl Session {
             profile: self.core.profile(),
             diagnostics: self.core.diagnostics(),
             origin: &self.origin,
+            confirm_fault: &mut self.confirm_fault,
         }
     }
 
@@ -357,6 +371,10 @@ struct Connection {
     /// alarm (one that only consumes goes on).
     blocked: bool,
     io_counts: IoCounts,
+    /// Faults a test injected (`faults`); None, and free, otherwise.
+    faults: Option<Box<faults::ConnectionFaults>>,
+    /// A fault dropped the connection: the socket is closed without flushing or a word.
+    dropped: bool,
 }
 
 /// Bytes and reads/writes on the socket, for the management API.
@@ -433,6 +451,7 @@ impl Connection {
             let throttled = self.is_throttled();
             // Blocked by the disk alarm; a closing connection reads on, for the handshake.
             let held = self.blocked && self.state == State::Running;
+            let reads_stalled = self.reads_stalled();
             let deadline = match self.state {
                 State::Closing(d) => d,
                 _ => Instant::now() + Duration::from_secs(86400),
@@ -444,7 +463,7 @@ impl Connection {
                     ));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(1)), if throttled || write_backlog => {}
-                r = stream.readable(), if !throttled && !held => {
+                r = stream.readable(), if !throttled && !held && !reads_stalled => {
                     // The buffer is allocated when bytes arrive and released when it empties,
                     // so an idle connection holds no read buffer at all.
                     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
@@ -500,6 +519,10 @@ impl Connection {
                     self.process(&mut buf);
                 }
                 _ = ticker.tick(), if !heartbeat.is_zero() => {
+                    if reads_stalled {
+                        // The silence is ours, not the client's.
+                        last_read = Instant::now();
+                    }
                     if last_read.elapsed() > heartbeat * 2 && !self.blocked {
                         tracing::warn!(peer = %self.peer, "missed heartbeats from client, timeout: {}s", heartbeat.as_secs());
                         self.state = State::Closed;
@@ -521,6 +544,10 @@ impl Connection {
         // Requeue whatever deliveries were still on their way to us.
         events.close();
         while let Ok(ev) = events.try_recv() {
+            let ev = match ev {
+                Outbound::Fault(crate::testing::faults::FaultEvent::Delayed(ev)) => *ev,
+                ev => ev,
+            };
             if let Outbound::Deliver(d) = ev {
                 d.queue.requeue_undelivered(d.entries, d.credited);
             }
@@ -535,7 +562,7 @@ impl Connection {
                 ch.flush_confirms(&mut ctx);
             }
         }
-        if !self.session.out.is_empty() {
+        if !self.session.out.is_empty() && !self.writes_stalled() {
             self.io_counts.send_oct += self.session.out.len() as u64;
             self.io_counts.send_cnt += 1;
             if let Err(e) = self.writer.write(stream, &mut self.session.out) {
@@ -562,6 +589,9 @@ impl Connection {
     fn process(&mut self, buf: &mut BytesMut) {
         self.memory.poll();
         self.process_frames(buf);
+        if self.faults.is_some() {
+            self.advance_faults();
+        }
         if self.closed_by_client {
             self.closed_by_client = false;
             self.channels
@@ -581,7 +611,7 @@ impl Connection {
                         self.block();
                         return;
                     }
-                    if self.publish_in_place(buf) {
+                    if self.faults.is_none() && self.publish_in_place(buf) {
                         continue;
                     }
                 }
@@ -776,7 +806,20 @@ impl Connection {
                 self.closed_by_client = true;
                 Ok(())
             }
-            (Some(Slot::Open(c)), frame) => {
+            (Some(Slot::Open(_)), frame) if self.faults.is_some() => {
+                match self.fault_on_frame(ch, &frame) {
+                    Some(taken) => taken,
+                    None => self.channel_frame(ch, frame),
+                }
+            }
+            (Some(Slot::Open(_)), frame) => self.channel_frame(ch, frame),
+        }
+    }
+
+    /// A frame for an open channel, which handles it.
+    fn channel_frame(&mut self, ch: u16, frame: ChannelFrame) -> Result<(), AmqpError> {
+        match self.channels.get_mut(&ch) {
+            Some(Slot::Open(c)) => {
                 // A method where content was due: another thread's command cut into this one.
                 let cut_in = !c.is_idle() && matches!(frame, ChannelFrame::Method(_));
                 let mut ctx = self.session.context();
@@ -797,6 +840,7 @@ impl Connection {
                     }
                 }
             }
+            _ => Ok(()),
         }
     }
 
@@ -807,6 +851,13 @@ impl Connection {
         if e.is_connection_error() {
             return Err(e);
         }
+        self.close_channel(ch, e);
+        Ok(())
+    }
+
+    /// Closes channel `ch` with `e`, whatever its code: its state torn down, channel.close
+    /// sent.
+    fn close_channel(&mut self, ch: u16, e: AmqpError) {
         tracing::warn!(peer = %self.peer, channel = ch, "channel error: {}", e.reply_text());
         if let Some(Slot::Open(c)) = self.channels.get_mut(&ch) {
             let mut ctx = self.session.context();
@@ -817,7 +868,6 @@ impl Connection {
             self.session.open_channels.fetch_sub(1, Ordering::Relaxed);
             churn::bump(&self.session.core.churn().channels_closed);
         }
-        Ok(())
     }
 
     /// The channel errors that usually hide a bug in the client, for the diagnostics report.
@@ -834,8 +884,21 @@ impl Connection {
     }
 
     fn on_event(&mut self, ev: Outbound) {
+        let ev = match ev {
+            Outbound::Fault(f) => return self.on_fault_event(f),
+            ev if self.faults.is_some() => match self.delay_delivery(ev) {
+                Some(ev) => ev,
+                None => return,
+            },
+            ev => ev,
+        };
+        self.handle_event(ev);
+    }
+
+    fn handle_event(&mut self, ev: Outbound) {
         // Events for the connection itself; the rest are for one of its channels.
         let ev = match ev {
+            Outbound::Fault(f) => return self.on_fault_event(f),
             Outbound::Describe(answer) => {
                 let _ = answer.send(self.stats());
                 return;
@@ -848,7 +911,7 @@ impl Connection {
             ev => ev,
         };
         let ch = match &ev {
-            Outbound::ForceClose(_) | Outbound::Describe(_) => return,
+            Outbound::ForceClose(_) | Outbound::Describe(_) | Outbound::Fault(_) => return,
             Outbound::Deliver(d) => d.channel,
             Outbound::Cancelled { channel, .. }
             | Outbound::Persisted { channel, .. }
@@ -871,7 +934,7 @@ impl Connection {
             Outbound::Reply {
                 address, message, ..
             } => c.deliver_reply(&mut ctx, &address, message),
-            Outbound::ForceClose(_) | Outbound::Describe(_) => {}
+            Outbound::ForceClose(_) | Outbound::Describe(_) | Outbound::Fault(_) => {}
         }
     }
 

@@ -88,13 +88,17 @@ impl Client {
     }
 
     pub fn post(&self, path: &str, body: &[u8]) -> Result<(), Failure> {
+        self.post_for(path, body).map(drop)
+    }
+
+    /// A POST whose answer's body the caller wants.
+    pub fn post_for(&self, path: &str, body: &[u8]) -> Result<Vec<u8>, Failure> {
         self.send(Request {
             method: "POST",
             path,
             headers: &[],
             body: Some(body),
         })
-        .map(drop)
     }
 
     pub fn delete(&self, path: &str, headers: &[(&str, &str)]) -> Result<(), Failure> {

@@ -15,6 +15,7 @@
 pub mod client;
 pub mod columns;
 pub mod format;
+mod testing;
 
 use client::{Client, path};
 use columns::Listing;
@@ -250,6 +251,28 @@ pub enum Command {
     },
     /// The node: version, uptime, listeners, alarms, totals.
     Status,
+    /// Warren, for tests: back to the state at start (every connection closed with 320).
+    Reset,
+    /// Warren, for tests: queues with depths and consumers, bindings, connections (JSON).
+    Snapshot,
+    /// Warren, for tests: a fresh vhost and a user allowed only there (JSON, with a URL).
+    IsolatedVhost,
+    /// Warren, for tests: arm a fault plan given as JSON ("-" reads it from stdin), e.g.
+    /// '{"target":"all","steps":[{"after_publishes":100,"action":"drop_connection"}]}'.
+    InjectFault {
+        plan: String,
+    },
+    /// Warren, for tests: clear every fault plan and every fault in force.
+    ClearFaults,
+    /// Warren, for tests: raise or clear a simulated disk or memory alarm.
+    SimulateAlarm {
+        #[arg(value_parser = ["disk", "memory"])]
+        resource: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Warren, for tests: drop every connection and recover the data as after kill -9.
+    Crash,
 }
 
 /// Runs one ctl command; its exit code.
@@ -519,6 +542,13 @@ fn execute(a: &CtlArgs) -> Done {
         Command::ExportDefinitions { file } => export(&api, &out, file),
         Command::ImportDefinitions { file } => import(&api, &out, file),
         Command::Status => status(&api, &out),
+        Command::Reset
+        | Command::Snapshot
+        | Command::IsolatedVhost
+        | Command::InjectFault { .. }
+        | Command::ClearFaults
+        | Command::SimulateAlarm { .. }
+        | Command::Crash => testing::run(&api, &out, &a.command),
     }
 }
 

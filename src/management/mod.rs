@@ -4,13 +4,15 @@
 //! Handlers are thin: they parse the request, call the broker core, and write RabbitMQ's
 //! JSON. One file per resource family; `auth` has the tag rules, `error` the error bodies,
 //! `query` RabbitMQ's list parameters, `rates` the sampler behind every `*_details.rate`,
-//! `ui` the embedded web UI served at `/`.
+//! `ui` the embedded web UI served at `/`, `control` Warren's own test-broker API under
+//! `/api/warren/`.
 
 mod access;
 mod auth;
 mod bindings;
 mod body;
 mod connections;
+mod control;
 mod definitions;
 mod diagnostics;
 mod error;
@@ -88,6 +90,7 @@ pub fn router(api: Api) -> Router {
         .merge(definitions::routes())
         .merge(policies::routes())
         .merge(diagnostics::routes())
+        .merge(control::routes())
         .merge(ui::routes())
         .fallback(|| async { error::ApiError::not_found() })
         .with_state(api)

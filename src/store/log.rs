@@ -40,6 +40,11 @@ const PUBLISH: u8 = 1;
 /// A message a deep queue moved out of memory that must not survive a restart (transient, or
 /// in a queue that does not): read back like a publish, ignored by recovery.
 const SPILL: u8 = 4;
+/// PUBLISH and SPILL for a message routed to more queues than a u16 counts: the same record
+/// with a u32 queue count (RabbitMQ has no such limit, and a u16 count would wrap and
+/// mis-frame the rest of the record behind a valid checksum).
+const PUBLISH_WIDE: u8 = 5;
+const SPILL_WIDE: u8 = 6;
 const SETTLED: u8 = 2;
 const DELIVERED: u8 = 3;
 
@@ -386,6 +391,24 @@ impl MessageLog {
             let (span, tail) = rest.split_at(n);
             match self.read_span(span) {
                 Ok(found) => out.extend(found),
+                // A span that cannot be read whole (a segment cut short) is read message by
+                // message, so only those past the damage are lost.
+                Err(_) if span.len() > 1 => {
+                    for p in span {
+                        match self.read_span(std::slice::from_ref(p)) {
+                            Ok(found) => out.extend(found),
+                            Err(e) => {
+                                tracing::error!(
+                                    "segment {} offset {}: message {} cannot be read back, lost: {e}",
+                                    p.segment,
+                                    p.offset,
+                                    p.id
+                                );
+                                out.push(None);
+                            }
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::error!(
                         "cannot read {} queued messages back from segment {}: {e}",
@@ -582,9 +605,18 @@ impl Writer {
                     let offset = base + buf.len() as u64;
                     needs_sync |= !spill;
                     record::append(&mut buf, |o| {
-                        o.put_u8(if spill { SPILL } else { PUBLISH });
-                        o.put_u64(id);
-                        o.put_u16(queues.len() as u16);
+                        match u16::try_from(queues.len()) {
+                            Ok(n) => {
+                                o.put_u8(if spill { SPILL } else { PUBLISH });
+                                o.put_u64(id);
+                                o.put_u16(n);
+                            }
+                            Err(_) => {
+                                o.put_u8(if spill { SPILL_WIDE } else { PUBLISH_WIDE });
+                                o.put_u64(id);
+                                o.put_u32(queues.len() as u32);
+                            }
+                        }
                         for q in &queues {
                             o.put_u32(*q);
                         }
@@ -890,7 +922,7 @@ fn recover(dir: &Path, known: &HashSet<u32>, keep: usize) -> Result<Recovery, St
                         continue;
                     };
                     r.max_id = r.max_id.max(id);
-                    if payload.first() == Some(&SPILL) {
+                    if matches!(payload.first(), Some(&(SPILL | SPILL_WIDE))) {
                         continue;
                     }
                     let position = Position {
@@ -944,13 +976,25 @@ fn parse_settlement(p: &[u8]) -> Option<(u8, u32, u64)> {
 
 fn parse_publish(p: &[u8]) -> Option<(u64, Vec<u32>, LogMessage)> {
     let (i, kind) = wire::octet(p).ok()?;
-    if kind != PUBLISH && kind != SPILL {
+    let (mut i, id) = wire::longlong(i).ok()?;
+    let n = match kind {
+        PUBLISH | SPILL => {
+            let (rest, n) = wire::short(i).ok()?;
+            i = rest;
+            u32::from(n)
+        }
+        PUBLISH_WIDE | SPILL_WIDE => {
+            let (rest, n) = wire::long(i).ok()?;
+            i = rest;
+            n
+        }
+        _ => return None,
+    };
+    // Four bytes per queue must be there before anything is allocated for them.
+    if i.len() / 4 < n as usize {
         return None;
     }
-    let (mut i, id) = wire::longlong(i).ok()?;
-    let (rest, n) = wire::short(i).ok()?;
-    i = rest;
-    let mut queues = Vec::new();
+    let mut queues = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let (rest, q) = wire::long(i).ok()?;
         queues.push(q);
@@ -960,12 +1004,14 @@ fn parse_publish(p: &[u8]) -> Option<(u64, Vec<u32>, LogMessage)> {
     let (i, routing_key) = wire::shortstr(i).ok()?;
     let (i, props_len) = wire::long(i).ok()?;
     let props = i.get(..props_len as usize)?;
-    let i = &i[props_len as usize..];
+    let i = i.get(props_len as usize..)?;
     let (i, body_len) = wire::long(i).ok()?;
     let body = i.get(..body_len as usize)?;
     let timestamp = match i.get(body_len as usize..) {
-        Some(rest) if !rest.is_empty() => wire::longlong(rest).ok()?.1,
-        _ => 0,
+        Some([]) | None => 0,
+        Some(rest) if rest.len() == 8 => wire::longlong(rest).ok()?.1,
+        // Bytes after the body that are not a timestamp: not a record this log wrote.
+        Some(_) => return None,
     };
     Some((
         id,
@@ -992,6 +1038,42 @@ mod tests {
             body: Bytes::copy_from_slice(body),
             timestamp: 0,
         }
+    }
+
+    /// A message routed to more queues than a u16 counts is written and recovered whole
+    /// (a u16 count once wrapped and mis-framed the record behind a valid checksum).
+    #[test]
+    fn a_fanout_past_65535_queues_round_trips() {
+        let dir = std::env::temp_dir().join(format!("warren-wide-fanout-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let queues: Vec<u32> = (1..=70_000).collect();
+        let known: HashSet<u32> = queues.iter().copied().collect();
+        let (log, _) = MessageLog::open(&dir, &known, 16).expect("open");
+        log.publish(Slot::new(), queues.clone(), message(b"wide"), None);
+        log.publish(Slot::new(), vec![7], message(b"narrow"), None);
+        log.sync();
+        log.close();
+        let (_, recovered) = MessageLog::open(&dir, &known, 16).expect("reopen");
+        assert_eq!(recovered.len(), 70_000, "every queue has the wide message");
+        assert_eq!(recovered[&7].len(), 2);
+        assert_eq!(recovered[&70_000].len(), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn publish_records_with_lying_counts_do_not_parse() {
+        let mut rec = vec![PUBLISH];
+        rec.extend_from_slice(&1u64.to_be_bytes());
+        rec.extend_from_slice(&u16::MAX.to_be_bytes()); // claims 65535 queues, has one
+        rec.extend_from_slice(&9u32.to_be_bytes());
+        assert!(parse_publish(&rec).is_none());
+        let mut wide = vec![PUBLISH_WIDE];
+        wide.extend_from_slice(&1u64.to_be_bytes());
+        wide.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(
+            parse_publish(&wide).is_none(),
+            "nothing allocated for 4 billion queues"
+        );
     }
 
     /// The spill backlog counts what waits for the writer and goes back to zero once it is

@@ -50,6 +50,29 @@ pub fn vhost_dir(data_dir: &Path, vhost: &str) -> PathBuf {
         .join(if hex.is_empty() { "00".into() } else { hex })
 }
 
+/// The vhosts that have a directory under `data_dir` (names decoded from their hex).
+pub fn vhosts_on_disk(data_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("vhosts")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let hex = e.file_name().into_string().ok()?;
+            if hex == "00" {
+                return Some(String::new());
+            }
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            String::from_utf8(bytes).ok()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// One vhost's durable state.
 #[derive(Debug)]
 pub struct VhostStore {

@@ -85,10 +85,21 @@ impl Run {
         if self.len > 0 {
             let mut rest = &self.deltas[self.consumed..];
             let before = rest.len();
-            let did = get_varint(&mut rest).unwrap_or(0);
-            let doff = get_varint(&mut rest).unwrap_or(0);
-            self.consumed += before - rest.len();
-            self.head = (id + did, offset + doff as u32);
+            // Deltas were checked when they were pushed or decoded; a step that is
+            // somehow not one ends the run instead of inventing a position.
+            match step(self.head, &mut rest) {
+                Some(next) => {
+                    self.consumed += before - rest.len();
+                    self.head = next;
+                }
+                None => {
+                    tracing::error!(
+                        segment = self.segment,
+                        "a run's deltas are damaged; its rest is dropped"
+                    );
+                    self.len = 0;
+                }
+            }
         } else {
             self.deltas = Vec::new();
             self.consumed = 0;
@@ -105,17 +116,15 @@ impl Run {
         let mut at = self.head;
         let mut rest = &self.deltas[self.consumed..];
         let segment = self.segment;
-        (0..self.len).map(move |i| {
+        (0..self.len).map_while(move |i| {
             if i > 0 {
-                let did = get_varint(&mut rest).unwrap_or(0);
-                let doff = get_varint(&mut rest).unwrap_or(0);
-                at = (at.0 + did, at.1 + doff as u32);
+                at = step(at, &mut rest)?;
             }
-            Position {
+            Some(Position {
                 id: at.0,
                 segment,
                 offset: at.1,
-            }
+            })
         })
     }
 
@@ -148,42 +157,55 @@ pub fn encode(run: &Run, out: &mut Vec<u8>) {
     out.put_slice(deltas);
 }
 
-/// Reads what `encode` wrote; None if the bytes are short or inconsistent.
+/// Reads what `encode` wrote; None if the bytes are short or inconsistent: a flag that is
+/// neither 0 nor 1, a delta that does not decode, is zero or overflows, deltas left over or
+/// missing for the count.
 pub fn decode(input: &mut &[u8]) -> Option<Run> {
     if input.len() < 25 {
         return None;
     }
     let segment = input.get_u32();
-    let redelivered = input.get_u8() != 0;
+    let redelivered = match input.get_u8() {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
     let len = input.get_u32();
     let head = (input.get_u64(), input.get_u32());
     let n = input.get_u32() as usize;
-    if len == 0 || input.len() < n {
+    if len == 0 || len > MAX_RUN || input.len() < n {
         return None;
     }
     let deltas = input[..n].to_vec();
     input.advance(n);
-    let mut run = Run {
+    // The tail is where the deltas lead; walking them proves each one is a real step.
+    let mut rest = &deltas[..];
+    let mut tail = head;
+    for _ in 1..len {
+        tail = step(tail, &mut rest)?;
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    Some(Run {
         segment,
         redelivered,
         head,
-        tail: head,
+        tail,
         deltas,
         consumed: 0,
         len,
-    };
-    // The tail is where the deltas lead; walking them also proves they decode.
-    let mut count = 0u32;
-    let mut last = head;
-    for p in run.iter() {
-        last = (p.id, p.offset);
-        count += 1;
-    }
-    if count != len {
+    })
+}
+
+/// The position after `at`: one delta pair read from `rest`, both steps forward and in range.
+fn step(at: (u64, u32), rest: &mut &[u8]) -> Option<(u64, u32)> {
+    let did = get_varint(rest)?;
+    let doff = u32::try_from(get_varint(rest)?).ok()?;
+    if did == 0 || doff == 0 {
         return None;
     }
-    run.tail = last;
-    Some(run)
+    Some((at.0.checked_add(did)?, at.1.checked_add(doff)?))
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -194,12 +216,18 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// One LEB128 value; None if the bytes end first or it does not fit 64 bits.
 fn get_varint(input: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = input.split_first()?;
         *input = rest;
-        v |= u64::from(b & 0x7f) << shift;
+        let bits = u64::from(b & 0x7f);
+        // The tenth byte may only carry the top bit of 64.
+        if shift == 63 && bits > 1 {
+            return None;
+        }
+        v |= bits << shift;
         if b < 0x80 {
             return Some(v);
         }
@@ -246,7 +274,65 @@ mod tests {
         assert_eq!(runs[2].len(), 2);
     }
 
+    #[test]
+    fn damaged_runs_do_not_decode() {
+        let mut runs = Vec::new();
+        for i in 0..50u64 {
+            push_position(&mut runs, pos(100 + i * 3, (i * 70) as u32), false);
+        }
+        let mut bytes = Vec::new();
+        encode(&runs[0], &mut bytes);
+        let good = bytes.clone();
+        assert!(decode(&mut &good[..]).is_some());
+        // A delta cut short, a zero step, an unterminated varint, a count that lies, a
+        // flag that is no flag.
+        let deltas_at = 25;
+        for (what, damage) in [
+            (
+                "short",
+                Box::new(|b: &mut Vec<u8>| {
+                    b.pop();
+                }) as Box<dyn Fn(&mut Vec<u8>)>,
+            ),
+            (
+                "zero step",
+                Box::new(move |b: &mut Vec<u8>| b[deltas_at] = 0),
+            ),
+            (
+                "unterminated",
+                Box::new(|b: &mut Vec<u8>| {
+                    let n = b.len();
+                    b[n - 1] |= 0x80;
+                }),
+            ),
+            (
+                "count",
+                Box::new(|b: &mut Vec<u8>| b[8] = b[8].wrapping_add(1)),
+            ),
+            ("flag", Box::new(|b: &mut Vec<u8>| b[4] = 7)),
+        ] {
+            let mut b = good.clone();
+            damage(&mut b);
+            assert!(decode(&mut &b[..]).is_none(), "{what}");
+        }
+        // An offset step past u32 is refused, not wrapped.
+        let mut b = good[..17].to_vec();
+        b.extend_from_slice(&u32::MAX.to_be_bytes()); // head offset
+        b.extend_from_slice(&2u32.to_be_bytes()); // 2 bytes of deltas
+        b.extend_from_slice(&[1, 1]);
+        b[5..9].copy_from_slice(&2u32.to_be_bytes()); // len 2
+        assert!(decode(&mut &b[..]).is_none(), "offset overflow");
+    }
+
     proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut input = &bytes[..];
+            if let Some(run) = decode(&mut input) {
+                prop_assert_eq!(run.iter().count(), run.len());
+            }
+        }
+
         #[test]
         fn positions_come_back_in_order_and_survive_encoding(
             steps in proptest::collection::vec((1u64..1_000_000, 1u32..100_000), 1..300),
