@@ -103,9 +103,24 @@ pub struct Config {
     pub memory_high_watermark: crate::broker::memory::Watermark,
 
     /// The largest message body accepted (RabbitMQ's max_message_size): bytes, or with a unit
-    /// such as 16MiB; at most 512MiB. A larger publish closes its channel with 406.
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_max_message_size)]
-    pub max_message_size: u64,
+    /// such as 16MiB; at most 512MiB. A larger publish closes its channel with 406. Default:
+    /// the profile's, 16MiB (128MiB with a rabbitmq-3.x profile).
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_message_size)]
+    pub max_message_size: Option<u64>,
+
+    /// How long a delivery may stay unacked (RabbitMQ's consumer_timeout), in
+    /// milliseconds; 0 for no limit. What happens then depends on --profile: up to
+    /// rabbitmq-4.2 the channel is closed with 406; from 4.3 (and by default) only quorum
+    /// queues time out, cancelling the consumer.
+    #[arg(long, value_name = "MS", default_value_t = crate::broker::DEFAULT_CONSUMER_TIMEOUT_MS)]
+    pub consumer_timeout: u64,
+
+    /// Behave as this RabbitMQ release where releases differ in ways clients notice:
+    /// default, rabbitmq-3.10, rabbitmq-3.13, rabbitmq-4.0, rabbitmq-4.1, rabbitmq-4.2 or
+    /// rabbitmq-4.3. The default accepts what applications send today, including what 4.x
+    /// refuses (reported by GET /api/warren/diagnostics).
+    #[arg(long, value_name = "PROFILE", default_value = "default")]
+    pub profile: crate::broker::profile::Profile,
 
     /// Create a virtual host at start (kept in the data directory); repeat for several.
     #[arg(long = "vhost", value_name = "NAME")]

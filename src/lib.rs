@@ -124,6 +124,17 @@ impl Broker {
         format!("amqp://guest:guest@{}/%2f", self.addr)
     }
 
+    /// The misuse diagnostics report so far, oldest first (see `broker::diagnostics`): what
+    /// clients did that usually hides a bug, and what a RabbitMQ 4.x release would refuse.
+    pub fn diagnostics(&self) -> Vec<broker::diagnostics::Diagnostic> {
+        self.core.diagnostics().snapshot()
+    }
+
+    /// The RabbitMQ release this broker behaves as.
+    pub fn profile(&self) -> broker::profile::Profile {
+        self.core.profile()
+    }
+
     /// Back to the state the broker started in: every connection closed (320), every queue,
     /// exchange, binding, message, vhost, user, limit and policy made since gone, fault
     /// plans and simulated alarms cleared. Then what the builder set up (users, vhosts,
@@ -213,6 +224,7 @@ pub struct BrokerBuilder {
     tls: Option<tls::TlsSettings>,
     management: bool,
     prometheus: bool,
+    profile: broker::profile::Profile,
     temp_data_dir: bool,
     users: Vec<(String, String)>,
     vhosts: Vec<String>,
@@ -250,6 +262,13 @@ impl BrokerBuilder {
     /// listener's IP and a free port ([`Broker::prometheus_addr`]).
     pub fn prometheus(mut self) -> Self {
         self.prometheus = true;
+        self
+    }
+
+    /// Behaves as a RabbitMQ release where releases differ (`--profile`). Default:
+    /// [`broker::profile::Profile::Default`].
+    pub fn profile(mut self, profile: broker::profile::Profile) -> Self {
+        self.profile = profile;
         self
     }
 
@@ -294,10 +313,12 @@ impl BrokerBuilder {
             (None, true) => Some(testing::temp_dir()?),
             _ => None,
         };
-        let core = Arc::new(match self.data_dir.as_ref().or(temp_dir.as_ref()) {
+        let mut core = match self.data_dir.as_ref().or(temp_dir.as_ref()) {
             Some(dir) => broker::Core::open(dir).map_err(std::io::Error::other)?,
             None => broker::Core::new(),
-        });
+        };
+        core.set_profile(self.profile);
+        let core = Arc::new(core);
         for name in &self.vhosts {
             core.add_vhost(name).map_err(std::io::Error::other)?;
         }

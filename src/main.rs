@@ -61,6 +61,9 @@ fn main() -> ExitCode {
             }
             None => Core::new(),
         };
+        let mut core = core;
+        core.set_profile(config.profile);
+        tracing::info!("profile {}", config.profile);
         let mut listeners: Vec<Listener> = match warren::server::bind(&config.listen).await {
             Ok(l) => l.into_iter().map(Listener::plain).collect(),
             Err(e) => {
@@ -112,7 +115,13 @@ fn main() -> ExitCode {
             let _ = stop_tx.send(true);
         });
         core.disk_alarm().set_limit(config.disk_free_limit);
-        core.set_max_message_size(config.max_message_size);
+        core.set_consumer_timeout(
+            (config.consumer_timeout > 0)
+                .then(|| std::time::Duration::from_millis(config.consumer_timeout)),
+        );
+        if let Some(bytes) = config.max_message_size {
+            core.set_max_message_size(bytes);
+        }
         core.memory_alarm()
             .set_watermark(config.memory_high_watermark);
         if let Err(e) = apply_access_flags(&core, &config) {

@@ -61,6 +61,7 @@ pub fn dead_letter(
     exchange: &str,
     routing_key: Option<&str>,
     now_ms: u64,
+    last_death_headers: bool,
 ) -> Option<DeadLettered> {
     let mut props: BasicProperties = m.properties()?;
     let mut headers = props.headers.take().unwrap_or_default();
@@ -124,9 +125,12 @@ pub fn dead_letter(
         set(&mut headers, "x-first-death-queue", text(queue));
         set(&mut headers, "x-first-death-reason", text(reason.as_str()));
     }
-    set(&mut headers, "x-last-death-exchange", text(&m.exchange));
-    set(&mut headers, "x-last-death-queue", text(queue));
-    set(&mut headers, "x-last-death-reason", text(reason.as_str()));
+    // Profiles before 3.13 write only the x-first-death-* headers.
+    if last_death_headers {
+        set(&mut headers, "x-last-death-exchange", text(&m.exchange));
+        set(&mut headers, "x-last-death-queue", text(queue));
+        set(&mut headers, "x-last-death-reason", text(reason.as_str()));
+    }
     set(
         &mut headers,
         "x-death",

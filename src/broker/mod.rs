@@ -33,6 +33,7 @@ pub mod connection_info;
 pub mod consumer;
 pub mod dead_letter;
 pub mod definitions;
+pub mod diagnostics;
 pub mod error;
 pub mod exchange;
 pub mod json;
@@ -40,6 +41,7 @@ pub mod memory;
 pub mod message;
 pub mod names;
 pub mod policy;
+pub mod profile;
 pub mod queue;
 pub mod reply_to;
 pub mod test_control;
@@ -86,8 +88,15 @@ pub struct Core {
     replies: Arc<reply_to::Registry>,
     /// `--max-message-size`: read by each connection as it opens.
     max_message_size: AtomicU64,
+    /// `--consumer-timeout` in ms (0: none), RabbitMQ's `consumer_timeout`: read by each
+    /// connection as it opens.
+    consumer_timeout: AtomicU64,
     /// Connections and channels opened and closed; queue churn of deleted vhosts.
     churn: churn::Churn,
+    /// The RabbitMQ release whose behaviour to follow, fixed before the broker serves.
+    profile: profile::Profile,
+    /// What clients did that usually hides a bug, for `Broker::diagnostics`.
+    diagnostics: diagnostics::Diagnostics,
     /// Fault plans waiting for connections (`test_control`).
     faults: crate::testing::faults::Registry,
     /// What `reset` returns to, as a definitions document; None for a fresh broker's state.
@@ -131,6 +140,9 @@ pub enum LimitOf {
 /// The RabbitMQ release whose behaviour Warren follows, reported where tools look for a
 /// RabbitMQ version (definitions, the management API).
 pub const RABBITMQ_VERSION: &str = "4.3.0";
+
+/// RabbitMQ's default `consumer_timeout`: 30 minutes.
+pub const DEFAULT_CONSUMER_TIMEOUT_MS: u64 = 1_800_000;
 
 /// The access model's file in the data directory: RabbitMQ's definitions format, users,
 /// vhosts, permissions, policies and operator policies only.
@@ -278,11 +290,34 @@ impl Core {
             next_connection: AtomicU64::new(1),
             replies: Arc::default(),
             max_message_size: AtomicU64::new(crate::broker::message::DEFAULT_MAX_MESSAGE_SIZE),
+            consumer_timeout: AtomicU64::new(DEFAULT_CONSUMER_TIMEOUT_MS),
             churn: churn::Churn::default(),
+            profile: profile::Profile::default(),
+            diagnostics: diagnostics::Diagnostics::default(),
             faults: Default::default(),
             initial: Default::default(),
             isolated: AtomicU64::new(0),
         }
+    }
+
+    /// Follows `p` where RabbitMQ releases differ; done before the broker serves (its
+    /// vhosts and connections read it as they are made). Also sets the profile's default
+    /// largest message, which an explicit `set_max_message_size` afterwards overrides.
+    pub fn set_profile(&mut self, p: profile::Profile) {
+        self.profile = p;
+        self.set_max_message_size(p.default_max_message_size());
+        for v in self.vhosts.iter() {
+            v.set_profile(p);
+        }
+    }
+
+    pub fn profile(&self) -> profile::Profile {
+        self.profile
+    }
+
+    /// The misuse diagnostics report.
+    pub fn diagnostics(&self) -> &diagnostics::Diagnostics {
+        &self.diagnostics
     }
 
     pub fn vhost(&self, name: &str) -> Option<Arc<VHost>> {
@@ -302,6 +337,7 @@ impl Core {
             Some(dir) => VHost::open(name, dir, PolicySet::default())?,
             None => VHost::new(name),
         };
+        v.set_profile(self.profile);
         let v = self.vhosts.entry(name.to_owned()).or_insert(v).clone();
         self.persist_access();
         Ok(v)
@@ -763,6 +799,19 @@ impl Core {
     /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
     pub fn replies(&self) -> &Arc<reply_to::Registry> {
         &self.replies
+    }
+
+    /// How long a delivery may stay unacked (RabbitMQ's `consumer_timeout`), for
+    /// connections opened from now on; None: forever. What happens then is the profile's
+    /// (`Profile::consumer_timeout_cancels`).
+    pub fn consumer_timeout(&self) -> Option<std::time::Duration> {
+        let ms = self.consumer_timeout.load(Ordering::Relaxed);
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
+
+    pub fn set_consumer_timeout(&self, timeout: Option<std::time::Duration>) {
+        let ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
+        self.consumer_timeout.store(ms, Ordering::Relaxed);
     }
 
     /// The largest message body a publisher may send, RabbitMQ's `max_message_size`.

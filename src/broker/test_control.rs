@@ -47,6 +47,7 @@ impl Core {
         }
         self.connections.clear();
         self.faults.clear();
+        self.diagnostics.clear();
         self.alarms.clear_simulated();
         self.limits.clear();
         self.channel_limits.clear();
@@ -249,6 +250,7 @@ impl Core {
                 None => VHost::new(&name),
             };
             fresh.set_max_queues(old.max_queues());
+            fresh.set_profile(self.profile);
             self.vhosts.insert(name, fresh);
         }
         Ok(())

@@ -137,6 +137,8 @@ pub struct VHost {
     policy_changes: Mutex<()>,
     /// Queues declared, created and deleted here, for the churn metrics.
     queue_churn: super::churn::QueueChurn,
+    /// The broker's version profile (an index into `Profile::ALL`): dead-lettering reads it.
+    profile: std::sync::atomic::AtomicU8,
     me: Weak<VHost>,
 }
 
@@ -148,6 +150,23 @@ impl Drop for VHost {
 }
 
 impl VHost {
+    /// Follows `p` where RabbitMQ releases differ (see `Core::set_profile`).
+    pub fn set_profile(&self, p: super::profile::Profile) {
+        let at = super::profile::Profile::ALL
+            .iter()
+            .position(|q| *q == p)
+            .unwrap_or(0);
+        self.profile.store(at as u8, Ordering::Relaxed);
+    }
+
+    pub fn profile(&self) -> super::profile::Profile {
+        let at = usize::from(self.profile.load(Ordering::Relaxed));
+        super::profile::Profile::ALL
+            .get(at)
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// A vhost held in memory only.
     pub fn new(name: &str) -> Arc<VHost> {
         Arc::new_cyclic(|me| Self::with_store(name, None, me.clone()))
@@ -202,6 +221,7 @@ impl VHost {
             policies: RwLock::default(),
             policy_changes: Mutex::new(()),
             queue_churn: Default::default(),
+            profile: Default::default(),
             me,
         }
     }
@@ -1084,6 +1104,7 @@ impl VHost {
                 &dlx.name,
                 routing_key.as_deref(),
                 now,
+                self.profile().sets_x_last_death(),
             );
             if let Some(dl) = dl {
                 let mut queues = self.route_keys(&dlx, &dl.message, &dl.routing_keys[1..]);

@@ -9,10 +9,12 @@ use super::{Channel, ChannelConsumer, Context, Unacked};
 use crate::broker::BrokerError;
 use crate::broker::access::{Access, ResourceKind};
 use crate::broker::consumer::{Consumer, Credit, DurabilityNotice, QueuedMessage};
+use crate::broker::diagnostics::Kind;
 use crate::broker::exchange::Exchange;
 use crate::broker::exchange::ExchangeKind;
 use crate::broker::message::{Message, MessageContent};
 use crate::broker::names;
+use crate::broker::profile::{MAX_MESSAGE_SIZE_4X, Profile};
 use crate::broker::queue::{ConsumerRemoved, Queue};
 use crate::error::{AmqpError, code};
 use crate::protocol::Method;
@@ -107,6 +109,27 @@ impl Channel {
             .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
     }
 
+    /// Reports the channel's first message dropped as unroutable (no mandatory flag, no
+    /// queue bound for it): the publisher never hears of it.
+    fn unroutable(reported: &mut u8, channel: u16, ctx: &Context<'_>, message: &Message) {
+        if *reported & super::REPORTED_UNROUTABLE != 0 {
+            return;
+        }
+        *reported |= super::REPORTED_UNROUTABLE;
+        let exchange = match &*message.exchange {
+            "" => "the default exchange",
+            name => name,
+        };
+        ctx.diagnose(
+            channel,
+            Kind::Unroutable,
+            format!(
+                "message to '{exchange}' with routing key '{}' reached no queue and was dropped (published without mandatory); later ones on this channel are not reported",
+                message.routing_key()
+            ),
+        );
+    }
+
     /// basic.publish as the assembler completed it.
     pub(super) fn basic_publish(
         &mut self,
@@ -114,6 +137,13 @@ impl Channel {
         m: BasicPublish,
         content: Content,
     ) -> Result<(), AmqpError> {
+        // Bodies this large never take the in-place path, so only this one checks them.
+        if content.body.len() as u64 > MAX_MESSAGE_SIZE_4X {
+            let len = content.body.len();
+            self.deprecated_once(ctx, super::REPORTED_LARGE, Profile::V4_0, || {
+                format!("a {len} byte message: RabbitMQ 4.x refuses bodies over 16 MiB by default")
+            });
+        }
         let publish = Publish {
             exchange: &m.exchange,
             routing_key: &m.routing_key,
@@ -203,6 +233,10 @@ impl Channel {
         );
         message.priority = p.properties.priority;
         message.expiration = expiration;
+        // Up to 3.13 a republished x-death header is history that dead-lettering continues.
+        if p.properties.death_history && ctx.profile.continues_client_x_death() {
+            message.dead_lettered = true;
+        }
         let message = Arc::new(message);
         if let Mode::Tx(tx) = &mut self.mode {
             tx.publishes.push(PendingPublish {
@@ -282,6 +316,7 @@ impl Channel {
                 self.counters.return_unroutable += 1;
             } else {
                 self.counters.drop_unroutable += 1;
+                Self::unroutable(&mut self.reported, self.id, ctx, &message);
             }
         }
         if queues.is_empty() && mandatory && !replied {
@@ -577,7 +612,17 @@ impl Channel {
                 m.prefetch_size
             )));
         }
+        // RabbitMQ 4.3 denies global qos and takes it as per-consumer, without a word.
+        let global = m.global && !ctx.profile.global_qos_is_per_consumer();
         if m.global {
+            let n = m.prefetch_count;
+            self.deprecated_once(ctx, super::REPORTED_GLOBAL_QOS, Profile::V4_3, || {
+                format!(
+                    "basic.qos global=true (prefetch {n}): RabbitMQ 4.3 applies it per consumer"
+                )
+            });
+        }
+        if global {
             self.channel_credit.set_limit(m.prefetch_count);
             self.channel_has_limit = m.prefetch_count > 0;
             self.dispatch_consumed_queues();

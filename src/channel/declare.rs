@@ -6,8 +6,10 @@ use crate::broker::access::{Access, ResourceKind};
 use crate::broker::exchange::Destination;
 use crate::broker::exchange::ExchangeKind;
 use crate::broker::names;
+use crate::broker::profile::Profile;
+use crate::broker::queue::args::Refusal;
 use crate::broker::vhost::{ExchangeDeclare as DeclareExchange, QueueDeclare as DeclareQueue};
-use crate::error::AmqpError;
+use crate::error::{AmqpError, code};
 use crate::protocol::FieldValue;
 use crate::protocol::Method;
 use crate::protocol::methods::*;
@@ -42,6 +44,18 @@ fn exchange_arg<'a>(args: &'a crate::protocol::FieldTable, key: &str) -> Option<
     args.get(key).and_then(FieldValue::as_str)
 }
 
+/// RabbitMQ's warning for a deprecated feature in phase `denied_by_default`
+/// (`rabbit_deprecated_features`), the text of its 541.
+fn denied_warning(feature: &str) -> String {
+    format!(
+        "Feature `{feature}` is deprecated.\n\
+         By default, this feature is not permitted anymore.\n\
+         The feature will be removed from a future major RabbitMQ version, regardless of the configuration; actual version to be determined.\n\
+         To continue using this feature when it is not permitted by default, set the following parameter in your configuration:\n\
+         \x20   \"deprecated_features.permit.{feature} = true\""
+    )
+}
+
 /// Unbinding what is not there succeeds in RabbitMQ, even for another connection's
 /// exclusive queue; only the default exchange is refused.
 fn lenient_unbind(r: Result<(), BrokerError>) -> Result<(), AmqpError> {
@@ -69,7 +83,7 @@ impl Channel {
                 ctx.check(Access::Write, ResourceKind::Exchange, ae)?;
             }
         }
-        ctx.vhost.declare_exchange(DeclareExchange {
+        let declared = ctx.vhost.declare_exchange(DeclareExchange {
             name: m.exchange,
             kind: m.kind,
             passive: m.passive,
@@ -77,7 +91,16 @@ impl Channel {
             auto_delete: m.auto_delete,
             internal: m.internal,
             arguments: m.arguments,
-        })?;
+        });
+        match declared {
+            // RabbitMQ 4.0 made this a channel error (see the profile's switch).
+            Err(e @ BrokerError::UnknownExchangeType(_))
+                if ctx.profile.unknown_exchange_type_is_channel_error() =>
+            {
+                return Err(AmqpError::precondition_failed(e.to_string()));
+            }
+            other => other?,
+        }
         if !m.no_wait {
             ctx.send(self.id, Method::ExchangeDeclareOk(ExchangeDeclareOk {}));
         }
@@ -163,6 +186,9 @@ impl Channel {
                 ctx.check(Access::Write, ResourceKind::Exchange, dlx)?;
             }
         }
+        if !m.passive && ctx.vhost.queue_any(&name).is_none() {
+            self.deprecated_queue_features(ctx, &name, m.durable, m.exclusive, &m.arguments)?;
+        }
         let (_, message_count, consumer_count) = ctx.vhost.declare_queue(
             DeclareQueue {
                 name: name.clone(),
@@ -185,6 +211,57 @@ impl Channel {
                     consumer_count,
                 }),
             );
+        }
+        Ok(())
+    }
+
+    /// What RabbitMQ 4.3 refuses in a declare that creates a queue: a transient
+    /// non-exclusive queue, `x-queue-master-locator`, and the arguments of classic queue
+    /// storage v1. A profile that refuses it closes the connection with 541 and RabbitMQ's
+    /// deprecated-feature warning (`rabbit_amqqueue:declare/7`,
+    /// `rabbit_classic_queue:validate_arguments/1`); the others let it through and report
+    /// it in the diagnostics.
+    fn deprecated_queue_features(
+        &mut self,
+        ctx: &Context<'_>,
+        name: &str,
+        durable: bool,
+        exclusive: bool,
+        arguments: &crate::protocol::FieldTable,
+    ) -> Result<(), AmqpError> {
+        let refuse = |feature: &str| {
+            AmqpError::new(code::INTERNAL_ERROR, denied_warning(feature)).on_connection()
+        };
+        if !durable && !exclusive {
+            if ctx.profile.refuses_transient_nonexclusive_queues() {
+                return Err(refuse("transient_nonexcl_queues"));
+            }
+            self.deprecated_once(ctx, super::REPORTED_TRANSIENT, Profile::V4_3, || {
+                format!("queue '{name}' is transient (durable=false) and not exclusive")
+            });
+        }
+        if arguments.get("x-queue-master-locator").is_some() {
+            if ctx.profile.refuses_queue_master_locator() {
+                return Err(refuse("queue_master_locator"));
+            }
+            self.deprecated_once(ctx, super::REPORTED_LOCATOR, Profile::V4_3, || {
+                format!("queue '{name}' declared with x-queue-master-locator")
+            });
+        }
+        let v1 = matches!(
+            arguments
+                .get("x-queue-version")
+                .and_then(FieldValue::as_i64),
+            Some(1)
+        );
+        if v1 {
+            if ctx.profile.refuses_cqv1_arguments() {
+                let refusal = ("x-queue-version", Refusal::UnsupportedQueueVersion(1));
+                return Err(BrokerError::invalid_argument(name, &ctx.vhost.name, refusal).into());
+            }
+            self.deprecated_once(ctx, super::REPORTED_CQV1, Profile::V4_3, || {
+                format!("queue '{name}' declared with x-queue-version 1 (classic queue storage v1)")
+            });
         }
         Ok(())
     }

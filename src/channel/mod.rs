@@ -15,6 +15,8 @@ use crate::broker::VHost;
 use crate::broker::access::{Access, Grant, ResourceKind};
 use crate::broker::connection_info::{ChannelCounters, ChannelStats};
 use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};
+use crate::broker::diagnostics::Kind;
+use crate::broker::profile::Profile;
 use crate::broker::queue::Queue;
 use crate::error::AmqpError;
 use crate::hash::LocalMap;
@@ -47,6 +49,11 @@ pub struct Context<'a> {
     pub durability: &'a Arc<dyn crate::store::Durability>,
     /// Direct reply-to addresses, to register this channel's and to reach a requester's.
     pub replies: &'a Arc<crate::broker::reply_to::Registry>,
+    /// The RabbitMQ release whose behaviour to follow.
+    pub profile: crate::broker::profile::Profile,
+    /// Where misuse is reported, and who this connection is in the report.
+    pub diagnostics: &'a crate::broker::diagnostics::Diagnostics,
+    pub origin: &'a crate::broker::diagnostics::Origin,
     /// A fault a test injected into publisher confirms, if any.
     pub confirm_fault: &'a mut Option<crate::testing::faults::ConfirmFault>,
 }
@@ -54,6 +61,26 @@ pub struct Context<'a> {
 impl Context<'_> {
     pub fn send(&mut self, channel: u16, method: Method) {
         write_frame(self.out, FRAME_METHOD, channel, |out| method.encode(out));
+    }
+
+    /// Records a diagnostics item about `channel` (see `broker::diagnostics`).
+    pub fn diagnose(&self, channel: u16, kind: Kind, detail: impl Into<String>) {
+        self.diagnostics
+            .record(self.origin, Some(channel), kind, detail, None);
+    }
+
+    /// Records the use of a feature that RabbitMQ `refused_by` refuses, when this profile
+    /// lets it through.
+    pub fn deprecated(&self, channel: u16, refused_by: Profile, detail: impl Into<String>) {
+        if let Some(v) = self.profile.tolerates(refused_by) {
+            self.diagnostics.record(
+                self.origin,
+                Some(channel),
+                Kind::Deprecated,
+                detail,
+                Some(v),
+            );
+        }
     }
 
     /// Checks the user's permission, refusing with RabbitMQ's 403 where it is missing.
@@ -127,7 +154,32 @@ pub struct Channel {
     reply: Option<Box<reply_to::ReplyConsumer>>,
     /// For the management API: plain adds on the paths that already touch the channel.
     counters: ChannelCounters,
+    /// Diagnostics that repeat (`REPORTED_*`) already reported on this channel: each once.
+    reported: u8,
+    /// The oldest unacked delivery the consumer timeout applies to, and when the
+    /// connection's timeout tick first saw it: a delivery is timed out once the same tag
+    /// has been the oldest for the whole timeout, so deliveries carry no timestamp.
+    oldest_seen: Option<(u64, std::time::Instant)>,
 }
+
+/// An unroutable publish without mandatory was reported.
+const REPORTED_UNROUTABLE: u8 = 1;
+/// Unacked deliveries piling up under no prefetch limit were reported.
+const REPORTED_PILE_UP: u8 = 2;
+/// A message over RabbitMQ 4.x's default size limit was reported.
+const REPORTED_LARGE: u8 = 4;
+/// A transient non-exclusive queue was reported.
+const REPORTED_TRANSIENT: u8 = 8;
+/// x-queue-master-locator was reported.
+const REPORTED_LOCATOR: u8 = 16;
+/// x-queue-version 1 was reported.
+const REPORTED_CQV1: u8 = 32;
+/// basic.qos global=true was reported.
+const REPORTED_GLOBAL_QOS: u8 = 64;
+
+/// Unacked deliveries on a channel whose consumer has no prefetch limit past which the
+/// pile-up is reported: a consumer that forgets to ack takes everything the queue has.
+pub const PILE_UP: usize = 1000;
 
 impl Drop for Channel {
     /// Messages pushed but not yet handed to consumers are handed over whatever ends the
@@ -156,6 +208,8 @@ impl Channel {
             pushed: Vec::new(),
             reply: None,
             counters: ChannelCounters::default(),
+            reported: 0,
+            oldest_seen: None,
         }
     }
 
@@ -242,9 +296,15 @@ impl Channel {
                 None => return Err(AmqpError::frame_error("basic.publish without content")),
             },
             Method::BasicGet(m) => self.basic_get(ctx, m)?,
-            Method::BasicAck(m) => self.basic_ack(m.delivery_tag, m.multiple)?,
-            Method::BasicReject(m) => self.basic_nack(m.delivery_tag, false, m.requeue)?,
-            Method::BasicNack(m) => self.basic_nack(m.delivery_tag, m.multiple, m.requeue)?,
+            Method::BasicAck(m) => self
+                .basic_ack(m.delivery_tag, m.multiple)
+                .inspect_err(|_| self.bad_tag(ctx, "basic.ack", m.delivery_tag))?,
+            Method::BasicReject(m) => self
+                .basic_nack(m.delivery_tag, false, m.requeue)
+                .inspect_err(|_| self.bad_tag(ctx, "basic.reject", m.delivery_tag))?,
+            Method::BasicNack(m) => self
+                .basic_nack(m.delivery_tag, m.multiple, m.requeue)
+                .inspect_err(|_| self.bad_tag(ctx, "basic.nack", m.delivery_tag))?,
             Method::BasicRecoverAsync(BasicRecoverAsync { requeue: false })
             | Method::BasicRecover(BasicRecover { requeue: false }) => {
                 return Err(AmqpError::not_implemented("requeue=false"));
@@ -263,6 +323,27 @@ impl Channel {
             _ => return Err(AmqpError::command_invalid("unimplemented method")),
         }
         Ok(())
+    }
+
+    /// Reports a settlement of a tag the channel does not hold: one it never handed out, or
+    /// one already settled (tags are handed out in order, so a lower one was).
+    fn bad_tag(&self, ctx: &Context<'_>, method: &str, tag: u64) {
+        let (kind, what) = if tag != 0 && tag < self.next_delivery_tag {
+            (
+                Kind::AlreadyAckedDeliveryTag,
+                "was already acked, nacked or rejected",
+            )
+        } else {
+            (
+                Kind::UnknownDeliveryTag,
+                "was never delivered on this channel",
+            )
+        };
+        ctx.diagnose(
+            self.id,
+            kind,
+            format!("{method} of delivery tag {tag}, which {what}"),
+        );
     }
 
     /// Hands messages from a queue to one of this channel's consumers, or gives them back to
@@ -302,6 +383,25 @@ impl Channel {
         }
         if consumer.no_ack && consumer.credit.release_was_full(n) {
             d.queue.dispatch();
+        }
+        // Once per batch, not per message: a manual-ack consumer without any prefetch limit
+        // whose deliveries pile up unacked.
+        if self.unacked.len() >= PILE_UP
+            && self.reported & REPORTED_PILE_UP == 0
+            && !consumer.no_ack
+            && consumer.credit.limit() == 0
+            && !self.channel_has_limit
+        {
+            self.reported |= REPORTED_PILE_UP;
+            ctx.diagnose(
+                self.id,
+                Kind::UnlimitedPrefetchPileUp,
+                format!(
+                    "{} deliveries unacked on a channel whose consumer '{}' has no prefetch limit (basic.qos 0) and acks manually",
+                    self.unacked.len(),
+                    d.consumer_tag
+                ),
+            );
         }
     }
 
@@ -354,12 +454,117 @@ impl Channel {
     /// The channel is closing: cancel its consumers and requeue what it had not acked.
     pub fn teardown(&mut self, ctx: &mut Context<'_>) {
         self.reply = None;
+        let held = self
+            .unacked
+            .values()
+            .filter(|u| u.consumer.is_some())
+            .count();
+        if held > 0 {
+            ctx.diagnose(
+                self.id,
+                Kind::UnackedAtClose,
+                format!(
+                    "channel closed while its consumers held {held} unacked deliveries; they go back to their queues as redeliveries"
+                ),
+            );
+        }
         for (tag, c) in self.consumers.drain() {
             self::basic::remove_consumer(ctx, &c.queue, self.id, &tag);
         }
         self.mode.rollback(&mut self.unacked);
         let unacked = std::mem::take(&mut self.unacked);
         self.requeue_all(unacked.into_values());
+    }
+
+    /// Reports a use of a feature that RabbitMQ `refused_by` refuses, once per channel for
+    /// each `flag` (an application that declares a transient queue per request would fill
+    /// the report with one item).
+    fn deprecated_once(
+        &mut self,
+        ctx: &Context<'_>,
+        flag: u8,
+        refused_by: Profile,
+        detail: impl FnOnce() -> String,
+    ) {
+        if self.reported & flag == 0 && ctx.profile.tolerates(refused_by).is_some() {
+            self.reported |= flag;
+            ctx.deprecated(self.id, refused_by, detail());
+        }
+    }
+
+    /// The connection's consumer-timeout tick (see `oldest_seen`): up to RabbitMQ 4.2 a
+    /// timed-out delivery closes the channel (the error returned); from 4.3 on only quorum
+    /// queues time out, and the consumer holding the delivery is cancelled, its messages
+    /// returned, with basic.cancel to a client that takes it (406 otherwise).
+    pub fn consumer_timeout(
+        &mut self,
+        ctx: &mut Context<'_>,
+        now: std::time::Instant,
+        limit: std::time::Duration,
+        notify: bool,
+    ) -> Result<(), AmqpError> {
+        let cancels = ctx.profile.consumer_timeout_cancels();
+        let oldest = self
+            .unacked
+            .iter()
+            .find(|(_, u)| !cancels || u.queue.declared.quorum)
+            .map(|(tag, _)| *tag);
+        let Some(tag) = oldest else {
+            self.oldest_seen = None;
+            return Ok(());
+        };
+        match self.oldest_seen {
+            Some((seen, since)) if seen == tag && now.duration_since(since) >= limit => {}
+            Some((seen, _)) if seen == tag => return Ok(()),
+            _ => {
+                self.oldest_seen = Some((tag, now));
+                return Ok(());
+            }
+        }
+        self.oldest_seen = None;
+        let timed_out = |ms: i128| {
+            AmqpError::precondition_failed(format!(
+                "delivery acknowledgement on channel {} timed out. Timeout value used: {ms} ms. This timeout value can be configured, see consumers doc guide to learn more",
+                self.id
+            ))
+        };
+        if !cancels {
+            return Err(timed_out(limit.as_millis() as i128));
+        }
+        let consumer = self
+            .unacked
+            .get(&tag)
+            .and_then(|u| u.consumer.as_ref())
+            .map(|(t, _)| t.clone());
+        let Some(consumer_tag) = consumer else {
+            // A basic.get delivery: no consumer to cancel, the message goes back.
+            if let Some(u) = self.unacked.remove(&tag) {
+                self.requeue_all([u]);
+            }
+            return Ok(());
+        };
+        if !notify {
+            return Err(timed_out(-1));
+        }
+        if let Some(c) = self.consumers.remove(&consumer_tag) {
+            basic::remove_consumer(ctx, &c.queue, self.id, &consumer_tag);
+        }
+        let held: Vec<u64> = self
+            .unacked
+            .iter()
+            .filter(|(_, u)| u.consumer.as_ref().is_some_and(|(t, _)| *t == consumer_tag))
+            .map(|(t, _)| *t)
+            .collect();
+        let returned: Vec<Unacked> = held.iter().filter_map(|t| self.unacked.remove(t)).collect();
+        self.requeue_all(returned);
+        ctx.send(
+            self.id,
+            Method::BasicCancel(crate::protocol::methods::BasicCancel {
+                consumer_tag: consumer_tag.to_string(),
+                no_wait: true,
+            }),
+        );
+        Ok(())
     }
 
     fn dispatch_consumed_queues(&self) {

@@ -274,9 +274,11 @@ pub async fn negotiate<T: Transport>(
             "expected connection.tune-ok".into(),
         ));
     };
-    if tune.frame_max < crate::protocol::frame::FRAME_MIN_SIZE || tune.frame_max > FRAME_MAX {
+    // The floor is the profile's: 4096 before RabbitMQ 4.1, 8192 from it on.
+    let floor = core.profile().frame_max_floor();
+    if tune.frame_max < floor || tune.frame_max > FRAME_MAX {
         return Err(HandshakeError::Refused(format!(
-            "negotiated frame_max = {} is outside the allowed range (4096..={FRAME_MAX})",
+            "negotiated frame_max = {} is outside the allowed range ({floor}..={FRAME_MAX})",
             tune.frame_max
         )));
     }

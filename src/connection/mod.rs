@@ -14,8 +14,10 @@ use crate::broker::alarm::AlarmSet;
 use crate::broker::churn;
 use crate::broker::connection_info::{ConnectionInfo, ConnectionStats};
 use crate::broker::consumer::{DurabilityNotice, Outbound};
+use crate::broker::diagnostics::{Kind, Origin};
 use crate::broker::memory::{self, MemoryAlarm};
 use crate::broker::message::INLINE_BELOW;
+use crate::broker::profile::{FRAME_MIN_4_1, Profile};
 use crate::broker::{Core, VHost};
 use crate::channel::assembler::ChannelFrame;
 use crate::channel::{Channel, Context};
@@ -50,6 +52,10 @@ const READ_CHUNK: usize = 64 * 1024;
 const MAX_UNWRITTEN: usize = 4 * 1024 * 1024;
 /// Output past this is written mid-turn.
 const FLUSH_BYTES: usize = 128 * 1024;
+/// Open channels on one connection at which the diagnostics report a likely leak: an
+/// application needs a few, one that opens a channel per operation and never closes it
+/// reaches this.
+pub const CHANNEL_LEAK: usize = 100;
 
 /// Frame I/O on the whole stream, used until the handshake is done.
 pub struct FrameIo<T> {
@@ -200,6 +206,8 @@ async fn serve_handshake<T: Transport>(
             events_tx,
             max_message_size: core.max_message_size(),
             open_channels: Arc::default(),
+            origin: Origin::default(),
+            consumer_timeout: core.consumer_timeout(),
             confirm_fault: None,
         },
         channels: LocalMap::default(),
@@ -230,6 +238,18 @@ async fn serve_handshake<T: Transport>(
         frame_max: s.frame_max,
         heartbeat: s.heartbeat,
     };
+    conn.session.origin = Origin {
+        id: info.id,
+        name: info.name.clone(),
+        client_name: info
+            .client_properties
+            .get("connection_name")
+            .and_then(crate::protocol::FieldValue::as_str)
+            .map(str::to_owned),
+        user: info.user.clone(),
+        vhost: info.vhost.clone(),
+    };
+    conn.opened_diagnostics();
     let plans = core.register_connection(
         Arc::new(info),
         conn.session.events_tx.clone(),
@@ -288,6 +308,10 @@ struct Session {
     /// Channels open (not closing): shared with the broker's connection table, which sums
     /// them per user for the max-channels limit.
     open_channels: Arc<AtomicU32>,
+    /// Who this connection is, as the diagnostics report names it.
+    origin: Origin,
+    /// RabbitMQ's `consumer_timeout`, read once at open; None: deliveries wait forever.
+    consumer_timeout: Option<Duration>,
     /// A fault test injected into this connection's publisher confirms.
     confirm_fault: Option<crate::testing::faults::ConfirmFault>,
 }
@@ -312,8 +336,18 @@ impl Session {
             out: &mut self.out,
             durability: &self.durability,
             replies: &self.replies,
+            profile: self.core.profile(),
+            diagnostics: self.core.diagnostics(),
+            origin: &self.origin,
             confirm_fault: &mut self.confirm_fault,
         }
+    }
+
+    /// Records a diagnostics item about this connection (and one of its channels).
+    fn diagnose(&self, channel: Option<u16>, kind: Kind, detail: impl Into<String>) {
+        self.core
+            .diagnostics()
+            .record(&self.origin, channel, kind, detail, None);
     }
 }
 
@@ -373,6 +407,13 @@ impl Connection {
             heartbeat / 2
         });
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Deliveries are checked against the consumer timeout ten times per timeout (at
+        // most once a minute), so one is noticed at most a tenth late.
+        let timeout = self.session.consumer_timeout;
+        let mut timeouts = tokio::time::interval(timeout.map_or(Duration::from_secs(3600), |t| {
+            (t / 10).clamp(Duration::from_millis(10), Duration::from_secs(60))
+        }));
+        timeouts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
         let alarm = self.alarms.clone();
         // The read buffer and unwritten output, as charged to the memory account.
@@ -432,6 +473,7 @@ impl Connection {
                         Ok(0) => {
                             if self.state == State::Running {
                                 tracing::info!(peer = %self.peer, "client closed the socket");
+                                self.vanished();
                             }
                             self.state = State::Closed;
                         }
@@ -487,6 +529,9 @@ impl Connection {
                     } else if last_write.elapsed() >= heartbeat / 2 {
                         write_frame(&mut self.session.out, FRAME_HEARTBEAT, 0, |_| {});
                     }
+                }
+                _ = timeouts.tick(), if timeout.is_some() && self.state == State::Running => {
+                    self.check_consumer_timeouts();
                 }
                 _ = tokio::time::sleep_until(deadline), if matches!(self.state, State::Closing(_)) => {
                     tracing::debug!(peer = %self.peer, "no connection.close-ok in time");
@@ -718,7 +763,14 @@ impl Connection {
                 }
                 self.channels
                     .insert(ch, Slot::Open(Box::new(Channel::new(ch))));
-                self.session.open_channels.fetch_add(1, Ordering::Relaxed);
+                let open = self.session.open_channels.fetch_add(1, Ordering::Relaxed) + 1;
+                if open as usize == CHANNEL_LEAK {
+                    self.session.diagnose(
+                        None,
+                        Kind::ChannelsNeverClosed,
+                        format!("{open} channels open on one connection: are channels opened and never closed?"),
+                    );
+                }
                 churn::bump(&self.session.core.churn().channels_opened);
                 self.send(
                     ch,
@@ -768,10 +820,24 @@ impl Connection {
     fn channel_frame(&mut self, ch: u16, frame: ChannelFrame) -> Result<(), AmqpError> {
         match self.channels.get_mut(&ch) {
             Some(Slot::Open(c)) => {
+                // A method where content was due: another thread's command cut into this one.
+                let cut_in = !c.is_idle() && matches!(frame, ChannelFrame::Method(_));
                 let mut ctx = self.session.context();
                 match c.on_frame(&mut ctx, frame) {
                     Ok(()) => Ok(()),
-                    Err(e) => self.channel_failed(ch, e),
+                    Err(e) => {
+                        if cut_in && e.code == crate::error::code::UNEXPECTED_FRAME {
+                            self.session.diagnose(
+                                Some(ch),
+                                Kind::InterleavedContent,
+                                format!(
+                                    "a method frame arrived between a command's content frames ({}): is the channel used from several threads?",
+                                    e.explanation
+                                ),
+                            );
+                        }
+                        self.channel_failed(ch, e)
+                    }
                 }
             }
             _ => Ok(()),
@@ -781,6 +847,7 @@ impl Connection {
     /// A channel's command failed: a channel error closes the channel (its state torn down,
     /// channel.close sent); a connection error goes up to close the connection.
     fn channel_failed(&mut self, ch: u16, e: AmqpError) -> Result<(), AmqpError> {
+        self.diagnose_error(ch, &e);
         if e.is_connection_error() {
             return Err(e);
         }
@@ -801,6 +868,19 @@ impl Connection {
             self.session.open_channels.fetch_sub(1, Ordering::Relaxed);
             churn::bump(&self.session.core.churn().channels_closed);
         }
+    }
+
+    /// The channel errors that usually hide a bug in the client, for the diagnostics report.
+    fn diagnose_error(&self, ch: u16, e: &AmqpError) {
+        use crate::error::code;
+        let kind = match (e.code, e.class_id, e.method_id) {
+            (code::NOT_FOUND, 60, 40) => Kind::PublishToMissingExchange,
+            (code::PRECONDITION_FAILED, 40 | 50, 10) if e.explanation.contains("inequivalent") => {
+                Kind::RedeclareDifferent
+            }
+            _ => return,
+        };
+        self.session.diagnose(Some(ch), kind, e.reply_text());
     }
 
     fn on_event(&mut self, ev: Outbound) {
@@ -855,6 +935,33 @@ impl Connection {
                 address, message, ..
             } => c.deliver_reply(&mut ctx, &address, message),
             Outbound::ForceClose(_) | Outbound::Describe(_) | Outbound::Fault(_) => {}
+        }
+    }
+
+    /// What the diagnostics report says of a connection as it opens: no heartbeats, and a
+    /// frame_max that RabbitMQ 4.1 refuses.
+    fn opened_diagnostics(&self) {
+        let s = &self.session;
+        if s.settings.heartbeat == 0 {
+            s.diagnose(
+                None,
+                Kind::NoHeartbeat,
+                "heartbeat 0 negotiated: a peer that dies without closing its socket goes unnoticed",
+            );
+        }
+        if s.settings.frame_max < FRAME_MIN_4_1
+            && let Some(v) = s.core.profile().tolerates(Profile::V4_1)
+        {
+            s.core.diagnostics().record(
+                &s.origin,
+                None,
+                Kind::Deprecated,
+                format!(
+                    "frame_max {} is below {FRAME_MIN_4_1}, the smallest RabbitMQ {v} accepts",
+                    s.settings.frame_max
+                ),
+                Some(v),
+            );
         }
     }
 
@@ -917,6 +1024,46 @@ impl Connection {
             }
         }
         self.session.vhost.connection_closed(self.session.id);
+    }
+
+    /// Runs each channel's consumer-timeout check (`Channel::consumer_timeout`).
+    fn check_consumer_timeouts(&mut self) {
+        let Some(limit) = self.session.consumer_timeout else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let notify = self.session.settings.consumer_cancel_notify;
+        let mut failed = Vec::new();
+        for (ch, slot) in self.channels.iter_mut() {
+            if let Slot::Open(c) = slot {
+                let mut ctx = self.session.context();
+                if let Err(e) = c.consumer_timeout(&mut ctx, now, limit, notify) {
+                    failed.push((*ch, e));
+                }
+            }
+        }
+        for (ch, e) in failed {
+            if let Err(e) = self.channel_failed(ch, e) {
+                self.connection_error(e);
+            }
+        }
+    }
+
+    /// The client closed its socket without connection.close: channels it left open are
+    /// reported.
+    fn vanished(&self) {
+        let open = self
+            .channels
+            .values()
+            .filter(|s| matches!(s, Slot::Open(_)))
+            .count();
+        if open > 0 {
+            self.session.diagnose(
+                None,
+                Kind::ChannelsNeverClosed,
+                format!("socket closed without connection.close while {open} channels were open"),
+            );
+        }
     }
 
     /// However the connection ended: whatever `close_channels` has not done yet.

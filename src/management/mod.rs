@@ -14,6 +14,7 @@ mod body;
 mod connections;
 mod control;
 mod definitions;
+mod diagnostics;
 mod error;
 mod exchanges;
 mod limits;
@@ -88,6 +89,7 @@ pub fn router(api: Api) -> Router {
         .merge(limits::routes())
         .merge(definitions::routes())
         .merge(policies::routes())
+        .merge(diagnostics::routes())
         .merge(control::routes())
         .merge(ui::routes())
         .fallback(|| async { error::ApiError::not_found() })

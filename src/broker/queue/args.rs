@@ -38,6 +38,9 @@ pub struct QueueArgs {
     /// The highest priority level; None for a queue without priorities.
     pub max_priority: Option<u8>,
     pub single_active_consumer: bool,
+    /// Declared with `x-queue-type: quorum` (served as a classic queue): what a version
+    /// profile's quorum-only behaviour, 4.3's consumer timeout, applies to.
+    pub quorum: bool,
 }
 
 /// Why an argument was refused, rendered as the Erlang term RabbitMQ prints.
@@ -151,6 +154,7 @@ impl QueueArgs {
             // Quorum queues and streams are served as classic queues for now; their own
             // arguments are accepted rather than refused.
             classic = t == "classic";
+            a.quorum = t == "quorum";
         }
         if let Some(v) = get("x-dead-letter-exchange")
             && !matches!(v, FieldValue::LongString(_))
