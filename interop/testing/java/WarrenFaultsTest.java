@@ -1,12 +1,13 @@
 // The RabbitMQ Java client 5 meeting faults Warren injects, under the JUnit 5 extension,
 // recovering the way the client documents: automatic connection recovery (on by default
-// since 4.0) reconnects after a dropped socket and re-declares the topology, channels
-// included; a channel the broker closes is not recovered and its ShutdownSignalException
+// since 4.0) reconnects after a dropped socket or a connection.close the application did
+// not ask for, and re-declares the topology, channels included; a channel the broker closes is not recovered and its ShutdownSignalException
 // carries channel.close; waitForConfirms(timeout) throws TimeoutException; BlockedListener
 // hears connection.blocked/unblocked.
 import static org.junit.jupiter.api.Assertions.*;
 
 import com.rabbitmq.client.*;
+import java.io.IOException;
 import java.util.concurrent.*;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -94,6 +95,33 @@ class WarrenFaultsTest {
     assertEquals("blocked: low on memory", events.poll(5, TimeUnit.SECONDS));
     warren.injectFault("blocky", "{\"action\": \"unblock\"}");
     assertEquals("unblocked", events.poll(5, TimeUnit.SECONDS));
+    conn.close();
+  }
+
+  @Test
+  void resetClosesConnectionsWhichRecoverAndForgetsQueues(WarrenExtension.Warren warren) throws Exception {
+    Connection conn = connect(warren, "before-reset");
+    CountDownLatch recovered = new CountDownLatch(1);
+    ((Recoverable) conn).addRecoveryListener(new RecoveryListener() {
+      public void handleRecovery(Recoverable r) { recovered.countDown(); }
+      public void handleRecoveryStarted(Recoverable r) {}
+    });
+    CompletableFuture<ShutdownSignalException> closed = new CompletableFuture<>();
+    conn.addShutdownListener(closed::complete);
+    // A queue declared without recovery: automatic recovery would declare it again.
+    ConnectionFactory plain = new ConnectionFactory();
+    plain.setPort(warren.port);
+    plain.setAutomaticRecoveryEnabled(false);
+    Connection once = plain.newConnection("no-recovery");
+    once.createChannel().queueDeclare("java-leftover", false, false, false, null);
+    warren.reset();
+    // 320 CONNECTION_FORCED, not initiated by the application: automatic recovery reconnects.
+    assertEquals(320, ((AMQP.Connection.Close) closed.get(5, TimeUnit.SECONDS).getReason()).getReplyCode());
+    assertTrue(recovered.await(5, TimeUnit.SECONDS), "no recovery within 5 s");
+    IOException e = assertThrows(IOException.class,
+        () -> conn.createChannel().queueDeclarePassive("java-leftover"));
+    assertEquals(404, ((AMQP.Channel.Close) ((ShutdownSignalException) e.getCause()).getReason()).getReplyCode());
+    assertFalse(once.isOpen());
     conn.close();
   }
 }
