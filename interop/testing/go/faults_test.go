@@ -169,6 +169,30 @@ func TestConnectionBlockedAndUnblockedReachNotifyBlocked(t *testing.T) {
 	roundtrip(t, conn, "go-blocky")
 }
 
+func TestNackedConfirmArrivesAsAckFalse(t *testing.T) {
+	reset(t)
+	conn := dial(t, "nack")
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	ch.QueueDeclare("go-nack", false, false, false, false, nil)
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 2))
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	injectFault(t, "nack", map[string]interface{}{"action": "nack_confirms", "count": 1})
+	for i, want := range []bool{false, true} {
+		ch.Publish("", "go-nack", false, false, amqp.Publishing{Body: []byte("m")})
+		select {
+		case c := <-confirms:
+			if c.Ack != want || c.DeliveryTag != uint64(i+1) {
+				t.Fatalf("publish %d: %+v, want ack=%v", i+1, c, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no confirm within 5 s")
+		}
+	}
+}
+
 func TestResetClosesConnectionsAndForgetsQueues(t *testing.T) {
 	reset(t)
 	conn := dial(t, "before-reset")

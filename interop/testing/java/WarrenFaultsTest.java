@@ -66,6 +66,20 @@ class WarrenFaultsTest {
   }
 
   @Test
+  void nackedConfirmMakesWaitForConfirmsFalse(WarrenExtension.Warren warren) throws Exception {
+    Connection conn = connect(warren, "nack");
+    Channel ch = conn.createChannel();
+    ch.confirmSelect();
+    ch.queueDeclare("java-nack", false, false, false, null);
+    warren.injectFault("nack", "{\"action\": \"nack_confirms\", \"count\": 1}");
+    ch.basicPublish("", "java-nack", null, "nacked".getBytes());
+    assertFalse(ch.waitForConfirms(5000));
+    ch.basicPublish("", "java-nack", null, "acked".getBytes());
+    assertTrue(ch.waitForConfirms(5000));
+    conn.close();
+  }
+
+  @Test
   void forcedChannelCloseReachesTheShutdownListener(WarrenExtension.Warren warren) throws Exception {
     Connection conn = connect(warren, "chclose");
     Channel ch = conn.createChannel();

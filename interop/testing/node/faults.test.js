@@ -118,6 +118,19 @@ test('connection.blocked and unblocked: blocked and unblocked events', async () 
   await conn.close();
 });
 
+test('nacked confirm: the publish callback gets an error, the next publish is acked', async () => {
+  const conn = await connect('nack');
+  const ch = await conn.createConfirmChannel();
+  await ch.assertQueue('node-nack');
+  await broker.injectFault('nack', { action: 'nack_confirms', count: 1 });
+  const outcome = (body) => new Promise((resolve) =>
+    ch.sendToQueue('node-nack', Buffer.from(body), {}, (err) => resolve(err)));
+  const nacked = await within(outcome('nacked'), 5000, 'confirm');
+  assert.match(nacked.message, /message nacked/);
+  assert.equal(await within(outcome('acked'), 5000, 'confirm'), null);
+  await conn.close();
+});
+
 test('reset closes connections (320) and forgets queues', async () => {
   const conn = await connect('before-reset');
   const errors = [];

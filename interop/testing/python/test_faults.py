@@ -134,3 +134,41 @@ def test_reset_closes_connections_and_forgets_queues(warren):
         conn.channel().queue_declare("py-leftover", passive=True)
     assert e.value.reply_code == 404
     conn.close()
+
+
+def test_nacked_confirm_raises_nack_error_and_the_next_publish_is_acked(warren):
+    conn = pika.BlockingConnection(warren.params("nack"))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare("py-nack")
+    warren.inject_fault("nack", {"action": "nack_confirms", "count": 1})
+    with pytest.raises(exc.NackError):
+        ch.basic_publish("", "py-nack", b"nacked")
+    ch.basic_publish("", "py-nack", b"acked")  # returns: basic.ack
+    conn.close()
+
+
+def test_refused_publish_closes_the_channel_with_the_code(warren):
+    conn = pika.BlockingConnection(warren.params("refuse"))
+    ch = conn.channel()
+    ch.queue_declare("py-refuse")
+    warren.inject_fault("refuse", {"action": "refuse_publishes", "count": 1, "code": 403,
+                                   "text": "no publishing here"})
+    ch.basic_publish("", "py-refuse", b"x")  # no confirms: the refusal comes as channel.close
+    with pytest.raises(exc.ChannelClosedByBroker) as e:
+        ch.queue_declare("py-refuse")
+    assert (e.value.reply_code, e.value.reply_text) == (403, "ACCESS_REFUSED - no publishing here")
+    conn.close()
+
+
+def test_drop_after_n_publishes_keeps_the_n_messages(warren):
+    conn = pika.BlockingConnection(warren.params("dropper"))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare("py-dropper")
+    warren.inject_fault("dropper", {"after_publishes": 3, "action": "drop_connection"})
+    ch.basic_publish("", "py-dropper", b"1")
+    ch.basic_publish("", "py-dropper", b"2")
+    with pytest.raises(exc.AMQPConnectionError):
+        ch.basic_publish("", "py-dropper", b"3")  # dropped before its confirm
+    warren.wait(queue="py-dropper", messages_ready=3, timeout_ms=5000)
