@@ -33,7 +33,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Debug, Parser)]
-#[command(about = "Publish, consume and inject faults for a while; prove nothing confirmed was lost")]
+#[command(
+    about = "Publish, consume and inject faults for a while; prove nothing confirmed was lost"
+)]
 struct Args {
     /// Seconds of load with faults.
     #[arg(long, default_value_t = 1800)]
@@ -106,7 +108,11 @@ async fn run(args: Args) {
                 .arg(&data)
                 .status()
                 .is_ok_and(|s| s.success());
-            assert!(ok, "cannot mount a tmpfs at {} (root needed)", data.display());
+            assert!(
+                ok,
+                "cannot mount a tmpfs at {} (root needed)",
+                data.display()
+            );
             true
         }
         None => false,
@@ -138,7 +144,12 @@ async fn run(args: Args) {
             ledger.clone(),
             publishing.clone(),
         )));
-        tasks.push(tokio::spawn(consumer(url.clone(), q, ledger.clone(), consuming.clone())));
+        tasks.push(tokio::spawn(consumer(
+            url.clone(),
+            q,
+            ledger.clone(),
+            consuming.clone(),
+        )));
     }
     let faults = Faults::default();
     let started = Instant::now();
@@ -179,8 +190,16 @@ async fn run(args: Args) {
         eprintln!(
             "{:>5} s: confirmed {} delivered {} reconnects {}",
             started.elapsed().as_secs(),
-            ledger.confirmed.iter().map(|c| c.lock().map_or(0, |c| c.len())).sum::<usize>(),
-            ledger.delivered.iter().map(|d| d.lock().map_or(0, |d| d.len())).sum::<usize>(),
+            ledger
+                .confirmed
+                .iter()
+                .map(|c| c.lock().map_or(0, |c| c.len()))
+                .sum::<usize>(),
+            ledger
+                .delivered
+                .iter()
+                .map(|d| d.lock().map_or(0, |d| d.len()))
+                .sum::<usize>(),
             ledger.reconnects.load(Ordering::Relaxed)
         );
     }
@@ -211,8 +230,14 @@ fn report(args: &Args, ledger: &Ledger, faults: &Faults, took: Duration) {
     let (mut confirmed, mut lost, mut invented, mut dups, mut dups_unflagged, mut order) =
         (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     for q in 0..args.queues {
-        let c = ledger.confirmed[q].lock().map(|c| c.clone()).unwrap_or_default();
-        let d = ledger.delivered[q].lock().map(|d| d.clone()).unwrap_or_default();
+        let c = ledger.confirmed[q]
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        let d = ledger.delivered[q]
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default();
         let attempted = ledger.attempted[q].load(Ordering::Relaxed);
         let mut seen: HashMap<u64, u32> = HashMap::new();
         let mut last_first = 0u64;
@@ -309,7 +334,10 @@ async fn publisher(url: String, q: usize, rate: u64, ledger: Arc<Ledger>, on: Ar
         let Ok(ch) = conn.create_channel().await else {
             continue;
         };
-        if ch.confirm_select(ConfirmSelectOptions::default()).await.is_err()
+        if ch
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .is_err()
             || declare(&ch, q).await.is_err()
         {
             continue;
@@ -419,7 +447,13 @@ async fn fill_disk(data: &Path, mounted: bool, http: u16, limit: u64) {
     if !mounted {
         control(http, "PUT", "/api/warren/alarms/disk", r#"{"raised":true}"#).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
-        control(http, "PUT", "/api/warren/alarms/disk", r#"{"raised":false}"#).await;
+        control(
+            http,
+            "PUT",
+            "/api/warren/alarms/disk",
+            r#"{"raised":false}"#,
+        )
+        .await;
         return;
     }
     let filler: PathBuf = data.join("filler");
@@ -494,7 +528,10 @@ async fn queues_empty(http: u16, queues: usize) -> bool {
     let Ok(s) = serde_json::from_str::<serde_json::Value>(&body) else {
         return false;
     };
-    let qs = s["vhosts"][0]["queues"].as_array().cloned().unwrap_or_default();
+    let qs = s["vhosts"][0]["queues"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     qs.len() >= queues && qs.iter().all(|q| q["messages"] == 0)
 }
 
