@@ -405,3 +405,63 @@ async fn from_4_3_a_client_without_consumer_cancel_notify_gets_406_with_minus_1(
         )
     );
 }
+
+#[tokio::test]
+async fn the_default_profile_times_out_classic_queues_too_cancelling_just_the_consumer() {
+    let (_b, conn, ch, mut c) = holding_one(Profile::Default, FieldTable::default()).await;
+    let ended = within(c.next()).await;
+    assert!(ended.is_none(), "basic.cancel ends the consumer: {ended:?}");
+    let other = within(conn.create_channel()).await.expect("channel");
+    wait_for_count(&other, "slow", 1).await;
+    assert!(ch.status().connected(), "only the consumer goes");
+}
+
+#[tokio::test]
+async fn x_consumer_timeout_on_the_queue_or_the_consumer_beats_the_broker_default() {
+    // The broker's default is 30 minutes; the queue asks for 300 ms.
+    let b = broker_as(Profile::Default);
+    let conn = connect(&b).await;
+    let ch = confirm_channel(&conn).await;
+    let short = args(&[("x-consumer-timeout", int(300))]);
+    within(ch.queue_declare("q-arg", durable(), short))
+        .await
+        .expect("declare");
+    publish(&ch, "", "q-arg", b"m").await;
+    let mut c = consume_with(&ch, "q-arg", "by-queue", false, FieldTable::default()).await;
+    next_delivery(&mut c).await;
+    assert!(
+        within(c.next()).await.is_none(),
+        "cancelled by the queue's timeout"
+    );
+
+    // A consumer argument, on a queue without one.
+    within(ch.queue_declare("c-arg", durable(), FieldTable::default()))
+        .await
+        .expect("declare");
+    publish(&ch, "", "c-arg", b"m").await;
+    let own = args(&[("x-consumer-timeout", int(300))]);
+    let mut c = consume_with(&ch, "c-arg", "by-consumer", false, own).await;
+    next_delivery(&mut c).await;
+    assert!(
+        within(c.next()).await.is_none(),
+        "cancelled by its own timeout"
+    );
+    wait_for_count(&ch, "c-arg", 1).await;
+
+    // A consumer without a timeout of its own keeps its delivery.
+    let mut c = consume_with(&ch, "c-arg", "patient", false, FieldTable::default()).await;
+    next_delivery(&mut c).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(ch.status().connected());
+    assert_eq!(b.snapshot().unacked("c-arg"), 1, "still held");
+
+    // A negative timeout is refused as RabbitMQ refuses a bad argument.
+    let mut errors = watch_channel(&ch);
+    let bad = args(&[("x-consumer-timeout", int(-1))]);
+    let _ = ch.queue_declare("bad", durable(), bad).await;
+    let e = errors.next().await;
+    assert!(
+        matches!(&e, lapin::Error::ProtocolError(p) if p.get_id() == 406),
+        "{e:?}"
+    );
+}

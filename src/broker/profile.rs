@@ -162,6 +162,14 @@ impl Profile {
         self.since(Profile::V4_3)
     }
 
+    /// Whether only quorum queues' deliveries time out: RabbitMQ 4.3 exactly. The default
+    /// profile checks every queue type, as 4.2 did, with 4.3's way of cancelling just the
+    /// consumer: a classic-queue consumer that hangs on a message is a bug whatever the
+    /// queue type.
+    pub fn consumer_timeout_only_quorum(self) -> bool {
+        self.strict_since(Profile::V4_3)
+    }
+
     /// Where this profile still accepts a call that a 4.x release refuses, the oldest such
     /// release, for the diagnostics report; None when the profile refuses it itself or no
     /// release does.

@@ -370,6 +370,19 @@ impl Channel {
         let tag: Arc<str> = Arc::from(tag);
         let priority = crate::broker::queue::args::consumer_priority(&m.arguments)
             .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?;
+        let own_timeout = crate::broker::queue::args::consumer_timeout(&m.arguments)
+            .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?
+            .map(std::time::Duration::from_millis);
+        if let Some(t) = own_timeout
+            .or(queue
+                .declared
+                .consumer_timeout
+                .map(std::time::Duration::from_millis))
+            .filter(|t| !t.is_zero())
+            && ctx.shortest_timeout.is_none_or(|s| t < s)
+        {
+            *ctx.shortest_timeout = Some(t);
+        }
         let credit = Credit::new(if m.no_ack {
             NO_ACK_WINDOW
         } else {
@@ -396,6 +409,7 @@ impl Channel {
         self.consumers.insert(
             tag.clone(),
             ChannelConsumer {
+                timeout: own_timeout,
                 queue,
                 credit,
                 no_ack: m.no_ack,

@@ -56,6 +56,9 @@ pub struct Context<'a> {
     pub origin: &'a crate::broker::diagnostics::Origin,
     /// A fault a test injected into publisher confirms, if any.
     pub confirm_fault: &'a mut Option<crate::testing::faults::ConfirmFault>,
+    /// The shortest `x-consumer-timeout` a consumer or queue of this connection asked for:
+    /// the connection checks its deliveries often enough for it.
+    pub shortest_timeout: &'a mut Option<std::time::Duration>,
 }
 
 impl Context<'_> {
@@ -123,6 +126,9 @@ struct ChannelConsumer {
     queue: Arc<Queue>,
     credit: Arc<Credit>,
     no_ack: bool,
+    /// Its own `x-consumer-timeout` (a consume argument), before the queue's and the
+    /// broker's.
+    timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug)]
@@ -496,20 +502,40 @@ impl Channel {
     /// timed-out delivery closes the channel (the error returned); from 4.3 on only quorum
     /// queues time out, and the consumer holding the delivery is cancelled, its messages
     /// returned, with basic.cancel to a client that takes it (406 otherwise).
+    ///
+    /// A delivery's limit is its consumer's `x-consumer-timeout`, else its queue's, else
+    /// `default` (`--consumer-timeout`); the oldest delivery that has a limit is the one
+    /// watched.
     pub fn consumer_timeout(
         &mut self,
         ctx: &mut Context<'_>,
         now: std::time::Instant,
-        limit: std::time::Duration,
+        default: Option<std::time::Duration>,
         notify: bool,
     ) -> Result<(), AmqpError> {
         let cancels = ctx.profile.consumer_timeout_cancels();
+        let only_quorum = ctx.profile.consumer_timeout_only_quorum();
+        let consumers = &self.consumers;
+        let limit_of = |u: &Unacked| {
+            let own = u
+                .consumer
+                .as_ref()
+                .and_then(|(t, _)| consumers.get(t))
+                .and_then(|c| c.timeout);
+            own.or(u
+                .queue
+                .declared
+                .consumer_timeout
+                .map(std::time::Duration::from_millis))
+                .or(default)
+                .filter(|d| !d.is_zero())
+        };
         let oldest = self
             .unacked
             .iter()
-            .find(|(_, u)| !cancels || u.queue.declared.quorum)
-            .map(|(tag, _)| *tag);
-        let Some(tag) = oldest else {
+            .filter(|(_, u)| !only_quorum || u.queue.declared.quorum)
+            .find_map(|(tag, u)| Some((*tag, limit_of(u)?)));
+        let Some((tag, limit)) = oldest else {
             self.oldest_seen = None;
             return Ok(());
         };

@@ -209,6 +209,7 @@ async fn serve_handshake<T: Transport>(
             origin: Origin::default(),
             consumer_timeout: core.consumer_timeout(),
             confirm_fault: None,
+            shortest_timeout: None,
         },
         channels: LocalMap::default(),
         writer: SocketWriter::default(),
@@ -314,6 +315,8 @@ struct Session {
     consumer_timeout: Option<Duration>,
     /// A fault test injected into this connection's publisher confirms.
     confirm_fault: Option<crate::testing::faults::ConfirmFault>,
+    /// The shortest `x-consumer-timeout` its consumers or their queues asked for.
+    shortest_timeout: Option<Duration>,
 }
 
 impl Session {
@@ -340,6 +343,7 @@ impl Session {
             diagnostics: self.core.diagnostics(),
             origin: &self.origin,
             confirm_fault: &mut self.confirm_fault,
+            shortest_timeout: &mut self.shortest_timeout,
         }
     }
 
@@ -409,11 +413,15 @@ impl Connection {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Deliveries are checked against the consumer timeout ten times per timeout (at
         // most once a minute), so one is noticed at most a tenth late.
-        let timeout = self.session.consumer_timeout;
-        let mut timeouts = tokio::time::interval(timeout.map_or(Duration::from_secs(3600), |t| {
-            (t / 10).clamp(Duration::from_millis(10), Duration::from_secs(60))
-        }));
-        timeouts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let check_every = |t: Option<Duration>| {
+            let mut i = tokio::time::interval(t.map_or(Duration::from_secs(3600), |t| {
+                (t / 10).clamp(Duration::from_millis(10), Duration::from_secs(60))
+            }));
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        };
+        let mut timeout = self.shortest_consumer_timeout();
+        let mut timeouts = check_every(timeout);
         let mut last_read = Instant::now();
         let alarm = self.alarms.clone();
         // The read buffer and unwritten output, as charged to the memory account.
@@ -427,6 +435,12 @@ impl Connection {
         // Bytes read since the loop last charged tokio's budget for them.
         let mut read_since = 0usize;
         while self.state != State::Closed {
+            // A consumer asked for a shorter timeout than the connection checks for.
+            let wanted = self.shortest_consumer_timeout();
+            if wanted != timeout {
+                timeout = wanted;
+                timeouts = check_every(timeout);
+            }
             self.flush(stream, &mut last_write);
             let held = buf.capacity() + self.writer.unwritten();
             if held != charged {
@@ -1026,11 +1040,17 @@ impl Connection {
         self.session.vhost.connection_closed(self.session.id);
     }
 
+    /// The shortest consumer timeout any delivery on this connection can have.
+    fn shortest_consumer_timeout(&self) -> Option<Duration> {
+        match (self.session.consumer_timeout, self.session.shortest_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Runs each channel's consumer-timeout check (`Channel::consumer_timeout`).
     fn check_consumer_timeouts(&mut self) {
-        let Some(limit) = self.session.consumer_timeout else {
-            return;
-        };
+        let limit = self.session.consumer_timeout;
         let now = std::time::Instant::now();
         let notify = self.session.settings.consumer_cancel_notify;
         let mut failed = Vec::new();

@@ -41,6 +41,9 @@ pub struct QueueArgs {
     /// Declared with `x-queue-type: quorum` (served as a classic queue): what a version
     /// profile's quorum-only behaviour, 4.3's consumer timeout, applies to.
     pub quorum: bool,
+    /// `x-consumer-timeout` (ms): how long a delivery from this queue may stay unacked,
+    /// instead of the broker's `--consumer-timeout`.
+    pub consumer_timeout: Option<u64>,
 }
 
 /// Why an argument was refused, rendered as the Erlang term RabbitMQ prints.
@@ -191,6 +194,9 @@ impl QueueArgs {
             }
             a.dead_letter_routing_key = Some(key.to_owned());
         }
+        if let Some(v) = get("x-consumer-timeout") {
+            a.consumer_timeout = Some(non_negative(v).map_err(|e| ("x-consumer-timeout", e))?);
+        }
         if let Some(v) = get("x-max-length") {
             a.max_length = Some(non_negative(v).map_err(|e| ("x-max-length", e))?);
         }
@@ -260,6 +266,13 @@ pub fn consumer_priority(args: &FieldTable) -> Result<i32, (&'static str, Refusa
             Ok(n.clamp(i32::MIN.into(), i32::MAX.into()) as i32)
         }
     }
+}
+
+/// A consumer's `x-consumer-timeout` (ms), if it gave one: a non-negative integer.
+pub fn consumer_timeout(args: &FieldTable) -> Result<Option<u64>, (&'static str, Refusal)> {
+    args.get("x-consumer-timeout")
+        .map(|v| non_negative(v).map_err(|e| ("x-consumer-timeout", e)))
+        .transpose()
 }
 
 #[cfg(test)]
