@@ -9,6 +9,8 @@
 //! - [`store`]: durable definitions and the message log on disk.
 //! - [`server`], [`config`]: the listeners and the command line; [`tls`]: amqps settings.
 //! - [`ctl`]: `warren ctl`, rabbitmqctl's everyday commands as a client of the management API.
+//! - [`testing`]: test-broker features — recording connections' frames, `warren replay` and
+//!   `warren diff`.
 //!
 //! # Embedding
 //! A test can run a broker in-process on an ephemeral loopback port:
@@ -41,6 +43,7 @@ pub mod management;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod testing;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -118,6 +121,13 @@ impl Broker {
     /// The URL a client connects with: guest/guest on vhost "/".
     pub fn url(&self) -> String {
         format!("amqp://guest:guest@{}/%2f", self.addr)
+    }
+
+    /// Starts recording, frame by frame, the connections `selector` takes from now on (see
+    /// [`testing`]): the transcript is kept in memory until the handle stops it.
+    pub fn record(&self, selector: testing::Selector) -> testing::RecordingHandle {
+        let recording = self.core.recordings().start(selector);
+        testing::RecordingHandle::new(recording, self.core.clone())
     }
 
     /// Closes every connection (320 CONNECTION_FORCED) and stops the broker.

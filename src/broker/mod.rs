@@ -87,6 +87,8 @@ pub struct Core {
     max_message_size: AtomicU64,
     /// Connections and channels opened and closed; queue churn of deleted vhosts.
     churn: churn::Churn,
+    /// Which connections are recorded frame by frame (none, usually).
+    recordings: crate::testing::Recordings,
 }
 
 /// An open connection as the broker tracks it.
@@ -242,6 +244,7 @@ impl Core {
             replies: Arc::default(),
             max_message_size: AtomicU64::new(crate::broker::message::DEFAULT_MAX_MESSAGE_SIZE),
             churn: churn::Churn::default(),
+            recordings: crate::testing::Recordings::default(),
         }
     }
 
@@ -717,6 +720,11 @@ impl Core {
     }
 
     /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
+    /// The recordings of connections' frames (`crate::testing`).
+    pub fn recordings(&self) -> &crate::testing::Recordings {
+        &self.recordings
+    }
+
     pub fn replies(&self) -> &Arc<reply_to::Registry> {
         &self.replies
     }

@@ -23,6 +23,7 @@ use crate::protocol::frame::{FRAME_HEARTBEAT, FRAME_METHOD, describe_frame, writ
 use crate::protocol::methods::*;
 use crate::protocol::publish::PublishCommand;
 use crate::protocol::{Frame, FrameError, Method};
+use crate::testing::recorder::Tapped;
 use bytes::{Buf, Bytes, BytesMut};
 use handshake::{HandshakeError, Negotiated};
 use std::future::Future;
@@ -116,6 +117,7 @@ pub async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(peer);
+    let stream = Tapped::new(stream, core.recordings().tap());
     let handshake = async {
         let mut io = FrameIo::new(stream);
         handshake::read_protocol_header(&mut io).await?;
@@ -140,6 +142,8 @@ pub async fn serve_tls(
             .await
             .map_err(HandshakeError::Tls)?;
         let external = External::from_certificate(stream.peer_certificate());
+        let mut stream = Tapped::new(stream, core.recordings().tap());
+        stream.observe_read(&early);
         let mut io = FrameIo::new(stream);
         io.buf.unsplit(early);
         handshake::read_protocol_header(&mut io).await?;

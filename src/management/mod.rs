@@ -4,7 +4,7 @@
 //! Handlers are thin: they parse the request, call the broker core, and write RabbitMQ's
 //! JSON. One file per resource family; `auth` has the tag rules, `error` the error bodies,
 //! `query` RabbitMQ's list parameters, `rates` the sampler behind every `*_details.rate`,
-//! `ui` the embedded web UI served at `/`.
+//! `ui` the embedded web UI served at `/`, `recordings` Warren's own `/api/warren/recordings`.
 
 mod access;
 mod auth;
@@ -22,6 +22,7 @@ pub mod prometheus;
 mod query;
 mod queues;
 pub mod rates;
+mod recordings;
 mod ui;
 
 use crate::broker::Core;
@@ -86,6 +87,7 @@ pub fn router(api: Api) -> Router {
         .merge(limits::routes())
         .merge(definitions::routes())
         .merge(policies::routes())
+        .merge(recordings::routes())
         .merge(ui::routes())
         .fallback(|| async { error::ApiError::not_found() })
         .with_state(api)
