@@ -11,12 +11,15 @@ use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use std::time::Duration;
 use warren::testing::diff::diff;
-use warren::testing::replay::replay;
+use warren::testing::replay::{Options, replay};
 use warren::testing::{Dir, Kind, Record, Selector, transcript};
 
 const NAME: &str = "recorded-session";
 /// Generous: a replay only waits this long when the broker answers less than recorded.
-const REPLAY_WAIT: Duration = Duration::from_secs(2);
+const REPLAY: Options = Options {
+    wait: Duration::from_secs(2),
+    pace: true,
+};
 
 async fn connect_named(broker: &Broker, name: &str) -> Connection {
     let props = ConnectionProperties::default().with_connection_name(name.into());
@@ -211,7 +214,7 @@ async fn a_session_is_recorded_frame_by_frame() {
 async fn a_replay_against_another_warren_diffs_clean() {
     let original = recorded_session().await;
     let other = broker();
-    let replayed = replay(&original, &other.url(), REPLAY_WAIT)
+    let replayed = replay(&original, &other.url(), REPLAY)
         .await
         .expect("replays");
     if let Some(d) = diff(&original, &replayed) {
@@ -232,7 +235,10 @@ async fn a_changed_behaviour_is_the_first_difference() {
     let ch = conn.create_channel().await.expect("channel");
     declare_with(&ch, "rec.q", args(&[("x-max-length", int(5))])).await;
     // Channel 1 is closed early: frames sent on it later go unanswered, each costing a wait.
-    let short = Duration::from_millis(300);
+    let short = Options {
+        wait: Duration::from_millis(300),
+        pace: false,
+    };
     let replayed = replay(&original, &other.url(), short)
         .await
         .expect("replays");
@@ -254,7 +260,7 @@ async fn a_changed_behaviour_is_the_first_difference() {
         .expect("a published body");
     body.body = Some("HELLO".into());
     let fresh = broker();
-    let replayed = replay(&edited, &fresh.url(), REPLAY_WAIT)
+    let replayed = replay(&edited, &fresh.url(), REPLAY)
         .await
         .expect("replays");
     let d = diff(&original, &replayed).expect("a difference");
@@ -276,7 +282,7 @@ async fn warren_answers_the_rabbitmq_transcript_alike() {
     );
     let rabbit = transcript::read_file(std::path::Path::new(path)).expect("fixture");
     let broker = broker();
-    let replayed = replay(&rabbit, &broker.url(), REPLAY_WAIT)
+    let replayed = replay(&rabbit, &broker.url(), REPLAY)
         .await
         .expect("replays");
     if let Some(d) = diff(&rabbit, &replayed) {

@@ -18,12 +18,19 @@ pub struct ReplayArgs {
     /// How long to wait for the broker's answers before sending the next frame anyway.
     #[arg(long, value_name = "MS", default_value_t = replaying::DEFAULT_WAIT.as_millis() as u64)]
     pub wait_ms: u64,
+    /// Send frames as fast as the answers allow instead of at the recorded client's pace.
+    #[arg(long)]
+    pub no_pace: bool,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DiffArgs {
     pub a: PathBuf,
     pub b: PathBuf,
+    /// Show the first difference of every stream (connection, channel, direction, kind)
+    /// that differs, not only the first overall.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Runs `warren replay`: 0 when the replay ran (whatever the broker answered), 2 otherwise.
@@ -45,8 +52,11 @@ pub fn replay(args: &ReplayArgs) -> u8 {
             return 2;
         }
     };
-    let wait = std::time::Duration::from_millis(args.wait_ms);
-    let answered = match runtime.block_on(replaying::replay(&records, &args.against, wait)) {
+    let options = replaying::Options {
+        wait: std::time::Duration::from_millis(args.wait_ms),
+        pace: !args.no_pace,
+    };
+    let answered = match runtime.block_on(replaying::replay(&records, &args.against, options)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("warren replay: {e}");
@@ -74,14 +84,20 @@ pub fn diff(args: &DiffArgs) -> u8 {
     let (Ok(a), Ok(b)) = (read(&args.a), read(&args.b)) else {
         return 2;
     };
-    match semantic::diff(&a, &b) {
-        None => {
-            println!("no difference ({} and {} records)", a.len(), b.len());
-            0
-        }
-        Some(d) => {
-            print!("{d}");
-            1
-        }
+    let found = semantic::differences(&a, &b);
+    if found.is_empty() {
+        println!("no difference ({} and {} records)", a.len(), b.len());
+        return 0;
     }
+    let shown = if args.all { found.len() } else { 1 };
+    for d in &found[..shown] {
+        print!("{d}");
+    }
+    if found.len() > shown {
+        println!(
+            "({} more streams differ; --all shows them)",
+            found.len() - shown
+        );
+    }
+    1
 }

@@ -98,25 +98,29 @@ pub type Streams = BTreeMap<StreamKey, Vec<Entry>>;
 
 /// The first difference between `a` and `b`, or None when they are equivalent.
 pub fn diff(a: &[Record], b: &[Record]) -> Option<Difference> {
+    differences(a, b).into_iter().next()
+}
+
+/// The first difference of every stream that differs, the earliest (in A) first: what
+/// `warren diff --all` shows, for when the first difference is understood and the next ones
+/// are wanted.
+pub fn differences(a: &[Record], b: &[Record]) -> Vec<Difference> {
     let (sa, sb) = (normalise(a), normalise(b));
     let keys: BTreeSet<&StreamKey> = sa.keys().chain(sb.keys()).collect();
     let empty = Vec::new();
-    let mut first: Option<(usize, Difference)> = None;
+    let mut found: Vec<(usize, Difference)> = Vec::new();
     for key in keys {
         let (ea, eb) = (sa.get(key).unwrap_or(&empty), sb.get(key).unwrap_or(&empty));
         let Some(position) = (0..ea.len().max(eb.len())).find(|&i| !same(ea.get(i), eb.get(i)))
         else {
             continue;
         };
-        // Order by where it shows in A (a stream A lacks: after everything in A).
+        // Ordered by where it shows in A (a stream A lacks: after everything in A).
         let at = ea
             .get(position)
             .map_or(a.len() + eb.get(position).map_or(0, |e| e.index), |e| {
                 e.index
             });
-        if first.as_ref().is_some_and(|(f, _)| *f <= at) {
-            continue;
-        }
         let d = Difference {
             key: *key,
             position,
@@ -124,9 +128,10 @@ pub fn diff(a: &[Record], b: &[Record]) -> Option<Difference> {
             b: eb.get(position).cloned(),
             before: ea[position.saturating_sub(CONTEXT)..position.min(ea.len())].to_vec(),
         };
-        first = Some((at, d));
+        found.push((at, d));
     }
-    first.map(|(_, d)| d)
+    found.sort_by_key(|(at, _)| *at);
+    found.into_iter().map(|(_, d)| d).collect()
 }
 
 /// Equal, comparing bodies only when both sides kept them.

@@ -2,11 +2,11 @@
 //! that broker answers, as a new transcript of the same format.
 //!
 //! The client's frames go out one by one, in order. Before each, the replay waits until the
-//! broker has sent as many frames (heartbeats aside) as the recorded broker had sent at that
-//! point, or until `wait` passes: a synchronous method waits for its answer, an ack for the
-//! delivery it acknowledges, and a broker that answers less (a closed channel, say) costs a
-//! `wait`, not a hang; what it did not send is not waited for again. So the replay needs no model of which methods are
-//! synchronous, and its client side is the recorded one frame for frame.
+//! broker has answered as much as the recorded broker had at that point ([`Progress`]), or
+//! until `wait` passes: a synchronous method waits for its answer, an ack for the delivery it
+//! acknowledges, and a broker that answers less (a closed channel, say) costs a `wait`, not a
+//! hang; what it did not send is not waited for again. So the replay needs no model of which
+//! methods are synchronous, and its client side is the recorded one frame for frame.
 //!
 //! Three things are rewritten on the way: connection.start-ok logs in with the URL's user and
 //! password (transcripts never hold a password), connection.open names the URL's vhost when
@@ -20,6 +20,7 @@ use super::recorder::FrameReader;
 use super::transcript::{self, Dir, Kind, Record, TranscriptError};
 use bytes::BytesMut;
 use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -156,12 +157,73 @@ fn substitute_map(m: &mut Option<Map<String, Value>>, from: &[String], to: &[Str
     }
 }
 
+/// How much a broker has answered: its frames, heartbeats aside, except that a publisher
+/// confirm counts the messages it confirms, so a broker that confirms one by one and one that
+/// confirms in batches (`multiple`) are as far along after the same messages.
+#[derive(Debug, Default)]
+pub struct Progress {
+    total: usize,
+    /// Per channel: confirmed up to `.0`, and the tags in `.1` above it.
+    confirmed: HashMap<u16, (u64, BTreeSet<u64>)>,
+}
+
+impl Progress {
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Counts a frame the broker sent.
+    pub fn add(&mut self, r: &Record) {
+        self.total += match r.kind {
+            Kind::Heartbeat => 0,
+            Kind::Method if r.is_method("basic.ack") || r.is_method("basic.nack") => {
+                let field = |name: &str| r.fields.as_ref().and_then(|f| f.get(name));
+                let tag = field("delivery_tag").and_then(Value::as_u64).unwrap_or(0);
+                let multiple = field("multiple").and_then(Value::as_bool).unwrap_or(false);
+                let (floor, above) = self.confirmed.entry(r.ch).or_default();
+                if tag <= *floor {
+                    0
+                } else if !multiple {
+                    usize::from(above.insert(tag))
+                } else {
+                    let already = above.range(..=tag).count() as u64;
+                    let newly = tag - *floor - already;
+                    *floor = tag;
+                    above.retain(|t| *t > tag);
+                    usize::try_from(newly).unwrap_or(usize::MAX)
+                }
+            }
+            _ => 1,
+        };
+    }
+}
+
+/// How a replay goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// How long to wait for the broker's answers before sending the next frame anyway.
+    pub wait: Duration,
+    /// Keep the recorded client's pace: a frame is not sent earlier (since the first client
+    /// frame) than it was recorded, so what depends on time (TTLs, queue expiry, a client
+    /// polling) happens as it did. Off, frames go as fast as the answers allow.
+    pub pace: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wait: DEFAULT_WAIT,
+            pace: true,
+        }
+    }
+}
+
 /// Replays every connection of `records` against the broker at `url`; the new broker's
 /// transcript, connection by connection.
 pub async fn replay(
     records: &[Record],
     url: &str,
-    wait: Duration,
+    options: Options,
 ) -> Result<Vec<Record>, ReplayError> {
     let target = Target::parse(url)?;
     let mut conns: Vec<u32> = Vec::new();
@@ -173,7 +235,7 @@ pub async fn replay(
     let mut out = Vec::new();
     for conn in conns {
         let mine: Vec<&Record> = records.iter().filter(|r| r.conn == conn).collect();
-        out.extend(replay_connection(&mine, &target, wait, conn).await?);
+        out.extend(replay_connection(&mine, &target, options, conn).await?);
     }
     Ok(out)
 }
@@ -189,9 +251,15 @@ struct Shared {
 async fn replay_connection(
     records: &[&Record],
     target: &Target,
-    wait: Duration,
+    options: Options,
     conn: u32,
 ) -> Result<Vec<Record>, ReplayError> {
+    let wait = options.wait;
+    // The recorded time of the client's first frame: the pace is kept from there.
+    let first_sent = records
+        .iter()
+        .find(|r| r.dir == Dir::ClientToServer)
+        .map_or(0.0, |r| r.t);
     let addr = format!("{}:{}", target.host, target.port);
     let stream = TcpStream::connect((target.host.as_str(), target.port))
         .await
@@ -201,19 +269,19 @@ async fn replay_connection(
     let started = Instant::now();
     let ms = move || started.elapsed().as_micros() as f64 / 1000.0;
     let shared = Arc::new(Mutex::new(Shared::default()));
-    // (count of broker frames other than heartbeats, socket closed)
+    // (the broker's progress, socket closed)
     let (seen_tx, mut seen) = watch::channel((0usize, false));
     let reader = {
         let shared = shared.clone();
         tokio::spawn(async move {
             let mut frames = FrameReader::new(Dir::ServerToClient);
             let mut buf = vec![0u8; 64 * 1024];
-            let mut count = 0;
+            let mut progress = Progress::default();
             let mut decoded = Vec::new();
             loop {
                 let n = rd.read(&mut buf).await.unwrap_or(0);
                 if n == 0 {
-                    seen_tx.send_replace((count, true));
+                    seen_tx.send_replace((progress.total(), true));
                     return;
                 }
                 frames.push(&buf[..n], true, &mut decoded);
@@ -221,37 +289,38 @@ async fn replay_connection(
                 for mut r in decoded.drain(..) {
                     r.conn = conn;
                     r.t = ms();
-                    if r.kind != Kind::Heartbeat {
-                        count += 1;
-                    }
+                    progress.add(&r);
                     record_names(&r, &mut s.names);
                     s.records.push(r);
                 }
                 drop(s);
-                seen_tx.send_replace((count, false));
+                seen_tx.send_replace((progress.total(), false));
             }
         })
     };
     let mut recorded_names = Vec::new();
-    let mut expected = 0;
+    let mut recorded = Progress::default();
     // How many fewer frames the new broker has sent than the recorded one had.
     let mut deficit = 0;
     let mut sent = FrameReader::new(Dir::ClientToServer);
     let mut sent_records = Vec::new();
     for r in records {
         if r.dir == Dir::ServerToClient {
-            if r.kind != Kind::Heartbeat {
-                expected += 1;
-            }
+            recorded.add(r);
             record_names(r, &mut recorded_names);
             continue;
         }
+        let expected = recorded.total();
         if r.kind == Kind::Heartbeat {
             continue;
         }
         let closed = wait_for(&mut seen, expected - deficit, wait).await;
         if closed {
             break;
+        }
+        if options.pace {
+            let due = Duration::from_secs_f64(((r.t - first_sent) / 1000.0).clamp(0.0, 86_400.0));
+            tokio::time::sleep_until(started + due).await;
         }
         // Answers that did not come are not waited for again at every later frame.
         let got = seen.borrow().0;
@@ -279,7 +348,7 @@ async fn replay_connection(
         }
     }
     // What the recorded broker said after the client's last frame (close-ok, mostly).
-    wait_for(&mut seen, expected - deficit, wait).await;
+    wait_for(&mut seen, recorded.total() - deficit, wait).await;
     let _ = wr.shutdown().await;
     if !seen.borrow().1 {
         // Give the broker a moment to close its side, then stop listening.
@@ -291,7 +360,7 @@ async fn replay_connection(
     Ok(std::mem::take(&mut s.records))
 }
 
-/// Waits until the broker has sent `count` frames or closed, at most `wait`; whether it closed.
+/// Waits until the broker's progress reaches `count` or it closed, at most `wait`; whether it closed.
 async fn wait_for(seen: &mut watch::Receiver<(usize, bool)>, count: usize, wait: Duration) -> bool {
     let _ = tokio::time::timeout(wait, seen.wait_for(|(n, closed)| *n >= count || *closed)).await;
     seen.borrow().1
@@ -323,6 +392,24 @@ fn rewrite(r: &mut Record, target: &Target) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confirms_count_the_messages_they_confirm() {
+        let ack = |tag: u64, multiple: bool| {
+            let line = format!(
+                r#"{{"dir":"s2c","ch":1,"kind":"method","method":"basic.ack","fields":{{"delivery_tag":{tag},"multiple":{multiple}}}}}"#
+            );
+            transcript::parse(&line).expect("valid").remove(0)
+        };
+        let (mut one_by_one, mut batched) = (Progress::default(), Progress::default());
+        for tag in 1..=5 {
+            one_by_one.add(&ack(tag, false));
+        }
+        batched.add(&ack(2, false));
+        batched.add(&ack(5, true));
+        batched.add(&ack(4, false));
+        assert_eq!((one_by_one.total(), batched.total()), (5, 5));
+    }
 
     #[test]
     fn urls_read_as_rabbitmq_reads_them() {
