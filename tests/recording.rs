@@ -271,22 +271,33 @@ async fn a_changed_behaviour_is_the_first_difference() {
     );
 }
 
-/// The pika scenario of interop/recording, recorded by Warren and replayed against RabbitMQ
-/// 3.10.8 (see README's "Recording and replay"); CI has no RabbitMQ, so Warren is held to
-/// the stored transcript.
+/// Transcripts RabbitMQ 3.10.8 answered on this machine (tests/fixtures/recording; see README's
+/// "Recording and replay"), replayed against Warren: CI has no RabbitMQ, so Warren is held to
+/// the stored answers. `rabbitmq-3.10.8-pika.jsonl` is the pika scenario of interop/recording;
+/// `rabbitmq-3.10.8-open-while-closing.jsonl` a channel.open on a channel the broker is
+/// closing, the first difference `warren diff` found.
 #[tokio::test]
-async fn warren_answers_the_rabbitmq_transcript_alike() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/recording/rabbitmq-3.10.8-pika.jsonl"
-    );
-    let rabbit = transcript::read_file(std::path::Path::new(path)).expect("fixture");
-    let broker = broker();
-    let replayed = replay(&rabbit, &broker.url(), REPLAY)
-        .await
-        .expect("replays");
-    if let Some(d) = diff(&rabbit, &replayed) {
-        panic!("Warren answers differently from RabbitMQ:\n{d}");
+async fn warren_answers_the_rabbitmq_transcripts_alike() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/recording");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    for path in files {
+        let rabbit = transcript::read_file(&path).expect("fixture");
+        let broker = broker();
+        let replayed = replay(&rabbit, &broker.url(), REPLAY)
+            .await
+            .expect("replays");
+        if let Some(d) = diff(&rabbit, &replayed) {
+            panic!(
+                "Warren answers {} differently from RabbitMQ:\n{d}",
+                path.display()
+            );
+        }
     }
 }
 

@@ -713,6 +713,11 @@ impl Connection {
                 self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
                 Ok(())
             }
+            // RabbitMQ holds the number until the client's close-ok: opening it meanwhile is
+            // the connection error of a second open (found by `warren diff`).
+            (Some(Slot::Closing), ChannelFrame::Method(Method::ChannelOpen(_))) => {
+                Err(AmqpError::channel_error("second 'channel.open' seen").during(20, 10))
+            }
             (Some(Slot::Closing | Slot::ClosedByClient), _) => Ok(()),
             (Some(Slot::Open(_)), ChannelFrame::Method(Method::ChannelOpen(_))) => {
                 Err(AmqpError::channel_error("second 'channel.open' seen").during(20, 10))
