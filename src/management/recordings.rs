@@ -81,5 +81,6 @@ fn describe(r: &Recording) -> Value {
         "dir": r.dir().map(|d| d.display().to_string()),
         "connections": r.connections(),
         "records": r.records(),
+        "truncated": r.is_truncated(),
     })
 }

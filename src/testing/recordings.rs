@@ -16,6 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// An in-memory recording keeps at most this much JSON, over all its connections; past it,
+/// it records nothing more (and says so: [`Recording::is_truncated`]). A recording into a
+/// directory has no such limit.
+pub const MAX_IN_MEMORY: u64 = 256 << 20;
+
 /// Which connections a recording takes, and whether it keeps message bodies.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Selector {
@@ -74,6 +79,9 @@ pub struct Recording {
     stopped: AtomicBool,
     next_conn: AtomicU32,
     records: AtomicU64,
+    /// JSON kept in memory, in bytes.
+    bytes: AtomicU64,
+    truncated: AtomicBool,
     /// Per connection, in order: its JSON lines (in memory) or its file (with a directory).
     transcripts: Mutex<Vec<Transcript>>,
 }
@@ -104,6 +112,11 @@ impl Recording {
     /// How many connections it has recorded.
     pub fn connections(&self) -> u32 {
         self.next_conn.load(Ordering::Relaxed)
+    }
+
+    /// It reached [`MAX_IN_MEMORY`] and stopped taking records.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated.load(Ordering::Relaxed)
     }
 
     /// How many records it holds, over all its connections.
@@ -190,6 +203,21 @@ impl Sink {
             r.body_base64 = None;
         }
         let line = r.to_line();
+        if self.file.is_none() {
+            let rec = &self.recording;
+            let held = rec
+                .bytes
+                .fetch_add(line.len() as u64 + 1, Ordering::Relaxed);
+            if held + line.len() as u64 >= MAX_IN_MEMORY {
+                if !rec.truncated.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "recording {} holds {MAX_IN_MEMORY} bytes: recording no more",
+                        rec.id
+                    );
+                }
+                return false;
+            }
+        }
         self.recording.records.fetch_add(1, Ordering::Relaxed);
         match &mut self.file {
             Some(f) => {
@@ -251,6 +279,8 @@ impl Recordings {
             stopped: AtomicBool::new(false),
             next_conn: AtomicU32::new(0),
             records: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            truncated: AtomicBool::new(false),
             transcripts: Mutex::new(Vec::new()),
         });
         self.list_guard().push(recording.clone());

@@ -269,7 +269,7 @@ async fn replay_connection(
     let started = Instant::now();
     let ms = move || started.elapsed().as_micros() as f64 / 1000.0;
     let shared = Arc::new(Mutex::new(Shared::default()));
-    // (the broker's progress, socket closed)
+    // (the broker's progress, the connection is over: socket closed or close-ok received)
     let (seen_tx, mut seen) = watch::channel((0usize, false));
     let reader = {
         let shared = shared.clone();
@@ -277,6 +277,7 @@ async fn replay_connection(
             let mut frames = FrameReader::new(Dir::ServerToClient);
             let mut buf = vec![0u8; 64 * 1024];
             let mut progress = Progress::default();
+            let mut done = false;
             let mut decoded = Vec::new();
             loop {
                 let n = rd.read(&mut buf).await.unwrap_or(0);
@@ -291,10 +292,13 @@ async fn replay_connection(
                     r.t = ms();
                     progress.add(&r);
                     record_names(&r, &mut s.names);
+                    // Close-ok ends the connection; the broker may keep the socket open a
+                    // while for the client to close it.
+                    done |= r.is_method("connection.close-ok");
                     s.records.push(r);
                 }
                 drop(s);
-                seen_tx.send_replace((progress.total(), false));
+                seen_tx.send_replace((progress.total(), done));
             }
         })
     };
@@ -349,11 +353,12 @@ async fn replay_connection(
     }
     // What the recorded broker said after the client's last frame (close-ok, mostly).
     wait_for(&mut seen, recorded.total() - deficit, wait).await;
-    let _ = wr.shutdown().await;
     if !seen.borrow().1 {
-        // Give the broker a moment to close its side, then stop listening.
+        // A broker closes the socket once it has answered connection.close; ending our side
+        // first could cut that answer off (RabbitMQ drops close-ok for a half-closed socket).
         let _ = tokio::time::timeout(wait, seen.wait_for(|(_, closed)| *closed)).await;
     }
+    let _ = wr.shutdown().await;
     reader.abort();
     let _ = reader.await;
     let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
