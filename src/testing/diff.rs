@@ -13,6 +13,8 @@
 //!   their sizes always.
 //! - Names a broker generated (`amq.gen-*`, `amq.ctag-*`, direct reply-to addresses) become
 //!   `<generated N>`, N counting first appearances within the connection.
+//! - Consumer tags become `<consumer N>`, whoever chose them: a client library that makes
+//!   up random tags (pika's `ctag1.<uuid>`) compares equal from run to run.
 //! - Delivery tags become per-channel ordinals of first appearance, in deliveries and in the
 //!   client's acks alike; a publisher confirm with `multiple` is expanded into one confirm per
 //!   message, so brokers that batch confirms differently compare equal.
@@ -163,6 +165,8 @@ fn same(a: Option<&Entry>, b: Option<&Entry>) -> bool {
 #[derive(Default)]
 struct ConnState {
     names: Vec<String>,
+    /// Consumer tags, in order of first appearance.
+    consumer_tags: Vec<String>,
     /// Per channel: delivery tag → ordinal.
     tags: HashMap<u16, HashMap<u64, u64>>,
     /// Per channel: publisher confirms done (all up to `.0`, and those in `.1` above it).
@@ -243,6 +247,9 @@ pub fn normalise(records: &[Record]) -> Streams {
                 let name = r.method.clone().unwrap_or_default();
                 let mut fields = r.fields.clone().unwrap_or_default();
                 names_in_map(&mut fields, &mut st.names);
+                if let Some(Value::String(tag)) = fields.get_mut("consumer_tag") {
+                    *tag = ordinal("consumer", tag, &mut st.consumer_tags);
+                }
                 let stream = match (name.as_str(), r.dir) {
                     ("basic.ack" | "basic.nack", Dir::ServerToClient) => Stream::Confirms,
                     ("basic.ack" | "basic.nack" | "basic.reject", Dir::ClientToServer) => {
@@ -386,6 +393,18 @@ fn server_identity_dropped(fields: &mut Map<String, Value>) {
     }
 }
 
+/// `<what N>`, N being `s`'s place among `seen` (added at the end if new).
+fn ordinal(what: &str, s: &str, seen: &mut Vec<String>) -> String {
+    let n = match seen.iter().position(|x| x == s) {
+        Some(i) => i + 1,
+        None => {
+            seen.push(s.to_owned());
+            seen.len()
+        }
+    };
+    format!("<{what} {n}>")
+}
+
 fn names_in_map(m: &mut Map<String, Value>, names: &mut Vec<String>) {
     m.values_mut().for_each(|v| names_in(v, names));
 }
@@ -393,16 +412,7 @@ fn names_in_map(m: &mut Map<String, Value>, names: &mut Vec<String>) {
 /// Generated names as `<generated N>`.
 fn names_in(v: &mut Value, names: &mut Vec<String>) {
     match v {
-        Value::String(s) if is_generated(s) => {
-            let n = match names.iter().position(|x| x == s) {
-                Some(i) => i + 1,
-                None => {
-                    names.push(s.clone());
-                    names.len()
-                }
-            };
-            *s = format!("<generated {n}>");
-        }
+        Value::String(s) if is_generated(s) => *s = ordinal("generated", s, names),
         Value::Array(items) => items.iter_mut().for_each(|i| names_in(i, names)),
         Value::Object(m) => m.values_mut().for_each(|i| names_in(i, names)),
         _ => {}
@@ -469,6 +479,7 @@ mod tests {
     fn generated_names_tags_times_and_batching_do_not_count() {
         let a = t(&[
             r#"{"t":1,"dir":"s2c","ch":1,"kind":"method","method":"queue.declare-ok","fields":{"queue":"amq.gen-AAA","message_count":0,"consumer_count":0}}"#,
+            r#"{"t":1,"dir":"s2c","ch":1,"kind":"method","method":"basic.consume-ok","fields":{"consumer_tag":"ctag1.aaa"}}"#,
             r#"{"t":2,"dir":"s2c","ch":1,"kind":"method","method":"basic.deliver","fields":{"consumer_tag":"amq.ctag-X","delivery_tag":7,"redelivered":false,"exchange":"","routing_key":"amq.gen-AAA"}}"#,
             r#"{"t":2,"dir":"s2c","ch":1,"kind":"header","body_size":5,"properties":{}}"#,
             r#"{"t":2,"dir":"s2c","ch":1,"kind":"body","body_size":5,"body":"hello"}"#,
@@ -477,6 +488,7 @@ mod tests {
         ]);
         let b = t(&[
             r#"{"t":9,"dir":"s2c","ch":1,"kind":"method","method":"queue.declare-ok","fields":{"queue":"amq.gen-BBB","message_count":0,"consumer_count":0}}"#,
+            r#"{"t":9,"dir":"s2c","ch":1,"kind":"method","method":"basic.consume-ok","fields":{"consumer_tag":"ctag1.bbb"}}"#,
             r#"{"t":9,"dir":"s2c","ch":1,"kind":"method","method":"basic.ack","fields":{"delivery_tag":1,"multiple":false}}"#,
             r#"{"t":9,"dir":"s2c","ch":1,"kind":"method","method":"basic.deliver","fields":{"consumer_tag":"amq.ctag-Y","delivery_tag":1,"redelivered":false,"exchange":"","routing_key":"amq.gen-BBB"}}"#,
             r#"{"t":9,"dir":"s2c","ch":1,"kind":"header","body_size":5,"properties":{}}"#,
