@@ -374,3 +374,52 @@ fn no_recorder_when_nothing_records() {
     r.stop().expect("transcript");
     assert!(broker.core().recordings().tap().is_none());
 }
+
+/// `warren replay` and `warren diff` as a user runs them: files in, exit codes out.
+#[test]
+fn the_commands_replay_and_diff_files() {
+    let warren = env!("CARGO_BIN_EXE_warren");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/recording/rabbitmq-3.10.8-pika.jsonl"
+    );
+    let dir = std::env::temp_dir().join(format!("warren-recording-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = dir.join("warren.jsonl");
+    let broker = broker();
+    let replay = std::process::Command::new(warren)
+        .args(["replay", fixture, "--against", &broker.url(), "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(replay.status.success(), "{replay:?}");
+    let diff = |b: &std::path::Path| {
+        std::process::Command::new(warren)
+            .args(["diff", fixture])
+            .arg(b)
+            .output()
+            .expect("runs")
+    };
+    let same = diff(&out);
+    assert_eq!(same.status.code(), Some(0), "{same:?}");
+
+    let edited = dir.join("edited.jsonl");
+    let text = std::fs::read_to_string(&out).expect("replayed");
+    std::fs::write(
+        &edited,
+        text.replace("NOT_FOUND - no queue", "NOT_FOUND - no such queue"),
+    )
+    .expect("write");
+    let different = diff(&edited);
+    assert_eq!(different.status.code(), Some(1), "{different:?}");
+    let shown = String::from_utf8_lossy(&different.stdout);
+    assert!(
+        shown.contains("first difference") && shown.contains("no such queue"),
+        "{shown}"
+    );
+
+    let broken = dir.join("broken.jsonl");
+    std::fs::write(&broken, "{\"dir\":\"c2s\"").expect("write");
+    assert_eq!(diff(&broken).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
