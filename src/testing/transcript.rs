@@ -28,6 +28,10 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+/// A body frame recorded without its bytes is replayed as this many zeros at most: a
+/// hand-edited size cannot make a replay allocate without bound.
+const MAX_FILLED_BODY: usize = 64 << 20;
+
 /// Which way a frame went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Dir {
@@ -676,7 +680,9 @@ pub fn encode_frame(r: &Record, out: &mut BytesMut) -> Result<(), TranscriptErro
                 Some(b) => b,
                 None => {
                     let size = usize::try_from(r.body_size.unwrap_or(0))
-                        .map_err(|_| TranscriptError::field("body_size", "is too large"))?;
+                        .ok()
+                        .filter(|n| *n <= MAX_FILLED_BODY)
+                        .ok_or_else(|| TranscriptError::field("body_size", "is too large"))?;
                     Bytes::from(vec![0; size])
                 }
             };
@@ -743,6 +749,13 @@ mod tests {
             r#"{"dir":"c2s","kind":"method","method":"basic.qos","fields":{"prefetch_count":70000}}"#,
         )
         .expect("parses");
+        assert!(matches!(
+            encode_frame(&r, &mut BytesMut::new()),
+            Err(TranscriptError::Field { .. })
+        ));
+        let r: Record =
+            serde_json::from_str(r#"{"dir":"c2s","kind":"body","body_size":1152921504606846976}"#)
+                .expect("parses");
         assert!(matches!(
             encode_frame(&r, &mut BytesMut::new()),
             Err(TranscriptError::Field { .. })
