@@ -135,6 +135,24 @@ pub struct Config {
     /// bindings) at start, as `rabbitmqctl import_definitions` does.
     #[arg(long, value_name = "FILE")]
     pub definitions: Option<PathBuf>,
+
+    /// Record connections frame by frame from the start, one JSON-lines transcript per
+    /// connection in DIR (`warren replay` and `warren diff` read them). All connections,
+    /// unless narrowed by --record-connection-name or --record-user.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+
+    /// Record only connections whose client gave this connection_name.
+    #[arg(long, value_name = "NAME", requires = "record")]
+    pub record_connection_name: Option<String>,
+
+    /// Record only this user's connections.
+    #[arg(long, value_name = "USER", requires = "record")]
+    pub record_user: Option<String>,
+
+    /// Record message bodies sizes only, not the bodies.
+    #[arg(long, requires = "record")]
+    pub record_no_bodies: bool,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -142,6 +160,11 @@ pub enum Command {
     /// Manage a running broker (Warren or RabbitMQ) over its management HTTP API with
     /// rabbitmqctl's commands: `warren ctl list_queues name messages`.
     Ctl(crate::ctl::CtlArgs),
+    /// Re-send the client side of a transcript to a broker and record its answers.
+    Replay(crate::testing::cli::ReplayArgs),
+    /// Compare two transcripts semantically; print the first difference. Exit 0 when
+    /// equivalent, 1 when different, 2 when a transcript cannot be read.
+    Diff(crate::testing::cli::DiffArgs),
 }
 
 /// `NAME:PASSWORD`, split at the first colon (a password may contain colons).

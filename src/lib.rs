@@ -10,6 +10,8 @@
 //! - [`server`], [`config`]: the listeners and the command line; [`tls`]: amqps settings.
 //! - [`testing`]: the test-broker features — snapshots, reset, isolated vhosts, fault injection.
 //! - [`ctl`]: `warren ctl`, rabbitmqctl's everyday commands as a client of the management API.
+//! - [`testing`]: test-broker features — recording connections' frames, `warren replay` and
+//!   `warren diff`.
 //!
 //! # Embedding
 //! A test can run a broker in-process on an ephemeral loopback port:
@@ -198,6 +200,13 @@ impl Broker {
     /// index. The broker keeps its ports.
     pub fn crash_and_recover(&self) -> std::io::Result<()> {
         self.core.crash_and_recover().map_err(std::io::Error::other)
+    }
+
+    /// Starts recording, frame by frame, the connections `selector` takes from now on (see
+    /// [`testing`]): the transcript is kept in memory until the handle stops it.
+    pub fn record(&self, selector: testing::Selector) -> testing::RecordingHandle {
+        let recording = self.core.recordings().start(selector);
+        testing::RecordingHandle::new(recording, self.core.clone())
     }
 
     /// Closes every connection (320 CONNECTION_FORCED) and stops the broker.

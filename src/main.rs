@@ -15,8 +15,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
-    if let Some(Command::Ctl(args)) = &config.command {
-        return ExitCode::from(warren::ctl::run(args));
+    match &config.command {
+        Some(Command::Ctl(args)) => return ExitCode::from(warren::ctl::run(args)),
+        Some(Command::Replay(args)) => return ExitCode::from(warren::testing::cli::replay(args)),
+        Some(Command::Diff(args)) => return ExitCode::from(warren::testing::cli::diff(args)),
+        None => {}
     }
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -127,6 +130,20 @@ fn main() -> ExitCode {
         if let Err(e) = apply_access_flags(&core, &config) {
             tracing::error!("{e}");
             return ExitCode::FAILURE;
+        }
+        if let Some(dir) = &config.record {
+            let selector = warren::testing::Selector {
+                connection_name: config.record_connection_name.clone(),
+                user: config.record_user.clone(),
+                bodies: !config.record_no_bodies,
+            };
+            match core.recordings().start_in(selector, dir) {
+                Ok(r) => tracing::info!("recording connections into {} (recording {})", dir.display(), r.id()),
+                Err(e) => {
+                    tracing::error!("cannot record into {}: {e}", dir.display());
+                    return ExitCode::FAILURE;
+                }
+            }
         }
         // What POST /api/warren/reset returns to.
         core.mark_initial();

@@ -163,7 +163,7 @@ async fn isolated_vhosts_keep_parallel_tests_apart() {
     ))
     .await
     .expect("a's user connects to a");
-    let ch = conn_a.create_channel().await.expect("channel");
+    let ch = confirm_channel(&conn_a).await;
     queue_with(&ch, "shared-name").await;
     publish(&ch, "", "shared-name", b"a").await;
     assert_eq!(

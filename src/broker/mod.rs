@@ -103,6 +103,8 @@ pub struct Core {
     initial: std::sync::Mutex<Option<Vec<u8>>>,
     /// Isolated vhosts made so far, for their names.
     isolated: AtomicU64,
+    /// Which connections are recorded frame by frame (none, usually).
+    recordings: crate::testing::Recordings,
 }
 
 /// An open connection as the broker tracks it.
@@ -297,6 +299,7 @@ impl Core {
             faults: Default::default(),
             initial: Default::default(),
             isolated: AtomicU64::new(0),
+            recordings: crate::testing::Recordings::default(),
         }
     }
 
@@ -797,6 +800,11 @@ impl Core {
     }
 
     /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
+    /// The recordings of connections' frames (`crate::testing`).
+    pub fn recordings(&self) -> &crate::testing::Recordings {
+        &self.recordings
+    }
+
     pub fn replies(&self) -> &Arc<reply_to::Registry> {
         &self.replies
     }

@@ -27,6 +27,7 @@ use crate::protocol::frame::{FRAME_HEARTBEAT, FRAME_METHOD, describe_frame, writ
 use crate::protocol::methods::*;
 use crate::protocol::publish::PublishCommand;
 use crate::protocol::{Frame, FrameError, Method};
+use crate::testing::recorder::Tapped;
 use bytes::{Buf, Bytes, BytesMut};
 use handshake::{HandshakeError, Negotiated};
 use std::future::Future;
@@ -124,6 +125,7 @@ pub async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(peer);
+    let stream = Tapped::new(stream, core.recordings().tap());
     let handshake = async {
         let mut io = FrameIo::new(stream);
         handshake::read_protocol_header(&mut io).await?;
@@ -148,6 +150,8 @@ pub async fn serve_tls(
             .await
             .map_err(HandshakeError::Tls)?;
         let external = External::from_certificate(stream.peer_certificate());
+        let mut stream = Tapped::new(stream, core.recordings().tap());
+        stream.observe_read(&early);
         let mut io = FrameIo::new(stream);
         io.buf.unsplit(early);
         handshake::read_protocol_header(&mut io).await?;
@@ -804,6 +808,11 @@ impl Connection {
             (Some(Slot::Closing), ChannelFrame::Method(Method::ChannelClose(_))) => {
                 self.send(ch, Method::ChannelCloseOk(ChannelCloseOk {}));
                 Ok(())
+            }
+            // RabbitMQ holds the number until the client's close-ok: opening it meanwhile is
+            // the connection error of a second open (found by `warren diff`).
+            (Some(Slot::Closing), ChannelFrame::Method(Method::ChannelOpen(_))) => {
+                Err(AmqpError::channel_error("second 'channel.open' seen").during(20, 10))
             }
             (Some(Slot::Closing | Slot::ClosedByClient), _) => Ok(()),
             (Some(Slot::Open(_)), ChannelFrame::Method(Method::ChannelOpen(_))) => {

@@ -4,8 +4,8 @@
 //! Handlers are thin: they parse the request, call the broker core, and write RabbitMQ's
 //! JSON. One file per resource family; `auth` has the tag rules, `error` the error bodies,
 //! `query` RabbitMQ's list parameters, `rates` the sampler behind every `*_details.rate`,
-//! `ui` the embedded web UI served at `/`, `control` Warren's own test-broker API under
-//! `/api/warren/`.
+//! `ui` the embedded web UI served at `/`, `control`, `diagnostics` and `recordings` Warren's
+//! own test-broker API under `/api/warren/`.
 
 mod access;
 mod auth;
@@ -25,6 +25,7 @@ pub mod prometheus;
 mod query;
 mod queues;
 pub mod rates;
+mod recordings;
 mod ui;
 
 use crate::broker::Core;
@@ -91,6 +92,7 @@ pub fn router(api: Api) -> Router {
         .merge(policies::routes())
         .merge(diagnostics::routes())
         .merge(control::routes())
+        .merge(recordings::routes())
         .merge(ui::routes())
         .fallback(|| async { error::ApiError::not_found() })
         .with_state(api)

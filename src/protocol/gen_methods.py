@@ -100,6 +100,18 @@ def main(path):
     w("    })")
     w("}")
     w("")
+    w("/// Each method's arguments in wire order: name and spec type (`octet`, `short`, `long`,")
+    w("/// `longlong`, `timestamp`, `shortstr`, `longstr`, `table`, `bit`), for tools that handle")
+    w("/// methods generically, such as the transcripts of `testing::transcript`.")
+    w("pub fn method_fields(class_id: u16, method_id: u16) -> Option<&'static [(&'static str, &'static str)]> {")
+    w("    Some(match (class_id, method_id) {")
+    for m in methods:
+        fs = ", ".join(f'("{n}", "{t}")' for n, t in m["fields"])
+        w(f"        ({m['cid']}, {m['mid']}) => &[{fs}],")
+    w("        _ => return None,")
+    w("    })")
+    w("}")
+    w("")
     w("impl Method {")
     for fn, key in (("class_id", "cid"), ("method_id", "mid")):
         w(f"    pub fn {fn}(&self) -> u16 {{")
