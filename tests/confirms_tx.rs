@@ -21,15 +21,7 @@ async fn tx_channel(conn: &Connection) -> Channel {
 }
 
 async fn send(ch: &Channel, queue: &str, body: &[u8]) {
-    let confirm = within(ch.basic_publish(
-        "",
-        queue,
-        BasicPublishOptions::default(),
-        body,
-        BasicProperties::default(),
-    ))
-    .await
-    .expect("basic.publish is sent");
+    let confirm = start_publish(ch, queue, body).await;
     assert_eq!(within(confirm).await.unwrap(), Confirmation::NotRequested);
 }
 

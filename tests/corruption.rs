@@ -9,8 +9,7 @@
 mod common;
 
 use common::*;
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::{BasicProperties, options::BasicPublishOptions};
 use std::path::{Path, PathBuf};
 use warren::broker::Core;
@@ -31,16 +30,7 @@ fn pristine(dir: &Path) {
         let conn = connect(&broker).await;
         let ch = confirm_channel(&conn).await;
         for q in ["a", "b"] {
-            within(ch.queue_declare(
-                q,
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            ))
-            .await
-            .expect("declare");
+            declare_durable(&ch, q).await;
             for i in 0..PER_QUEUE {
                 publish_with(
                     &ch,

@@ -23,23 +23,6 @@ async fn connect_named(broker: &Broker, name: &str) -> Connection {
     .expect("connect")
 }
 
-/// Publishes without waiting for the confirm, which is returned to await later.
-async fn send(
-    ch: &lapin::Channel,
-    queue: &str,
-    body: &[u8],
-) -> lapin::publisher_confirm::PublisherConfirm {
-    within(ch.basic_publish(
-        "",
-        queue,
-        BasicPublishOptions::default(),
-        body,
-        BasicProperties::default(),
-    ))
-    .await
-    .expect("sent")
-}
-
 fn plan(name: &str, action: Action) -> FaultPlan {
     FaultPlan::new(Target::ConnectionName(name.into()), Step::now(action))
 }
@@ -240,7 +223,7 @@ async fn after_n_publishes_the_connection_is_dropped_and_the_n_messages_kept() {
         Step::after_publishes(3, Action::DropConnection),
     ));
     for _ in 0..3 {
-        send(&ch, "dq", b"x").await;
+        start_publish(&ch, "dq", b"x").await;
     }
     let e = closed.next().await;
     assert!(
@@ -266,8 +249,8 @@ async fn confirms_can_be_withheld_nacked_or_delayed() {
         "confirmer",
         Action::WithholdConfirms { count: Some(1) },
     ));
-    let withheld = send(&ch, "cq", b"1").await;
-    let next = send(&ch, "cq", b"2").await;
+    let withheld = start_publish(&ch, "cq", b"1").await;
+    let next = start_publish(&ch, "cq", b"2").await;
     assert_eq!(
         within(next).await.expect("second confirm"),
         Confirmation::Ack(None)
@@ -280,12 +263,12 @@ async fn confirms_can_be_withheld_nacked_or_delayed() {
     );
 
     broker.inject_fault(plan("confirmer", Action::NackConfirms { count: Some(1) }));
-    let nacked = send(&ch, "cq", b"3").await;
+    let nacked = start_publish(&ch, "cq", b"3").await;
     assert_eq!(
         within(nacked).await.expect("nack"),
         Confirmation::Nack(None)
     );
-    let acked = send(&ch, "cq", b"4").await;
+    let acked = start_publish(&ch, "cq", b"4").await;
     assert_eq!(within(acked).await.expect("ack"), Confirmation::Ack(None));
 
     broker.inject_fault(plan(
@@ -296,7 +279,7 @@ async fn confirms_can_be_withheld_nacked_or_delayed() {
         },
     ));
     let started = Instant::now();
-    let delayed = send(&ch, "cq", b"5").await;
+    let delayed = start_publish(&ch, "cq", b"5").await;
     assert_eq!(within(delayed).await.expect("ack"), Confirmation::Ack(None));
     assert!(
         started.elapsed() >= Duration::from_millis(300),
@@ -464,7 +447,7 @@ async fn a_simulated_alarm_blocks_publishers_until_cleared() {
     let ch = confirm_channel(&conn).await;
     queue_with(&ch, "aq").await;
     broker.simulate_alarm(Resource::Memory, true);
-    let confirm = send(&ch, "aq", b"x").await;
+    let confirm = start_publish(&ch, "aq", b"x").await;
     eventually(|| conn.status().blocked().then_some(()));
     assert!(
         broker
@@ -487,7 +470,7 @@ async fn clearing_faults_ends_those_in_force() {
     let ch = confirm_channel(&conn).await;
     queue_with(&ch, "fq").await;
     broker.inject_fault(plan("cleared", Action::WithholdConfirms { count: None }));
-    let held = send(&ch, "fq", b"x").await;
+    let held = start_publish(&ch, "fq", b"x").await;
     assert!(
         tokio::time::timeout(Duration::from_millis(100), held)
             .await
@@ -507,16 +490,7 @@ async fn crash_and_recover_keeps_every_confirmed_persistent_message() {
     let conn = connect(&broker).await;
     let mut closed = watch_connection(&conn);
     let ch = confirm_channel(&conn).await;
-    within(ch.queue_declare(
-        "durable-q",
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    ))
-    .await
-    .expect("declare");
+    declare_durable(&ch, "durable-q").await;
     queue_with(&ch, "transient-q").await;
     let persistent = BasicProperties::default().with_delivery_mode(2);
     for i in 0..10u8 {

@@ -228,6 +228,33 @@ pub async fn declare(ch: &Channel, name: &str, options: QueueDeclareOptions) -> 
         .to_string()
 }
 
+/// Declares a durable queue.
+pub async fn declare_durable(ch: &Channel, name: &str) {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    declare(ch, name, durable).await;
+}
+
+/// Publishes a plain message to `queue` through the default exchange without waiting for
+/// its confirm, which is returned to await later.
+pub async fn start_publish(
+    ch: &Channel,
+    queue: &str,
+    body: &[u8],
+) -> lapin::publisher_confirm::PublisherConfirm {
+    within(ch.basic_publish(
+        "",
+        queue,
+        BasicPublishOptions::default(),
+        body,
+        BasicProperties::default(),
+    ))
+    .await
+    .expect("basic.publish is sent")
+}
+
 /// Takes every ready message from `queue` with basic.get (no-ack), in order.
 pub async fn drain(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
