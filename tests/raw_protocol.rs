@@ -1782,3 +1782,28 @@ async fn a_message_over_the_size_limit_is_refused() {
     )
     .await;
 }
+
+/// After the client's connection.close and the broker's close-ok, a second connection.close
+/// (two threads closing one connection, as amqp091-go's TestConcurrentClose does) is ignored
+/// as RabbitMQ ignores it: no second close-ok, and the socket is the client's to close.
+#[tokio::test]
+async fn a_second_client_close_after_close_ok_is_ignored() {
+    let b = broker();
+    let mut r = Raw::ready(&b).await;
+    let close = || {
+        Method::ConnectionClose(ConnectionClose {
+            reply_code: 200,
+            ..Default::default()
+        })
+    };
+    r.send(0, close()).await;
+    r.send(0, close()).await;
+    let (0, Method::ConnectionCloseOk(_)) = r.method().await else {
+        panic!("close-ok expected")
+    };
+    match r.next_within(Duration::from_millis(300)).await {
+        Err(()) => {}
+        Ok(f) => panic!("nothing more expected while the client holds the socket, got {f:?}"),
+    }
+    still_serving(&b).await;
+}

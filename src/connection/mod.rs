@@ -226,6 +226,7 @@ async fn serve_handshake<T: Transport>(
         io_counts: IoCounts::default(),
         faults: None,
         dropped: false,
+        close_ok_sent: false,
     };
     let s = &mut conn.session.settings;
     let info = ConnectionInfo {
@@ -383,6 +384,8 @@ struct Connection {
     faults: Option<Box<faults::ConnectionFaults>>,
     /// A fault dropped the connection: the socket is closed without flushing or a word.
     dropped: bool,
+    /// The client closed the connection and was sent close-ok; the socket is its to close.
+    close_ok_sent: bool,
 }
 
 /// Bytes and reads/writes on the socket, for the management API.
@@ -689,6 +692,12 @@ impl Connection {
 
     fn on_frame(&mut self, frame: Frame) {
         if let State::Closing(_) = self.state {
+            // The client closed and has its close-ok: whatever else it sends (another
+            // connection.close from a second thread, say) is ignored until it closes the
+            // socket, as RabbitMQ's reader ignores methods once closing.
+            if self.close_ok_sent {
+                return;
+            }
             match frame {
                 Frame::Method(0, Method::ConnectionCloseOk(_)) => self.state = State::Closed,
                 Frame::Method(0, Method::ConnectionClose(_)) => {
@@ -739,6 +748,7 @@ impl Connection {
                 // The client closes the socket once it has read close-ok; closing first can
                 // make a client see the end of the stream before close-ok.
                 self.state = State::Closing(Instant::now() + CLOSE_OK_TIMEOUT);
+                self.close_ok_sent = true;
                 Ok(())
             }
             Method::ConnectionUpdateSecret(_) => {
