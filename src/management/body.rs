@@ -8,12 +8,22 @@ use serde::Deserialize;
 
 /// A JSON request body, refused as RabbitMQ refuses what is not JSON; an empty body is `{}`.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    parse(body).map_err(|_| ApiError::bad_request("not_json"))
+}
+
+/// A JSON body of Warren's own API (`/api/warren/`), refused with serde's words, which name
+/// the field at fault; an empty body is `{}`.
+pub fn json_body_explained<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    parse(body).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> serde_json::Result<T> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|_| ApiError::bad_request("not_json"))
+    serde_json::from_slice(body)
 }
 
 /// A PUT's answer: 201 for a new object, 204 for one that was there.

@@ -16,6 +16,7 @@
 
 use super::Api;
 use super::auth::Auth;
+use super::body::json_body_explained;
 use super::error::{ApiError, ApiResult};
 use crate::broker::alarm::Resource;
 use crate::testing::{FaultPlan, Snapshot};
@@ -43,16 +44,6 @@ pub fn routes() -> Router<Api> {
         )
         .route("/api/warren/alarms/{resource}", put(alarm))
         .route("/api/warren/crash", post(crash))
-}
-
-/// A body read as `T`, refused with serde's own words (which name the field at fault).
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        bytes
-    };
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 async fn reset(State(api): State<Api>, auth: Auth) -> ApiResult<StatusCode> {
@@ -117,7 +108,7 @@ async fn wait(
     bytes: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require_admin()?;
-    let cond: Condition = body(&bytes)?;
+    let cond: Condition = json_body_explained(&bytes)?;
     let timeout = Duration::from_millis(cond.timeout_ms.unwrap_or(5000)).min(MAX_WAIT);
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(1);
@@ -164,7 +155,7 @@ async fn inject_fault(
     bytes: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require_admin()?;
-    let plan: FaultPlan = body(&bytes)?;
+    let plan: FaultPlan = json_body_explained(&bytes)?;
     if plan.steps.is_empty() {
         return Err(ApiError::bad_request(
             "a fault plan needs at least one step",
@@ -208,7 +199,7 @@ async fn alarm(
         "memory" => Resource::Memory,
         _ => return Err(ApiError::not_found()),
     };
-    let AlarmBody { raised } = body(&bytes)?;
+    let AlarmBody { raised } = json_body_explained(&bytes)?;
     api.core.simulate_alarm(resource, raised);
     Ok(StatusCode::NO_CONTENT)
 }
