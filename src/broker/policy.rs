@@ -20,6 +20,7 @@
 //! stream-max-segment-size-bytes, target-group-size. max-priority is no policy key in
 //! RabbitMQ (refused as unrecognised), nor are the ha-* keys of RabbitMQ 3.x mirroring.
 
+pub use super::queue::QueueType;
 use super::queue::{Overflow, QueueArgs};
 use crate::protocol::FieldTable;
 use regex::Regex;
@@ -82,25 +83,7 @@ impl ApplyTo {
     }
 }
 
-/// A queue's declared type (x-queue-type): Warren serves every type as a classic queue,
-/// but policies choose by the declared one, as RabbitMQ's do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueType {
-    Classic,
-    Quorum,
-    Stream,
-}
-
 impl QueueType {
-    /// The type x-queue-type names in `arguments`; classic without one.
-    pub fn of(arguments: &FieldTable) -> QueueType {
-        match arguments.get("x-queue-type").and_then(|v| v.as_str()) {
-            Some("quorum") => QueueType::Quorum,
-            Some("stream") => QueueType::Stream,
-            _ => QueueType::Classic,
-        }
-    }
-
     /// Policy keys a queue of this type does not take: a policy with any of them does not
     /// apply to it at all (`rabbit_queue_type:is_policy_applicable/2`, each type's
     /// `unsupported_policies` in RabbitMQ 4.3; 3.10's classic queues still took the

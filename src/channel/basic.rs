@@ -65,8 +65,10 @@ pub(super) fn write_deliver(
     consumer_tag: &str,
     delivery_tag: u64,
     entry: &QueuedMessage,
+    queue: &Queue,
 ) {
     let m = &entry.message;
+    let annotated = queue.delivery_properties(entry);
     crate::protocol::frame::write_deliver(
         ctx.out,
         channel,
@@ -75,7 +77,7 @@ pub(super) fn write_deliver(
         entry.redelivered,
         &m.exchange,
         m.routing_key(),
-        m.raw_properties(),
+        annotated.as_deref().unwrap_or(m.raw_properties()),
         m.body(),
         ctx.frame_max,
     );
@@ -485,11 +487,14 @@ impl Channel {
             routing_key: entry.message.routing_key().to_owned(),
             message_count,
         });
+        let annotated = queue.delivery_properties(&entry);
         write_content(
             ctx.out,
             self.id,
             &method,
-            entry.message.raw_properties(),
+            annotated
+                .as_deref()
+                .unwrap_or(entry.message.raw_properties()),
             entry.message.body(),
             ctx.frame_max,
         );

@@ -372,7 +372,7 @@ impl Channel {
             self.counters.redeliver += u64::from(entry.redelivered);
             let tag = self.next_delivery_tag;
             self.next_delivery_tag += 1;
-            basic::write_deliver(ctx, self.id, &d.consumer_tag, tag, &entry);
+            basic::write_deliver(ctx, self.id, &d.consumer_tag, tag, &entry, &d.queue);
             if consumer.no_ack {
                 d.queue.settle(&entry);
             } else {
@@ -533,7 +533,9 @@ impl Channel {
         let oldest = self
             .unacked
             .iter()
-            .filter(|(_, u)| !only_quorum || u.queue.declared.quorum)
+            .filter(|(_, u)| {
+                !only_quorum || u.queue.declared.kind == crate::broker::queue::QueueType::Quorum
+            })
             .find_map(|(tag, u)| Some((*tag, limit_of(u)?)));
         let Some((tag, limit)) = oldest else {
             self.oldest_seen = None;

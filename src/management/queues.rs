@@ -210,7 +210,7 @@ pub fn queue_row<'a>(api: &Api, q: &'a Queue) -> QueueRow<'a> {
         policy: policy.policy,
         single_active_consumer_tag: single_active,
         state: "running",
-        kind: "classic",
+        kind: q.declared.kind.as_str(),
         vhost: &q.vhost,
     }
 }

@@ -254,6 +254,21 @@ pub fn with_reply_to(raw: &[u8], reply_to: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The property flags and list with the `extra` headers set (replacing any of the same
+/// name); None if the list does not parse. For the headers a queue type adds to what it
+/// delivers (a quorum queue's delivery count, a stream's offset): only those deliveries pay
+/// for the decode and encode.
+pub fn with_headers(raw: &[u8], extra: Vec<(&str, FieldValue)>) -> Option<Vec<u8>> {
+    let (_, mut p) = BasicProperties::decode(raw).ok()?;
+    let headers = p.headers.get_or_insert_with(FieldTable::new);
+    for (k, v) in extra {
+        headers.insert(k, v);
+    }
+    let mut out = BytesMut::with_capacity(raw.len() + 32);
+    p.encode(&mut out);
+    Some(out.to_vec())
+}
+
 impl From<&BasicProperties> for PublishProperties {
     fn from(p: &BasicProperties) -> Self {
         PublishProperties {

@@ -25,6 +25,35 @@ pub enum Overflow {
     RejectPublishDlx,
 }
 
+/// A queue's type (x-queue-type), fixed at declare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueueType {
+    #[default]
+    Classic,
+    Quorum,
+    Stream,
+}
+
+impl QueueType {
+    /// The type x-queue-type names in `arguments`; classic without one.
+    pub fn of(arguments: &FieldTable) -> QueueType {
+        match arguments.get("x-queue-type").and_then(|v| v.as_str()) {
+            Some("quorum") => QueueType::Quorum,
+            Some("stream") => QueueType::Stream,
+            _ => QueueType::Classic,
+        }
+    }
+
+    /// The name RabbitMQ gives the type (x-queue-type's value, the management API's `type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+            QueueType::Stream => "stream",
+        }
+    }
+}
+
 /// The x- arguments a queue acts on.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueueArgs {
@@ -38,9 +67,8 @@ pub struct QueueArgs {
     /// The highest priority level; None for a queue without priorities.
     pub max_priority: Option<u8>,
     pub single_active_consumer: bool,
-    /// Declared with `x-queue-type: quorum` (served as a classic queue): what a version
-    /// profile's quorum-only behaviour, 4.3's consumer timeout, applies to.
-    pub quorum: bool,
+    /// x-queue-type.
+    pub kind: QueueType,
     /// `x-consumer-timeout` (ms): how long a delivery from this queue may stay unacked,
     /// instead of the broker's `--consumer-timeout`.
     pub consumer_timeout: Option<u64>,
@@ -157,7 +185,7 @@ impl QueueArgs {
             // Quorum queues and streams are served as classic queues for now; their own
             // arguments are accepted rather than refused.
             classic = t == "classic";
-            a.quorum = t == "quorum";
+            a.kind = QueueType::of(table);
         }
         if let Some(v) = get("x-dead-letter-exchange")
             && !matches!(v, FieldValue::LongString(_))

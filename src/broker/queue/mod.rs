@@ -12,7 +12,7 @@ mod buffer;
 mod consumers;
 mod stats;
 
-pub use args::{Overflow, QueueArgs};
+pub use args::{Overflow, QueueArgs, QueueType};
 pub use stats::{ConsumerInfo, QueueCounters, QueueInfo};
 
 use super::backlog::Taken;
@@ -209,6 +209,21 @@ impl Queue {
             drop(st);
             q
         })
+    }
+
+    /// The properties a delivery of `entry` carries when they are not the published ones:
+    /// the headers a queue type adds on the way out. None (the common case, and always for a
+    /// classic queue) means the message's own bytes.
+    pub fn delivery_properties(&self, entry: &QueuedMessage) -> Option<Vec<u8>> {
+        let extra = match self.declared.kind {
+            QueueType::Classic => return None,
+            QueueType::Quorum | QueueType::Stream => Vec::new(),
+        };
+        let _ = entry;
+        if extra.is_empty() {
+            return None;
+        }
+        crate::protocol::properties::with_headers(entry.message.raw_properties(), extra)
     }
 
     /// The queue's number in the message log, if its messages are kept on disk.
