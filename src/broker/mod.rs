@@ -44,6 +44,7 @@ pub mod policy;
 pub mod profile;
 pub mod queue;
 pub mod reply_to;
+pub mod stream;
 pub mod test_control;
 pub mod timer;
 pub mod vhost;

@@ -1064,19 +1064,43 @@ impl VHost {
             message.arrived_or(now_ms());
         }
         let mut awaits_disk = false;
-        if message.persistent
-            && let Some(store) = &self.store
+        // Streams keep their records in logs of their own (`broker::stream`), never in the
+        // message log; a confirm waits for the message log and each stream on disk.
+        let ids: Vec<u32> = match &self.store {
+            Some(_) if message.persistent => queues
+                .iter()
+                .filter(|q| q.stream().is_none())
+                .filter_map(|q| q.store_id())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let streams = notify.as_ref().map_or(0, |_| {
+            queues
+                .iter()
+                .filter(|q| q.stream().is_some_and(|s| s.on_disk()))
+                .count()
+        });
+        let notify = super::stream::joint_notify(notify, streams + usize::from(!ids.is_empty()));
+        awaits_disk |= streams > 0;
+        if let Some(store) = &self.store
+            && !ids.is_empty()
         {
-            let ids: Vec<u32> = queues.iter().filter_map(|q| q.store_id()).collect();
-            if !ids.is_empty() {
-                let slot = crate::store::Slot::new();
-                let _ = message.slot.set(slot.clone());
-                awaits_disk = notify.is_some();
-                store.log.publish(slot, ids, message.to_log(), notify);
-            }
+            let slot = crate::store::Slot::new();
+            let _ = message.slot.set(slot.clone());
+            awaits_disk |= notify.is_some();
+            store
+                .log
+                .publish(slot, ids, message.to_log(), notify.clone());
         }
         for q in queues {
-            pushed(q, q.push(message.clone()));
+            let p = match q.stream() {
+                Some(s) => Pushed {
+                    congested: false,
+                    refused: s.push(&message, notify.clone()),
+                },
+                None => q.push(message.clone()),
+            };
+            pushed(q, p);
         }
         awaits_disk
     }

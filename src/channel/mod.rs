@@ -10,6 +10,7 @@ mod modes;
 mod reply_to;
 mod route_cache;
 mod sender_selected;
+mod stream;
 
 use crate::broker::VHost;
 use crate::broker::access::{Access, Grant, ResourceKind};

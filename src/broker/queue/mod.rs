@@ -65,6 +65,8 @@ pub struct Queue {
     env: QueueEnv,
     me: Weak<Queue>,
     state: Mutex<QueueState>,
+    /// A stream's log and readers (x-queue-type=stream); the buffer stays empty.
+    stream: Option<super::stream::Stream>,
 }
 
 #[derive(Debug)]
@@ -172,6 +174,13 @@ impl Queue {
         env: QueueEnv,
     ) -> Arc<Queue> {
         let survives = settings.durable && !settings.exclusive;
+        let stream = (declared.kind == QueueType::Stream).then(|| {
+            let dir = log
+                .as_ref()
+                .filter(|_| survives)
+                .map(|(store, id)| store.stream_dir(*id));
+            super::stream::Stream::open(dir, &settings.arguments)
+        });
         let args = applied.queue_args(&declared, &settings.arguments);
         let now = now_ms();
         Arc::new_cyclic(|me| {
@@ -201,6 +210,7 @@ impl Queue {
                 survives,
                 env,
                 me: me.clone(),
+                stream,
             };
             let mut st = q.lock();
             if let Some(expires) = st.args.expires {
@@ -217,7 +227,11 @@ impl Queue {
     pub fn delivery_properties(&self, entry: &QueuedMessage) -> Option<Vec<u8>> {
         let extra = match self.declared.kind {
             QueueType::Classic => return None,
-            QueueType::Quorum | QueueType::Stream => Vec::new(),
+            QueueType::Quorum => Vec::new(),
+            QueueType::Stream => vec![(
+                "x-stream-offset",
+                crate::protocol::FieldValue::I64(entry.seq as i64),
+            )],
         };
         let _ = entry;
         if extra.is_empty() {
@@ -637,6 +651,10 @@ impl Queue {
 
     /// Puts messages back in their original places, marked redelivered.
     pub fn requeue(&self, entries: Vec<QueuedMessage>) {
+        if self.stream.is_some() {
+            // A stream's deliveries stay in its log; requeueing only gives credit back.
+            return self.dispatch();
+        }
         self.put_back(
             entries.into_iter().map(|mut e| {
                 e.redelivered = true;
@@ -649,6 +667,9 @@ impl Queue {
     /// Takes back messages that never reached their consumer (it was cancelled meanwhile);
     /// `credited`: they were delivered with an ack required.
     pub fn requeue_undelivered(&self, entries: Vec<QueuedMessage>, credited: bool) {
+        if self.stream.is_some() {
+            return self.dispatch();
+        }
         self.put_back(entries.into_iter(), credited);
     }
 
@@ -673,6 +694,9 @@ impl Queue {
     /// Messages a consumer refused (reject or nack without requeue): dead-lettered as
     /// rejected where the queue has a dead-letter exchange, dropped otherwise.
     pub fn discard(&self, entries: Vec<QueuedMessage>) {
+        if self.stream.is_some() {
+            return self.dispatch();
+        }
         let dead_letters = {
             let mut st = self.lock();
             st.counters.settled(entries.len() as u64);
@@ -692,6 +716,9 @@ impl Queue {
 
     /// Delivers after credit was returned (ack, qos change).
     pub fn dispatch(&self) {
+        if let (Some(s), Some(me)) = (&self.stream, self.me.upgrade()) {
+            return s.dispatch(&me);
+        }
         let mut st = self.lock();
         self.dispatch_locked(&mut st);
         self.finish(st);
@@ -860,6 +887,10 @@ impl Queue {
 
     /// Takes the next live message for basic.get, with the count left behind.
     pub fn get(&self, no_ack: bool) -> Option<(QueuedMessage, u32)> {
+        if self.stream.is_some() {
+            // basic.get is refused on streams (the channel says so); nothing to take.
+            return None;
+        }
         let mut st = self.lock();
         self.used(&mut st);
         let now = if st.timed { now_ms() } else { 0 };
@@ -870,6 +901,27 @@ impl Queue {
         let left = st.buffer.len() as u32;
         self.finish(st);
         got.map(|m| (m, left))
+    }
+
+    /// The stream this queue is, if it is one.
+    pub fn stream(&self) -> Option<&super::stream::Stream> {
+        self.stream.as_ref()
+    }
+
+    /// Adds a stream consumer reading from where `spec` says. It is also one of the queue's
+    /// consumers (counted, listed, cancelled when the queue goes), which `dispatch_locked`
+    /// never serves: a stream's buffer stays empty.
+    pub fn add_stream_consumer(&self, consumer: Consumer, spec: super::stream::ConsumeSpec) {
+        let Some(s) = &self.stream else {
+            return;
+        };
+        {
+            let mut st = self.lock();
+            st.consumers.add(consumer.clone());
+            st.had_consumer = true;
+        }
+        s.add_reader(consumer, spec);
+        self.dispatch();
     }
 
     /// Adds a consumer unless exclusivity forbids it (an exclusive consumer wants the queue
@@ -890,6 +942,9 @@ impl Queue {
     }
 
     pub fn remove_consumer(&self, connection: u64, channel: u16, tag: &str) -> ConsumerRemoved {
+        if let Some(s) = &self.stream {
+            s.remove_reader(connection, channel, tag);
+        }
         let mut st = self.lock();
         let removed = st
             .consumers
@@ -915,11 +970,18 @@ impl Queue {
 
     /// Ready messages and consumers, as queue.declare-ok reports them.
     pub fn counts(&self) -> (u32, u32) {
+        if let Some(s) = &self.stream {
+            // RabbitMQ 4.3 reports a stream's records and no consumers.
+            return (s.message_count().min(u64::from(u32::MAX)) as u32, 0);
+        }
         let st = self.lock();
         (st.buffer.len() as u32, st.consumers.len() as u32)
     }
 
     pub fn message_count(&self) -> u32 {
+        if let Some(s) = &self.stream {
+            return s.message_count().min(u64::from(u32::MAX)) as u32;
+        }
         self.lock().buffer.len() as u32
     }
 
@@ -927,8 +989,12 @@ impl Queue {
         self.lock().consumers.len()
     }
 
-    /// Drops every ready message; returns how many there were.
+    /// Drops every ready message; returns how many there were. A stream purges nothing
+    /// (the channel refuses queue.purge on one).
     pub fn purge(&self) -> u32 {
+        if self.stream.is_some() {
+            return 0;
+        }
         let mut st = self.lock();
         self.drop_ready(&mut st)
     }
@@ -949,6 +1015,18 @@ impl Queue {
     /// Marks the queue gone, tells its consumers, and returns how many messages it held.
     pub fn mark_deleted(&self) -> u32 {
         let mut st = self.lock();
+        if let Some(s) = &self.stream {
+            let n = s.message_count().min(u64::from(u32::MAX)) as u32;
+            s.destroy();
+            st.deleted = true;
+            for c in st.consumers.drain() {
+                let _ = c.sink.send(Outbound::Cancelled {
+                    channel: c.channel,
+                    consumer_tag: c.tag.clone(),
+                });
+            }
+            return n;
+        }
         st.deleted = true;
         for c in st.consumers.drain() {
             let _ = c.sink.send(Outbound::Cancelled {

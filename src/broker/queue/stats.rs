@@ -114,6 +114,10 @@ impl Queue {
         let mut st = self.lock();
         st.counters.ack += n;
         st.counters.settled(n);
+        if self.stream().is_some() {
+            drop(st);
+            return self.dispatch();
+        }
         self.dispatch_locked(&mut st);
         self.finish(st);
     }

@@ -1,0 +1,79 @@
+//! What the channel refuses on a stream, with RabbitMQ's codes and texts: basic.get and
+//! queue.purge (540), and a basic.consume without a consumer prefetch (406), with automatic
+//! acknowledgement or under a global prefetch (540), or with a bad x-stream-offset (406).
+//! The texts are 4.3's (`rabbit_stream_queue:consume/3`); the 3.10 profile gets 3.10's.
+
+use crate::broker::profile::Profile;
+use crate::broker::queue::Queue;
+use crate::broker::stream::ConsumeSpec;
+use crate::error::AmqpError;
+use crate::protocol::FieldTable;
+
+/// `queue 'name' in vhost 'v'`, as RabbitMQ's `rabbit_misc:rs/1` prints a queue.
+fn rs(q: &Queue) -> String {
+    format!("queue '{}' in vhost '{}'", q.name, q.vhost)
+}
+
+pub(super) fn refuse_get(q: &Queue) -> Result<(), AmqpError> {
+    if q.stream().is_none() {
+        return Ok(());
+    }
+    Err(AmqpError::not_implemented(format!(
+        "basic.get not supported by stream queues {}",
+        rs(q)
+    )))
+}
+
+pub(super) fn refuse_purge(q: &Queue) -> Result<(), AmqpError> {
+    if q.stream().is_none() {
+        return Ok(());
+    }
+    Err(AmqpError::not_implemented(format!(
+        "queue.purge not supported by stream queues {}",
+        rs(q)
+    )))
+}
+
+/// What a consumer of stream `q` asks for, or why it is refused.
+pub(super) fn consume_spec(
+    q: &Queue,
+    profile: Profile,
+    prefetch: u16,
+    no_ack: bool,
+    global_limit: bool,
+    args: &FieldTable,
+) -> Result<ConsumeSpec, AmqpError> {
+    let old = profile == Profile::V3_10;
+    if prefetch == 0 {
+        return Err(AmqpError::precondition_failed(if old {
+            format!("consumer prefetch count is not set for '{}'", rs(q))
+        } else {
+            format!("consumer prefetch count is not set for stream {}", rs(q))
+        }));
+    }
+    if no_ack {
+        return Err(AmqpError::not_implemented(if old {
+            format!(
+                "automatic acknowledgement not supported by stream queues {}",
+                rs(q)
+            )
+        } else {
+            format!(
+                "automatic acknowledgement not supported by stream {}",
+                rs(q)
+            )
+        }));
+    }
+    if global_limit {
+        return Err(AmqpError::not_implemented(format!(
+            "{} does not support global qos",
+            rs(q)
+        )));
+    }
+    ConsumeSpec::from_args(args).map_err(|term| {
+        AmqpError::precondition_failed(format!(
+            "invalid arg 'x-stream-offset' for {}: {term}",
+            rs(q)
+        ))
+    })
+}
