@@ -250,7 +250,34 @@ async fn methods_rabbitmq_refuses_on_streams_are_refused_with_its_codes() {
         540,
         &text("NOT_IMPLEMENTED - queue.purge not supported by stream queues"),
     );
+    // The arguments are checked before the prefetch: a bad offset, then another type's key.
     let conn = connect(&broker).await;
+    let ch = conn.create_channel().await.unwrap();
+    expect_amqp(
+        within(ch.basic_consume(
+            "s-refuse",
+            "c",
+            BasicConsumeOptions::default(),
+            args(&[("x-stream-offset", s("FIRST"))]),
+        ))
+        .await,
+        406,
+        "PRECONDITION_FAILED - invalid arg 'x-stream-offset' for queue 's-refuse' in vhost '/': \
+         {invalid_stream_offset_arg,{longstr,<<\"FIRST\">>}}",
+    );
+    let ch = conn.create_channel().await.unwrap();
+    expect_amqp(
+        within(ch.basic_consume(
+            "s-refuse",
+            "c",
+            BasicConsumeOptions::default(),
+            args(&[("x-priority", s("high"))]),
+        ))
+        .await,
+        406,
+        "PRECONDITION_FAILED - invalid arg 'x-priority' for queue 's-refuse' in vhost '/' \
+         of queue type rabbit_stream_queue",
+    );
     let ch = conn.create_channel().await.unwrap();
     expect_amqp(
         within(ch.basic_consume(
@@ -520,4 +547,99 @@ async fn every_confirmed_message_survives_kill_9_in_order_at_its_offset() {
     child.kill().expect("stop");
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_keep_what_was_published_and_delete_ignores_if_empty_and_if_unused() {
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let ch = qos_channel(&conn, 10).await;
+    declare_stream(&ch, "s-props", &[]).await;
+    within(ch.exchange_declare(
+        "s-topic",
+        lapin::ExchangeKind::Topic,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    within(ch.queue_bind(
+        "s-props",
+        "s-topic",
+        "a.*",
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    let props = BasicProperties::default()
+        .with_headers(args(&[("region", s("emea"))]))
+        .with_priority(3)
+        .with_expiration("60000".into())
+        .with_message_id("id-1".into());
+    let c = within(
+        within(ch.basic_publish(
+            "s-topic",
+            "a.b",
+            BasicPublishOptions::default(),
+            b"hello",
+            props,
+        ))
+        .await
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(c.is_ack());
+    // Two exclusive consumers: exclusivity is not enforced on a stream, as in RabbitMQ.
+    let exclusive = BasicConsumeOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    let first = args(&[("x-stream-offset", s("first"))]);
+    let mut c1 = within(ch.basic_consume("s-props", "c1", exclusive, first.clone()))
+        .await
+        .unwrap();
+    let _c2 = within(ch.basic_consume("s-props", "c2", exclusive, first))
+        .await
+        .unwrap();
+    let d = next_delivery(&mut c1).await;
+    assert_eq!(d.exchange.as_str(), "s-topic");
+    assert_eq!(d.routing_key.as_str(), "a.b");
+    assert_eq!(&d.data[..], b"hello");
+    assert!(!d.redelivered);
+    assert_eq!(d.properties.priority(), &Some(3));
+    assert_eq!(
+        d.properties.expiration().as_ref().map(|e| e.as_str()),
+        Some("60000")
+    );
+    assert_eq!(
+        d.properties.message_id().as_ref().map(|e| e.as_str()),
+        Some("id-1")
+    );
+    assert_eq!(header(&d, "region"), Some(&s("emea")));
+    assert_eq!(offset_of(&d), 0);
+    // declare-ok counts the records and no consumers.
+    let ok = within(ch.queue_declare(
+        "s-props",
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!((ok.message_count(), ok.consumer_count()), (1, 0));
+    let deleted = within(ch.queue_delete(
+        "s-props",
+        QueueDeleteOptions {
+            if_unused: true,
+            if_empty: true,
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect("a stream is deleted whatever the flags");
+    assert_eq!(deleted, 0);
 }

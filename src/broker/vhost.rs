@@ -869,6 +869,11 @@ impl VHost {
             Err(BrokerError::NotFound { .. }) => return Ok(0),
             Err(e) => return Err(e),
         };
+        // RabbitMQ deletes a stream whatever the flags say (and reports no messages).
+        let (if_unused, if_empty) = match q.stream() {
+            Some(_) => (false, false),
+            None => (if_unused, if_empty),
+        };
         if if_unused && q.consumer_count() > 0 {
             return Err(BrokerError::InUse {
                 kind: EntityKind::Queue,

@@ -370,6 +370,18 @@ impl Channel {
             )));
         }
         let tag: Arc<str> = Arc::from(tag);
+        // A stream checks its consumer's arguments its own way (before the others).
+        let stream = match queue.stream() {
+            Some(_) => Some(super::stream::consume_spec(
+                &queue,
+                ctx.profile,
+                self.consumer_prefetch,
+                m.no_ack,
+                self.channel_has_limit,
+                &m.arguments,
+            )?),
+            None => None,
+        };
         let priority = crate::broker::queue::args::consumer_priority(&m.arguments)
             .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?;
         let own_timeout = crate::broker::queue::args::consumer_timeout(&m.arguments)
@@ -385,17 +397,6 @@ impl Channel {
         {
             *ctx.shortest_timeout = Some(t);
         }
-        let stream = match queue.stream() {
-            Some(_) => Some(super::stream::consume_spec(
-                &queue,
-                ctx.profile,
-                self.consumer_prefetch,
-                m.no_ack,
-                self.channel_has_limit,
-                &m.arguments,
-            )?),
-            None => None,
-        };
         let credit = Credit::new(if m.no_ack {
             NO_ACK_WINDOW
         } else {

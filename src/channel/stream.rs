@@ -1,7 +1,7 @@
 //! What the channel refuses on a stream, with RabbitMQ's codes and texts: basic.get and
 //! queue.purge (540), and a basic.consume without a consumer prefetch (406), with automatic
 //! acknowledgement or under a global prefetch (540), or with a bad x-stream-offset (406).
-//! The texts are 4.3's (`rabbit_stream_queue:consume/3`); the 3.10 profile gets 3.10's.
+//! The texts are 4.3's (`rabbit_stream_queue:consume/3`); the 3.x profiles get 3.x's.
 
 use crate::broker::profile::Profile;
 use crate::broker::queue::Queue;
@@ -34,7 +34,14 @@ pub(super) fn refuse_purge(q: &Queue) -> Result<(), AmqpError> {
     )))
 }
 
-/// What a consumer of stream `q` asks for, or why it is refused.
+/// Consumer arguments another queue type takes, refused on a stream as RabbitMQ 4.3's
+/// `check_consume_arguments` refuses them (x-consumer-timeout is quorum-only in 4.3).
+const NOT_STREAM_CONSUMER_ARGS: [&str; 2] = ["x-priority", "x-consumer-timeout"];
+
+/// What a consumer of stream `q` asks for, or why it is refused, checked in RabbitMQ's
+/// order: the arguments first (`rabbit_amqqueue:check_consume_arguments`), then the
+/// prefetch, auto-ack and global qos (`rabbit_stream_queue:consume/3`). The prefetch and
+/// auto-ack texts changed in 4.0; the 3.x profiles get the old ones.
 pub(super) fn consume_spec(
     q: &Queue,
     profile: Profile,
@@ -43,7 +50,23 @@ pub(super) fn consume_spec(
     global_limit: bool,
     args: &FieldTable,
 ) -> Result<ConsumeSpec, AmqpError> {
-    let old = profile == Profile::V3_10;
+    let spec = ConsumeSpec::from_args(args).map_err(|term| {
+        AmqpError::precondition_failed(format!(
+            "invalid arg 'x-stream-offset' for {}: {term}",
+            rs(q)
+        ))
+    })?;
+    let refused = NOT_STREAM_CONSUMER_ARGS
+        .iter()
+        .filter(|k| profile != Profile::V3_10 || **k != "x-consumer-timeout")
+        .find(|k| args.get(k).is_some());
+    if let Some(key) = refused {
+        return Err(AmqpError::precondition_failed(format!(
+            "invalid arg '{key}' for {} of queue type rabbit_stream_queue",
+            rs(q)
+        )));
+    }
+    let old = matches!(profile, Profile::V3_10 | Profile::V3_13);
     if prefetch == 0 {
         return Err(AmqpError::precondition_failed(if old {
             format!("consumer prefetch count is not set for '{}'", rs(q))
@@ -70,10 +93,5 @@ pub(super) fn consume_spec(
             rs(q)
         )));
     }
-    ConsumeSpec::from_args(args).map_err(|term| {
-        AmqpError::precondition_failed(format!(
-            "invalid arg 'x-stream-offset' for {}: {term}",
-            rs(q)
-        ))
-    })
+    Ok(spec)
 }

@@ -1016,7 +1016,7 @@ impl Queue {
     pub fn mark_deleted(&self) -> u32 {
         let mut st = self.lock();
         if let Some(s) = &self.stream {
-            let n = s.message_count().min(u64::from(u32::MAX)) as u32;
+            // queue.delete-ok reports no messages for a stream, as RabbitMQ's does.
             s.destroy();
             st.deleted = true;
             for c in st.consumers.drain() {
@@ -1025,7 +1025,7 @@ impl Queue {
                     consumer_tag: c.tag.clone(),
                 });
             }
-            return n;
+            return 0;
         }
         st.deleted = true;
         for c in st.consumers.drain() {
