@@ -8,6 +8,7 @@ use common::*;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldArray, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -642,4 +643,70 @@ async fn deliveries_keep_what_was_published_and_delete_ignores_if_empty_and_if_u
     .await
     .expect("a stream is deleted whatever the flags");
     assert_eq!(deleted, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_age_removes_segments_that_grew_too_old_even_without_publishes() {
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let ch = qos_channel(&conn, 100).await;
+    let retention = [
+        ("x-max-age", s("1s")),
+        (
+            "x-stream-max-segment-size-bytes",
+            AMQPValue::LongLongInt(500),
+        ),
+    ];
+    declare_stream(&ch, "s-age", &retention).await;
+    publish_all(
+        &ch,
+        "s-age",
+        (0..50).map(|i| format!("{i:03}{}", "z".repeat(97))),
+    )
+    .await;
+    assert_eq!(declare_stream(&ch, "s-age", &retention).await, 50);
+    // Checked every second: within a few seconds only the last segment is left.
+    within(async {
+        loop {
+            let n = declare_stream(&ch, "s-age", &retention).await;
+            if n < 10 {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let n = declare_stream(&ch, "s-age", &retention).await;
+    assert!(n > 0, "the last segment stays");
+    let mut c = consume_from(&ch, "s-age", "c", s("first")).await;
+    let got = read_n(&mut c, n as usize).await;
+    assert_eq!(got.last().unwrap().0, 49);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_sets_retention_and_wins_over_the_arguments() {
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let ch = qos_channel(&conn, 100).await;
+    let segment = [
+        (
+            "x-stream-max-segment-size-bytes",
+            AMQPValue::LongLongInt(1000),
+        ),
+        ("x-max-length-bytes", AMQPValue::LongLongInt(1_000_000)),
+    ];
+    declare_stream(&ch, "s-policy", &segment).await;
+    let body = json!({"pattern": "^s-policy$", "apply-to": "queues",
+                      "definition": {"max-length-bytes": 2000}});
+    let p = warren::broker::policy::Policy::from_body("/", "cap", body.as_object().unwrap())
+        .expect("policy");
+    broker.core().set_policy("/", p).expect("valid");
+    publish_all(
+        &ch,
+        "s-policy",
+        (0..100).map(|i| format!("{i:03}{}", "p".repeat(97))),
+    )
+    .await;
+    let n = declare_stream(&ch, "s-policy", &segment).await;
+    assert!((10..40).contains(&n), "about 2000 bytes kept: {n}");
 }

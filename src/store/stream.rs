@@ -453,6 +453,10 @@ impl StreamLog {
         (next - first, st.bytes)
     }
 
+    pub fn retention(&self) -> Retention {
+        self.lock().retention
+    }
+
     pub fn set_retention(&self, retention: Retention) {
         let mut st = self.lock();
         st.retention = retention;

@@ -179,7 +179,9 @@ impl Queue {
                 .as_ref()
                 .filter(|_| survives)
                 .map(|(store, id)| store.stream_dir(*id));
-            super::stream::Stream::open(dir, &settings.arguments)
+            let retention =
+                super::stream::retention(&settings.arguments, &applied.effective_definition());
+            super::stream::Stream::open(dir, retention)
         });
         let args = applied.queue_args(&declared, &settings.arguments);
         let now = now_ms();
@@ -215,6 +217,9 @@ impl Queue {
             let mut st = q.lock();
             if let Some(expires) = st.args.expires {
                 q.wake_at(&mut st, now.saturating_add(expires));
+            }
+            if let Some(every) = q.stream.as_ref().and_then(|s| s.age_check_every()) {
+                q.wake_at(&mut st, now.saturating_add(every));
             }
             drop(st);
             q
@@ -372,6 +377,14 @@ impl Queue {
             return;
         }
         let now = now_ms();
+        if let Some(s) = &self.stream {
+            // A stream's only deadline: segments past x-max-age.
+            if let Some(every) = s.age_check_every() {
+                s.expire(now);
+                self.wake_at(&mut st, now.saturating_add(every));
+            }
+            return;
+        }
         if st.timed {
             self.expire(&mut st, now);
         }
@@ -1053,6 +1066,16 @@ impl Queue {
             return;
         }
         let args = applied.queue_args(&self.declared, &self.settings.arguments);
+        if let Some(s) = &self.stream {
+            let definition = applied.effective_definition();
+            s.set_retention(super::stream::retention(
+                &self.settings.arguments,
+                &definition,
+            ));
+            if let Some(every) = s.age_check_every() {
+                self.wake_at(&mut st, now_ms().saturating_add(every));
+            }
+        }
         st.applied = applied;
         if args.max_length_bytes.is_some() {
             st.buffer.count_bytes_from_now();

@@ -71,8 +71,35 @@ pub struct Stream {
 }
 
 /// The retention a stream's declare arguments ask for: x-max-length-bytes, x-max-age and
-/// x-stream-max-segment-size-bytes (checked at declare; anything unreadable is left out).
-pub fn retention(args: &FieldTable) -> Retention {
+/// x-stream-max-segment-size-bytes (checked at declare; anything unreadable is left out),
+/// each overridden by the policy's max-length-bytes, max-age and
+/// stream-max-segment-size-bytes where the policy has it (for streams the policy wins).
+pub fn retention(
+    args: &FieldTable,
+    policy: &serde_json::Map<String, serde_json::Value>,
+) -> Retention {
+    let mut r = declared_retention(args);
+    if let Some(n) = policy.get("max-length-bytes").and_then(|v| v.as_u64()) {
+        r.max_bytes = Some(n);
+    }
+    if let Some(ms) = policy
+        .get("max-age")
+        .and_then(|v| v.as_str())
+        .and_then(|t| offset::interval_ms(t.as_bytes()))
+    {
+        r.max_age_ms = Some(ms);
+    }
+    if let Some(n) = policy
+        .get("stream-max-segment-size-bytes")
+        .and_then(|v| v.as_u64())
+        .filter(|n| *n > 0)
+    {
+        r.segment_bytes = n;
+    }
+    r
+}
+
+fn declared_retention(args: &FieldTable) -> Retention {
     let int = |k: &str| {
         args.get(k)
             .and_then(FieldValue::as_i64)
@@ -143,8 +170,7 @@ fn filter_value(raw_properties: &[u8]) -> Option<Vec<u8>> {
 
 impl Stream {
     /// The stream of a queue: on disk in `dir` when given, else in memory.
-    pub fn open(dir: Option<std::path::PathBuf>, args: &FieldTable) -> Stream {
-        let retention = retention(args);
+    pub fn open(dir: Option<std::path::PathBuf>, retention: Retention) -> Stream {
         let log = match dir {
             Some(dir) => StreamLog::open(&dir, retention).unwrap_or_else(|e| {
                 tracing::error!(dir = %dir.display(), "cannot open a stream, kept in memory: {e}");
@@ -202,6 +228,23 @@ impl Stream {
                 true
             }
         }
+    }
+
+    /// Puts new retention settings into effect (a policy changed).
+    pub fn set_retention(&self, retention: Retention) {
+        self.log.set_retention(retention);
+    }
+
+    /// With an x-max-age, how often to look for segments that have grown too old (besides
+    /// when a segment is full): a tenth of the age, between a second and a minute.
+    pub fn age_check_every(&self) -> Option<u64> {
+        let age = self.log.retention().max_age_ms?;
+        Some((age / 10).clamp(1000, 60_000))
+    }
+
+    /// Drops the segments x-max-age no longer keeps.
+    pub fn expire(&self, now: u64) {
+        self.log.expire(now);
     }
 
     /// Records kept (declare-ok's message count, the management API's messages).
