@@ -710,3 +710,65 @@ async fn a_policy_sets_retention_and_wins_over_the_arguments() {
     let n = declare_stream(&ch, "s-policy", &segment).await;
     assert!((10..40).contains(&n), "about 2000 bytes kept: {n}");
 }
+
+/// The broker's peak resident memory, from /proc (Linux).
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_much_larger_than_memory_use_is_written_and_read_back() {
+    init_logs();
+    let dir = temp_dir("large");
+    let port = free_port();
+    let mut child = spawn(&dir, port);
+    let conn = connect_port(port).await;
+    let ch = qos_channel(&conn, 10).await;
+    let segment = [(
+        "x-stream-max-segment-size-bytes",
+        AMQPValue::LongLongInt(8 << 20),
+    )];
+    declare_stream(&ch, "s-large", &segment).await;
+    // 192 MB in 64 KB messages, confirmed in windows of 16.
+    let n = 3072;
+    let body = |i: usize| {
+        let mut b = vec![(i % 251) as u8; 64 * 1024];
+        b[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        b
+    };
+    for w in 0..n / 16 {
+        let mut pending = Vec::new();
+        for i in w * 16..(w + 1) * 16 {
+            pending.push(
+                within(ch.basic_publish(
+                    "",
+                    "s-large",
+                    BasicPublishOptions::default(),
+                    &body(i),
+                    BasicProperties::default(),
+                ))
+                .await
+                .unwrap(),
+            );
+        }
+        for p in pending {
+            assert!(within(p).await.unwrap().is_ack());
+        }
+    }
+    let mut c = consume_from(&ch, "s-large", "c", s("first")).await;
+    for i in 0..n {
+        let d = next_delivery(&mut c).await;
+        assert_eq!(offset_of(&d), i as i64);
+        assert!(d.data == body(i), "message {i} intact");
+        within(d.ack(BasicAckOptions::default())).await.unwrap();
+    }
+    let peak = peak_rss_kb(child.id()).expect("VmHWM");
+    let _ = conn.close(200, "bye").await;
+    child.kill().expect("stop");
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("peak RSS {peak} kB for a 192 MB stream");
+    assert!(peak < 64 * 1024, "peak RSS {peak} kB for a 192 MB stream");
+}

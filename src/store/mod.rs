@@ -100,6 +100,7 @@ impl VhostStore {
             .map_err(|e| StoreError::io("creating the vhost directory", e))?;
         let definitions = Definitions::load(&dir)?;
         let queues: HashSet<u32> = definitions.queues.iter().map(|q| q.id).collect();
+        stream::remove_orphans(&dir.join("streams"), &queues);
         let (log, messages) = MessageLog::open(&dir.join("log"), &queues, keep_in_memory)?;
         Ok(Opened {
             store: VhostStore {

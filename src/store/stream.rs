@@ -386,6 +386,7 @@ impl StreamLog {
             })
             .collect();
         firsts.sort_unstable();
+        let last = firsts.last().copied();
         let mut segments: Vec<SegmentInfo> = Vec::new();
         let mut bytes = 0;
         let mut broken = false;
@@ -403,7 +404,15 @@ impl StreamLog {
                 .write(true)
                 .open(&path)
                 .map_err(|e| StoreError::io("opening a stream segment", e))?;
-            let info = scan(file, first, path)?;
+            // A sealed segment's index file spares reading it through; the last is scanned.
+            let info = match Some(first) == last {
+                true => None,
+                false => load_index(&file, first, &path),
+            };
+            let info = match info {
+                Some(info) => info,
+                None => scan(file, first, path)?,
+            };
             bytes += info.len;
             segments.push(info);
         }
@@ -549,6 +558,9 @@ impl StreamLog {
                 }
             }
         };
+        if let Some(sealed) = st.segments.last().filter(|s| s.len > 0) {
+            write_index(sealed);
+        }
         // An empty last segment (recovered so) is replaced, not kept.
         if st.segments.last().is_some_and(|s| s.len == 0) {
             let old = st.segments.pop();
@@ -581,10 +593,11 @@ impl StreamLog {
             }
             let gone = st.segments.remove(0);
             st.bytes -= gone.len;
-            if let Some(p) = &gone.seg.path
-                && let Err(e) = std::fs::remove_file(p)
-            {
-                tracing::warn!(path = %p.display(), "cannot remove a stream segment: {e}");
+            if let Some(p) = &gone.seg.path {
+                if let Err(e) = std::fs::remove_file(p) {
+                    tracing::warn!(path = %p.display(), "cannot remove a stream segment: {e}");
+                }
+                let _ = std::fs::remove_file(p.with_extension("idx"));
             }
         }
     }
@@ -768,6 +781,86 @@ fn read_head(seg: &Segment, pos: u64) -> Option<(u64, u64, u64)> {
     let len = record::payload_len(&h)?;
     let (offset, ts) = head(&h[HEADER_LEN..])?;
     Some(((HEADER_LEN + len) as u64, offset, ts))
+}
+
+/// Writes a sealed segment's `NNN.idx`: what `SegmentInfo` holds, as one framed record
+/// (`record`), so the next start need not read the segment through. Not fsync'd: a missing,
+/// torn or stale index only means a scan.
+fn write_index(info: &SegmentInfo) {
+    let Some(path) = &info.seg.path else {
+        return;
+    };
+    let mut out = Vec::with_capacity(64 + info.index.len() * 24);
+    record::append(&mut out, |o| {
+        o.put_u64(info.seg.first);
+        o.put_u64(info.next);
+        o.put_u64(info.len);
+        o.put_u64(info.first_ts);
+        o.put_u64(info.last_ts);
+        for p in &info.index {
+            o.put_u64(p.offset);
+            o.put_u64(p.pos);
+            o.put_u64(p.timestamp);
+        }
+    });
+    if let Err(e) = std::fs::write(path.with_extension("idx"), &out) {
+        tracing::warn!(path = %path.display(), "cannot write a stream segment's index: {e}");
+    }
+}
+
+/// A sealed segment's index, if its file is whole and describes the segment as it is.
+fn load_index(file: &File, first: u64, path: &Path) -> Option<SegmentInfo> {
+    let data = std::fs::read(path.with_extension("idx")).ok()?;
+    let payload = record::record_at(&data, 0)?;
+    let word = |i: usize| -> Option<u64> {
+        Some(u64::from_be_bytes(
+            payload.get(i * 8..i * 8 + 8)?.try_into().ok()?,
+        ))
+    };
+    let size = file.metadata().ok()?.len();
+    let (f, next, len) = (word(0)?, word(1)?, word(2)?);
+    if f != first || len != size || (payload.len() - 40) % 24 != 0 {
+        return None;
+    }
+    let index = (0..(payload.len() - 40) / 24)
+        .map(|k| {
+            let at = 5 + k * 3;
+            Some(Point {
+                offset: word(at)?,
+                pos: word(at + 1)?,
+                timestamp: word(at + 2)?,
+            })
+        })
+        .collect::<Option<Vec<Point>>>()?;
+    let seg = Segment {
+        first,
+        data: Bytes_::File(file.try_clone().ok()?),
+        path: Some(path.to_owned()),
+    };
+    Some(SegmentInfo {
+        seg: Arc::new(seg),
+        next,
+        len,
+        first_ts: word(3)?,
+        last_ts: word(4)?,
+        index,
+    })
+}
+
+/// Removes the stream directories under `streams` whose queue numbers are not in `keep`:
+/// left by a stream whose deletion (or whose declaration) a crash interrupted, they must
+/// not turn up in a new queue that is given the same number.
+pub fn remove_orphans(streams: &Path, keep: &std::collections::HashSet<u32>) {
+    let Ok(entries) = std::fs::read_dir(streams) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let id = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
+        if id.is_some_and(|id| !keep.contains(&id)) {
+            tracing::info!(dir = %e.path().display(), "removing the files of a stream that no longer exists");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Reads a segment file through, checking every record, and cuts it after the last whole
@@ -959,6 +1052,40 @@ mod tests {
         assert_eq!(log.cursor_at_time(255).offset, 16);
         assert_eq!(log.cursor_at_time(260).offset, 16);
         assert_eq!(log.cursor_at_time(10_000).offset, 40);
+    }
+
+    #[test]
+    fn sealed_segments_reopen_from_their_index_files() {
+        let dir = std::env::temp_dir().join(format!("warren-stream-idx-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let retention = Retention {
+            segment_bytes: 150,
+            ..Retention::default()
+        };
+        {
+            let log = StreamLog::open(&dir, retention).unwrap();
+            for i in 0..30u64 {
+                log.append(&rec(format!("b{i}").as_bytes(), 1000 + i, None), None)
+                    .unwrap();
+            }
+        }
+        let idx = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension() == Some("idx".as_ref()))
+            .count();
+        assert!(idx > 3, "{idx} index files");
+        // A torn index is ignored: that segment is read through instead.
+        let stale = segment_path(&dir, 0).with_extension("idx");
+        let mut bytes = std::fs::read(&stale).unwrap();
+        bytes.truncate(bytes.len() - 1);
+        std::fs::write(&stale, bytes).unwrap();
+        let log = StreamLog::open(&dir, retention).unwrap();
+        assert_eq!(log.bounds(), (0, 30));
+        let got = all(&log, 0);
+        assert_eq!(got.len(), 30);
+        assert_eq!(got[17], (17, b"b17".to_vec()));
+        assert_eq!(log.cursor_at_time(1020).offset, 20);
+        log.destroy();
     }
 
     #[test]

@@ -666,6 +666,7 @@ impl Queue {
     pub fn requeue(&self, entries: Vec<QueuedMessage>) {
         if self.stream.is_some() {
             // A stream's deliveries stay in its log; requeueing only gives credit back.
+            self.lock().counters.settled(entries.len() as u64);
             return self.dispatch();
         }
         self.put_back(
@@ -681,6 +682,9 @@ impl Queue {
     /// `credited`: they were delivered with an ack required.
     pub fn requeue_undelivered(&self, entries: Vec<QueuedMessage>, credited: bool) {
         if self.stream.is_some() {
+            if credited {
+                self.lock().counters.settled(entries.len() as u64);
+            }
             return self.dispatch();
         }
         self.put_back(entries.into_iter(), credited);
@@ -708,6 +712,7 @@ impl Queue {
     /// rejected where the queue has a dead-letter exchange, dropped otherwise.
     pub fn discard(&self, entries: Vec<QueuedMessage>) {
         if self.stream.is_some() {
+            self.lock().counters.settled(entries.len() as u64);
             return self.dispatch();
         }
         let dead_letters = {

@@ -83,10 +83,13 @@ impl Queue {
                 .map(|e| e.message.body().len() as u64)
                 .sum()
         };
+        let paged_out = ready.saturating_sub(in_memory);
+        // A stream's messages are its log's records.
+        let (ready, ready_bytes) = self.stream().map_or((ready, ready_bytes), |s| s.size());
         QueueInfo {
             ready,
             ready_bytes,
-            paged_out: ready.saturating_sub(in_memory),
+            paged_out,
             counters: st.counters,
             consumers: st
                 .consumers
@@ -106,6 +109,13 @@ impl Queue {
             last_used: st.last_used,
             single_active_consumer: single_active,
         }
+    }
+
+    /// A stream handed `n` deliveries to a consumer that acks them.
+    pub(crate) fn count_stream_deliveries(&self, n: u64) {
+        let mut st = self.lock();
+        st.counters.deliver += n;
+        st.counters.unacked += n;
     }
 
     /// Acks of `n` deliveries of this queue, counted, then what their credit lets through

@@ -370,6 +370,7 @@ impl Stream {
             c.return_credit(n);
             return false;
         }
+        queue.count_stream_deliveries(u64::from(n));
         true
     }
 }
