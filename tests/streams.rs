@@ -772,3 +772,45 @@ async fn a_stream_much_larger_than_memory_use_is_written_and_read_back() {
     eprintln!("peak RSS {peak} kB for a 192 MB stream");
     assert!(peak < 64 * 1024, "peak RSS {peak} kB for a 192 MB stream");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_with_prefetch_one_starts_far_from_an_index_point() {
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let ch = qos_channel(&conn, 1).await;
+    declare_stream(&ch, "s-seek", &[]).await;
+    // About 650 KB of small records in one segment: index points every 256 KB.
+    let body = |i: usize| format!("{i:05}{}", "s".repeat(95));
+    let mut pending = Vec::new();
+    for i in 0..5000 {
+        pending.push(
+            ch.basic_publish(
+                "",
+                "s-seek",
+                BasicPublishOptions::default(),
+                body(i).as_bytes(),
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    for p in pending {
+        assert!(within(p).await.unwrap().is_ack());
+    }
+    let mut c = consume_from(&ch, "s-seek", "c", AMQPValue::LongLongInt(1700)).await;
+    assert_eq!(read_n(&mut c, 3).await[0], (1700, body(1700)));
+    let mut f = consume_with(
+        &ch,
+        "s-seek",
+        "f",
+        false,
+        args(&[
+            ("x-stream-offset", s("first")),
+            ("x-stream-filter", s("none")),
+        ]),
+    )
+    .await;
+    publish_filtered(&ch, "s-seek", "match", Some("none")).await;
+    assert_eq!(read_n(&mut f, 1).await, vec![(5000, "match".to_owned())]);
+}

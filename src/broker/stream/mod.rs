@@ -30,6 +30,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Deliveries handed to one consumer per turn, so one reader cannot starve the others.
 const BATCH: u32 = 256;
+/// Bytes a reader reads in one turn at most (one record larger than that excepted).
+const SCAN_PER_TURN: usize = 8 * 1024 * 1024;
 /// Bytes a reader reads per delivered message it has credit for, at least; at most
 /// `store::stream::READ_SPAN`.
 const SPAN_PER_MESSAGE: usize = 4096;
@@ -332,10 +334,14 @@ impl Stream {
         }
         let span = (credit as usize * SPAN_PER_MESSAGE).min(crate::store::stream::READ_SPAN);
         let mut entries: Vec<QueuedMessage> = Vec::new();
-        // A filtered reader may pass over many records to fill its batch: read on until the
-        // batch is full or the log ends.
-        while (entries.len() as u32) < credit {
-            let before = cursor.offset;
+        let start = *cursor;
+        // A filtered reader may pass over many records to fill its batch, and a reader that
+        // starts between two index points over the records before it: read on until the
+        // batch is full, the log ends, or `SCAN_PER_TURN` was read (the next turn goes on).
+        let mut turns = SCAN_PER_TURN / span;
+        while (entries.len() as u32) < credit && turns > 0 {
+            turns -= 1;
+            let before = *cursor;
             *cursor = self.log.read(*cursor, span, |rec| {
                 if let Some(f) = &r.filter
                     && !f.passes(rec.filter.as_deref())
@@ -345,17 +351,19 @@ impl Stream {
                 entries.push(queued(rec));
                 (entries.len() as u32) < credit
             });
-            if cursor.offset == before || cursor.offset >= self.log.bounds().1 {
+            if *cursor == before || cursor.offset >= self.log.bounds().1 {
                 break;
             }
         }
+        let moved = *cursor != start;
         drop(cursor);
         let n = entries.len() as u32;
         if n < credit {
             r.consumer.return_credit(credit - n);
         }
         if entries.is_empty() {
-            return false;
+            // Nothing for it yet, but the cursor moved on: give it another turn.
+            return moved;
         }
         let c = &r.consumer;
         let delivery = Delivery {
