@@ -650,7 +650,7 @@ impl StreamLog {
         let mut read = 0usize;
         loop {
             // Where the cursor is, and how far the segment is written.
-            let (seg, pos, end) = {
+            let (seg, pos, end, seg_next) = {
                 let st = self.lock();
                 let (first, next) = bounds(&st);
                 if cursor.offset < first {
@@ -668,7 +668,7 @@ impl StreamLog {
                     Some((f, p)) if f == s.seg.first => p,
                     _ => s.seek(cursor.offset),
                 };
-                (s.seg.clone(), pos, s.len)
+                (s.seg.clone(), pos, s.len, s.next)
             };
             if pos >= end {
                 return cursor;
@@ -683,9 +683,19 @@ impl StreamLog {
             let mut at = 0usize;
             let mut progressed = false;
             while let Some(h) = data.get(at..at + HEADER_LEN) {
+                // Damage (found here for a sealed segment, whose records recovery trusts to
+                // its index file) costs the reader the rest of that segment.
+                let damaged = |cursor: Cursor| {
+                    tracing::error!(
+                        segment = seg.first,
+                        from = cursor.offset,
+                        to = seg_next,
+                        "damaged stream record: the reader skips the rest of its segment"
+                    );
+                    Cursor::at(seg_next.max(cursor.offset + 1))
+                };
                 let Some(len) = record::payload_len(h) else {
-                    tracing::error!("damaged stream record; the reader stops there");
-                    return cursor;
+                    return damaged(cursor);
                 };
                 if at + HEADER_LEN + len > data.len() {
                     if at == 0 {
@@ -700,9 +710,13 @@ impl StreamLog {
                     }
                     break;
                 }
+                let crc = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+                let payload = &data[at + HEADER_LEN..at + HEADER_LEN + len];
+                if crc32c::crc32c(payload) != crc {
+                    return damaged(cursor);
+                }
                 let Some(r) = decode(&data, at + HEADER_LEN, len) else {
-                    tracing::error!("undecodable stream record; the reader stops there");
-                    return cursor;
+                    return damaged(cursor);
                 };
                 let next_at = at + HEADER_LEN + len;
                 let offset = r.offset;
@@ -1052,6 +1066,40 @@ mod tests {
         assert_eq!(log.cursor_at_time(255).offset, 16);
         assert_eq!(log.cursor_at_time(260).offset, 16);
         assert_eq!(log.cursor_at_time(10_000).offset, 40);
+    }
+
+    #[test]
+    fn a_damaged_record_costs_a_reader_the_rest_of_its_segment_only() {
+        let dir = std::env::temp_dir().join(format!("warren-stream-dmg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let retention = Retention {
+            segment_bytes: 150,
+            ..Retention::default()
+        };
+        {
+            let log = StreamLog::open(&dir, retention).unwrap();
+            for i in 0..30u64 {
+                log.append(&rec(format!("b{i}").as_bytes(), i, None), None)
+                    .unwrap();
+            }
+        }
+        // Flip a body byte of the first segment's second record; its index file still
+        // matches, so recovery does not read it.
+        let seg = segment_path(&dir, 0);
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let first_len = 8 + u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+        let second_end = first_len
+            + 8
+            + u32::from_be_bytes(bytes[first_len..first_len + 4].try_into().unwrap()) as usize;
+        bytes[second_end - 1] ^= 0xff;
+        std::fs::write(&seg, bytes).unwrap();
+        let log = StreamLog::open(&dir, retention).unwrap();
+        let got: Vec<u64> = all(&log, 0).iter().map(|g| g.0).collect();
+        assert_eq!(got[0], 0);
+        let next_segment = log.lock().segments[1].seg.first;
+        assert_eq!(got[1], next_segment, "skipped to the next segment");
+        assert_eq!(*got.last().unwrap(), 29);
+        log.destroy();
     }
 
     #[test]
