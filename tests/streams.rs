@@ -814,3 +814,74 @@ async fn a_consumer_with_prefetch_one_starts_far_from_an_index_point() {
     publish_filtered(&ch, "s-seek", "match", Some("none")).await;
     assert_eq!(read_n(&mut f, 1).await, vec![(5000, "match".to_owned())]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirm_waits_for_the_message_log_and_the_stream_a_publish_reached() {
+    let dir = temp_dir("joint");
+    {
+        init_logs();
+        let broker = Broker::start_in(&dir).expect("broker");
+        let conn = connect(&broker).await;
+        let ch = qos_channel(&conn, 10).await;
+        declare_stream(&ch, "s-joint", &[]).await;
+        within(ch.queue_declare(
+            "c-joint",
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ))
+        .await
+        .unwrap();
+        within(ch.exchange_declare(
+            "fan-joint",
+            lapin::ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ))
+        .await
+        .unwrap();
+        for q in ["s-joint", "c-joint"] {
+            within(ch.queue_bind(
+                q,
+                "fan-joint",
+                "",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            ))
+            .await
+            .unwrap();
+        }
+        for i in 0..20 {
+            let c = within(
+                within(ch.basic_publish(
+                    "fan-joint",
+                    "",
+                    BasicPublishOptions::default(),
+                    format!("j{i}").as_bytes(),
+                    BasicProperties::default().with_delivery_mode(2),
+                ))
+                .await
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+            assert!(c.is_ack());
+        }
+        conn.close(200, "bye").await.unwrap();
+        broker.shutdown();
+    }
+    let broker = Broker::start_in(&dir).expect("broker restarts");
+    let conn = connect(&broker).await;
+    let ch = qos_channel(&conn, 10).await;
+    let mut c = consume_from(&ch, "s-joint", "c", s("first")).await;
+    assert_eq!(read_n(&mut c, 20).await, expected("j", 0..20));
+    let classic = drain_strings(&ch, "c-joint").await;
+    assert_eq!(classic, numbered("j", 0..20));
+    broker.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -403,3 +403,33 @@ fn queued(rec: crate::store::stream::StreamRecord) -> QueuedMessage {
         deadline: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<(u64, bool)>>);
+
+    impl Durability for Heard {
+        fn settled(&self, token: u64, ok: bool) {
+            self.0.lock().unwrap().push((token, ok));
+        }
+    }
+
+    #[test]
+    fn a_joint_confirm_is_heard_once_after_every_writer_and_fails_if_one_did() {
+        let heard = Arc::new(Heard::default());
+        let (n, token) = joint_notify(Some((heard.clone(), 7)), 3).unwrap();
+        n.settled(token, true);
+        n.settled(token, false);
+        assert!(heard.0.lock().unwrap().is_empty());
+        n.settled(token, true);
+        assert_eq!(*heard.0.lock().unwrap(), vec![(7, false)]);
+        // One writer: the publisher's own notice, unchanged.
+        let (one, _) = joint_notify(Some((heard.clone(), 8)), 1).unwrap();
+        one.settled(8, true);
+        assert_eq!(heard.0.lock().unwrap().last(), Some(&(8, true)));
+    }
+}
