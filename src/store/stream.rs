@@ -329,7 +329,8 @@ struct LogState {
 }
 
 /// The log of one stream. Appends and the index are under one lock, held for a pwrite
-/// (or a memory copy); reads take it only to look the position up.
+/// (or a memory copy); reads take it only to look the position up. The sync thread's
+/// state has a lock of its own, taken under the log's by an append and alone by the thread.
 pub struct StreamLog {
     dir: Option<PathBuf>,
     state: Mutex<LogState>,
