@@ -885,3 +885,44 @@ async fn a_confirm_waits_for_the_message_log_and_the_stream_a_publish_reached() 
     broker.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_3_10_profile_refuses_nack_and_reject_and_uses_3_x_texts() {
+    init_logs();
+    let broker = Broker::builder()
+        .profile(warren::broker::profile::Profile::V3_10)
+        .start()
+        .expect("broker");
+    let conn = connect(&broker).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare_stream(&ch, "s-310", &[]).await;
+    expect_amqp(
+        within(ch.basic_consume(
+            "s-310",
+            "c",
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        ))
+        .await,
+        406,
+        "PRECONDITION_FAILED - consumer prefetch count is not set for \
+         'queue 's-310' in vhost '/''",
+    );
+    let ch = qos_channel(&conn, 10).await;
+    publish_all(&ch, "s-310", numbered("m", 0..2)).await;
+    let mut c = consume_from(&ch, "s-310", "c", s("first")).await;
+    let d = next_delivery(&mut c).await;
+    let mut errors = watch_connection(&conn);
+    let _ = d
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await;
+    assert_amqp(
+        &errors.next().await,
+        540,
+        "NOT_IMPLEMENTED - basic.nack and basic.reject not supported by stream queues \
+         queue 's-310' in vhost '/'",
+    );
+}

@@ -306,12 +306,16 @@ impl Channel {
             Method::BasicAck(m) => self
                 .basic_ack(m.delivery_tag, m.multiple)
                 .inspect_err(|_| self.bad_tag(ctx, "basic.ack", m.delivery_tag))?,
-            Method::BasicReject(m) => self
-                .basic_nack(m.delivery_tag, false, m.requeue)
-                .inspect_err(|_| self.bad_tag(ctx, "basic.reject", m.delivery_tag))?,
-            Method::BasicNack(m) => self
-                .basic_nack(m.delivery_tag, m.multiple, m.requeue)
-                .inspect_err(|_| self.bad_tag(ctx, "basic.nack", m.delivery_tag))?,
+            Method::BasicReject(m) => {
+                self.refuse_stream_nack(ctx.profile, m.delivery_tag, false)?;
+                self.basic_nack(m.delivery_tag, false, m.requeue)
+                    .inspect_err(|_| self.bad_tag(ctx, "basic.reject", m.delivery_tag))?
+            }
+            Method::BasicNack(m) => {
+                self.refuse_stream_nack(ctx.profile, m.delivery_tag, m.multiple)?;
+                self.basic_nack(m.delivery_tag, m.multiple, m.requeue)
+                    .inspect_err(|_| self.bad_tag(ctx, "basic.nack", m.delivery_tag))?
+            }
             Method::BasicRecoverAsync(BasicRecoverAsync { requeue: false })
             | Method::BasicRecover(BasicRecover { requeue: false }) => {
                 return Err(AmqpError::not_implemented("requeue=false"));

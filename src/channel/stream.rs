@@ -95,3 +95,37 @@ pub(super) fn consume_spec(
     }
     Ok(spec)
 }
+
+impl super::Channel {
+    /// RabbitMQ 3.10 refused basic.nack and basic.reject of a stream's deliveries (540);
+    /// 3.13 made every settlement credit, which the other profiles follow.
+    pub(super) fn refuse_stream_nack(
+        &self,
+        profile: Profile,
+        tag: u64,
+        multiple: bool,
+    ) -> Result<(), AmqpError> {
+        if profile != Profile::V3_10 {
+            return Ok(());
+        }
+        let stream = match (multiple, tag) {
+            (true, 0) => self.unacked.values().find(|u| u.queue.stream().is_some()),
+            (true, _) => self
+                .unacked
+                .range(..=tag)
+                .map(|(_, u)| u)
+                .find(|u| u.queue.stream().is_some()),
+            (false, _) => self
+                .unacked
+                .get(&tag)
+                .filter(|u| u.queue.stream().is_some()),
+        };
+        match stream {
+            Some(u) => Err(AmqpError::not_implemented(format!(
+                "basic.nack and basic.reject not supported by stream queues {}",
+                rs(&u.queue)
+            ))),
+            None => Ok(()),
+        }
+    }
+}
