@@ -926,3 +926,42 @@ async fn the_3_10_profile_refuses_nack_and_reject_and_uses_3_x_texts() {
          queue 's-310' in vhost '/'",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_commits_to_a_stream_on_disk() {
+    let dir = temp_dir("tx");
+    init_logs();
+    let broker = Broker::start_in(&dir).expect("broker");
+    let conn = connect(&broker).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare_stream(&ch, "s-tx", &[]).await;
+    within(ch.tx_select()).await.unwrap();
+    for body in ["t0", "t1"] {
+        within(ch.basic_publish(
+            "",
+            "s-tx",
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            BasicProperties::default(),
+        ))
+        .await
+        .unwrap();
+    }
+    within(ch.tx_rollback()).await.unwrap();
+    within(ch.basic_publish(
+        "",
+        "s-tx",
+        BasicPublishOptions::default(),
+        b"t2",
+        BasicProperties::default(),
+    ))
+    .await
+    .unwrap();
+    within(ch.tx_commit()).await.unwrap();
+    let reader = qos_channel(&conn, 10).await;
+    let mut c = consume_from(&reader, "s-tx", "c", s("first")).await;
+    assert_eq!(read_n(&mut c, 1).await, vec![(0, "t2".to_owned())]);
+    nothing_more(&mut c).await;
+    broker.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}

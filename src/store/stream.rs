@@ -773,7 +773,9 @@ impl StreamLog {
     /// Waits until everything appended so far is on disk (tests, shutdown).
     pub fn flush(&self) {
         if let Some(sync) = &self.sync {
-            let segs: Vec<Arc<Segment>> = std::mem::take(&mut sync.lock().dirty);
+            // Left for the sync thread too: it must not tell a waiter of a write that only
+            // this call fsyncs, before this call has.
+            let segs: Vec<Arc<Segment>> = sync.lock().dirty.clone();
             for s in segs {
                 if let Bytes_::File(f) = &s.data {
                     let _ = f.sync_data();

@@ -249,6 +249,11 @@ impl Stream {
         self.log.expire(now);
     }
 
+    /// Waits until every record appended so far is on disk (tx.commit).
+    pub fn sync(&self) {
+        self.log.flush();
+    }
+
     /// Records kept (declare-ok's message count, the management API's messages).
     pub fn message_count(&self) -> u64 {
         self.log.size().0
