@@ -7,7 +7,7 @@ use super::error::{BrokerError, EntityKind, Inequivalence};
 use super::exchange::{Binding, Destination, Exchange, ExchangeKind, ExchangeSettings};
 use super::message::Message;
 use super::policy::{Policy, PolicyError, PolicyKind, PolicySet, QueueType, Target};
-use super::queue::{Pushed, Queue, QueueArgs, QueueEnv, QueueSettings};
+use super::queue::{Pushed, Queue, QueueArgs, QueueEnv, QueueSettings, args};
 use super::timer::{Timer, now_ms};
 use crate::protocol::{FieldTable, FieldValue};
 use crate::store::meta::{BindingDef, ExchangeDef, QueueDef};
@@ -26,25 +26,6 @@ const PREDECLARED: [(&str, ExchangeKind); 6] = [
     ("amq.topic", ExchangeKind::Topic),
     ("amq.headers", ExchangeKind::Headers),
     ("amq.match", ExchangeKind::Headers),
-];
-
-/// Queue arguments RabbitMQ compares on redeclare, in its order (a classic queue's
-/// `queue_arguments`); others are stored but not compared.
-const COMPARED_QUEUE_ARGS: [&str; 14] = [
-    "x-expires",
-    "x-message-ttl",
-    "x-dead-letter-exchange",
-    "x-dead-letter-routing-key",
-    "x-max-length",
-    "x-max-length-bytes",
-    "x-max-priority",
-    "x-overflow",
-    "x-queue-mode",
-    "x-queue-version",
-    "x-single-active-consumer",
-    "x-queue-type",
-    "x-queue-master-locator",
-    "x-queue-leader-locator",
 ];
 
 /// Exchange arguments RabbitMQ compares on redeclare.
@@ -675,13 +656,21 @@ impl VHost {
                 _ => false,
             };
             if !same {
+                // RabbitMQ 4.x gives a queue declared without a type x-queue-type classic
+                // (`augment_declare_args/5`), and says so when the types differ.
+                let typed = |v: Option<&FieldValue>| match v {
+                    None if *key == "x-queue-type" => Some(FieldValue::LongString(
+                        bytes::Bytes::from_static(b"classic"),
+                    )),
+                    v => v.cloned(),
+                };
                 return Err(BrokerError::Inequivalent(Box::new(Inequivalence {
                     kind,
                     name: name.to_owned(),
                     vhost: self.name.clone(),
                     arg: (*key).to_owned(),
-                    received: a.cloned(),
-                    current: b.cloned(),
+                    received: typed(a),
+                    current: typed(b),
                 })));
             }
         }
@@ -786,6 +775,19 @@ impl VHost {
                 // Only a new queue's arguments are checked: a redeclare is compared only.
                 let args = QueueArgs::parse(&settings.arguments)
                     .map_err(|e| BrokerError::invalid_argument(&d.name, &self.name, e))?;
+                let (durable, exclusive) = (settings.durable, settings.exclusive);
+                if let Some(property) =
+                    args::refused_property(args.kind, durable, exclusive, settings.auto_delete)
+                {
+                    return Err(BrokerError::InvalidProperty {
+                        property,
+                        queue: d.name.clone(),
+                        vhost: self.name.clone(),
+                    });
+                }
+                if !d.client_named && args.kind != QueueType::Classic {
+                    return Err(BrokerError::ServerNamed(args.kind.module()));
+                }
                 if let Some(max) = full {
                     return Err(BrokerError::QueueLimit {
                         queue: d.name.clone(),
@@ -850,7 +852,7 @@ impl VHost {
         self.compare_args(
             EntityKind::Queue,
             &q.name,
-            &COMPARED_QUEUE_ARGS,
+            q.declared.kind.compared_args(),
             &want.arguments,
             &have.arguments,
         )
@@ -869,6 +871,14 @@ impl VHost {
             Err(BrokerError::NotFound { .. }) => return Ok(0),
             Err(e) => return Err(e),
         };
+        if q.declared.kind == QueueType::Quorum && (if_unused || if_empty) {
+            let flag = if if_unused { "if-unused" } else { "if-empty" };
+            return Err(BrokerError::QuorumDeleteFlag {
+                name: name.to_owned(),
+                vhost: self.name.clone(),
+                flag,
+            });
+        }
         if if_unused && q.consumer_count() > 0 {
             return Err(BrokerError::InUse {
                 kind: EntityKind::Queue,
@@ -1064,19 +1074,35 @@ impl VHost {
             message.arrived_or(now_ms());
         }
         let mut awaits_disk = false;
-        if message.persistent
-            && let Some(store) = &self.store
-        {
-            let ids: Vec<u32> = queues.iter().filter_map(|q| q.store_id()).collect();
-            if !ids.is_empty() {
-                let slot = crate::store::Slot::new();
-                let _ = message.slot.set(slot.clone());
-                awaits_disk = notify.is_some();
-                store.log.publish(slot, ids, message.to_log(), notify);
+        let Some(store) = &self.store else {
+            for q in queues {
+                pushed(q, q.push(message.clone()));
             }
+            return false;
+        };
+        // A quorum queue keeps every message it takes, whatever its delivery mode. A
+        // transient message that also reaches other queues goes to those as a copy that is
+        // not in the log: a log record belongs to every surviving queue it reaches.
+        let logs = |q: &Arc<Queue>| message.persistent || q.logs_every_message();
+        let ids: Vec<u32> = queues
+            .iter()
+            .filter(|q| logs(q))
+            .filter_map(|q| q.store_id())
+            .collect();
+        let unlogged = (!message.persistent && !ids.is_empty() && !queues.iter().all(logs))
+            .then(|| Arc::new(message.unlogged_copy()));
+        if !ids.is_empty() {
+            let slot = crate::store::Slot::new();
+            let _ = message.slot.set(slot.clone());
+            awaits_disk = notify.is_some();
+            store.log.publish(slot, ids, message.to_log(), notify);
         }
         for q in queues {
-            pushed(q, q.push(message.clone()));
+            let m = match &unlogged {
+                Some(copy) if !logs(q) => copy.clone(),
+                _ => message.clone(),
+            };
+            pushed(q, q.push(m));
         }
         awaits_disk
     }

@@ -5,7 +5,7 @@ use super::assembler::Content;
 use super::modes::{Mode, PendingPublish};
 use super::route_cache;
 use super::sender_selected;
-use super::{Channel, ChannelConsumer, Context, Unacked};
+use super::{Channel, ChannelConsumer, Context, Settlement, Unacked};
 use crate::broker::BrokerError;
 use crate::broker::access::{Access, ResourceKind};
 use crate::broker::consumer::{Consumer, Credit, DurabilityNotice, QueuedMessage};
@@ -15,6 +15,7 @@ use crate::broker::exchange::ExchangeKind;
 use crate::broker::message::{Message, MessageContent};
 use crate::broker::names;
 use crate::broker::profile::{MAX_MESSAGE_SIZE_4X, Profile};
+use crate::broker::queue::quorum::Return;
 use crate::broker::queue::{ConsumerRemoved, Queue};
 use crate::error::{AmqpError, code};
 use crate::protocol::Method;
@@ -541,23 +542,15 @@ impl Channel {
     }
 
     pub(super) fn basic_ack(&mut self, tag: u64, multiple: bool) -> Result<(), AmqpError> {
-        self.settle_tags(tag, multiple, None)
+        self.settle_tags(tag, multiple, Settlement::Ack)
     }
 
-    pub(super) fn basic_nack(
+    /// Settles the deliveries an ack, nack or reject names.
+    pub(super) fn settle_tags(
         &mut self,
         tag: u64,
         multiple: bool,
-        requeue: bool,
-    ) -> Result<(), AmqpError> {
-        self.settle_tags(tag, multiple, Some(requeue))
-    }
-
-    fn settle_tags(
-        &mut self,
-        tag: u64,
-        multiple: bool,
-        requeue: Option<bool>,
+        requeue: Settlement,
     ) -> Result<(), AmqpError> {
         let taken = self.take_unacked(tag, multiple)?;
         if let Mode::Tx(tx) = &mut self.mode {
@@ -569,20 +562,19 @@ impl Channel {
         Ok(())
     }
 
-    /// Acks (None), requeues (Some(true)) or drops (Some(false)) deliveries, then lets the
-    /// queues use the credit that freed.
-    pub(super) fn settle(&mut self, items: impl IntoIterator<Item = (Unacked, Option<bool>)>) {
+    /// Acks, requeues or refuses deliveries, then lets the queues use the credit that freed.
+    pub(super) fn settle(&mut self, items: impl IntoIterator<Item = (Unacked, Settlement)>) {
         // Each queue touched, with how many of its deliveries were acked.
         let mut touched: Vec<(Arc<Queue>, u64)> = Vec::new();
-        let mut requeue = Vec::new();
+        let mut requeue: Vec<(Unacked, Return)> = Vec::new();
         let mut rejected: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
         for (u, how) in items {
-            if how == Some(true) {
-                requeue.push(u);
+            if let Settlement::Requeue(kind) = how {
+                requeue.push((u, kind));
                 continue;
             }
             self.release_credit(&u);
-            if how == Some(false) {
+            if how == Settlement::Discard {
                 match rejected.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
                     Some((_, v)) => v.push(u.entry),
                     None => rejected.push((u.queue.clone(), vec![u.entry])),
@@ -590,7 +582,7 @@ impl Channel {
             } else {
                 u.queue.settle(&u.entry);
             }
-            let acked = u64::from(how.is_none());
+            let acked = u64::from(how == Settlement::Ack);
             self.counters.ack += acked;
             match touched.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
                 Some((_, n)) => *n += acked,
@@ -600,7 +592,14 @@ impl Channel {
         for (q, entries) in rejected {
             q.discard(entries);
         }
-        self.requeue_all(requeue);
+        // A quorum queue counts a reject's return as a failed delivery, a nack's not.
+        let (failed, asked): (Vec<_>, Vec<_>) =
+            requeue.into_iter().partition(|(_, k)| *k == Return::Failed);
+        for (these, kind) in [(asked, Return::Requeued), (failed, Return::Failed)] {
+            if !these.is_empty() {
+                self.requeue_all(these.into_iter().map(|(u, _)| u), kind);
+            }
+        }
         for (q, acked) in touched {
             q.acked(acked);
         }
@@ -617,7 +616,7 @@ impl Channel {
     /// basic.recover requeue=true: every unacked delivery goes back to its queue.
     pub(super) fn basic_recover(&mut self) {
         let all = std::mem::take(&mut self.unacked);
-        self.requeue_all(all.into_values());
+        self.requeue_all(all.into_values(), Return::Requeued);
     }
 
     pub(super) fn basic_qos(

@@ -18,6 +18,7 @@ use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};
 use crate::broker::diagnostics::Kind;
 use crate::broker::profile::Profile;
 use crate::broker::queue::Queue;
+use crate::broker::queue::quorum::Return;
 use crate::error::AmqpError;
 use crate::hash::LocalMap;
 use crate::protocol::Method;
@@ -112,6 +113,27 @@ impl Context<'_> {
 }
 
 /// A delivered message waiting for ack, nack or reject.
+/// What a client's ack, nack or reject does with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    Ack,
+    /// Back to its queue; how it came back is what a quorum queue counts.
+    Requeue(Return),
+    /// Refused without requeue: dead-lettered as rejected, or dropped.
+    Discard,
+}
+
+impl Settlement {
+    /// A nack or reject: requeued (counted as `how`) or discarded.
+    fn refused(requeue: bool, how: Return) -> Settlement {
+        if requeue {
+            Settlement::Requeue(how)
+        } else {
+            Settlement::Discard
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Unacked {
     queue: Arc<Queue>,
@@ -306,10 +328,18 @@ impl Channel {
                 .basic_ack(m.delivery_tag, m.multiple)
                 .inspect_err(|_| self.bad_tag(ctx, "basic.ack", m.delivery_tag))?,
             Method::BasicReject(m) => self
-                .basic_nack(m.delivery_tag, false, m.requeue)
+                .settle_tags(
+                    m.delivery_tag,
+                    false,
+                    Settlement::refused(m.requeue, Return::Failed),
+                )
                 .inspect_err(|_| self.bad_tag(ctx, "basic.reject", m.delivery_tag))?,
             Method::BasicNack(m) => self
-                .basic_nack(m.delivery_tag, m.multiple, m.requeue)
+                .settle_tags(
+                    m.delivery_tag,
+                    m.multiple,
+                    Settlement::refused(m.requeue, Return::Requeued),
+                )
                 .inspect_err(|_| self.bad_tag(ctx, "basic.nack", m.delivery_tag))?,
             Method::BasicRecoverAsync(BasicRecoverAsync { requeue: false })
             | Method::BasicRecover(BasicRecover { requeue: false }) => {
@@ -479,7 +509,7 @@ impl Channel {
         }
         self.mode.rollback(&mut self.unacked);
         let unacked = std::mem::take(&mut self.unacked);
-        self.requeue_all(unacked.into_values());
+        self.requeue_all(unacked.into_values(), Return::Failed);
     }
 
     /// Reports a use of a feature that RabbitMQ `refused_by` refuses, once per channel for
@@ -567,7 +597,7 @@ impl Channel {
         let Some(consumer_tag) = consumer else {
             // A basic.get delivery: no consumer to cancel, the message goes back.
             if let Some(u) = self.unacked.remove(&tag) {
-                self.requeue_all([u]);
+                self.requeue_all([u], Return::Failed);
             }
             return Ok(());
         };
@@ -584,7 +614,7 @@ impl Channel {
             .map(|(t, _)| *t)
             .collect();
         let returned: Vec<Unacked> = held.iter().filter_map(|t| self.unacked.remove(t)).collect();
-        self.requeue_all(returned);
+        self.requeue_all(returned, Return::Failed);
         ctx.send(
             self.id,
             Method::BasicCancel(crate::protocol::methods::BasicCancel {
@@ -612,7 +642,7 @@ impl Channel {
     }
 
     /// Puts messages back in their queues (marked redelivered), returning their credit.
-    fn requeue_all(&self, entries: impl IntoIterator<Item = Unacked>) {
+    fn requeue_all(&self, entries: impl IntoIterator<Item = Unacked>, how: Return) {
         let mut by_queue: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
         for u in entries {
             self.release_credit(&u);
@@ -622,7 +652,7 @@ impl Channel {
             }
         }
         for (q, entries) in by_queue {
-            q.requeue(entries);
+            q.requeue(entries, how);
         }
     }
 }

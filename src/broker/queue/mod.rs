@@ -10,6 +10,7 @@
 pub mod args;
 mod buffer;
 mod consumers;
+pub mod quorum;
 mod stats;
 
 pub use args::{Overflow, QueueArgs, QueueType};
@@ -26,6 +27,7 @@ use crate::protocol::FieldTable;
 use crate::store::{Run, Slot, VhostStore};
 use buffer::MessageBuffer;
 use consumers::ConsumerSet;
+use quorum::{Return, Verdict};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -182,7 +184,7 @@ impl Queue {
                 has_ttl: AtomicBool::new(args.has_ttl()),
                 state: Mutex::new(QueueState {
                     applied,
-                    buffer: MessageBuffer::new(args.max_priority, args.max_length_bytes.is_some()),
+                    buffer: new_buffer(&args),
                     next_seq: 0,
                     fresh: (0, 0),
                     consumers: ConsumerSet::new(args.single_active_consumer),
@@ -216,14 +218,19 @@ impl Queue {
     /// classic queue) means the message's own bytes.
     pub fn delivery_properties(&self, entry: &QueuedMessage) -> Option<Vec<u8>> {
         let extra = match self.declared.kind {
-            QueueType::Classic => return None,
-            QueueType::Quorum | QueueType::Stream => Vec::new(),
+            QueueType::Classic | QueueType::Stream => return None,
+            QueueType::Quorum => self.quorum_rules().headers(entry.counts()),
         };
-        let _ = entry;
         if extra.is_empty() {
             return None;
         }
         crate::protocol::properties::with_headers(entry.message.raw_properties(), extra)
+    }
+
+    /// Whether every message this queue takes is written to the log, transient ones too:
+    /// a quorum queue's, as RabbitMQ's quorum queues keep every message.
+    pub fn logs_every_message(&self) -> bool {
+        self.declared.kind == QueueType::Quorum
     }
 
     /// The queue's number in the message log, if its messages are kept on disk.
@@ -296,12 +303,7 @@ impl Queue {
         let seq = st.next_seq;
         st.next_seq += 1;
         let deadline = deadline_of(st.args.message_ttl, &message, 0);
-        let entry = QueuedMessage {
-            seq,
-            message,
-            redelivered,
-            deadline,
-        };
+        let entry = QueuedMessage::new(seq, message, redelivered, deadline);
         self.enqueue(&mut st, entry, None);
         if deadline != 0 {
             st.timed = true;
@@ -424,7 +426,7 @@ impl Queue {
 
     /// Appends a message to its level: in memory, or on disk past the memory limit.
     fn enqueue(&self, st: &mut QueueState, entry: QueuedMessage, limit: Option<usize>) {
-        let n = st.buffer.level_of(entry.message.priority);
+        let n = st.buffer.level_of(&entry.message);
         let body_len = if st.buffer.counts_bytes() {
             entry.message.body().len()
         } else {
@@ -463,12 +465,7 @@ impl Queue {
             match st.args.overflow {
                 Overflow::DropHead => {}
                 Overflow::RejectPublish | Overflow::RejectPublishDlx => {
-                    let entry = QueuedMessage {
-                        seq: 0,
-                        message,
-                        redelivered: false,
-                        deadline: 0,
-                    };
+                    let entry = QueuedMessage::new(0, message, false, 0);
                     if st.args.overflow == Overflow::RejectPublishDlx {
                         st.fx.dead.push((entry, Reason::Maxlen));
                     } else {
@@ -495,12 +492,7 @@ impl Queue {
             st.fresh.1 = seq + 1;
             self.wake_at(&mut st, deadline);
         }
-        let entry = QueuedMessage {
-            seq,
-            message,
-            redelivered: false,
-            deadline,
-        };
+        let entry = QueuedMessage::new(seq, message, false, deadline);
         let limit = if st.consumers.is_empty() {
             MEMORY_LIMIT
         } else {
@@ -635,15 +627,47 @@ impl Queue {
         self.lock().congested(RELIEVED_BELOW) || self.spill_lagging(SPILL_BACKLOG_ABOVE / 2)
     }
 
-    /// Puts messages back in their original places, marked redelivered.
-    pub fn requeue(&self, entries: Vec<QueuedMessage>) {
-        self.put_back(
-            entries.into_iter().map(|mut e| {
-                e.redelivered = true;
-                e
-            }),
-            true,
-        );
+    /// Puts messages back in their original places, marked redelivered. A quorum queue
+    /// counts each return as `how` and lets go of a message past its delivery limit.
+    pub fn requeue(&self, entries: Vec<QueuedMessage>, how: Return) {
+        let marked = entries.into_iter().map(|mut e| {
+            e.redelivered = true;
+            e
+        });
+        if self.declared.kind != QueueType::Quorum {
+            return self.put_back(marked, true);
+        }
+        let rules = self.quorum_rules();
+        let mut back = Vec::new();
+        let mut over = Vec::new();
+        for mut e in marked {
+            let mut counts = e.counts();
+            let verdict = rules.on_return(&mut counts, how);
+            (e.acquired, e.failed) = (counts.acquired, counts.failed);
+            match verdict {
+                Verdict::Requeue => back.push(e),
+                Verdict::OverLimit => over.push(e),
+            }
+        }
+        if !over.is_empty() {
+            tracing::debug!(queue = %self.name, n = over.len(), "messages over the delivery limit");
+            self.lock().counters.settled(over.len() as u64);
+            self.let_go(over, Reason::DeliveryLimit);
+        }
+        self.put_back(back.into_iter(), true);
+    }
+
+    /// A quorum queue's rules for returned messages, under its vhost's version profile.
+    fn quorum_rules(&self) -> quorum::Rules {
+        let before_4_0 = self
+            .env
+            .vhost
+            .upgrade()
+            .is_some_and(|v| v.profile().quorum_counts_every_return());
+        quorum::Rules {
+            limit: self.lock().args.delivery_limit,
+            before_4_0,
+        }
     }
 
     /// Takes back messages that never reached their consumer (it was cancelled meanwhile);
@@ -673,19 +697,21 @@ impl Queue {
     /// Messages a consumer refused (reject or nack without requeue): dead-lettered as
     /// rejected where the queue has a dead-letter exchange, dropped otherwise.
     pub fn discard(&self, entries: Vec<QueuedMessage>) {
-        let dead_letters = {
-            let mut st = self.lock();
-            st.counters.settled(entries.len() as u64);
-            st.args.dead_letter_exchange.is_some()
-        };
-        if !dead_letters {
+        self.lock().counters.settled(entries.len() as u64);
+        self.let_go(entries, Reason::Rejected);
+    }
+
+    /// Messages that leave for `reason` once handed out: dead-lettered where the queue has
+    /// a dead-letter exchange, dropped otherwise.
+    fn let_go(&self, entries: Vec<QueuedMessage>, reason: Reason) {
+        if self.lock().args.dead_letter_exchange.is_none() {
             for e in &entries {
                 self.settle(e);
             }
             return;
         }
         self.apply(Effects {
-            dead: entries.into_iter().map(|e| (e, Reason::Rejected)).collect(),
+            dead: entries.into_iter().map(|e| (e, reason)).collect(),
             delete: false,
         });
     }
@@ -735,12 +761,7 @@ impl Queue {
                         let message = Arc::new(Message::from_log(m, slot));
                         let deadline = deadline_of(st.args.message_ttl, &message, 0);
                         st.timed |= deadline != 0;
-                        QueuedMessage {
-                            seq: 0,
-                            message,
-                            redelivered,
-                            deadline,
-                        }
+                        QueuedMessage::new(0, message, redelivered, deadline)
                     }
                     None => {
                         // Unreadable (logged by the read): lost; let its segment go.
@@ -762,7 +783,7 @@ impl Queue {
             // Everything in memory or handed out has a smaller seq than the backlog.
             entry.seq = st.next_seq;
             st.next_seq += 1;
-            let at = st.buffer.level_of(entry.message.priority);
+            let at = st.buffer.level_of(&entry.message);
             if at == n {
                 st.buffer.level_mut(n).ready.push_back(entry);
             } else {
@@ -876,6 +897,9 @@ impl Queue {
     /// to itself; nobody joins one). Returns whether it was added.
     pub fn try_add_consumer(&self, consumer: Consumer) -> bool {
         let mut st = self.lock();
+        // A quorum queue does not enforce exclusive consumers (RabbitMQ 3.10.8 and 4.3).
+        let mut consumer = consumer;
+        consumer.exclusive &= self.declared.kind != QueueType::Quorum;
         // A single-active-consumer queue never grants exclusivity, as in RabbitMQ.
         if consumer.exclusive && (!st.consumers.is_empty() || st.args.single_active_consumer)
             || st.consumers.iter().any(|c| c.exclusive)
@@ -1015,6 +1039,17 @@ impl Queue {
             st.args.dead_letter_exchange.clone(),
             st.args.dead_letter_routing_key.clone(),
         )
+    }
+}
+
+/// A queue's messages: a quorum queue has RabbitMQ 4.x's 32 priorities, 4 for a message
+/// without one (`rabbit_fifo`'s `?DEFAULT_PRIORITY`); a classic queue those x-max-priority
+/// asks for.
+fn new_buffer(args: &QueueArgs) -> MessageBuffer {
+    let counts_bytes = args.max_length_bytes.is_some();
+    match args.kind {
+        QueueType::Quorum => MessageBuffer::new(Some(quorum::MAX_PRIORITY), 4, counts_bytes),
+        _ => MessageBuffer::new(args.max_priority, 0, counts_bytes),
     }
 }
 
