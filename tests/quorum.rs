@@ -414,3 +414,26 @@ async fn transient_messages_in_a_quorum_queue_survive_a_crash() {
     let (_conn, ch) = fresh(&broker).await;
     assert_eq!(drain_strings(&ch, "qq").await, ["0", "1", "2", "3", "4"]);
 }
+
+#[tokio::test]
+async fn under_the_3_10_profile_every_return_counts_and_there_is_no_default_limit() {
+    init_logs();
+    let broker = Broker::builder()
+        .profile(warren::broker::profile::Profile::V3_10)
+        .start()
+        .expect("broker starts");
+    let (_conn, ch) = fresh(&broker).await;
+    declare_quorum(&ch, "q", &[]).await;
+    publish(&ch, "", "q", b"m").await;
+    for n in 0..25 {
+        let d = get(&ch, "q").await.expect("no default limit before 4.0");
+        assert_eq!(long(&d, "x-delivery-count"), (n > 0).then_some(n));
+        assert_eq!(long(&d, "x-acquired-count"), None, "4.x's header only");
+        within(d.nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        }))
+        .await
+        .expect("nack");
+    }
+}

@@ -6,10 +6,10 @@
 //! return counts as an acquisition (`x-acquired-count`); only a failed delivery (the
 //! consumer's channel or connection went away, or its delivery timed out) counts toward
 //! the limit (`x-delivery-count`), so a consumer that nacks with requeue never makes a
-//! message hit it. The limit is 20 unless declared (4.0 on); a message returned more often
+//! message hit it; a basic.reject with requeue counts as a failure, as in 4.3. The limit is 20 unless declared (4.0 on); a message returned more often
 //! than that is dead-lettered with reason `delivery_limit`, or dropped without a dead-letter
 //! exchange. Before 4.0 (the version profiles) every return counted toward an optional
-//! limit, and a queue with a limit showed `x-delivery-count: 0` on first deliveries.
+//! limit (3.10 also showed `x-delivery-count: 0` on a first basic.get; 3.12 dropped it).
 
 use crate::protocol::FieldValue;
 
@@ -130,7 +130,7 @@ impl Rules {
     pub fn headers(&self, c: Counts) -> Vec<(&'static str, FieldValue)> {
         let mut out = Vec::new();
         if self.before_4_0 {
-            if c.acquired > 0 || self.limit().is_some() {
+            if c.acquired > 0 {
                 out.push(("x-delivery-count", FieldValue::I64(c.acquired.into())));
             }
             return out;
@@ -218,18 +218,19 @@ mod tests {
 
     #[test]
     fn before_4_0_a_limit_of_one_allows_two_deliveries() {
-        // 3.10.8: x-delivery-limit 1, get + reject(requeue) twice: delivered with counts 0
-        // and 1, then dead-lettered.
+        // 3.10.8: x-delivery-limit 1, get + nack(requeue) twice: delivered twice, then
+        // dead-lettered.
         let rules = Rules {
             limit: Limit::Of(1),
             before_4_0: true,
         };
         let mut c = Counts::default();
+        assert!(rules.headers(c).is_empty());
+        assert_eq!(rules.on_return(&mut c, Return::Requeued), Verdict::Requeue);
         assert_eq!(
             rules.headers(c),
-            vec![("x-delivery-count", FieldValue::I64(0))]
+            vec![("x-delivery-count", FieldValue::I64(1))]
         );
-        assert_eq!(rules.on_return(&mut c, Return::Requeued), Verdict::Requeue);
         assert_eq!(
             rules.on_return(&mut c, Return::Requeued),
             Verdict::OverLimit
