@@ -88,6 +88,9 @@ struct Args {
     /// x-message-ttl (ms) on the declared queues (0: none).
     #[arg(long, default_value_t = 0)]
     message_ttl: u32,
+    /// x-queue-type of the declared queues (quorum queues are always durable).
+    #[arg(long, default_value = "classic")]
+    queue_type: String,
     /// x-max-priority on the declared queues (0: none).
     #[arg(long, default_value_t = 0)]
     max_priority: u8,
@@ -325,6 +328,10 @@ fn dlq_name(a: &Args) -> String {
 /// The declare arguments the queue-extension knobs ask for.
 fn queue_arguments(a: &Args) -> FieldTable {
     let mut args = FieldTable::new();
+    if a.queue_type != "classic" {
+        let t = a.queue_type.clone();
+        args.insert("x-queue-type", FieldValue::LongString(t.into()));
+    }
     if a.message_ttl > 0 {
         args.insert("x-message-ttl", FieldValue::I32(a.message_ttl as i32));
     }
@@ -382,7 +389,8 @@ async fn setup(a: &Args, t: &Target) -> Res<(String, Vec<String>)> {
     }
     for i in 0..n {
         let q = queue_name(a, i);
-        declare_fresh(&mut c, &q, a.persistent, queue_arguments(a)).await?;
+        let durable = a.persistent || a.queue_type != "classic";
+        declare_fresh(&mut c, &q, durable, queue_arguments(a)).await?;
         queues.push(q);
     }
     let exchange = if a.fanout_queues > 0 {

@@ -437,3 +437,91 @@ async fn under_the_3_10_profile_every_return_counts_and_there_is_no_default_limi
         .expect("nack");
     }
 }
+
+#[tokio::test]
+async fn at_least_once_dead_lettering_keeps_a_message_until_a_queue_takes_it() {
+    let broker = broker();
+    let (_conn, ch) = fresh(&broker).await;
+    within(ch.exchange_declare(
+        "dlx",
+        lapin::ExchangeKind::Fanout,
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("dlx");
+    declare_quorum(
+        &ch,
+        "alo",
+        &[
+            ("x-dead-letter-exchange", s("dlx")),
+            ("x-dead-letter-strategy", s("at-least-once")),
+            ("x-overflow", s("reject-publish")),
+        ],
+    )
+    .await;
+    // The same without reject-publish falls back to at-most-once, as RabbitMQ does.
+    declare_quorum(
+        &ch,
+        "amo",
+        &[
+            ("x-dead-letter-exchange", s("dlx")),
+            ("x-dead-letter-strategy", s("at-least-once")),
+        ],
+    )
+    .await;
+    publish(&ch, "", "alo", b"kept").await;
+    publish(&ch, "", "amo", b"dropped").await;
+    for q in ["alo", "amo"] {
+        let d = get(&ch, q).await.expect("message");
+        within(d.reject(BasicRejectOptions { requeue: false }))
+            .await
+            .expect("reject");
+    }
+    // No queue is bound to the dead-letter exchange yet; then one is.
+    declare_with(&ch, "dlq", FieldTable::default()).await;
+    within(ch.queue_bind("dlq", "dlx", "", Default::default(), FieldTable::default()))
+        .await
+        .expect("bind");
+    wait_for_count(&ch, "dlq", 1).await;
+    assert_eq!(drain_strings(&ch, "dlq").await, ["kept"]);
+    assert_eq!(
+        passive_counts(&ch, "alo").await.0,
+        0,
+        "not ready in its source"
+    );
+}
+
+#[tokio::test]
+async fn global_qos_and_stream_consumer_arguments_are_refused_as_rabbitmq_refuses_them() {
+    let broker = broker();
+    let (conn, ch) = fresh(&broker).await;
+    declare_quorum(&ch, "q", &[]).await;
+    let c1 = conn.create_channel().await.expect("channel");
+    expect_amqp(
+        within(c1.basic_consume(
+            "q",
+            "s",
+            BasicConsumeOptions::default(),
+            args(&[("x-stream-offset", s("first"))]),
+        ))
+        .await,
+        406,
+        "PRECONDITION_FAILED - invalid arg 'x-stream-offset' for queue 'q' in vhost '/' of queue type rabbit_quorum_queue",
+    );
+    let c2 = conn.create_channel().await.expect("channel");
+    within(c2.basic_qos(10, BasicQosOptions { global: true }))
+        .await
+        .expect("qos");
+    expect_amqp(
+        within(c2.basic_consume(
+            "q",
+            "g",
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        ))
+        .await,
+        540,
+        "NOT_IMPLEMENTED - queue 'q' in vhost '/' does not support global qos",
+    );
+}

@@ -1110,16 +1110,25 @@ impl VHost {
     /// Dead-letters messages that left `from`: each goes to the queue's dead-letter
     /// exchange with its history in its headers, or is dropped when there is no such
     /// exchange (or it would only cycle). The original leaves `from` once its successor
-    /// is queued.
-    pub fn dead_letter(&self, from: &Arc<Queue>, items: Vec<(QueuedMessage, Reason)>) {
-        let (dlx, routing_key) = from.dead_letter_target();
+    /// is queued. A quorum queue with at-least-once dead-lettering drops nothing: what no
+    /// queue took is returned, for `from` to keep and try again.
+    pub fn dead_letter(
+        &self,
+        from: &Arc<Queue>,
+        items: Vec<(QueuedMessage, Reason)>,
+    ) -> Vec<(QueuedMessage, Reason)> {
+        let (dlx, routing_key, at_least_once) = from.dead_letter_target();
         let dlx = dlx.as_deref().and_then(|name| self.exchange(name).ok());
         let Some(dlx) = dlx else {
+            if at_least_once {
+                return items;
+            }
             for (e, _) in &items {
                 from.settle(e);
             }
-            return;
+            return Vec::new();
         };
+        let mut kept = Vec::new();
         let now = now_ms();
         let mut touched: Vec<Arc<Queue>> = Vec::new();
         for (entry, reason) in items {
@@ -1145,6 +1154,10 @@ impl VHost {
                     }
                     !cycle
                 });
+                if queues.is_empty() && at_least_once {
+                    kept.push((entry, reason));
+                    continue;
+                }
                 self.store_and_push(&queues, Arc::new(dl.message), None, |q, _| {
                     if !touched.iter().any(|t| Arc::ptr_eq(t, q)) {
                         touched.push(q.clone());
@@ -1156,6 +1169,7 @@ impl VHost {
         for q in touched {
             q.dispatch();
         }
+        kept
     }
 
     /// Follows bindings from `source`, through exchange-to-exchange bindings, to queues.

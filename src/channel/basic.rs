@@ -16,7 +16,7 @@ use crate::broker::message::{Message, MessageContent};
 use crate::broker::names;
 use crate::broker::profile::{MAX_MESSAGE_SIZE_4X, Profile};
 use crate::broker::queue::quorum::Return;
-use crate::broker::queue::{ConsumerRemoved, Queue};
+use crate::broker::queue::{ConsumerRemoved, Queue, QueueType};
 use crate::error::{AmqpError, code};
 use crate::protocol::Method;
 use crate::protocol::frame::write_content;
@@ -373,6 +373,17 @@ impl Channel {
         let tag: Arc<str> = Arc::from(tag);
         let priority = crate::broker::queue::args::consumer_priority(&m.arguments)
             .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?;
+        let kind = queue.declared.kind;
+        crate::broker::queue::args::refused_consumer_arg(kind, &m.arguments)
+            .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?;
+        // A quorum queue has no channel-wide window (RabbitMQ 4.3 takes global qos as per
+        // consumer only where the deprecated feature is denied: its pinned profile).
+        if kind == QueueType::Quorum && self.channel_has_limit {
+            return Err(AmqpError::not_implemented(format!(
+                "queue '{}' in vhost '{}' does not support global qos",
+                queue.name, queue.vhost
+            )));
+        }
         let own_timeout = crate::broker::queue::args::consumer_timeout(&m.arguments)
             .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?
             .map(std::time::Duration::from_millis);

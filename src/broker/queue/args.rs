@@ -539,6 +539,46 @@ pub fn consumer_priority(args: &FieldTable) -> Result<i32, (&'static str, Refusa
     }
 }
 
+/// The consumer arguments each type takes (RabbitMQ 4.3's `consumer_arguments`; Warren
+/// takes x-consumer-timeout on every type, see README).
+fn consumer_takes(kind: QueueType, arg: &str) -> bool {
+    let own: &[&str] = match kind {
+        QueueType::Classic => &["x-priority", "x-consumer-timeout"],
+        QueueType::Quorum => &["x-priority", "x-consumer-timeout"],
+        QueueType::Stream => &[
+            "x-stream-offset",
+            "x-stream-filter",
+            "x-stream-match-unfiltered",
+            "x-consumer-timeout",
+        ],
+    };
+    own.contains(&arg)
+}
+
+/// The first consumer argument (in table order) that another type takes and `kind` does
+/// not: `invalid arg 'x-stream-offset' for queue 'q' in vhost '/' of queue type
+/// rabbit_quorum_queue` (`rabbit_amqqueue:check_consume_arguments/3`).
+pub fn refused_consumer_arg(
+    kind: QueueType,
+    args: &FieldTable,
+) -> Result<(), (&'static str, Refusal)> {
+    const KNOWN: [&str; 5] = [
+        "x-priority",
+        "x-consumer-timeout",
+        "x-stream-offset",
+        "x-stream-filter",
+        "x-stream-match-unfiltered",
+    ];
+    for (k, _) in args.iter() {
+        if let Some(known) = KNOWN.iter().find(|a| **a == k)
+            && !consumer_takes(kind, k)
+        {
+            return Err((known, Refusal::NotForType(kind)));
+        }
+    }
+    Ok(())
+}
+
 /// A consumer's `x-consumer-timeout` (ms), if it gave one: a non-negative integer.
 pub fn consumer_timeout(args: &FieldTable) -> Result<Option<u64>, (&'static str, Refusal)> {
     args.get("x-consumer-timeout")

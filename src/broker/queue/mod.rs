@@ -94,6 +94,8 @@ struct QueueState {
     last_used: u64,
     /// What the vhost does once the lock is released.
     fx: Effects,
+    /// Messages waiting for at-least-once dead-lettering to find a queue.
+    dlx_pending: Vec<(QueuedMessage, Reason)>,
     /// For the management API.
     counters: QueueCounters,
 }
@@ -106,6 +108,9 @@ pub struct Effects {
     /// The queue expired (x-expires): delete it.
     pub delete: bool,
 }
+
+/// How often at-least-once dead-lettering tries again for messages no queue took.
+const DEAD_LETTER_RETRY_MS: u64 = 1000;
 
 /// Ready messages past which a queue with consumers throttles its publishers.
 const CONGESTED_ABOVE: usize = 20_000;
@@ -195,6 +200,7 @@ impl Queue {
                     wake_at: None,
                     last_used: now,
                     fx: Effects::default(),
+                    dlx_pending: Vec::new(),
                     counters: QueueCounters::default(),
                 }),
                 declared,
@@ -335,12 +341,32 @@ impl Queue {
             return;
         };
         if !fx.dead.is_empty() {
-            vhost.dead_letter(&me, fx.dead);
+            let kept = vhost.dead_letter(&me, fx.dead);
+            if !kept.is_empty() {
+                self.keep_for_dead_lettering(kept);
+            }
         }
         if fx.delete {
             tracing::debug!(queue = %self.name, "queue expired (x-expires)");
             vhost.remove_queue(&me);
         }
+    }
+
+    /// At-least-once dead-lettering found no queue for these: they stay (in the log too)
+    /// and are tried again (`on_timer`) until a queue takes them, as RabbitMQ's dead-letter
+    /// worker retries; a purge or delete drops them.
+    fn keep_for_dead_lettering(&self, kept: Vec<(QueuedMessage, Reason)>) {
+        let mut st = self.lock();
+        if st.deleted {
+            drop(st);
+            for (e, _) in &kept {
+                self.settle(e);
+            }
+            return;
+        }
+        st.dlx_pending.extend(kept);
+        let at = now_ms().saturating_add(DEAD_LETTER_RETRY_MS);
+        self.wake_at(&mut st, at);
     }
 
     /// Asks the timer for a wake-up at `at` unless an earlier one is pending.
@@ -362,6 +388,10 @@ impl Queue {
         let now = now_ms();
         if st.timed {
             self.expire(&mut st, now);
+        }
+        if !st.dlx_pending.is_empty() {
+            let pending = std::mem::take(&mut st.dlx_pending);
+            st.fx.dead.extend(pending);
         }
         if let Some(expires) = st.args.expires {
             if st.consumers.is_empty() && now >= st.last_used.saturating_add(expires) {
@@ -957,8 +987,12 @@ impl Queue {
         self.drop_ready(&mut st)
     }
 
-    /// Settles every ready message, in memory and on disk; returns how many there were.
+    /// Settles every ready message, in memory and on disk, and those waiting to be
+    /// dead-lettered (4.3.0: a purge removes those too); returns how many were ready.
     fn drop_ready(&self, st: &mut QueueState) -> u32 {
+        for (e, _) in std::mem::take(&mut st.dlx_pending) {
+            self.settle(&e);
+        }
         let n = st.buffer.len() as u32;
         let (memory, positions) = st.buffer.drain();
         for e in memory {
@@ -1033,11 +1067,12 @@ impl Queue {
 
     /// Where messages leaving this queue are dead-lettered: the exchange and the routing
     /// key, as the queue's arguments say now.
-    pub fn dead_letter_target(&self) -> (Option<String>, Option<String>) {
+    pub fn dead_letter_target(&self) -> (Option<String>, Option<String>, bool) {
         let st = self.lock();
         (
             st.args.dead_letter_exchange.clone(),
             st.args.dead_letter_routing_key.clone(),
+            st.args.at_least_once,
         )
     }
 }
