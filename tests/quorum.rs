@@ -12,6 +12,7 @@ use lapin::message::Delivery;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
+use warren::broker::profile::Profile;
 
 fn quorum(extra: &[(&str, AMQPValue)]) -> FieldTable {
     let mut all = vec![("x-queue-type", s("quorum"))];
@@ -293,7 +294,17 @@ async fn a_closed_channel_is_a_failed_delivery_and_without_a_dlx_the_message_is_
 
 #[tokio::test]
 async fn the_default_limit_is_20_failed_deliveries() {
-    let broker = broker();
+    for profile in [Profile::Default, Profile::V4_0] {
+        default_limit_under(profile).await;
+    }
+}
+
+async fn default_limit_under(profile: Profile) {
+    init_logs();
+    let broker = Broker::builder()
+        .profile(profile)
+        .start()
+        .expect("broker starts");
     let (conn, ch) = fresh(&broker).await;
     declare_quorum(&ch, "q", &[]).await;
     publish(&ch, "", "q", b"m").await;
@@ -416,10 +427,16 @@ async fn transient_messages_in_a_quorum_queue_survive_a_crash() {
 }
 
 #[tokio::test]
-async fn under_the_3_10_profile_every_return_counts_and_there_is_no_default_limit() {
+async fn before_4_0_every_return_counts_and_there_is_no_default_limit() {
+    for profile in [Profile::V3_10, Profile::V3_13] {
+        every_return_counts_under(profile).await;
+    }
+}
+
+async fn every_return_counts_under(profile: Profile) {
     init_logs();
     let broker = Broker::builder()
-        .profile(warren::broker::profile::Profile::V3_10)
+        .profile(profile)
         .start()
         .expect("broker starts");
     let (_conn, ch) = fresh(&broker).await;
