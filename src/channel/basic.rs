@@ -56,6 +56,11 @@ fn parse_expiration(e: &str) -> Result<u64, AmqpError> {
     Ok(n as u64)
 }
 
+/// Consumers one channel may have (RabbitMQ's `consumer_max_per_channel`, unlimited by
+/// default there): each costs the broker a few hundred bytes, so a client looping on
+/// basic.consume must not make that unbounded. 530 NOT_ALLOWED with RabbitMQ's text.
+const MAX_CONSUMERS_PER_CHANNEL: usize = 65_536;
+
 /// Deliveries an auto-ack consumer may have in transit to its connection at once.
 const NO_ACK_WINDOW: u16 = 1024;
 
@@ -368,6 +373,15 @@ impl Channel {
         if self.consumers.contains_key(tag.as_str()) {
             return Err(AmqpError::not_allowed(format!(
                 "attempt to reuse consumer tag '{tag}'"
+            )));
+        }
+        if self.consumers.len() >= MAX_CONSUMERS_PER_CHANNEL {
+            tracing::warn!(
+                channel = self.id,
+                "consumer refused: {MAX_CONSUMERS_PER_CHANNEL} on the channel already"
+            );
+            return Err(AmqpError::not_allowed(format!(
+                "reached maximum ({MAX_CONSUMERS_PER_CHANNEL}) of consumers per channel"
             )));
         }
         let tag: Arc<str> = Arc::from(tag);

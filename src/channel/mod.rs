@@ -477,6 +477,11 @@ impl Channel {
         !self.congested.is_empty()
     }
 
+    /// The body bytes this channel's content in progress announced (see `Assembler`).
+    pub fn content_announced(&self) -> u64 {
+        self.assembler.announced()
+    }
+
     /// Whether the assembler is in the middle of a content-bearing command.
     pub fn is_idle(&self) -> bool {
         matches!(self.assembler, Assembler::Idle)
@@ -504,8 +509,16 @@ impl Channel {
                 ),
             );
         }
-        for (tag, c) in self.consumers.drain() {
-            self::basic::remove_consumer(ctx, &c.queue, self.id, &tag);
+        // Each queue once, whatever the number of this channel's consumers on it.
+        let mut queues: Vec<Arc<Queue>> = self.consumers.drain().map(|(_, c)| c.queue).collect();
+        queues.sort_by_key(|q| Arc::as_ptr(q) as usize);
+        queues.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        for q in queues {
+            if q.remove_channel_consumers(ctx.connection, self.id)
+                == crate::broker::queue::ConsumerRemoved::LastOfAutoDelete
+            {
+                ctx.vhost.remove_queue(&q);
+            }
         }
         self.mode.rollback(&mut self.unacked);
         let unacked = std::mem::take(&mut self.unacked);
