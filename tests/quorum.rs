@@ -542,3 +542,70 @@ async fn global_qos_and_stream_consumer_arguments_are_refused_as_rabbitmq_refuse
         "NOT_IMPLEMENTED - queue 'q' in vhost '/' does not support global qos",
     );
 }
+
+/// Returns the message of `q` once with a reject (a failed delivery) and once with a nack.
+async fn return_twice(ch: &Channel, q: &str) {
+    let d = get(ch, q).await.expect("message");
+    within(d.reject(BasicRejectOptions { requeue: true }))
+        .await
+        .expect("reject");
+    let d = get(ch, q).await.expect("message");
+    within(d.nack(BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    }))
+    .await
+    .expect("nack");
+    // A round trip, so the returns are handled before what follows.
+    passive_counts(ch, q).await;
+}
+
+async fn counts_after_restart(ch: &Channel, q: &str) -> (bool, Option<i64>, Option<i64>) {
+    let d = get(ch, q).await.expect("the message survived");
+    (
+        d.redelivered,
+        long(&d, "x-acquired-count"),
+        long(&d, "x-delivery-count"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn return_counts_survive_a_crash_and_a_clean_restart() {
+    init_logs();
+    // A crash: recovery reads the log.
+    let broker = Broker::builder()
+        .temp_data_dir()
+        .start()
+        .expect("broker starts");
+    let (_conn, ch) = fresh(&broker).await;
+    declare_quorum(&ch, "q", &[]).await;
+    publish(&ch, "", "q", b"m").await;
+    return_twice(&ch, "q").await;
+    let b = &broker;
+    tokio::task::block_in_place(|| b.crash_and_recover()).expect("recovers");
+    let (_conn, ch) = fresh(&broker).await;
+    assert_eq!(
+        counts_after_restart(&ch, "q").await,
+        (true, Some(2), Some(1))
+    );
+    // A clean stop: recovery reads the index and the counts beside it.
+    let dir = std::env::temp_dir().join(format!("warren-qq-counts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    {
+        let broker = Broker::start_in(&dir).expect("broker starts");
+        let (conn, ch) = fresh(&broker).await;
+        declare_quorum(&ch, "q", &[]).await;
+        publish(&ch, "", "q", b"m").await;
+        return_twice(&ch, "q").await;
+        broker.shutdown();
+        drop(conn);
+    }
+    let broker = Broker::start_in(&dir).expect("broker restarts");
+    let (_conn, ch) = fresh(&broker).await;
+    assert_eq!(
+        counts_after_restart(&ch, "q").await,
+        (true, Some(2), Some(1))
+    );
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}

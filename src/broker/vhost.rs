@@ -340,6 +340,7 @@ impl VHost {
             );
             let recovered = messages.remove(&q.id).unwrap_or_default();
             restored += recovered.len();
+            queue.restore_counts(recovered.returned);
             for r in recovered.loaded {
                 let m = Message::from_log(LogMessage::clone(&r.message), r.slot);
                 queue.restore(Arc::new(m), r.redelivered);

@@ -96,6 +96,9 @@ struct QueueState {
     fx: Effects,
     /// Messages waiting for at-least-once dead-lettering to find a queue.
     dlx_pending: Vec<(QueuedMessage, Reason)>,
+    /// A quorum queue's return counts found on disk at start-up, by message id, handed to
+    /// each message as it is read back (and forgotten then).
+    recovered_counts: std::collections::HashMap<u64, (u32, u16)>,
     /// For the management API.
     counters: QueueCounters,
 }
@@ -201,6 +204,7 @@ impl Queue {
                     last_used: now,
                     fx: Effects::default(),
                     dlx_pending: Vec::new(),
+                    recovered_counts: Default::default(),
                     counters: QueueCounters::default(),
                 }),
                 declared,
@@ -303,13 +307,37 @@ impl Queue {
         }
     }
 
+    /// The return counts recovered for this queue's messages (see `recovered_counts`).
+    pub fn restore_counts(&self, counts: std::collections::HashMap<u64, (u32, u16)>) {
+        if !counts.is_empty() {
+            self.lock().recovered_counts = counts;
+        }
+    }
+
+    /// Gives a message read back from disk the return counts it had.
+    fn recount(st: &mut QueueState, entry: &mut QueuedMessage) {
+        if st.recovered_counts.is_empty() {
+            return;
+        }
+        let id = entry
+            .message
+            .slot
+            .get()
+            .and_then(|s| s.position())
+            .map(|p| p.id);
+        if let Some((acquired, failed)) = id.and_then(|id| st.recovered_counts.remove(&id)) {
+            (entry.acquired, entry.failed) = (acquired, failed);
+        }
+    }
+
     /// Loads a message recovered from disk, in order, before any client connects.
     pub fn restore(&self, message: Arc<Message>, redelivered: bool) {
         let mut st = self.lock();
         let seq = st.next_seq;
         st.next_seq += 1;
         let deadline = deadline_of(st.args.message_ttl, &message, 0);
-        let entry = QueuedMessage::new(seq, message, redelivered, deadline);
+        let mut entry = QueuedMessage::new(seq, message, redelivered, deadline);
+        Self::recount(&mut st, &mut entry);
         self.enqueue(&mut st, entry, None);
         if deadline != 0 {
             st.timed = true;
@@ -675,7 +703,14 @@ impl Queue {
             let verdict = rules.on_return(&mut counts, how);
             (e.acquired, e.failed) = (counts.acquired, counts.failed);
             match verdict {
-                Verdict::Requeue => back.push(e),
+                Verdict::Requeue => {
+                    if self.survives
+                        && let Some((store, id, slot)) = self.own_record(&e)
+                    {
+                        store.log.returned(id, slot, (e.acquired, e.failed));
+                    }
+                    back.push(e);
+                }
                 Verdict::OverLimit => over.push(e),
             }
         }
@@ -791,7 +826,9 @@ impl Queue {
                         let message = Arc::new(Message::from_log(m, slot));
                         let deadline = deadline_of(st.args.message_ttl, &message, 0);
                         st.timed |= deadline != 0;
-                        QueuedMessage::new(0, message, redelivered, deadline)
+                        let mut e = QueuedMessage::new(0, message, redelivered, deadline);
+                        Self::recount(st, &mut e);
+                        e
                     }
                     None => {
                         // Unreadable (logged by the read): lost; let its segment go.
