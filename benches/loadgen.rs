@@ -85,13 +85,12 @@ struct Args {
     /// broker's RSS at its peak and after.
     #[arg(long, default_value_t = 0)]
     drain_timeout: u64,
-    /// x-queue-type of the declared queues (a stream needs --prefetch; its consumers start
-    /// at the next message).
-    #[arg(long)]
-    queue_type: Option<String>,
     /// x-message-ttl (ms) on the declared queues (0: none).
     #[arg(long, default_value_t = 0)]
     message_ttl: u32,
+    /// x-queue-type of the declared queues (quorum queues are always durable).
+    #[arg(long, default_value = "classic")]
+    queue_type: String,
     /// x-max-priority on the declared queues (0: none).
     #[arg(long, default_value_t = 0)]
     max_priority: u8,
@@ -329,8 +328,9 @@ fn dlq_name(a: &Args) -> String {
 /// The declare arguments the queue-extension knobs ask for.
 fn queue_arguments(a: &Args) -> FieldTable {
     let mut args = FieldTable::new();
-    if let Some(t) = &a.queue_type {
-        args.insert("x-queue-type", FieldValue::LongString(t.clone().into()));
+    if a.queue_type != "classic" {
+        let t = a.queue_type.clone();
+        args.insert("x-queue-type", FieldValue::LongString(t.into()));
     }
     if a.message_ttl > 0 {
         args.insert("x-message-ttl", FieldValue::I32(a.message_ttl as i32));
@@ -389,7 +389,7 @@ async fn setup(a: &Args, t: &Target) -> Res<(String, Vec<String>)> {
     }
     for i in 0..n {
         let q = queue_name(a, i);
-        let durable = a.persistent || a.queue_type.as_deref().is_some_and(|t| t != "classic");
+        let durable = a.persistent || a.queue_type != "classic";
         declare_fresh(&mut c, &q, durable, queue_arguments(a)).await?;
         queues.push(q);
     }

@@ -7,6 +7,7 @@
 //!
 //!     cargo bench --bench soak -- --duration 1800                 # 30 minutes
 //!     cargo bench --bench soak -- --duration 120 --tmpfs-mb 256   # real full disk (root)
+//!     cargo bench --bench soak -- --duration 600 --quorum          # quorum queues, transient messages
 //!
 //! Without `--tmpfs-mb` the full disk is the broker's simulated disk alarm
 //! (`PUT /api/warren/alarms/disk`); with it the data directory is a tmpfs of that size,
@@ -55,6 +56,10 @@ struct Args {
     /// The broker's --disk-free-limit, in bytes.
     #[arg(long, default_value_t = 32 * 1024 * 1024)]
     disk_free_limit: u64,
+    /// Quorum queues (x-queue-type quorum), published to with transient messages: a
+    /// quorum queue keeps every message whatever its delivery mode.
+    #[arg(long)]
+    quorum: bool,
     /// Ignored: cargo bench passes it.
     #[arg(long, hide = true)]
     bench: bool,
@@ -89,6 +94,7 @@ struct Proxy {
 
 fn main() {
     let args = Args::parse();
+    QUORUM.store(args.quorum, Ordering::Relaxed);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -311,14 +317,24 @@ async fn connect(url: &str, ledger: &Ledger) -> Connection {
     }
 }
 
+/// Set from `--quorum` before the load starts.
+static QUORUM: AtomicBool = AtomicBool::new(false);
+
 async fn declare(ch: &lapin::Channel, q: usize) -> lapin::Result<()> {
+    let mut args = FieldTable::default();
+    if QUORUM.load(Ordering::Relaxed) {
+        args.insert(
+            "x-queue-type".into(),
+            lapin::types::AMQPValue::LongString("quorum".into()),
+        );
+    }
     ch.queue_declare(
         &queue_name(q),
         QueueDeclareOptions {
             durable: true,
             ..Default::default()
         },
-        FieldTable::default(),
+        args,
     )
     .await
     .map(drop)
@@ -353,7 +369,8 @@ async fn publisher(url: String, q: usize, rate: u64, ledger: Arc<Ledger>, on: Ar
                         &queue_name(q),
                         BasicPublishOptions::default(),
                         seq.to_string().as_bytes(),
-                        BasicProperties::default().with_delivery_mode(2),
+                        BasicProperties::default()
+                            .with_delivery_mode(if QUORUM.load(Ordering::Relaxed) { 1 } else { 2 }),
                     )
                     .await;
                 match sent {

@@ -219,10 +219,13 @@ impl From<BrokerError> for AmqpError {
             BrokerError::InUse { .. }
             | BrokerError::NotEmpty { .. }
             | BrokerError::InvalidArgument { .. }
+            | BrokerError::InvalidProperty { .. }
+            | BrokerError::ServerNamed(_)
             | BrokerError::InvalidExpiration { .. }
             | BrokerError::InvalidXMatch(_)
             | BrokerError::QueueLimit { .. } => AmqpError::precondition_failed(e.to_string()),
             BrokerError::UnknownExchangeType(_) => AmqpError::command_invalid(e.to_string()),
+            BrokerError::QuorumDeleteFlag { .. } => AmqpError::not_implemented(e.to_string()),
         }
     }
 }

@@ -1807,3 +1807,68 @@ async fn a_second_client_close_after_close_ok_is_ignored() {
     }
     still_serving(&b).await;
 }
+
+#[tokio::test]
+async fn a_connection_cannot_make_the_broker_hold_unbounded_partial_content() {
+    let b = broker();
+    let mut r = Raw::ready(&b).await;
+    // 15 MiB bodies announced on 17 channels (255 MiB) are held; the 18th passes 256 MiB.
+    let size = 15u64 << 20;
+    for ch in 1..=18u16 {
+        r.open_channel(ch).await;
+        let publish = Method::BasicPublish(BasicPublish {
+            routing_key: "nowhere".into(),
+            ..Default::default()
+        });
+        r.send(ch, publish).await;
+        r.send_raw(&header_frame(ch, 60, size)).await;
+        r.send_raw(&raw_frame(FRAME_BODY, ch, b"partial")).await;
+    }
+    let c = r
+        .expect_connection_close(
+            506,
+            "RESOURCE_ERROR - content of 15728640 bytes on channel 18",
+            Some((60, 40)),
+        )
+        .await;
+    assert!(c.reply_text.contains("268435456"), "{c:?}");
+    still_serving(&b).await;
+}
+
+#[tokio::test]
+async fn a_channel_has_at_most_65536_consumers() {
+    let b = broker();
+    let mut r = Raw::ready(&b).await;
+    r.open_channel(1).await;
+    let q = r.declare(1, "", true).await;
+    for n in 0..65_536u32 {
+        r.send(
+            1,
+            Method::BasicConsume(BasicConsume {
+                queue: q.clone(),
+                consumer_tag: format!("c{n}"),
+                no_ack: true,
+                no_wait: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    }
+    r.send(
+        1,
+        Method::BasicConsume(BasicConsume {
+            queue: q.clone(),
+            consumer_tag: "one-too-many".into(),
+            no_wait: true,
+            ..Default::default()
+        }),
+    )
+    .await;
+    r.expect_connection_close(
+        530,
+        "NOT_ALLOWED - reached maximum (65536) of consumers per channel",
+        Some((60, 20)),
+    )
+    .await;
+    still_serving(&b).await;
+}

@@ -142,6 +142,34 @@ pub struct QueuedMessage {
     /// When it expires in this queue (ms since the Unix epoch); 0 for never. A requeued
     /// message keeps it.
     pub deadline: u64,
+    /// A quorum queue's counts of its returns (`queue::quorum::Counts`), kept as two
+    /// fields so an entry stays 32 bytes.
+    pub acquired: u32,
+    pub failed: u16,
+}
+
+// Queues hold millions of these: the quorum counts fit in what was padding.
+const _: () = assert!(std::mem::size_of::<QueuedMessage>() == 32);
+
+impl QueuedMessage {
+    /// A message as it enters a queue: never returned.
+    pub fn new(seq: u64, message: Arc<Message>, redelivered: bool, deadline: u64) -> Self {
+        QueuedMessage {
+            seq,
+            message,
+            redelivered,
+            deadline,
+            acquired: 0,
+            failed: 0,
+        }
+    }
+
+    pub fn counts(&self) -> super::queue::quorum::Counts {
+        super::queue::quorum::Counts {
+            acquired: self.acquired,
+            failed: self.failed,
+        }
+    }
 }
 
 /// A consumer registered on a queue.

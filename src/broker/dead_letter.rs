@@ -25,6 +25,8 @@ pub enum Reason {
     Rejected,
     Expired,
     Maxlen,
+    /// A quorum queue's message returned more often than its delivery limit.
+    DeliveryLimit,
 }
 
 impl Reason {
@@ -33,6 +35,7 @@ impl Reason {
             Reason::Rejected => "rejected",
             Reason::Expired => "expired",
             Reason::Maxlen => "maxlen",
+            Reason::DeliveryLimit => "delivery_limit",
         }
     }
 }

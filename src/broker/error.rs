@@ -10,9 +10,11 @@ fn invalid_argument(queue: &str, vhost: &str, arg: &str, refusal: &Refusal) -> S
         Refusal::InvalidType(t) => {
             format!("invalid type '{t}' for arg '{arg}' in queue '{queue}' in vhost '{vhost}'")
         }
-        Refusal::NotForClassicQueues => format!(
-            "invalid arg '{arg}' for queue '{queue}' in vhost '{vhost}' of queue type rabbit_classic_queue"
+        Refusal::NotForType(kind) => format!(
+            "invalid arg '{arg}' for queue '{queue}' in vhost '{vhost}' of queue type {}",
+            kind.module()
         ),
+        Refusal::Text(text) => (*text).to_owned(),
         other => format!("invalid arg '{arg}' for queue '{queue}' in vhost '{vhost}': {other}"),
     }
 }
@@ -56,6 +58,24 @@ pub enum BrokerError {
         arg: String,
         refusal: Refusal,
     },
+    /// A property the queue's type cannot have (a non-durable quorum queue, ...).
+    #[error("invalid property '{property}' for queue '{queue}' in vhost '{vhost}'")]
+    InvalidProperty {
+        property: &'static str,
+        queue: String,
+        vhost: String,
+    },
+    /// queue.delete if-unused / if-empty on a quorum queue: 540 NOT_IMPLEMENTED.
+    #[error(
+        "cannot delete queue '{name}' in vhost '{vhost}'. queue.delete operations with {flag} flag set are not supported by quorum queues"
+    )]
+    QuorumDeleteFlag {
+        name: String,
+        vhost: String,
+        flag: &'static str,
+    },
+    #[error("Cannot declare a server-named queue for type {0}")]
+    ServerNamed(&'static str),
     #[error("cannot declare queue '{queue}': queue limit in vhost '{vhost}' ({max}) is reached")]
     QueueLimit {
         queue: String,

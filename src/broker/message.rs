@@ -52,8 +52,9 @@ pub struct Message {
     payload: Payload,
     /// delivery-mode 2.
     pub persistent: bool,
-    /// The priority property (0 when absent); a priority queue clamps it to its maximum.
-    pub priority: u8,
+    /// The priority property; a priority queue clamps it to its maximum, and gives one
+    /// without it its own default (0 for classic queues, 4 for quorum queues).
+    pub priority: Option<u8>,
     /// The expiration property, in milliseconds, once checked.
     pub expiration: Option<u64>,
     /// When the message reached the broker (ms since the Unix epoch), stamped only when a
@@ -135,7 +136,7 @@ impl Message {
             exchange,
             payload,
             persistent,
-            priority: 0,
+            priority: None,
             expiration: None,
             arrived: AtomicU64::new(0),
             dead_lettered: false,
@@ -175,6 +176,26 @@ impl Message {
     /// The arrival stamp, 0 if none was needed.
     pub fn arrived(&self) -> u64 {
         self.arrived.load(Ordering::Acquire)
+    }
+
+    /// The same message, not written anywhere: what a transient message that a quorum queue
+    /// logs is for the other queues it reaches (see `VHost::store_and_push`).
+    pub fn unlogged_copy(&self) -> Message {
+        let (raw_properties, body) = self.to_bytes();
+        let mut m = Message::new(
+            self.exchange.clone(),
+            self.routing_key(),
+            self.persistent,
+            MessageContent::Frames {
+                raw_properties,
+                body,
+            },
+        );
+        m.priority = self.priority;
+        m.expiration = self.expiration;
+        m.dead_lettered = self.dead_lettered;
+        m.arrived = AtomicU64::new(self.arrived());
+        m
     }
 
     /// A persistent message read back from the log, at `slot`.

@@ -548,6 +548,15 @@ impl Applied {
         if declared.dead_letter_routing_key.is_none() {
             a.dead_letter_routing_key = text("dead-letter-routing-key");
         }
+        if declared.kind == QueueType::Quorum {
+            let limit = self.get("delivery-limit").and_then(|v| v.as_i64());
+            a.delivery_limit = declared.delivery_limit.with_policy(limit);
+            if table.get("x-dead-letter-strategy").is_none()
+                && let Some(s) = text("dead-letter-strategy")
+            {
+                a.at_least_once = s == "at-least-once";
+            }
+        }
         let own_overflow = table.get("x-overflow").is_some();
         let policy_first = QueueType::of(table) == QueueType::Quorum;
         if (!own_overflow || policy_first)

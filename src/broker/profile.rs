@@ -170,6 +170,14 @@ impl Profile {
         self.strict_since(Profile::V4_3)
     }
 
+    /// Whether a quorum queue counts every return toward its delivery limit, has no limit
+    /// unless one is declared, and shows `x-delivery-count` only (before 4.0). From 4.0 the
+    /// limit defaults to 20, and from 4.3 (which the default follows) only failed
+    /// deliveries count (release notes 4.0.1, 4.3.0 #13885).
+    pub fn quorum_counts_every_return(self) -> bool {
+        !self.since(Profile::V4_0)
+    }
+
     /// Where this profile still accepts a call that a 4.x release refuses, the oldest such
     /// release, for the diagnostics report; None when the profile refuses it itself or no
     /// release does.

@@ -7,7 +7,7 @@ use super::error::{BrokerError, EntityKind, Inequivalence};
 use super::exchange::{Binding, Destination, Exchange, ExchangeKind, ExchangeSettings};
 use super::message::Message;
 use super::policy::{Policy, PolicyError, PolicyKind, PolicySet, QueueType, Target};
-use super::queue::{Pushed, Queue, QueueArgs, QueueEnv, QueueSettings};
+use super::queue::{Pushed, Queue, QueueArgs, QueueEnv, QueueSettings, args};
 use super::timer::{Timer, now_ms};
 use crate::protocol::{FieldTable, FieldValue};
 use crate::store::meta::{BindingDef, ExchangeDef, QueueDef};
@@ -26,25 +26,6 @@ const PREDECLARED: [(&str, ExchangeKind); 6] = [
     ("amq.topic", ExchangeKind::Topic),
     ("amq.headers", ExchangeKind::Headers),
     ("amq.match", ExchangeKind::Headers),
-];
-
-/// Queue arguments RabbitMQ compares on redeclare, in its order (a classic queue's
-/// `queue_arguments`); others are stored but not compared.
-const COMPARED_QUEUE_ARGS: [&str; 14] = [
-    "x-expires",
-    "x-message-ttl",
-    "x-dead-letter-exchange",
-    "x-dead-letter-routing-key",
-    "x-max-length",
-    "x-max-length-bytes",
-    "x-max-priority",
-    "x-overflow",
-    "x-queue-mode",
-    "x-queue-version",
-    "x-single-active-consumer",
-    "x-queue-type",
-    "x-queue-master-locator",
-    "x-queue-leader-locator",
 ];
 
 /// Exchange arguments RabbitMQ compares on redeclare.
@@ -359,6 +340,7 @@ impl VHost {
             );
             let recovered = messages.remove(&q.id).unwrap_or_default();
             restored += recovered.len();
+            queue.restore_counts(recovered.returned);
             for r in recovered.loaded {
                 let m = Message::from_log(LogMessage::clone(&r.message), r.slot);
                 queue.restore(Arc::new(m), r.redelivered);
@@ -675,13 +657,21 @@ impl VHost {
                 _ => false,
             };
             if !same {
+                // RabbitMQ 4.x gives a queue declared without a type x-queue-type classic
+                // (`augment_declare_args/5`), and says so when the types differ.
+                let typed = |v: Option<&FieldValue>| match v {
+                    None if *key == "x-queue-type" => Some(FieldValue::LongString(
+                        bytes::Bytes::from_static(b"classic"),
+                    )),
+                    v => v.cloned(),
+                };
                 return Err(BrokerError::Inequivalent(Box::new(Inequivalence {
                     kind,
                     name: name.to_owned(),
                     vhost: self.name.clone(),
                     arg: (*key).to_owned(),
-                    received: a.cloned(),
-                    current: b.cloned(),
+                    received: typed(a),
+                    current: typed(b),
                 })));
             }
         }
@@ -786,6 +776,19 @@ impl VHost {
                 // Only a new queue's arguments are checked: a redeclare is compared only.
                 let args = QueueArgs::parse(&settings.arguments)
                     .map_err(|e| BrokerError::invalid_argument(&d.name, &self.name, e))?;
+                let (durable, exclusive) = (settings.durable, settings.exclusive);
+                if let Some(property) =
+                    args::refused_property(args.kind, durable, exclusive, settings.auto_delete)
+                {
+                    return Err(BrokerError::InvalidProperty {
+                        property,
+                        queue: d.name.clone(),
+                        vhost: self.name.clone(),
+                    });
+                }
+                if !d.client_named && args.kind != QueueType::Classic {
+                    return Err(BrokerError::ServerNamed(args.kind.module()));
+                }
                 if let Some(max) = full {
                     return Err(BrokerError::QueueLimit {
                         queue: d.name.clone(),
@@ -850,7 +853,7 @@ impl VHost {
         self.compare_args(
             EntityKind::Queue,
             &q.name,
-            &COMPARED_QUEUE_ARGS,
+            q.declared.kind.compared_args(),
             &want.arguments,
             &have.arguments,
         )
@@ -869,6 +872,14 @@ impl VHost {
             Err(BrokerError::NotFound { .. }) => return Ok(0),
             Err(e) => return Err(e),
         };
+        if q.declared.kind == QueueType::Quorum && (if_unused || if_empty) {
+            let flag = if if_unused { "if-unused" } else { "if-empty" };
+            return Err(BrokerError::QuorumDeleteFlag {
+                name: name.to_owned(),
+                vhost: self.name.clone(),
+                flag,
+            });
+        }
         // RabbitMQ deletes a stream whatever the flags say (and reports no messages).
         let (if_unused, if_empty) = match q.stream() {
             Some(_) => (false, false),
@@ -1071,14 +1082,32 @@ impl VHost {
         let mut awaits_disk = false;
         // Streams keep their records in logs of their own (`broker::stream`), never in the
         // message log; a confirm waits for the message log and each stream on disk.
-        let ids: Vec<u32> = match &self.store {
-            Some(_) if message.persistent => queues
-                .iter()
-                .filter(|q| q.stream().is_none())
-                .filter_map(|q| q.store_id())
-                .collect(),
-            _ => Vec::new(),
+        let push = |q: &Arc<Queue>, m: Arc<Message>, notify: &Option<_>| match q.stream() {
+            Some(s) => Pushed {
+                congested: false,
+                refused: s.push(&m, Option::clone(notify)),
+            },
+            None => q.push(m),
         };
+        let Some(store) = &self.store else {
+            // Without a store streams are in memory: nothing waits for a disk.
+            for q in queues {
+                pushed(q, push(q, message.clone(), &notify));
+            }
+            return false;
+        };
+        // A quorum queue keeps every message it takes, whatever its delivery mode. A
+        // transient message that also reaches other queues goes to those as a copy that is
+        // not in the log: a log record belongs to every surviving queue it reaches.
+        let logs =
+            |q: &Arc<Queue>| q.stream().is_none() && (message.persistent || q.logs_every_message());
+        let ids: Vec<u32> = queues
+            .iter()
+            .filter(|q| logs(q))
+            .filter_map(|q| q.store_id())
+            .collect();
+        let unlogged = (!message.persistent && !ids.is_empty() && !queues.iter().all(logs))
+            .then(|| Arc::new(message.unlogged_copy()));
         let streams = notify.as_ref().map_or(0, |_| {
             queues
                 .iter()
@@ -1087,9 +1116,7 @@ impl VHost {
         });
         let notify = super::stream::joint_notify(notify, streams + usize::from(!ids.is_empty()));
         awaits_disk |= streams > 0;
-        if let Some(store) = &self.store
-            && !ids.is_empty()
-        {
+        if !ids.is_empty() {
             let slot = crate::store::Slot::new();
             let _ = message.slot.set(slot.clone());
             awaits_disk |= notify.is_some();
@@ -1098,14 +1125,11 @@ impl VHost {
                 .publish(slot, ids, message.to_log(), notify.clone());
         }
         for q in queues {
-            let p = match q.stream() {
-                Some(s) => Pushed {
-                    congested: false,
-                    refused: s.push(&message, notify.clone()),
-                },
-                None => q.push(message.clone()),
+            let m = match &unlogged {
+                Some(copy) if !logs(q) => copy.clone(),
+                _ => message.clone(),
             };
-            pushed(q, p);
+            pushed(q, push(q, m, &notify));
         }
         awaits_disk
     }
@@ -1113,16 +1137,25 @@ impl VHost {
     /// Dead-letters messages that left `from`: each goes to the queue's dead-letter
     /// exchange with its history in its headers, or is dropped when there is no such
     /// exchange (or it would only cycle). The original leaves `from` once its successor
-    /// is queued.
-    pub fn dead_letter(&self, from: &Arc<Queue>, items: Vec<(QueuedMessage, Reason)>) {
-        let (dlx, routing_key) = from.dead_letter_target();
+    /// is queued. A quorum queue with at-least-once dead-lettering drops nothing: what no
+    /// queue took is returned, for `from` to keep and try again.
+    pub fn dead_letter(
+        &self,
+        from: &Arc<Queue>,
+        items: Vec<(QueuedMessage, Reason)>,
+    ) -> Vec<(QueuedMessage, Reason)> {
+        let (dlx, routing_key, at_least_once) = from.dead_letter_target();
         let dlx = dlx.as_deref().and_then(|name| self.exchange(name).ok());
         let Some(dlx) = dlx else {
+            if at_least_once {
+                return items;
+            }
             for (e, _) in &items {
                 from.settle(e);
             }
-            return;
+            return Vec::new();
         };
+        let mut kept = Vec::new();
         let now = now_ms();
         let mut touched: Vec<Arc<Queue>> = Vec::new();
         for (entry, reason) in items {
@@ -1148,6 +1181,10 @@ impl VHost {
                     }
                     !cycle
                 });
+                if queues.is_empty() && at_least_once {
+                    kept.push((entry, reason));
+                    continue;
+                }
                 self.store_and_push(&queues, Arc::new(dl.message), None, |q, _| {
                     if !touched.iter().any(|t| Arc::ptr_eq(t, q)) {
                         touched.push(q.clone());
@@ -1159,6 +1196,7 @@ impl VHost {
         for q in touched {
             q.dispatch();
         }
+        kept
     }
 
     /// Follows bindings from `source`, through exchange-to-exchange bindings, to queues.

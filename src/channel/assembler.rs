@@ -68,6 +68,15 @@ impl BodyBuffer {
 }
 
 impl Assembler {
+    /// The body size announced by the content header of a command still receiving its
+    /// body (0 otherwise): what the connection may yet have to hold for this channel.
+    pub fn announced(&self) -> u64 {
+        match self {
+            Assembler::AwaitingBody { header, .. } => header.body_size,
+            _ => 0,
+        }
+    }
+
     /// Feeds one frame; returns a command once one is complete. A content header announcing
     /// a body over `max_size` is refused before any of the body is buffered. The state is a
     /// few hundred bytes, so frames are checked against it in place and it is moved out only

@@ -5,7 +5,7 @@ use super::assembler::Content;
 use super::modes::{Mode, PendingPublish};
 use super::route_cache;
 use super::sender_selected;
-use super::{Channel, ChannelConsumer, Context, Unacked};
+use super::{Channel, ChannelConsumer, Context, Settlement, Unacked};
 use crate::broker::BrokerError;
 use crate::broker::access::{Access, ResourceKind};
 use crate::broker::consumer::{Consumer, Credit, DurabilityNotice, QueuedMessage};
@@ -15,7 +15,8 @@ use crate::broker::exchange::ExchangeKind;
 use crate::broker::message::{Message, MessageContent};
 use crate::broker::names;
 use crate::broker::profile::{MAX_MESSAGE_SIZE_4X, Profile};
-use crate::broker::queue::{ConsumerRemoved, Queue};
+use crate::broker::queue::quorum::Return;
+use crate::broker::queue::{ConsumerRemoved, Queue, QueueType};
 use crate::error::{AmqpError, code};
 use crate::protocol::Method;
 use crate::protocol::frame::write_content;
@@ -54,6 +55,11 @@ fn parse_expiration(e: &str) -> Result<u64, AmqpError> {
     }
     Ok(n as u64)
 }
+
+/// Consumers one channel may have (RabbitMQ's `consumer_max_per_channel`, unlimited by
+/// default there): each costs the broker a few hundred bytes, so a client looping on
+/// basic.consume must not make that unbounded. 530 NOT_ALLOWED with RabbitMQ's text.
+const MAX_CONSUMERS_PER_CHANNEL: usize = 65_536;
 
 /// Deliveries an auto-ack consumer may have in transit to its connection at once.
 const NO_ACK_WINDOW: u16 = 1024;
@@ -369,6 +375,15 @@ impl Channel {
                 "attempt to reuse consumer tag '{tag}'"
             )));
         }
+        if self.consumers.len() >= MAX_CONSUMERS_PER_CHANNEL {
+            tracing::warn!(
+                channel = self.id,
+                "consumer refused: {MAX_CONSUMERS_PER_CHANNEL} on the channel already"
+            );
+            return Err(AmqpError::not_allowed(format!(
+                "reached maximum ({MAX_CONSUMERS_PER_CHANNEL}) of consumers per channel"
+            )));
+        }
         let tag: Arc<str> = Arc::from(tag);
         // A stream checks its consumer's arguments its own way (before the others).
         let stream = match queue.stream() {
@@ -384,6 +399,17 @@ impl Channel {
         };
         let priority = crate::broker::queue::args::consumer_priority(&m.arguments)
             .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?;
+        let kind = queue.declared.kind;
+        crate::broker::queue::args::refused_consumer_arg(kind, &m.arguments)
+            .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?;
+        // A quorum queue has no channel-wide window (RabbitMQ 4.3 takes global qos as per
+        // consumer only where the deprecated feature is denied: its pinned profile).
+        if kind == QueueType::Quorum && self.channel_has_limit {
+            return Err(AmqpError::not_implemented(format!(
+                "queue '{}' in vhost '{}' does not support global qos",
+                queue.name, queue.vhost
+            )));
+        }
         let own_timeout = crate::broker::queue::args::consumer_timeout(&m.arguments)
             .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?
             .map(std::time::Duration::from_millis);
@@ -556,23 +582,15 @@ impl Channel {
     }
 
     pub(super) fn basic_ack(&mut self, tag: u64, multiple: bool) -> Result<(), AmqpError> {
-        self.settle_tags(tag, multiple, None)
+        self.settle_tags(tag, multiple, Settlement::Ack)
     }
 
-    pub(super) fn basic_nack(
+    /// Settles the deliveries an ack, nack or reject names.
+    pub(super) fn settle_tags(
         &mut self,
         tag: u64,
         multiple: bool,
-        requeue: bool,
-    ) -> Result<(), AmqpError> {
-        self.settle_tags(tag, multiple, Some(requeue))
-    }
-
-    fn settle_tags(
-        &mut self,
-        tag: u64,
-        multiple: bool,
-        requeue: Option<bool>,
+        requeue: Settlement,
     ) -> Result<(), AmqpError> {
         let taken = self.take_unacked(tag, multiple)?;
         if let Mode::Tx(tx) = &mut self.mode {
@@ -584,20 +602,19 @@ impl Channel {
         Ok(())
     }
 
-    /// Acks (None), requeues (Some(true)) or drops (Some(false)) deliveries, then lets the
-    /// queues use the credit that freed.
-    pub(super) fn settle(&mut self, items: impl IntoIterator<Item = (Unacked, Option<bool>)>) {
+    /// Acks, requeues or refuses deliveries, then lets the queues use the credit that freed.
+    pub(super) fn settle(&mut self, items: impl IntoIterator<Item = (Unacked, Settlement)>) {
         // Each queue touched, with how many of its deliveries were acked.
         let mut touched: Vec<(Arc<Queue>, u64)> = Vec::new();
-        let mut requeue = Vec::new();
+        let mut requeue: Vec<(Unacked, Return)> = Vec::new();
         let mut rejected: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
         for (u, how) in items {
-            if how == Some(true) {
-                requeue.push(u);
+            if let Settlement::Requeue(kind) = how {
+                requeue.push((u, kind));
                 continue;
             }
             self.release_credit(&u);
-            if how == Some(false) {
+            if how == Settlement::Discard {
                 match rejected.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
                     Some((_, v)) => v.push(u.entry),
                     None => rejected.push((u.queue.clone(), vec![u.entry])),
@@ -605,7 +622,7 @@ impl Channel {
             } else {
                 u.queue.settle(&u.entry);
             }
-            let acked = u64::from(how.is_none());
+            let acked = u64::from(how == Settlement::Ack);
             self.counters.ack += acked;
             match touched.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
                 Some((_, n)) => *n += acked,
@@ -615,7 +632,14 @@ impl Channel {
         for (q, entries) in rejected {
             q.discard(entries);
         }
-        self.requeue_all(requeue);
+        // A quorum queue counts a reject's return as a failed delivery, a nack's not.
+        let (failed, asked): (Vec<_>, Vec<_>) =
+            requeue.into_iter().partition(|(_, k)| *k == Return::Failed);
+        for (these, kind) in [(asked, Return::Requeued), (failed, Return::Failed)] {
+            if !these.is_empty() {
+                self.requeue_all(these.into_iter().map(|(u, _)| u), kind);
+            }
+        }
         for (q, acked) in touched {
             q.acked(acked);
         }
@@ -632,7 +656,7 @@ impl Channel {
     /// basic.recover requeue=true: every unacked delivery goes back to its queue.
     pub(super) fn basic_recover(&mut self) {
         let all = std::mem::take(&mut self.unacked);
-        self.requeue_all(all.into_values());
+        self.requeue_all(all.into_values(), Return::Requeued);
     }
 
     pub(super) fn basic_qos(

@@ -19,6 +19,7 @@ use crate::broker::consumer::{Credit, Delivery, Outbound, QueuedMessage};
 use crate::broker::diagnostics::Kind;
 use crate::broker::profile::Profile;
 use crate::broker::queue::Queue;
+use crate::broker::queue::quorum::Return;
 use crate::error::AmqpError;
 use crate::hash::LocalMap;
 use crate::protocol::Method;
@@ -113,6 +114,27 @@ impl Context<'_> {
 }
 
 /// A delivered message waiting for ack, nack or reject.
+/// What a client's ack, nack or reject does with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    Ack,
+    /// Back to its queue; how it came back is what a quorum queue counts.
+    Requeue(Return),
+    /// Refused without requeue: dead-lettered as rejected, or dropped.
+    Discard,
+}
+
+impl Settlement {
+    /// A nack or reject: requeued (counted as `how`) or discarded.
+    fn refused(requeue: bool, how: Return) -> Settlement {
+        if requeue {
+            Settlement::Requeue(how)
+        } else {
+            Settlement::Discard
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Unacked {
     queue: Arc<Queue>,
@@ -308,13 +330,21 @@ impl Channel {
                 .inspect_err(|_| self.bad_tag(ctx, "basic.ack", m.delivery_tag))?,
             Method::BasicReject(m) => {
                 self.refuse_stream_nack(ctx.profile, m.delivery_tag, false)?;
-                self.basic_nack(m.delivery_tag, false, m.requeue)
-                    .inspect_err(|_| self.bad_tag(ctx, "basic.reject", m.delivery_tag))?
+                self.settle_tags(
+                    m.delivery_tag,
+                    false,
+                    Settlement::refused(m.requeue, Return::Failed),
+                )
+                .inspect_err(|_| self.bad_tag(ctx, "basic.reject", m.delivery_tag))?
             }
             Method::BasicNack(m) => {
                 self.refuse_stream_nack(ctx.profile, m.delivery_tag, m.multiple)?;
-                self.basic_nack(m.delivery_tag, m.multiple, m.requeue)
-                    .inspect_err(|_| self.bad_tag(ctx, "basic.nack", m.delivery_tag))?
+                self.settle_tags(
+                    m.delivery_tag,
+                    m.multiple,
+                    Settlement::refused(m.requeue, Return::Requeued),
+                )
+                .inspect_err(|_| self.bad_tag(ctx, "basic.nack", m.delivery_tag))?
             }
             Method::BasicRecoverAsync(BasicRecoverAsync { requeue: false })
             | Method::BasicRecover(BasicRecover { requeue: false }) => {
@@ -452,6 +482,11 @@ impl Channel {
         !self.congested.is_empty()
     }
 
+    /// The body bytes this channel's content in progress announced (see `Assembler`).
+    pub fn content_announced(&self) -> u64 {
+        self.assembler.announced()
+    }
+
     /// Whether the assembler is in the middle of a content-bearing command.
     pub fn is_idle(&self) -> bool {
         matches!(self.assembler, Assembler::Idle)
@@ -479,12 +514,20 @@ impl Channel {
                 ),
             );
         }
-        for (tag, c) in self.consumers.drain() {
-            self::basic::remove_consumer(ctx, &c.queue, self.id, &tag);
+        // Each queue once, whatever the number of this channel's consumers on it.
+        let mut queues: Vec<Arc<Queue>> = self.consumers.drain().map(|(_, c)| c.queue).collect();
+        queues.sort_by_key(|q| Arc::as_ptr(q) as usize);
+        queues.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        for q in queues {
+            if q.remove_channel_consumers(ctx.connection, self.id)
+                == crate::broker::queue::ConsumerRemoved::LastOfAutoDelete
+            {
+                ctx.vhost.remove_queue(&q);
+            }
         }
         self.mode.rollback(&mut self.unacked);
         let unacked = std::mem::take(&mut self.unacked);
-        self.requeue_all(unacked.into_values());
+        self.requeue_all(unacked.into_values(), Return::Failed);
     }
 
     /// Reports a use of a feature that RabbitMQ `refused_by` refuses, once per channel for
@@ -572,7 +615,7 @@ impl Channel {
         let Some(consumer_tag) = consumer else {
             // A basic.get delivery: no consumer to cancel, the message goes back.
             if let Some(u) = self.unacked.remove(&tag) {
-                self.requeue_all([u]);
+                self.requeue_all([u], Return::Failed);
             }
             return Ok(());
         };
@@ -589,7 +632,7 @@ impl Channel {
             .map(|(t, _)| *t)
             .collect();
         let returned: Vec<Unacked> = held.iter().filter_map(|t| self.unacked.remove(t)).collect();
-        self.requeue_all(returned);
+        self.requeue_all(returned, Return::Failed);
         ctx.send(
             self.id,
             Method::BasicCancel(crate::protocol::methods::BasicCancel {
@@ -617,7 +660,7 @@ impl Channel {
     }
 
     /// Puts messages back in their queues (marked redelivered), returning their credit.
-    fn requeue_all(&self, entries: impl IntoIterator<Item = Unacked>) {
+    fn requeue_all(&self, entries: impl IntoIterator<Item = Unacked>, how: Return) {
         let mut by_queue: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
         for u in entries {
             self.release_credit(&u);
@@ -627,7 +670,7 @@ impl Channel {
             }
         }
         for (q, entries) in by_queue {
-            q.requeue(entries);
+            q.requeue(entries, how);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Publisher confirms and transactions: the two modes a channel can be switched into.
 
-use super::{Channel, Context, Unacked};
+use super::{Channel, Context, Settlement, Unacked};
 use crate::broker::exchange::Exchange;
 use crate::broker::message::Message;
 use crate::error::AmqpError;
@@ -76,8 +76,8 @@ impl Confirms {
 #[derive(Debug, Default)]
 pub(super) struct Transaction {
     pub publishes: Vec<PendingPublish>,
-    /// Acks, nacks and rejects: the delivery, and whether to requeue it (None: ack).
-    pub settlements: Vec<(u64, Unacked, Option<bool>)>,
+    /// Acks, nacks and rejects: the delivery, and what to do with it.
+    pub settlements: Vec<(u64, Unacked, Settlement)>,
 }
 
 #[derive(Debug)]

@@ -360,6 +360,11 @@ impl Session {
     }
 }
 
+/// The body bytes a connection's channels may have announced and not yet sent in full.
+const MAX_CONTENT_IN_FLIGHT: u64 = 256 << 20;
+/// Bodies from this size on are checked against `MAX_CONTENT_IN_FLIGHT`.
+const CHECK_CONTENT_FROM: u64 = 64 << 10;
+
 struct Connection {
     peer: SocketAddr,
     session: Session,
@@ -851,6 +856,11 @@ impl Connection {
 
     /// A frame for an open channel, which handles it.
     fn channel_frame(&mut self, ch: u16, frame: ChannelFrame) -> Result<(), AmqpError> {
+        if let ChannelFrame::Header(h) = &frame
+            && h.body_size >= CHECK_CONTENT_FROM
+        {
+            self.check_content_in_flight(ch, h.body_size)?;
+        }
         match self.channels.get_mut(&ch) {
             Some(Slot::Open(c)) => {
                 // A method where content was due: another thread's command cut into this one.
@@ -875,6 +885,38 @@ impl Connection {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Bounds what one connection makes the broker buffer at once: the bodies its channels
+    /// are still receiving, each up to the largest message, would otherwise reach gigabytes
+    /// (2,047 channels of 16 MiB). RabbitMQ has no such bound (only the memory alarm, which
+    /// then blocks every publisher); Warren closes the one connection with 506
+    /// RESOURCE_ERROR. Checked for large bodies only: small ones cannot add up to much.
+    fn check_content_in_flight(&self, ch: u16, body_size: u64) -> Result<(), AmqpError> {
+        let others: u64 = self
+            .channels
+            .iter()
+            .filter(|(n, _)| **n != ch)
+            .filter_map(|(_, s)| match s {
+                Slot::Open(c) => Some(c.content_announced()),
+                _ => None,
+            })
+            .sum();
+        if others + body_size <= MAX_CONTENT_IN_FLIGHT {
+            return Ok(());
+        }
+        tracing::warn!(
+            peer = %self.peer,
+            channel = ch,
+            "content of {body_size} bytes refused: the connection's bodies in progress would pass {MAX_CONTENT_IN_FLIGHT} bytes"
+        );
+        Err(AmqpError::new(
+            crate::error::code::RESOURCE_ERROR,
+            format!(
+                "content of {body_size} bytes on channel {ch} would take the bodies this connection is sending at once past {MAX_CONTENT_IN_FLIGHT} bytes"
+            ),
+        )
+        .during(60, 40))
     }
 
     /// A channel's command failed: a channel error closes the channel (its state torn down,

@@ -73,7 +73,7 @@ pub fn api_message(
             body,
         },
     );
-    m.priority = p.priority.unwrap_or(0);
+    m.priority = p.priority;
     m.expiration = expiration;
     Ok(m)
 }

@@ -508,7 +508,7 @@ async fn get_messages(
         taken.push(entry);
     }
     if requeue {
-        q.requeue(taken);
+        q.requeue(taken, crate::broker::queue::quorum::Return::Requeued);
     } else if reject {
         q.discard(taken);
     } else {

@@ -163,8 +163,8 @@ pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 pub struct PublishProperties {
     pub persistent: bool,
     pub user_id: Option<Box<str>>,
-    /// The priority property as sent (0 when absent).
-    pub priority: u8,
+    /// The priority property as sent.
+    pub priority: Option<u8>,
     /// The expiration property, checked by the channel (RabbitMQ refuses a bad one).
     pub expiration: Option<Box<str>>,
     /// The headers carry CC or BCC: the message is routed to more keys.
@@ -199,7 +199,7 @@ impl PublishProperties {
                 }
                 4 => {
                     let (rest, priority) = octet(i)?;
-                    p.priority = priority;
+                    p.priority = Some(priority);
                     rest
                 }
                 7 => {
@@ -274,7 +274,7 @@ impl From<&BasicProperties> for PublishProperties {
         PublishProperties {
             persistent: p.is_persistent(),
             user_id: p.user_id.as_deref().map(Into::into),
-            priority: p.priority.unwrap_or(0),
+            priority: p.priority,
             expiration: p.expiration.as_deref().map(Into::into),
             sender_selected: p
                 .headers

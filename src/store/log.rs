@@ -47,6 +47,9 @@ const PUBLISH_WIDE: u8 = 5;
 const SPILL_WIDE: u8 = 6;
 const SETTLED: u8 = 2;
 const DELIVERED: u8 = 3;
+/// A quorum queue's message came back: its return counts (acquired u32, failed u16) from
+/// now on, so they survive a restart.
+const RETURNED: u8 = 7;
 
 /// A deep queue reads its backlog back in spans of at most this many bytes.
 const READ_SPAN: u32 = 4 * 1024 * 1024;
@@ -183,6 +186,7 @@ enum Op {
     /// Settles messages that were only in a queue's on-disk backlog.
     SettledAt(u32, Vec<Position>),
     Delivered(u32, Arc<Slot>),
+    Returned(u32, Arc<Slot>, (u32, u16)),
     /// Answered once everything before it is written and fsync'd.
     Sync(Sender<()>),
 }
@@ -200,6 +204,8 @@ pub struct Recovered {
 pub struct RecoveredQueue {
     pub loaded: Vec<Recovered>,
     pub backlog: Vec<Run>,
+    /// A quorum queue's return counts by message id, for the messages that have any.
+    pub returned: HashMap<u64, (u32, u16)>,
 }
 
 impl RecoveredQueue {
@@ -260,10 +266,12 @@ impl MessageLog {
     ) -> Result<(MessageLog, HashMap<u32, RecoveredQueue>), StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io("creating the message log", e))?;
         let segs = segments(dir)?;
-        let recovery = match index::load(dir, queues, &segs) {
+        let mut recovery = match index::load(dir, queues, &segs) {
             Some(ix) => from_index(dir, ix, &segs),
             None => recover(dir, queues, keep_in_memory)?,
         };
+        let live: Vec<u32> = recovery.live.keys().copied().collect();
+        attach_returned(&mut recovery.queues, returned_counts(dir, &live));
         // From here on the log changes; an index would describe the past.
         index::remove(dir)?;
         let segment = recovery.last_segment + 1;
@@ -474,6 +482,11 @@ impl MessageLog {
         self.send(Op::Delivered(queue, slot.clone()));
     }
 
+    /// A quorum queue's message came back with these counts (acquired, failed).
+    pub fn returned(&self, queue: u32, slot: &Arc<Slot>, counts: (u32, u16)) {
+        self.send(Op::Returned(queue, slot.clone(), counts));
+    }
+
     /// Makes every later write fail with `kind` after writing half its bytes (None: stop),
     /// so tests can show what a full or failing disk does.
     #[doc(hidden)]
@@ -669,6 +682,18 @@ impl Writer {
                             o.put_u8(DELIVERED);
                             o.put_u32(queue);
                             o.put_u64(id);
+                        });
+                    }
+                }
+                Op::Returned(queue, slot, (acquired, failed)) => {
+                    if let Some((id, seg)) = slot.get() {
+                        let out = per_segment.entry(seg).or_default();
+                        record::append(out, |o| {
+                            o.put_u8(RETURNED);
+                            o.put_u32(queue);
+                            o.put_u64(id);
+                            o.put_u32(acquired);
+                            o.put_u16(failed);
                         });
                     }
                 }
@@ -869,6 +894,7 @@ fn from_index(dir: &Path, ix: index::Index, segs: &[u32]) -> Recovery {
                     RecoveredQueue {
                         loaded: Vec::new(),
                         backlog,
+                        returned: HashMap::new(),
                     },
                 )
             })
@@ -971,7 +997,52 @@ fn recover(dir: &Path, known: &HashSet<u32>, keep: usize) -> Result<Recovery, St
 /// targets' way in to the parsers, which are private. Whether it was either.
 #[doc(hidden)]
 pub fn parse_any_record(payload: &[u8]) -> bool {
-    parse_publish(payload).is_some() || parse_settlement(payload).is_some()
+    parse_publish(payload).is_some()
+        || parse_settlement(payload).is_some()
+        || parse_returned(payload).is_some()
+}
+
+/// A RETURNED record: queue, message id and its counts; nothing may follow them.
+fn parse_returned(p: &[u8]) -> Option<(u32, u64, (u32, u16))> {
+    let (i, kind) = wire::octet(p).ok()?;
+    if kind != RETURNED {
+        return None;
+    }
+    let (i, q) = wire::long(i).ok()?;
+    let (i, id) = wire::longlong(i).ok()?;
+    let (i, acquired) = wire::long(i).ok()?;
+    let (i, failed) = wire::short(i).ok()?;
+    i.is_empty().then_some((q, id, (acquired, failed)))
+}
+
+/// The return counts the ack files of `segs` hold, latest last, by (queue, message id).
+fn returned_counts(dir: &Path, segs: &[u32]) -> HashMap<(u32, u64), (u32, u16)> {
+    let mut out = HashMap::new();
+    for &seg in segs {
+        let Ok(acks) = read_records(&ack_path(dir, seg), true) else {
+            continue;
+        };
+        for item in Scanner::new(&acks) {
+            if let Item::Record { payload, .. } = item
+                && let Some((q, id, counts)) = parse_returned(payload)
+            {
+                out.insert((q, id), counts);
+            }
+        }
+    }
+    out
+}
+
+/// Hands each recovered queue the return counts of its messages.
+fn attach_returned(
+    queues: &mut HashMap<u32, RecoveredQueue>,
+    counts: HashMap<(u32, u64), (u32, u16)>,
+) {
+    for ((q, id), c) in counts {
+        if let Some(rq) = queues.get_mut(&q) {
+            rq.returned.insert(id, c);
+        }
+    }
 }
 
 fn parse_settlement(p: &[u8]) -> Option<(u8, u32, u64)> {

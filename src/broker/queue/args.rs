@@ -44,6 +44,37 @@ impl QueueType {
         }
     }
 
+    /// RabbitMQ's module for the type, as its refusals name it.
+    pub fn module(self) -> &'static str {
+        match self {
+            QueueType::Classic => "rabbit_classic_queue",
+            QueueType::Quorum => "rabbit_quorum_queue",
+            QueueType::Stream => "rabbit_stream_queue",
+        }
+    }
+
+    /// The arguments a redeclare compares, in RabbitMQ's order: the ones the type takes
+    /// (`rabbit_amqqueue:assert_args_equivalence/2`; so a quorum queue redeclared with
+    /// x-max-priority is not refused, one redeclared with another x-delivery-limit is).
+    pub fn compared_args(self) -> &'static [&'static str] {
+        match self {
+            QueueType::Classic => &CLASSIC_TAKES,
+            QueueType::Quorum => &QUORUM_TAKES,
+            QueueType::Stream => &STREAM_TAKES,
+        }
+    }
+
+    /// Whether the type takes `arg`: checks its value at declare. x-consumer-timeout is
+    /// taken by every type here (RabbitMQ 4.3 takes it on quorum queues only; see README).
+    fn takes(self, arg: &str) -> bool {
+        arg == "x-consumer-timeout" || self.compared_args().contains(&arg)
+    }
+
+    /// Whether the type refuses `arg`: one another type takes.
+    fn refuses(self, arg: &str) -> bool {
+        !self.takes(arg) && known(arg)
+    }
+
     /// The name RabbitMQ gives the type (x-queue-type's value, the management API's `type`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -69,6 +100,10 @@ pub struct QueueArgs {
     pub single_active_consumer: bool,
     /// x-queue-type.
     pub kind: QueueType,
+    /// A quorum queue's x-delivery-limit (see `quorum`).
+    pub delivery_limit: super::quorum::Limit,
+    /// A quorum queue's x-dead-letter-strategy is at-least-once.
+    pub at_least_once: bool,
     /// `x-consumer-timeout` (ms): how long a delivery from this queue may stay unacked,
     /// instead of the broker's `--consumer-timeout`.
     pub consumer_timeout: Option<u64>,
@@ -83,8 +118,13 @@ pub enum Refusal {
     /// x-dead-letter-exchange not a string: RabbitMQ's channel checks it with a text of its
     /// own (`invalid type 'long' for arg ...`).
     InvalidType(&'static str),
-    /// An argument another queue type takes, on a classic queue.
-    NotForClassicQueues,
+    /// An argument the queue's type does not take.
+    NotForType(QueueType),
+    /// A whole text of its own (RabbitMQ's `{protocol_error, ...}` refusals).
+    Text(&'static str),
+    InvalidDlxStrategy,
+    InvalidQueueLocator,
+    InvalidMaxAge,
     ValueNegative(i64),
     ValueZero(i64),
     ValueTooLarge(i64),
@@ -102,7 +142,10 @@ impl std::fmt::Display for Refusal {
             Refusal::UnacceptableType(t) => write!(f, "{{unacceptable_type,{t}}}"),
             // Rendered whole by `BrokerError`, whose template differs.
             Refusal::InvalidType(t) => f.write_str(t),
-            Refusal::NotForClassicQueues => Ok(()),
+            Refusal::NotForType(_) | Refusal::Text(_) => Ok(()),
+            Refusal::InvalidDlxStrategy => f.write_str("invalid_dlx_strategy"),
+            Refusal::InvalidQueueLocator => f.write_str("invalid_queue_locator_arg"),
+            Refusal::InvalidMaxAge => f.write_str("invalid_max_age"),
             Refusal::ValueNegative(v) => write!(f, "{{value_negative,{v}}}"),
             Refusal::ValueZero(v) => write!(f, "{{value_zero,{v}}}"),
             Refusal::ValueTooLarge(v) => write!(f, "{{value_too_large,{v}}}"),
@@ -156,18 +199,199 @@ fn text(v: &FieldValue) -> Result<&str, Refusal> {
     }
 }
 
-/// Arguments only other queue types take; a classic queue refuses them.
-const OTHER_TYPES_ARGS: [&str; 9] = [
+/// The queue arguments each type takes, in RabbitMQ 4.3's order (each type's
+/// `capabilities()`): a redeclare compares these, and a type refuses an argument another
+/// type takes ("invalid arg ... of queue type rabbit_quorum_queue"). Arguments no type takes
+/// are kept, unchecked.
+const CLASSIC_TAKES: [&str; 14] = [
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-queue-version",
+    "x-single-active-consumer",
+    "x-queue-type",
+    "x-queue-master-locator",
+    "x-queue-leader-locator",
+];
+
+const QUORUM_TAKES: [&str; 21] = [
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-dead-letter-strategy",
+    "x-expires",
+    "x-max-length",
+    "x-max-length-bytes",
     "x-max-in-memory-length",
     "x-max-in-memory-bytes",
-    "x-delivery-limit",
-    "x-dead-letter-strategy",
+    "x-overflow",
+    "x-single-active-consumer",
+    "x-queue-type",
     "x-quorum-initial-group-size",
+    "x-member-placement-tag",
+    "x-delivery-limit",
+    "x-message-ttl",
+    "x-queue-leader-locator",
+    "x-consumer-disconnected-timeout",
+    "x-consumer-timeout",
+    "x-delayed-retry-type",
+    "x-delayed-retry-min",
+    "x-delayed-retry-max",
+];
+
+const STREAM_TAKES: [&str; 7] = [
+    "x-max-length-bytes",
+    "x-queue-type",
     "x-max-age",
     "x-stream-max-segment-size-bytes",
-    "x-initial-cluster-size",
     "x-stream-filter-size-bytes",
+    "x-initial-cluster-size",
+    "x-queue-leader-locator",
 ];
+
+/// Whether some type takes `arg`.
+fn known(arg: &str) -> bool {
+    [&CLASSIC_TAKES[..], &QUORUM_TAKES, &STREAM_TAKES]
+        .iter()
+        .any(|l| l.contains(&arg))
+}
+
+/// The largest segment size a stream takes (RabbitMQ's `?MAX_STREAM_MAX_SEGMENT_SIZE`).
+pub const MAX_SEGMENT_SIZE: i64 = 3_000_000_000;
+
+/// The first argument in `table` (in its order, as RabbitMQ walks it) that `kind` refuses.
+fn first_refused(kind: QueueType, table: &FieldTable) -> Result<(), (&'static str, Refusal)> {
+    for (k, _) in table.iter() {
+        if kind.refuses(k) {
+            let name = [&CLASSIC_TAKES[..], &QUORUM_TAKES, &STREAM_TAKES]
+                .iter()
+                .flat_map(|l| l.iter())
+                .find(|a| **a == k);
+            if let Some(name) = name {
+                return Err((name, Refusal::NotForType(kind)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A positive integer (x-quorum-initial-group-size, x-initial-cluster-size).
+fn positive(v: &FieldValue) -> Result<u64, Refusal> {
+    match non_negative(v)? {
+        0 => Err(Refusal::ValueZero(0)),
+        n => Ok(n),
+    }
+}
+
+/// RabbitMQ's x-max-age: a positive number and one of the units Y M D h m s ("7D").
+pub fn max_age_ms(v: &FieldValue) -> Result<u64, Refusal> {
+    let t = text(v)?;
+    let unit_at = t.len().saturating_sub(1);
+    let (number, unit) = t.split_at(unit_at);
+    let per_unit: u64 = match unit {
+        "Y" => 365 * 86_400_000,
+        "M" => 30 * 86_400_000,
+        "D" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        "s" => 1000,
+        _ => return Err(Refusal::InvalidMaxAge),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Refusal::InvalidMaxAge);
+    }
+    // Too many digits for a u64 is a very long age, as RabbitMQ's bignums take it.
+    let n: u64 = number.parse().unwrap_or(u64::MAX);
+    if n == 0 {
+        return Err(Refusal::InvalidMaxAge);
+    }
+    Ok(n.saturating_mul(per_unit))
+}
+
+/// The checks of the arguments only quorum queues and streams take.
+fn check_type_args(a: &mut QueueArgs, table: &FieldTable) -> Result<(), (&'static str, Refusal)> {
+    let get = |k| table.get(k);
+    if let Some(v) = get("x-queue-leader-locator") {
+        let t = text(v).map_err(|e| ("x-queue-leader-locator", e))?;
+        if !["client-local", "balanced", "random", "least-leaders"].contains(&t) {
+            return Err(("x-queue-leader-locator", Refusal::InvalidQueueLocator));
+        }
+    }
+    match a.kind {
+        QueueType::Classic => {}
+        QueueType::Quorum => {
+            if let Some(v) = get("x-dead-letter-strategy") {
+                a.at_least_once = match text(v).map_err(|e| ("x-dead-letter-strategy", e))? {
+                    "at-least-once" => true,
+                    "at-most-once" => false,
+                    _ => return Err(("x-dead-letter-strategy", Refusal::InvalidDlxStrategy)),
+                };
+            }
+            if let Some(v) = get("x-quorum-initial-group-size") {
+                positive(v).map_err(|e| ("x-quorum-initial-group-size", e))?;
+            }
+            for k in [
+                "x-max-in-memory-length",
+                "x-max-in-memory-bytes",
+                "x-consumer-disconnected-timeout",
+            ] {
+                if let Some(v) = get(k) {
+                    non_negative(v).map_err(|e| (k, e))?;
+                }
+            }
+            a.delivery_limit = super::quorum::Limit::of(get("x-delivery-limit"));
+        }
+        QueueType::Stream => {
+            if let Some(v) = get("x-initial-cluster-size") {
+                positive(v).map_err(|e| ("x-initial-cluster-size", e))?;
+            }
+            if let Some(v) = get("x-max-age") {
+                max_age_ms(v).map_err(|e| ("x-max-age", e))?;
+            }
+            if let Some(v) = get("x-stream-filter-size-bytes") {
+                non_negative(v).map_err(|e| ("x-stream-filter-size-bytes", e))?;
+            }
+            if let Some(v) = get("x-stream-max-segment-size-bytes") {
+                let n = non_negative(v).map_err(|e| ("x-stream-max-segment-size-bytes", e))?;
+                if n > MAX_SEGMENT_SIZE as u64 {
+                    return Err((
+                        "x-stream-max-segment-size-bytes",
+                        Refusal::Text("Exceeded max value for x-stream-max-segment-size-bytes"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The properties a quorum queue or stream cannot have, checked after its arguments
+/// (RabbitMQ 3.10.8's order: auto-delete, then exclusive, then non-durable); the name of the
+/// first one found.
+pub fn refused_property(
+    kind: QueueType,
+    durable: bool,
+    exclusive: bool,
+    auto_delete: bool,
+) -> Option<&'static str> {
+    if kind == QueueType::Classic {
+        return None;
+    }
+    if auto_delete {
+        Some("auto-delete")
+    } else if exclusive {
+        Some("exclusive-owner")
+    } else if !durable {
+        Some("non-durable")
+    } else {
+        None
+    }
+}
 
 impl QueueArgs {
     /// Checks every argument RabbitMQ knows, in RabbitMQ's order (x-queue-type first, then
@@ -175,18 +399,17 @@ impl QueueArgs {
     /// alone. On a refusal, returns the argument's name and why.
     pub fn parse(table: &FieldTable) -> Result<QueueArgs, (&'static str, Refusal)> {
         let mut a = QueueArgs::default();
-        let get = |k| table.get(k);
-        let mut classic = true;
-        if let Some(v) = get("x-queue-type") {
+        if let Some(v) = table.get("x-queue-type") {
             let t = text(v).map_err(|e| ("x-queue-type", e))?;
             if !["classic", "quorum", "stream"].contains(&t) {
                 return Err(("x-queue-type", Refusal::UnsupportedQueueType(t.to_owned())));
             }
-            // Quorum queues and streams are served as classic queues for now; their own
-            // arguments are accepted rather than refused.
-            classic = t == "classic";
             a.kind = QueueType::of(table);
         }
+        // As RabbitMQ 4.3 (`check_declare_arguments/3`): the values of the arguments the
+        // type takes, then any argument it refuses, in the table's order.
+        let kind = a.kind;
+        let get = |k: &str| table.get(k).filter(|_| kind.takes(k));
         if let Some(v) = get("x-dead-letter-exchange")
             && !matches!(v, FieldValue::LongString(_))
         {
@@ -273,10 +496,30 @@ impl QueueArgs {
                 "x-queue-master-locator is deprecated and ignored (RabbitMQ 4.x refuses it)"
             );
         }
-        if classic && let Some(k) = OTHER_TYPES_ARGS.iter().find(|k| get(k).is_some()) {
-            return Err((k, Refusal::NotForClassicQueues));
+        check_type_args(&mut a, table)?;
+        first_refused(a.kind, table)?;
+        if a.kind == QueueType::Quorum {
+            a.quorum_fallbacks();
         }
         Ok(a)
+    }
+
+    /// What a quorum queue does with settings it does not support, with RabbitMQ's warnings:
+    /// reject-publish-dlx acts as drop-head; at-least-once dead-lettering needs
+    /// reject-publish (`rabbit_quorum_queue:dlh/5`).
+    fn quorum_fallbacks(&mut self) {
+        if self.overflow == Overflow::RejectPublishDlx {
+            tracing::warn!(
+                "Invalid overflow strategy <<\"reject-publish-dlx\">> for quorum queue: falling back to drop-head"
+            );
+            self.overflow = Overflow::DropHead;
+        }
+        if self.at_least_once && self.overflow != Overflow::RejectPublish {
+            tracing::warn!(
+                "Falling back to dead-letter-strategy at-most-once because configured dead-letter-strategy at-least-once is incompatible with effective overflow strategy drop-head. To enable dead-letter-strategy at-least-once, set overflow strategy to reject-publish."
+            );
+            self.at_least_once = false;
+        }
     }
 
     /// Whether messages in this queue ever expire by the queue's own TTL.
@@ -294,6 +537,46 @@ pub fn consumer_priority(args: &FieldTable) -> Result<i32, (&'static str, Refusa
             Ok(n.clamp(i32::MIN.into(), i32::MAX.into()) as i32)
         }
     }
+}
+
+/// The consumer arguments each type takes (RabbitMQ 4.3's `consumer_arguments`; Warren
+/// takes x-consumer-timeout on every type, see README).
+fn consumer_takes(kind: QueueType, arg: &str) -> bool {
+    let own: &[&str] = match kind {
+        QueueType::Classic => &["x-priority", "x-consumer-timeout"],
+        QueueType::Quorum => &["x-priority", "x-consumer-timeout"],
+        QueueType::Stream => &[
+            "x-stream-offset",
+            "x-stream-filter",
+            "x-stream-match-unfiltered",
+            "x-consumer-timeout",
+        ],
+    };
+    own.contains(&arg)
+}
+
+/// The first consumer argument (in table order) that another type takes and `kind` does
+/// not: `invalid arg 'x-stream-offset' for queue 'q' in vhost '/' of queue type
+/// rabbit_quorum_queue` (`rabbit_amqqueue:check_consume_arguments/3`).
+pub fn refused_consumer_arg(
+    kind: QueueType,
+    args: &FieldTable,
+) -> Result<(), (&'static str, Refusal)> {
+    const KNOWN: [&str; 5] = [
+        "x-priority",
+        "x-consumer-timeout",
+        "x-stream-offset",
+        "x-stream-filter",
+        "x-stream-match-unfiltered",
+    ];
+    for (k, _) in args.iter() {
+        if let Some(known) = KNOWN.iter().find(|a| **a == k)
+            && !consumer_takes(kind, k)
+        {
+            return Err((known, Refusal::NotForType(kind)));
+        }
+    }
+    Ok(())
 }
 
 /// A consumer's `x-consumer-timeout` (ms), if it gave one: a non-negative integer.

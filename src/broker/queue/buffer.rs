@@ -7,6 +7,7 @@
 
 use super::super::backlog::Backlog;
 use super::super::consumer::QueuedMessage;
+use super::super::message::Message;
 use std::collections::VecDeque;
 
 #[derive(Debug, Default)]
@@ -36,13 +37,17 @@ pub struct MessageBuffer {
     /// Whether `bytes` is kept: only a queue with x-max-length-bytes reads it, and counting
     /// would touch every delivered message's body for nothing.
     count_bytes: bool,
+    /// The level of a message without a priority property.
+    default_priority: u8,
 }
 
 impl MessageBuffer {
-    /// A buffer with `max_priority + 1` levels (one for a queue without priorities).
-    pub fn new(max_priority: Option<u8>, count_bytes: bool) -> MessageBuffer {
+    /// A buffer with `max_priority + 1` levels (one for a queue without priorities), where
+    /// a message without a priority goes to `default_priority`.
+    pub fn new(max_priority: Option<u8>, default_priority: u8, count_bytes: bool) -> MessageBuffer {
         let n = max_priority.map_or(1, |p| usize::from(p) + 1);
         MessageBuffer {
+            default_priority,
             levels: (0..n).map(|_| Level::default()).collect(),
             occupied: [0; 4],
             len: 0,
@@ -85,9 +90,11 @@ impl MessageBuffer {
             .sum();
     }
 
-    /// The level a message of `priority` goes to: clamped to the highest.
-    pub fn level_of(&self, priority: u8) -> usize {
-        usize::from(priority).min(self.levels.len() - 1)
+    /// The level a message goes to: its priority (or the queue's default for one without),
+    /// clamped to the highest.
+    pub fn level_of(&self, message: &Message) -> usize {
+        let p = message.priority.unwrap_or(self.default_priority);
+        usize::from(p).min(self.levels.len() - 1)
     }
 
     pub fn level(&self, n: usize) -> &Level {
@@ -170,7 +177,7 @@ impl MessageBuffer {
 
     /// Puts a message that left back in its original place (by `seq`) in its level.
     pub fn put_in_place(&mut self, entry: QueuedMessage) {
-        let n = self.level_of(entry.message.priority);
+        let n = self.level_of(&entry.message);
         let ready = &mut self.levels[n].ready;
         let at = ready.partition_point(|m| m.seq < entry.seq);
         self.len += 1;
@@ -215,24 +222,19 @@ mod tests {
                 body: b"abc",
             },
         );
-        m.priority = priority;
-        QueuedMessage {
-            seq,
-            message: Arc::new(m),
-            redelivered: false,
-            deadline: 0,
-        }
+        m.priority = Some(priority);
+        QueuedMessage::new(seq, Arc::new(m), false, 0)
     }
 
     fn push(b: &mut MessageBuffer, e: QueuedMessage) {
-        let n = b.level_of(e.message.priority);
+        let n = b.level_of(&e.message);
         b.level_mut(n).ready.push_back(e);
         b.joined(n, 3);
     }
 
     #[test]
     fn highest_priority_first_fifo_within_a_level() {
-        let mut b = MessageBuffer::new(Some(255), true);
+        let mut b = MessageBuffer::new(Some(255), 0, true);
         for (seq, p) in [(1, 0), (2, 200), (3, 5), (4, 200), (5, 255), (6, 70)] {
             push(&mut b, entry(seq, p));
         }
@@ -248,7 +250,7 @@ mod tests {
 
     #[test]
     fn priorities_above_the_maximum_are_clamped_and_requeues_go_back_in_place() {
-        let mut b = MessageBuffer::new(Some(2), true);
+        let mut b = MessageBuffer::new(Some(2), 0, true);
         push(&mut b, entry(1, 9));
         push(&mut b, entry(2, 2));
         push(&mut b, entry(3, 1));

@@ -10,6 +10,7 @@
 pub mod args;
 mod buffer;
 mod consumers;
+pub mod quorum;
 mod stats;
 
 pub use args::{Overflow, QueueArgs, QueueType};
@@ -26,6 +27,7 @@ use crate::protocol::FieldTable;
 use crate::store::{Run, Slot, VhostStore};
 use buffer::MessageBuffer;
 use consumers::ConsumerSet;
+use quorum::{Return, Verdict};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -94,6 +96,11 @@ struct QueueState {
     last_used: u64,
     /// What the vhost does once the lock is released.
     fx: Effects,
+    /// Messages waiting for at-least-once dead-lettering to find a queue.
+    dlx_pending: Vec<(QueuedMessage, Reason)>,
+    /// A quorum queue's return counts found on disk at start-up, by message id, handed to
+    /// each message as it is read back (and forgotten then).
+    recovered_counts: std::collections::HashMap<u64, (u32, u16)>,
     /// For the management API.
     counters: QueueCounters,
 }
@@ -106,6 +113,9 @@ pub struct Effects {
     /// The queue expired (x-expires): delete it.
     pub delete: bool,
 }
+
+/// How often at-least-once dead-lettering tries again for messages no queue took.
+const DEAD_LETTER_RETRY_MS: u64 = 1000;
 
 /// Ready messages past which a queue with consumers throttles its publishers.
 const CONGESTED_ABOVE: usize = 20_000;
@@ -193,7 +203,7 @@ impl Queue {
                 has_ttl: AtomicBool::new(args.has_ttl()),
                 state: Mutex::new(QueueState {
                     applied,
-                    buffer: MessageBuffer::new(args.max_priority, args.max_length_bytes.is_some()),
+                    buffer: new_buffer(&args),
                     next_seq: 0,
                     fresh: (0, 0),
                     consumers: ConsumerSet::new(args.single_active_consumer),
@@ -204,6 +214,8 @@ impl Queue {
                     wake_at: None,
                     last_used: now,
                     fx: Effects::default(),
+                    dlx_pending: Vec::new(),
+                    recovered_counts: Default::default(),
                     counters: QueueCounters::default(),
                 }),
                 declared,
@@ -232,17 +244,22 @@ impl Queue {
     pub fn delivery_properties(&self, entry: &QueuedMessage) -> Option<Vec<u8>> {
         let extra = match self.declared.kind {
             QueueType::Classic => return None,
-            QueueType::Quorum => Vec::new(),
+            QueueType::Quorum => self.quorum_rules().headers(entry.counts()),
             QueueType::Stream => vec![(
                 "x-stream-offset",
                 crate::protocol::FieldValue::I64(entry.seq as i64),
             )],
         };
-        let _ = entry;
         if extra.is_empty() {
             return None;
         }
         crate::protocol::properties::with_headers(entry.message.raw_properties(), extra)
+    }
+
+    /// Whether every message this queue takes is written to the log, transient ones too:
+    /// a quorum queue's, as RabbitMQ's quorum queues keep every message.
+    pub fn logs_every_message(&self) -> bool {
+        self.declared.kind == QueueType::Quorum
     }
 
     /// The queue's number in the message log, if its messages are kept on disk.
@@ -309,18 +326,37 @@ impl Queue {
         }
     }
 
+    /// The return counts recovered for this queue's messages (see `recovered_counts`).
+    pub fn restore_counts(&self, counts: std::collections::HashMap<u64, (u32, u16)>) {
+        if !counts.is_empty() {
+            self.lock().recovered_counts = counts;
+        }
+    }
+
+    /// Gives a message read back from disk the return counts it had.
+    fn recount(st: &mut QueueState, entry: &mut QueuedMessage) {
+        if st.recovered_counts.is_empty() {
+            return;
+        }
+        let id = entry
+            .message
+            .slot
+            .get()
+            .and_then(|s| s.position())
+            .map(|p| p.id);
+        if let Some((acquired, failed)) = id.and_then(|id| st.recovered_counts.remove(&id)) {
+            (entry.acquired, entry.failed) = (acquired, failed);
+        }
+    }
+
     /// Loads a message recovered from disk, in order, before any client connects.
     pub fn restore(&self, message: Arc<Message>, redelivered: bool) {
         let mut st = self.lock();
         let seq = st.next_seq;
         st.next_seq += 1;
         let deadline = deadline_of(st.args.message_ttl, &message, 0);
-        let entry = QueuedMessage {
-            seq,
-            message,
-            redelivered,
-            deadline,
-        };
+        let mut entry = QueuedMessage::new(seq, message, redelivered, deadline);
+        Self::recount(&mut st, &mut entry);
         self.enqueue(&mut st, entry, None);
         if deadline != 0 {
             st.timed = true;
@@ -352,12 +388,32 @@ impl Queue {
             return;
         };
         if !fx.dead.is_empty() {
-            vhost.dead_letter(&me, fx.dead);
+            let kept = vhost.dead_letter(&me, fx.dead);
+            if !kept.is_empty() {
+                self.keep_for_dead_lettering(kept);
+            }
         }
         if fx.delete {
             tracing::debug!(queue = %self.name, "queue expired (x-expires)");
             vhost.remove_queue(&me);
         }
+    }
+
+    /// At-least-once dead-lettering found no queue for these: they stay (in the log too)
+    /// and are tried again (`on_timer`) until a queue takes them, as RabbitMQ's dead-letter
+    /// worker retries; a purge or delete drops them.
+    fn keep_for_dead_lettering(&self, kept: Vec<(QueuedMessage, Reason)>) {
+        let mut st = self.lock();
+        if st.deleted {
+            drop(st);
+            for (e, _) in &kept {
+                self.settle(e);
+            }
+            return;
+        }
+        st.dlx_pending.extend(kept);
+        let at = now_ms().saturating_add(DEAD_LETTER_RETRY_MS);
+        self.wake_at(&mut st, at);
     }
 
     /// Asks the timer for a wake-up at `at` unless an earlier one is pending.
@@ -387,6 +443,10 @@ impl Queue {
         }
         if st.timed {
             self.expire(&mut st, now);
+        }
+        if !st.dlx_pending.is_empty() {
+            let pending = std::mem::take(&mut st.dlx_pending);
+            st.fx.dead.extend(pending);
         }
         if let Some(expires) = st.args.expires {
             if st.consumers.is_empty() && now >= st.last_used.saturating_add(expires) {
@@ -451,7 +511,7 @@ impl Queue {
 
     /// Appends a message to its level: in memory, or on disk past the memory limit.
     fn enqueue(&self, st: &mut QueueState, entry: QueuedMessage, limit: Option<usize>) {
-        let n = st.buffer.level_of(entry.message.priority);
+        let n = st.buffer.level_of(&entry.message);
         let body_len = if st.buffer.counts_bytes() {
             entry.message.body().len()
         } else {
@@ -490,12 +550,7 @@ impl Queue {
             match st.args.overflow {
                 Overflow::DropHead => {}
                 Overflow::RejectPublish | Overflow::RejectPublishDlx => {
-                    let entry = QueuedMessage {
-                        seq: 0,
-                        message,
-                        redelivered: false,
-                        deadline: 0,
-                    };
+                    let entry = QueuedMessage::new(0, message, false, 0);
                     if st.args.overflow == Overflow::RejectPublishDlx {
                         st.fx.dead.push((entry, Reason::Maxlen));
                     } else {
@@ -522,12 +577,7 @@ impl Queue {
             st.fresh.1 = seq + 1;
             self.wake_at(&mut st, deadline);
         }
-        let entry = QueuedMessage {
-            seq,
-            message,
-            redelivered: false,
-            deadline,
-        };
+        let entry = QueuedMessage::new(seq, message, false, deadline);
         let limit = if st.consumers.is_empty() {
             MEMORY_LIMIT
         } else {
@@ -662,20 +712,59 @@ impl Queue {
         self.lock().congested(RELIEVED_BELOW) || self.spill_lagging(SPILL_BACKLOG_ABOVE / 2)
     }
 
-    /// Puts messages back in their original places, marked redelivered.
-    pub fn requeue(&self, entries: Vec<QueuedMessage>) {
+    /// Puts messages back in their original places, marked redelivered. A quorum queue
+    /// counts each return as `how` and lets go of a message past its delivery limit.
+    pub fn requeue(&self, entries: Vec<QueuedMessage>, how: Return) {
         if self.stream.is_some() {
             // A stream's deliveries stay in its log; requeueing only gives credit back.
             self.lock().counters.settled(entries.len() as u64);
             return self.dispatch();
         }
-        self.put_back(
-            entries.into_iter().map(|mut e| {
-                e.redelivered = true;
-                e
-            }),
-            true,
-        );
+        let marked = entries.into_iter().map(|mut e| {
+            e.redelivered = true;
+            e
+        });
+        if self.declared.kind != QueueType::Quorum {
+            return self.put_back(marked, true);
+        }
+        let rules = self.quorum_rules();
+        let mut back = Vec::new();
+        let mut over = Vec::new();
+        for mut e in marked {
+            let mut counts = e.counts();
+            let verdict = rules.on_return(&mut counts, how);
+            (e.acquired, e.failed) = (counts.acquired, counts.failed);
+            match verdict {
+                Verdict::Requeue => {
+                    if self.survives
+                        && let Some((store, id, slot)) = self.own_record(&e)
+                    {
+                        store.log.returned(id, slot, (e.acquired, e.failed));
+                    }
+                    back.push(e);
+                }
+                Verdict::OverLimit => over.push(e),
+            }
+        }
+        if !over.is_empty() {
+            tracing::debug!(queue = %self.name, n = over.len(), "messages over the delivery limit");
+            self.lock().counters.settled(over.len() as u64);
+            self.let_go(over, Reason::DeliveryLimit);
+        }
+        self.put_back(back.into_iter(), true);
+    }
+
+    /// A quorum queue's rules for returned messages, under its vhost's version profile.
+    fn quorum_rules(&self) -> quorum::Rules {
+        let before_4_0 = self
+            .env
+            .vhost
+            .upgrade()
+            .is_some_and(|v| v.profile().quorum_counts_every_return());
+        quorum::Rules {
+            limit: self.lock().args.delivery_limit,
+            before_4_0,
+        }
     }
 
     /// Takes back messages that never reached their consumer (it was cancelled meanwhile);
@@ -715,19 +804,21 @@ impl Queue {
             self.lock().counters.settled(entries.len() as u64);
             return self.dispatch();
         }
-        let dead_letters = {
-            let mut st = self.lock();
-            st.counters.settled(entries.len() as u64);
-            st.args.dead_letter_exchange.is_some()
-        };
-        if !dead_letters {
+        self.lock().counters.settled(entries.len() as u64);
+        self.let_go(entries, Reason::Rejected);
+    }
+
+    /// Messages that leave for `reason` once handed out: dead-lettered where the queue has
+    /// a dead-letter exchange, dropped otherwise.
+    fn let_go(&self, entries: Vec<QueuedMessage>, reason: Reason) {
+        if self.lock().args.dead_letter_exchange.is_none() {
             for e in &entries {
                 self.settle(e);
             }
             return;
         }
         self.apply(Effects {
-            dead: entries.into_iter().map(|e| (e, Reason::Rejected)).collect(),
+            dead: entries.into_iter().map(|e| (e, reason)).collect(),
             delete: false,
         });
     }
@@ -780,12 +871,9 @@ impl Queue {
                         let message = Arc::new(Message::from_log(m, slot));
                         let deadline = deadline_of(st.args.message_ttl, &message, 0);
                         st.timed |= deadline != 0;
-                        QueuedMessage {
-                            seq: 0,
-                            message,
-                            redelivered,
-                            deadline,
-                        }
+                        let mut e = QueuedMessage::new(0, message, redelivered, deadline);
+                        Self::recount(st, &mut e);
+                        e
                     }
                     None => {
                         // Unreadable (logged by the read): lost; let its segment go.
@@ -807,7 +895,7 @@ impl Queue {
             // Everything in memory or handed out has a smaller seq than the backlog.
             entry.seq = st.next_seq;
             st.next_seq += 1;
-            let at = st.buffer.level_of(entry.message.priority);
+            let at = st.buffer.level_of(&entry.message);
             if at == n {
                 st.buffer.level_mut(n).ready.push_back(entry);
             } else {
@@ -946,9 +1034,14 @@ impl Queue {
     /// to itself; nobody joins one). Returns whether it was added.
     pub fn try_add_consumer(&self, consumer: Consumer) -> bool {
         let mut st = self.lock();
+        // A quorum queue does not enforce exclusive consumers (RabbitMQ 3.10.8 and 4.3).
+        let mut consumer = consumer;
+        consumer.exclusive &= self.declared.kind != QueueType::Quorum;
         // A single-active-consumer queue never grants exclusivity, as in RabbitMQ.
+        // An exclusive consumer is only ever alone, so the first one says whether there is
+        // one (a scan here made adding n consumers cost O(n²)).
         if consumer.exclusive && (!st.consumers.is_empty() || st.args.single_active_consumer)
-            || st.consumers.iter().any(|c| c.exclusive)
+            || st.consumers.iter().next().is_some_and(|c| c.exclusive)
         {
             return false;
         }
@@ -960,13 +1053,23 @@ impl Queue {
     }
 
     pub fn remove_consumer(&self, connection: u64, channel: u16, tag: &str) -> ConsumerRemoved {
+        self.remove_consumers_where(|c| {
+            c.connection == connection && c.channel == channel && &*c.tag == tag
+        })
+    }
+
+    /// Removes every consumer of a channel in one pass (one by one, a channel with n
+    /// consumers on a queue cost O(n²) to close).
+    pub fn remove_channel_consumers(&self, connection: u64, channel: u16) -> ConsumerRemoved {
+        self.remove_consumers_where(|c| c.connection == connection && c.channel == channel)
+    }
+
+    fn remove_consumers_where(&self, mut gone: impl FnMut(&Consumer) -> bool) -> ConsumerRemoved {
         if let Some(s) = &self.stream {
-            s.remove_reader(connection, channel, tag);
+            s.remove_readers_where(&mut gone);
         }
         let mut st = self.lock();
-        let removed = st
-            .consumers
-            .remove_where(|c| c.connection == connection && c.channel == channel && &*c.tag == tag);
+        let removed = st.consumers.remove_where(gone);
         if removed == 0 {
             return ConsumerRemoved::NotFound;
         }
@@ -1017,8 +1120,12 @@ impl Queue {
         self.drop_ready(&mut st)
     }
 
-    /// Settles every ready message, in memory and on disk; returns how many there were.
+    /// Settles every ready message, in memory and on disk, and those waiting to be
+    /// dead-lettered (4.3.0: a purge removes those too); returns how many were ready.
     fn drop_ready(&self, st: &mut QueueState) -> u32 {
+        for (e, _) in std::mem::take(&mut st.dlx_pending) {
+            self.settle(&e);
+        }
         let n = st.buffer.len() as u32;
         let (memory, positions) = st.buffer.drain();
         for e in memory {
@@ -1115,12 +1222,24 @@ impl Queue {
 
     /// Where messages leaving this queue are dead-lettered: the exchange and the routing
     /// key, as the queue's arguments say now.
-    pub fn dead_letter_target(&self) -> (Option<String>, Option<String>) {
+    pub fn dead_letter_target(&self) -> (Option<String>, Option<String>, bool) {
         let st = self.lock();
         (
             st.args.dead_letter_exchange.clone(),
             st.args.dead_letter_routing_key.clone(),
+            st.args.at_least_once,
         )
+    }
+}
+
+/// A queue's messages: a quorum queue has RabbitMQ 4.x's 32 priorities, 4 for a message
+/// without one (`rabbit_fifo`'s `?DEFAULT_PRIORITY`); a classic queue those x-max-priority
+/// asks for.
+fn new_buffer(args: &QueueArgs) -> MessageBuffer {
+    let counts_bytes = args.max_length_bytes.is_some();
+    match args.kind {
+        QueueType::Quorum => MessageBuffer::new(Some(quorum::MAX_PRIORITY), 4, counts_bytes),
+        _ => MessageBuffer::new(args.max_priority, 0, counts_bytes),
     }
 }
 

@@ -282,12 +282,10 @@ impl Stream {
         }));
     }
 
-    /// Removes the reader of a cancelled consumer.
-    pub fn remove_reader(&self, connection: u64, channel: u16, tag: &str) {
-        self.readers().retain(|r| {
-            let c = &r.consumer;
-            !(c.connection == connection && c.channel == channel && &*c.tag == tag)
-        });
+    /// Removes the readers of the consumers `gone` says yes to (cancelled, or their
+    /// channel closed).
+    pub fn remove_readers_where(&self, mut gone: impl FnMut(&Consumer) -> bool) {
+        self.readers().retain(|r| !gone(&r.consumer));
     }
 
     /// The queue was deleted: no reader is served again, and the log's files go.
@@ -406,6 +404,8 @@ fn queued(rec: crate::store::stream::StreamRecord) -> QueuedMessage {
         message: Arc::new(message),
         redelivered: false,
         deadline: 0,
+        acquired: 0,
+        failed: 0,
     }
 }
 

@@ -1096,6 +1096,91 @@ async fn dead_letter(u: Url) -> R {
     pass()
 }
 
+async fn quorum_queue(u: Url) -> R {
+    let c = open(&u).await?;
+    let (q, dlx, dlq) = (uniq("quorum"), uniq("qdlx"), uniq("qdlq"));
+    // Every channel lives until the connection is closed: amqprs closes a dropped open channel
+    // in a task of its own, which would race connection.close.
+    let (bad, mut bad_ev) = chan(&c).await?;
+    let (ch, mut ev) = chan(&c).await?;
+    let (cleanup, _cleanup_ev) = chan(&c).await?;
+    let outcome = quorum_queue_steps(&bad, &mut bad_ev, &ch, &mut ev, &q, &dlx, &dlq).await;
+    // Cleanup whatever happened (the queues are durable, not exclusive).
+    let _ = cleanup.queue_delete(QueueDeleteArguments::new(&q)).await;
+    let _ = cleanup.queue_delete(QueueDeleteArguments::new(&dlq)).await;
+    let _ = cleanup.exchange_delete(ExchangeDeleteArguments::new(&dlx)).await;
+    let outcome = outcome?;
+    close(c).await?;
+    Ok(outcome)
+}
+
+async fn quorum_queue_steps(
+    bad: &Channel,
+    bad_ev: &mut UnboundedReceiver<Ev>,
+    ch: &Channel,
+    ev: &mut UnboundedReceiver<Ev>,
+    q: &str,
+    dlx: &str,
+    dlq: &str,
+) -> R {
+    let res = bad
+        .queue_declare(QueueDeclareArguments::new(q).durable(false).arguments(args(vec![("x-queue-type", fstr("quorum"))])).finish())
+        .await;
+    if let Ok(v) = res {
+        return Err(format!("a non-durable quorum queue was declared: {v:?}"));
+    }
+    // As for a 404: amqprs fails the call and hands the broker's channel.close to the callback.
+    match recv_ev(bad_ev, "channel.close").await? {
+        Ev::Close(code, text) => {
+            ensure(code == 406, format!("reply code {code}, want 406 ({text})"))?;
+            ensure(text.contains("invalid property 'non-durable'"), format!("reply text {text:?}"))?;
+        }
+        other => return Err(format!("expected channel.close, got {other:?}")),
+    }
+    declare_exchange(ch, dlx, ExchangeType::Fanout).await?;
+    ch.queue_declare(QueueDeclareArguments::new(dlq)).await.ctx("queue.declare dlq")?;
+    bind(ch, dlq, dlx, "").await?;
+    let arguments = args(vec![
+        ("x-queue-type", fstr("quorum")),
+        ("x-delivery-limit", FieldValue::I(1)),
+        ("x-dead-letter-exchange", fstr(dlx)),
+    ]);
+    ch.queue_declare(QueueDeclareArguments::new(q).durable(true).arguments(arguments).finish())
+        .await
+        .ctx("queue.declare quorum")?;
+    ch.confirm_select(ConfirmSelectArguments::default()).await.ctx("confirm.select")?;
+    let acks = publish_confirmed(ch, ev, q, &[("quorum", BasicProperties::default().with_delivery_mode(1).finish())]).await?;
+    ensure(acks == [true], "publish nacked")?;
+    let (ok, p, body) = get_one(ch, q, false).await?;
+    ensure(body == b("quorum"), "body differs")?;
+    ensure(!ok.redelivered(), "first delivery flagged redelivered")?;
+    let first = p.headers().and_then(|h| h.get(&fname("x-delivery-count")).cloned());
+    // RabbitMQ 3.10 shows 0 on a first basic.get, 4.x (and Warren) leave the header out.
+    ensure(first.is_none() || as_int(first.as_ref()) == Some(0), format!("first delivery has x-delivery-count {first:?}"))?;
+    ch.basic_reject(BasicRejectArguments::new(ok.delivery_tag(), true)).await.ctx("basic.reject")?;
+    let (ok, p, _) = get_one(ch, q, false).await.map_err(|_| "the requeued message did not come back".to_string())?;
+    ensure(ok.redelivered(), "second delivery not flagged redelivered")?;
+    let count = p.headers().and_then(|h| h.get(&fname("x-delivery-count")).cloned());
+    ensure(as_int(count.as_ref()) == Some(1), format!("second delivery has x-delivery-count {count:?}"))?;
+    ch.basic_reject(BasicRejectArguments::new(ok.delivery_tag(), true)).await.ctx("basic.reject")?;
+    let (_, p, body) = get_one(ch, dlq, true).await.map_err(|_| "the message did not reach the dead-letter queue".to_string())?;
+    ensure(body == b("quorum"), "dead-lettered body differs")?;
+    let h = p.headers().ok_or("dead-lettered message has no headers")?;
+    let ds = deaths(h)?;
+    ensure(!ds.is_empty(), "x-death is empty")?;
+    let (reason, queue) = (as_str(ds[0].get(&fname("reason"))), as_str(ds[0].get(&fname("queue"))));
+    ensure(
+        reason.as_deref() == Some("delivery_limit") && queue.as_deref() == Some(q),
+        format!("x-death[0] = {{reason {reason:?}, queue {queue:?}}}"),
+    )?;
+    expect_empty(ch, q, "the quorum queue still holds the message").await?;
+    let first = match first {
+        None => "absent".to_string(),
+        Some(v) => format!("{v:?}"),
+    };
+    Ok(Outcome::Pass(format!("first delivery x-delivery-count {first}")))
+}
+
 async fn retry_with_delay(u: Url) -> R {
     let c = open(&u).await?;
     let (ch, _ev) = chan(&c).await?;
@@ -1416,6 +1501,7 @@ async fn main() {
             rpc_reply_to,
             queue_expiry,
             consumer_priority,
+            quorum_queue,
         ],
     )
     .await;

@@ -1001,6 +1001,84 @@ async fn dead_letter(u: Url) -> R {
     pass()
 }
 
+async fn quorum_queue(u: Url) -> R {
+    let c = open(&u).await?;
+    let (q, dlx, dlq) = (uniq("quorum"), uniq("qdlx"), uniq("qdlq"));
+    // Every channel lives until the connection is closed: lapin closes a dropped channel in a
+    // task of its own, which would race connection.close.
+    let bad = chan(&c).await?;
+    let ch = chan(&c).await?;
+    let cleanup = chan(&c).await?;
+    let outcome = quorum_queue_steps(&bad, &ch, &q, &dlx, &dlq).await;
+    // Cleanup whatever happened (the queues are durable, not exclusive).
+    let _ = cleanup.queue_delete(&q, QueueDeleteOptions::default()).await;
+    let _ = cleanup.queue_delete(&dlq, QueueDeleteOptions::default()).await;
+    let _ = cleanup.exchange_delete(&dlx, ExchangeDeleteOptions::default()).await;
+    let outcome = outcome?;
+    close(c).await?;
+    Ok(outcome)
+}
+
+async fn quorum_queue_steps(bad: &Channel, ch: &Channel, q: &str, dlx: &str, dlq: &str) -> R {
+    let res = bad
+        .queue_declare(q, QueueDeclareOptions { durable: false, ..Default::default() }, args(vec![("x-queue-type", lstr("quorum"))]))
+        .await;
+    match res {
+        Ok(_) => return Err("a non-durable quorum queue was declared".into()),
+        Err(lapin::Error::ProtocolError(e)) => {
+            ensure(e.get_id() == 406, format!("reply code {}, want 406 ({e})", e.get_id()))?;
+            let text = e.get_message().as_str();
+            ensure(text.contains("invalid property 'non-durable'"), format!("reply text {text:?}"))?;
+        }
+        Err(other) => return Err(format!("expected lapin::Error::ProtocolError(406), got {other:?}")),
+    }
+    declare_exchange(ch, dlx, ExchangeKind::Fanout).await?;
+    ch.queue_declare(dlq, QueueDeclareOptions::default(), FieldTable::default()).await.ctx("queue.declare dlq")?;
+    bind(ch, dlq, dlx, "").await?;
+    ch.queue_declare(
+        q,
+        QueueDeclareOptions { durable: true, ..Default::default() },
+        args(vec![
+            ("x-queue-type", lstr("quorum")),
+            ("x-delivery-limit", AMQPValue::LongInt(1)),
+            ("x-dead-letter-exchange", lstr(dlx)),
+        ]),
+    )
+    .await
+    .ctx("queue.declare quorum")?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await.ctx("confirm.select")?;
+    let acks = publish_confirmed(ch, q, &[("quorum", BasicProperties::default().with_delivery_mode(1))]).await?;
+    ensure(acks == [true], "publish nacked")?;
+    let m = get_one(ch, q, false).await?;
+    ensure(m.delivery.data == b("quorum"), "body differs")?;
+    ensure(!m.delivery.redelivered, "first delivery flagged redelivered")?;
+    let first = m.delivery.properties.headers().as_ref().and_then(|h| h.inner().get("x-delivery-count").cloned());
+    // RabbitMQ 3.10 shows 0 on a first basic.get, 4.x (and Warren) leave the header out.
+    ensure(first.is_none() || as_int(first.as_ref()) == Some(0), format!("first delivery has x-delivery-count {first:?}"))?;
+    ch.basic_reject(m.delivery.delivery_tag, BasicRejectOptions { requeue: true }).await.ctx("basic.reject")?;
+    let m = get_one(ch, q, false).await.map_err(|_| "the requeued message did not come back".to_string())?;
+    ensure(m.delivery.redelivered, "second delivery not flagged redelivered")?;
+    let count = m.delivery.properties.headers().as_ref().and_then(|h| h.inner().get("x-delivery-count").cloned());
+    ensure(as_int(count.as_ref()) == Some(1), format!("second delivery has x-delivery-count {count:?}"))?;
+    ch.basic_reject(m.delivery.delivery_tag, BasicRejectOptions { requeue: true }).await.ctx("basic.reject")?;
+    let dead = get_one(ch, dlq, true).await.map_err(|_| "the message did not reach the dead-letter queue".to_string())?;
+    ensure(dead.delivery.data == b("quorum"), "dead-lettered body differs")?;
+    let h = dead.delivery.properties.headers().clone().ok_or("dead-lettered message has no headers")?;
+    let ds = deaths(&h)?;
+    ensure(!ds.is_empty(), "x-death is empty")?;
+    let (reason, queue) = (as_str(ds[0].inner().get("reason")), as_str(ds[0].inner().get("queue")));
+    ensure(
+        reason.as_deref() == Some("delivery_limit") && queue.as_deref() == Some(q),
+        format!("x-death[0] = {{reason {reason:?}, queue {queue:?}}}"),
+    )?;
+    expect_empty(ch, q, "the quorum queue still holds the message").await?;
+    let first = match first {
+        None => "absent".to_string(),
+        Some(v) => format!("{v:?}"),
+    };
+    Ok(Outcome::Pass(format!("first delivery x-delivery-count {first}")))
+}
+
 async fn retry_with_delay(u: Url) -> R {
     let c = open(&u).await?;
     let ch = chan(&c).await?;
@@ -1299,6 +1377,7 @@ async fn main() {
             rpc_reply_to,
             queue_expiry,
             consumer_priority,
+            quorum_queue,
         ],
     )
     .await;
