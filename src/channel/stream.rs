@@ -1,10 +1,13 @@
 //! What the channel refuses on a stream, with RabbitMQ's codes and texts: basic.get and
-//! queue.purge (540), and a basic.consume without a consumer prefetch (406), with automatic
-//! acknowledgement or under a global prefetch (540), or with a bad x-stream-offset (406).
+//! queue.purge (540), and a basic.consume with a bad x-stream-offset or another type's
+//! argument (406), without a consumer prefetch (406), with automatic acknowledgement or
+//! under a global prefetch (540).
 //! The texts are 4.3's (`rabbit_stream_queue:consume/3`); the 3.x profiles get 3.x's.
 
+use crate::broker::error::BrokerError;
 use crate::broker::profile::Profile;
-use crate::broker::queue::Queue;
+use crate::broker::queue::args::refused_consumer_arg;
+use crate::broker::queue::{Queue, QueueType};
 use crate::broker::stream::ConsumeSpec;
 use crate::error::AmqpError;
 use crate::protocol::FieldTable;
@@ -34,10 +37,6 @@ pub(super) fn refuse_purge(q: &Queue) -> Result<(), AmqpError> {
     )))
 }
 
-/// Consumer arguments another queue type takes, refused on a stream as RabbitMQ 4.3's
-/// `check_consume_arguments` refuses them (x-consumer-timeout is quorum-only in 4.3).
-const NOT_STREAM_CONSUMER_ARGS: [&str; 2] = ["x-priority", "x-consumer-timeout"];
-
 /// What a consumer of stream `q` asks for, or why it is refused, checked in RabbitMQ's
 /// order: the arguments first (`rabbit_amqqueue:check_consume_arguments`), then the
 /// prefetch, auto-ack and global qos (`rabbit_stream_queue:consume/3`). The prefetch and
@@ -56,16 +55,9 @@ pub(super) fn consume_spec(
             rs(q)
         ))
     })?;
-    let refused = NOT_STREAM_CONSUMER_ARGS
-        .iter()
-        .filter(|k| profile != Profile::V3_10 || **k != "x-consumer-timeout")
-        .find(|k| args.get(k).is_some());
-    if let Some(key) = refused {
-        return Err(AmqpError::precondition_failed(format!(
-            "invalid arg '{key}' for {} of queue type rabbit_stream_queue",
-            rs(q)
-        )));
-    }
+    // Another type's consumer arguments (x-priority), as every type refuses them.
+    refused_consumer_arg(QueueType::Stream, args)
+        .map_err(|e| BrokerError::invalid_argument(&q.name, &q.vhost, e))?;
     let old = matches!(profile, Profile::V3_10 | Profile::V3_13);
     if prefetch == 0 {
         return Err(AmqpError::precondition_failed(if old {
