@@ -13,6 +13,7 @@
 //! # Format
 //! ```text
 //! DIR/vhosts/<hex of vhost>/streams/<queue number>/<first offset, 20 digits>.seg
+//! DIR/vhosts/<hex of vhost>/streams/<queue number>/<first offset, 20 digits>.idx
 //! ```
 //! A segment is a sequence of records framed as every store file is (`record`:
 //! `[length u32][crc32c u32][payload]`), the payload being
@@ -27,6 +28,8 @@
 //!
 //! Memory: per segment, its first and last offsets and timestamps and a sparse index (one
 //! entry every `INDEX_EVERY` bytes), so a stream of 10 GB costs about a megabyte of index.
+//! A full segment's `.idx` file keeps the same (one framed record), written when the next
+//! segment starts, so a restart reads only the last segment through.
 //!
 //! # Durability
 //! A record is written (pwrite) before `append` returns, so readers see it at once; a
@@ -467,10 +470,11 @@ impl StreamLog {
         self.lock().retention
     }
 
-    pub fn set_retention(&self, retention: Retention) {
+    /// Puts new retention settings into effect at `now` (ms since the Unix epoch).
+    pub fn set_retention(&self, retention: Retention, now: u64) {
         let mut st = self.lock();
         st.retention = retention;
-        self.apply_retention(&mut st, crate::broker::timer::now_ms());
+        self.apply_retention(&mut st, now);
     }
 
     /// Appends a record; returns its offset and whether `notify` will hear of its fsync

@@ -234,7 +234,7 @@ impl Stream {
 
     /// Puts new retention settings into effect (a policy changed).
     pub fn set_retention(&self, retention: Retention) {
-        self.log.set_retention(retention);
+        self.log.set_retention(retention, now_ms());
     }
 
     /// With an x-max-age, how often to look for segments that have grown too old (besides
