@@ -152,8 +152,11 @@ fn credentials(mechanism: &str, response: &[u8]) -> Option<(String, String)> {
 /// CN (several CNs joined with ",", as RabbitMQ joins them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum External {
-    /// Plain TCP, or TLS without a verified client certificate: EXTERNAL is not offered.
+    /// Plain TCP: EXTERNAL is not offered.
     NotOffered,
+    /// TLS without a client certificate: offered, as RabbitMQ offers it ("a more
+    /// comprehensible error message" than a mechanism the client cannot find), and refused.
+    NoCertificate,
     /// The verified client certificate's subject CN.
     Name(String),
     /// The verified client certificate has no CN in its subject.
@@ -161,10 +164,10 @@ pub enum External {
 }
 
 impl External {
-    /// From the verified client certificate (DER), if there is one.
+    /// From a TLS connection's verified client certificate (DER), if there is one.
     pub fn from_certificate(cert: Option<&[u8]>) -> External {
         match cert.map(crate::tls::subject_common_names) {
-            None => External::NotOffered,
+            None => External::NoCertificate,
             Some(Some(names)) if !names.is_empty() => External::Name(names.join(",")),
             Some(_) => External::NoName,
         }
@@ -191,6 +194,12 @@ fn log_in(
         // RabbitMQ's texts: "EXTERNAL login refused: <reason>" in its log.
         let user = match external {
             External::Name(user) => user,
+            External::NoCertificate => {
+                return Err(Refusal::Failed(
+                    "EXTERNAL login refused: connection peer presented no TLS (x.509) certificate"
+                        .into(),
+                ));
+            }
             _ => {
                 return Err(Refusal::Failed(
                     "EXTERNAL login refused: no name found".into(),
