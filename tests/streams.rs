@@ -965,3 +965,25 @@ async fn a_transaction_commits_to_a_stream_on_disk() {
     broker.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_lettered_messages_reach_a_stream_and_its_live_consumers() {
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let ch = qos_channel(&conn, 10).await;
+    declare_stream(&ch, "s-dlq", &[]).await;
+    declare_with(&ch, "c-src", dead_letter_to("s-dlq", None)).await;
+    let mut tail = consume_from(&ch, "s-dlq", "tail", s("next")).await;
+    publish_all(&ch, "c-src", numbered("d", 0..3)).await;
+    for _ in 0..3 {
+        let d = within(ch.basic_get("c-src", BasicGetOptions::default()))
+            .await
+            .unwrap()
+            .expect("a message");
+        within(d.reject(BasicRejectOptions { requeue: false }))
+            .await
+            .unwrap();
+    }
+    let got = read_n(&mut tail, 3).await;
+    assert_eq!(got, expected("d", 0..3));
+}
