@@ -766,6 +766,7 @@ impl StreamLog {
     pub fn destroy(&self) {
         let mut st = self.lock();
         st.segments.clear();
+        st.bytes = 0;
         st.failed = true;
         if let Some(dir) = &self.dir
             && let Err(e) = std::fs::remove_dir_all(dir)

@@ -25,7 +25,7 @@ use super::timer::now_ms;
 use crate::protocol::{BasicProperties, FieldTable, FieldValue};
 use crate::store::Durability;
 use crate::store::stream::{Cursor, NewRecord, Retention, StreamLog};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Deliveries handed to one consumer per turn, so one reader cannot starve the others.
@@ -70,6 +70,14 @@ pub struct Stream {
     deleted: AtomicBool,
     dispatching: AtomicBool,
     again: AtomicBool,
+    /// The bytes of an in-memory stream counted in the memory alarm's account.
+    charged: AtomicU64,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        super::memory::charge(-(*self.charged.get_mut() as i64));
+    }
 }
 
 /// The retention a stream's declare arguments ask for: x-max-length-bytes, x-max-age and
@@ -186,7 +194,18 @@ impl Stream {
             deleted: AtomicBool::new(false),
             dispatching: AtomicBool::new(false),
             again: AtomicBool::new(false),
+            charged: AtomicU64::new(0),
         }
+    }
+
+    /// Brings the memory alarm's account up to date with an in-memory stream's size.
+    fn account(&self) {
+        if self.on_disk() {
+            return;
+        }
+        let (_, bytes) = self.log.size();
+        let before = self.charged.swap(bytes, Ordering::AcqRel);
+        super::memory::charge(bytes as i64 - before as i64);
     }
 
     fn readers(&self) -> MutexGuard<'_, Vec<Arc<Reader>>> {
@@ -222,7 +241,10 @@ impl Stream {
         let on_disk = self.on_disk();
         let notify = notify.filter(|_| on_disk);
         match self.log.append(&record, notify.clone()) {
-            Ok(_) => false,
+            Ok(_) => {
+                self.account();
+                false
+            }
             Err(_) => {
                 if let Some((n, token)) = notify {
                     n.settled(token, false);
@@ -235,6 +257,7 @@ impl Stream {
     /// Puts new retention settings into effect (a policy changed).
     pub fn set_retention(&self, retention: Retention) {
         self.log.set_retention(retention, now_ms());
+        self.account();
     }
 
     /// With an x-max-age, how often to look for segments that have grown too old (besides
@@ -247,6 +270,7 @@ impl Stream {
     /// Drops the segments x-max-age no longer keeps.
     pub fn expire(&self, now: u64) {
         self.log.expire(now);
+        self.account();
     }
 
     /// Waits until every record appended so far is on disk (tx.commit).
@@ -293,6 +317,7 @@ impl Stream {
         self.deleted.store(true, Ordering::Release);
         self.readers().clear();
         self.log.destroy();
+        self.account();
     }
 
     /// Serves every reader with credit what it has not read yet. Called after publishes,
