@@ -49,18 +49,7 @@ async fn a_rejected_message_is_dead_lettered_with_its_history() {
     let broker = broker();
     let conn = connect(&broker).await;
     let ch = confirm_channel(&conn).await;
-    within(ch.exchange_declare(
-        "dlx",
-        lapin::ExchangeKind::Fanout,
-        Default::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .unwrap();
-    declare_with(&ch, "dlq", FieldTable::default()).await;
-    within(ch.queue_bind("dlq", "dlx", "", Default::default(), FieldTable::default()))
-        .await
-        .unwrap();
+    fanout_to(&ch, "dlx", "dlq").await;
     declare_with(&ch, "src", args(&[("x-dead-letter-exchange", s("dlx"))])).await;
     let props = BasicProperties::default()
         .with_expiration("100000".into())

@@ -33,22 +33,6 @@ async fn declare_quorum(ch: &Channel, name: &str, extra: &[(&str, AMQPValue)]) {
         .expect("quorum queue declared");
 }
 
-/// A fanout dead-letter exchange `dlx` bound to queue `dlq`.
-async fn dead_letter_target(ch: &Channel) {
-    within(ch.exchange_declare(
-        "dlx",
-        lapin::ExchangeKind::Fanout,
-        Default::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .expect("dlx");
-    declare_with(ch, "dlq", FieldTable::default()).await;
-    within(ch.queue_bind("dlq", "dlx", "", Default::default(), FieldTable::default()))
-        .await
-        .expect("bind");
-}
-
 fn long(d: &Delivery, key: &str) -> Option<i64> {
     match header(d, key) {
         None => None,
@@ -233,7 +217,7 @@ async fn returns_are_counted_as_4_3_counts_them() {
 async fn past_the_limit_a_message_is_dead_lettered_with_reason_delivery_limit() {
     let broker = broker();
     let (_conn, ch) = fresh(&broker).await;
-    dead_letter_target(&ch).await;
+    fanout_to(&ch, "dlx", "dlq").await;
     declare_quorum(
         &ch,
         "q",
@@ -299,7 +283,8 @@ async fn the_default_limit_is_20_failed_deliveries() {
     }
 }
 
-async fn default_limit_under(profile: Profile) {
+/// A broker under `profile` with quorum queue `q` holding one message.
+async fn one_message_under(profile: Profile) -> (Broker, Connection, Channel) {
     init_logs();
     let broker = Broker::builder()
         .profile(profile)
@@ -308,6 +293,11 @@ async fn default_limit_under(profile: Profile) {
     let (conn, ch) = fresh(&broker).await;
     declare_quorum(&ch, "q", &[]).await;
     publish(&ch, "", "q", b"m").await;
+    (broker, conn, ch)
+}
+
+async fn default_limit_under(profile: Profile) {
+    let (_broker, conn, ch) = one_message_under(profile).await;
     // Delivered 21 times: the 21st failure passes the limit of 20.
     for n in 1..=21 {
         let holder = conn.create_channel().await.expect("channel");
@@ -434,14 +424,7 @@ async fn before_4_0_every_return_counts_and_there_is_no_default_limit() {
 }
 
 async fn every_return_counts_under(profile: Profile) {
-    init_logs();
-    let broker = Broker::builder()
-        .profile(profile)
-        .start()
-        .expect("broker starts");
-    let (_conn, ch) = fresh(&broker).await;
-    declare_quorum(&ch, "q", &[]).await;
-    publish(&ch, "", "q", b"m").await;
+    let (_broker, _conn, ch) = one_message_under(profile).await;
     for n in 0..25 {
         let d = get(&ch, "q").await.expect("no default limit before 4.0");
         assert_eq!(long(&d, "x-delivery-count"), (n > 0).then_some(n));

@@ -317,6 +317,28 @@ pub fn dead_letter_to(queue: &str, ttl: Option<i32>) -> FieldTable {
     a
 }
 
+/// A fanout exchange `exchange` bound to a new queue `queue` (a dead-letter target, say).
+pub async fn fanout_to(ch: &Channel, exchange: &str, queue: &str) {
+    within(ch.exchange_declare(
+        exchange,
+        lapin::ExchangeKind::Fanout,
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("exchange.declare");
+    declare_with(ch, queue, FieldTable::default()).await;
+    within(ch.queue_bind(
+        queue,
+        exchange,
+        "",
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("queue.bind");
+}
+
 /// Declares a queue with arguments (not durable, not exclusive).
 pub async fn declare_with(ch: &Channel, name: &str, arguments: FieldTable) {
     within(ch.queue_declare(name, QueueDeclareOptions::default(), arguments))
