@@ -4,9 +4,9 @@
 //! - [`protocol`]: the codec — frames, methods, content headers, field tables. Pure.
 //! - [`connection`]: one task per socket — handshake, heartbeats, the channel table, socket output.
 //! - [`channel`]: per-channel state — content assembly, publish, consume, acks, confirms, tx.
-//! - [`broker`]: vhosts, exchanges, bindings, queues. Knows nothing of frames.
+//! - [`broker`]: vhosts, exchanges, bindings, queues, streams. Knows nothing of frames.
 //! - [`error`]: the one mapping from errors to AMQP reply codes and texts.
-//! - [`store`]: durable definitions and the message log on disk.
+//! - [`store`]: durable definitions, the message log and streams' segment logs on disk.
 //! - [`server`], [`config`]: the listeners and the command line; [`tls`]: amqps settings.
 //! - [`testing`]: the test-broker features — snapshots, reset, isolated vhosts, fault injection.
 //! - [`ctl`]: `warren ctl`, rabbitmqctl's everyday commands as a client of the management API.

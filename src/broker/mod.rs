@@ -8,7 +8,9 @@
 //! 1. a `DashMap` shard of a vhost's exchange or queue map (held only for a lookup or an
 //!    insert; never while calling into an exchange or queue),
 //! 2. an exchange's binding table (`RwLock`, read on the publish path),
-//! 3. a queue's state (`Mutex`).
+//! 3. a queue's state (`Mutex`),
+//! 4. a stream's reader list, then one reader's cursor, then the stream's log (each a
+//!    `Mutex`; `stream`); a stream's dispatch takes no queue lock while it reads.
 //!
 //! A policy change holds its vhost's `policy_changes` mutex before any of these, while it
 //! puts the new policies into effect on each exchange and queue (whose own policy lock, an
@@ -44,6 +46,7 @@ pub mod policy;
 pub mod profile;
 pub mod queue;
 pub mod reply_to;
+pub mod stream;
 pub mod test_control;
 pub mod timer;
 pub mod vhost;

@@ -880,6 +880,11 @@ impl VHost {
                 flag,
             });
         }
+        // RabbitMQ deletes a stream whatever the flags say (and reports no messages).
+        let (if_unused, if_empty) = match q.stream() {
+            Some(_) => (false, false),
+            None => (if_unused, if_empty),
+        };
         if if_unused && q.consumer_count() > 0 {
             return Err(BrokerError::InUse {
                 kind: EntityKind::Queue,
@@ -1075,16 +1080,27 @@ impl VHost {
             message.arrived_or(now_ms());
         }
         let mut awaits_disk = false;
+        // Streams keep their records in logs of their own (`broker::stream`), never in the
+        // message log; a confirm waits for the message log and each stream on disk.
+        let push = |q: &Arc<Queue>, m: Arc<Message>, notify: &Option<_>| match q.stream() {
+            Some(s) => Pushed {
+                congested: false,
+                refused: s.push(&m, Option::clone(notify)),
+            },
+            None => q.push(m),
+        };
         let Some(store) = &self.store else {
+            // Without a store streams are in memory: nothing waits for a disk.
             for q in queues {
-                pushed(q, q.push(message.clone()));
+                pushed(q, push(q, message.clone(), &notify));
             }
             return false;
         };
         // A quorum queue keeps every message it takes, whatever its delivery mode. A
         // transient message that also reaches other queues goes to those as a copy that is
         // not in the log: a log record belongs to every surviving queue it reaches.
-        let logs = |q: &Arc<Queue>| message.persistent || q.logs_every_message();
+        let logs =
+            |q: &Arc<Queue>| q.stream().is_none() && (message.persistent || q.logs_every_message());
         let ids: Vec<u32> = queues
             .iter()
             .filter(|q| logs(q))
@@ -1092,18 +1108,28 @@ impl VHost {
             .collect();
         let unlogged = (!message.persistent && !ids.is_empty() && !queues.iter().all(logs))
             .then(|| Arc::new(message.unlogged_copy()));
+        let streams = notify.as_ref().map_or(0, |_| {
+            queues
+                .iter()
+                .filter(|q| q.stream().is_some_and(|s| s.on_disk()))
+                .count()
+        });
+        let notify = super::stream::joint_notify(notify, streams + usize::from(!ids.is_empty()));
+        awaits_disk |= streams > 0;
         if !ids.is_empty() {
             let slot = crate::store::Slot::new();
             let _ = message.slot.set(slot.clone());
-            awaits_disk = notify.is_some();
-            store.log.publish(slot, ids, message.to_log(), notify);
+            awaits_disk |= notify.is_some();
+            store
+                .log
+                .publish(slot, ids, message.to_log(), notify.clone());
         }
         for q in queues {
             let m = match &unlogged {
                 Some(copy) if !logs(q) => copy.clone(),
                 _ => message.clone(),
             };
-            pushed(q, q.push(m));
+            pushed(q, push(q, m, &notify));
         }
         awaits_disk
     }

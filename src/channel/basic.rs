@@ -385,6 +385,18 @@ impl Channel {
             )));
         }
         let tag: Arc<str> = Arc::from(tag);
+        // A stream checks its consumer's arguments its own way (before the others).
+        let stream = match queue.stream() {
+            Some(_) => Some(super::stream::consume_spec(
+                &queue,
+                ctx.profile,
+                self.consumer_prefetch,
+                m.no_ack,
+                self.channel_has_limit,
+                &m.arguments,
+            )?),
+            None => None,
+        };
         let priority = crate::broker::queue::args::consumer_priority(&m.arguments)
             .map_err(|e| BrokerError::invalid_argument(&queue.name, &queue.vhost, e))?;
         let kind = queue.declared.kind;
@@ -427,7 +439,9 @@ impl Channel {
             channel_credit: self.channel_credit.clone(),
             sink: ctx.sink.clone(),
         };
-        if !queue.try_add_consumer(consumer) {
+        if let Some(spec) = stream {
+            queue.add_stream_consumer(consumer, spec);
+        } else if !queue.try_add_consumer(consumer) {
             return Err(BrokerError::ExclusiveConsumer {
                 name: queue.name.clone(),
                 vhost: queue.vhost.clone(),
@@ -482,6 +496,7 @@ impl Channel {
         let name = self.resolve_queue(&m.queue)?;
         ctx.check(Access::Read, ResourceKind::Queue, &name)?;
         let queue = ctx.vhost.queue(&name, ctx.connection)?;
+        super::stream::refuse_get(&queue)?;
         let got = queue.get(m.no_ack);
         let k = &mut self.counters;
         match &got {

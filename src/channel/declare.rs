@@ -329,7 +329,9 @@ impl Channel {
     ) -> Result<(), AmqpError> {
         let name = self.resolve_queue(&m.queue)?;
         ctx.check(Access::Read, ResourceKind::Queue, &name)?;
-        let message_count = ctx.vhost.queue(&name, ctx.connection)?.purge();
+        let queue = ctx.vhost.queue(&name, ctx.connection)?;
+        super::stream::refuse_purge(&queue)?;
+        let message_count = queue.purge();
         if !m.no_wait {
             ctx.send(
                 self.id,

@@ -10,6 +10,7 @@ mod modes;
 mod reply_to;
 mod route_cache;
 mod sender_selected;
+mod stream;
 
 use crate::broker::VHost;
 use crate::broker::access::{Access, Grant, ResourceKind};
@@ -327,20 +328,24 @@ impl Channel {
             Method::BasicAck(m) => self
                 .basic_ack(m.delivery_tag, m.multiple)
                 .inspect_err(|_| self.bad_tag(ctx, "basic.ack", m.delivery_tag))?,
-            Method::BasicReject(m) => self
-                .settle_tags(
+            Method::BasicReject(m) => {
+                self.refuse_stream_nack(ctx.profile, m.delivery_tag, false)?;
+                self.settle_tags(
                     m.delivery_tag,
                     false,
                     Settlement::refused(m.requeue, Return::Failed),
                 )
-                .inspect_err(|_| self.bad_tag(ctx, "basic.reject", m.delivery_tag))?,
-            Method::BasicNack(m) => self
-                .settle_tags(
+                .inspect_err(|_| self.bad_tag(ctx, "basic.reject", m.delivery_tag))?
+            }
+            Method::BasicNack(m) => {
+                self.refuse_stream_nack(ctx.profile, m.delivery_tag, m.multiple)?;
+                self.settle_tags(
                     m.delivery_tag,
                     m.multiple,
                     Settlement::refused(m.requeue, Return::Requeued),
                 )
-                .inspect_err(|_| self.bad_tag(ctx, "basic.nack", m.delivery_tag))?,
+                .inspect_err(|_| self.bad_tag(ctx, "basic.nack", m.delivery_tag))?
+            }
             Method::BasicRecoverAsync(BasicRecoverAsync { requeue: false })
             | Method::BasicRecover(BasicRecover { requeue: false }) => {
                 return Err(AmqpError::not_implemented("requeue=false"));

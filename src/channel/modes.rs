@@ -262,6 +262,12 @@ impl Channel {
         if persisted && let Some(store) = ctx.vhost.store() {
             tokio::task::block_in_place(|| store.log.sync());
         }
+        // Streams keep every publish in logs of their own.
+        for q in &self.pushed {
+            if let Some(s) = q.stream().filter(|s| s.on_disk()) {
+                tokio::task::block_in_place(|| s.sync());
+            }
+        }
         self.settle(
             tx.settlements
                 .into_iter()

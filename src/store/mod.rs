@@ -7,6 +7,7 @@
 //! DIR/vhosts/<hex of vhost name>/log/NNNNNNNN.seg  persistent messages (see `log`)
 //! DIR/vhosts/<hex of vhost name>/log/NNNNNNNN.ack  settlements of that segment's messages
 //! DIR/vhosts/<hex of vhost name>/log/index.dat     queue contents at a clean stop (see `index`)
+//! DIR/vhosts/<hex of vhost name>/streams/<queue number>/  a stream's segments (see `stream`)
 //! ```
 
 pub mod index;
@@ -14,6 +15,7 @@ pub mod log;
 pub mod meta;
 pub mod record;
 pub mod run;
+pub mod stream;
 
 pub use log::{Durability, LogMessage, MessageLog, Recovered, RecoveredQueue, Slot};
 pub use meta::Definitions;
@@ -98,6 +100,7 @@ impl VhostStore {
             .map_err(|e| StoreError::io("creating the vhost directory", e))?;
         let definitions = Definitions::load(&dir)?;
         let queues: HashSet<u32> = definitions.queues.iter().map(|q| q.id).collect();
+        stream::remove_orphans(&dir.join("streams"), &queues);
         let (log, messages) = MessageLog::open(&dir.join("log"), &queues, keep_in_memory)?;
         Ok(Opened {
             store: VhostStore {
@@ -108,6 +111,11 @@ impl VhostStore {
             definitions,
             messages,
         })
+    }
+
+    /// Where the stream numbered `id` in this vhost keeps its segments.
+    pub fn stream_dir(&self, id: u32) -> PathBuf {
+        self.dir.join("streams").join(id.to_string())
     }
 
     /// Replaces the definitions snapshot. `snapshot` is called under the save lock, so two

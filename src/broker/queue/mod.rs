@@ -67,6 +67,8 @@ pub struct Queue {
     env: QueueEnv,
     me: Weak<Queue>,
     state: Mutex<QueueState>,
+    /// A stream's log and readers (x-queue-type=stream); the buffer stays empty.
+    stream: Option<super::stream::Stream>,
 }
 
 #[derive(Debug)]
@@ -182,6 +184,15 @@ impl Queue {
         env: QueueEnv,
     ) -> Arc<Queue> {
         let survives = settings.durable && !settings.exclusive;
+        let stream = (declared.kind == QueueType::Stream).then(|| {
+            let dir = log
+                .as_ref()
+                .filter(|_| survives)
+                .map(|(store, id)| store.stream_dir(*id));
+            let retention =
+                super::stream::retention(&settings.arguments, &applied.effective_definition());
+            super::stream::Stream::open(dir, retention)
+        });
         let args = applied.queue_args(&declared, &settings.arguments);
         let now = now_ms();
         Arc::new_cyclic(|me| {
@@ -213,10 +224,14 @@ impl Queue {
                 survives,
                 env,
                 me: me.clone(),
+                stream,
             };
             let mut st = q.lock();
             if let Some(expires) = st.args.expires {
                 q.wake_at(&mut st, now.saturating_add(expires));
+            }
+            if let Some(every) = q.stream.as_ref().and_then(|s| s.age_check_every()) {
+                q.wake_at(&mut st, now.saturating_add(every));
             }
             drop(st);
             q
@@ -228,8 +243,12 @@ impl Queue {
     /// classic queue) means the message's own bytes.
     pub fn delivery_properties(&self, entry: &QueuedMessage) -> Option<Vec<u8>> {
         let extra = match self.declared.kind {
-            QueueType::Classic | QueueType::Stream => return None,
+            QueueType::Classic => return None,
             QueueType::Quorum => self.quorum_rules().headers(entry.counts()),
+            QueueType::Stream => vec![(
+                "x-stream-offset",
+                crate::protocol::FieldValue::I64(entry.seq as i64),
+            )],
         };
         if extra.is_empty() {
             return None;
@@ -414,6 +433,14 @@ impl Queue {
             return;
         }
         let now = now_ms();
+        if let Some(s) = &self.stream {
+            // A stream's only deadline: segments past x-max-age.
+            if let Some(every) = s.age_check_every() {
+                s.expire(now);
+                self.wake_at(&mut st, now.saturating_add(every));
+            }
+            return;
+        }
         if st.timed {
             self.expire(&mut st, now);
         }
@@ -688,6 +715,11 @@ impl Queue {
     /// Puts messages back in their original places, marked redelivered. A quorum queue
     /// counts each return as `how` and lets go of a message past its delivery limit.
     pub fn requeue(&self, entries: Vec<QueuedMessage>, how: Return) {
+        if self.stream.is_some() {
+            // A stream's deliveries stay in its log; requeueing only gives credit back.
+            self.lock().counters.settled(entries.len() as u64);
+            return self.dispatch();
+        }
         let marked = entries.into_iter().map(|mut e| {
             e.redelivered = true;
             e
@@ -738,6 +770,12 @@ impl Queue {
     /// Takes back messages that never reached their consumer (it was cancelled meanwhile);
     /// `credited`: they were delivered with an ack required.
     pub fn requeue_undelivered(&self, entries: Vec<QueuedMessage>, credited: bool) {
+        if self.stream.is_some() {
+            if credited {
+                self.lock().counters.settled(entries.len() as u64);
+            }
+            return self.dispatch();
+        }
         self.put_back(entries.into_iter(), credited);
     }
 
@@ -762,6 +800,10 @@ impl Queue {
     /// Messages a consumer refused (reject or nack without requeue): dead-lettered as
     /// rejected where the queue has a dead-letter exchange, dropped otherwise.
     pub fn discard(&self, entries: Vec<QueuedMessage>) {
+        if self.stream.is_some() {
+            self.lock().counters.settled(entries.len() as u64);
+            return self.dispatch();
+        }
         self.lock().counters.settled(entries.len() as u64);
         self.let_go(entries, Reason::Rejected);
     }
@@ -783,6 +825,9 @@ impl Queue {
 
     /// Delivers after credit was returned (ack, qos change).
     pub fn dispatch(&self) {
+        if let (Some(s), Some(me)) = (&self.stream, self.me.upgrade()) {
+            return s.dispatch(&me);
+        }
         let mut st = self.lock();
         self.dispatch_locked(&mut st);
         self.finish(st);
@@ -948,6 +993,10 @@ impl Queue {
 
     /// Takes the next live message for basic.get, with the count left behind.
     pub fn get(&self, no_ack: bool) -> Option<(QueuedMessage, u32)> {
+        if self.stream.is_some() {
+            // basic.get is refused on streams (the channel says so); nothing to take.
+            return None;
+        }
         let mut st = self.lock();
         self.used(&mut st);
         let now = if st.timed { now_ms() } else { 0 };
@@ -958,6 +1007,27 @@ impl Queue {
         let left = st.buffer.len() as u32;
         self.finish(st);
         got.map(|m| (m, left))
+    }
+
+    /// The stream this queue is, if it is one.
+    pub fn stream(&self) -> Option<&super::stream::Stream> {
+        self.stream.as_ref()
+    }
+
+    /// Adds a stream consumer reading from where `spec` says. It is also one of the queue's
+    /// consumers (counted, listed, cancelled when the queue goes), which `dispatch_locked`
+    /// never serves: a stream's buffer stays empty.
+    pub fn add_stream_consumer(&self, consumer: Consumer, spec: super::stream::ConsumeSpec) {
+        let Some(s) = &self.stream else {
+            return;
+        };
+        {
+            let mut st = self.lock();
+            st.consumers.add(consumer.clone());
+            st.had_consumer = true;
+        }
+        s.add_reader(consumer, spec);
+        self.dispatch();
     }
 
     /// Adds a consumer unless exclusivity forbids it (an exclusive consumer wants the queue
@@ -994,7 +1064,10 @@ impl Queue {
         self.remove_consumers_where(|c| c.connection == connection && c.channel == channel)
     }
 
-    fn remove_consumers_where(&self, gone: impl FnMut(&Consumer) -> bool) -> ConsumerRemoved {
+    fn remove_consumers_where(&self, mut gone: impl FnMut(&Consumer) -> bool) -> ConsumerRemoved {
+        if let Some(s) = &self.stream {
+            s.remove_readers_where(&mut gone);
+        }
         let mut st = self.lock();
         let removed = st.consumers.remove_where(gone);
         if removed == 0 {
@@ -1018,11 +1091,18 @@ impl Queue {
 
     /// Ready messages and consumers, as queue.declare-ok reports them.
     pub fn counts(&self) -> (u32, u32) {
+        if let Some(s) = &self.stream {
+            // RabbitMQ 4.3 reports a stream's records and no consumers.
+            return (s.message_count().min(u64::from(u32::MAX)) as u32, 0);
+        }
         let st = self.lock();
         (st.buffer.len() as u32, st.consumers.len() as u32)
     }
 
     pub fn message_count(&self) -> u32 {
+        if let Some(s) = &self.stream {
+            return s.message_count().min(u64::from(u32::MAX)) as u32;
+        }
         self.lock().buffer.len() as u32
     }
 
@@ -1030,8 +1110,12 @@ impl Queue {
         self.lock().consumers.len()
     }
 
-    /// Drops every ready message; returns how many there were.
+    /// Drops every ready message; returns how many there were. A stream purges nothing
+    /// (the channel refuses queue.purge on one).
     pub fn purge(&self) -> u32 {
+        if self.stream.is_some() {
+            return 0;
+        }
         let mut st = self.lock();
         self.drop_ready(&mut st)
     }
@@ -1056,6 +1140,18 @@ impl Queue {
     /// Marks the queue gone, tells its consumers, and returns how many messages it held.
     pub fn mark_deleted(&self) -> u32 {
         let mut st = self.lock();
+        if let Some(s) = &self.stream {
+            // queue.delete-ok reports no messages for a stream, as RabbitMQ's does.
+            s.destroy();
+            st.deleted = true;
+            for c in st.consumers.drain() {
+                let _ = c.sink.send(Outbound::Cancelled {
+                    channel: c.channel,
+                    consumer_tag: c.tag.clone(),
+                });
+            }
+            return 0;
+        }
         st.deleted = true;
         for c in st.consumers.drain() {
             let _ = c.sink.send(Outbound::Cancelled {
@@ -1082,6 +1178,16 @@ impl Queue {
             return;
         }
         let args = applied.queue_args(&self.declared, &self.settings.arguments);
+        if let Some(s) = &self.stream {
+            let definition = applied.effective_definition();
+            s.set_retention(super::stream::retention(
+                &self.settings.arguments,
+                &definition,
+            ));
+            if let Some(every) = s.age_check_every() {
+                self.wake_at(&mut st, now_ms().saturating_add(every));
+            }
+        }
         st.applied = applied;
         if args.max_length_bytes.is_some() {
             st.buffer.count_bytes_from_now();

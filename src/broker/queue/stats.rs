@@ -83,10 +83,13 @@ impl Queue {
                 .map(|e| e.message.body().len() as u64)
                 .sum()
         };
+        let paged_out = ready.saturating_sub(in_memory);
+        // A stream's messages are its log's records.
+        let (ready, ready_bytes) = self.stream().map_or((ready, ready_bytes), |s| s.size());
         QueueInfo {
             ready,
             ready_bytes,
-            paged_out: ready.saturating_sub(in_memory),
+            paged_out,
             counters: st.counters,
             consumers: st
                 .consumers
@@ -108,12 +111,23 @@ impl Queue {
         }
     }
 
+    /// A stream handed `n` deliveries to a consumer that acks them.
+    pub(crate) fn count_stream_deliveries(&self, n: u64) {
+        let mut st = self.lock();
+        st.counters.deliver += n;
+        st.counters.unacked += n;
+    }
+
     /// Acks of `n` deliveries of this queue, counted, then what their credit lets through
     /// dispatched: one lock for both.
     pub fn acked(&self, n: u64) {
         let mut st = self.lock();
         st.counters.ack += n;
         st.counters.settled(n);
+        if self.stream().is_some() {
+            drop(st);
+            return self.dispatch();
+        }
         self.dispatch_locked(&mut st);
         self.finish(st);
     }
