@@ -88,6 +88,9 @@ struct Args {
     /// x-message-ttl (ms) on the declared queues (0: none).
     #[arg(long, default_value_t = 0)]
     message_ttl: u32,
+    /// Consumers of a stream start at this x-stream-offset (first, last, next, ...).
+    #[arg(long)]
+    stream_offset: Option<String>,
     /// x-queue-type of the declared queues (quorum queues are always durable).
     #[arg(long, default_value = "classic")]
     queue_type: String,
@@ -594,9 +597,15 @@ async fn consumer(
         }))
         .await?;
     }
+    let mut arguments = FieldTable::new();
+    if let Some(offset) = &a.stream_offset {
+        let o = offset.clone();
+        arguments.insert("x-stream-offset", FieldValue::LongString(o.into()));
+    }
     c.call(Method::BasicConsume(BasicConsume {
         queue,
         no_ack: settle == Settle::NoAck,
+        arguments,
         ..Default::default()
     }))
     .await?;
