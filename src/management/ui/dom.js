@@ -181,3 +181,69 @@ export function fillSelect(sel, names) {
   clear(sel, names.map((n) => h("option", { value: n }, n)));
   if (names.includes(keep)) sel.value = keep;
 }
+
+/// An editor for x-arguments, as RabbitMQ's UI has: rows of key, value and type
+/// (String, Number, Boolean), a button for another row, and quick-add links for common keys
+/// (`quick`: [[key, type], ...]). Its inputs have no names, so the form's values leave them
+/// out; `argumentsOf(editor)` reads them.
+export function argumentEditor(quick = [], { id } = {}) {
+  const rows = h("div", { class: "arg-rows" });
+  const addRow = (key = "", type = "string") => {
+    const k = h("input", { class: "arg-key", placeholder: "key", "aria-label": "Argument key", value: key });
+    const v = h("input", { class: "arg-value", placeholder: "value", "aria-label": "Argument value" });
+    const t = h("select", { class: "arg-type", "aria-label": "Argument type" },
+      [["string", "String"], ["number", "Number"], ["boolean", "Boolean"]].map(([val, label]) => h("option", { value: val }, label)));
+    t.value = type;
+    const row = h("div", { class: "arg-row" }, k, h("span", {}, "="), v, t,
+      h("button", { type: "button", class: "small", "aria-label": "Remove argument", onclick: () => row.remove() }, "×"));
+    rows.append(row);
+    return row;
+  };
+  const quickAdd = (key, type) => {
+    const empty = [...rows.querySelectorAll(".arg-row")].find((r) => !r.querySelector(".arg-key").value);
+    const row = empty || addRow();
+    row.querySelector(".arg-key").value = key;
+    row.querySelector(".arg-type").value = type;
+    row.querySelector(".arg-value").focus();
+  };
+  addRow();
+  return h("div", { class: "arg-editor", id },
+    rows,
+    h("div", { class: "arg-tools" },
+      h("button", { type: "button", class: "small arg-add", onclick: () => addRow() }, "Add argument"),
+      quick.length ? h("span", { class: "muted" }, " Add: ") : null,
+      quick.map(([key, type], i) => [i ? " | " : "",
+        h("button", { type: "button", class: "link arg-quick", "data-key": key, onclick: () => quickAdd(key, type) }, key)])));
+}
+
+/// The arguments an `argumentEditor` holds, typed; rows without a key are left out.
+export function argumentsOf(editor) {
+  const args = {};
+  for (const row of editor.querySelectorAll(".arg-row")) {
+    const key = row.querySelector(".arg-key").value.trim();
+    const text = row.querySelector(".arg-value").value;
+    const type = row.querySelector(".arg-type").value;
+    if (!key) continue;
+    if (type === "number") {
+      const n = Number(text);
+      if (text.trim() === "" || !Number.isFinite(n)) throw new Error(`Argument ${key} must be a number`);
+      args[key] = n;
+    } else if (type === "boolean") {
+      const b = text.trim().toLowerCase();
+      if (b !== "true" && b !== "false") throw new Error(`Argument ${key} must be true or false`);
+      args[key] = b === "true";
+    } else {
+      args[key] = text;
+    }
+  }
+  return args;
+}
+
+/// Common queue and exchange arguments, for an argument editor's quick-add links.
+export const QUEUE_ARGUMENTS = [
+  ["x-queue-type", "string"], ["x-message-ttl", "number"], ["x-expires", "number"],
+  ["x-max-length", "number"], ["x-max-length-bytes", "number"], ["x-overflow", "string"],
+  ["x-dead-letter-exchange", "string"], ["x-dead-letter-routing-key", "string"],
+  ["x-single-active-consumer", "boolean"], ["x-max-priority", "number"],
+];
+export const EXCHANGE_ARGUMENTS = [["alternate-exchange", "string"]];

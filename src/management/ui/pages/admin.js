@@ -1,13 +1,36 @@
-// Admin: users, virtual hosts, permissions, policies, and the definitions document
+// Admin: users, virtual hosts, permissions, topic permissions, limits, policies, and the definitions document
 // (download, upload). Administrator only, as the API itself insists.
 
 import * as api from "../api.js";
 import { h, clear, fmtNum, table, form, field, input, select, textarea, jsonObject, actionButton, section, fillSelect } from "../dom.js";
 
+const VHOST_LIMITS = ["max-connections", "max-queues"];
+const USER_LIMITS = ["max-connections", "max-channels"];
+
+/// One row per vhost or user with limits, a column per limit, each with its Remove button.
+function limitsTable(list, key, label, names, id, empty) {
+  return table([
+    { label, key },
+    names.map((name) => ({
+      label: name, num: true,
+      render: (l) => (l.value?.[name] === undefined ? "" : h("span", { class: "limit" }, fmtNum(l.value[name]), " ",
+        actionButton("Remove", `Remove ${name} from ${l[key]}?`, async () => {
+          await api.del(`/${id}/${api.seg(l[key])}/${api.seg(name)}`);
+          await refreshAdmin();
+        }, { class: "danger small", "aria-label": `Remove ${name}` }))),
+    })),
+  ].flat(), list, { id, empty });
+}
+
+let refreshAdmin = async () => {};
+
 export function render(main) {
   const users = h("div");
   const vhosts = h("div");
   const permissions = h("div");
+  const topicPermissions = h("div");
+  const vhostLimits = h("div");
+  const userLimits = h("div");
   const policies = h("div");
   const userSelects = [];
   const vhostSelects = [];
@@ -50,6 +73,40 @@ export function render(main) {
     await api.put(`/permissions/${api.seg(v.vhost)}/${api.seg(v.user)}`, { configure: v.configure, write: v.write, read: v.read });
     await page.refresh();
   }, { id: "set-permission", submit: "Set permission", done: "Permission set." });
+
+  const topicUserSelect = select("user", []);
+  userSelects.push(topicUserSelect);
+  const setTopicPermission = form("Set topic permission", [
+    field("User", topicUserSelect),
+    field("Virtual host", vhostField()),
+    field("Exchange", input("exchange", { value: "amq.topic" })),
+    field("Write regexp", input("write", { value: ".*" })),
+    field("Read regexp", input("read", { value: ".*" })),
+  ], async (v) => {
+    await api.put(`/topic-permissions/${api.seg(v.vhost)}/${api.seg(v.user)}`, { exchange: v.exchange, write: v.write, read: v.read });
+    await page.refresh();
+  }, { id: "set-topic-permission", submit: "Set topic permission", done: "Topic permission set." });
+
+  // A blank value is sent without one, so the API's own refusal shows.
+  const limitBody = (v) => (v.value.trim() === "" ? {} : { value: Number(v.value) });
+  const setVhostLimit = form("Set a virtual host limit", [
+    field("Virtual host", vhostField()),
+    field("Limit", select("name", VHOST_LIMITS)),
+    field("Value", input("value", { type: "number", step: 1, placeholder: "-1 for no limit" })),
+  ], async (v) => {
+    await api.put(`/vhost-limits/${api.seg(v.vhost)}/${api.seg(v.name)}`, limitBody(v));
+    await page.refresh();
+  }, { id: "set-vhost-limit", submit: "Set limit", done: (_, v) => `Limit ${v.name} set on ${v.vhost}.` });
+  const limitUserSelect = select("user", []);
+  userSelects.push(limitUserSelect);
+  const setUserLimit = form("Set a user limit", [
+    field("User", limitUserSelect),
+    field("Limit", select("name", USER_LIMITS)),
+    field("Value", input("value", { type: "number", step: 1, placeholder: "-1 for no limit" })),
+  ], async (v) => {
+    await api.put(`/user-limits/${api.seg(v.user)}/${api.seg(v.name)}`, limitBody(v));
+    await page.refresh();
+  }, { id: "set-user-limit", submit: "Set limit", done: (_, v) => `Limit ${v.name} set on ${v.user}.` });
 
   const addPolicy = form("Add or update a policy", [
     field("Virtual host", vhostField()),
@@ -94,12 +151,16 @@ export function render(main) {
     section("Users", users, addUser),
     section("Virtual hosts", vhosts, addVhost),
     section("Permissions", permissions, setPermission),
+    section("Topic permissions", topicPermissions, setTopicPermission),
+    section("Limits", h("h3", {}, "Virtual host limits"), vhostLimits, h("h3", {}, "User limits"), userLimits,
+      h("div", { class: "forms" }, setVhostLimit, setUserLimit)),
     section("Policies", policies, addPolicy),
     section("Definitions", h("div", { class: "forms" }, download, upload)));
 
   const page = {
     async refresh() {
-      const [us, vs, ps, pols] = await Promise.all([api.get("/users"), api.get("/vhosts"), api.get("/permissions"), api.get("/policies")]);
+      const [us, vs, ps, pols, tps, vls, uls] = await Promise.all([api.get("/users"), api.get("/vhosts"), api.get("/permissions"),
+        api.get("/policies"), api.get("/topic-permissions"), api.get("/vhost-limits"), api.get("/user-limits")]);
       for (const s of userSelects) fillSelect(s, us.map((u) => u.name));
       for (const s of vhostSelects) fillSelect(s, vs.map((v) => v.name));
       clear(users, table([
@@ -133,6 +194,19 @@ export function render(main) {
           await page.refresh();
         }, { class: "danger small" }) },
       ], ps, { id: "permissions" }));
+      clear(topicPermissions, table([
+        { label: "User", key: "user" },
+        { label: "Virtual host", key: "vhost" },
+        { label: "Exchange", key: "exchange" },
+        { label: "Write", key: "write" },
+        { label: "Read", key: "read" },
+        { label: "", render: (p) => actionButton("Clear", `Clear ${p.user}'s topic permission on ${p.exchange} in ${p.vhost}?`, async () => {
+          await api.del(`/topic-permissions/${api.seg(p.vhost)}/${api.seg(p.user)}${api.query({ exchange: p.exchange })}`);
+          await page.refresh();
+        }, { class: "danger small" }) },
+      ], tps, { id: "topic-permissions", empty: "No topic permissions." }));
+      clear(vhostLimits, limitsTable(vls, "vhost", "Virtual host", VHOST_LIMITS, "vhost-limits", "No virtual host limits."));
+      clear(userLimits, limitsTable(uls, "user", "User", USER_LIMITS, "user-limits", "No user limits."));
       clear(policies, table([
         { label: "Virtual host", key: "vhost" },
         { label: "Name", key: "name" },
@@ -147,5 +221,6 @@ export function render(main) {
       ], pols, { id: "policies", empty: "No policies." }));
     },
   };
+  refreshAdmin = () => page.refresh();
   return page;
 }

@@ -1,7 +1,7 @@
 // Exchanges: the list, declaring and deleting, and publishing a message by hand.
 
 import * as api from "../api.js";
-import { h, clear, fmtRate, table, form, field, input, select, textarea, jsonObject, actionButton, section, features, fillSelect } from "../dom.js";
+import { h, clear, fmtRate, table, form, field, input, select, textarea, jsonObject, actionButton, section, features, fillSelect, argumentEditor, argumentsOf, EXCHANGE_ARGUMENTS } from "../dom.js";
 
 const TYPES = ["direct", "fanout", "topic", "headers"];
 
@@ -19,6 +19,7 @@ export function render(main) {
     return s;
   };
 
+  const exchangeArgs = argumentEditor(EXCHANGE_ARGUMENTS, { id: "exchange-arguments" });
   const add = form("Add an exchange", [
     field("Virtual host", vhostField()),
     field("Name", input("name", { required: true })),
@@ -26,11 +27,11 @@ export function render(main) {
     field("Durability", select("durable", [["true", "Durable"], ["false", "Transient"]])),
     field("Auto-delete", input("auto_delete", { type: "checkbox" })),
     field("Internal", input("internal", { type: "checkbox" })),
-    field("Arguments (JSON)", textarea("arguments", { placeholder: '{"alternate-exchange": "unrouted"}' })),
+    h("div", { class: "field" }, h("span", {}, "Arguments"), exchangeArgs),
   ], async (v) => {
     await api.put(`/exchanges/${api.seg(v.vhost)}/${api.seg(v.name)}`, {
       type: v.type, durable: v.durable === "true", auto_delete: v.auto_delete, internal: v.internal,
-      arguments: jsonObject(v.arguments, "Arguments"),
+      arguments: argumentsOf(exchangeArgs),
     });
     await page.refresh();
   }, { id: "add-exchange", done: (_, v) => `Exchange ${v.name} declared.` });

@@ -4,7 +4,7 @@
 // Purge and Delete.
 
 import * as api from "../api.js";
-import { h, clear, fmtNum, fmtRate, fmtBytes, table, form, field, input, select, textarea, jsonObject, actionButton, section, features, errorBox, pre, fillSelect } from "../dom.js";
+import { h, clear, fmtNum, fmtRate, fmtBytes, table, form, field, input, select, textarea, jsonObject, actionButton, section, features, errorBox, pre, fillSelect, argumentEditor, argumentsOf, QUEUE_ARGUMENTS } from "../dom.js";
 
 const COLUMNS = [
   "vhost", "name", "type", "state", "durable", "auto_delete", "exclusive", "arguments", "policy",
@@ -40,15 +40,16 @@ export function renderList(main) {
   size.addEventListener("change", () => { view.pageSize = Number(size.value); view.page = 1; redraw(); });
 
   const vhostSelect = select("vhost", []);
+  const queueArgs = argumentEditor(QUEUE_ARGUMENTS, { id: "queue-arguments" });
   const add = form("Add a queue", [
     field("Virtual host", vhostSelect),
     field("Name", input("name", { required: true })),
     field("Durability", select("durable", [["true", "Durable"], ["false", "Transient"]])),
     field("Auto-delete", input("auto_delete", { type: "checkbox" })),
-    field("Arguments (JSON)", textarea("arguments", { placeholder: '{"x-message-ttl": 60000, "x-max-length": 1000}' })),
+    h("div", { class: "field" }, h("span", {}, "Arguments"), queueArgs),
   ], async (v) => {
     await api.put(`/queues/${api.seg(v.vhost)}/${api.seg(v.name)}`, {
-      durable: v.durable === "true", auto_delete: v.auto_delete, arguments: jsonObject(v.arguments, "Arguments"),
+      durable: v.durable === "true", auto_delete: v.auto_delete, arguments: argumentsOf(queueArgs),
     });
     await page.refresh();
   }, { id: "add-queue", done: (_, v) => `Queue ${v.name} declared.` });
