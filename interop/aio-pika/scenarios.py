@@ -811,6 +811,73 @@ async def quorum_queue():
         await conn.close()
 
 
+def refused_texts(queue, vhost, user):
+    """The 403 texts for a queue.declare outside the configure permission, and whose they are:
+    RabbitMQ 3.12 and later (and Warren) name the permission, 3.10 does not."""
+    tail = f"access to queue '{queue}' in vhost '{vhost}' refused for user '{user}'"
+    return {f"ACCESS_REFUSED - configure {tail}": "403 text as RabbitMQ 4.x's (naming 'configure')",
+            f"ACCESS_REFUSED - {tail}": "403 text as RabbitMQ 3.10's (without 'configure')"}
+
+
+def tls_setup():
+    """The vhost_user_tls set-up interop/run exports, or NotAvailable when it gave none."""
+    url, ca, refused = (os.environ.get(k) for k in ("INTEROP_TLS_URL", "INTEROP_TLS_CA", "INTEROP_PLAIN_URL_FOR_USER"))
+    if not (url and ca and refused):
+        raise NotAvailable("no TLS set-up given")
+    from yarl import URL as YURL
+    parsed = YURL(url)
+    return url, ca, refused, parsed.user, parsed.path[1:]
+
+
+async def vhost_user_tls():
+    tls_url, ca, refused_url, user, vhost = tls_setup()
+    from yarl import URL as YURL
+    # aiormq reads ?cafile= into ssl.create_default_context(cafile=...): chain and host name checked
+    conn = await aio_pika.connect(YURL(tls_url).update_query(cafile=ca))
+    x_name, q_name, denied = (f"{p}.{uuid.uuid4().hex}" for p in ("tls-x", "tls-q", "denied"))  # ^tls-.* only
+    body = bytes(range(256)) * 4 + uuid.uuid4().bytes
+    try:
+        ch = await conn.channel()
+        x = await ch.declare_exchange(x_name, ExchangeType.DIRECT)
+        q = await ch.declare_queue(q_name)
+        await q.bind(x, "k")
+        await x.publish(Message(body), routing_key="k")  # a named exchange: "" is amq.default, outside ^tls-.*
+        m = await get_one(q)
+        check(m is not None and m.body == body, f"basic.get gave {m and m.body!r:.80}")
+        try:
+            await ch.declare_queue(denied)
+            raise AssertionError(f"queue {denied} was declared outside the user's configure permission")
+        except aiormq.exceptions.ChannelAccessRefused as e:  # aiormq maps reply code 403 to this class
+            texts = refused_texts(denied, vhost, user)
+            text = e.args[0] if e.args else ""
+            check(text in texts, f"channel closed with {e.args!r}")
+            text403 = texts[text]
+    finally:
+        await delete_queues(conn, q_name)
+        await delete_exchange(conn, x_name)
+        await conn.close()
+    try:
+        await (await aio_pika.connect(refused_url)).close()
+        raise AssertionError(f"{user} logged in to vhost '/'")
+    except aiormq.exceptions.InvalidFrameError as e:
+        # aiormq 7.2.4 (connection.py _rpc) raises InvalidFrameError "Expected one of
+        # ['Connection.OpenOk'], got <Connection.Close ...>" and drops the close's code and text;
+        # the pamqp Connection.Close it got is still a local of _rpc in the traceback.
+        close = None
+        tb = e.__traceback__
+        while tb is not None:
+            f = tb.tb_frame.f_locals.get("frame")
+            if isinstance(f, aiormq.spec.Connection.Close):
+                close = f
+            tb = tb.tb_next
+        check(close is not None, f"connection refused with {e!r}")
+        want = f"NOT_ALLOWED - access to vhost '/' refused for user '{user}'"
+        check((close.reply_code, close.reply_text) == (530, want),
+              f"connection.close {close.reply_code} {close.reply_text!r}")
+    return (f"aio_pika.connect(amqps://...?cafile=CA) with the host name checked; {text403}; vhost '/' "
+            "refused: aiormq raises InvalidFrameError naming the Connection.Close, whose 530 and text (read from "
+            "the traceback) are RabbitMQ's")
+
 async def retry_with_delay():
     conn = await dial()
     work_name, delay_name = uniq("work"), uniq("delay")
@@ -1019,7 +1086,7 @@ SCENARIOS = {f.__name__: f for f in [
     empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
     tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close, queue_arg_invalid,
     message_ttl, dead_letter, retry_with_delay, max_length, priority_queue, single_active_consumer,
-    sender_selected, rpc_reply_to, queue_expiry, consumer_priority, quorum_queue]}
+    sender_selected, rpc_reply_to, queue_expiry, consumer_priority, quorum_queue, vhost_user_tls]}
 
 
 def one_line(s):

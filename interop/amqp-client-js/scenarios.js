@@ -6,6 +6,7 @@
 
 const { AMQPClient, AMQPError } = require('@cloudamqp/amqp-client');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const { isDeepStrictEqual } = require('node:util');
 const h = require('../lib/harness.js');
 const { NA, sleep, show, check, within, sameList } = h;
@@ -731,6 +732,55 @@ const scenarios = {
     const left = await within(ch.basicGet(q, { noAck: true }), 5000, 'basic.get');
     check(!left, 'the quorum queue still holds the message');
     return `queueDeclare(q, { durable: true }, { 'x-queue-type': 'quorum', ... }), reject(true); first delivery x-delivery-count ${first === undefined ? 'absent' : first}`;
+  },
+
+  // amqps with AMQPClient's tlsOptions passed to tls.connect: ca (the test CA) verifies the
+  // chain, and Node checks the host name (an IP SAN here).
+  async vhost_user_tls(s) {
+    const t = h.tlsSetup();
+    const c = new AMQPClient(t.url, { ca: [fs.readFileSync(t.ca)] });
+    c.onerror = () => {};
+    s.conns.push(c);
+    await within(c.connect(), 5000, 'connect');
+    const version = c.socket.getProtocol();
+    s.deferOnChannel(c, async (cc) => {
+      await cc.queueDelete(t.q);
+      await cc.exchangeDelete(t.x);
+    });
+    const ch = await s.channel(c);
+    await ch.exchangeDeclare(t.x, 'direct', { durable: false });
+    await ch.queueDeclare(t.q, { durable: false });
+    await ch.queueBind(t.q, t.x, 'k');
+    await ch.basicPublish(t.x, 'k', t.body); // a named exchange: "" is amq.default, outside ^tls-.*
+    const m = await getOne(ch, t.q, true);
+    check(m && Buffer.compare(Buffer.from(m.body), t.body) === 0, () => `basic.get gave ${show(m && m.body)}`);
+    const bad = await s.channel(c);
+    let err;
+    try {
+      await within(bad.queueDeclare(t.denied, { durable: false }), 5000, 'queue.declare');
+    } catch (e) {
+      err = e;
+    }
+    check(err, `queue ${t.denied} was declared outside the user's configure permission`);
+    check(err instanceof AMQPError, `error is ${show(err)}, not an AMQPError`);
+    // AMQPError carries the close as text: "channel N closed: <reply text> (<reply code>)"
+    const seen = t.refusedTexts().find(([want]) => err.message.endsWith(`: ${want} (403)`));
+    check(seen, `error message ${show(err.message)}`);
+    const r = new AMQPClient(t.refused);
+    r.onerror = () => {};
+    let refused;
+    try {
+      await within(r.connect(), 5000, 'connect');
+      await r.close();
+    } catch (e) {
+      refused = e;
+    } finally {
+      if (r.socket) r.socket.destroy();
+    }
+    check(refused, `${t.user} logged in to vhost '/'`);
+    const wantRefused = `NOT_ALLOWED - access to vhost '/' refused for user '${t.user}'`;
+    check(refused.message.includes(wantRefused) && /\(530\)/.test(refused.message), `connect failed with ${show(refused.message)}`);
+    return `${version}, new AMQPClient(amqps URL, { ca }); ${seen[1]}; vhost '/' refused: ${refused.constructor.name} "${refused.message}"`;
   },
 
   async retry_with_delay(s) {

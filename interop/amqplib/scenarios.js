@@ -5,6 +5,7 @@
 
 const amqp = require('amqplib');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const { isDeepStrictEqual } = require('node:util');
 const h = require('../lib/harness.js');
 const { NA, show, check, within, sameList } = h;
@@ -908,6 +909,63 @@ const scenarios = {
       () => `A (x-priority 10, prefetch 2, no acks) got ${show(gotA)} (then ${show(extra && extra.content.toString())}), B got ${show(gotB)}`,
     );
     return 'consume option { priority: 10 }';
+  },
+
+  // amqps with amqplib's socket options passed to tls.connect: ca (the test CA) verifies the
+  // chain, and Node checks the host name (an IP SAN here).
+  async vhost_user_tls(s) {
+    const t = h.tlsSetup();
+    const c = await within(amqp.connect(t.url, { ca: [fs.readFileSync(t.ca)] }), 5000, 'connect');
+    c.on('error', () => {});
+    s.conns.push(c);
+    const version = c.connection.stream.getProtocol();
+    const ch = await s.channel(c);
+    await ch.assertExchange(t.x, 'direct', { durable: false });
+    s.deferOnChannel(c, async (cc) => {
+      await cc.deleteQueue(t.q);
+      await cc.deleteExchange(t.x);
+    });
+    await ch.assertQueue(t.q, { durable: false });
+    await ch.bindQueue(t.q, t.x, 'k');
+    ch.publish(t.x, 'k', t.body); // a named exchange: "" is amq.default, outside ^tls-.*
+    const m = await getOne(ch, t.q, true);
+    check(m && Buffer.compare(m.content, t.body) === 0, () => `basic.get gave ${show(m && m.content)}`);
+    const bad = await s.channel(c);
+    let err;
+    try {
+      await within(bad.assertQueue(t.denied, { durable: false }), 5000, 'queue.declare');
+    } catch (e) {
+      err = e;
+    }
+    check(err, `queue ${t.denied} was declared outside the user's configure permission`);
+    const seen = t.refusedTexts().find(([want]) => err.message.includes(`"${want}"`));
+    check(err.code === 403 && seen, `error ${err.code}: ${err.message}`);
+    // amqplib 2.3.1 (lib/connection.js, open's expect()) rejects with "Expected ConnectionOpenOk;
+    // got <ConnectionClose channel:0>", without the close's code and text: the frame amqplib
+    // decoded is read from its Connection.step while this one connect runs.
+    const Connection = Object.getPrototypeOf(c.connection).constructor; // lib/connection.js is not exported
+    const step = Connection.prototype.step;
+    let close;
+    Connection.prototype.step = function (cb) {
+      return step.call(this, (err, f) => {
+        if (f && f.id === ((10 << 16) | 50)) close = f.fields; // connection.close, as defs.ConnectionClose
+        cb(err, f);
+      });
+    };
+    let refused;
+    try {
+      const r = await within(amqp.connect(t.refused), 5000, 'connect');
+      await r.close();
+    } catch (e) {
+      refused = e;
+    } finally {
+      Connection.prototype.step = step;
+    }
+    check(refused, `${t.user} logged in to vhost '/'`);
+    check(/ConnectionClose/.test(refused.message), `connect failed with ${show(refused.message)}`);
+    const wantRefused = `NOT_ALLOWED - access to vhost '/' refused for user '${t.user}'`;
+    check(close && close.replyCode === 530 && close.replyText === wantRefused, `connection.close ${show(close)}`);
+    return `${version}, connect(amqps URL, { ca }); ${seen[1]}; vhost '/' refused: connect() rejects with "${refused.message}", the close (read from amqplib's decoded frame) 530 with the text`;
   },
 
   // amqplib's publish options CC and BCC become the CC/BCC headers (arrays of longstr).

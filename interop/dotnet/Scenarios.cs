@@ -104,6 +104,7 @@ static class Scenarios
         add("queue_expiry", QueueExpiry);
         add("consumer_priority", ConsumerPriority);
         add("quorum_queue", QuorumQueue);
+        add("vhost_user_tls", VhostUserTls);
 
         var only = args.Length > 1 ? new HashSet<string>(args[1].Split(',')) : null;
         foreach (var e in all)
@@ -893,6 +894,126 @@ static class Scenarios
             Ok(Str(h["x-first-death-queue"]) == work, "x-first-death-queue " + ShowValue(h["x-first-death-queue"]));
         }
         finally { m.ExchangeDelete(dlx, false, false); }
+    }
+
+    /// CreateConnection on a thread, bounded: the connection, or the exception it threw.
+    static IConnection ConnectBounded(Func<IConnection> connect, out Exception err)
+    {
+        IConnection conn = null;
+        Exception e = null;
+        var t = new Thread(() => { try { conn = connect(); } catch (Exception ex) { e = ex; } });
+        t.IsBackground = true;
+        t.Start();
+        if (!t.Join(WaitMs)) throw new Check("connecting did not complete within " + WaitMs + " ms");
+        err = e;
+        return conn;
+    }
+
+    // TLS through the client's SslOption (Enabled, ServerName; it has no CA setting or
+    // validation callback: SslHelper accepts a certificate when the platform's chain and name
+    // checks leave no SslPolicyErrors beyond AcceptablePolicyErrors, None here). So the test CA
+    // goes where Mono's TLS (btls) looks for trust anchors: the current user's store,
+    // $XDG_CONFIG_HOME/.mono/new-certs/Trust/<subject hash>.0, which dotnet/run makes in a temp
+    // dir of its own for this process. Mono matches DNS names only (not IP SANs), so ServerName
+    // is the certificate's DNS name localhost when the URL's host is 127.0.0.1.
+    static void VhostUserTls(IConnection unused)
+    {
+        string tlsUrl = Environment.GetEnvironmentVariable("INTEROP_TLS_URL");
+        string caFile = Environment.GetEnvironmentVariable("INTEROP_TLS_CA");
+        string refusedUrl = Environment.GetEnvironmentVariable("INTEROP_PLAIN_URL_FOR_USER");
+        if (string.IsNullOrEmpty(tlsUrl) || string.IsNullOrEmpty(caFile) || string.IsNullOrEmpty(refusedUrl))
+            throw new Na("no TLS set-up given");
+        string store = Environment.GetEnvironmentVariable("INTEROP_DOTNET_TRUST_HOME");
+        Ok(!string.IsNullOrEmpty(store) && Environment.GetEnvironmentVariable("XDG_CONFIG_HOME") == store,
+            "dotnet/run did not give this process a trust store of its own (XDG_CONFIG_HOME)");
+
+        var tu = new Uri(tlsUrl);
+        string[] ui = tu.UserInfo.Split(new[] { ':' }, 2);
+        string tlsUser = Uri.UnescapeDataString(ui[0]);
+        string tlsVhost = Uri.UnescapeDataString(tu.AbsolutePath.TrimStart('/'));
+        var f = new ConnectionFactory();
+        f.Protocol = Protocols.AMQP_0_9;
+        f.UserName = tlsUser;
+        f.Password = Uri.UnescapeDataString(ui[1]);
+        f.VirtualHost = tlsVhost;
+        string serverName = tu.Host == "127.0.0.1" ? "localhost" : tu.Host;
+        var ssl = new SslOption(serverName); // the name the certificate must carry
+        ssl.Enabled = true;
+        ssl.Version = System.Security.Authentication.SslProtocols.Tls12;
+        // ConnectionFactory.CreateConnection builds its endpoint from HostName and Port without
+        // the Ssl option (it connects in the clear whatever f.Ssl says), so the endpoint with the
+        // SslOption goes through the protocol's public CreateFrameHandler and CreateConnection.
+        var endpoint = new AmqpTcpEndpoint(Protocols.AMQP_0_9, tu.Host, tu.Port, ssl);
+        var proto = (RabbitMQ.Client.Impl.AbstractProtocolBase)Protocols.AMQP_0_9;
+        Exception err;
+        var c = ConnectBounded(() => proto.CreateConnection(f, false, proto.CreateFrameHandler(endpoint)), out err);
+        if (err != null) throw new Check("TLS connect: " + Describe(err));
+        string x = "tls-x." + Guid.NewGuid().ToString("N"), q = "tls-q." + Guid.NewGuid().ToString("N");
+        string denied = "denied." + Guid.NewGuid().ToString("N");
+        string text403 = null;
+        var body = new byte[1024 + 16];
+        for (int i = 0; i < 1024; i++) body[i] = (byte)i;
+        Array.Copy(Guid.NewGuid().ToByteArray(), 0, body, 1024, 16);
+        try
+        {
+            var m = c.CreateModel();
+            m.ExchangeDeclare(x, "direct");
+            m.QueueDeclare(q, false, false, false, false, false, null);
+            m.QueueBind(q, x, "k", false, null);
+            m.BasicPublish(x, "k", null, body); // a named exchange: "" is amq.default, outside ^tls-.*
+            var g = Get(m, q);
+            Ok(g.Body.SequenceEqual(body), "basic.get gave other bytes (" + g.Body.Length + ")");
+            try
+            {
+                c.CreateModel().QueueDeclare(denied, false, false, false, false, false, null);
+                throw new Check("queue " + denied + " was declared outside the user's configure permission");
+            }
+            catch (OperationInterruptedException e)
+            {
+                var r = e.ShutdownReason;
+                // RabbitMQ 3.12 and later (and Warren) name the permission, 3.10 does not.
+                string tail = "access to queue '" + denied + "' in vhost '" + tlsVhost + "' refused for user '" + tlsUser + "'";
+                Ok(r.ReplyCode == 403 && (r.ReplyText == "ACCESS_REFUSED - configure " + tail || r.ReplyText == "ACCESS_REFUSED - " + tail),
+                    "channel closed with " + r.ReplyCode + " " + r.ReplyText);
+                text403 = r.ReplyText.StartsWith("ACCESS_REFUSED - configure ")
+                    ? "403 text as RabbitMQ 4.x's (naming 'configure')" : "403 text as RabbitMQ 3.10's (without 'configure')";
+            }
+            var cc = c.CreateModel();
+            cc.QueueDelete(q, false, false, false);
+            cc.ExchangeDelete(x, false, false);
+        }
+        finally
+        {
+            if (c.IsOpen) c.Close();
+        }
+
+        var pu = new Uri(refusedUrl);
+        var pf = new ConnectionFactory();
+        pf.Protocol = Protocols.AMQP_0_9;
+        pf.HostName = pu.Host;
+        pf.Port = pu.Port;
+        pf.UserName = tlsUser;
+        pf.Password = Uri.UnescapeDataString(pu.UserInfo.Split(new[] { ':' }, 2)[1]);
+        pf.VirtualHost = "/";
+        // Through the protocol as above: the factory's CreateConnection wraps every failure in
+        // BrokerUnreachableException "None of the specified endpoints were reachable".
+        var plainEndpoint = new AmqpTcpEndpoint(Protocols.AMQP_0_9, pu.Host, pu.Port);
+        var rc = ConnectBounded(() => proto.CreateConnection(pf, false, proto.CreateFrameHandler(plainEndpoint)), out err);
+        if (rc != null) { rc.Close(); throw new Check(tlsUser + " logged in to vhost '/'"); }
+        string wantRefused = "NOT_ALLOWED - access to vhost '/' refused for user '" + tlsUser + "'";
+        string all = Describe(err);
+        var oie = err as OperationInterruptedException ?? err.InnerException as OperationInterruptedException;
+        if (oie != null && oie.ShutdownReason != null)
+        {
+            Ok(oie.ShutdownReason.ReplyCode == 530 && oie.ShutdownReason.ReplyText == wantRefused,
+                "connection closed with " + oie.ShutdownReason.ReplyCode + " " + oie.ShutdownReason.ReplyText);
+        }
+        else
+        {
+            Ok(all.Contains("530") || all.Contains(wantRefused), "connect failed with " + all);
+        }
+        detail = "TLS 1.2, SslOption(ServerName = " + serverName + "), the test CA in a private Mono user trust store; " + text403 + "; vhost '/' refused: "
+            + err.GetType().Name + (oie != null ? " with 530 and the text" : ": " + all);
     }
 
     static void QuorumQueue(IConnection c)

@@ -7,9 +7,13 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"reflect"
 	"sort"
@@ -1206,6 +1210,115 @@ func senderSelected() string {
 	return ""
 }
 
+// tlsSetup is the vhost_user_tls set-up interop/run exports, with the user and vhost of the TLS
+// URL; na when it gave none.
+func tlsSetup() (tlsURL, ca, refused, user, vhost string) {
+	tlsURL, ca, refused = os.Getenv("INTEROP_TLS_URL"), os.Getenv("INTEROP_TLS_CA"), os.Getenv("INTEROP_PLAIN_URL_FOR_USER")
+	if tlsURL == "" || ca == "" || refused == "" {
+		panic(naError{"no TLS set-up given"})
+	}
+	u, err := amqp.ParseURI(tlsURL)
+	must(err, "INTEROP_TLS_URL")
+	return tlsURL, ca, refused, u.Username, u.Vhost
+}
+
+// recordingConn keeps what the broker sent, to read a connection.close the client does not surface.
+type recordingConn struct {
+	net.Conn
+	got bytes.Buffer
+}
+
+func (r *recordingConn) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.got.Write(p[:n])
+	return n, err
+}
+
+// connectionClose finds a connection.close method frame in bytes the broker sent.
+func connectionClose(b []byte) (code uint16, text string, ok bool) {
+	for len(b) >= 8 {
+		size := int(binary.BigEndian.Uint32(b[3:7]))
+		if len(b) < 8+size {
+			break
+		}
+		payload := b[7 : 7+size]
+		if b[0] == 1 && size >= 7 && binary.BigEndian.Uint16(payload[0:2]) == 10 && binary.BigEndian.Uint16(payload[2:4]) == 50 {
+			n := int(payload[6])
+			if 7+n <= size {
+				return binary.BigEndian.Uint16(payload[4:6]), string(payload[7 : 7+n]), true
+			}
+		}
+		b = b[8+size:]
+	}
+	return 0, "", false
+}
+
+// vhostUserTLS: amqp.DialTLS with RootCAs = the test CA (amqp091-go sets ServerName to the
+// URL's host, and crypto/tls checks it against the certificate's IP SAN).
+func vhostUserTLS() string {
+	tlsURL, caFile, refusedURL, user, vhost := tlsSetup()
+	pem, err := os.ReadFile(caFile)
+	must(err, "read the CA")
+	pool := x509.NewCertPool()
+	check(pool.AppendCertsFromPEM(pem), "no certificate in %s", caFile)
+	c, err := amqp.DialTLS(tlsURL, &tls.Config{RootCAs: pool})
+	must(err, "DialTLS")
+	defer c.Close()
+	version := map[uint16]string{tls.VersionTLS12: "TLS 1.2", tls.VersionTLS13: "TLS 1.3"}[c.ConnectionState().Version]
+	x, q, denied := "tls-"+uniq("x"), "tls-"+uniq("q"), "denied."+uniq("q") // the user may configure ^tls-.* only
+	body := make([]byte, 1024+16)
+	for i := range body[:1024] {
+		body[i] = byte(i)
+	}
+	rand.Read(body[1024:])
+	ch := channel(c)
+	defer func() {
+		if cc, err := c.Channel(); err == nil {
+			cc.QueueDelete(q, false, false, false)
+			cc.ExchangeDelete(x, false, false)
+			cc.Close()
+		}
+	}()
+	must(ch.ExchangeDeclare(x, "direct", false, false, false, false, nil), "exchange.declare")
+	_, err = ch.QueueDeclare(q, false, false, false, false, nil)
+	must(err, "queue.declare")
+	must(ch.QueueBind(q, "k", x, false, nil), "queue.bind")
+	publish(ch, x, "k", amqp.Publishing{Body: body}) // a named exchange: "" is amq.default, outside ^tls-.*
+	d, ok := getOne(ch, q, true)
+	check(ok && bytes.Equal(d.Body, body), "basic.get gave %q", d.Body)
+	_, err = channel(c).QueueDeclare(denied, false, false, false, false, nil)
+	var e *amqp.Error
+	check(errors.As(err, &e), "queue %s declared outside the user's configure permission (err %v)", denied, err)
+	// RabbitMQ 3.12 and later (and Warren) name the permission, 3.10 does not.
+	tail := fmt.Sprintf("access to queue '%s' in vhost '%s' refused for user '%s'", denied, vhost, user)
+	text403 := map[string]string{
+		"ACCESS_REFUSED - configure " + tail: "403 text as RabbitMQ 4.x's (naming 'configure')",
+		"ACCESS_REFUSED - " + tail:           "403 text as RabbitMQ 3.10's (without 'configure')",
+	}[e.Reason]
+	check(e.Code == 403 && text403 != "", "channel closed with %d %q", e.Code, e.Reason)
+
+	// amqp091-go 1.5 (connection.go openVhost) answers any failure of connection.open with its
+	// own ErrVhost (403 "no access to this vhost"); the broker's close is read off the socket.
+	var rec *recordingConn
+	dialer := func(network, addr string) (net.Conn, error) {
+		conn, err := net.DialTimeout(network, addr, 5*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		rec = &recordingConn{Conn: conn}
+		return rec, nil
+	}
+	r, err := amqp.DialConfig(refusedURL, amqp.Config{Dial: dialer})
+	if err == nil {
+		r.Close()
+	}
+	check(err == amqp.ErrVhost, "%s logged in to vhost '/' or failed otherwise: %v", user, err)
+	code, text, ok := connectionClose(rec.got.Bytes())
+	wantRefused := fmt.Sprintf("NOT_ALLOWED - access to vhost '/' refused for user '%s'", user)
+	check(ok && code == 530 && text == wantRefused, "the broker's connection.close: %v %d %q", ok, code, text)
+	return fmt.Sprintf("%s, amqp.DialTLS(url, &tls.Config{RootCAs: CA}); %s; vhost '/' refused: amqp.ErrVhost (the client's own 403 \"%s\"), the broker's close on the wire 530 with the text", version, text403, amqp.ErrVhost.Reason)
+}
+
 var scenarios = map[string]func() string{
 	"connect":                connect,
 	"connect_amqplain":       connectAmqplain,
@@ -1249,6 +1362,7 @@ var scenarios = map[string]func() string{
 	"queue_expiry":           queueExpiry,
 	"consumer_priority":      consumerPriority,
 	"quorum_queue":           quorumQueue,
+	"vhost_user_tls":         vhostUserTLS,
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

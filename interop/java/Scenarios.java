@@ -95,6 +95,7 @@ public class Scenarios {
         all.put("queue_expiry", Scenarios::queueExpiry);
         all.put("consumer_priority", Scenarios::consumerPriority);
         all.put("quorum_queue", Scenarios::quorumQueue);
+        all.put("vhost_user_tls", Scenarios::vhostUserTls);
 
         List<String> only = args.length > 1 ? Arrays.asList(args[1].split(",")) : null;
         for (Map.Entry<String, Body> e : all.entrySet()) {
@@ -917,6 +918,96 @@ public class Scenarios {
     }
 
     @SuppressWarnings("unchecked")
+    // amqps with the test CA as the only trust anchor (a KeyStore fed to a TrustManagerFactory,
+    // ConnectionFactory.useSslProtocol(SSLContext)) and host name verification (the certificate's
+    // IP SAN against the URL's 127.0.0.1): client 5.0 has no enableHostnameVerification (5.4+), so
+    // a SocketConfigurator sets the JDK's endpoint identification on the SSLSocket before connect.
+    static void vhostUserTls(Connection unused) throws Exception {
+        String tlsUrl = System.getenv("INTEROP_TLS_URL");
+        String caFile = System.getenv("INTEROP_TLS_CA");
+        String refusedUrl = System.getenv("INTEROP_PLAIN_URL_FOR_USER");
+        if (tlsUrl == null || caFile == null || refusedUrl == null
+                || tlsUrl.isEmpty() || caFile.isEmpty() || refusedUrl.isEmpty()) throw new Na("no TLS set-up given");
+        java.security.KeyStore trust = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
+        trust.load(null, null);
+        try (java.io.InputStream in = new java.io.FileInputStream(caFile)) {
+            trust.setCertificateEntry("interop-ca", java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in));
+        }
+        javax.net.ssl.TrustManagerFactory tmf =
+            javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init(trust);
+        javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLS");
+        ctx.init(null, tmf.getTrustManagers(), null);
+        ConnectionFactory f = new ConnectionFactory();
+        f.setUri(tlsUrl);
+        f.setConnectionTimeout((int) WAIT_MS);
+        f.setHandshakeTimeout((int) WAIT_MS);
+        f.setChannelRpcTimeout((int) WAIT_MS);
+        f.setAutomaticRecoveryEnabled(false);
+        f.useSslProtocol(ctx);
+        f.setSocketConfigurator(socket -> {
+            socket.setTcpNoDelay(true);
+            javax.net.ssl.SSLParameters p = ((javax.net.ssl.SSLSocket) socket).getSSLParameters();
+            p.setEndpointIdentificationAlgorithm("HTTPS");
+            ((javax.net.ssl.SSLSocket) socket).setSSLParameters(p);
+        });
+        String tlsUser = f.getUsername();
+        String vhost = f.getVirtualHost();
+        String x = "tls-x." + UUID.randomUUID(), q = "tls-q." + UUID.randomUUID(), denied = "denied." + UUID.randomUUID();
+        byte[] body = new byte[1024 + 16];
+        for (int i = 0; i < 1024; i++) body[i] = (byte) i;
+        byte[] random = new byte[16];
+        new Random().nextBytes(random);
+        System.arraycopy(random, 0, body, 1024, 16);
+        Connection c = f.newConnection("interop-java-vhost_user_tls");
+        try {
+            Channel ch = c.createChannel();
+            ch.exchangeDeclare(x, "direct", false);
+            ch.queueDeclare(q, false, false, false, null);
+            ch.queueBind(q, x, "k");
+            ch.basicPublish(x, "k", null, body); // a named exchange: "" is amq.default, outside ^tls-.*
+            GetResponse r = get(ch, q, true);
+            check(Arrays.equals(r.getBody(), body), "basic.get gave other bytes (" + r.getBody().length + ")");
+            try {
+                c.createChannel().queueDeclare(denied, false, false, false, null);
+                throw new Check("queue " + denied + " was declared outside the user's configure permission");
+            } catch (IOException e) {
+                check(e.getCause() instanceof ShutdownSignalException, "cause " + e.getCause());
+                Object reason = ((ShutdownSignalException) e.getCause()).getReason();
+                check(reason instanceof AMQP.Channel.Close, "reason " + reason);
+                AMQP.Channel.Close close = (AMQP.Channel.Close) reason;
+                // RabbitMQ 3.12 and later (and Warren) name the permission, 3.10 does not.
+                String tail = "access to queue '" + denied + "' in vhost '" + vhost + "' refused for user '" + tlsUser + "'";
+                String text = close.getReplyText();
+                check(close.getReplyCode() == 403
+                        && (text.equals("ACCESS_REFUSED - configure " + tail) || text.equals("ACCESS_REFUSED - " + tail)),
+                    "channel closed with " + close.getReplyCode() + " " + close.getReplyText());
+            }
+            Channel cc = c.createChannel();
+            cc.queueDelete(q);
+            cc.exchangeDelete(x);
+        } finally {
+            if (c.isOpen()) c.close();
+        }
+        ConnectionFactory plain = new ConnectionFactory();
+        plain.setUri(refusedUrl);
+        plain.setConnectionTimeout((int) WAIT_MS);
+        plain.setHandshakeTimeout((int) WAIT_MS);
+        plain.setAutomaticRecoveryEnabled(false);
+        try {
+            plain.newConnection().close();
+            throw new Check(tlsUser + " logged in to vhost '/'");
+        } catch (IOException e) {
+            check(e.getCause() instanceof ShutdownSignalException, "refused with " + describe(e));
+            Object reason = ((ShutdownSignalException) e.getCause()).getReason();
+            check(reason instanceof AMQP.Connection.Close, "reason " + reason);
+            AMQP.Connection.Close close = (AMQP.Connection.Close) reason;
+            String want = "NOT_ALLOWED - access to vhost '/' refused for user '" + tlsUser + "'";
+            check(close.getReplyCode() == 530 && close.getReplyText().equals(want),
+                "connection closed with " + close.getReplyCode() + " " + close.getReplyText());
+        }
+    }
+
     static void quorumQueue(Connection c) throws Exception {
         String q = name("quorum"), dlx = name("qdlx"), dlq = name("qdlq");
         try {

@@ -12,10 +12,12 @@ import datetime
 import decimal
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
 import traceback
+import urllib.parse
 import uuid
 
 import amqp
@@ -767,6 +769,63 @@ def quorum_queue():
             delete_exchange(conn, dlx_name)
 
 
+def refused_texts(queue, vhost, user):
+    """The 403 texts for a queue.declare outside the configure permission, and whose they are:
+    RabbitMQ 3.12 and later (and Warren) name the permission, 3.10 does not."""
+    tail = f"access to queue '{queue}' in vhost '{vhost}' refused for user '{user}'"
+    return {f"ACCESS_REFUSED - configure {tail}": "403 text as RabbitMQ 4.x's (naming 'configure')",
+            f"ACCESS_REFUSED - {tail}": "403 text as RabbitMQ 3.10's (without 'configure')"}
+
+
+def tls_setup():
+    """The vhost_user_tls set-up interop/run exports, or NotAvailable when it gave none."""
+    url, ca, refused = (os.environ.get(k) for k in ("INTEROP_TLS_URL", "INTEROP_TLS_CA", "INTEROP_PLAIN_URL_FOR_USER"))
+    if not (url and ca and refused):
+        raise NotAvailable("no TLS set-up given")
+    parsed = urllib.parse.urlsplit(url)
+    return url, ca, refused, parsed.hostname, urllib.parse.unquote(parsed.username), urllib.parse.unquote(parsed.path[1:])
+
+
+def vhost_user_tls():
+    tls_url, ca, refused_url, host, user, vhost = tls_setup()
+    # py-amqp wraps the socket with these (ssl_context.wrap_socket): the chain and, given
+    # server_hostname, the host name (an IP SAN here) are checked
+    sslopts = {"ca_certs": ca, "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": host}
+    x_name, q_name, denied = (f"{p}.{uuid.uuid4().hex}" for p in ("tls-x", "tls-q", "denied"))  # ^tls-.* only
+    body = bytes(range(256)) * 4 + uuid.uuid4().bytes
+    with Connection(tls_url, transport="pyamqp", ssl=sslopts, connect_timeout=WAIT) as conn:
+        conn.connect()
+        try:
+            version = conn.connection.transport.sock.version()
+            ch = conn.channel()
+            x = Exchange(x_name, type="direct", durable=False, channel=ch)
+            x.declare()
+            q = Queue(q_name, exchange=x, routing_key="k", durable=False, auto_delete=False, channel=ch)
+            q.declare()  # declares and binds
+            publish(ch, "k", body, exchange=x_name)  # a named exchange: "" is amq.default, outside ^tls-.*
+            m = get_one(q)
+            check(m is not None and m.body == body, f"basic.get gave {m and m.body!r:.80}")
+            try:
+                Queue(denied, durable=False, auto_delete=False, channel=conn.channel()).declare()
+                raise AssertionError(f"queue {denied} was declared outside the user's configure permission")
+            except amqp.exceptions.AccessRefused as e:  # py-amqp's class for 403; kombu lets it through
+                texts = refused_texts(denied, vhost, user)
+                check(e.reply_code == 403 and e.reply_text in texts, f"channel closed with {e.reply_code} {e.reply_text!r}")
+                text403 = texts[e.reply_text]
+        finally:
+            delete_queue(conn, q_name)
+            delete_exchange(conn, x_name)
+    try:
+        with Connection(refused_url, transport="pyamqp", connect_timeout=WAIT) as c:
+            c.connect()
+        raise AssertionError(f"{user} logged in to vhost '/'")
+    except amqp.exceptions.NotAllowed as e:  # py-amqp's class for 530
+        want = f"NOT_ALLOWED - access to vhost '/' refused for user '{user}'"
+        check((e.reply_code, e.reply_text) == (530, want), f"connection closed with {e.reply_code} {e.reply_text!r}")
+    return (f"{version}, kombu Connection(ssl={{'ca_certs': CA, 'cert_reqs': CERT_REQUIRED, 'server_hostname': host}}); "
+            f"{text403}; vhost '/' refused: amqp.exceptions.NotAllowed 530 with the text")
+
+
 def retry_with_delay():
     with dial() as conn:
         ch = conn.channel()
@@ -962,7 +1021,7 @@ SCENARIOS = {f.__name__: f for f in [
     empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
     tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close, queue_arg_invalid,
     message_ttl, dead_letter, retry_with_delay, max_length, priority_queue, single_active_consumer,
-    sender_selected, rpc_reply_to, queue_expiry, consumer_priority, quorum_queue]}
+    sender_selected, rpc_reply_to, queue_expiry, consumer_priority, quorum_queue, vhost_user_tls]}
 
 
 def one_line(s):

@@ -196,8 +196,37 @@ function runScenarios(client, scenarios, makeScope, brokerURL, idsFile) {
   })();
 }
 
+// The vhost_user_tls set-up interop/run exports (INTEROP_TLS_URL, INTEROP_TLS_CA,
+// INTEROP_PLAIN_URL_FOR_USER), with the user and vhost of the TLS URL; NA when it gave none.
+// Names under ^tls-.* (all the user may configure, write and read) and one outside it.
+function tlsSetup() {
+  const url = process.env.INTEROP_TLS_URL;
+  const ca = process.env.INTEROP_TLS_CA;
+  const refused = process.env.INTEROP_PLAIN_URL_FOR_USER;
+  if (!url || !ca || !refused) throw new NA('no TLS set-up given');
+  const u = new URL(url);
+  const hex = () => crypto.randomBytes(8).toString('hex');
+  return {
+    url, ca, refused,
+    user: decodeURIComponent(u.username),
+    vhost: decodeURIComponent(u.pathname.slice(1)),
+    x: `tls-x.${hex()}`, q: `tls-q.${hex()}`, denied: `denied.${hex()}`,
+    // The 403 texts for declaring `denied`, and whose they are: RabbitMQ 3.12 and later (and
+    // Warren) name the permission, 3.10 does not.
+    refusedTexts() {
+      const tail = `access to queue '${this.denied}' in vhost '${this.vhost}' refused for user '${this.user}'`;
+      return [
+        [`ACCESS_REFUSED - configure ${tail}`, "403 text as RabbitMQ 4.x's (naming 'configure')"],
+        [`ACCESS_REFUSED - ${tail}`, "403 text as RabbitMQ 3.10's (without 'configure')"],
+      ];
+    },
+    body: Buffer.concat([Buffer.from([...Array(1024).keys()].map((i) => i % 256)), crypto.randomBytes(16)]),
+  };
+}
+
 module.exports = {
   NA, sleep, show, uniqueName, check, within, urlWith, loginOf, sameList, poll, countEventually, drainUntilSentinel,
+  tlsSetup,
   Inbox, Scope,
   runScenarios,
 };

@@ -7,9 +7,11 @@ Prints `SCENARIO <id> pass|fail|na [detail]` for every id in interop/scenarios.t
 import datetime
 import decimal
 import os
+import ssl
 import sys
 import time
 import traceback
+import urllib.parse
 import uuid
 
 import pika
@@ -340,6 +342,62 @@ def connect_amqplain(url):
     # pika 1.4.4's pika/credentials.py has PlainCredentials (PLAIN) and ExternalCredentials
     # (EXTERNAL) only, and ConnectionParameters.credentials accepts only VALID_TYPES.
     raise NotAvailable("pika offers PLAIN and EXTERNAL only (pika.credentials has no AMQPLAIN class)")
+
+
+def refused_texts(queue, vhost, user):
+    """The 403 texts for a queue.declare outside the configure permission, and whose they are:
+    RabbitMQ 3.12 and later (and Warren) name the permission, 3.10 does not."""
+    tail = f"access to queue '{queue}' in vhost '{vhost}' refused for user '{user}'"
+    return {f"ACCESS_REFUSED - configure {tail}": "403 text as RabbitMQ 4.x's (naming 'configure')",
+            f"ACCESS_REFUSED - {tail}": "403 text as RabbitMQ 3.10's (without 'configure')"}
+
+
+def tls_setup():
+    """The vhost_user_tls set-up interop/run exports, or NotAvailable when it gave none."""
+    url, ca, refused = (os.environ.get(k) for k in ("INTEROP_TLS_URL", "INTEROP_TLS_CA", "INTEROP_PLAIN_URL_FOR_USER"))
+    if not (url and ca and refused):
+        raise NotAvailable("no TLS set-up given")
+    parsed = urllib.parse.urlsplit(url)
+    return url, ca, refused, urllib.parse.unquote(parsed.username), urllib.parse.unquote(parsed.path[1:])
+
+
+def vhost_user_tls(_url):
+    tls_url, ca, refused_url, user, vhost = tls_setup()
+    params = pika.URLParameters(tls_url)
+    context = ssl.create_default_context(cafile=ca)  # verifies the chain and the host name (an IP SAN here)
+    params.ssl_options = pika.SSLOptions(context, server_hostname=params.host)
+    conn = pika.BlockingConnection(params)
+    x, q, denied = (f"{p}.{uuid.uuid4().hex}" for p in ("tls-x", "tls-q", "denied"))  # the user may configure ^tls-.* only
+    body = bytes(range(256)) * 4 + uuid.uuid4().bytes
+    try:
+        version = conn._impl._transport._sock.version()  # the SSLSocket under pika's transport
+        ch = conn.channel()
+        ch.exchange_declare(x, "direct")
+        ch.queue_declare(q)
+        ch.queue_bind(q, x, "k")
+        ch.basic_publish(x, "k", body)  # a named exchange: "" is amq.default, outside ^tls-.* for write
+        got = drain(ch, q, 1)
+        check(got == [body], f"basic.get gave {got!r:.80}")
+        try:
+            ch.queue_declare(denied)
+            raise AssertionError(f"queue {denied} was declared outside the user's configure permission")
+        except pika.exceptions.ChannelClosedByBroker as e:
+            texts = refused_texts(denied, vhost, user)
+            check(e.reply_code == 403 and e.reply_text in texts, f"channel closed with {e.reply_code} {e.reply_text!r}")
+            text403 = texts[e.reply_text]
+    finally:
+        delete_later(conn, queues=[q], exchanges=[x])
+        conn.close()
+    try:
+        pika.BlockingConnection(pika.URLParameters(refused_url)).close()
+        raise AssertionError(f"{user} logged in to vhost '/'")
+    except pika.exceptions.AMQPConnectionError as e:  # pika 1.4: ProbableAccessDeniedError wrapping "(530) text"
+        want = f"access to vhost '/' refused for user '{user}'"
+        code, text = getattr(e, "reply_code", None), getattr(e, "reply_text", str(e))
+        check(code == 530 or want in str(e), f"connection refused with {e!r}")
+        check(want in text, f"connection refused with {e!r}")
+        refusal = type(e).__name__ + (" carrying 530 NOT_ALLOWED" if code == 530 or "(530)" in str(e) else "") + " and the text"
+    return f"{version}, ssl.create_default_context(cafile=CA) with the host name checked; {text403}; vhost '/' refused: {refusal}"
 
 
 def confirms_async(url):
@@ -869,7 +927,7 @@ def main(url):
         report(["connect"], "fail", repr(e))
         conn = None
     for ids, scenario in [(["connect_amqplain"], connect_amqplain), (["confirms_async"], confirms_async),
-                          (["rpc_reply_to"], rpc_reply_to)]:
+                          (["rpc_reply_to"], rpc_reply_to), (["vhost_user_tls"], vhost_user_tls)]:
         try:
             report(ids, "pass", scenario(url) or "")
         except NotAvailable as e:

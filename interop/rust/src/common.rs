@@ -70,6 +70,51 @@ pub fn parse_url(raw: &str) -> Result<Url, String> {
     })
 }
 
+/// The vhost_user_tls set-up interop/run exports: the amqps URL (parsed as its amqp twin, with
+/// `raw` the amqps URL itself), the CA file and the URL of the same user to vhost "/".
+pub struct TlsSetup {
+    pub tls: Url,
+    pub ca: String,
+    pub refused: Url,
+}
+
+/// The set-up, or `Outcome::Na` when interop/run gave none.
+pub fn tls_setup() -> Result<Result<TlsSetup, Outcome>, String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(tls), Some(ca), Some(refused)) =
+        (var("INTEROP_TLS_URL"), var("INTEROP_TLS_CA"), var("INTEROP_PLAIN_URL_FOR_USER"))
+    else {
+        return Ok(Err(Outcome::Na("no TLS set-up given".into())));
+    };
+    let rest = tls.strip_prefix("amqps://").ok_or_else(|| format!("INTEROP_TLS_URL is not amqps: {tls}"))?;
+    let mut parsed = parse_url(&format!("amqp://{rest}"))?;
+    if !rest.split('/').next().unwrap_or("").rsplit('@').next().unwrap_or("").contains(':') {
+        parsed.port = 5671;
+    }
+    parsed.raw = tls;
+    Ok(Ok(TlsSetup { tls: parsed, ca, refused: parse_url(&refused)? }))
+}
+
+/// Names for vhost_user_tls: an exchange and a queue under ^tls-.* (all the user may
+/// configure, write and read), a queue outside it, and a 1 KiB + 16 byte binary body.
+pub fn tls_names() -> (String, String, String, Vec<u8>) {
+    let body: Vec<u8> = (0..1024u32).map(|i| i as u8).chain(uniq("body").bytes().rev().take(16)).collect();
+    (format!("tls-{}", uniq("x")), format!("tls-{}", uniq("q")), format!("denied.{}", uniq("q")), body)
+}
+
+/// Whose 403 text `text` is for declaring `queue` outside the configure permission, or None:
+/// RabbitMQ 3.12 and later (and Warren) name the permission, 3.10 does not.
+pub fn refused_text_kind(text: &str, queue: &str, vhost: &str, user: &str) -> Option<&'static str> {
+    let tail = format!("access to queue '{queue}' in vhost '{vhost}' refused for user '{user}'");
+    if text == format!("ACCESS_REFUSED - configure {tail}") {
+        Some("403 text as RabbitMQ 4.x's (naming 'configure')")
+    } else if text == format!("ACCESS_REFUSED - {tail}") {
+        Some("403 text as RabbitMQ 3.10's (without 'configure')")
+    } else {
+        None
+    }
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other run or client uses: prefix, process id, clock and a counter.

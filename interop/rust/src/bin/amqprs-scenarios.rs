@@ -1096,6 +1096,73 @@ async fn dead_letter(u: Url) -> R {
     pass()
 }
 
+/// amqps with amqprs's TlsAdaptor::without_client_auth(Some(CA), host): tokio-rustls with the
+/// test CA as the root store, the URL's host checked against the certificate's IP SAN.
+async fn vhost_user_tls(_u: Url) -> R {
+    let t = match tls_setup()? {
+        Ok(t) => t,
+        Err(na) => return Ok(na),
+    };
+    let adaptor = amqprs::tls::TlsAdaptor::without_client_auth(Some(std::path::Path::new(&t.ca)), t.tls.host.clone())
+        .ctx("TlsAdaptor")?;
+    let args = OpenConnectionArguments::new(&t.tls.host, t.tls.port, &t.tls.user, &t.tls.pass)
+        .virtual_host(&t.tls.vhost)
+        .tls_adaptor(adaptor)
+        .finish();
+    let c = open_with(&args).await?;
+    let (x, q, denied, body) = tls_names();
+    // Every channel lives until the connection is closed (see quorum_queue).
+    let (ch, _ev) = chan(&c).await?;
+    let (bad, mut bad_ev) = chan(&c).await?;
+    let (cleanup, _cleanup_ev) = chan(&c).await?;
+    let outcome = async {
+        declare_exchange(&ch, &x, ExchangeType::Direct).await?;
+        ch.queue_declare(QueueDeclareArguments::new(&q)).await.ctx("queue.declare")?;
+        bind(&ch, &q, &x, "k").await?;
+        publish(&ch, &x, "k", &body).await?; // a named exchange: "" is amq.default, outside ^tls-.*
+        let (_, _, got) = get_one(&ch, &q, true).await?;
+        ensure(got == body, format!("basic.get gave {} other bytes", got.len()))?;
+        if let Ok(v) = bad.queue_declare(QueueDeclareArguments::new(&denied)).await {
+            return Err(format!("queue {denied} was declared outside the user's configure permission: {v:?}"));
+        }
+        // As for a 404: amqprs fails the call and hands the broker's channel.close to the callback.
+        match recv_ev(&mut bad_ev, "channel.close").await? {
+            Ev::Close(code, text) => match refused_text_kind(&text, &denied, &t.tls.vhost, &t.tls.user) {
+                Some(kind) if code == 403 => Ok(kind),
+                _ => Err(format!("channel closed with {code} {text:?}")),
+            },
+            other => Err(format!("expected channel.close, got {other:?}")),
+        }
+    }
+    .await;
+    let _ = cleanup.queue_delete(QueueDeleteArguments::new(&q)).await;
+    let _ = cleanup.exchange_delete(ExchangeDeleteArguments::new(&x)).await;
+    let text403 = outcome?;
+    close(c).await?;
+    let r = &t.refused;
+    let args = OpenConnectionArguments::new(&r.host, r.port, &r.user, &r.pass).virtual_host(&r.vhost).finish();
+    let want = format!("NOT_ALLOWED - access to vhost '/' refused for user '{}'", r.user);
+    let refused = match within("connection.open", Connection::open(&args)).await? {
+        Ok(c) => {
+            let _ = c.close().await;
+            return Err(format!("{} logged in to vhost '/'", r.user));
+        }
+        Err(e) => e,
+    };
+    // amqprs 2.1: Error::ConnectionOpenError("failed to open connection, reason: Close(..., Close { reply_code, reply_text, .. })")
+    let shown = refused.to_string();
+    ensure(
+        matches!(refused, amqprs::error::Error::ConnectionOpenError(_))
+            && shown.contains("reply_code: 530")
+            && shown.contains(&format!("{want:?}")),
+        format!("connection refused with {shown:?}"),
+    )?;
+    Ok(Outcome::Pass(format!(
+        "TlsAdaptor::without_client_auth(Some(CA), host); {text403}; vhost '/' refused: \
+         Error::ConnectionOpenError carrying the Close with reply_code 530 and the text"
+    )))
+}
+
 async fn quorum_queue(u: Url) -> R {
     let c = open(&u).await?;
     let (q, dlx, dlq) = (uniq("quorum"), uniq("qdlx"), uniq("qdlq"));
@@ -1502,6 +1569,7 @@ async fn main() {
             queue_expiry,
             consumer_priority,
             quorum_queue,
+            vhost_user_tls,
         ],
     )
     .await;

@@ -1001,6 +1001,65 @@ async fn dead_letter(u: Url) -> R {
     pass()
 }
 
+/// amqps with lapin's rustls connector: OwnedTLSConfig.cert_chain = the test CA (added to the
+/// root store; rustls checks the chain and the URL's host against the certificate's IP SAN).
+async fn vhost_user_tls(_u: Url) -> R {
+    let t = match tls_setup()? {
+        Ok(t) => t,
+        Err(na) => return Ok(na),
+    };
+    let ca = std::fs::read_to_string(&t.ca).ctx("read the CA")?;
+    let config = lapin::tcp::OwnedTLSConfig { identity: None, cert_chain: Some(ca) };
+    let c = within("connection open", Connection::connect_with_config(&t.tls.raw, ConnectionProperties::default(), config))
+        .await?
+        .ctx("amqps connection open")?;
+    let (x, q, denied, body) = tls_names();
+    // Every channel lives until the connection is closed (see quorum_queue).
+    let ch = chan(&c).await?;
+    let bad = chan(&c).await?;
+    let cleanup = chan(&c).await?;
+    let outcome = async {
+        declare_exchange(&ch, &x, ExchangeKind::Direct).await?;
+        ch.queue_declare(&q, QueueDeclareOptions::default(), FieldTable::default()).await.ctx("queue.declare")?;
+        bind(&ch, &q, &x, "k").await?;
+        publish(&ch, &x, "k", &body).await?; // a named exchange: "" is amq.default, outside ^tls-.*
+        let m = get_one(&ch, &q, true).await?;
+        ensure(m.delivery.data == body, format!("basic.get gave {} other bytes", m.delivery.data.len()))?;
+        match bad.queue_declare(&denied, QueueDeclareOptions::default(), FieldTable::default()).await {
+            Ok(_) => return Err(format!("queue {denied} was declared outside the user's configure permission")),
+            Err(lapin::Error::ProtocolError(e)) => {
+                let kind = refused_text_kind(e.get_message().as_str(), &denied, &t.tls.vhost, &t.tls.user);
+                match kind {
+                    Some(kind) if e.get_id() == 403 => Ok(kind),
+                    _ => Err(format!("channel closed with {e}")),
+                }
+            }
+            Err(other) => Err(format!("expected lapin::Error::ProtocolError(403), got {other:?}")),
+        }
+    }
+    .await;
+    let _ = cleanup.queue_delete(&q, QueueDeleteOptions::default()).await;
+    let _ = cleanup.exchange_delete(&x, ExchangeDeleteOptions::default()).await;
+    let text403 = outcome?;
+    close(c).await?;
+    let want = format!("NOT_ALLOWED - access to vhost '/' refused for user '{}'", t.refused.user);
+    let refused = within("connection open", Connection::connect(&t.refused.raw, ConnectionProperties::default())).await?;
+    let detail = match refused {
+        Ok(c) => {
+            let _ = c.close(200, "bye").await;
+            return Err(format!("{} logged in to vhost '/'", t.refused.user));
+        }
+        Err(lapin::Error::ProtocolError(e)) => {
+            ensure(e.get_id() == 530 && e.get_message().as_str() == want, format!("connection closed with {e}"))?;
+            "lapin::Error::ProtocolError 530 with the text"
+        }
+        Err(other) => return Err(format!("expected lapin::Error::ProtocolError(530), got {other:?}")),
+    };
+    Ok(Outcome::Pass(format!(
+        "Connection::connect_with_config(amqps URL, OwnedTLSConfig {{ cert_chain: CA }}); {text403}; vhost '/' refused: {detail}"
+    )))
+}
+
 async fn quorum_queue(u: Url) -> R {
     let c = open(&u).await?;
     let (q, dlx, dlq) = (uniq("quorum"), uniq("qdlx"), uniq("qdlq"));
@@ -1378,6 +1437,7 @@ async fn main() {
             queue_expiry,
             consumer_priority,
             quorum_queue,
+            vhost_user_tls,
         ],
     )
     .await;
