@@ -108,6 +108,12 @@ pub struct Config {
     #[arg(long, value_name = "SIZE", value_parser = parse_max_message_size)]
     pub max_message_size: Option<u64>,
 
+    /// The most client connections the node takes (RabbitMQ's connection_max); past it
+    /// connection.open is refused with 530 "node connection limit (N) is reached". Unlimited
+    /// when not given.
+    #[arg(long, value_name = "N")]
+    pub connection_max: Option<u64>,
+
     /// How long a delivery may stay unacked (RabbitMQ's consumer_timeout), in
     /// milliseconds; 0 for no limit. What happens then depends on --profile: up to
     /// rabbitmq-4.2 the channel is closed with 406; from 4.3 (and by default) only quorum

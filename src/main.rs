@@ -118,6 +118,7 @@ fn main() -> ExitCode {
             let _ = stop_tx.send(true);
         });
         core.disk_alarm().set_limit(config.disk_free_limit);
+        core.set_connection_max(config.connection_max);
         core.set_consumer_timeout(
             (config.consumer_timeout > 0)
                 .then(|| std::time::Duration::from_millis(config.consumer_timeout)),

@@ -406,6 +406,36 @@ async fn vhost_and_user_limits_refuse_as_rabbitmq_does() {
     );
 }
 
+/// `--connection-max` (RabbitMQ's `connection_max`): past it connection.open is refused
+/// with 530 and the text of `rabbit_reader:is_over_node_connection_limit/1`; a closed
+/// connection frees its place.
+#[tokio::test]
+async fn the_node_connection_limit_refuses_as_rabbitmq_does() {
+    let broker = broker();
+    broker.core().set_connection_max(Some(2));
+    let a = login(broker.addr(), "guest", "guest", "/").await.unwrap();
+    let _b = login(broker.addr(), "guest", "guest", "/").await.unwrap();
+    let err = login(broker.addr(), "guest", "guest", "/")
+        .await
+        .unwrap_err();
+    assert_amqp(
+        &err,
+        530,
+        "NOT_ALLOWED - connection refused: node connection limit (2) is reached",
+    );
+    within(a.close(200, "bye")).await.unwrap();
+    // The closed connection leaves the count once its task has ended: bounded retries.
+    let mut again = None;
+    for _ in 0..250 {
+        if let Ok(c) = login(broker.addr(), "guest", "guest", "/").await {
+            again = Some(c);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a closed connection frees its place");
+}
+
 /// The user limit max-channels counts channels open on all of the user's connections, and
 /// one more is refused with connection.close 530 and RabbitMQ's text, class and method 0
 /// (observed on RabbitMQ 3.10.8 with `set_user_limits u '{"max-channels": 2}'`: two channels

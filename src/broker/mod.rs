@@ -94,6 +94,8 @@ pub struct Core {
     /// `--consumer-timeout` in ms (0: none), RabbitMQ's `consumer_timeout`: read by each
     /// connection as it opens.
     consumer_timeout: AtomicU64,
+    /// `--connection-max` (0: none), RabbitMQ's `connection_max`: connections the node takes.
+    connection_max: AtomicU64,
     /// Connections and channels opened and closed; queue churn of deleted vhosts.
     churn: churn::Churn,
     /// The RabbitMQ release whose behaviour to follow, fixed before the broker serves.
@@ -296,6 +298,7 @@ impl Core {
             replies: Arc::default(),
             max_message_size: AtomicU64::new(crate::broker::message::DEFAULT_MAX_MESSAGE_SIZE),
             consumer_timeout: AtomicU64::new(DEFAULT_CONSUMER_TIMEOUT_MS),
+            connection_max: AtomicU64::new(0),
             churn: churn::Churn::default(),
             profile: profile::Profile::default(),
             diagnostics: diagnostics::Diagnostics::default(),
@@ -545,11 +548,17 @@ impl Core {
     }
 
     /// RabbitMQ's connection-limit refusal for a new connection of `user` to `vhost`, in
-    /// its order (the vhost's limit, then the user's), if a limit is reached.
+    /// its order (the node's limit, the vhost's, then the user's), if a limit is reached.
     pub fn connection_refusal(&self, user: &str, vhost: &str) -> Option<String> {
         let count = |f: &dyn Fn(&Registered) -> bool| {
             self.connections.iter().filter(|c| f(c.value())).count() as u64
         };
+        let node_max = self.connection_max.load(Ordering::Relaxed);
+        if node_max > 0 && self.connections.len() as u64 >= node_max {
+            return Some(format!(
+                "connection refused: node connection limit ({node_max}) is reached"
+            ));
+        }
         if let Some(max) = self
             .limits
             .get(&(LimitOf::Vhost, vhost.to_owned()))
@@ -818,6 +827,12 @@ impl Core {
     pub fn consumer_timeout(&self) -> Option<std::time::Duration> {
         let ms = self.consumer_timeout.load(Ordering::Relaxed);
         (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
+
+    /// The most connections the node takes (RabbitMQ's `connection_max`); None: no limit.
+    pub fn set_connection_max(&self, max: Option<u64>) {
+        self.connection_max
+            .store(max.unwrap_or(0), Ordering::Relaxed);
     }
 
     pub fn set_consumer_timeout(&self, timeout: Option<std::time::Duration>) {
