@@ -3,51 +3,16 @@
 
 mod common;
 
-use common::within;
+use common::{free_port, spawn_binary, within};
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use std::collections::HashSet;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 const ITERATIONS: usize = 3;
 const WINDOW: usize = 64;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Starts the real binary and waits (bounded) until it accepts connections.
-fn spawn(dir: &Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-level",
-            "warn",
-            "--no-management",
-            "--no-prometheus",
-        ])
-        .arg("--data-dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("warren starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "warren did not listen within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child
-}
 
 async fn connect(port: u16) -> Connection {
     within(Connection::connect(
@@ -120,7 +85,7 @@ async fn confirmed_messages_survive_kill_9() {
             std::env::temp_dir().join(format!("warren-crash-{}-{iteration}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let port = free_port();
-        let mut child = spawn(&dir, port);
+        let mut child = spawn_binary(&dir, port);
         // A pseudo-random moment between 50 and 400 ms after the first confirms.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -136,7 +101,7 @@ async fn confirmed_messages_survive_kill_9() {
         let confirmed = within(publisher).await.expect("publisher ends");
 
         let port = free_port();
-        let mut child = spawn(&dir, port);
+        let mut child = spawn_binary(&dir, port);
         let conn = connect(port).await;
         let ch = conn.create_channel().await.expect("channel");
         let mut seen = Vec::new();

@@ -9,9 +9,8 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldArray, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 fn stream_args(extra: &[(&str, AMQPValue)]) -> FieldTable {
     let mut a = args(&[("x-queue-type", s("stream"))]);
@@ -466,37 +465,6 @@ async fn a_stream_and_its_offsets_survive_a_restart_and_its_segments_are_read_fr
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The real binary on `dir`, once it accepts connections.
-fn spawn(dir: &Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-level",
-            "warn",
-            "--no-management",
-            "--no-prometheus",
-        ])
-        .arg("--data-dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("warren starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "warren did not listen in 10 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child
-}
-
 async fn connect_port(port: u16) -> Connection {
     within(Connection::connect(
         &format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
@@ -511,7 +479,7 @@ async fn every_confirmed_message_survives_kill_9_in_order_at_its_offset() {
     init_logs();
     let dir = temp_dir("kill");
     let port = free_port();
-    let mut child = spawn(&dir, port);
+    let mut child = spawn_binary(&dir, port);
     let conn = connect_port(port).await;
     let ch = qos_channel(&conn, 100).await;
     declare_stream(&ch, "s-kill", &[]).await;
@@ -536,7 +504,7 @@ async fn every_confirmed_message_survives_kill_9_in_order_at_its_offset() {
     let _ = child.wait();
 
     let port = free_port();
-    let mut child = spawn(&dir, port);
+    let mut child = spawn_binary(&dir, port);
     let conn = connect_port(port).await;
     let ch = qos_channel(&conn, 100).await;
     let count = declare_stream(&ch, "s-kill", &[]).await as usize;
@@ -723,7 +691,7 @@ async fn a_stream_much_larger_than_memory_use_is_written_and_read_back() {
     init_logs();
     let dir = temp_dir("large");
     let port = free_port();
-    let mut child = spawn(&dir, port);
+    let mut child = spawn_binary(&dir, port);
     let conn = connect_port(port).await;
     let ch = qos_channel(&conn, 10).await;
     let segment = [(

@@ -395,3 +395,39 @@ pub fn header<'a>(d: &'a lapin::message::Delivery, key: &str) -> Option<&'a AMQP
         .as_ref()
         .and_then(|h| h.inner().get(key))
 }
+
+/// A port nobody listens on now, for a broker binary a test starts itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The real `warren` binary on data directory `dir`, once it accepts connections on `port`
+/// (bounded wait): for tests that kill -9 it.
+pub fn spawn_binary(dir: &std::path::Path, port: u16) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-level",
+            "warn",
+            "--no-management",
+            "--no-prometheus",
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("warren starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "warren did not listen within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
