@@ -234,7 +234,10 @@ async fn users_vhosts_and_permissions_survive_a_restart() {
     {
         let broker = Broker::start_in(&dir).expect("broker");
         broker.core().import_definitions(&definitions()).unwrap();
-        broker.core().add_vhost("extra").unwrap();
+        // A vhost with 4.x metadata, as RabbitMQ 4.3 exports it.
+        let extra = br#"{"vhosts": [{"name": "extra", "limits": {}, "metadata":
+            {"description": "kept", "tags": ["t1", "t2"], "default_queue_type": "quorum"}}]}"#;
+        broker.core().import_definitions(extra).unwrap();
         broker.core().add_admin("ops", "pw");
         let conn = login(broker.addr(), "app", "test12", "prod").await.unwrap();
         let _ = conn.close(200, "bye").await;
@@ -249,6 +252,12 @@ async fn users_vhosts_and_permissions_survive_a_restart() {
     assert_eq!(passive_counts(&ch, "app.orders").await.0, 0);
     assert!(login(broker.addr(), "ops", "pw", "extra").await.is_ok());
     assert!(login(broker.addr(), "guest", "guest", "/").await.is_ok());
+    let meta = broker.core().vhost("extra").expect("extra").metadata();
+    assert_eq!(meta.description, "kept");
+    assert_eq!(meta.tags, ["t1", "t2"]);
+    assert_eq!(meta.queue_type().as_str(), "quorum");
+    let root = broker.core().vhost("/").expect("/").metadata();
+    assert_eq!(root.description, "Default virtual host");
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -84,6 +84,25 @@ fn declare(url: &str, queue: &str, durable: bool) {
 fn a_user_made_with_ctl_logs_in_to_the_vhost_made_with_ctl() {
     let b = broker();
     assert_eq!(ok(&b, &["add_vhost", "v1"]), "Adding vhost \"v1\" ...\n");
+    // rabbitmqctl's metadata options; the vhost list shows them.
+    ok(
+        &b,
+        &[
+            "add_vhost",
+            "v2",
+            "--description",
+            "second",
+            "--tags",
+            "a,b",
+            "--default-queue-type",
+            "quorum",
+        ],
+    );
+    let listed = ok(
+        &b,
+        &["list_vhosts", "name", "description", "default_queue_type"],
+    );
+    assert!(listed.contains("v2\tsecond\tquorum\n"), "{listed}");
     assert_eq!(
         ok(&b, &["add_user", "alice", "s3cret"]),
         "Adding user \"alice\" ...\n"
@@ -112,7 +131,7 @@ fn a_user_made_with_ctl_logs_in_to_the_vhost_made_with_ctl() {
         "{users}"
     );
     let vhosts = ok(&b, &["list_vhosts", "-q", "--no-table-headers"]);
-    assert_eq!(vhosts, "/\nv1\n");
+    assert_eq!(vhosts, "/\nv1\nv2\n");
 
     // The new user logs in over AMQP to the new vhost and may declare there...
     let addr = b.addr();
@@ -156,6 +175,7 @@ fn a_user_made_with_ctl_logs_in_to_the_vhost_made_with_ctl() {
         "Deleting user \"alice\" ...\n"
     );
     ok(&b, &["delete_vhost", "v1"]);
+    ok(&b, &["delete_vhost", "v2"]);
     assert_eq!(ok(&b, &["-q", "list_vhosts", "--no-table-headers"]), "/\n");
 }
 

@@ -590,3 +590,145 @@ fn vhost_and_user_limits_are_set_read_and_cleared() {
     )
     .expect("the limit is gone");
 }
+
+/// A vhost's description, tags, default queue type and deletion protection, set through the
+/// HTTP client as RabbitMQ 4.3 takes them (rabbit_mgmt_wm_vhost, rabbit_vhost): read back,
+/// acted on by queue.declare (`augment_declare_args/5`), exported, imported and refused as
+/// RabbitMQ refuses them. RabbitMQ 3.10.8 keeps the description and tags the same way (it
+/// predates the default queue type and the protection; both follow 4.3's source).
+#[test]
+fn vhost_metadata_is_kept_and_its_default_queue_type_applies_to_declares() {
+    let b = broker();
+    let c = client(&b);
+    let params = requests::VirtualHostParams {
+        name: "meta",
+        description: Some("orders, EU"),
+        tags: Some(vec!["eu", "prod"]),
+        default_queue_type: Some(rabbitmq_http_client::commons::QueueType::Quorum),
+        tracing: false,
+    };
+    c.create_vhost(&params).expect("vhost");
+    let v = c.get_vhost("meta").expect("get");
+    assert_eq!(v.description.as_deref(), Some("orders, EU"));
+    assert_eq!(v.default_queue_type.as_deref(), Some("quorum"));
+    let tags: Vec<String> = v.tags.expect("tags").into_iter().collect();
+    assert_eq!(tags, ["eu", "prod"]);
+    let meta = v.metadata.expect("metadata");
+    assert_eq!(meta.default_queue_type.as_deref(), Some("quorum"));
+    assert_eq!(meta.description.as_deref(), Some("orders, EU"));
+
+    // A durable queue declared without a type gets the vhost's; one whose properties a
+    // quorum queue refuses (exclusive, non-durable) falls back to classic; a type the client
+    // names wins.
+    let rt = runtime();
+    let url = format!("amqp://guest:guest@{}/meta", b.addr());
+    rt.block_on(async {
+        let conn = within(Connection::connect(&url, ConnectionProperties::default()))
+            .await
+            .expect("connect");
+        let ch = conn.create_channel().await.expect("channel");
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.queue_declare("plain", durable, FieldTable::default())
+            .await
+            .expect("durable");
+        ch.queue_declare(
+            "transient",
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("transient");
+        let mut stream = FieldTable::default();
+        stream.insert(
+            "x-queue-type".into(),
+            lapin::types::AMQPValue::LongString("stream".into()),
+        );
+        ch.queue_declare("named", durable, stream)
+            .await
+            .expect("stream");
+        // Redeclared the same way, the quorum queue is equivalent (its arguments were
+        // rewritten before the comparison, as RabbitMQ does).
+        ch.queue_declare("plain", durable, FieldTable::default())
+            .await
+            .expect("redeclare");
+    });
+    let kind = |q: &str| c.get_queue_info("meta", q).expect("queue").queue_type;
+    assert_eq!(kind("plain"), "quorum");
+    assert_eq!(kind("transient"), "classic");
+    assert_eq!(kind("named"), "stream");
+
+    // Exported as 4.x exports it, and imported into a fresh broker with the same effect.
+    let defs = c
+        .export_cluster_wide_definitions_as_string()
+        .expect("export");
+    let doc: serde_json::Value = serde_json::from_str(&defs).expect("json");
+    let exported = doc["vhosts"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["name"] == "meta"))
+        .expect("vhost exported")
+        .clone();
+    assert_eq!(exported["metadata"]["default_queue_type"], "quorum");
+    assert_eq!(
+        exported["metadata"]["tags"],
+        serde_json::json!(["eu", "prod"])
+    );
+    let b2 = broker();
+    client(&b2).import_definitions(doc).expect("import");
+    let v2 = client(&b2).get_vhost("meta").expect("imported");
+    assert_eq!(v2.default_queue_type.as_deref(), Some("quorum"));
+    assert_eq!(v2.description.as_deref(), Some("orders, EU"));
+
+    // RabbitMQ's refusals: a type it does not know, an empty one.
+    let url = |p: &str| format!("{}{p}", endpoint(&b));
+    let (status, body) = http(
+        "PUT",
+        &url("/vhosts/bad"),
+        ("guest", "guest"),
+        r#"{"default_queue_type":"fifo"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("fifo is not a valid queue type"), "{body}");
+    let (status, body) = http(
+        "PUT",
+        &url("/vhosts/bad"),
+        ("guest", "guest"),
+        r#"{"default_queue_type":""}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("must not be an empty string"), "{body}");
+    assert!(c.get_vhost("bad").is_err(), "a refused PUT creates nothing");
+
+    // A PUT without a default queue type keeps it (4.3 merges), and replaces the
+    // description and tags.
+    assert_eq!(
+        http_put(&url("/vhosts/meta"), r#"{"description":"d2"}"#),
+        204
+    );
+    let v = c.get_vhost("meta").expect("get");
+    assert_eq!(v.description.as_deref(), Some("d2"));
+    assert_eq!(v.default_queue_type.as_deref(), Some("quorum"));
+    assert!(v.tags.is_none_or(|t| t.into_iter().next().is_none()));
+
+    // Deletion protection: DELETE is refused with 412 until it is lifted.
+    c.enable_vhost_deletion_protection("meta").expect("protect");
+    let (status, body) = http("DELETE", &url("/vhosts/meta"), ("guest", "guest"), "");
+    assert_eq!(status, 412, "{body}");
+    assert!(
+        body.contains(
+            "Refusing to delete virtual host 'meta' because it is protected from deletion"
+        ),
+        "{body}"
+    );
+    assert_eq!(
+        c.get_vhost("meta")
+            .expect("still there")
+            .protected_from_deletion,
+        Some(true)
+    );
+    c.disable_vhost_deletion_protection("meta")
+        .expect("unprotect");
+    c.delete_vhost("meta", false).expect("delete");
+}

@@ -162,12 +162,19 @@ def test_add_user(page: Page, broker: Broker):
 def test_add_vhost(page: Page, broker: Broker):
     page.fill("#add-vhost input[name=name]", "ui-vhost")
     page.fill("#add-vhost input[name=description]", "made in the UI")
+    page.fill("#add-vhost input[name=tags]", "ui, test")
+    page.select_option("#add-vhost select[name=default_queue_type]", "quorum")
     submit(page, "add-vhost")
     expect(page.locator("#add-vhost .note.ok")).to_have_text("Virtual host ui-vhost added.")
-    expect(page.locator("#vhosts tbody tr", has_text="ui-vhost")).to_have_count(1)
-    # Warren keeps no vhost description (the API answers ""), so only the vhost is checked,
-    # with the creator's full permissions on it, as RabbitMQ grants.
-    assert broker.api("GET", "/api/vhosts/ui-vhost")["name"] == "ui-vhost"
+    row = page.locator("#vhosts tbody tr", has_text="ui-vhost")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("made in the UI")
+    expect(row).to_contain_text("quorum")
+    # The API keeps what the form sent, and the creator gets full permissions on the vhost,
+    # as RabbitMQ grants.
+    v = broker.api("GET", "/api/vhosts/ui-vhost")
+    assert (v["description"], v["tags"], v["default_queue_type"]) == (
+        "made in the UI", ["ui", "test"], "quorum"), v
     p = broker.api("GET", "/api/permissions/ui-vhost/guest")
     assert (p["configure"], p["write"], p["read"]) == (".*", ".*", ".*"), p
     shot(page, "14-vhost-added")
@@ -310,17 +317,26 @@ def test_add_exchange(page: Page, broker: Broker):
     page.select_option(f"#{f} select[name=type]", "topic")
     page.click("#exchange-arguments .arg-quick[data-key=alternate-exchange]")
     page.locator("#exchange-arguments .arg-row").first.locator(".arg-value").fill("amq.fanout")
+    # List arguments, as RabbitMQ's UI has them: items separated by commas (strings) or a
+    # JSON array (typed items).
+    for key, text in (("x-owners", "ops, dev"), ("x-typed", '[1, "two", true]')):
+        page.click("#exchange-arguments .arg-add")
+        row = page.locator("#exchange-arguments .arg-row").last
+        row.locator(".arg-key").fill(key)
+        row.locator(".arg-value").fill(text)
+        row.locator(".arg-type").select_option("list")
     submit(page, f)
     expect(page.locator(f"#{f} .note.ok")).to_have_text("Exchange ui-exchange declared.")
     expect(page.locator("#exchanges tbody tr", has_text="ui-exchange")).to_contain_text("topic")
     x = broker.api("GET", "/api/exchanges/%2F/ui-exchange")
-    assert (x["type"], x["durable"], x["arguments"]) == ("topic", True, {"alternate-exchange": "amq.fanout"}), x
+    args = {"alternate-exchange": "amq.fanout", "x-owners": ["ops", "dev"], "x-typed": [1, "two", True]}
+    assert (x["type"], x["durable"], x["arguments"]) == ("topic", True, args), x
     # The same name as another type: the API's refusal shows.
     page.select_option(f"#{f} select[name=type]", "fanout")
     submit(page, f)
     expect_refusal(page, f, refusal(broker, "PUT", "/api/exchanges/%2F/ui-exchange", {
         "type": "fanout", "durable": True, "auto_delete": False, "internal": False,
-        "arguments": {"alternate-exchange": "amq.fanout"}}))
+        "arguments": args}))
     shot(page, "21-exchange-added")
 
 

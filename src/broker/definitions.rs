@@ -11,6 +11,7 @@ use super::exchange::Destination;
 use super::json::{table, table_json};
 use super::policy::{self, OPERATOR_POLICY_COMPONENT, PolicyKind};
 use super::vhost::{ExchangeDeclare, QueueDeclare};
+use super::vhost_metadata::VhostMetadata;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -132,9 +133,21 @@ impl Core {
         let (model, vhosts, errors) = access.to_model();
         out.skipped.extend(errors.iter().map(ToString::to_string));
         for def in vhosts {
+            let current = self
+                .vhost(&def.name)
+                .map(|v| v.metadata())
+                .unwrap_or_else(|| VhostMetadata::initial(&def.name));
+            let metadata = match def.metadata_over(current) {
+                Ok(m) => m,
+                Err(e) => {
+                    out.skipped.push(format!("vhost '{}': {e}", def.name));
+                    continue;
+                }
+            };
             match self.add_vhost(&def.name) {
-                Ok(_) => {
+                Ok(v) => {
                     out.vhosts += 1;
+                    v.set_metadata(metadata);
                     self.apply_vhost_limits(&def.name, &limits(&def.limits));
                 }
                 Err(e) => out.skipped.push(format!("vhost '{}': {e}", def.name)),

@@ -50,6 +50,7 @@ pub mod stream;
 pub mod test_control;
 pub mod timer;
 pub mod vhost;
+pub mod vhost_metadata;
 
 pub use error::BrokerError;
 pub use vhost::VHost;
@@ -175,10 +176,7 @@ impl Core {
     pub fn open(data_dir: &Path) -> Result<Core, StoreError> {
         let core = Self::empty(Some(data_dir.to_owned()));
         let defaults = || AccessDefinitions {
-            vhosts: vec![VhostDef {
-                name: "/".into(),
-                limits: serde_json::Value::Null,
-            }],
+            vhosts: vec![VhostDef::named("/")],
             ..AccessDefinitions::default()
         };
         let defs = match std::fs::read(data_dir.join(ACCESS_FILE)) {
@@ -213,6 +211,12 @@ impl Core {
                 }
             }
             let v = VHost::open(&def.name, data_dir, set)?;
+            match def.metadata_over(v.metadata()) {
+                Ok(m) => v.set_metadata(m),
+                Err(e) => {
+                    tracing::error!("{ACCESS_FILE}: vhost '{}': {e}, metadata skipped", def.name)
+                }
+            }
             core.vhosts.insert(def.name.clone(), v);
             core.apply_vhost_limits(&def.name, &definitions_limits(&def.limits));
         }
@@ -235,10 +239,7 @@ impl Core {
         let kept = std::fs::rename(data_dir.join(ACCESS_FILE), &aside).is_ok();
         for name in store::vhosts_on_disk(data_dir) {
             if !defs.vhosts.iter().any(|v| v.name == name) {
-                defs.vhosts.push(VhostDef {
-                    name,
-                    limits: serde_json::Value::Null,
-                });
+                defs.vhosts.push(VhostDef::named(name));
             }
         }
         tracing::error!(
@@ -617,7 +618,11 @@ impl Core {
             .into_iter()
             .map(|name| VhostDef {
                 limits: limits_value(&self.vhost_limits(&name)),
-                name,
+                metadata: self
+                    .vhost(&name)
+                    .and_then(|v| serde_json::to_value(v.metadata()).ok())
+                    .unwrap_or_default(),
+                ..VhostDef::named(name)
             })
             .collect();
         let mut defs = AccessDefinitions::from_model(&self.access.snapshot(), vhosts, |user| {

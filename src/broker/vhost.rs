@@ -9,6 +9,7 @@ use super::message::Message;
 use super::policy::{Policy, PolicyError, PolicyKind, PolicySet, QueueType, Target};
 use super::queue::{Pushed, Queue, QueueArgs, QueueEnv, QueueSettings, args};
 use super::timer::{Timer, now_ms};
+use super::vhost_metadata::VhostMetadata;
 use crate::protocol::{FieldTable, FieldValue};
 use crate::store::meta::{BindingDef, ExchangeDef, QueueDef};
 use crate::store::{Definitions, LogMessage, StoreError, VhostStore};
@@ -120,6 +121,8 @@ pub struct VHost {
     queue_churn: super::churn::QueueChurn,
     /// The broker's version profile (an index into `Profile::ALL`): dead-lettering reads it.
     profile: std::sync::atomic::AtomicU8,
+    /// Description, tags, default queue type, deletion protection.
+    metadata: RwLock<VhostMetadata>,
     me: Weak<VHost>,
 }
 
@@ -146,6 +149,18 @@ impl VHost {
             .get(at)
             .copied()
             .unwrap_or_default()
+    }
+
+    pub fn metadata(&self) -> VhostMetadata {
+        self.metadata
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the metadata; the caller persists it (it lives with the access model).
+    pub fn set_metadata(&self, m: VhostMetadata) {
+        *self.metadata.write().unwrap_or_else(|p| p.into_inner()) = m;
     }
 
     /// A vhost held in memory only.
@@ -203,6 +218,7 @@ impl VHost {
             policy_changes: Mutex::new(()),
             queue_churn: Default::default(),
             profile: Default::default(),
+            metadata: RwLock::new(VhostMetadata::initial(name)),
             me,
         }
     }
@@ -744,11 +760,16 @@ impl VHost {
                 name: d.name,
             });
         }
+        let mut arguments = d.arguments;
+        self.metadata
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .augment(&mut arguments, d.durable, d.exclusive, d.auto_delete);
         let settings = QueueSettings {
             durable: d.durable,
             exclusive: d.exclusive,
             auto_delete: d.auto_delete,
-            arguments: d.arguments,
+            arguments,
         };
         let mut created = false;
         // Counted before the entry is taken: the map's length needs every shard's lock.

@@ -189,8 +189,17 @@ pub enum Command {
         name: String,
         tags: Vec<String>,
     },
+    /// Create a vhost, with rabbitmqctl's --description, --tags and --default-queue-type.
     AddVhost {
         name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// Comma-separated.
+        #[arg(long)]
+        tags: Option<String>,
+        /// classic, quorum or stream: what queue.declare gives a queue that names no type.
+        #[arg(long = "default-queue-type")]
+        default_queue_type: Option<String>,
     },
     DeleteVhost {
         name: String,
@@ -444,9 +453,24 @@ fn execute(a: &CtlArgs) -> Done {
                     "hashing_algorithm": keep("hashing_algorithm")}),
             )
         }
-        Command::AddVhost { name } => {
+        Command::AddVhost {
+            name,
+            description,
+            tags,
+            default_queue_type,
+        } => {
             out.action(&format!("Adding vhost \"{name}\" ..."));
-            api.put(&path(&["vhosts", name]), &json!({}))
+            let mut body = serde_json::Map::new();
+            for (k, v) in [
+                ("description", description),
+                ("tags", tags),
+                ("default_queue_type", default_queue_type),
+            ] {
+                if let Some(v) = v {
+                    body.insert(k.into(), json!(v));
+                }
+            }
+            api.put(&path(&["vhosts", name]), &Value::Object(body))
         }
         Command::DeleteVhost { name } => {
             out.action(&format!("Deleting vhost \"{name}\" ..."));

@@ -10,6 +10,7 @@ use super::{Api, node_name, with_rates};
 use crate::broker::access::definitions::Tags;
 use crate::broker::access::password::{Hashing, PasswordHash};
 use crate::broker::access::{Permissions, TopicPermissions};
+use crate::broker::vhost_metadata::{parse_queue_type, parse_tags};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -36,6 +37,10 @@ pub fn routes() -> Router<Api> {
         .route(
             "/api/vhosts/{vhost}",
             get(show_vhost).put(put_vhost).delete(delete_vhost),
+        )
+        .route(
+            "/api/vhosts/{vhost}/deletion/protection",
+            axum::routing::post(protect_vhost).delete(protect_vhost),
         )
         .merge(grant_routes(
             Grants::Permissions,
@@ -224,17 +229,18 @@ fn vhost_json(api: &Api, name: &str) -> Value {
             send += s.send_oct;
         }
     }
-    let description = if name == "/" {
-        "Default virtual host"
-    } else {
-        ""
-    };
+    let meta = api
+        .core
+        .vhost(name)
+        .map(|v| v.metadata())
+        .unwrap_or_default();
     json!({
         "cluster_state": {node_name(): "running"},
-        "default_queue_type": "classic",
-        "description": description,
-        "metadata": {"description": description, "tags": []},
-        "tags": [],
+        "default_queue_type": meta.queue_type().as_str(),
+        "description": meta.description,
+        "metadata": meta,
+        "tags": meta.tags,
+        "protected_from_deletion": meta.protected_from_deletion,
         "tracing": false,
         "name": name,
         "message_stats": stats,
@@ -273,16 +279,49 @@ async fn show_vhost(
     Ok(Json(vhost_json(&api, &vhost)))
 }
 
+/// A vhost's PUT body (`rabbit_mgmt_wm_vhost:accept_content/2`).
+#[derive(Debug, Default, Deserialize)]
+struct VhostBody {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Option<Value>,
+    #[serde(default)]
+    default_queue_type: Option<Value>,
+    /// 3.11.0's name for it, still read by RabbitMQ (rabbitmq-server#7734).
+    #[serde(default)]
+    defaultqueuetype: Option<Value>,
+}
+
 async fn put_vhost(
     State(api): State<Api>,
     auth: Auth,
     Path(vhost): Path<String>,
+    body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    let existed = api.core.vhost(&vhost).is_some();
-    api.core
+    let b: VhostBody = json_body(&body)?;
+    let dqt = b
+        .default_queue_type
+        .as_ref()
+        .or(b.defaultqueuetype.as_ref());
+    let dqt = parse_queue_type(dqt).map_err(ApiError::bad_request)?;
+    let existing = api.core.vhost(&vhost);
+    let existed = existing.is_some();
+    // As RabbitMQ: description and tags are replaced (absent ones by empty ones), the
+    // default queue type only when given, the deletion protection kept.
+    let mut meta = existing.map(|v| v.metadata()).unwrap_or_default();
+    meta.description = b.description.unwrap_or_default();
+    meta.tags = parse_tags(b.tags.as_ref());
+    if dqt.is_some() {
+        meta.default_queue_type = dqt;
+    }
+    let v = api
+        .core
         .add_vhost(&vhost)
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    v.set_metadata(meta);
+    api.core.persist_access();
     if !existed {
         // As RabbitMQ: the user who creates a vhost gets full permissions on it.
         api.core
@@ -299,7 +338,41 @@ async fn delete_vhost(
     Path(vhost): Path<String>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
+    if api
+        .core
+        .vhost(&vhost)
+        .is_some_and(|v| v.metadata().protected_from_deletion)
+    {
+        let why = format!(
+            "Refusing to delete virtual host '{vhost}' because it is protected from deletion"
+        );
+        tracing::warn!("{why}");
+        return Err(ApiError::precondition_failed(why));
+    }
     deleted(api.core.delete_vhost(&vhost))
+}
+
+/// POST enables and DELETE disables a vhost's protection from deletion (RabbitMQ 4.x's
+/// `/api/vhosts/{vhost}/deletion/protection`).
+async fn protect_vhost(
+    State(api): State<Api>,
+    auth: Auth,
+    method: axum::http::Method,
+    Path(vhost): Path<String>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    let enable = method == axum::http::Method::POST;
+    let Some(v) = api.core.vhost(&vhost) else {
+        let verb = if enable { "enable" } else { "disable" };
+        return Err(ApiError::missing(format!(
+            "Cannot {verb} deletion protection of virtual host '{vhost}' because it does not exist"
+        )));
+    };
+    let mut meta = v.metadata();
+    meta.protected_from_deletion = enable;
+    v.set_metadata(meta);
+    api.core.persist_access();
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- permissions ----

@@ -49,6 +49,15 @@ impl ApiError {
         }
     }
 
+    /// 412, as RabbitMQ refuses to delete a vhost protected from deletion.
+    pub fn precondition_failed(reason: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::PRECONDITION_FAILED,
+            error: "precondition_failed",
+            reason: reason.into(),
+        }
+    }
+
     pub fn bad_request(reason: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,

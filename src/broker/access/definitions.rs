@@ -5,6 +5,7 @@
 
 use super::password::{Hashing, PasswordHash};
 use super::{Model, Permissions, TopicPermissions, User};
+use crate::broker::vhost_metadata::{VhostMetadata, parse_queue_type, parse_tags};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -77,6 +78,55 @@ pub struct VhostDef {
     /// max-connections and max-queues: an object (RabbitMQ 4.x) or a list of pairs (3.x).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub limits: serde_json::Value,
+    /// Description, tags, default queue type, deletion protection (see `VhostMetadata`),
+    /// as RabbitMQ 4.x exports them; kept as JSON so that a bad value is reported for its
+    /// vhost instead of making the whole document unreadable.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub metadata: serde_json::Value,
+    /// RabbitMQ also reads a description and tags beside `metadata` (and they win).
+    #[serde(default, skip_serializing)]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub tags: Option<serde_json::Value>,
+}
+
+impl VhostDef {
+    /// A vhost with neither limits nor metadata.
+    pub fn named(name: impl Into<String>) -> VhostDef {
+        VhostDef {
+            name: name.into(),
+            limits: serde_json::Value::Null,
+            metadata: serde_json::Value::Null,
+            description: None,
+            tags: None,
+        }
+    }
+
+    /// The vhost's metadata as RabbitMQ 4.3's `rabbit_definitions:add_vhost/2` puts it over
+    /// `current` (what the vhost has, or `VhostMetadata::initial` for a new one): the
+    /// description and tags are replaced, the default queue type and the deletion protection
+    /// only where the definitions give them.
+    pub fn metadata_over(&self, current: VhostMetadata) -> Result<VhostMetadata, String> {
+        let empty = serde_json::Map::new();
+        let o = self.metadata.as_object().unwrap_or(&empty);
+        let mut out = current;
+        if self.metadata.is_object() || self.description.is_some() {
+            out.description = self
+                .description
+                .as_deref()
+                .or_else(|| o.get("description").and_then(|d| d.as_str()))
+                .unwrap_or_default()
+                .to_owned();
+            out.tags = parse_tags(self.tags.as_ref().or_else(|| o.get("tags")));
+        }
+        if let Some(t) = parse_queue_type(o.get("default_queue_type"))? {
+            out.default_queue_type = Some(t);
+        }
+        if let Some(p) = o.get("protected_from_deletion").and_then(|p| p.as_bool()) {
+            out.protected_from_deletion = p;
+        }
+        Ok(out)
+    }
 }
 
 /// A limits value as (name, number) pairs, from either of RabbitMQ's two shapes. A negative
@@ -285,13 +335,7 @@ mod tests {
         assert!(app.password.verify("test12"));
         assert_eq!(app.tags, ["monitoring", "impersonator"]);
         assert_eq!(model.users["ops"].tags, ["administrator"]);
-        let vhosts = names
-            .iter()
-            .map(|n| VhostDef {
-                name: n.to_string(),
-                limits: serde_json::Value::Null,
-            })
-            .collect();
+        let vhosts = names.iter().map(|n| VhostDef::named(*n)).collect();
         let back = AccessDefinitions::from_model(&model, vhosts, |_| serde_json::Value::Null);
         let text = serde_json::to_string(&back).unwrap();
         let again: AccessDefinitions = serde_json::from_str(&text).unwrap();

@@ -183,7 +183,7 @@ export function fillSelect(sel, names) {
 }
 
 /// An editor for x-arguments, as RabbitMQ's UI has: rows of key, value and type
-/// (String, Number, Boolean), a button for another row, and quick-add links for common keys
+/// (String, Number, Boolean, List), a button for another row, and quick-add links for common keys
 /// (`quick`: [[key, type], ...]). Its inputs have no names, so the form's values leave them
 /// out; `argumentsOf(editor)` reads them.
 export function argumentEditor(quick = [], { id } = {}) {
@@ -192,7 +192,7 @@ export function argumentEditor(quick = [], { id } = {}) {
     const k = h("input", { class: "arg-key", placeholder: "key", "aria-label": "Argument key", value: key });
     const v = h("input", { class: "arg-value", placeholder: "value", "aria-label": "Argument value" });
     const t = h("select", { class: "arg-type", "aria-label": "Argument type" },
-      [["string", "String"], ["number", "Number"], ["boolean", "Boolean"]].map(([val, label]) => h("option", { value: val }, label)));
+      [["string", "String"], ["number", "Number"], ["boolean", "Boolean"], ["list", "List"]].map(([val, label]) => h("option", { value: val }, label)));
     t.value = type;
     const row = h("div", { class: "arg-row" }, k, h("span", {}, "="), v, t,
       h("button", { type: "button", class: "small", "aria-label": "Remove argument", onclick: () => row.remove() }, "×"));
@@ -228,6 +228,8 @@ export function argumentsOf(editor) {
       const n = Number(text);
       if (text.trim() === "" || !Number.isFinite(n)) throw new Error(`Argument ${key} must be a number`);
       args[key] = n;
+    } else if (type === "list") {
+      args[key] = listOf(key, text);
     } else if (type === "boolean") {
       const b = text.trim().toLowerCase();
       if (b !== "true" && b !== "false") throw new Error(`Argument ${key} must be true or false`);
@@ -237,6 +239,19 @@ export function argumentsOf(editor) {
     }
   }
   return args;
+}
+
+/// A List argument's value: a JSON array (`[1, "a", true]`, for typed items), or items
+/// separated by commas, taken as strings (`a, b`); empty is the empty list.
+function listOf(key, text) {
+  const t = text.trim();
+  if (t.startsWith("[")) {
+    let v;
+    try { v = JSON.parse(t); } catch { v = null; }
+    if (!Array.isArray(v)) throw new Error(`Argument ${key} must be a JSON array or items separated by commas`);
+    return v;
+  }
+  return t === "" ? [] : t.split(",").map((i) => i.trim());
 }
 
 /// Common queue and exchange arguments, for an argument editor's quick-add links.

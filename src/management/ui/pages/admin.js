@@ -56,8 +56,10 @@ export function render(main) {
   const addVhost = form("Add a virtual host", [
     field("Name", input("name", { required: true })),
     field("Description", input("description")),
+    field("Tags", input("tags", { placeholder: "comma-separated" })),
+    field("Default queue type", select("default_queue_type", [["", "classic (not set)"], "classic", "quorum", "stream"])),
   ], async (v) => {
-    await api.put(`/vhosts/${api.seg(v.name)}`, { description: v.description });
+    await api.put(`/vhosts/${api.seg(v.name)}`, { description: v.description, tags: v.tags, default_queue_type: v.default_queue_type || undefined });
     await page.refresh();
   }, { id: "add-vhost", done: (_, v) => `Virtual host ${v.name} added.` });
 
@@ -175,6 +177,8 @@ export function render(main) {
       clear(vhosts, table([
         { label: "Name", key: "name" },
         { label: "Description", key: "description" },
+        { label: "Tags", render: (v) => (v.tags || []).join(", ") },
+        { label: "Default queue type", key: "default_queue_type" },
         { label: "Users", render: (v) => ps.filter((p) => p.vhost === v.name).map((p) => p.user).join(", ") },
         { label: "Ready", render: (v) => fmtNum(v.messages_ready), num: true },
         { label: "Unacked", render: (v) => fmtNum(v.messages_unacknowledged), num: true },
