@@ -85,6 +85,10 @@ struct Args {
     /// broker's RSS at its peak and after.
     #[arg(long, default_value_t = 0)]
     drain_timeout: u64,
+    /// Consumers only (no producers): stop once this many messages were received, e.g. a
+    /// stream read from --stream-offset first. Reports the broker's RSS peak during the read.
+    #[arg(long, default_value_t = 0)]
+    read_count: u64,
     /// x-message-ttl (ms) on the declared queues (0: none).
     #[arg(long, default_value_t = 0)]
     message_ttl: u32,
@@ -348,12 +352,22 @@ fn queue_arguments(a: &Args) -> FieldTable {
     args
 }
 
-async fn declare_fresh(c: &mut Conn, q: &str, durable: bool, arguments: FieldTable) -> Res<()> {
-    c.call(Method::QueueDelete(QueueDelete {
-        queue: q.to_owned(),
-        ..Default::default()
-    }))
-    .await?;
+/// Deletes and declares `q`; with `keep` only declares it (a --read-count run reads what an
+/// earlier --fill left).
+async fn declare_fresh(
+    c: &mut Conn,
+    q: &str,
+    durable: bool,
+    arguments: FieldTable,
+    keep: bool,
+) -> Res<()> {
+    if !keep {
+        c.call(Method::QueueDelete(QueueDelete {
+            queue: q.to_owned(),
+            ..Default::default()
+        }))
+        .await?;
+    }
     c.call(Method::QueueDeclare(QueueDeclare {
         queue: q.to_owned(),
         durable,
@@ -382,7 +396,7 @@ async fn setup(a: &Args, t: &Target) -> Res<(String, Vec<String>)> {
         }))
         .await?;
         let dlq = dlq_name(a);
-        declare_fresh(&mut c, &dlq, a.persistent, FieldTable::new()).await?;
+        declare_fresh(&mut c, &dlq, a.persistent, FieldTable::new(), false).await?;
         c.call(Method::QueueBind(QueueBind {
             queue: dlq,
             exchange: x,
@@ -393,7 +407,7 @@ async fn setup(a: &Args, t: &Target) -> Res<(String, Vec<String>)> {
     for i in 0..n {
         let q = queue_name(a, i);
         let durable = a.persistent || a.queue_type != "classic";
-        declare_fresh(&mut c, &q, durable, queue_arguments(a)).await?;
+        declare_fresh(&mut c, &q, durable, queue_arguments(a), a.read_count > 0).await?;
         queues.push(q);
     }
     let exchange = if a.fanout_queues > 0 {
@@ -987,7 +1001,7 @@ async fn main() -> Res<()> {
     // The broker's RSS, sampled every 10 ms for its peak while a fill is drained.
     let rss_peak = Arc::new(AtomicU64::new(before.map(|b| b.1).unwrap_or(0)));
     let sampler = match a.broker_pid {
-        Some(pid) if a.drain_timeout > 0 => {
+        Some(pid) if a.drain_timeout > 0 || a.read_count > 0 => {
             let peak = rss_peak.clone();
             Some(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(10));
@@ -1012,7 +1026,7 @@ async fn main() -> Res<()> {
             latencies.clone(),
             stop.clone(),
         )));
-    } else {
+    } else if a.read_count == 0 {
         for i in 0..a.producers {
             let key = if a.fanout_queues > 0 {
                 String::new()
@@ -1041,8 +1055,24 @@ async fn main() -> Res<()> {
     let mut last = (0u64, 0u64);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
-    while !stop.load(Ordering::Relaxed) && !producers.iter().all(|p| p.is_finished()) {
-        tick.tick().await;
+    let running = |producers: &[tokio::task::JoinHandle<_>]| {
+        if a.read_count > 0 {
+            stats.received.load(Ordering::Relaxed) < a.read_count
+        } else {
+            !producers.iter().all(|p| p.is_finished())
+        }
+    };
+    // A read of a known count ends within 5 ms of its last delivery, not at a whole second.
+    let mut poll = tokio::time::interval(Duration::from_millis(5));
+    while !stop.load(Ordering::Relaxed) && running(&producers) {
+        if a.read_count > 0 {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = poll.tick() => continue,
+            }
+        } else {
+            tick.tick().await;
+        }
         let (s, r) = (
             stats.sent.load(Ordering::Relaxed),
             stats.received.load(Ordering::Relaxed),
@@ -1086,7 +1116,7 @@ async fn main() -> Res<()> {
         let (emptied, left) = wait_empty(&t, &queues, Duration::from_secs(a.drain_timeout)).await?;
         let rss_empty = a.broker_pid.and_then(proc_sample).map(|s| s.1).unwrap_or(0);
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if let Some(s) = sampler {
+        if let Some(s) = &sampler {
             s.abort();
         }
         let rss_after = a.broker_pid.and_then(proc_sample).map(|s| s.1).unwrap_or(0);
@@ -1099,6 +1129,16 @@ async fn main() -> Res<()> {
             (last_publish - started).as_secs_f64(),
             before.map(|b| b.1).unwrap_or(0),
             rss_peak.load(Ordering::Relaxed).max(rss_empty),
+        );
+    }
+    if a.read_count > 0 {
+        if let Some(s) = &sampler {
+            s.abort();
+        }
+        drain = format!(
+            ",\"rss_kb_before\":{},\"rss_kb_peak\":{}",
+            before.map(|b| b.1).unwrap_or(0),
+            rss_peak.load(Ordering::Relaxed),
         );
     }
     let after = a.broker_pid.and_then(proc_sample);
