@@ -732,3 +732,31 @@ fn vhost_metadata_is_kept_and_its_default_queue_type_applies_to_declares() {
         .expect("unprotect");
     c.delete_vhost("meta", false).expect("delete");
 }
+
+/// RabbitMQ 3.10.8 answers /api/queues/ (and every other path with one trailing slash) as it
+/// answers the path without it; amqp091-go's recovery tests list connections so.
+#[test]
+fn a_trailing_slash_names_the_same_resource() {
+    let b = broker();
+    for path in [
+        "/api/connections",
+        "/api/queues",
+        "/api/overview",
+        "/api/vhosts",
+        "/api/queues/%2F",
+    ] {
+        let (status, plain) = get(&b, path, "guest", "guest");
+        assert_eq!(status, 200, "{path}");
+        let (status, slashed) = get(&b, &format!("{path}/"), "guest", "guest");
+        assert_eq!(status, 200, "{path}/");
+        let keys = |body: &str| {
+            let v: serde_json::Value = serde_json::from_str(body).expect("json");
+            v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>())
+        };
+        assert_eq!(keys(&plain), keys(&slashed), "{path}");
+    }
+    // The UI's root is still the UI.
+    let (head, body) = raw_get(&b, "/", "");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(body.contains("/ui/app.js"));
+}

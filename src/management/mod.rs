@@ -116,7 +116,11 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("management API on http://{addr}/api/");
     }
-    let app = router(api).into_make_service_with_connect_info::<SocketAddr>();
+    // Before routing, so /api/connections/ finds the route of /api/connections.
+    let app = tower_http::normalize_path::NormalizePath::trim_trailing_slash(router(api));
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        SocketAddr,
+    >(app);
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
