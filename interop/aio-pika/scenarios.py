@@ -16,6 +16,7 @@ import uuid
 
 import aio_pika
 import aiormq
+import pamqp.decode
 from aio_pika import DeliveryMode, ExchangeType, Message
 
 URL = ""
@@ -811,6 +812,83 @@ async def quorum_queue():
         await conn.close()
 
 
+class TaggedLong(int):
+    """An int that pamqp decoded from a long ('l') field."""
+
+
+async def stream_queue():
+    conn = await dial()
+    s_name = uniq("stream")
+    try:
+        ch = await conn.channel()
+        try:
+            await ch.declare_queue(s_name, durable=False, arguments={"x-queue-type": "stream"})
+            raise AssertionError("a non-durable stream was declared")
+        except aiormq.exceptions.ChannelPreconditionFailed as e:  # aiormq maps reply code 406 to this class
+            text = e.args[0] if e.args else ""
+            want = f"PRECONDITION_FAILED - invalid property 'non-durable' for queue '{s_name}' in vhost '/'"
+            check(text == want, f"reply text {text!r}")
+        ch = await conn.channel(publisher_confirms=True)
+        await ch.declare_queue(s_name, durable=True, arguments={"x-queue-type": "stream"})
+        for i in range(5):
+            r = await asyncio.wait_for(publish(ch, s_name, f"m{i}".encode(), delivery_mode=DeliveryMode.PERSISTENT), WAIT)
+            check(isinstance(r, aiormq.spec.Basic.Ack), f"publish m{i} confirmed with {r!r}")
+
+        async def consume(offset, want):
+            c = await conn.channel()
+            await c.set_qos(prefetch_count=10)
+            q = await c.get_queue(s_name, ensure=False)
+            inbox = asyncio.Queue()
+            await q.consume(inbox.put, no_ack=False, arguments={"x-stream-offset": offset})
+            got = []
+            for _ in want:
+                m = await recv(inbox)
+                if m is None:
+                    break
+                got.append((m.body, (m.headers or {}).get("x-stream-offset")))
+                await m.ack()
+            extra = await recv(inbox, 0.2)  # nothing more comes
+            check(extra is None, f"x-stream-offset {offset!r}: an extra delivery {extra and extra.body!r}")
+            expected = [(f"m{i}".encode(), i) for i in want]
+            check(got == expected, f"x-stream-offset {offset!r}: got {got!r}, want {expected!r}")
+            check(all(type(o) is TaggedLong for _, o in got),
+                  f"x-stream-offset headers are not longs ('l'): {[type(o).__name__ for _, o in got]}")
+            await c.close()
+        # pamqp decodes every integer field type to int; for this scenario its 'l' (long) decoder
+        # tags what it decodes, so that the header's field type can be checked.
+        decode_long = pamqp.decode.TABLE_MAPPING[b"l"]
+
+        def tagged(value):
+            n, v = decode_long(value)
+            return n, TaggedLong(v)
+        pamqp.decode.TABLE_MAPPING[b"l"] = tagged
+        try:
+            await consume("first", range(5))
+            await consume(3, [3, 4])
+        finally:
+            pamqp.decode.TABLE_MAPPING[b"l"] = decode_long
+        other = await dial()
+        try:
+            och = await other.channel()
+            oq = await och.get_queue(s_name, ensure=False)
+            await oq.get(no_ack=False)
+            raise AssertionError("basic.get on a stream succeeded")
+        except aiormq.exceptions.ConnectionNotImplemented as e:  # aiormq maps connection.close 540 to this class
+            text = e.args[0] if e.args else ""
+            want = f"NOT_IMPLEMENTED - basic.get not supported by stream queues queue '{s_name}' in vhost '/'"
+            check(text == want, f"basic.get: connection closed with {text!r}")
+        finally:
+            try:
+                await other.close()
+            except Exception:
+                pass
+        await (await conn.channel()).queue_delete(s_name)
+        return "x-stream-offset headers are longs; basic.get closes the connection with 540"
+    finally:
+        await delete_queues(conn, s_name)
+        await conn.close()
+
+
 def refused_texts(queue, vhost, user):
     """The 403 texts for a queue.declare outside the configure permission, and whose they are:
     RabbitMQ 3.12 and later (and Warren) name the permission, 3.10 does not."""
@@ -1086,7 +1164,7 @@ SCENARIOS = {f.__name__: f for f in [
     empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
     tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close, queue_arg_invalid,
     message_ttl, dead_letter, retry_with_delay, max_length, priority_queue, single_active_consumer,
-    sender_selected, rpc_reply_to, queue_expiry, consumer_priority, quorum_queue, vhost_user_tls]}
+    sender_selected, rpc_reply_to, queue_expiry, consumer_priority, quorum_queue, stream_queue, vhost_user_tls]}
 
 
 def one_line(s):

@@ -734,6 +734,72 @@ const scenarios = {
     return `queueDeclare(q, { durable: true }, { 'x-queue-type': 'quorum', ... }), reject(true); first delivery x-delivery-count ${first === undefined ? 'absent' : first}`;
   },
 
+  async stream_queue(s) {
+    const c = await s.connect();
+    const sq = uniq('stream');
+    s.deferOnChannel(c, (cc) => cc.queueDelete(sq));
+    const bad = await s.channel(c);
+    let err;
+    try {
+      await within(bad.queueDeclare(sq, { durable: false }, { 'x-queue-type': 'stream' }), 5000, 'queue.declare');
+    } catch (e) {
+      err = e;
+    }
+    check(err, 'a non-durable stream was declared');
+    check(err instanceof AMQPError, `error is ${show(err)}, not an AMQPError`);
+    // AMQPError carries the close as text: "channel N closed: <reply text> (<reply code>)"
+    let want = `PRECONDITION_FAILED - invalid property 'non-durable' for queue '${sq}' in vhost '/' (406)`;
+    check(/^channel \d+ closed: /.test(err.message) && err.message.endsWith(`: ${want}`), `error message ${show(err.message)}`);
+    const ch = await s.channel(c);
+    await ch.confirmSelect();
+    await ch.queueDeclare(sq, { durable: true }, { 'x-queue-type': 'stream' });
+    for (let i = 0; i < 5; i++) await within(ch.basicPublish('', sq, `m${i}`, { deliveryMode: 2 }), 5000, 'publisher confirm');
+    // The client reads every integer field type as a Number; for this scenario its field reader
+    // gives a long ('l') as a BigInt, so that the header's type can be checked.
+    const { AMQPView } = require('@cloudamqp/amqp-client/amqp-view');
+    const getField = AMQPView.prototype.getField;
+    const consume = async (offset, from) => {
+      const cc = await s.channel(c);
+      await cc.basicQos(10);
+      const inbox = await consumer(cc, sq, { noAck: false, args: { 'x-stream-offset': offset } });
+      for (let i = from; i < 5; i++) {
+        const m = await inbox.next();
+        const o = m && (m.properties.headers || {})['x-stream-offset'];
+        check(m && bodyOf(m) === `m${i}` && o === BigInt(i),
+          () => `x-stream-offset ${show(offset)}: got ${show(m && bodyOf(m))} with x-stream-offset ${show(o)}, want m${i} with a long ${i}`);
+        await m.ack();
+      }
+      const extra = await inbox.next(200);
+      check(extra === undefined, () => `x-stream-offset ${show(offset)}: an extra delivery ${show(bodyOf(extra))}`);
+      await cc.close();
+    };
+    AMQPView.prototype.getField = function (offset, littleEndian) {
+      const r = getField.call(this, offset, littleEndian);
+      if (this.getUint8(offset) === 'l'.charCodeAt(0)) r[0] = BigInt(r[0]);
+      return r;
+    };
+    try {
+      await consume('first', 0);
+      await consume(3, 3);
+    } finally {
+      AMQPView.prototype.getField = getField;
+    }
+    const other = await s.connect();
+    const och = await s.channel(other);
+    let got;
+    err = undefined;
+    try {
+      got = await within(och.basicGet(sq, { noAck: false }), 5000, 'basic.get');
+    } catch (e) {
+      err = e;
+    }
+    check(err, `basic.get on a stream succeeded: ${show(got)}`);
+    want = `connection closed: NOT_IMPLEMENTED - basic.get not supported by stream queues queue '${sq}' in vhost '/' (540)`;
+    check(err instanceof AMQPError && err.message === want, `basic.get rejected with ${show(err.message)}`);
+    await ch.queueDelete(sq);
+    return "basicConsume(q, { noAck: false, args: { 'x-stream-offset': ... } }) after basicQos(10); x-stream-offset headers are longs; basic.get closes the connection with 540";
+  },
+
   // amqps with AMQPClient's tlsOptions passed to tls.connect: ca (the test CA) verifies the
   // chain, and Node checks the host name (an IP SAN here).
   async vhost_user_tls(s) {

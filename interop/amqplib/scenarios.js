@@ -741,6 +741,65 @@ const scenarios = {
     return `assertQueue({ arguments: { 'x-queue-type': 'quorum', ... } }), reject(m, true); first delivery x-delivery-count ${first === undefined ? 'absent' : first}`;
   },
 
+  async stream_queue(s) {
+    const c = await s.connect();
+    const sq = uniq('stream');
+    s.deferOnChannel(c, (cc) => cc.deleteQueue(sq));
+    const bad = await s.channel(c);
+    let err;
+    try {
+      await within(bad.assertQueue(sq, { durable: false, arguments: { 'x-queue-type': 'stream' } }), 5000, 'queue.declare');
+    } catch (e) {
+      err = e;
+    }
+    check(err, 'a non-durable stream was declared');
+    check(err.code === 406, `error code ${show(err.code)}: ${err.message}`);
+    let want = `PRECONDITION_FAILED - invalid property 'non-durable' for queue '${sq}' in vhost '/'`;
+    check(err.message.includes(`"${want}"`), `error message ${show(err.message)}`);
+    const ch = await s.channel(c, true);
+    await ch.assertQueue(sq, { durable: true, arguments: { 'x-queue-type': 'stream' } });
+    for (let i = 0; i < 5; i++) {
+      const confirmed = new Promise((resolve) => ch.sendToQueue(sq, text(`m${i}`), { deliveryMode: 2 }, (e) => resolve(e)));
+      const nack = await within(confirmed, 5000, 'publisher confirm');
+      check(nack === null || nack === undefined, `publish m${i} nacked: ${show(nack)}`);
+    }
+    // amqplib reads every integer field type as a Number: the header's type ('l') is not visible here.
+    const consume = async (offset, from) => {
+      const cc = await s.channel(c);
+      await cc.prefetch(10);
+      const inbox = await consumer(cc, sq, { noAck: false, arguments: { 'x-stream-offset': offset } });
+      for (let i = from; i < 5; i++) {
+        const m = await inbox.next();
+        const o = m && (m.properties.headers || {})['x-stream-offset'];
+        check(m && m.content.toString() === `m${i}` && o === i,
+          () => `x-stream-offset ${show(offset)}: got ${show(m && m.content.toString())} with x-stream-offset ${show(o)}, want m${i} with ${i}`);
+        cc.ack(m);
+      }
+      const extra = await inbox.next(200);
+      check(extra === undefined, () => `x-stream-offset ${show(offset)}: an extra delivery ${show(extra.content.toString())}`);
+      await cc.close();
+    };
+    await consume('first', 0);
+    await consume(3, 3);
+    const other = await s.connect();
+    const och = await s.channel(other);
+    let got;
+    try {
+      got = await within(och.get(sq, { noAck: false }), 5000, 'basic.get');
+    } catch (e) {
+      err = e;
+    }
+    check(got === undefined, `basic.get on a stream succeeded: ${show(got)}`);
+    // amqplib rejects the get with "Channel ended, no reply will be forthcoming"; the broker's
+    // code and text are on the connection's error event.
+    want = `NOT_IMPLEMENTED - basic.get not supported by stream queues queue '${sq}' in vhost '/'`;
+    const closed = other.errors[0];
+    check(closed && closed.code === 540 && closed.message.includes(`"${want}"`),
+      () => `basic.get rejected with ${show(err && err.message)}, connection error ${show(closed && closed.message)}`);
+    await ch.deleteQueue(sq);
+    return "consume(q, fn, { arguments: { 'x-stream-offset': ... } }) after prefetch(10); x-stream-offset headers 0..4 (amqplib reads every integer type as a Number); basic.get closes the connection with 540 (the connection's error event)";
+  },
+
   async retry_with_delay(s) {
     const c = await s.connect();
     const ch = await s.channel(c);

@@ -996,6 +996,66 @@ func quorumQueue() string {
 	return fmt.Sprintf("first delivery x-delivery-count %v", first)
 }
 
+func streamQueue() string {
+	c := dial()
+	defer c.Close()
+	s := uniq("stream")
+	defer func() {
+		if ch, err := c.Channel(); err == nil {
+			ch.QueueDelete(s, false, false, false)
+			ch.Close()
+		}
+	}()
+	_, err := channel(c).QueueDeclare(s, false, false, false, false, amqp.Table{"x-queue-type": "stream"})
+	check(err != nil, "a non-durable stream was declared")
+	var ae *amqp.Error
+	check(errors.As(err, &ae), "error is %T %v, not *amqp.Error", err, err)
+	want := fmt.Sprintf("PRECONDITION_FAILED - invalid property 'non-durable' for queue '%s' in vhost '/'", s)
+	check(ae.Code == 406 && ae.Reason == want, "non-durable declare: %d %q", ae.Code, ae.Reason)
+	ch := channel(c)
+	_, err = ch.QueueDeclare(s, true, false, false, false, amqp.Table{"x-queue-type": "stream"})
+	must(err, "queue.declare "+s)
+	must(ch.Confirm(false), "confirm.select")
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 5))
+	var msgs []amqp.Publishing
+	for i := 0; i < 5; i++ {
+		msgs = append(msgs, amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte(fmt.Sprintf("m%d", i))})
+	}
+	for i, ack := range publishConfirmed(ch, confirms, s, msgs...) {
+		check(ack, "publish m%d nacked", i)
+	}
+	consume := func(offset interface{}, want []int) {
+		cc := channel(c)
+		must(cc.Qos(10, 0, false), "basic.qos")
+		ds, err := cc.Consume(s, "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
+		must(err, "basic.consume")
+		for _, i := range want {
+			d, ok := recvDelivery(ds, 5*time.Second)
+			check(ok, "x-stream-offset %#v: m%d did not arrive", offset, i)
+			o, isLong := d.Headers["x-stream-offset"].(int64) // amqp091-go reads 'l' as int64, 'I' as int32
+			check(string(d.Body) == fmt.Sprintf("m%d", i) && isLong && o == int64(i),
+				"x-stream-offset %#v: got %q with x-stream-offset %#v, want m%d with int64(%d)", offset, d.Body, d.Headers["x-stream-offset"], i, i)
+			must(d.Ack(false), "basic.ack")
+		}
+		extra, more := recvDelivery(ds, 200*time.Millisecond)
+		check(!more, "x-stream-offset %#v: an extra delivery %q", offset, extra.Body)
+		cc.Close()
+	}
+	consume("first", []int{0, 1, 2, 3, 4})
+	consume(int64(3), []int{3, 4})
+	other := dial()
+	defer other.Close()
+	_, _, err = channel(other).Get(s, false)
+	check(err != nil, "basic.get on a stream succeeded")
+	check(errors.As(err, &ae), "basic.get: error is %T %v, not *amqp.Error", err, err)
+	want = fmt.Sprintf("NOT_IMPLEMENTED - basic.get not supported by stream queues queue '%s' in vhost '/'", s)
+	check(ae.Code == 540 && ae.Reason == want, "basic.get: %d %q", ae.Code, ae.Reason)
+	check(other.IsClosed(), "basic.get left the connection open")
+	_, err = ch.QueueDelete(s, false, false, false)
+	must(err, "queue.delete")
+	return "Channel.Consume(..., amqp.Table{\"x-stream-offset\": ...}); x-stream-offset headers are int64 ('l'); basic.get closes the connection with 540"
+}
+
 func retryWithDelay() string {
 	c := dial()
 	defer c.Close()
@@ -1362,6 +1422,7 @@ var scenarios = map[string]func() string{
 	"queue_expiry":           queueExpiry,
 	"consumer_priority":      consumerPriority,
 	"quorum_queue":           quorumQueue,
+	"stream_queue":           streamQueue,
 	"vhost_user_tls":         vhostUserTLS,
 }
 

@@ -95,6 +95,7 @@ public class Scenarios {
         all.put("queue_expiry", Scenarios::queueExpiry);
         all.put("consumer_priority", Scenarios::consumerPriority);
         all.put("quorum_queue", Scenarios::quorumQueue);
+        all.put("stream_queue", Scenarios::streamQueue);
         all.put("vhost_user_tls", Scenarios::vhostUserTls);
 
         List<String> only = args.length > 1 ? Arrays.asList(args[1].split(",")) : null;
@@ -1064,6 +1065,75 @@ public class Scenarios {
             clean.exchangeDelete(dlx);
             clean.close();
         }
+    }
+
+    static void streamQueue(Connection c) throws Exception {
+        String sq = name("stream");
+        try {
+            Channel bad = c.createChannel();
+            try {
+                bad.queueDeclare(sq, false, false, false, args("x-queue-type", "stream"));
+                throw new Check("a non-durable stream was declared");
+            } catch (IOException e) {
+                check(e.getCause() instanceof ShutdownSignalException, "cause " + e.getCause());
+                ShutdownSignalException sse = (ShutdownSignalException) e.getCause();
+                check(!sse.isHardError(), "channel error, not connection error");
+                AMQP.Channel.Close close = (AMQP.Channel.Close) sse.getReason();
+                String want = "PRECONDITION_FAILED - invalid property 'non-durable' for queue '" + sq + "' in vhost '/'";
+                check(close.getReplyCode() == 406 && close.getReplyText().equals(want),
+                    "non-durable declare: " + close.getReplyCode() + " " + close.getReplyText());
+            }
+            Channel ch = c.createChannel();
+            ch.queueDeclare(sq, true, false, false, args("x-queue-type", "stream"));
+            ch.confirmSelect();
+            AMQP.BasicProperties persistent = new AMQP.BasicProperties.Builder().deliveryMode(2).build();
+            check(publishConfirmed(ch, sq, persistent, "m0", "m1", "m2", "m3", "m4")
+                .equals(List.of(true, true, true, true, true)), "a publish was nacked");
+            streamConsume(c, sq, "first", 0);
+            streamConsume(c, sq, 3, 3);
+            Connection other = factory().newConnection("interop-java-stream-get");
+            try {
+                other.createChannel().basicGet(sq, false);
+                throw new Check("basic.get on a stream succeeded");
+            } catch (IOException e) {
+                check(e.getCause() instanceof ShutdownSignalException, "cause " + e.getCause());
+                ShutdownSignalException sse = (ShutdownSignalException) e.getCause();
+                check(sse.isHardError(), "basic.get closed the channel, not the connection");
+                AMQP.Connection.Close close = (AMQP.Connection.Close) sse.getReason();
+                String want = "NOT_IMPLEMENTED - basic.get not supported by stream queues queue '" + sq + "' in vhost '/'";
+                check(close.getReplyCode() == 540 && close.getReplyText().equals(want),
+                    "basic.get: " + close.getReplyCode() + " " + close.getReplyText());
+            } finally {
+                if (other.isOpen()) other.abort(2000);
+            }
+            ch.queueDelete(sq);
+        } finally {
+            Channel clean = c.createChannel();
+            clean.queueDelete(sq);
+            clean.close();
+        }
+    }
+
+    /** Consumes stream sq from x-stream-offset offset (prefetch 10, manual acks): m{from}..m4, each
+     *  with header x-stream-offset a Long (the client reads 'l' as Long, 'I' as Integer), and no more. */
+    static void streamConsume(Connection c, String sq, Object offset, int from) throws Exception {
+        Channel ch = c.createChannel();
+        ch.basicQos(10);
+        Collector col = new Collector(ch);
+        ch.basicConsume(sq, false, args("x-stream-offset", offset), col);
+        for (int i = from; i < 5; i++) {
+            Object[] d = col.next();
+            Envelope env = (Envelope) d[0];
+            Map<String, Object> h = ((AMQP.BasicProperties) d[1]).getHeaders();
+            Object o = h == null ? null : h.get("x-stream-offset");
+            check(s((byte[]) d[2]).equals("m" + i) && o instanceof Long && (Long) o == i,
+                "x-stream-offset " + offset + ": got " + s((byte[]) d[2]) + " with x-stream-offset " + o
+                    + (o == null ? "" : " (" + o.getClass().getSimpleName() + ")") + ", want m" + i + " with Long " + i);
+            ch.basicAck(env.getDeliveryTag(), false);
+        }
+        Object[] extra = col.deliveries.poll(200, TimeUnit.MILLISECONDS);
+        check(extra == null, "x-stream-offset " + offset + ": an extra delivery " + (extra == null ? "" : s((byte[]) extra[2])));
+        ch.close();
     }
 
     static void retryWithDelay(Connection c) throws Exception {

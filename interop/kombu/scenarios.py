@@ -21,6 +21,7 @@ import urllib.parse
 import uuid
 
 import amqp
+import amqp.serialization
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 URL = ""
@@ -769,6 +770,70 @@ def quorum_queue():
             delete_exchange(conn, dlx_name)
 
 
+class TaggedLong(int):
+    """An int that py-amqp decoded from a long ('l') field."""
+
+
+def stream_queue():
+    with dial(transport_options={"confirm_publish": True}) as conn:
+        s_name = uniq("stream")
+        try:
+            try:
+                Queue(s_name, durable=False, auto_delete=False, queue_arguments={"x-queue-type": "stream"},
+                      channel=conn.channel()).declare()
+                raise AssertionError("a non-durable stream was declared")
+            except amqp.exceptions.PreconditionFailed as e:  # py-amqp's error class; kombu lets it through
+                want = f"PRECONDITION_FAILED - invalid property 'non-durable' for queue '{s_name}' in vhost '/'"
+                check((e.reply_code, e.reply_text) == (406, want), f"non-durable declare: {e.reply_code} {e.reply_text!r}")
+            ch = conn.channel()
+            Queue(s_name, durable=True, auto_delete=False, channel=ch,
+                  queue_arguments={"x-queue-type": "stream"}).declare()
+            for i in range(5):  # py-amqp's basic_publish_confirm blocks until Basic.Ack (Nack raises MessageNacked)
+                publish(ch, s_name, f"m{i}".encode(), delivery_mode=2, confirm_timeout=WAIT)
+
+            def consume(offset, want):
+                c = conn.channel()
+                got = []
+
+                def on_message(m):
+                    got.append((m.body, (m.headers or {}).get("x-stream-offset")))
+                    m.ack()
+                Consumer(c, queues=[Queue(s_name, consumer_arguments={"x-stream-offset": offset}, channel=c)],
+                         on_message=on_message, no_ack=False, prefetch_count=10, auto_declare=False).consume()
+                pump(conn, lambda: len(got) >= len(want))
+                pump(conn, lambda: False, 0.2)  # nothing more comes
+                expected = [(f"m{i}".encode(), i) for i in want]
+                check(got == expected, f"x-stream-offset {offset!r}: got {got!r}, want {expected!r}")
+                check(all(type(o) is TaggedLong for _, o in got),
+                      f"x-stream-offset headers are not longs ('l'): {[type(o).__name__ for _, o in got]}")
+                c.close()
+            # py-amqp decodes every integer field type to int; for this scenario its field reader
+            # tags what it reads from a long ('l'), so that the header's field type can be checked.
+            read_item = amqp.serialization._read_item
+
+            def tagged(buf, offset):
+                val, end = read_item(buf, offset)
+                return (TaggedLong(val) if chr(buf[offset]) == "l" else val), end
+            amqp.serialization._read_item = tagged
+            try:
+                consume("first", range(5))
+                consume(3, [3, 4])
+            finally:
+                amqp.serialization._read_item = read_item
+            with dial() as other:
+                try:
+                    Queue(s_name, channel=other.channel()).get(no_ack=False)
+                    raise AssertionError("basic.get on a stream succeeded")
+                except amqp.exceptions.AMQPNotImplementedError as e:  # py-amqp's class for 540, a connection.close
+                    want = f"NOT_IMPLEMENTED - basic.get not supported by stream queues queue '{s_name}' in vhost '/'"
+                    check((e.reply_code, e.reply_text) == (540, want), f"basic.get: {e.reply_code} {e.reply_text!r}")
+            ch.queue_delete(s_name)
+            return ("kombu Queue(consumer_arguments={'x-stream-offset': ...}), Consumer(prefetch_count=10); "
+                    "x-stream-offset headers are longs; basic.get closes the connection with 540")
+        finally:
+            delete_queue(conn, s_name)
+
+
 def refused_texts(queue, vhost, user):
     """The 403 texts for a queue.declare outside the configure permission, and whose they are:
     RabbitMQ 3.12 and later (and Warren) name the permission, 3.10 does not."""
@@ -1021,7 +1086,7 @@ SCENARIOS = {f.__name__: f for f in [
     empty_message, properties_roundtrip, headers_types, passive_missing_404, exchange_to_exchange,
     tx_commit, tx_rollback, channels_100, close_requeues, server_cancel, clean_close, queue_arg_invalid,
     message_ttl, dead_letter, retry_with_delay, max_length, priority_queue, single_active_consumer,
-    sender_selected, rpc_reply_to, queue_expiry, consumer_priority, quorum_queue, vhost_user_tls]}
+    sender_selected, rpc_reply_to, queue_expiry, consumer_priority, quorum_queue, stream_queue, vhost_user_tls]}
 
 
 def one_line(s):

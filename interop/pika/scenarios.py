@@ -15,6 +15,7 @@ import urllib.parse
 import uuid
 
 import pika
+import pika.compat
 
 
 def connect(url):
@@ -684,6 +685,64 @@ def quorum_queue(ch):
         delete_later(conn, queues=[q, dlq], exchanges=[dlx])
 
 
+def stream_queue(url):
+    s = unique("stream")
+    conn = connect(url)
+    try:
+        ch = conn.channel()
+        try:
+            ch.queue_declare(s, durable=False, arguments={"x-queue-type": "stream"})
+            raise AssertionError("a non-durable stream was declared")
+        except pika.exceptions.ChannelClosedByBroker as e:
+            want = f"PRECONDITION_FAILED - invalid property 'non-durable' for queue '{s}' in vhost '/'"
+            check((e.reply_code, e.reply_text) == (406, want), f"non-durable declare: {e.reply_code} {e.reply_text!r}")
+        ch = conn.channel()
+        ch.queue_declare(s, durable=True, arguments={"x-queue-type": "stream"})
+        ch.confirm_delivery()
+        for i in range(5):  # each basic_publish raises unless acked
+            ch.basic_publish("", s, f"m{i}".encode(), pika.BasicProperties(delivery_mode=2))
+
+        def consume(offset, want):
+            c = conn.channel()
+            c.basic_qos(prefetch_count=10)
+            got = []
+
+            def on_message(_c, method, props, body):
+                got.append((body, (props.headers or {}).get("x-stream-offset")))
+                c.basic_ack(method.delivery_tag)
+            c.basic_consume(s, on_message, arguments={"x-stream-offset": offset})
+            pump(conn, lambda: len(got) >= len(want))
+            pump(conn, lambda: False, 0.2)  # nothing more comes
+            expected = [(f"m{i}".encode(), i) for i in want]
+            check(got == expected, f"x-stream-offset {offset!r}: got {got!r}, want {expected!r}")
+            # pika decodes a long ('l') as pika.compat.long, a signed 32-bit ('I') as int
+            check(all(type(o) is pika.compat.long for _, o in got),
+                  f"x-stream-offset headers are not longs: {[type(o).__name__ for _, o in got]}")
+            c.close()
+        consume("first", range(5))
+        consume(3, [3, 4])
+        other = connect(url)
+        try:
+            other.channel().basic_get(s, auto_ack=False)
+            raise AssertionError("basic.get on a stream succeeded")
+        except pika.exceptions.ConnectionClosedByBroker as e:
+            want = f"NOT_IMPLEMENTED - basic.get not supported by stream queues queue '{s}' in vhost '/'"
+            check((e.reply_code, e.reply_text) == (540, want), f"basic.get: {e.reply_code} {e.reply_text!r}")
+        finally:
+            if other.is_open:
+                other.close()
+        ch.queue_delete(s)
+        return "x-stream-offset headers are longs; basic.get closes the connection with 540"
+    finally:
+        if conn.is_open:
+            delete_later(conn, queues=[s])
+            conn.close()
+        else:
+            c = connect(url)
+            delete_later(c, queues=[s])
+            c.close()
+
+
 def retry_with_delay(ch):
     conn = ch.connection
     work, delay = unique("work"), unique("delay")
@@ -927,7 +986,8 @@ def main(url):
         report(["connect"], "fail", repr(e))
         conn = None
     for ids, scenario in [(["connect_amqplain"], connect_amqplain), (["confirms_async"], confirms_async),
-                          (["rpc_reply_to"], rpc_reply_to), (["vhost_user_tls"], vhost_user_tls)]:
+                          (["rpc_reply_to"], rpc_reply_to), (["vhost_user_tls"], vhost_user_tls),
+                          (["stream_queue"], stream_queue)]:
         try:
             report(ids, "pass", scenario(url) or "")
         except NotAvailable as e:

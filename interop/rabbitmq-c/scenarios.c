@@ -1308,6 +1308,84 @@ static const char *s_quorum_queue(void) {
   return d;
 }
 
+/* consumes stream q on channel ch from x-stream-offset `offset` (prefetch 10, manual acks): m<from>..m4,
+ * each with header x-stream-offset a long (AMQP_FIELD_KIND_I64, 'l') equal to its index, and no more */
+static void stream_consume(amqp_connection_state_t c, amqp_channel_t ch, const char *q, amqp_field_value_t offset,
+                           const char *what, int from) {
+  chan_open(c, ch);
+  amqp_basic_qos(c, ch, 0, 10, 0);
+  rpc_ok(c, "basic.qos");
+  amqp_table_entry_t a[] = {{.key = S("x-stream-offset"), .value = offset}};
+  amqp_basic_consume(c, ch, B(q), amqp_empty_bytes, 0, 0, 0, (amqp_table_t){1, a});
+  rpc_ok(c, "basic.consume");
+  amqp_envelope_t env;
+  for (int i = from; i < 5; i++) {
+    char want[8];
+    snprintf(want, sizeof want, "m%d", i);
+    CHECK(next_delivery(c, &env, 5000), "x-stream-offset %s: m%d did not arrive", what, i);
+    const amqp_field_value_t *v = (env.message.properties._flags & AMQP_BASIC_HEADERS_FLAG)
+                                      ? table_get(&env.message.properties.headers, "x-stream-offset")
+                                      : NULL;
+    CHECK(env.channel == ch && body_is(&env.message, want) && v && v->kind == AMQP_FIELD_KIND_I64 && v->value.i64 == i,
+          "x-stream-offset %s: got %.*s on channel %u with x-stream-offset %s (kind '%c'), want m%d with a long %d", what,
+          (int)env.message.body.len, (char *)env.message.body.bytes, env.channel, show(v), v ? v->kind : '-', i, i);
+    status_ok(amqp_basic_ack(c, ch, env.delivery_tag, 0), "basic.ack");
+    amqp_destroy_envelope(&env);
+  }
+  CHECK(!next_delivery(c, &env, 200), "x-stream-offset %s: an extra delivery %.*s", what, (int)env.message.body.len,
+        (char *)env.message.body.bytes);
+  amqp_channel_close(c, ch, AMQP_REPLY_SUCCESS);
+  rpc_ok(c, "channel.close");
+}
+
+static const char *s_stream_queue(void) {
+  amqp_connection_state_t c = open_conn();
+  char q[128], want[300];
+  uniq(q, sizeof q, "stream");
+  snprintf(cleanup_q[n_cleanup_q++], 128, "%s", q);
+  /* a stream must be durable */
+  chan_open(c, 1);
+  amqp_table_entry_t t[] = {E("x-queue-type", AMQP_FIELD_KIND_UTF8, bytes, S("stream"))};
+  amqp_queue_declare(c, 1, B(q), 0, 0, 0, 0, (amqp_table_t){1, t});
+  amqp_rpc_reply_t r = amqp_get_rpc_reply(c);
+  CHECK(r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION, "non-durable stream declare: %s", describe(r));
+  CHECK(r.reply.id == AMQP_CHANNEL_CLOSE_METHOD, "expected channel.close, got %s", describe(r));
+  amqp_channel_close_t *cl = r.reply.decoded;
+  snprintf(want, sizeof want, "PRECONDITION_FAILED - invalid property 'non-durable' for queue '%s' in vhost '/'", q);
+  CHECK(cl->reply_code == 406 && bytes_eq(cl->reply_text, B(want)), "non-durable declare: %s", describe(r));
+  amqp_channel_close_ok_t close_ok = {0};
+  status_ok(amqp_send_method(c, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok), "channel.close-ok");
+  chan_open(c, 2);
+  amqp_queue_declare(c, 2, B(q), 0, 1, 0, 0, (amqp_table_t){1, t});
+  rpc_ok(c, "queue.declare stream");
+  amqp_confirm_select(c, 2);
+  rpc_ok(c, "confirm.select");
+  amqp_basic_properties_t p = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG, .delivery_mode = 2};
+  for (int i = 0; i < 5; i++) {
+    char body[8];
+    snprintf(body, sizeof body, "m%d", i);
+    CHECK(publish_confirmed(c, 2, q, body, &p, i + 1), "publish %s nacked", body);
+  }
+  stream_consume(c, 3, q, (amqp_field_value_t){.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = S("first")}, "\"first\"", 0);
+  stream_consume(c, 4, q, (amqp_field_value_t){.kind = AMQP_FIELD_KIND_I64, .value.i64 = 3}, "3", 3);
+  amqp_connection_state_t other = open_conn();
+  chan_open(other, 1);
+  r = amqp_basic_get(other, 1, B(q), 0);
+  CHECK(r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CONNECTION_CLOSE_METHOD,
+        "basic.get on a stream: %s", describe(r));
+  amqp_connection_close_t *cc = r.reply.decoded;
+  snprintf(want, sizeof want, "NOT_IMPLEMENTED - basic.get not supported by stream queues queue '%s' in vhost '/'", q);
+  CHECK(cc->reply_code == 540 && bytes_eq(cc->reply_text, B(want)), "basic.get: %s", describe(r));
+  amqp_connection_close_ok_t cok = {0};
+  amqp_send_method(other, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &cok);
+  amqp_destroy_connection(other);
+  amqp_queue_delete(c, 2, B(q), 0, 0);
+  rpc_ok(c, "queue.delete");
+  close_conn(c);
+  return "basic.consume arguments {x-stream-offset: \"first\" | 3 (I64)}; x-stream-offset headers are longs (I64); "
+         "basic.get closes the connection with 540";
+}
+
 static const char *s_retry_with_delay(void) {
   amqp_connection_state_t c = open_conn();
   chan_open(c, 1);
@@ -1694,6 +1772,7 @@ static const struct scenario scenarios[] = {
     {"queue_expiry", s_queue_expiry, NULL},
     {"consumer_priority", s_consumer_priority, NULL},
     {"quorum_queue", s_quorum_queue, NULL},
+    {"stream_queue", s_stream_queue, NULL},
     {"vhost_user_tls", s_vhost_user_tls, NULL},
 };
 

@@ -1138,6 +1138,96 @@ async fn quorum_queue_steps(bad: &Channel, ch: &Channel, q: &str, dlx: &str, dlq
     Ok(Outcome::Pass(format!("first delivery x-delivery-count {first}")))
 }
 
+async fn stream_queue(u: Url) -> R {
+    let c = open(&u).await?;
+    let sq = uniq("stream");
+    // Every channel lives until the connection is closed (see quorum_queue).
+    let bad = chan(&c).await?;
+    let ch = chan(&c).await?;
+    let first = chan(&c).await?;
+    let third = chan(&c).await?;
+    let cleanup = chan(&c).await?;
+    let outcome = stream_queue_steps(&u, &bad, &ch, &first, &third, &sq).await;
+    // Cleanup whatever happened (a stream is durable).
+    let _ = cleanup.queue_delete(&sq, QueueDeleteOptions::default()).await;
+    let outcome = outcome?;
+    close(c).await?;
+    Ok(outcome)
+}
+
+/// Consumes stream `sq` on `ch` from x-stream-offset `offset` (prefetch 10, manual acks):
+/// m<from>..m4, each with header x-stream-offset a long (LongLongInt, 'l') equal to its index, and no more.
+async fn stream_consume(ch: &Channel, sq: &str, offset: AMQPValue, from: i64) -> Result<(), String> {
+    ch.basic_qos(10, BasicQosOptions::default()).await.ctx("basic.qos")?;
+    let mut consumer = ch
+        .basic_consume(sq, "", BasicConsumeOptions::default(), args(vec![("x-stream-offset", offset.clone())]))
+        .await
+        .ctx("basic.consume with x-stream-offset")?;
+    for i in from..5 {
+        let d = next(&mut consumer, &format!("m{i} from x-stream-offset {offset:?}")).await?;
+        let o = d.properties.headers().as_ref().and_then(|h| h.inner().get("x-stream-offset").cloned());
+        ensure(
+            d.data == b(&format!("m{i}")) && o == Some(AMQPValue::LongLongInt(i)),
+            format!(
+                "x-stream-offset {offset:?}: got {:?} with x-stream-offset {o:?}, want m{i} with LongLongInt({i})",
+                String::from_utf8_lossy(&d.data)
+            ),
+        )?;
+        ack(ch, d.delivery_tag).await?;
+    }
+    let extra = tokio::time::timeout(Duration::from_millis(200), consumer.next()).await;
+    ensure(extra.is_err(), format!("x-stream-offset {offset:?}: an extra delivery {extra:?}"))?;
+    // Cancelled before S is deleted, as amqprs needs it (see amqprs-scenarios.rs).
+    ch.basic_cancel(consumer.tag().as_str(), BasicCancelOptions::default()).await.ctx("basic.cancel")
+}
+
+async fn stream_queue_steps(u: &Url, bad: &Channel, ch: &Channel, first: &Channel, third: &Channel, sq: &str) -> R {
+    let stream = || args(vec![("x-queue-type", lstr("stream"))]);
+    match bad.queue_declare(sq, QueueDeclareOptions { durable: false, ..Default::default() }, stream()).await {
+        Ok(_) => return Err("a non-durable stream was declared".into()),
+        Err(lapin::Error::ProtocolError(e)) => {
+            let want = format!("PRECONDITION_FAILED - invalid property 'non-durable' for queue '{sq}' in vhost '/'");
+            ensure(e.get_id() == 406 && e.get_message().as_str() == want, format!("non-durable declare: {e}"))?;
+        }
+        Err(other) => return Err(format!("expected lapin::Error::ProtocolError(406), got {other:?}")),
+    }
+    ch.queue_declare(sq, QueueDeclareOptions { durable: true, ..Default::default() }, stream())
+        .await
+        .ctx("queue.declare stream")?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await.ctx("confirm.select")?;
+    let names: Vec<String> = (0..5).map(|i| format!("m{i}")).collect();
+    let bodies: Vec<(&str, BasicProperties)> =
+        names.iter().map(|n| (n.as_str(), BasicProperties::default().with_delivery_mode(2))).collect();
+    let acks = publish_confirmed(ch, sq, &bodies).await?;
+    ensure(acks == [true; 5], format!("publishes confirmed {acks:?}"))?;
+    stream_consume(first, sq, lstr("first"), 0).await?;
+    stream_consume(third, sq, AMQPValue::LongInt(3), 3).await?;
+    let other = open(u).await?;
+    let och = chan(&other).await?;
+    let want = format!("NOT_IMPLEMENTED - basic.get not supported by stream queues queue '{sq}' in vhost '/'");
+    match within("basic.get", och.basic_get(sq, BasicGetOptions { no_ack: false })).await? {
+        Ok(m) => return Err(format!("basic.get on a stream succeeded: {m:?}")),
+        Err(lapin::Error::ProtocolError(e)) => {
+            ensure(e.get_id() == 540 && e.get_message().as_str() == want, format!("basic.get: {e}"))?;
+        }
+        Err(other) => return Err(format!("expected lapin::Error::ProtocolError(540), got {other:?}")),
+    }
+    // lapin updates the connection's status after it fails the call: wait for it (bounded).
+    for _ in 0..250 {
+        if !other.status().connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ensure(!other.status().connected(), "basic.get left the connection open")?;
+    ch.queue_delete(sq, QueueDeleteOptions::default()).await.ctx("queue.delete")?;
+    Ok(Outcome::Pass(
+        "basic_consume(.., FieldTable {x-stream-offset: \"first\" | LongInt(3)}) after basic_qos(10); x-stream-offset headers \
+         are LongLongInt ('l'); basic.get closes the connection with 540 (lapin::Error::ProtocolError)"
+            .into(),
+    ))
+}
+
 async fn retry_with_delay(u: Url) -> R {
     let c = open(&u).await?;
     let ch = chan(&c).await?;
@@ -1437,6 +1527,7 @@ async fn main() {
             queue_expiry,
             consumer_priority,
             quorum_queue,
+            stream_queue,
             vhost_user_tls,
         ],
     )
