@@ -316,7 +316,7 @@ func dropConnection(t *testing.T, name string) {
 	}
 
 	t.Logf("Dropping connection: %s", targetConnName)
-	err := utils.DropConnection(url.PathEscape(targetConnName), "53865")
+	err := utils.DropConnection(url.PathEscape(targetConnName), "15672")
 	if err != nil {
 		t.Fatalf("DropConnection failed: %v", err)
 	}

@@ -23,7 +23,7 @@ type Connection struct {
 }
 
 func Connections() ([]Connection, error) {
-	bodyString, err := httpGet("http://127.0.0.1:53865/api/connections", "guest", "guest")
+	bodyString, err := httpGet("http://localhost:15672/api/connections/", "guest", "guest")
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func GetConnectionByName(name string) (*Connection, error) {
 }
 
 func DropConnection(name string, port string) error {
-	_, err := httpDelete("http://127.0.0.1:"+port+"/api/connections/"+name, "guest", "guest")
+	_, err := httpDelete("http://localhost:"+port+"/api/connections/"+name, "guest", "guest")
 	if err != nil {
 		return err
 	}
