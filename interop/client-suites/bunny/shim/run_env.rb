@@ -1,0 +1,49 @@
+# Loaded first (rspec -r run_env) by ../run: points the vendored specs at a broker on any
+# ports, leaves out the examples run names, and retries the one known race.
+
+# Ports. connection_recovery_spec.rb connects with Bunny.new(...) without a port (so
+# AMQ::Protocol::DEFAULT_PORT, 5672) and reaches the management API at the hard-coded
+# http://127.0.0.1:15672; connection_recovery_during_negotiation_spec.rb already honours
+# RABBITMQ_PORT. With RABBITMQ_PORT and RABBITMQ_MANAGEMENT_PORT set, 5672 and 15672 mean
+# those ports, and the spec files stay as upstream wrote them.
+require "amq/protocol/client"
+
+if (port = ENV["RABBITMQ_PORT"])
+  AMQ::Protocol.send(:remove_const, :DEFAULT_PORT)
+  AMQ::Protocol.const_set(:DEFAULT_PORT, Integer(port))
+end
+
+if (mgmt = ENV["RABBITMQ_MANAGEMENT_PORT"])
+  require "rabbitmq/http/client"
+  module ManagementPort
+    def initialize(endpoint, options = {})
+      port = Integer(ENV["RABBITMQ_MANAGEMENT_PORT"])
+      super(endpoint.sub(%r{\Ahttp://127\.0\.0\.1:15672\b}, "http://127.0.0.1:#{port}"), options)
+    end
+  end
+  RabbitMQ::HTTP::Client.prepend(ManagementPort)
+end
+
+# Examples left out by full description (BUNNY_SPEC_EXCLUDE, one a line); ../run gives the
+# reason for each.
+excluded = ENV.fetch("BUNNY_SPEC_EXCLUDE", "").split("\n").map(&:strip).reject(&:empty?)
+unless excluded.empty?
+  RSpec.configure do |c|
+    c.filter_run_excluding full_description: ->(d) { excluded.include?(d) }
+  end
+end
+
+# Up to two more tries (BUNNY_SPEC_RETRY=1), with rspec-retry (which bunny's CI loads
+# too), but only for the three ways the race explained in ../run shows: the spec's
+# "recovered?" probe passes before bunny has handled the server's connection.close, and the
+# next call finds the channel closed, the socket closed, or its reply never coming.
+if ENV["BUNNY_SPEC_RETRY"] == "1"
+  require "rspec/retry"
+  require "bunny"
+  RSpec.configure do |c|
+    c.verbose_retry = true
+    c.display_try_failure_messages = true
+    c.default_retry_count = 3
+    c.exceptions_to_retry = [Bunny::ChannelAlreadyClosed, Bunny::ConnectionClosedError, Timeout::Error]
+  end
+end
