@@ -89,6 +89,12 @@ struct Args {
     /// stream read from --stream-offset first. Reports the broker's RSS peak during the read.
     #[arg(long, default_value_t = 0)]
     read_count: u64,
+    /// Flood the broker from one connection with pathological input for --duration seconds,
+    /// for benches/fairness: `topic` (255-byte keys of 127 words against ten bindings of
+    /// ten `#`), `fanout` (every message to 200 queues), `frames` (1 MiB bodies in 4 KiB
+    /// frames). Queues are length-limited, so memory stays flat. Prints messages written.
+    #[arg(long)]
+    flood: Option<String>,
     /// x-message-ttl (ms) on the declared queues (0: none).
     #[arg(long, default_value_t = 0)]
     message_ttl: u32,
@@ -898,6 +904,85 @@ fn proc_sample(pid: u32) -> Option<(u64, u64)> {
     Some((ticks * 1_000_000 / hz, rss))
 }
 
+/// A queue that keeps at most `n` messages (drop-head), for a flood's destinations.
+fn bounded(n: i32) -> FieldTable {
+    let mut args = FieldTable::new();
+    args.insert("x-max-length", FieldValue::I32(n));
+    args
+}
+
+/// The --flood mode: sets up its kind's topology, then writes one pre-encoded batch of
+/// publishes over and over (no confirms, nothing read back) until --duration ends, so the
+/// flooder costs the machine little CPU beside what it makes the broker do.
+async fn flood(a: &Args, t: &Target, kind: &str) -> Res<u64> {
+    let mut c = Conn::open(t).await?;
+    let q = format!("{}-flood", a.prefix);
+    let (exchange, key, size, frame_max) = match kind {
+        "topic" => {
+            declare_fresh(&mut c, &q, false, bounded(10), false).await?;
+            for tail in 0..10 {
+                c.call(Method::QueueBind(QueueBind {
+                    queue: q.clone(),
+                    exchange: "amq.topic".into(),
+                    routing_key: format!("{}z{tail}", "#.".repeat(10)),
+                    ..Default::default()
+                }))
+                .await?;
+            }
+            (
+                "amq.topic".to_owned(),
+                vec!["a"; 127].join("."),
+                16,
+                c.frame_max,
+            )
+        }
+        "fanout" => {
+            let x = format!("{}-flood-fanout", a.prefix);
+            c.call(Method::ExchangeDeclare(ExchangeDeclare {
+                exchange: x.clone(),
+                kind: "fanout".into(),
+                ..Default::default()
+            }))
+            .await?;
+            for i in 0..200 {
+                let qi = format!("{q}-{i}");
+                declare_fresh(&mut c, &qi, false, bounded(100), false).await?;
+                c.call(Method::QueueBind(QueueBind {
+                    queue: qi,
+                    exchange: x.clone(),
+                    ..Default::default()
+                }))
+                .await?;
+            }
+            (x, String::new(), 16, c.frame_max)
+        }
+        "frames" => {
+            declare_fresh(&mut c, &q, false, bounded(4), false).await?;
+            (String::new(), q.clone(), 1 << 20, 4096)
+        }
+        other => return Err(format!("unknown --flood kind {other}").into()),
+    };
+    let method = Method::BasicPublish(BasicPublish {
+        exchange,
+        routing_key: key,
+        ..Default::default()
+    });
+    let props = BasicProperties::default().to_bytes();
+    let body = vec![0u8; size];
+    let per_batch: u64 = if size > 4096 { 4 } else { 256 };
+    let mut out = BytesMut::new();
+    for _ in 0..per_batch {
+        write_content(&mut out, 1, &method, &props, &body, frame_max);
+    }
+    let end = Instant::now() + Duration::from_secs(a.duration);
+    let mut sent = 0;
+    while Instant::now() < end {
+        c.wr.write_all(&out).await?;
+        sent += per_batch;
+    }
+    Ok(sent)
+}
+
 fn percentile(sorted: &[u32], p: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
@@ -917,6 +1002,11 @@ async fn main() -> Res<()> {
     let before = a.broker_pid.and_then(proc_sample);
     // The generator's own CPU, so its ceiling can be stated beside every result.
     let self_before = proc_sample(std::process::id());
+    if let Some(kind) = &a.flood {
+        let sent = flood(&a, &t, kind).await?;
+        println!("{{\"flood\":\"{kind}\",\"sent\":{sent}}}");
+        return Ok(());
+    }
     if a.idle_connections > 0 {
         let mut conns = Vec::new();
         // Stop at the first connection the broker will not take (a file limit, say).

@@ -1872,3 +1872,54 @@ async fn a_channel_has_at_most_65536_consumers() {
     .await;
     still_serving(&b).await;
 }
+
+/// A connection stops handling its input after a turn's worth of work and comes back to it
+/// without waiting for the socket: a burst of frames written at once (20,000 publishes to a
+/// fanout of 8 queues, far past one turn, then a basic.get) is all handled, in order, with
+/// nothing more arriving to wake the connection.
+#[tokio::test]
+async fn a_burst_past_one_turn_is_handled_without_more_input() {
+    let b = broker();
+    let mut r = Raw::ready(&b).await;
+    r.open_channel(1).await;
+    let mut queues = Vec::new();
+    for _ in 0..8 {
+        let q = r.declare(1, "", true).await;
+        r.send(
+            1,
+            Method::QueueBind(QueueBind {
+                queue: q.clone(),
+                exchange: "amq.fanout".into(),
+                ..Default::default()
+            }),
+        )
+        .await;
+        assert!(matches!(r.method().await, (1, Method::QueueBindOk(_))));
+        queues.push(q);
+    }
+    let mut burst = BytesMut::new();
+    let m = Method::BasicPublish(BasicPublish {
+        exchange: "amq.fanout".into(),
+        ..Default::default()
+    });
+    let props = BasicProperties::default().to_bytes();
+    for i in 0..20_000u32 {
+        write_content(&mut burst, 1, &m, &props, &i.to_be_bytes(), 131072);
+    }
+    write_frame(&mut burst, FRAME_METHOD, 1, |o| {
+        Method::QueueDeclare(QueueDeclare {
+            queue: queues[7].clone(),
+            passive: true,
+            ..Default::default()
+        })
+        .encode(o)
+    });
+    r.send_raw(&burst).await;
+    let (_, Method::QueueDeclareOk(ok)) = r.method().await else {
+        panic!("declare-ok after the burst")
+    };
+    assert_eq!(
+        ok.message_count, 20_000,
+        "every publish before it was handled"
+    );
+}

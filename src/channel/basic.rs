@@ -316,6 +316,7 @@ impl Channel {
             && message.exchange.is_empty()
             && ctx.replies.forward(message.routing_key(), &message);
         self.counters.publish += 1;
+        *ctx.work = ctx.work.saturating_add(queues.len() as u32);
         if matches!(self.mode, Mode::Confirm(_)) {
             self.counters.confirm += 1;
         }

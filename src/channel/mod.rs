@@ -61,6 +61,9 @@ pub struct Context<'a> {
     /// The shortest `x-consumer-timeout` a consumer or queue of this connection asked for:
     /// the connection checks its deliveries often enough for it.
     pub shortest_timeout: &'a mut Option<std::time::Duration>,
+    /// Work done this turn, counted where it grows with the input (queues pushed to), so
+    /// the connection can bound a turn (see `connection::WORK_PER_TURN`).
+    pub work: &'a mut u32,
 }
 
 impl Context<'_> {

@@ -53,6 +53,12 @@ const READ_CHUNK: usize = 64 * 1024;
 const MAX_UNWRITTEN: usize = 4 * 1024 * 1024;
 /// Output past this is written mid-turn.
 const FLUSH_BYTES: usize = 128 * 1024;
+/// Work (frames handled, KiB of them, queues a message was pushed to) after which a
+/// connection stops handling its buffered input, stops reading, and lets the worker run other
+/// tasks: a few hundred microseconds at most, so a client flooding large fanouts, tiny frames
+/// or costly routing holds a worker no longer than that at a time. A light client never
+/// reaches it; a fast publisher of small messages yields every 256 of them.
+const WORK_PER_TURN: u32 = 512;
 /// Open channels on one connection at which the diagnostics report a likely leak: an
 /// application needs a few, one that opens a channel per operation and never closes it
 /// reaches this.
@@ -214,6 +220,7 @@ async fn serve_handshake<T: Transport>(
             consumer_timeout: core.consumer_timeout(),
             confirm_fault: None,
             shortest_timeout: None,
+            work: 0,
         },
         channels: LocalMap::default(),
         writer: SocketWriter::default(),
@@ -221,6 +228,7 @@ async fn serve_handshake<T: Transport>(
         alarms: core.alarms().clone(),
         memory: core.memory_alarm().clone(),
         closed_by_client: false,
+        input_left: false,
         channels_closed: false,
         blocked: false,
         io_counts: IoCounts::default(),
@@ -322,6 +330,8 @@ struct Session {
     confirm_fault: Option<crate::testing::faults::ConfirmFault>,
     /// The shortest `x-consumer-timeout` its consumers or their queues asked for.
     shortest_timeout: Option<Duration>,
+    /// Work done since the connection last yielded (see `WORK_PER_TURN`).
+    work: u32,
 }
 
 impl Session {
@@ -349,6 +359,7 @@ impl Session {
             origin: &self.origin,
             confirm_fault: &mut self.confirm_fault,
             shortest_timeout: &mut self.shortest_timeout,
+            work: &mut self.work,
         }
     }
 
@@ -377,6 +388,8 @@ struct Connection {
     memory: Arc<MemoryAlarm>,
     /// A channel is `Slot::ClosedByClient` until the current read is processed.
     closed_by_client: bool,
+    /// Whole frames wait in the read buffer because a turn's work was done.
+    input_left: bool,
     /// `close_channels` has run (no channel can open after it): the vhost is not scanned for
     /// the connection's exclusive queues a second time at cleanup.
     channels_closed: bool,
@@ -465,7 +478,12 @@ impl Connection {
             // handshake. Each KiB read costs a unit of the task's budget (128 a turn), so a
             // flooding connection yields every 128 KiB or so while a light one never does.
             // Output is flushed first, so a yield adds no latency to it.
-            for _ in 0..=std::mem::take(&mut read_since) / 1024 {
+            // Work is charged the same way: a turn that did `WORK_PER_TURN` takes the whole
+            // budget, so the task yields before it handles more.
+            let work = std::mem::take(&mut self.session.work) as usize;
+            let units =
+                std::mem::take(&mut read_since) / 1024 + work * 128 / WORK_PER_TURN as usize;
+            for _ in 0..=units {
                 tokio::task::consume_budget().await;
             }
             // Flow control: a peer we cannot write to fast enough gets no more deliveries,
@@ -489,7 +507,13 @@ impl Connection {
                     ));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(1)), if throttled || write_backlog => {}
-                r = stream.readable(), if !throttled && !held && !reads_stalled => {
+                _ = std::future::ready(()), if self.input_left && !throttled && !held && !reads_stalled => {
+                    self.process(&mut buf);
+                    if buf.is_empty() {
+                        buf = BytesMut::new();
+                    }
+                }
+                r = stream.readable(), if !throttled && !held && !reads_stalled && !self.input_left => {
                     // The buffer is allocated when bytes arrive and released when it empties,
                     // so an idle connection holds no read buffer at all.
                     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
@@ -626,7 +650,19 @@ impl Connection {
     }
 
     fn process_frames(&mut self, buf: &mut BytesMut) {
+        self.input_left = false;
+        let mut unread = buf.len();
         while self.state != State::Closed {
+            // Each frame is a unit of work, and each KiB it carried another.
+            let taken = unread.saturating_sub(buf.len());
+            unread = buf.len();
+            self.session.work = self.session.work.saturating_add(1 + (taken / 1024) as u32);
+            // The rest waits for the next turn (see `WORK_PER_TURN`); `run` comes back to
+            // it without waiting for the socket.
+            if self.session.work >= WORK_PER_TURN {
+                self.input_left = true;
+                return;
+            }
             // A closing connection reads on, for the close handshake.
             if self.state == State::Running {
                 if self.blocked {
