@@ -931,7 +931,8 @@ async fn flood(a: &Args, t: &Target, kind: &str) -> Res<u64> {
             }
             (
                 "amq.topic".to_owned(),
-                vec!["a"; 127].join("."),
+                // Each key differs in its last word, so no route comes from a cache.
+                vec!["a"; 125].join("."),
                 16,
                 c.frame_max,
             )
@@ -962,16 +963,20 @@ async fn flood(a: &Args, t: &Target, kind: &str) -> Res<u64> {
         }
         other => return Err(format!("unknown --flood kind {other}").into()),
     };
-    let method = Method::BasicPublish(BasicPublish {
-        exchange,
-        routing_key: key,
-        ..Default::default()
-    });
     let props = BasicProperties::default().to_bytes();
     let body = vec![0u8; size];
     let per_batch: u64 = if size > 4096 { 4 } else { 256 };
     let mut out = BytesMut::new();
-    for _ in 0..per_batch {
+    for i in 0..per_batch {
+        let routing_key = match kind {
+            "topic" => format!("{key}.{i}"),
+            _ => key.clone(),
+        };
+        let method = Method::BasicPublish(BasicPublish {
+            exchange: exchange.clone(),
+            routing_key,
+            ..Default::default()
+        });
         write_content(&mut out, 1, &method, &props, &body, frame_max);
     }
     let end = Instant::now() + Duration::from_secs(a.duration);

@@ -59,6 +59,8 @@ const FLUSH_BYTES: usize = 128 * 1024;
 /// or costly routing holds a worker no longer than that at a time. A light client never
 /// reaches it; a fast publisher of small messages yields every 256 of them.
 const WORK_PER_TURN: u32 = 512;
+/// The longest a connection handles buffered input before it yields, whatever the work.
+const MAX_TURN: Duration = Duration::from_micros(200);
 /// Open channels on one connection at which the diagnostics report a likely leak: an
 /// application needs a few, one that opens a channel per operation and never closes it
 /// reaches this.
@@ -652,11 +654,19 @@ impl Connection {
     fn process_frames(&mut self, buf: &mut BytesMut) {
         self.input_left = false;
         let mut unread = buf.len();
+        let started = std::time::Instant::now();
+        let mut frames = 0u32;
         while self.state != State::Closed {
             // Each frame is a unit of work, and each KiB it carried another.
             let taken = unread.saturating_sub(buf.len());
             unread = buf.len();
             self.session.work = self.session.work.saturating_add(1 + (taken / 1024) as u32);
+            // Work that grows with neither (routing a long key through many wildcard
+            // bindings, say) is bounded by the clock, read every 16 frames.
+            frames += 1;
+            if frames % 16 == 0 && started.elapsed() >= MAX_TURN {
+                self.session.work = self.session.work.max(WORK_PER_TURN);
+            }
             // The rest waits for the next turn (see `WORK_PER_TURN`); `run` comes back to
             // it without waiting for the socket.
             if self.session.work >= WORK_PER_TURN {
