@@ -664,7 +664,7 @@ impl Connection {
             // Work that grows with neither (routing a long key through many wildcard
             // bindings, say) is bounded by the clock, read every 16 frames.
             frames += 1;
-            if frames % 16 == 0 && started.elapsed() >= MAX_TURN {
+            if frames.is_multiple_of(16) && started.elapsed() >= MAX_TURN {
                 self.session.work = self.session.work.max(WORK_PER_TURN);
             }
             // The rest waits for the next turn (see `WORK_PER_TURN`); `run` comes back to
