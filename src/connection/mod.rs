@@ -54,13 +54,14 @@ const MAX_UNWRITTEN: usize = 4 * 1024 * 1024;
 /// Output past this is written mid-turn.
 const FLUSH_BYTES: usize = 128 * 1024;
 /// Work (frames handled, KiB of them, queues a message was pushed to) after which a
-/// connection stops handling its buffered input, stops reading, and lets the worker run other
-/// tasks: a few hundred microseconds at most, so a client flooding large fanouts, tiny frames
-/// or costly routing holds a worker no longer than that at a time. A light client never
-/// reaches it; a fast publisher of small messages yields every 256 of them.
-const WORK_PER_TURN: u32 = 512;
-/// The longest a connection handles buffered input before it yields, whatever the work.
-const MAX_TURN: Duration = Duration::from_micros(200);
+/// connection stops handling its buffered input, stops reading, and yields the worker to
+/// other tasks. A read of small publishes (64 KiB, about 1,300 messages of one queue each)
+/// stays under it, so ordinary publishers are not sliced finer than their reads; a read of
+/// large fanouts is cut after a few hundred microseconds of pushes.
+const WORK_PER_TURN: u32 = 4096;
+/// The longest a connection handles buffered input before it yields, whatever the work
+/// (routing long keys through many wildcard bindings costs neither frames nor pushes).
+const MAX_TURN: Duration = Duration::from_millis(1);
 /// Open channels on one connection at which the diagnostics report a likely leak: an
 /// application needs a few, one that opens a channel per operation and never closes it
 /// reaches this.
@@ -480,11 +481,11 @@ impl Connection {
             // handshake. Each KiB read costs a unit of the task's budget (128 a turn), so a
             // flooding connection yields every 128 KiB or so while a light one never does.
             // Output is flushed first, so a yield adds no latency to it.
-            // Work is charged the same way: a turn that did `WORK_PER_TURN` takes the whole
-            // budget, so the task yields before it handles more.
-            let work = std::mem::take(&mut self.session.work) as usize;
-            let units =
-                std::mem::take(&mut read_since) / 1024 + work * 128 / WORK_PER_TURN as usize;
+            // A turn cut short (see `WORK_PER_TURN`) takes the whole budget, so the task
+            // yields before it handles the rest.
+            self.session.work = 0;
+            let read = std::mem::take(&mut read_since) / 1024;
+            let units = if self.input_left { 128 } else { read };
             for _ in 0..=units {
                 tokio::task::consume_budget().await;
             }
