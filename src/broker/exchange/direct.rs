@@ -1,25 +1,28 @@
 //! Direct exchanges: a binding matches when its key equals the routing key.
 
+use super::dest_set::DestSet;
 use super::{Binding, Destination, Router};
 use crate::protocol::FieldTable;
 use std::collections::HashMap;
 
 #[derive(Debug, Default)]
 pub struct DirectRouter {
-    by_key: HashMap<String, Vec<Destination>>,
+    /// Counted: two bindings that differ only in their arguments both lead to the queue,
+    /// and unbinding one leaves the other routing.
+    by_key: HashMap<String, DestSet>,
 }
 
 impl Router for DirectRouter {
     fn bind(&mut self, b: &Binding) {
-        let dests = self.by_key.entry(b.routing_key.clone()).or_default();
-        if !dests.contains(&b.destination) {
-            dests.push(b.destination.clone());
-        }
+        self.by_key
+            .entry(b.routing_key.clone())
+            .or_default()
+            .add(&b.destination);
     }
 
     fn unbind(&mut self, b: &Binding) {
         if let Some(dests) = self.by_key.get_mut(&b.routing_key) {
-            dests.retain(|d| d != &b.destination);
+            dests.remove(&b.destination);
             if dests.is_empty() {
                 self.by_key.remove(&b.routing_key);
             }

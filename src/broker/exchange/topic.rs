@@ -18,6 +18,7 @@
 //! buffers, so a route allocates nothing once they have grown to the largest trie routed
 //! through on that thread.
 
+use super::dest_set::DestSet;
 use super::{Binding, Destination, Router};
 use crate::protocol::FieldTable;
 use std::cell::RefCell;
@@ -51,7 +52,7 @@ struct Node {
     /// Reached through a `#` edge: it stays matched while further words go by.
     loops: bool,
     /// Destinations whose binding key ends here, with how many bindings reach each.
-    dests: Vec<(Destination, usize)>,
+    dests: DestSet,
 }
 
 impl Node {
@@ -246,11 +247,7 @@ impl Router for TopicRouter {
         for word in split_key(&b.routing_key) {
             node = self.child_or_insert(node, Edge::of(word));
         }
-        let dests = &mut self.nodes[node as usize].dests;
-        match dests.iter_mut().find(|(d, _)| d == &b.destination) {
-            Some((_, n)) => *n += 1,
-            None => dests.push((b.destination.clone(), 1)),
-        }
+        self.nodes[node as usize].dests.add(&b.destination);
     }
 
     fn unbind(&mut self, b: &Binding) {
@@ -263,14 +260,9 @@ impl Router for TopicRouter {
             };
             path.push(child);
         }
-        let dests = &mut self.nodes[path[path.len() - 1] as usize].dests;
-        let Some(at) = dests.iter().position(|(d, _)| d == &b.destination) else {
-            return;
-        };
-        dests[at].1 -= 1;
-        if dests[at].1 == 0 {
-            dests.swap_remove(at);
-        }
+        self.nodes[path[path.len() - 1] as usize]
+            .dests
+            .remove(&b.destination);
         for depth in (1..path.len()).rev() {
             if !self.nodes[path[depth] as usize].is_empty() {
                 break;
@@ -283,7 +275,7 @@ impl Router for TopicRouter {
         let mut emit = |s: &mut Scratch| {
             self.walk(key, s);
             for &at in &s.now {
-                out.extend(self.nodes[at as usize].dests.iter().map(|(d, _)| d.clone()));
+                out.extend(self.nodes[at as usize].dests.iter().cloned());
             }
         };
         // `route` does not call back into routing, so the scratch is free; should that ever
