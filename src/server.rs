@@ -105,6 +105,11 @@ pub async fn serve(listeners: Vec<Listener>, core: Arc<Core>, mut shutdown: watc
                 // Paging locks queues and copies bodies: off the async workers.
                 tokio::task::block_in_place(|| monitored.page_out());
             }
+            // However the memory alarm cleared (this monitor, a new watermark, a test),
+            // consumers it held back may take again.
+            if !monitored.memory_alarm().is_raised() && crate::broker::consumer::take_held() {
+                tokio::task::block_in_place(|| monitored.dispatch_all());
+            }
             tick += 1;
             tokio::time::sleep(memory_every).await;
         }

@@ -196,3 +196,83 @@ async fn with_a_data_dir_queues_page_to_disk_and_the_publisher_goes_on() {
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A manual-ack consumer without any prefetch window is held at 1,000 unacked deliveries
+/// while the memory alarm is up (unacked messages stay in memory, so it would otherwise pull
+/// a whole backlog in past the watermark); acks make room as a window's would, and once the
+/// alarm clears it gets the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_without_prefetch_is_held_while_memory_is_short() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let q = declare(&ch, "held", QueueDeclareOptions::default()).await;
+    const N: usize = 3000;
+    for i in 0..N {
+        within(ch.basic_publish(
+            "",
+            &q,
+            BasicPublishOptions::default(),
+            format!("{i:08}").as_bytes(),
+            BasicProperties::default(),
+        ))
+        .await
+        .unwrap();
+    }
+    wait_for_count(&ch, &q, N as u32).await;
+    // The publisher's connection is blocked under the alarm: the queue is watched from
+    // another.
+    let observer = connect(&broker).await;
+    let och = within(observer.create_channel()).await.unwrap();
+    broker.simulate_alarm(warren::broker::alarm::Resource::Memory, true);
+
+    let consumer_conn = connect(&broker).await;
+    let cch = within(consumer_conn.create_channel()).await.unwrap();
+    let mut consumer = within(cch.basic_consume(
+        &q,
+        "no-window",
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    let mut next = async |expect: usize| {
+        let d = within(consumer.next())
+            .await
+            .expect("a delivery")
+            .expect("delivery ok");
+        assert_eq!(&d.data[..], format!("{expect:08}").as_bytes());
+        d.delivery_tag
+    };
+    let mut got = 0;
+    while got < 1000 {
+        next(got).await;
+        got += 1;
+    }
+    // Held: the rest stay in the queue.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(passive_counts(&och, &q).await.0, (N - 1000) as u32);
+    // Acking 400 makes room for 400 more, no more.
+    within(cch.basic_ack(400, BasicAckOptions { multiple: true }))
+        .await
+        .unwrap();
+    while got < 1400 {
+        next(got).await;
+        got += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(passive_counts(&och, &q).await.0, (N - 1400) as u32);
+    // The alarm clears: everything left comes without a single ack.
+    broker.simulate_alarm(warren::broker::alarm::Resource::Memory, false);
+    while got < N {
+        let tag = next(got).await;
+        got += 1;
+        if got == N {
+            within(cch.basic_ack(tag, BasicAckOptions { multiple: true }))
+                .await
+                .unwrap();
+        }
+    }
+    wait_for_count(&och, &q, 0).await;
+}

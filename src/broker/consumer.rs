@@ -1,9 +1,10 @@
 //! Consumers as a queue sees them, prefetch credit, and what a queue hands to a connection.
 
+use super::memory::MemoryAlarm;
 use super::message::Message;
 use super::queue::Queue;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// A prefetch window: how many deliveries may be unacknowledged at once (0 = no limit).
@@ -13,6 +14,27 @@ use tokio::sync::mpsc::UnboundedSender;
 pub struct Credit {
     limit: AtomicU32,
     in_flight: AtomicU32,
+    /// For a consumer that acks without any window: the memory alarm under which it is held
+    /// at `UNACKED_UNDER_MEMORY_ALARM` (see `for_acking_consumer`).
+    memory: Option<Arc<MemoryAlarm>>,
+}
+
+/// Unacked deliveries past which a consumer with no prefetch window gets nothing more while
+/// the memory alarm is up. Unacked messages stay in memory until settled, so a consumer that
+/// never acks would otherwise pull a whole paged-out backlog into memory, past any watermark
+/// (publishers are blocked by then, consumers are not). Below the alarm, and for consumers
+/// with a window, nothing changes: RabbitMQ has no such bound.
+pub const UNACKED_UNDER_MEMORY_ALARM: u32 = 1000;
+
+/// Some consumer was held back by the memory alarm since the broker last asked every queue
+/// to dispatch (see `take_held`).
+static HELD: AtomicBool = AtomicBool::new(false);
+
+/// Whether a consumer was held back since the last call. The memory monitor asks on every
+/// tick while the alarm is down and then has every queue dispatch again, as nothing else
+/// would wake a consumer that does not ack.
+pub fn take_held() -> bool {
+    HELD.load(Ordering::Relaxed) && HELD.swap(false, Ordering::Relaxed)
 }
 
 impl Credit {
@@ -20,7 +42,37 @@ impl Credit {
         Arc::new(Credit {
             limit: AtomicU32::new(limit.into()),
             in_flight: AtomicU32::new(0),
+            memory: None,
         })
+    }
+
+    /// A manual-ack consumer's window: `limit`, or for none (0) unlimited except while the
+    /// memory alarm is up, when it holds at `UNACKED_UNDER_MEMORY_ALARM`. Acks free room as
+    /// usual; when the alarm clears the broker asks every queue to dispatch again.
+    pub fn for_acking_consumer(limit: u16, memory: &Arc<MemoryAlarm>) -> Arc<Credit> {
+        Arc::new(Credit {
+            limit: AtomicU32::new(limit.into()),
+            in_flight: AtomicU32::new(0),
+            memory: (limit == 0).then(|| memory.clone()),
+        })
+    }
+
+    /// Whether a window-less consumer is held back: memory is looked at now, not on the
+    /// monitor's clock, as a paged queue hands over messages far faster than it ticks. Below
+    /// the alarm this reads three atomics and writes nothing.
+    fn held_by_alarm(&self, in_flight: u32) -> bool {
+        let Some(memory) = &self.memory else {
+            return false;
+        };
+        if in_flight < UNACKED_UNDER_MEMORY_ALARM {
+            return false;
+        }
+        memory.poll();
+        if !memory.is_raised() {
+            return false;
+        }
+        HELD.store(true, Ordering::Relaxed);
+        true
     }
 
     /// The window's size, 0 for none.
@@ -36,6 +88,9 @@ impl Credit {
     pub fn try_take(&self) -> bool {
         let limit = self.limit.load(Ordering::Acquire);
         if limit == 0 {
+            if self.memory.is_some() && self.held_by_alarm(self.in_flight.load(Ordering::Acquire)) {
+                return false;
+            }
             self.in_flight.fetch_add(1, Ordering::AcqRel);
             return true;
         }

@@ -816,6 +816,17 @@ impl Core {
         }
     }
 
+    /// Asks every queue to deliver what its consumers have room for: after the memory alarm
+    /// clears, consumers it held back (`consumer::UNACKED_UNDER_MEMORY_ALARM`) may take again.
+    pub fn dispatch_all(&self) {
+        let vhosts: Vec<Arc<VHost>> = self.vhosts.iter().map(|v| v.clone()).collect();
+        for v in vhosts {
+            for q in v.queues() {
+                q.dispatch();
+            }
+        }
+    }
+
     /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
     /// The recordings of connections' frames (`crate::testing`).
     pub fn recordings(&self) -> &crate::testing::Recordings {

@@ -424,11 +424,11 @@ impl Channel {
         {
             *ctx.shortest_timeout = Some(t);
         }
-        let credit = Credit::new(if m.no_ack {
-            NO_ACK_WINDOW
+        let credit = if m.no_ack {
+            Credit::new(NO_ACK_WINDOW)
         } else {
-            self.consumer_prefetch
-        });
+            Credit::for_acking_consumer(self.consumer_prefetch, ctx.memory)
+        };
         let consumer = Consumer {
             tag: tag.clone(),
             channel: self.id,

@@ -64,6 +64,8 @@ pub struct Context<'a> {
     /// Work done this turn, counted where it grows with the input (queues pushed to), so
     /// the connection can bound a turn (see `connection::WORK_PER_TURN`).
     pub work: &'a mut u32,
+    /// The memory alarm, under which a consumer without a window is held back.
+    pub memory: &'a Arc<crate::broker::memory::MemoryAlarm>,
 }
 
 impl Context<'_> {

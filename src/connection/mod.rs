@@ -363,6 +363,7 @@ impl Session {
             confirm_fault: &mut self.confirm_fault,
             shortest_timeout: &mut self.shortest_timeout,
             work: &mut self.work,
+            memory: self.core.memory_alarm(),
         }
     }
 
