@@ -141,7 +141,13 @@ pub async fn serve(
         let n = handshake::negotiate(&mut io, &core, peer, &External::NotOffered).await?;
         Ok::<_, HandshakeError>((io, n))
     };
-    serve_handshake(handshake, (peer, local, false), core.clone(), shutdown).await;
+    serve_handshake(
+        Box::pin(handshake),
+        (peer, local, false),
+        core.clone(),
+        shutdown,
+    )
+    .await;
 }
 
 /// Serves one socket accepted on an amqps listener: the TLS handshake, then as `serve`.
@@ -167,20 +173,36 @@ pub async fn serve_tls(
         let n = handshake::negotiate(&mut io, &core, peer, &external).await?;
         Ok::<_, HandshakeError>((io, n))
     };
-    serve_handshake(handshake, (peer, local, true), core.clone(), shutdown).await;
+    serve_handshake(
+        Box::pin(handshake),
+        (peer, local, true),
+        core.clone(),
+        shutdown,
+    )
+    .await;
 }
 
-/// Runs `handshake` within `HANDSHAKE_TIMEOUT`, then the connection it opened.
+/// Runs `handshake` within `HANDSHAKE_TIMEOUT`, then the connection it opened. The
+/// handshake comes boxed: an async fn keeps its arguments' room for its whole life, so an
+/// unboxed handshake's state would sit in every connection's task until it closes.
 async fn serve_handshake<T: Transport>(
-    handshake: impl Future<Output = Result<(FrameIo<T>, Negotiated), HandshakeError>>,
+    handshake: std::pin::Pin<
+        Box<impl Future<Output = Result<(FrameIo<T>, Negotiated), HandshakeError>>>,
+    >,
     (peer, local, tls): (SocketAddr, SocketAddr, bool),
     core: Arc<Core>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // Boxed so the handshake's state is freed once it is done instead of sitting inside
-    // every connection's task for its whole life.
-    let negotiated = tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(handshake)).await;
-    let (io, n) = match negotiated {
+    // No named locals for what the handshake returns: a local's room in this future lasts
+    // to the end of its scope, moved out or not.
+    let (
+        FrameIo {
+            io: mut stream,
+            buf,
+            ..
+        },
+        n,
+    ) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(done)) => done,
         Ok(Err(HandshakeError::BadHeader(h))) if h.is_empty() => {
             // A port probe or health check: connected and left without a word.
@@ -204,6 +226,24 @@ async fn serve_handshake<T: Transport>(
             return;
         }
     };
+    // Set up outside this future: what only the set-up uses takes no room in a task that
+    // lives as long as the connection.
+    let (mut conn, events_rx) = open(n, (peer, local, tls), &core);
+    conn.run(&mut stream, buf, events_rx, &mut shutdown).await;
+    conn.cleanup();
+    if conn.dropped {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.writer.finish(&mut stream)).await;
+}
+
+/// The connection a handshake negotiated, registered with the broker, and where queues
+/// send it deliveries.
+fn open(
+    n: Negotiated,
+    (peer, local, tls): (SocketAddr, SocketAddr, bool),
+    core: &Arc<Core>,
+) -> (Connection, mpsc::UnboundedReceiver<Outbound>) {
     tracing::info!(%peer, user = %n.user, vhost = %n.vhost.name, "connection opened");
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let mut conn = Connection {
@@ -275,17 +315,7 @@ async fn serve_handshake<T: Transport>(
     for plan in plans {
         conn.on_fault_event(crate::testing::faults::FaultEvent::Plan(plan, None));
     }
-    let FrameIo {
-        io: mut stream,
-        buf,
-        ..
-    } = io;
-    conn.run(&mut stream, buf, events_rx, &mut shutdown).await;
-    conn.cleanup();
-    if conn.dropped {
-        return;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), conn.writer.finish(&mut stream)).await;
+    (conn, events_rx)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
