@@ -107,7 +107,7 @@ pub async fn serve(listeners: Vec<Listener>, core: Arc<Core>, mut shutdown: watc
             }
             // However the memory alarm cleared (this monitor, a new watermark, a test),
             // consumers it held back may take again.
-            if !monitored.memory_alarm().is_raised() && crate::broker::consumer::take_held() {
+            if monitored.memory_alarm().take_held() {
                 tokio::task::block_in_place(|| monitored.dispatch_all());
             }
             tick += 1;

@@ -205,6 +205,9 @@ async fn with_a_data_dir_queues_page_to_disk_and_the_publisher_goes_on() {
 async fn a_consumer_without_prefetch_is_held_while_memory_is_short() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let broker = broker();
+    // Another broker in the same process, whose memory monitor runs all along: what this
+    // broker holds back must not be another's to release.
+    let _other = warren::Broker::start().expect("a second broker");
     let conn = connect(&broker).await;
     let ch = confirm_channel(&conn).await;
     let q = declare(&ch, "held", QueueDeclareOptions::default()).await;

@@ -4,7 +4,7 @@ use super::memory::MemoryAlarm;
 use super::message::Message;
 use super::queue::Queue;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// A prefetch window: how many deliveries may be unacknowledged at once (0 = no limit).
@@ -25,17 +25,6 @@ pub struct Credit {
 /// (publishers are blocked by then, consumers are not). Below the alarm, and for consumers
 /// with a window, nothing changes: RabbitMQ has no such bound.
 pub const UNACKED_UNDER_MEMORY_ALARM: u32 = 1000;
-
-/// Some consumer was held back by the memory alarm since the broker last asked every queue
-/// to dispatch (see `take_held`).
-static HELD: AtomicBool = AtomicBool::new(false);
-
-/// Whether a consumer was held back since the last call. The memory monitor asks on every
-/// tick while the alarm is down and then has every queue dispatch again, as nothing else
-/// would wake a consumer that does not ack.
-pub fn take_held() -> bool {
-    HELD.load(Ordering::Relaxed) && HELD.swap(false, Ordering::Relaxed)
-}
 
 impl Credit {
     pub fn new(limit: u16) -> Arc<Credit> {
@@ -59,20 +48,12 @@ impl Credit {
 
     /// Whether a window-less consumer is held back: memory is looked at now, not on the
     /// monitor's clock, as a paged queue hands over messages far faster than it ticks. Below
-    /// the alarm this reads three atomics and writes nothing.
-    fn held_by_alarm(&self, in_flight: u32) -> bool {
-        let Some(memory) = &self.memory else {
-            return false;
-        };
-        if in_flight < UNACKED_UNDER_MEMORY_ALARM {
-            return false;
-        }
-        memory.poll();
-        if !memory.is_raised() {
-            return false;
-        }
-        HELD.store(true, Ordering::Relaxed);
-        true
+    /// the alarm this reads a few atomics and writes nothing.
+    fn held_by_alarm(&self) -> bool {
+        self.memory.as_ref().is_some_and(|memory| {
+            self.in_flight.load(Ordering::Acquire) >= UNACKED_UNDER_MEMORY_ALARM
+                && memory.holds_back()
+        })
     }
 
     /// The window's size, 0 for none.
@@ -88,7 +69,7 @@ impl Credit {
     pub fn try_take(&self) -> bool {
         let limit = self.limit.load(Ordering::Acquire);
         if limit == 0 {
-            if self.memory.is_some() && self.held_by_alarm(self.in_flight.load(Ordering::Acquire)) {
+            if self.held_by_alarm() {
                 return false;
             }
             self.in_flight.fetch_add(1, Ordering::AcqRel);

@@ -145,6 +145,10 @@ pub struct MemoryAlarm {
     limit: AtomicU64,
     /// At or above `PAGING_RATIO` of the limit: queues page to disk.
     paging: AtomicBool,
+    /// A consumer without a prefetch window was held back under the alarm since the monitor
+    /// last woke the queues (see `consumer::UNACKED_UNDER_MEMORY_ALARM`). Per broker, as the
+    /// alarm is: another broker in the process has its own consumers to wake.
+    held: AtomicBool,
     total: u64,
 }
 
@@ -156,6 +160,7 @@ impl MemoryAlarm {
             watermark: Mutex::new(DEFAULT_WATERMARK),
             limit: AtomicU64::new(DEFAULT_WATERMARK.bytes(total)),
             paging: AtomicBool::new(false),
+            held: AtomicBool::new(false),
             total,
         }
     }
@@ -184,6 +189,26 @@ impl MemoryAlarm {
 
     pub fn is_raised(&self) -> bool {
         self.alarms.is_raised(Resource::Memory)
+    }
+
+    /// Whether memory is short right now: raises the alarm at once if memory is over the
+    /// watermark (see `poll`). A consumer held back for it is remembered (`take_held`).
+    pub fn holds_back(&self) -> bool {
+        self.poll();
+        if !self.is_raised() {
+            return false;
+        }
+        self.held.store(true, Ordering::Relaxed);
+        true
+    }
+
+    /// Whether a consumer was held back since the last call while the alarm is down now:
+    /// then every queue should dispatch again, as nothing else wakes a consumer that does
+    /// not ack.
+    pub fn take_held(&self) -> bool {
+        !self.is_raised()
+            && self.held.load(Ordering::Relaxed)
+            && self.held.swap(false, Ordering::Relaxed)
     }
 
     /// Whether queues should page their messages to disk.
