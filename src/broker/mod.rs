@@ -807,11 +807,16 @@ impl Core {
         if self.data_dir.is_none() {
             return;
         }
-        // Queues are collected first: no map shard is held while a queue is locked.
+        self.each_queue(|q| q.page_out(queue::PAGED_KEEP));
+    }
+
+    /// Runs `f` on every queue of every vhost. The vhosts are collected first: no map
+    /// shard is held while a queue is locked.
+    fn each_queue(&self, mut f: impl FnMut(&Arc<queue::Queue>)) {
         let vhosts: Vec<Arc<VHost>> = self.vhosts.iter().map(|v| v.clone()).collect();
         for v in vhosts {
             for q in v.queues() {
-                q.page_out(queue::PAGED_KEEP);
+                f(&q);
             }
         }
     }
@@ -819,12 +824,7 @@ impl Core {
     /// Asks every queue to deliver what its consumers have room for: after the memory alarm
     /// clears, consumers it held back (`consumer::UNACKED_UNDER_MEMORY_ALARM`) may take again.
     pub fn dispatch_all(&self) {
-        let vhosts: Vec<Arc<VHost>> = self.vhosts.iter().map(|v| v.clone()).collect();
-        for v in vhosts {
-            for q in v.queues() {
-                q.dispatch();
-            }
-        }
+        self.each_queue(|q| q.dispatch());
     }
 
     /// Direct reply-to addresses, shared by every vhost as RabbitMQ's are by the node.
