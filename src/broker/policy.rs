@@ -527,11 +527,11 @@ impl Applied {
     /// (`process_args_policy`, the same in 3.10 for these keys): for TTL, expiry and
     /// length limits the lower value wins; for dead-lettering and overflow the queue's own
     /// argument wins, except that a quorum queue takes the policy's overflow.
-    pub fn queue_args(&self, declared: &QueueArgs, table: &FieldTable) -> QueueArgs {
-        let mut a = declared.clone();
+    pub fn queue_args(&self, declared: &Arc<QueueArgs>, table: &FieldTable) -> Arc<QueueArgs> {
         if self.policy.is_none() && self.operator.is_none() {
-            return a;
+            return declared.clone();
         }
+        let mut a = QueueArgs::clone(declared);
         let number = |key| self.get(key).and_then(|v| v.as_u64());
         let lower = |own: Option<u64>, key| match (own, number(key)) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -568,7 +568,7 @@ impl Applied {
                 _ => Overflow::DropHead,
             };
         }
-        a
+        Arc::new(a)
     }
 
     /// The alternate exchange from the policies, which an exchange's own
@@ -977,19 +977,19 @@ mod tests {
             "x-overflow",
             crate::protocol::FieldValue::LongString(b"drop-head".to_vec().into()),
         );
-        let declared = QueueArgs {
+        let declared = Arc::new(QueueArgs {
             max_length: Some(3),
             message_ttl: Some(2000),
             dead_letter_exchange: Some("own".into()),
             ..QueueArgs::default()
-        };
+        });
         let a = applied.queue_args(&declared, &table);
         assert_eq!(a.max_length, Some(3));
         assert_eq!(a.message_ttl, Some(500));
         assert_eq!(a.expires, Some(100000));
         assert_eq!(a.dead_letter_exchange.as_deref(), Some("own"));
         assert_eq!(a.overflow, Overflow::DropHead);
-        let a = applied.queue_args(&QueueArgs::default(), &FieldTable::new());
+        let a = applied.queue_args(&Arc::new(QueueArgs::default()), &FieldTable::new());
         assert_eq!(a.max_length, Some(10));
         assert_eq!(a.dead_letter_exchange.as_deref(), Some("pdlx"));
         assert_eq!(a.overflow, Overflow::RejectPublish);

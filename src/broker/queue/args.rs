@@ -6,6 +6,7 @@
 //! `invalid arg 'x-message-ttl' for queue 'q' in vhost '/': {value_negative,-1}`.
 
 use crate::protocol::{FieldTable, FieldValue};
+use std::sync::Arc;
 
 /// The largest TTL or expiry RabbitMQ takes, in milliseconds (`?MAX_EXPIRY_TIMER`: ten
 /// years).
@@ -107,6 +108,17 @@ pub struct QueueArgs {
     /// `x-consumer-timeout` (ms): how long a delivery from this queue may stay unacked,
     /// instead of the broker's `--consumer-timeout`.
     pub consumer_timeout: Option<u64>,
+}
+
+/// `args` in an `Arc`; a queue without arguments gets the one all such queues share.
+pub fn shared(args: QueueArgs) -> Arc<QueueArgs> {
+    static NONE: std::sync::LazyLock<Arc<QueueArgs>> =
+        std::sync::LazyLock::new(|| Arc::new(QueueArgs::default()));
+    if args == QueueArgs::default() {
+        NONE.clone()
+    } else {
+        Arc::new(args)
+    }
 }
 
 /// Why an argument was refused, rendered as the Erlang term RabbitMQ prints.

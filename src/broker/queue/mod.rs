@@ -54,7 +54,9 @@ pub struct Queue {
     pub settings: QueueSettings,
     /// The x- arguments as declared, typed once. What the queue acts on is its state's
     /// `args`: these merged with the policies that apply, which can change at any time.
-    pub declared: QueueArgs,
+    /// Shared with the state's `args` while no policy applies, and among all queues
+    /// declared without arguments: most queues have none, and a copy costs 152 bytes.
+    pub declared: Arc<QueueArgs>,
     /// Whether the acting arguments have a message TTL: read without the lock by the
     /// publish path, which stamps arrival times only for queues that need them.
     has_ttl: AtomicBool,
@@ -68,7 +70,8 @@ pub struct Queue {
     me: Weak<Queue>,
     state: Mutex<QueueState>,
     /// A stream's log and readers (x-queue-type=stream); the buffer stays empty.
-    stream: Option<super::stream::Stream>,
+    /// Boxed: only streams have one, and inline it would cost every queue 192 bytes.
+    stream: Option<Box<super::stream::Stream>>,
 }
 
 #[derive(Debug)]
@@ -76,7 +79,7 @@ struct QueueState {
     /// The arguments the queue acts on (see `Queue::declared`). They live under the lock
     /// the message path holds anyway, so reading them costs it nothing and changing them
     /// is one more locked operation.
-    args: QueueArgs,
+    args: Arc<QueueArgs>,
     /// The policy and operator policy `args` come from.
     applied: Applied,
     buffer: MessageBuffer,
@@ -100,7 +103,9 @@ struct QueueState {
     dlx_pending: Vec<(QueuedMessage, Reason)>,
     /// A quorum queue's return counts found on disk at start-up, by message id, handed to
     /// each message as it is read back (and forgotten then).
-    recovered_counts: std::collections::HashMap<u64, (u32, u16)>,
+    /// Boxed: empty except on a recovered quorum queue.
+    #[allow(clippy::box_collection)]
+    recovered_counts: Option<Box<std::collections::HashMap<u64, (u32, u16)>>>,
     /// For the management API.
     counters: QueueCounters,
 }
@@ -191,8 +196,9 @@ impl Queue {
                 .map(|(store, id)| store.stream_dir(*id));
             let retention =
                 super::stream::retention(&settings.arguments, &applied.effective_definition());
-            super::stream::Stream::open(dir, retention)
+            Box::new(super::stream::Stream::open(dir, retention))
         });
+        let declared = args::shared(declared);
         let args = applied.queue_args(&declared, &settings.arguments);
         let now = now_ms();
         Arc::new_cyclic(|me| {
@@ -215,7 +221,7 @@ impl Queue {
                     last_used: now,
                     fx: Effects::default(),
                     dlx_pending: Vec::new(),
-                    recovered_counts: Default::default(),
+                    recovered_counts: None,
                     counters: QueueCounters::default(),
                 }),
                 declared,
@@ -329,23 +335,26 @@ impl Queue {
     /// The return counts recovered for this queue's messages (see `recovered_counts`).
     pub fn restore_counts(&self, counts: std::collections::HashMap<u64, (u32, u16)>) {
         if !counts.is_empty() {
-            self.lock().recovered_counts = counts;
+            self.lock().recovered_counts = Some(Box::new(counts));
         }
     }
 
     /// Gives a message read back from disk the return counts it had.
     fn recount(st: &mut QueueState, entry: &mut QueuedMessage) {
-        if st.recovered_counts.is_empty() {
+        let Some(counts) = st.recovered_counts.as_mut() else {
             return;
-        }
+        };
         let id = entry
             .message
             .slot
             .get()
             .and_then(|s| s.position())
             .map(|p| p.id);
-        if let Some((acquired, failed)) = id.and_then(|id| st.recovered_counts.remove(&id)) {
+        if let Some((acquired, failed)) = id.and_then(|id| counts.remove(&id)) {
             (entry.acquired, entry.failed) = (acquired, failed);
+        }
+        if counts.is_empty() {
+            st.recovered_counts = None;
         }
     }
 
@@ -1011,7 +1020,7 @@ impl Queue {
 
     /// The stream this queue is, if it is one.
     pub fn stream(&self) -> Option<&super::stream::Stream> {
-        self.stream.as_ref()
+        self.stream.as_deref()
     }
 
     /// Adds a stream consumer reading from where `spec` says. It is also one of the queue's
