@@ -80,7 +80,7 @@ fn topic_routing() {
             _ => format!("*.{}.{}.{}", w(0), w(1), w(3)),
         };
         router.bind(&Binding {
-            destination: Destination::Queue(format!("q{i}")),
+            destination: Destination::Queue(format!("q{i}").into()),
             routing_key: pattern,
             arguments: FieldTable::new(),
         });
@@ -122,7 +122,7 @@ fn topic_worst_case(hashes: usize, words: usize, iterations: u64) {
     starred.push('z');
     for (i, p) in [pattern.as_str(), starred.as_str()].into_iter().enumerate() {
         router.bind(&Binding {
-            destination: Destination::Queue(format!("q{i}")),
+            destination: Destination::Queue(format!("q{i}").into()),
             routing_key: p.to_owned(),
             arguments: FieldTable::new(),
         });

@@ -242,8 +242,8 @@ impl Core {
                 continue;
             };
             let destination = match b.destination_type.as_str() {
-                "queue" => Destination::Queue(b.destination.clone()),
-                _ => Destination::Exchange(b.destination.clone()),
+                "queue" => Destination::Queue(b.destination.as_str().into()),
+                _ => Destination::Exchange(b.destination.as_str().into()),
             };
             let bound = v.change_binding(
                 true,
@@ -307,7 +307,7 @@ impl Core {
             qs.sort_by(|a, b| a.name.cmp(&b.name));
             for q in &qs {
                 let mut o = Map::new();
-                o.insert("name".into(), q.name.clone().into());
+                o.insert("name".into(), (*q.name).into());
                 o.insert("durable".into(), q.settings.durable.into());
                 o.insert("auto_delete".into(), q.settings.auto_delete.into());
                 o.insert("arguments".into(), table_json(&q.settings.arguments));
@@ -334,7 +334,7 @@ impl Core {
                     if vhost.is_none() {
                         o.insert("vhost".into(), Value::from(name.as_str()));
                     }
-                    o.insert("destination".into(), dest.clone().into());
+                    o.insert("destination".into(), (**dest).into());
                     o.insert("destination_type".into(), kind.into());
                     o.insert("routing_key".into(), b.routing_key.clone().into());
                     o.insert("arguments".into(), table_json(&b.arguments));

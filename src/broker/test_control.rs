@@ -264,7 +264,7 @@ fn vhost_snapshot(v: &Arc<VHost>) -> VhostSnapshot {
         .map(|q| {
             let info = q.info();
             QueueSnapshot {
-                name: q.name.clone(),
+                name: q.name.to_string(),
                 durable: q.settings.durable,
                 exclusive: q.settings.exclusive,
                 auto_delete: q.settings.auto_delete,
@@ -300,7 +300,7 @@ fn vhost_snapshot(v: &Arc<VHost>) -> VhostSnapshot {
             };
             bindings.push(BindingSnapshot {
                 source: x.name.clone(),
-                destination,
+                destination: destination.to_string(),
                 destination_type,
                 routing_key: b.routing_key.clone(),
                 arguments: json::table_json(&b.arguments),

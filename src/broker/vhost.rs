@@ -91,12 +91,14 @@ pub struct QueueDeclare {
 #[derive(Debug)]
 pub struct VHost {
     pub name: String,
+    /// `name` again, for each queue to share (see `Queue::vhost`).
+    shared_name: Arc<str>,
     exchanges: DashMap<String, Arc<Exchange>>,
     /// The default exchange, also in `exchanges`: it can be neither declared nor deleted, and
     /// most publishes go through it, so they skip the map (its shard lock and key compare were
     /// a tenth of the publish path).
     default_exchange: Arc<Exchange>,
-    queues: DashMap<String, Arc<Queue>>,
+    queues: DashMap<Arc<str>, Arc<Queue>>,
     /// Durable state on disk; None for a broker without a data directory.
     store: Option<Arc<VhostStore>>,
     next_queue_id: AtomicU32,
@@ -204,6 +206,7 @@ impl VHost {
         }
         VHost {
             name: name.to_owned(),
+            shared_name: name.into(),
             exchanges,
             default_exchange,
             queues: DashMap::new(),
@@ -345,9 +348,10 @@ impl VHost {
                 QueueArgs::default()
             });
             let applied = self.policy_set().matching(&q.name, queue_target(&settings));
+            let name: Arc<str> = q.name.into();
             let queue = Queue::new(
-                q.name.clone(),
-                self.name.clone(),
+                name.clone(),
+                self.shared_name.clone(),
                 settings,
                 (args, applied),
                 None,
@@ -362,13 +366,16 @@ impl VHost {
                 queue.restore(Arc::new(m), r.redelivered);
             }
             queue.restore_backlog(recovered.backlog);
-            self.queues.insert(q.name, queue);
+            self.queues.insert(name, queue);
         }
         for b in defs.bindings {
             let destination = if b.destination_is_queue {
-                Destination::Queue(b.destination)
+                // Shares the queue's name where the queue is there (it always is, unless
+                // the definitions were damaged).
+                let name = self.queues.get(b.destination.as_str());
+                Destination::Queue(name.map_or_else(|| b.destination.into(), |q| q.name.clone()))
             } else {
-                Destination::Exchange(b.destination)
+                Destination::Exchange(b.destination.into())
             };
             if let Some(x) = self.exchanges.get(&b.source).map(|x| x.clone()) {
                 x.bind(Binding {
@@ -445,7 +452,7 @@ impl VHost {
                 if durable {
                     d.bindings.push(BindingDef {
                         source: x.name.clone(),
-                        destination: name,
+                        destination: name.to_string(),
                         destination_is_queue: to_queue,
                         routing_key: b.routing_key,
                         arguments: b.arguments,
@@ -456,7 +463,7 @@ impl VHost {
         for q in self.queues.iter() {
             if let Some(id) = q.store_id() {
                 d.queues.push(QueueDef {
-                    name: q.name.clone(),
+                    name: q.name.to_string(),
                     id,
                     auto_delete: q.settings.auto_delete,
                     arguments: q.settings.arguments.clone(),
@@ -543,7 +550,7 @@ impl VHost {
     fn check_owner(&self, q: &Queue, connection: u64) -> Result<(), BrokerError> {
         match q.owner {
             Some(owner) if owner != connection => Err(BrokerError::ExclusiveLocked {
-                name: q.name.clone(),
+                name: q.name.to_string(),
                 vhost: self.name.clone(),
             }),
             _ => Ok(()),
@@ -721,7 +728,7 @@ impl VHost {
 
     fn remove_exchange(&self, name: &str) {
         if let Some((_, x)) = self.exchanges.remove(name) {
-            self.unbind_everywhere(&Destination::Exchange(name.to_owned()));
+            self.unbind_everywhere(&Destination::Exchange(name.into()));
             self.topology_changed();
             if x.settings.durable {
                 self.persist();
@@ -776,7 +783,8 @@ impl VHost {
         let full = self
             .max_queues()
             .filter(|max| self.queues.len() as u64 >= *max);
-        let q = match self.queues.entry(d.name.clone()) {
+        let name: Arc<str> = d.name.as_str().into();
+        let q = match self.queues.entry(name.clone()) {
             Entry::Occupied(e) => {
                 let q = e.get().clone();
                 drop(e);
@@ -785,7 +793,7 @@ impl VHost {
                 // the owning connection.
                 if q.owner.is_some() != d.exclusive {
                     return Err(BrokerError::ExclusiveLocked {
-                        name: q.name.clone(),
+                        name: q.name.to_string(),
                         vhost: self.name.clone(),
                     });
                 }
@@ -829,8 +837,8 @@ impl VHost {
                 let policies = self.policy_set();
                 let applied = policies.matching(&d.name, queue_target(&settings));
                 let q = Queue::new(
-                    d.name,
-                    self.name.clone(),
+                    name,
+                    self.shared_name.clone(),
                     settings,
                     (args, applied),
                     owner,
@@ -965,7 +973,7 @@ impl VHost {
         connection: u64,
     ) -> Result<(), BrokerError> {
         let dest_name = match &destination {
-            Destination::Queue(n) | Destination::Exchange(n) => n.as_str(),
+            Destination::Queue(n) | Destination::Exchange(n) => &**n,
         };
         let dest_is_default =
             matches!(destination, Destination::Exchange(_)) && dest_name.is_empty();
@@ -976,14 +984,14 @@ impl VHost {
         if bind && x.settings.kind == ExchangeKind::Headers {
             super::exchange::check_x_match(&arguments).map_err(BrokerError::InvalidXMatch)?;
         }
-        match &destination {
-            Destination::Queue(n) => {
-                self.queue(n, connection)?;
-            }
+        let destination = match destination {
+            // The binding shares the queue's own name.
+            Destination::Queue(n) => Destination::Queue(self.queue(&n, connection)?.name.clone()),
             Destination::Exchange(n) => {
-                self.exchange(n)?;
+                self.exchange(&n)?;
+                Destination::Exchange(n)
             }
-        }
+        };
         let binding = Binding {
             destination,
             routing_key,
@@ -1067,7 +1075,7 @@ impl VHost {
         let reached_before = queues.len();
         // Only a headers exchange looks at the headers; parse them once, when one does.
         let mut headers: Option<Option<FieldTable>> = None;
-        let mut visited = vec![exchange.name.clone()];
+        let mut visited: Vec<Arc<str>> = vec![exchange.name.as_str().into()];
         let mut next = Some(exchange.clone());
         while let Some(x) = next.take() {
             self.route_from(&x, key, message, &mut headers, &mut visited, queues);
@@ -1078,7 +1086,7 @@ impl VHost {
                 && visited.len() < MAX_ROUTE_HOPS
                 && let Ok(ae) = self.exchange(&ae)
             {
-                visited.push(ae.name.clone());
+                visited.push(ae.name.as_str().into());
                 next = Some(ae);
             }
         }
@@ -1227,7 +1235,7 @@ impl VHost {
         key: &str,
         message: &Message,
         headers: &mut Option<Option<FieldTable>>,
-        visited: &mut Vec<String>,
+        visited: &mut Vec<Arc<str>>,
         queues: &mut Vec<Arc<Queue>>,
     ) {
         let mut pending = vec![source.clone()];

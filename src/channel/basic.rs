@@ -444,8 +444,8 @@ impl Channel {
             queue.add_stream_consumer(consumer, spec);
         } else if !queue.try_add_consumer(consumer) {
             return Err(BrokerError::ExclusiveConsumer {
-                name: queue.name.clone(),
-                vhost: queue.vhost.clone(),
+                name: queue.name.to_string(),
+                vhost: queue.vhost.to_string(),
             }
             .into());
         }

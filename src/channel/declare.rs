@@ -132,7 +132,7 @@ impl Channel {
         ctx.vhost.change_binding(
             true,
             &m.source,
-            Destination::Exchange(m.destination),
+            Destination::Exchange(m.destination.into()),
             m.routing_key,
             m.arguments,
             ctx.connection,
@@ -153,7 +153,7 @@ impl Channel {
         lenient_unbind(ctx.vhost.change_binding(
             false,
             &m.source,
-            Destination::Exchange(m.destination),
+            Destination::Exchange(m.destination.into()),
             m.routing_key,
             m.arguments,
             ctx.connection,
@@ -292,7 +292,7 @@ impl Channel {
         ctx.vhost.change_binding(
             true,
             &m.exchange,
-            Destination::Queue(name),
+            Destination::Queue(name.into()),
             key,
             m.arguments,
             ctx.connection,
@@ -313,7 +313,7 @@ impl Channel {
         lenient_unbind(ctx.vhost.change_binding(
             false,
             &m.exchange,
-            Destination::Queue(name),
+            Destination::Queue(name.into()),
             key,
             m.arguments,
             ctx.connection,

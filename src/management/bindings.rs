@@ -60,7 +60,7 @@ fn binding_json(vhost: &str, source: &str, b: &Binding) -> Value {
     json!({
         "source": source,
         "vhost": vhost,
-        "destination": destination,
+        "destination": &**destination,
         "destination_type": kind,
         "routing_key": b.routing_key,
         "arguments": table_json(&b.arguments),
@@ -71,13 +71,13 @@ fn binding_json(vhost: &str, source: &str, b: &Binding) -> Value {
 /// Every binding of a vhost: the default exchange's implicit one to each queue first, then
 /// the others by source, destination and key.
 pub fn of_vhost(v: &VHost) -> Vec<Value> {
-    let mut queues: Vec<String> = v.queues().iter().map(|q| q.name.clone()).collect();
+    let mut queues: Vec<String> = v.queues().iter().map(|q| q.name.to_string()).collect();
     queues.sort();
     let mut out: Vec<Value> = queues
         .iter()
         .map(|q| {
             let b = Binding {
-                destination: Destination::Queue(q.clone()),
+                destination: Destination::Queue(q.as_str().into()),
                 routing_key: q.clone(),
                 arguments: FieldTable::new(),
             };
@@ -124,8 +124,8 @@ async fn list_vhost(
 /// The destination of a path's `q/NAME` or `e/NAME`.
 fn destination(kind: &str, name: &str) -> Result<Destination, ApiError> {
     match kind {
-        "q" => Ok(Destination::Queue(name.to_owned())),
-        "e" => Ok(Destination::Exchange(name.to_owned())),
+        "q" => Ok(Destination::Queue(name.into())),
+        "e" => Ok(Destination::Exchange(name.into())),
         _ => Err(ApiError::not_found()),
     }
 }
@@ -152,9 +152,7 @@ fn matching(
     Ok(of_vhost(&v)
         .into_iter()
         .filter(|b| {
-            b["source"] == source
-                && b["destination_type"] == kind
-                && b["destination"] == name.as_str()
+            b["source"] == source && b["destination_type"] == kind && b["destination"] == **name
         })
         .collect())
 }

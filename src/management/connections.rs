@@ -328,7 +328,7 @@ pub fn consumers_of(api: &Api, q: &Queue) -> Vec<Value> {
                 "consumer_timeout": 1_800_000,
                 "exclusive": c.exclusive,
                 "prefetch_count": c.prefetch_count,
-                "queue": {"name": q.name, "vhost": q.vhost},
+                "queue": {"name": &*q.name, "vhost": &*q.vhost},
             })
         })
         .collect()

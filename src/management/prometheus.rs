@@ -210,7 +210,7 @@ impl Snapshot {
                     let info = q.info();
                     queues.push(QueueRow {
                         vhost: vhost.clone(),
-                        name: q.name.clone(),
+                        name: q.name.to_string(),
                         info,
                     });
                 }

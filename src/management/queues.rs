@@ -155,7 +155,7 @@ pub fn queue_row<'a>(api: &Api, q: &'a Queue) -> QueueRow<'a> {
     let c = &i.counters;
     let unacked = c.unacked;
     let messages = i.ready + unacked;
-    let key = Key::Queue(q.vhost.clone(), q.name.clone());
+    let key = Key::Queue(q.vhost.to_string(), q.name.to_string());
     let rates = api.rates.rates(&key, QUEUE_FIELDS.len());
     let values = queue_values(c, i.ready);
     let idle = i.consumers.is_empty();
@@ -343,7 +343,7 @@ fn find(api: &Api, auth: &Auth, vhost: &str, name: &str) -> ApiResult<Arc<Queue>
     let v = api.core.vhost(vhost).ok_or_else(ApiError::not_found)?;
     v.queues()
         .into_iter()
-        .find(|q| q.name == name)
+        .find(|q| &*q.name == name)
         .ok_or_else(ApiError::not_found)
 }
 
@@ -383,7 +383,7 @@ async fn declare(
     let d: DeclareBody = json_body(&body)?;
     auth.check(&api, &vhost, Access::Configure, ResourceKind::Queue, &name)?;
     let v = api.core.vhost(&vhost).ok_or_else(ApiError::not_found)?;
-    let existed = v.queues().iter().any(|q| q.name == name);
+    let existed = v.queues().iter().any(|q| *q.name == *name);
     v.declare_queue(
         QueueDeclare {
             name,

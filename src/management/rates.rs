@@ -294,7 +294,7 @@ impl Rates {
         for (vhost, name, i) in queues {
             ready += i.ready;
             unacked += i.counters.unacked;
-            let key = Key::Queue(vhost, name);
+            let key = Key::Queue(vhost, name.to_string());
             present.insert(key.clone());
             Self::observe(&mut st, key, now, queue_values(&i.counters, i.ready));
         }

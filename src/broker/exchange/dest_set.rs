@@ -95,7 +95,7 @@ mod tests {
             let mut set = DestSet::default();
             let mut counts: HashMap<Destination, usize> = HashMap::new();
             for (add, n) in ops {
-                let d = Destination::Queue(n.to_string());
+                let d = Destination::Queue(n.to_string().into());
                 if add {
                     set.add(&d);
                     *counts.entry(d).or_default() += 1;

@@ -16,8 +16,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// Where a binding leads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Destination {
-    Queue(String),
-    Exchange(String),
+    Queue(Arc<str>),
+    Exchange(Arc<str>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -97,13 +97,60 @@ struct Table {
     /// queue's bindings look up rather than scan, which keeps declaring 100,000 bound
     /// queues linear. Arguments are part of a binding's identity, so one (destination, key)
     /// may hold several argument tables.
-    bindings: BTreeMap<(Destination, String), Vec<FieldTable>>,
+    bindings: BTreeMap<(Destination, String), ArgumentTables>,
     router: Box<dyn Router>,
 }
 
 impl Table {
     fn len(&self) -> usize {
-        self.bindings.values().map(Vec::len).sum()
+        self.bindings.values().map(ArgumentTables::len).sum()
+    }
+}
+
+/// The argument tables bound under one (destination, key). Nearly every binding has none,
+/// so an empty table is a flag rather than an allocation per binding.
+#[derive(Debug, Default)]
+struct ArgumentTables {
+    empty: bool,
+    others: Vec<FieldTable>,
+}
+
+impl ArgumentTables {
+    fn len(&self) -> usize {
+        usize::from(self.empty) + self.others.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.empty && self.others.is_empty()
+    }
+
+    /// Adds `t`; false if it was there.
+    fn insert(&mut self, t: &FieldTable) -> bool {
+        if t.is_empty() {
+            !std::mem::replace(&mut self.empty, true)
+        } else if self.others.contains(t) {
+            false
+        } else {
+            self.others.push(t.clone());
+            true
+        }
+    }
+
+    /// Removes `t`; false if it was not there.
+    fn remove(&mut self, t: &FieldTable) -> bool {
+        if t.is_empty() {
+            std::mem::replace(&mut self.empty, false)
+        } else if let Some(at) = self.others.iter().position(|a| a == t) {
+            self.others.remove(at);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = FieldTable> + '_ {
+        let empty = self.empty.then(FieldTable::new);
+        empty.into_iter().chain(self.others.iter().cloned())
     }
 }
 
@@ -183,10 +230,12 @@ impl Exchange {
     pub fn bind(&self, binding: Binding) {
         let t = &mut *self.write();
         let key = (binding.destination.clone(), binding.routing_key.clone());
-        let args = t.bindings.entry(key).or_default();
-        if !args.contains(&binding.arguments) {
+        if t.bindings
+            .entry(key)
+            .or_default()
+            .insert(&binding.arguments)
+        {
             t.router.bind(&binding);
-            args.push(binding.arguments);
         }
     }
 
@@ -195,10 +244,9 @@ impl Exchange {
         let t = &mut *self.write();
         let key = (binding.destination.clone(), binding.routing_key.clone());
         if let Some(args) = t.bindings.get_mut(&key)
-            && let Some(at) = args.iter().position(|a| a == &binding.arguments)
+            && args.remove(&binding.arguments)
         {
             t.router.unbind(binding);
-            args.remove(at);
             if args.is_empty() {
                 t.bindings.remove(&key);
             }
@@ -220,7 +268,7 @@ impl Exchange {
             let Some(all) = t.bindings.remove(key) else {
                 continue;
             };
-            for arguments in all {
+            for arguments in all.iter() {
                 t.router.unbind(&Binding {
                     destination: key.0.clone(),
                     routing_key: key.1.clone(),
@@ -240,7 +288,7 @@ impl Exchange {
             out.extend(all.iter().map(|arguments| Binding {
                 destination: destination.clone(),
                 routing_key: routing_key.clone(),
-                arguments: arguments.clone(),
+                arguments,
             }));
         }
         out

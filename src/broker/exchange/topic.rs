@@ -353,7 +353,7 @@ mod tests {
     fn queues(names: &[&str]) -> Vec<Destination> {
         names
             .iter()
-            .map(|q| Destination::Queue(q.to_string()))
+            .map(|q| Destination::Queue((*q).into()))
             .collect()
     }
 
@@ -394,7 +394,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| naive_match(p, &key))
-                .map(|(i, _)| Destination::Queue(i.to_string()))
+                .map(|(i, _)| Destination::Queue(i.to_string().into()))
                 .collect();
             want.sort();
             prop_assert_eq!(routed(&router, &key), want);
@@ -470,7 +470,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| table_match(p, &key))
-                .map(|(i, _)| Destination::Queue(i.to_string()))
+                .map(|(i, _)| Destination::Queue(i.to_string().into()))
                 .collect();
             assert_eq!(routed(&router, &key), want, "key {key}");
         }

@@ -49,8 +49,10 @@ pub struct QueueEnv {
 
 #[derive(Debug)]
 pub struct Queue {
-    pub name: String,
-    pub vhost: String,
+    /// Shared with the vhost's map and every binding to the queue.
+    pub name: Arc<str>,
+    /// The vhost's own name, shared by its queues.
+    pub vhost: Arc<str>,
     pub settings: QueueSettings,
     /// The x- arguments as declared, typed once. What the queue acts on is its state's
     /// `args`: these merged with the policies that apply, which can change at any time.
@@ -180,8 +182,8 @@ pub struct Pushed {
 impl Queue {
     /// A queue with its arguments as declared and the policies that apply to it now.
     pub fn new(
-        name: String,
-        vhost: String,
+        name: Arc<str>,
+        vhost: Arc<str>,
         settings: QueueSettings,
         (declared, applied): (QueueArgs, Applied),
         owner: Option<u64>,
