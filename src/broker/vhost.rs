@@ -358,7 +358,11 @@ impl VHost {
                 durable,
                 self.queue_env(),
             );
-            let recovered = messages.remove(&q.id).unwrap_or_default();
+            let mut recovered = messages.remove(&q.id).unwrap_or_default();
+            // A quorum queue's deliveries are in its log; a classic queue's are not.
+            if recovered.after_crash && !queue.logs_every_message() {
+                recovered.flag_all_redelivered();
+            }
             restored += recovered.len();
             queue.restore_counts(recovered.returned);
             for r in recovered.loaded {

@@ -206,6 +206,8 @@ pub struct RecoveredQueue {
     pub backlog: Vec<Run>,
     /// A quorum queue's return counts by message id, for the messages that have any.
     pub returned: HashMap<u64, (u32, u16)>,
+    /// Recovered by scanning the log, as after a crash, not from a clean stop's index.
+    pub after_crash: bool,
 }
 
 impl RecoveredQueue {
@@ -215,6 +217,20 @@ impl RecoveredQueue {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Flags every message redelivered: after a crash a classic queue cannot know which of
+    /// its messages had reached a consumer (a delivery is not written before it is sent), so
+    /// it says any of them may have, as RabbitMQ 4.x does (`rabbit_variable_queue:init/11`
+    /// takes every message below the highest sequence id as delivered after a non-clean
+    /// shutdown).
+    pub fn flag_all_redelivered(&mut self) {
+        for r in &mut self.loaded {
+            r.redelivered = true;
+        }
+        for run in &mut self.backlog {
+            run.redelivered = true;
+        }
     }
 }
 
@@ -268,7 +284,13 @@ impl MessageLog {
         let segs = segments(dir)?;
         let mut recovery = match index::load(dir, queues, &segs) {
             Some(ix) => from_index(dir, ix, &segs),
-            None => recover(dir, queues, keep_in_memory)?,
+            None => {
+                let mut r = recover(dir, queues, keep_in_memory)?;
+                for q in r.queues.values_mut() {
+                    q.after_crash = true;
+                }
+                r
+            }
         };
         let live: Vec<u32> = recovery.live.keys().copied().collect();
         attach_returned(&mut recovery.queues, returned_counts(dir, &live));
@@ -895,6 +917,7 @@ fn from_index(dir: &Path, ix: index::Index, segs: &[u32]) -> Recovery {
                         loaded: Vec::new(),
                         backlog,
                         returned: HashMap::new(),
+                        after_crash: false,
                     },
                 )
             })

@@ -296,9 +296,13 @@ impl Queue {
             .then_some((store.as_ref(), *id, slot))
     }
 
-    /// A message went to a consumer that must ack it; after a restart it counts as redelivered.
+    /// A quorum queue's message went to a consumer that must ack it; after a restart it
+    /// counts as redelivered. A classic queue writes nothing: after a clean stop its index
+    /// has the flags, and after a crash every message it recovers is flagged (see
+    /// `RecoveredQueue::flag_all_redelivered`).
     pub fn mark_delivered(&self, entry: &QueuedMessage) {
         if self.survives
+            && self.logs_every_message()
             && let Some((store, id, slot)) = self.own_record(entry)
         {
             store.log.delivered(id, slot);
