@@ -85,6 +85,15 @@ async fn drain(ch: &Channel, queue: &str) -> Vec<(Vec<u8>, bool, BasicProperties
     out
 }
 
+/// Each message's body and redelivered flag, in queue order.
+async fn drain_flags(ch: &Channel, queue: &str) -> Vec<(Vec<u8>, bool)> {
+    drain(ch, queue)
+        .await
+        .into_iter()
+        .map(|(body, redelivered, _)| (body, redelivered))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn durable_entities_survive_and_transient_ones_do_not() {
     let dir = temp_dir("entities");
@@ -287,8 +296,7 @@ async fn delivered_but_unacked_messages_come_back_redelivered_and_acked_ones_do_
     }
     let broker = start(&dir);
     let (_conn, ch) = channel(&broker).await;
-    let got = drain(&ch, "work").await;
-    let summary: Vec<(Vec<u8>, bool)> = got.into_iter().map(|g| (g.0, g.1)).collect();
+    let summary = drain_flags(&ch, "work").await;
     assert_eq!(
         summary,
         vec![
@@ -445,12 +453,7 @@ async fn a_clean_stop_leaves_an_index_the_next_start_uses_once() {
     }
     let broker = start(&dir);
     let (_conn, ch) = channel(&broker).await;
-    let got: Vec<(Vec<u8>, bool)> = drain(&ch, "work")
-        .await
-        .into_iter()
-        .map(|g| (g.0, g.1))
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(drain_flags(&ch, "work").await, want);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -768,26 +771,16 @@ async fn after_a_crash_a_classic_queue_flags_what_it_recovers_and_a_quorum_queue
     let b = &broker;
     tokio::task::block_in_place(|| b.crash_and_recover()).expect("recovers");
     let (_conn, ch) = channel(&broker).await;
-    let classic: Vec<(Vec<u8>, bool)> = drain(&ch, "classic")
-        .await
-        .into_iter()
-        .map(|(body, redelivered, _)| (body, redelivered))
-        .collect();
     assert_eq!(
-        classic,
+        drain_flags(&ch, "classic").await,
         [
             (b"a".to_vec(), true),
             (b"b".to_vec(), true),
             (b"c".to_vec(), true)
         ]
     );
-    let quorum: Vec<(Vec<u8>, bool)> = drain(&ch, "quorum")
-        .await
-        .into_iter()
-        .map(|(body, redelivered, _)| (body, redelivered))
-        .collect();
     assert_eq!(
-        quorum,
+        drain_flags(&ch, "quorum").await,
         [
             (b"a".to_vec(), true),
             (b"b".to_vec(), false),
