@@ -1079,18 +1079,19 @@ impl VHost {
         let reached_before = queues.len();
         // Only a headers exchange looks at the headers; parse them once, when one does.
         let mut headers: Option<Option<FieldTable>> = None;
-        let mut visited: Vec<Arc<str>> = vec![exchange.name.as_str().into()];
+        // The exchanges routed through, by name: each is consulted once (a cycle ends).
+        let mut visited = vec![exchange.clone()];
         let mut next = Some(exchange.clone());
         while let Some(x) = next.take() {
             self.route_from(&x, key, message, &mut headers, &mut visited, queues);
             // Nothing reached: the alternate exchange (and then its own) gets the message.
             if queues.len() == reached_before
                 && let Some(ae) = x.alternate_exchange()
-                && !visited.iter().any(|v| **v == *ae)
+                && !visited.iter().any(|v| *v.name == *ae)
                 && visited.len() < MAX_ROUTE_HOPS
                 && let Ok(ae) = self.exchange(&ae)
             {
-                visited.push(ae.name.as_str().into());
+                visited.push(ae.clone());
                 next = Some(ae);
             }
         }
@@ -1239,7 +1240,7 @@ impl VHost {
         key: &str,
         message: &Message,
         headers: &mut Option<Option<FieldTable>>,
-        visited: &mut Vec<Arc<str>>,
+        visited: &mut Vec<Arc<Exchange>>,
         queues: &mut Vec<Arc<Queue>>,
     ) {
         let mut pending = vec![source.clone()];
@@ -1260,11 +1261,11 @@ impl VHost {
                         }
                     }
                     Destination::Exchange(n) => {
-                        if !visited.contains(&n)
+                        if !visited.iter().any(|v| *v.name == *n)
                             && visited.len() < MAX_ROUTE_HOPS
                             && let Ok(next) = self.exchange(&n)
                         {
-                            visited.push(n);
+                            visited.push(next.clone());
                             pending.push(next);
                         }
                     }

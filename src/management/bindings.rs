@@ -23,6 +23,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::Digest;
+use std::sync::Arc;
 
 pub fn routes() -> Router<Api> {
     Router::new()
@@ -71,14 +72,14 @@ fn binding_json(vhost: &str, source: &str, b: &Binding) -> Value {
 /// Every binding of a vhost: the default exchange's implicit one to each queue first, then
 /// the others by source, destination and key.
 pub fn of_vhost(v: &VHost) -> Vec<Value> {
-    let mut queues: Vec<String> = v.queues().iter().map(|q| q.name.to_string()).collect();
+    let mut queues: Vec<Arc<str>> = v.queues().iter().map(|q| q.name.clone()).collect();
     queues.sort();
     let mut out: Vec<Value> = queues
         .iter()
         .map(|q| {
             let b = Binding {
-                destination: Destination::Queue(q.as_str().into()),
-                routing_key: q.clone(),
+                destination: Destination::Queue(q.clone()),
+                routing_key: q.to_string(),
                 arguments: FieldTable::new(),
             };
             binding_json(&v.name, "", &b)
