@@ -732,9 +732,10 @@ async fn transient_messages_of_deep_queues_spill_to_disk_and_never_come_back() {
 }
 
 /// After a crash a classic queue cannot tell which messages had gone out (it writes no
-/// deliveries), so it flags every message it recovers redelivered, as RabbitMQ 4.x's
-/// classic queues do after a non-clean shutdown. A quorum queue writes its deliveries and
-/// flags only those.
+/// deliveries), so it flags every message it recovers redelivered, as RabbitMQ's classic
+/// queues do after a non-clean shutdown. A quorum queue writes its deliveries and flags
+/// only those. Compared after kill -9 with RabbitMQ 3.10.8 (x-queue-version 1 and 2, and a
+/// quorum queue; one of three messages fetched and not acked): the same flags.
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_crash_a_classic_queue_flags_what_it_recovers_and_a_quorum_queue_what_went_out() {
     init_logs();
