@@ -222,9 +222,8 @@ impl RecoveredQueue {
     /// Flags every message redelivered: after a crash a classic queue cannot know which of
     /// its messages had reached a consumer (a delivery is not written before it is sent), so
     /// it says any of them may have, as RabbitMQ does (3.10.8 after kill -9; 4.x's
-    /// `rabbit_variable_queue:init/11`
-    /// takes every message below the highest sequence id as delivered after a non-clean
-    /// shutdown).
+    /// `rabbit_variable_queue:init/11` takes every message below the highest sequence id as
+    /// delivered after a non-clean shutdown).
     pub fn flag_all_redelivered(&mut self) {
         for r in &mut self.loaded {
             r.redelivered = true;
