@@ -1923,3 +1923,48 @@ async fn a_burst_past_one_turn_is_handled_without_more_input() {
         "every publish before it was handled"
     );
 }
+
+/// RabbitMQ's management API answers DELETE /api/connections/NAME once the connection.close
+/// is on its way: a client that sees the 204 already has the close to read. (Recovery tests,
+/// bunny's among them, close a connection this way and act on the 204.)
+#[tokio::test]
+async fn a_connection_closed_through_the_api_has_its_close_before_the_204() {
+    let b = common::management_broker();
+    let mut r = Raw::ready(&b).await;
+    let host = b.management_addr().expect("management").to_string();
+    let auth = "Authorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n";
+    let (status, closed) = tokio::task::spawn_blocking(move || {
+        let (_, list) = common::http_request(&host, "GET", "/api/connections", auth, "");
+        let name = list
+            .split("\"name\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the connection is listed")
+            .replace(' ', "%20")
+            .replace('>', "%3E")
+            .replace(':', "%3A");
+        let (head, _) = common::http_request(
+            &host,
+            "DELETE",
+            &format!("/api/connections/{name}"),
+            auth,
+            "",
+        );
+        (common::http_status(&head), name)
+    })
+    .await
+    .expect("the HTTP exchange");
+    assert_eq!(status, 204, "DELETE /api/connections/{closed}");
+    // Nothing is awaited: the close must already be in the socket's receive buffer.
+    let mut bytes = vec![0u8; 4096];
+    let n =
+        r.s.try_read(&mut bytes)
+            .expect("connection.close was written before the 204");
+    r.buf.extend_from_slice(&bytes[..n]);
+    r.expect_connection_close(
+        320,
+        "CONNECTION_FORCED - Closed via management plugin",
+        None,
+    )
+    .await;
+}

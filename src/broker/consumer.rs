@@ -120,9 +120,15 @@ pub enum Outbound {
         address: Arc<str>,
         message: Arc<Message>,
     },
-    /// The broker closes the connection (its vhost or user was deleted): connection.close
-    /// 320 CONNECTION_FORCED with this text.
-    ForceClose(String),
+    /// The broker closes the connection (its vhost or user was deleted, the management API
+    /// was asked to): connection.close 320 CONNECTION_FORCED with `reason`. `written`, if
+    /// any, hears once that close is on the socket or the connection is gone: RabbitMQ's
+    /// management API answers a DELETE only after the close went out, and clients that
+    /// test recovery rely on that order.
+    ForceClose {
+        reason: String,
+        written: Option<tokio::sync::oneshot::Sender<()>>,
+    },
     /// The management API asks for the connection's state.
     Describe(super::connection_info::Describe),
     /// Fault injection for tests (`crate::testing::faults`).

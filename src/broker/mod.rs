@@ -457,13 +457,22 @@ impl Core {
     }
 
     /// Closes connection `id` with 320 CONNECTION_FORCED and `reason`, as the management
-    /// API's DELETE does; whether it was open.
-    pub fn close_connection(&self, id: u64, reason: &str) -> bool {
-        self.connections.get(&id).is_some_and(|c| {
-            c.sink
-                .send(consumer::Outbound::ForceClose(reason.to_owned()))
-                .is_ok()
-        })
+    /// API's DELETE does, and returns once the close is written (or after 5 s of a
+    /// connection too busy to write it); whether it was open.
+    pub async fn close_connection(&self, id: u64, reason: &str) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let close = consumer::Outbound::ForceClose {
+            reason: reason.to_owned(),
+            written: Some(tx),
+        };
+        let Some(sink) = self.connections.get(&id).map(|c| c.sink.clone()) else {
+            return false;
+        };
+        if sink.send(close).is_err() {
+            return false;
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx).await;
+        true
     }
 
     pub fn unregister_connection(&self, id: u64) {
@@ -497,9 +506,10 @@ impl Core {
     /// Closes the connections `which` picks with 320 CONNECTION_FORCED and `reason`.
     fn force_close(&self, which: impl Fn(&Registered) -> bool, reason: &str) {
         for c in self.connections.iter().filter(|c| which(c.value())) {
-            let _ = c
-                .sink
-                .send(consumer::Outbound::ForceClose(reason.to_owned()));
+            let _ = c.sink.send(consumer::Outbound::ForceClose {
+                reason: reason.to_owned(),
+                written: None,
+            });
         }
     }
 

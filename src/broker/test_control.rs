@@ -43,7 +43,10 @@ impl Core {
     pub fn reset(&self) {
         let started = Instant::now();
         for c in self.connections.iter() {
-            let _ = c.sink.send(Outbound::ForceClose(RESET_REASON.to_owned()));
+            let _ = c.sink.send(Outbound::ForceClose {
+                reason: RESET_REASON.to_owned(),
+                written: None,
+            });
         }
         self.connections.clear();
         self.faults.clear();

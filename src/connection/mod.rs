@@ -278,6 +278,7 @@ fn open(
         faults: None,
         dropped: false,
         close_ok_sent: false,
+        close_written: Vec::new(),
     };
     let s = &mut conn.session.settings;
     let info = ConnectionInfo {
@@ -438,6 +439,8 @@ struct Connection {
     dropped: bool,
     /// The client closed the connection and was sent close-ok; the socket is its to close.
     close_ok_sent: bool,
+    /// Told once the connection.close a `ForceClose` asked for is on the socket.
+    close_written: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Bytes and reads/writes on the socket, for the management API.
@@ -501,6 +504,14 @@ impl Connection {
                 timeouts = check_every(timeout);
             }
             self.flush(stream, &mut last_write);
+            if !self.close_written.is_empty()
+                && self.session.out.is_empty()
+                && self.writer.unwritten() == 0
+            {
+                for written in self.close_written.drain(..) {
+                    let _ = written.send(());
+                }
+            }
             let held = buf.capacity() + self.writer.unwritten();
             if held != charged {
                 memory::charge(held as i64 - charged as i64);
@@ -1056,15 +1067,16 @@ impl Connection {
                 let _ = answer.send(self.stats());
                 return;
             }
-            Outbound::ForceClose(reason) => {
+            Outbound::ForceClose { reason, written } => {
                 let e = AmqpError::new(crate::error::code::CONNECTION_FORCED, reason);
                 self.connection_error(e.on_connection());
+                self.close_written.extend(written);
                 return;
             }
             ev => ev,
         };
         let ch = match &ev {
-            Outbound::ForceClose(_) | Outbound::Describe(_) | Outbound::Fault(_) => return,
+            Outbound::ForceClose { .. } | Outbound::Describe(_) | Outbound::Fault(_) => return,
             Outbound::Deliver(d) => d.channel,
             Outbound::Cancelled { channel, .. }
             | Outbound::Persisted { channel, .. }
@@ -1087,7 +1099,7 @@ impl Connection {
             Outbound::Reply {
                 address, message, ..
             } => c.deliver_reply(&mut ctx, &address, message),
-            Outbound::ForceClose(_) | Outbound::Describe(_) | Outbound::Fault(_) => {}
+            Outbound::ForceClose { .. } | Outbound::Describe(_) | Outbound::Fault(_) => {}
         }
     }
 

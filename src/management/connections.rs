@@ -224,7 +224,7 @@ async fn close_user_connections(
     }
     let why = reason(&headers);
     for c in api.core.connections().iter().filter(|c| c.user == user) {
-        api.core.close_connection(c.id, &why);
+        api.core.close_connection(c.id, &why).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -256,7 +256,7 @@ async fn close_connection(
     }
     let why = reason(&headers);
     tracing::info!(connection = %c.name, user = %auth.user, "closing connection via the management API: {why}");
-    api.core.close_connection(c.id, &why);
+    api.core.close_connection(c.id, &why).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
