@@ -150,8 +150,73 @@ impl Backlog {
         }
     }
 
+    /// Takes up to `max` messages off the front that are in memory (a write the log
+    /// refused, a page-out still under way), stopping at the first one only on disk.
+    pub fn take_in_memory(&mut self, max: usize) -> Vec<QueuedMessage> {
+        self.settle_paged();
+        self.settle_fresh();
+        let mut out = Vec::new();
+        while out.len() < max {
+            match self.parts.front() {
+                Some(Part::Memory(_) | Part::Paged(..)) => {
+                    if let Some(Part::Memory(e) | Part::Paged(e, _)) = self.parts.pop_front() {
+                        self.in_parts -= 1;
+                        out.push(e);
+                    }
+                }
+                Some(Part::Disk { .. }) => break,
+                None => match self.fresh.pop_front() {
+                    Some((e, _)) => out.push(e),
+                    None => break,
+                },
+            }
+        }
+        out
+    }
+
+    /// The positions of up to `max` messages at the front that are only on disk, without
+    /// taking them: the queue reads them with its lock released, then takes them with
+    /// `take_read` if they are still there.
+    pub fn peek_disk(&mut self, max: usize) -> Vec<Position> {
+        self.settle_paged();
+        self.settle_fresh();
+        let mut out = Vec::new();
+        for part in &self.parts {
+            let Part::Disk { run, .. } = part else {
+                break;
+            };
+            out.extend(run.iter().take(max - out.len()));
+            if out.len() == max {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Takes the messages at `positions` off the front, if the front still starts with
+    /// exactly them (a purge, a page-out or another reader may have changed it while they
+    /// were read): their (redelivered, spilled) flags, in order; None if it changed.
+    pub fn take_read(&mut self, positions: &[Position]) -> Option<Vec<(bool, bool)>> {
+        if self.peek_disk(positions.len()) != positions {
+            return None;
+        }
+        let flags = self
+            .take(positions.len())
+            .into_iter()
+            .map(|t| match t {
+                Taken::Disk {
+                    redelivered,
+                    spilled,
+                    ..
+                } => (redelivered, spilled),
+                Taken::Memory(e) => (e.redelivered, false),
+            })
+            .collect();
+        Some(flags)
+    }
+
     /// Takes up to `max` messages off the front.
-    pub fn take(&mut self, max: usize) -> Vec<Taken> {
+    fn take(&mut self, max: usize) -> Vec<Taken> {
         self.settle_paged();
         self.settle_fresh();
         let mut out = Vec::with_capacity(max.min(self.len()));

@@ -26,7 +26,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -245,6 +245,8 @@ pub struct MessageLog {
     /// Set once the writer has stopped: the next message id, for the shutdown index.
     stopped_at: Mutex<Option<u64>>,
     fault: Arc<Mutex<Option<std::io::ErrorKind>>>,
+    /// Tests hold backlog reads here (`hold_reads`) to show what goes on during one.
+    read_hold: ReadHold,
     /// Bytes of spills handed to the writer and not yet written. Nobody waits for a spill, so
     /// publishers could outrun a slow disk and pile them up in memory; queues report
     /// congestion while this is high (see `spill_backlog`).
@@ -325,6 +327,7 @@ impl MessageLog {
                 thread: Mutex::new(Some(thread)),
                 stopped_at: Mutex::new(None),
                 fault,
+                read_hold: ReadHold::default(),
                 spilling,
             },
             recovery.queues,
@@ -404,8 +407,11 @@ impl MessageLog {
     }
 
     /// Reads messages back from their positions (a deep queue's backlog), in order. A message
-    /// that cannot be read or does not check out is None, with an error logged.
-    pub fn read(&self, positions: &[Position]) -> Vec<Option<LogMessage>> {
+    /// that cannot be read or does not check out is an error saying why; nothing is logged
+    /// here, as the reader runs without its queue's lock and only the queue knows, after,
+    /// whether the messages were still its own (a purge may have settled them meanwhile).
+    pub fn read(&self, positions: &[Position]) -> Vec<Result<LogMessage, String>> {
+        self.read_hold.wait();
         let mut out = Vec::with_capacity(positions.len());
         let mut rest = positions;
         while let Some(first) = rest.first() {
@@ -427,33 +433,26 @@ impl MessageLog {
                     for p in span {
                         match self.read_span(std::slice::from_ref(p)) {
                             Ok(found) => out.extend(found),
-                            Err(e) => {
-                                tracing::error!(
-                                    "segment {} offset {}: message {} cannot be read back, lost: {e}",
-                                    p.segment,
-                                    p.offset,
-                                    p.id
-                                );
-                                out.push(None);
-                            }
+                            Err(e) => out.push(Err(format!(
+                                "segment {} offset {}: message {} cannot be read back: {e}",
+                                p.segment, p.offset, p.id
+                            ))),
                         }
                     }
                 }
-                Err(e) => {
-                    tracing::error!(
-                        "cannot read {} queued messages back from segment {}: {e}",
-                        span.len(),
-                        first.segment
-                    );
-                    out.extend(span.iter().map(|_| None));
-                }
+                Err(e) => out.extend(span.iter().map(|p| {
+                    Err(format!(
+                        "segment {} offset {}: message {} cannot be read back: {e}",
+                        p.segment, p.offset, p.id
+                    ))
+                })),
             }
             rest = tail;
         }
         out
     }
 
-    fn read_span(&self, span: &[Position]) -> std::io::Result<Vec<Option<LogMessage>>> {
+    fn read_span(&self, span: &[Position]) -> std::io::Result<Vec<Result<LogMessage, String>>> {
         let (Some(first), Some(last)) = (span.first(), span.last()) else {
             return Ok(Vec::new());
         };
@@ -468,18 +467,16 @@ impl MessageLog {
             .iter()
             .map(|p| {
                 let at = (p.offset - first.offset) as usize;
-                let found = record::record_at(&data, at)
+                record::record_at(&data, at)
                     .and_then(parse_publish)
-                    .filter(|(id, _, _)| *id == p.id);
-                if found.is_none() {
-                    tracing::error!(
-                        "segment {} offset {}: message {} is not there or damaged, lost",
-                        p.segment,
-                        p.offset,
-                        p.id
-                    );
-                }
-                found.map(|(_, _, m)| m)
+                    .filter(|(id, _, _)| *id == p.id)
+                    .map(|(_, _, m)| m)
+                    .ok_or_else(|| {
+                        format!(
+                            "segment {} offset {}: message {} is not there or damaged",
+                            p.segment, p.offset, p.id
+                        )
+                    })
             })
             .collect())
     }
@@ -507,6 +504,19 @@ impl MessageLog {
     /// A quorum queue's message came back with these counts (acquired, failed).
     pub fn returned(&self, queue: u32, slot: &Arc<Slot>, counts: (u32, u16)) {
         self.send(Op::Returned(queue, slot.clone(), counts));
+    }
+
+    /// Holds every later backlog read before it starts (true) until released (false), so
+    /// tests can show that a queue serves others while its backlog is read.
+    #[doc(hidden)]
+    pub fn hold_reads(&self, hold: bool) {
+        self.read_hold.hold.store(hold, Ordering::Release);
+    }
+
+    /// Backlog reads waiting at `hold_reads` now.
+    #[doc(hidden)]
+    pub fn held_reads(&self) -> usize {
+        self.read_hold.waiting.load(Ordering::Acquire)
     }
 
     /// Makes every later write fail with `kind` after writing half its bytes (None: stop),
@@ -575,6 +585,26 @@ struct Writer {
     ack_files: HashMap<u32, File>,
     fault: Arc<Mutex<Option<std::io::ErrorKind>>>,
     spilling: Arc<AtomicUsize>,
+}
+
+/// The test hook of `hold_reads`: one atomic load per read otherwise.
+#[derive(Debug, Default)]
+struct ReadHold {
+    hold: AtomicBool,
+    waiting: AtomicUsize,
+}
+
+impl ReadHold {
+    fn wait(&self) {
+        if !self.hold.load(Ordering::Acquire) {
+            return;
+        }
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        while self.hold.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Writer {

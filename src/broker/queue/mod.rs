@@ -16,7 +16,6 @@ mod stats;
 pub use args::{Overflow, QueueArgs, QueueType};
 pub use stats::{ConsumerInfo, QueueCounters, QueueInfo};
 
-use super::backlog::Taken;
 use super::consumer::{Consumer, Delivery, Outbound, QueuedMessage};
 use super::dead_letter::Reason;
 use super::message::Message;
@@ -110,6 +109,21 @@ struct QueueState {
     recovered_counts: Option<Box<std::collections::HashMap<u64, (u32, u16)>>>,
     /// For the management API.
     counters: QueueCounters,
+    /// The level whose in-memory head ran dry with its backlog's front on disk: read back
+    /// (`read_backlog`) once the lock is released, never under it.
+    refill_wanted: Option<usize>,
+    /// A thread is in `read_backlog`; it reads whatever is wanted until nothing is.
+    refilling: bool,
+}
+
+/// What looking at the front of a level's backlog found.
+enum Load {
+    /// Messages that were in memory moved to the level's head.
+    Loaded,
+    /// The front is on disk: `refill_wanted` asks for it to be read back.
+    OnDisk,
+    /// The backlog is empty.
+    Empty,
 }
 
 /// What a queue operation leaves for the vhost to do.
@@ -224,6 +238,8 @@ impl Queue {
                     fx: Effects::default(),
                     dlx_pending: Vec::new(),
                     recovered_counts: None,
+                    refill_wanted: None,
+                    refilling: false,
                     counters: QueueCounters::default(),
                 }),
                 declared,
@@ -386,7 +402,10 @@ impl Queue {
     }
 
     /// Releases the lock, then has the vhost do what the operation decided.
-    fn finish(&self, mut st: MutexGuard<'_, QueueState>) {
+    fn finish<'a>(&'a self, mut st: MutexGuard<'a, QueueState>) {
+        if st.refill_wanted.is_some() && !st.refilling {
+            st = self.read_backlog(st);
+        }
         if st.fx.dead.is_empty() && !st.fx.delete {
             return;
         }
@@ -495,7 +514,8 @@ impl Queue {
         let levels = st.buffer.levels().count();
         for n in 0..levels {
             loop {
-                if st.buffer.level(n).ready.is_empty() && !self.refill(st, n) {
+                if st.buffer.level(n).ready.is_empty() && !matches!(self.load(st, n), Load::Loaded)
+                {
                     break;
                 }
                 let Some(head) = st.buffer.level(n).ready.front() else {
@@ -644,11 +664,13 @@ impl Queue {
         loop {
             let n = st.buffer.front_level()?;
             if st.buffer.level(n).ready.is_empty() {
-                // Read back from disk; what was read may belong to a higher level (recovered
-                // messages wait in level 0 until read), so look again. An empty level is
-                // marked so (`lost` recounts it).
-                if !self.refill(st, n) {
-                    st.buffer.lost(n, 0);
+                // What comes back may belong to a higher level (recovered messages wait in
+                // level 0 until read), so look again. An empty level is marked so (`lost`
+                // recounts it). A front on disk is read once the lock is released.
+                match self.load(st, n) {
+                    Load::Loaded => {}
+                    Load::Empty => st.buffer.lost(n, 0),
+                    Load::OnDisk => return None,
                 }
                 continue;
             }
@@ -848,60 +870,104 @@ impl Queue {
         self.finish(st);
     }
 
-    /// Reads the next batch of level `n`'s backlog into memory; false if there was none.
-    /// The read happens under the queue's lock, bounded by `LOAD_BATCH` messages and the
-    /// log's read span.
-    fn refill(&self, st: &mut QueueState, n: usize) -> bool {
-        let taken = st.buffer.level_mut(n).backlog.take(LOAD_BATCH);
-        if taken.is_empty() {
-            return false;
+    /// Moves the in-memory front of level `n`'s backlog to its head; a front on disk is
+    /// asked for (`refill_wanted`) instead, to be read once the lock is released.
+    fn load(&self, st: &mut QueueState, n: usize) -> Load {
+        let level = st.buffer.level_mut(n);
+        let memory = level.backlog.take_in_memory(LOAD_BATCH);
+        if !memory.is_empty() {
+            self.place(st, n, memory, 0);
+            return Load::Loaded;
         }
-        let positions: Vec<_> = taken
-            .iter()
-            .filter_map(|t| match t {
-                Taken::Disk { position, .. } => Some(*position),
-                Taken::Memory(_) => None,
-            })
-            .collect();
-        let mut read = match &self.log {
-            Some((store, _)) if !positions.is_empty() => store.log.read(&positions),
-            _ => Vec::new(),
+        if level.backlog.is_empty() {
+            return Load::Empty;
         }
-        .into_iter();
-        let mut lost = 0;
-        let mut loaded = Vec::with_capacity(taken.len());
-        for t in taken {
-            let entry = match t {
-                Taken::Memory(e) => e,
-                Taken::Disk {
-                    position,
-                    redelivered,
-                    spilled,
-                } => match read.next().flatten() {
-                    Some(m) => {
-                        let slot = match (&self.log, spilled) {
-                            (Some((_, id)), true) => Slot::spill(*id, Some(position)),
-                            _ => Slot::at(position),
-                        };
-                        let message = Arc::new(Message::from_log(m, slot));
-                        let deadline = deadline_of(st.args.message_ttl, &message, 0);
-                        st.timed |= deadline != 0;
-                        let mut e = QueuedMessage::new(0, message, redelivered, deadline);
-                        Self::recount(st, &mut e);
-                        e
-                    }
-                    None => {
-                        // Unreadable (logged by the read): lost; let its segment go.
-                        if let Some((store, id)) = &self.log {
-                            store.log.settled_at(*id, vec![position]);
-                        }
-                        lost += 1;
-                        continue;
-                    }
-                },
-            };
-            loaded.push(entry);
+        st.refill_wanted = Some(n);
+        Load::OnDisk
+    }
+
+    /// Reads back what `refill_wanted` asks for, batch after batch, releasing the lock
+    /// during each read, and dispatches after each, until nothing more is wanted: the
+    /// queue's publishers and other consumers are not held up by the disk (issue 18, item
+    /// 2). Another thread wanting a read meanwhile leaves it to this one (`refilling`).
+    fn read_backlog<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, QueueState>,
+    ) -> MutexGuard<'a, QueueState> {
+        st.refilling = true;
+        while st.refill_wanted.is_some() && !st.deleted {
+            st = self.read_back(st);
+            if st.args.overflow == Overflow::DropHead {
+                self.drop_head_over_limit(&mut st);
+            }
+            self.dispatch_locked(&mut st);
         }
+        st.refill_wanted = None;
+        st.refilling = false;
+        st
+    }
+
+    /// One batch of `read_backlog`: the positions at the front of the wanted level are read
+    /// with the lock released, then taken if the front still starts with them (a purge,
+    /// a page-out or a basic.get may have changed it; what follows then looks again).
+    fn read_back<'a>(&'a self, mut st: MutexGuard<'a, QueueState>) -> MutexGuard<'a, QueueState> {
+        let (Some(n), Some((store, id))) = (st.refill_wanted.take(), &self.log) else {
+            return st;
+        };
+        let positions = st.buffer.level_mut(n).backlog.peek_disk(LOAD_BATCH);
+        if positions.is_empty() {
+            return st;
+        }
+        drop(st);
+        let read = off_worker(|| store.log.read(&positions));
+        let mut st = self.lock();
+        if st.deleted {
+            return st;
+        }
+        let Some(flags) = st.buffer.level_mut(n).backlog.take_read(&positions) else {
+            return st;
+        };
+        let mut lost = Vec::new();
+        let mut first_error = None;
+        let mut loaded = Vec::with_capacity(positions.len());
+        for ((position, (redelivered, spilled)), m) in positions.into_iter().zip(flags).zip(read) {
+            match m {
+                Ok(m) => {
+                    let slot = if spilled {
+                        Slot::spill(*id, Some(position))
+                    } else {
+                        Slot::at(position)
+                    };
+                    let message = Arc::new(Message::from_log(m, slot));
+                    let deadline = deadline_of(st.args.message_ttl, &message, 0);
+                    st.timed |= deadline != 0;
+                    let mut e = QueuedMessage::new(0, message, redelivered, deadline);
+                    Self::recount(&mut st, &mut e);
+                    loaded.push(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    lost.push(position);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            tracing::error!(
+                queue = %self.name,
+                "{} queued messages cannot be read back from disk, lost; the first: {e}",
+                lost.len()
+            );
+        }
+        let lost_count = lost.len();
+        // Unreadable: let their segments go.
+        store.log.settled_at(*id, lost);
+        self.place(&mut st, n, loaded, lost_count);
+        st
+    }
+
+    /// Puts messages taken off level `n`'s backlog at its head (`lost` of them could not be
+    /// read back and are forgotten).
+    fn place(&self, st: &mut QueueState, n: usize, loaded: Vec<QueuedMessage>, lost: usize) {
         // Counted out before the pushes below, marked again after them.
         st.buffer.uncount(lost);
         // Messages recovered from disk sit in level 0 until read: a priority queue puts each
@@ -921,7 +987,6 @@ impl Queue {
             }
         }
         st.buffer.lost(n, 0);
-        true
     }
 
     /// Hands ready messages to consumers with credit; each consumer's share goes to its
@@ -1014,10 +1079,17 @@ impl Queue {
         }
         let mut st = self.lock();
         self.used(&mut st);
-        let now = if st.timed { now_ms() } else { 0 };
-        // A get sees what a dispatch would: nothing that is due.
-        st.fresh = (0, 0);
-        let got = self.pop_live(&mut st, now);
+        let got = loop {
+            let now = if st.timed { now_ms() } else { 0 };
+            // A get sees what a dispatch would: nothing that is due.
+            st.fresh = (0, 0);
+            let got = self.pop_live(&mut st, now);
+            if got.is_some() || st.refill_wanted.is_none() || st.deleted {
+                break got;
+            }
+            // The head is on disk: read it with the lock released, and look again.
+            st = self.read_back(st);
+        };
         Self::count_get(&mut st, got.as_ref(), no_ack);
         let left = st.buffer.len() as u32;
         self.finish(st);
@@ -1250,6 +1322,17 @@ impl Queue {
 /// A queue's messages: a quorum queue has RabbitMQ 4.x's 32 priorities, 4 for a message
 /// without one (`rabbit_fifo`'s `?DEFAULT_PRIORITY`); a classic queue those x-max-priority
 /// asks for.
+/// Runs a blocking disk read so that, on a multi-thread runtime, the worker's other tasks
+/// (other connections) move to another thread meanwhile; elsewhere it just runs it.
+fn off_worker<T>(read: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(read)
+        }
+        _ => read(),
+    }
+}
+
 fn new_buffer(args: &QueueArgs) -> MessageBuffer {
     let counts_bytes = args.max_length_bytes.is_some();
     match args.kind {
