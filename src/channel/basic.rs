@@ -316,7 +316,13 @@ impl Channel {
             && message.exchange.is_empty()
             && ctx.replies.forward(message.routing_key(), &message);
         self.counters.publish += 1;
-        *ctx.work = ctx.work.saturating_add(queues.len() as u32);
+        // Each queue pushed to is a unit of the connection's turn, and so is routing work
+        // that grows with the key and the bindings.
+        let route_work = crate::broker::exchange::take_route_work();
+        *ctx.work = ctx
+            .work
+            .saturating_add(queues.len() as u32)
+            .saturating_add(route_work);
         if matches!(self.mode, Mode::Confirm(_)) {
             self.counters.confirm += 1;
         }

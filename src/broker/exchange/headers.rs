@@ -124,6 +124,7 @@ impl Router for HeadersRouter {
     }
 
     fn route(&self, _: &str, headers: Option<&FieldTable>, out: &mut Vec<Destination>) {
+        super::add_route_work(self.bindings.len());
         out.extend(
             self.bindings
                 .iter()

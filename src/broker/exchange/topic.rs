@@ -156,7 +156,9 @@ impl TopicRouter {
         if key.is_empty() {
             return;
         }
+        let mut steps = 0;
         for word in key.split('.') {
+            steps += now.len();
             *mark = next_mark(marks, *mark);
             next.clear();
             for &at in now.iter() {
@@ -175,9 +177,10 @@ impl TopicRouter {
             }
             std::mem::swap(now, next);
             if now.is_empty() {
-                return;
+                break;
             }
         }
+        super::add_route_work(steps);
     }
 }
 
