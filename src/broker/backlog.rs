@@ -38,18 +38,6 @@ enum Part {
     Paged(QueuedMessage, Arc<Slot>),
 }
 
-/// A message taken off the front of a backlog.
-#[derive(Debug)]
-pub enum Taken {
-    Memory(QueuedMessage),
-    /// Only its position is known; the caller reads it back.
-    Disk {
-        position: Position,
-        redelivered: bool,
-        spilled: bool,
-    },
-}
-
 impl Backlog {
     pub fn len(&self) -> usize {
         self.in_parts + self.fresh.len()
@@ -200,57 +188,21 @@ impl Backlog {
         if self.peek_disk(positions.len()) != positions {
             return None;
         }
-        let flags = self
-            .take(positions.len())
-            .into_iter()
-            .map(|t| match t {
-                Taken::Disk {
-                    redelivered,
-                    spilled,
-                    ..
-                } => (redelivered, spilled),
-                Taken::Memory(e) => (e.redelivered, false),
-            })
-            .collect();
-        Some(flags)
-    }
-
-    /// Takes up to `max` messages off the front.
-    fn take(&mut self, max: usize) -> Vec<Taken> {
-        self.settle_paged();
-        self.settle_fresh();
-        let mut out = Vec::with_capacity(max.min(self.len()));
-        while out.len() < max {
-            match self.parts.front_mut() {
-                Some(Part::Disk { run, spilled }) => {
-                    while out.len() < max
-                        && let Some(position) = run.pop_front()
-                    {
-                        self.in_parts -= 1;
-                        out.push(Taken::Disk {
-                            position,
-                            redelivered: run.redelivered,
-                            spilled: *spilled,
-                        });
-                    }
-                    if run.is_empty() {
-                        self.parts.pop_front();
-                    }
-                }
-                // A paged-out message whose write is still under way is still in memory.
-                Some(Part::Memory(_) | Part::Paged(..)) => {
-                    if let Some(Part::Memory(e) | Part::Paged(e, _)) = self.parts.pop_front() {
-                        self.in_parts -= 1;
-                        out.push(Taken::Memory(e));
-                    }
-                }
-                None => match self.fresh.pop_front() {
-                    Some((e, _)) => out.push(Taken::Memory(e)),
-                    None => break,
-                },
+        // `peek_disk` settled the front: it is `positions.len()` messages on disk.
+        let mut flags = Vec::with_capacity(positions.len());
+        while flags.len() < positions.len() {
+            let Some(Part::Disk { run, spilled }) = self.parts.front_mut() else {
+                break;
+            };
+            while flags.len() < positions.len() && run.pop_front().is_some() {
+                self.in_parts -= 1;
+                flags.push((run.redelivered, *spilled));
+            }
+            if run.is_empty() {
+                self.parts.pop_front();
             }
         }
-        out
+        Some(flags)
     }
 
     /// Empties the backlog: what was in memory, and the positions of the rest.

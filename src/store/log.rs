@@ -433,19 +433,11 @@ impl MessageLog {
                     for p in span {
                         match self.read_span(std::slice::from_ref(p)) {
                             Ok(found) => out.extend(found),
-                            Err(e) => out.push(Err(format!(
-                                "segment {} offset {}: message {} cannot be read back: {e}",
-                                p.segment, p.offset, p.id
-                            ))),
+                            Err(e) => out.push(Err(unreadable(p, e))),
                         }
                     }
                 }
-                Err(e) => out.extend(span.iter().map(|p| {
-                    Err(format!(
-                        "segment {} offset {}: message {} cannot be read back: {e}",
-                        p.segment, p.offset, p.id
-                    ))
-                })),
+                Err(e) => out.extend(span.iter().map(|p| Err(unreadable(p, &e)))),
             }
             rest = tail;
         }
@@ -471,12 +463,7 @@ impl MessageLog {
                     .and_then(parse_publish)
                     .filter(|(id, _, _)| *id == p.id)
                     .map(|(_, _, m)| m)
-                    .ok_or_else(|| {
-                        format!(
-                            "segment {} offset {}: message {} is not there or damaged",
-                            p.segment, p.offset, p.id
-                        )
-                    })
+                    .ok_or_else(|| unreadable(p, "not there or damaged"))
             })
             .collect())
     }
@@ -585,6 +572,14 @@ struct Writer {
     ack_files: HashMap<u32, File>,
     fault: Arc<Mutex<Option<std::io::ErrorKind>>>,
     spilling: Arc<AtomicUsize>,
+}
+
+/// Why the message at `p` cannot be read back, for the queue to log.
+fn unreadable(p: &Position, why: impl std::fmt::Display) -> String {
+    format!(
+        "segment {} offset {}: message {} cannot be read back: {why}",
+        p.segment, p.offset, p.id
+    )
 }
 
 /// The test hook of `hold_reads`: one atomic load per read otherwise.

@@ -1319,9 +1319,6 @@ impl Queue {
     }
 }
 
-/// A queue's messages: a quorum queue has RabbitMQ 4.x's 32 priorities, 4 for a message
-/// without one (`rabbit_fifo`'s `?DEFAULT_PRIORITY`); a classic queue those x-max-priority
-/// asks for.
 /// Runs a blocking disk read so that, on a multi-thread runtime, the worker's other tasks
 /// (other connections) move to another thread meanwhile; elsewhere it just runs it.
 fn off_worker<T>(read: impl FnOnce() -> T) -> T {
@@ -1333,6 +1330,9 @@ fn off_worker<T>(read: impl FnOnce() -> T) -> T {
     }
 }
 
+/// A queue's messages: a quorum queue has RabbitMQ 4.x's 32 priorities, 4 for a message
+/// without one (`rabbit_fifo`'s `?DEFAULT_PRIORITY`); a classic queue those x-max-priority
+/// asks for.
 fn new_buffer(args: &QueueArgs) -> MessageBuffer {
     let counts_bytes = args.max_length_bytes.is_some();
     match args.kind {
