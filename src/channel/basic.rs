@@ -298,16 +298,24 @@ impl Channel {
     ) -> (bool, bool) {
         let vhost = ctx.vhost;
         let routed;
+        // Routing work that grows with the key and the bindings (see `take_route_work`),
+        // taken only when a route was computed: a cached one costs nothing.
+        let mut route_work = 0;
         let queues: &[Arc<Queue>] = if more_keys.is_empty() {
             route_cache::queues(
                 &mut self.route,
                 vhost,
                 (exchange, &message.exchange),
                 message.routing_key(),
-                || vhost.route(exchange, &message),
+                || {
+                    let queues = vhost.route(exchange, &message);
+                    route_work = crate::broker::exchange::take_route_work();
+                    queues
+                },
             )
         } else {
             routed = vhost.route_keys(exchange, &message, more_keys);
+            route_work = crate::broker::exchange::take_route_work();
             &routed
         };
         // A reply to a direct reply-to address passes no queue; as in RabbitMQ 4.x (where the
@@ -316,9 +324,7 @@ impl Channel {
             && message.exchange.is_empty()
             && ctx.replies.forward(message.routing_key(), &message);
         self.counters.publish += 1;
-        // Each queue pushed to is a unit of the connection's turn, and so is routing work
-        // that grows with the key and the bindings.
-        let route_work = crate::broker::exchange::take_route_work();
+        // Each queue pushed to is a unit of the connection's turn, and so is routing work.
         *ctx.work = ctx
             .work
             .saturating_add(queues.len() as u32)
