@@ -16,21 +16,39 @@
 //!
 //! The sets and the marks that keep a node from entering one twice are per-thread scratch
 //! buffers, so a route allocates nothing once they have grown to the largest trie routed
-//! through on that thread.
+//! through on that thread. Without any `#` in the trie a node cannot enter a set twice (each
+//! node has one parent, reached by one edge), so such a trie's walk keeps no marks.
+//!
+//! Literal-word edges live in one table for the whole trie (`edges`), and each node keeps
+//! the word of its own edge inline: with a million bindings below one node, a route's cost
+//! is its cache and TLB misses, and this way finding a child is one read of the table and
+//! one of the child (see `edges`). Both arrays ask for huge pages once they are big enough
+//! (`huge_pages`).
+
+mod edges;
+mod huge_pages;
 
 use super::dest_set::DestSet;
 use super::{Binding, Destination, Router};
 use crate::protocol::FieldTable;
+use edges::{Edges, WordHash};
+use smallvec::SmallVec;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 const ROOT: u32 = 0;
+
+/// A link to a child node: any node but the root.
+type Link = std::num::NonZeroU32;
 
 #[derive(Debug)]
 pub struct TopicRouter {
     nodes: Vec<Node>,
     /// Slots of pruned nodes, reused before the arena grows, so bind/unbind churn does not.
     free: Vec<u32>,
+    /// Every node's children by literal word.
+    edges: Edges,
+    /// How many `#` edges the trie has: with none, a walk needs no marks.
+    hash_edges: usize,
 }
 
 impl Default for TopicRouter {
@@ -38,27 +56,31 @@ impl Default for TopicRouter {
         TopicRouter {
             nodes: vec![Node::default()],
             free: Vec::new(),
+            edges: Edges::default(),
+            hash_edges: 0,
         }
     }
 }
 
 #[derive(Debug, Default)]
 struct Node {
-    /// Children by literal word. `*` and `#` have their own links: a routing key's word is
-    /// always literal, and the wildcards are looked at for every word.
-    words: HashMap<Box<str>, u32>,
-    star: Option<u32>,
-    hash: Option<u32>,
+    /// The literal word of the edge from `parent` to this node (empty for the root and for
+    /// `*` and `#` children): what an edge found by its hash is checked against. Words of up
+    /// to 16 bytes, most of them, are held inline.
+    word: SmallVec<[u8; 16]>,
+    parent: u32,
+    /// Children by literal word, in `TopicRouter::edges`. `*` and `#` have their own links:
+    /// a routing key's word is always literal, and the wildcards are looked at for every word.
+    words: u32,
+    /// The `*` and `#` children; never the root, so a link is 4 bytes.
+    star: Option<Link>,
+    hash: Option<Link>,
     /// Reached through a `#` edge: it stays matched while further words go by.
     loops: bool,
-    /// Destinations whose binding key ends here, with how many bindings reach each.
+    /// Destinations whose binding key ends here, with how many bindings reach each. In the
+    /// node, not in an array of their own: a route's last node is usually a `*` or word
+    /// child allocated right after its parent, whose line is then read already.
     dests: DestSet,
-}
-
-impl Node {
-    fn is_empty(&self) -> bool {
-        self.words.is_empty() && self.star.is_none() && self.hash.is_none() && self.dests.is_empty()
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -88,12 +110,27 @@ pub fn split_key(key: &str) -> Vec<&str> {
 }
 
 impl TopicRouter {
+    fn is_empty(&self, at: u32) -> bool {
+        let node = &self.nodes[at as usize];
+        node.words == 0 && node.star.is_none() && node.hash.is_none() && node.dests.is_empty()
+    }
+
+    /// The child of `node` by the literal word whose hash is `w`.
+    fn word_child(&self, node: u32, word: &str, w: WordHash) -> Option<u32> {
+        if self.nodes[node as usize].words == 0 {
+            return None;
+        }
+        self.edges.find(Edges::edge_hash(w, node), |child| {
+            let c = &self.nodes[child as usize];
+            c.parent == node && c.word.as_slice() == word.as_bytes()
+        })
+    }
+
     fn child(&self, node: u32, edge: Edge) -> Option<u32> {
-        let node = &self.nodes[node as usize];
         match edge {
-            Edge::Word(w) => node.words.get(w).copied(),
-            Edge::Star => node.star,
-            Edge::Hash => node.hash,
+            Edge::Word(w) => self.word_child(node, w, self.edges.word_hash(w)),
+            Edge::Star => self.nodes[node as usize].star.map(Link::get),
+            Edge::Hash => self.nodes[node as usize].hash.map(Link::get),
         }
     }
 
@@ -101,42 +138,63 @@ impl TopicRouter {
         if let Some(child) = self.child(node, edge) {
             return child;
         }
-        let child = self.alloc(matches!(edge, Edge::Hash));
-        let node = &mut self.nodes[node as usize];
+        let child = self.alloc(node, edge);
         match edge {
             Edge::Word(w) => {
-                node.words.insert(w.into(), child);
+                let hash = Edges::edge_hash(self.edges.word_hash(w), node);
+                self.edges.insert(hash, child);
+                self.nodes[node as usize].words += 1;
             }
-            Edge::Star => node.star = Some(child),
-            Edge::Hash => node.hash = Some(child),
+            Edge::Star => self.nodes[node as usize].star = Link::new(child),
+            Edge::Hash => {
+                self.nodes[node as usize].hash = Link::new(child);
+                self.hash_edges += 1;
+            }
         }
         child
     }
 
-    fn alloc(&mut self, loops: bool) -> u32 {
+    fn alloc(&mut self, parent: u32, edge: Edge) -> u32 {
         let at = match self.free.pop() {
             Some(at) => at,
             None => {
-                // A node takes about 100 bytes: memory runs out long before 2^32 of them.
-                let at = u32::try_from(self.nodes.len()).expect("fewer than 2^32 trie nodes");
+                // A node takes about 100 bytes: memory runs out long before 2^32 of them
+                // (u32::MAX itself is kept out, as the edge table stores index + 1).
+                let at = u32::try_from(self.nodes.len())
+                    .ok()
+                    .filter(|&at| at < u32::MAX)
+                    .expect("fewer than 2^32 - 1 trie nodes");
+                let cap = self.nodes.capacity();
                 self.nodes.push(Node::default());
+                if self.nodes.capacity() != cap {
+                    huge_pages::advise(&self.nodes);
+                }
                 at
             }
         };
-        self.nodes[at as usize].loops = loops;
+        let node = &mut self.nodes[at as usize];
+        node.parent = parent;
+        node.loops = matches!(edge, Edge::Hash);
+        if let Edge::Word(w) = edge {
+            node.word = SmallVec::from_slice(w.as_bytes());
+        }
         at
     }
 
     /// Unlinks the empty `child` from `parent` and frees its slot, with whatever memory its
     /// tables grew to, so that a reused slot starts small.
     fn prune(&mut self, parent: u32, edge: Edge, child: u32) {
-        let p = &mut self.nodes[parent as usize];
         match edge {
             Edge::Word(w) => {
-                p.words.remove(w);
+                let hash = Edges::edge_hash(self.edges.word_hash(w), parent);
+                self.edges.remove(hash, child);
+                self.nodes[parent as usize].words -= 1;
             }
-            Edge::Star => p.star = None,
-            Edge::Hash => p.hash = None,
+            Edge::Star => self.nodes[parent as usize].star = None,
+            Edge::Hash => {
+                self.nodes[parent as usize].hash = None;
+                self.hash_edges -= 1;
+            }
         }
         self.nodes[child as usize] = Node::default();
         self.free.push(child);
@@ -145,34 +203,45 @@ impl TopicRouter {
     /// Leaves in `s.now` the nodes whose path matches the whole of `key`, each once, so that
     /// `route` emits a node's destinations once however many ways its pattern matches.
     fn walk(&self, key: &str, s: &mut Scratch) {
-        s.reset(self.nodes.len());
+        let dedup = self.hash_edges > 0;
+        s.reset(if dedup { self.nodes.len() } else { 0 });
         let Scratch {
             now,
             next,
             marks,
             mark,
         } = s;
-        enter(&self.nodes, ROOT, now, marks, *mark);
+        let add = |at: u32, set: &mut Vec<u32>, marks: &mut [u32], mark: u32| {
+            if dedup {
+                enter(&self.nodes, at, set, marks, mark);
+            } else {
+                set.push(at);
+            }
+        };
+        add(ROOT, now, marks, *mark);
         if key.is_empty() {
             return;
         }
         let mut steps = 0;
         for word in key.split('.') {
             steps += now.len();
-            *mark = next_mark(marks, *mark);
+            if dedup {
+                *mark = next_mark(marks, *mark);
+            }
             next.clear();
+            let hash = self.edges.word_hash(word);
             for &at in now.iter() {
                 let node = &self.nodes[at as usize];
                 if node.loops {
-                    enter(&self.nodes, at, next, marks, *mark);
+                    add(at, next, marks, *mark);
                 }
-                // `words` never holds `*` or `#`, so a key word that is literally `*` reaches
-                // the `*` child once, through `star`.
-                if let Some(&child) = node.words.get(word) {
-                    enter(&self.nodes, child, next, marks, *mark);
+                // The edges never hold `*` or `#`, so a key word that is literally `*`
+                // reaches the `*` child once, through `star`.
+                if let Some(child) = self.word_child(at, word, hash) {
+                    add(child, next, marks, *mark);
                 }
                 if let Some(child) = node.star {
-                    enter(&self.nodes, child, next, marks, *mark);
+                    add(child.get(), next, marks, *mark);
                 }
             }
             std::mem::swap(now, next);
@@ -195,7 +264,7 @@ fn enter(nodes: &[Node], mut at: u32, set: &mut Vec<u32>, marks: &mut [u32], mar
         *seen = mark;
         set.push(at);
         match nodes[at as usize].hash {
-            Some(hash) => at = hash,
+            Some(hash) => at = hash.get(),
             None => return,
         }
     }
@@ -267,7 +336,7 @@ impl Router for TopicRouter {
             .dests
             .remove(&b.destination);
         for depth in (1..path.len()).rev() {
-            if !self.nodes[path[depth] as usize].is_empty() {
+            if !self.is_empty(path[depth]) {
                 break;
             }
             self.prune(path[depth - 1], Edge::of(words[depth - 1]), path[depth]);
@@ -501,13 +570,43 @@ mod tests {
         assert_eq!(routed(&r, "#.*"), queues(&["hash", "star.star"]));
     }
 
+    /// Thousands of words below one node, as with a million bindings: the shared edge table
+    /// grows, and unbinding every other one removes exactly those edges.
+    #[test]
+    fn many_words_below_one_node() {
+        let mut r = TopicRouter::default();
+        let n = 20_000;
+        for i in 0..n {
+            r.bind(&binding(&format!("q{i}"), &format!("k.{i:07}.*")));
+        }
+        for i in (0..n).step_by(2) {
+            r.unbind(&binding(&format!("q{i}"), &format!("k.{i:07}.*")));
+        }
+        assert_eq!(r.edges.len(), 1 + n / 2, "k, and the odd words below it");
+        for i in 0..n {
+            let want = if i % 2 == 1 {
+                vec![format!("q{i}")]
+            } else {
+                vec![]
+            };
+            let want: Vec<&str> = want.iter().map(String::as_str).collect();
+            assert_eq!(
+                routed(&r, &format!("k.{i:07}.x")),
+                queues(&want),
+                "word {i}"
+            );
+            assert_eq!(routed(&r, &format!("k.{i:07}")), queues(&[]));
+        }
+        assert_eq!(live_nodes(&r), 2 + n);
+    }
+
     #[test]
     fn unbinding_prunes_the_trie() {
         let mut r = TopicRouter::default();
         let b = binding("q", "a.*.#");
         r.bind(&b);
         r.unbind(&b);
-        assert!(r.nodes[ROOT as usize].is_empty());
+        assert!(r.is_empty(ROOT));
         assert_eq!(live_nodes(&r), 1);
     }
 
