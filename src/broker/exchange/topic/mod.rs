@@ -69,9 +69,10 @@ struct Node {
     /// to 16 bytes, most of them, are held inline.
     word: SmallVec<[u8; 16]>,
     parent: u32,
-    /// Children by literal word, in `TopicRouter::edges`. `*` and `#` have their own links:
-    /// a routing key's word is always literal, and the wildcards are looked at for every word.
-    words: u32,
+    /// How many children by literal word it has (their edges are in `TopicRouter::edges`);
+    /// with none, a walk skips the table. `*` and `#` have their own links: a routing key's
+    /// word is always literal, and the wildcards are looked at for every word.
+    word_children: u32,
     /// The `*` and `#` children; never the root, so a link is 4 bytes.
     star: Option<Link>,
     hash: Option<Link>,
@@ -112,12 +113,15 @@ pub fn split_key(key: &str) -> Vec<&str> {
 impl TopicRouter {
     fn is_empty(&self, at: u32) -> bool {
         let node = &self.nodes[at as usize];
-        node.words == 0 && node.star.is_none() && node.hash.is_none() && node.dests.is_empty()
+        node.word_children == 0
+            && node.star.is_none()
+            && node.hash.is_none()
+            && node.dests.is_empty()
     }
 
     /// The child of `node` by the literal word whose hash is `w`.
     fn word_child(&self, node: u32, word: &str, w: WordHash) -> Option<u32> {
-        if self.nodes[node as usize].words == 0 {
+        if self.nodes[node as usize].word_children == 0 {
             return None;
         }
         self.edges.find(Edges::edge_hash(w, node), |child| {
@@ -143,7 +147,7 @@ impl TopicRouter {
             Edge::Word(w) => {
                 let hash = Edges::edge_hash(self.edges.word_hash(w), node);
                 self.edges.insert(hash, child);
-                self.nodes[node as usize].words += 1;
+                self.nodes[node as usize].word_children += 1;
             }
             Edge::Star => self.nodes[node as usize].star = Link::new(child),
             Edge::Hash => {
@@ -188,7 +192,7 @@ impl TopicRouter {
             Edge::Word(w) => {
                 let hash = Edges::edge_hash(self.edges.word_hash(w), parent);
                 self.edges.remove(hash, child);
-                self.nodes[parent as usize].words -= 1;
+                self.nodes[parent as usize].word_children -= 1;
             }
             Edge::Star => self.nodes[parent as usize].star = None,
             Edge::Hash => {
