@@ -51,6 +51,12 @@ impl Edges {
         h as u32
     }
 
+    /// The hash of the edge labelled `word` out of `parent`, for a bind or an unbind (a walk
+    /// hashes each word once, with `word_hash`, for every node it is at).
+    pub fn hash(&self, parent: u32, word: &str) -> u32 {
+        Self::edge_hash(self.word_hash(word), parent)
+    }
+
     fn mask(&self) -> usize {
         self.slots.len().wrapping_sub(1)
     }

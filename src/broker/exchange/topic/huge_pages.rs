@@ -3,8 +3,8 @@
 //! A route through a million bindings reads two random places of a few hundred megabytes
 //! (the edge table's slot and the child node). With 4 KiB pages each read is also a TLB
 //! miss, and a page walk under virtualisation costs as much as the read: measured, 1M
-//! bindings routed at 1.90–1.98x the cost of one binding without huge pages and 1.68–1.74x
-//! with them (`benches/scale --only bindings`). Linux gives huge pages to anonymous memory
+//! bindings routed at 1.90–2.07x the cost of one binding without huge pages and 1.67–1.79x
+//! with them (`benches/scale --only bindings`, benches/RESULTS.md). Linux gives huge pages to anonymous memory
 //! only where asked (`/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` on most
 //! distributions), so the trie asks for its own arrays, not for the whole heap: RSS per
 //! queue and per connection stay as they were.

@@ -145,8 +145,7 @@ impl TopicRouter {
         let child = self.alloc(node, edge);
         match edge {
             Edge::Word(w) => {
-                let hash = Edges::edge_hash(self.edges.word_hash(w), node);
-                self.edges.insert(hash, child);
+                self.edges.insert(self.edges.hash(node, w), child);
                 self.nodes[node as usize].word_children += 1;
             }
             Edge::Star => self.nodes[node as usize].star = Link::new(child),
@@ -186,12 +185,11 @@ impl TopicRouter {
     }
 
     /// Unlinks the empty `child` from `parent` and frees its slot, with whatever memory its
-    /// tables grew to, so that a reused slot starts small.
+    /// word and destinations held, so that a reused slot starts small.
     fn prune(&mut self, parent: u32, edge: Edge, child: u32) {
         match edge {
             Edge::Word(w) => {
-                let hash = Edges::edge_hash(self.edges.word_hash(w), parent);
-                self.edges.remove(hash, child);
+                self.edges.remove(self.edges.hash(parent, w), child);
                 self.nodes[parent as usize].word_children -= 1;
             }
             Edge::Star => self.nodes[parent as usize].star = None,
