@@ -32,10 +32,24 @@
 //! segment starts, so a restart reads only the last segment through.
 //!
 //! # Durability
-//! A record is written (pwrite) before `append` returns, so readers see it at once; a
-//! confirm waits for the fsync done by the stream's sync thread, which group-commits: one
-//! fsync for every append that arrived while the previous one ran. Recovery scans the
-//! segments and cuts a torn tail (records written but never fsync'd are unconfirmed).
+//! An append encodes its record into the segment's unwritten tail (memory) and wakes the
+//! stream's sync thread if it sleeps. The thread writes the whole tail with one pwrite,
+//! then, if publishers wait for a confirm, fsyncs: one write and one fsync for every
+//! append that arrived while the previous turn ran, where a pwrite per record cost the
+//! publisher's connection a system call per message. A reader that reaches the unwritten
+//! tail writes it out itself first, so records are readable as soon as `append` returns;
+//! a tail past `UNWRITTEN_MAX` is written by the appender, so a publisher without confirms
+//! cannot grow it without bound. Recovery scans the segments and cuts a torn tail (records
+//! written but never fsync'd are unconfirmed).
+//!
+//! While its turns are small (a publisher waiting on confirms of small messages), the sync
+//! thread keeps zeros written ahead of the last segment's data (`PREFILL` at a time): an
+//! fdatasync of bytes written over zeros the file already had writes those pages only,
+//! where one after an append also writes the inode for the new size and blocks (measured on
+//! ext4: 122-127 µs against 192-275 µs for 3.5 KiB). The zeros cost a write of their own,
+//! about 1 ns a byte, so large turns go without. A zero record header is where the data
+//! ends: recovery cuts the zeros off as it cuts a torn tail, and a sealed segment is cut to
+//! its data.
 
 use super::StoreError;
 use super::log::Durability;
@@ -45,6 +59,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 /// RabbitMQ's default x-stream-max-segment-size-bytes (500 MB).
@@ -53,6 +68,14 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 500_000_000;
 const INDEX_EVERY: u64 = 256 * 1024;
 /// What a reader reads at once, unless one record is larger.
 pub const READ_SPAN: usize = 1024 * 1024;
+/// An unwritten tail this long is written by the append that grew it.
+const UNWRITTEN_MAX: usize = 1024 * 1024;
+/// Zeros written ahead of a segment's data at a time.
+const PREFILL: usize = 1024 * 1024;
+static ZEROS: [u8; PREFILL] = [0; PREFILL];
+/// The sync thread prefills while its turns average fewer bytes than this: below it the
+/// zeros' cost (~1 ns a byte) is under what they save an fsync (~70 µs).
+const PREFILL_BELOW: u64 = 32 * 1024;
 
 const FLAG_PERSISTENT: u8 = 1;
 const FLAG_FILTER: u8 = 2;
@@ -229,6 +252,117 @@ pub struct Segment {
     first: u64,
     data: Bytes_,
     path: Option<PathBuf>,
+    /// Records appended to a file segment and not written to it yet.
+    unwritten: Mutex<Unwritten>,
+}
+
+/// Bytes `[at, at + bytes.len())` of a segment, in memory until written out.
+#[derive(Debug, Default)]
+struct Unwritten {
+    at: u64,
+    bytes: Vec<u8>,
+    /// The file's size: past the data, zeros up to here.
+    filled: u64,
+    /// Cut to its data and fsync'd: no zeros go past it any more.
+    sealed: bool,
+}
+
+impl Segment {
+    /// A segment whose storage holds `len` bytes.
+    fn new(first: u64, data: Bytes_, path: Option<PathBuf>, len: u64) -> Segment {
+        Segment {
+            first,
+            data,
+            path,
+            unwritten: Mutex::new(Unwritten {
+                at: len,
+                bytes: Vec::new(),
+                filled: len,
+                sealed: false,
+            }),
+        }
+    }
+
+    fn unwritten(&self) -> MutexGuard<'_, Unwritten> {
+        self.unwritten.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a record at the segment's end (`pos`): to a memory segment at once, to a file
+    /// segment's unwritten tail, written out here only once the tail is `UNWRITTEN_MAX`
+    /// long. Returns the record's length.
+    fn append(&self, pos: u64, offset: u64, r: &NewRecord<'_>) -> std::io::Result<u64> {
+        let mut u = self.unwritten();
+        if let Bytes_::Memory(_) = &self.data {
+            u.bytes.clear();
+            encode(&mut u.bytes, offset, r);
+            self.data.write_at(&u.bytes, pos)?;
+            return Ok(u.bytes.len() as u64);
+        }
+        debug_assert_eq!(u.at + u.bytes.len() as u64, pos);
+        let before = u.bytes.len();
+        encode(&mut u.bytes, offset, r);
+        let len = (u.bytes.len() - before) as u64;
+        if u.bytes.len() >= UNWRITTEN_MAX {
+            self.write_locked(&mut u)?;
+        }
+        Ok(len)
+    }
+
+    /// Writes the unwritten tail to the file, after zeros ahead of it if `prefill` and
+    /// fewer than half of `PREFILL` are left. Returns the bytes of data written.
+    fn write_out(&self, prefill: bool) -> std::io::Result<u64> {
+        let mut u = self.unwritten();
+        if let Bytes_::File(f) = &self.data {
+            let end = u.at + u.bytes.len() as u64;
+            if prefill && !u.sealed && end + (PREFILL / 2) as u64 > u.filled {
+                let from = u.filled.max(end);
+                f.write_all_at(&ZEROS, from)?;
+                u.filled = from + PREFILL as u64;
+            }
+        }
+        let n = u.bytes.len() as u64;
+        self.write_locked(&mut u)?;
+        Ok(n)
+    }
+
+    fn write_locked(&self, u: &mut Unwritten) -> std::io::Result<()> {
+        if u.bytes.is_empty() || matches!(self.data, Bytes_::Memory(_)) {
+            return Ok(());
+        }
+        self.data.write_at(&u.bytes, u.at)?;
+        u.at += u.bytes.len() as u64;
+        u.filled = u.filled.max(u.at);
+        u.bytes.clear();
+        Ok(())
+    }
+
+    /// Writes out what is unwritten, cuts the zeros past `len` (the data's end) and
+    /// fsyncs: the segment is sealed.
+    fn seal(&self, len: u64) -> std::io::Result<()> {
+        let Bytes_::File(f) = &self.data else {
+            return Ok(());
+        };
+        let mut u = self.unwritten();
+        self.write_locked(&mut u)?;
+        if u.filled > len {
+            f.set_len(len)?;
+            u.filled = len;
+        }
+        u.sealed = true;
+        f.sync_data()
+    }
+
+    /// Reads `buf.len()` bytes at `pos`, writing the unwritten tail out first if they
+    /// reach into it.
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+        {
+            let mut u = self.unwritten();
+            if !u.bytes.is_empty() && pos + buf.len() as u64 > u.at {
+                self.write_locked(&mut u)?;
+            }
+        }
+        self.data.read_at(buf, pos)
+    }
 }
 
 #[derive(Debug)]
@@ -304,14 +438,20 @@ type Waiter = (Arc<dyn Durability>, u64);
 #[derive(Default)]
 struct SyncState {
     waiting: Vec<Waiter>,
-    /// Segments written to since the last fsync.
+    /// Segments appended to since the last fsync.
     dirty: Vec<Arc<Segment>>,
+    /// Something was appended since the thread's last turn began.
+    appended: bool,
+    /// The thread waits on `wake`: the next append wakes it (once).
+    idle: bool,
     closed: bool,
 }
 
 struct SyncShared {
     state: Mutex<SyncState>,
     wake: Condvar,
+    /// A write or fsync failed: the stream refuses appends from then on.
+    failed: AtomicBool,
 }
 
 impl SyncShared {
@@ -326,8 +466,6 @@ struct LogState {
     retention: Retention,
     /// Bytes in all segments.
     bytes: u64,
-    /// Reused encode buffer.
-    scratch: Vec<u8>,
     failed: bool,
 }
 
@@ -365,7 +503,6 @@ impl StreamLog {
                 segments: Vec::new(),
                 retention,
                 bytes: 0,
-                scratch: Vec::new(),
                 failed: false,
             }),
             sync: None,
@@ -424,6 +561,7 @@ impl StreamLog {
         let sync = Arc::new(SyncShared {
             state: Mutex::new(SyncState::default()),
             wake: Condvar::new(),
+            failed: AtomicBool::new(false),
         });
         let for_thread = sync.clone();
         std::thread::Builder::new()
@@ -436,7 +574,6 @@ impl StreamLog {
                 segments,
                 retention,
                 bytes,
-                scratch: Vec::new(),
                 failed: false,
             }),
             sync: Some(sync),
@@ -486,7 +623,12 @@ impl StreamLog {
         notify: Option<Waiter>,
     ) -> Result<(u64, bool), Refused> {
         let mut st = self.lock();
-        if st.failed {
+        if st.failed
+            || self
+                .sync
+                .as_ref()
+                .is_some_and(|s| s.failed.load(Ordering::Relaxed))
+        {
             return Err(Refused);
         }
         let (_, offset) = bounds(&st);
@@ -497,33 +639,33 @@ impl StreamLog {
         if roll {
             self.roll(&mut st, offset, r.timestamp)?;
         }
-        let mut buf = std::mem::take(&mut st.scratch);
-        buf.clear();
-        encode(&mut buf, offset, r);
         let seg = st.segments.last_mut().ok_or(Refused)?;
         let pos = seg.len;
-        if let Err(e) = seg.seg.data.write_at(&buf, pos) {
-            tracing::error!(dir = ?self.dir, "cannot write to a stream: {e}");
-            st.failed = true;
-            return Err(Refused);
-        }
-        seg.note(offset, pos, buf.len() as u64, r.timestamp);
+        let len = match seg.seg.append(pos, offset, r) {
+            Ok(len) => len,
+            Err(e) => {
+                tracing::error!(dir = ?self.dir, "cannot write to a stream: {e}");
+                st.failed = true;
+                return Err(Refused);
+            }
+        };
+        seg.note(offset, pos, len, r.timestamp);
         let written = seg.seg.clone();
-        st.bytes += buf.len() as u64;
-        st.scratch = buf;
+        st.bytes += len;
         let waits = match &self.sync {
             Some(sync) => {
                 let mut s = sync.lock();
                 if !s.dirty.last().is_some_and(|d| Arc::ptr_eq(d, &written)) {
                     s.dirty.push(written);
                 }
-                if let Some(n) = notify {
-                    s.waiting.push(n);
+                s.appended = true;
+                if s.idle {
+                    s.idle = false;
                     sync.wake.notify_one();
-                    true
-                } else {
-                    false
                 }
+                let waits = notify.is_some();
+                s.waiting.extend(notify);
+                waits
             }
             None => false,
         };
@@ -533,11 +675,7 @@ impl StreamLog {
     /// Starts a segment at `offset`, then drops what retention no longer keeps.
     fn roll(&self, st: &mut LogState, offset: u64, ts: u64) -> Result<(), Refused> {
         let seg = match &self.dir {
-            None => Segment {
-                first: offset,
-                data: Bytes_::Memory(RwLock::new(Vec::new())),
-                path: None,
-            },
+            None => Segment::new(offset, Bytes_::Memory(RwLock::new(Vec::new())), None, 0),
             Some(dir) => {
                 let path = segment_path(dir, offset);
                 let file = OpenOptions::new()
@@ -549,11 +687,7 @@ impl StreamLog {
                 match file {
                     Ok(f) => {
                         sync_dir(dir);
-                        Segment {
-                            first: offset,
-                            data: Bytes_::File(f),
-                            path: Some(path),
-                        }
+                        Segment::new(offset, Bytes_::File(f), Some(path), 0)
                     }
                     Err(e) => {
                         tracing::error!(path = %path.display(), "cannot start a stream segment: {e}");
@@ -566,10 +700,10 @@ impl StreamLog {
         if let Some(sealed) = st.segments.last().filter(|s| s.len > 0) {
             // Made durable now, so that the sync thread only ever has the last segment to
             // fsync and a confirmed record never follows a lost one after a power cut.
-            if let Bytes_::File(f) = &sealed.seg.data
-                && let Err(e) = f.sync_data()
-            {
-                tracing::error!("cannot fsync a stream segment: {e}");
+            if let Err(e) = sealed.seg.seal(sealed.len) {
+                tracing::error!("cannot write or fsync a stream segment: {e}");
+                st.failed = true;
+                return Err(Refused);
             }
             if let Some(sync) = &self.sync {
                 sync.lock().dirty.retain(|d| !Arc::ptr_eq(d, &sealed.seg));
@@ -690,7 +824,7 @@ impl StreamLog {
             }
             let want = ((end - pos) as usize).min(span.saturating_sub(read).max(HEADER_LEN + 16));
             let mut buf = BytesMut::zeroed(want);
-            if let Err(e) = seg.data.read_at(&mut buf, pos) {
+            if let Err(e) = seg.read_at(&mut buf, pos) {
                 tracing::error!("cannot read a stream segment: {e}");
                 return cursor;
             }
@@ -717,7 +851,7 @@ impl StreamLog {
                         // One record larger than the span: read it whole.
                         let total = HEADER_LEN + len;
                         let mut big = BytesMut::zeroed(total);
-                        if seg.data.read_at(&mut big, pos).is_err() {
+                        if seg.read_at(&mut big, pos).is_err() {
                             return cursor;
                         }
                         data = big.freeze();
@@ -783,7 +917,7 @@ impl StreamLog {
             let segs: Vec<Arc<Segment>> = sync.lock().dirty.clone();
             for s in segs {
                 if let Bytes_::File(f) = &s.data {
-                    let _ = f.sync_data();
+                    let _ = s.write_out(false).and_then(|_| f.sync_data());
                 }
             }
         }
@@ -809,7 +943,7 @@ fn bounds(st: &LogState) -> (u64, u64) {
 /// The length, offset and timestamp of the record at `pos` of `seg`.
 fn read_head(seg: &Segment, pos: u64) -> Option<(u64, u64, u64)> {
     let mut h = [0u8; HEADER_LEN + 16];
-    seg.data.read_at(&mut h, pos).ok()?;
+    seg.read_at(&mut h, pos).ok()?;
     let len = record::payload_len(&h)?;
     let (offset, ts) = head(&h[HEADER_LEN..])?;
     Some(((HEADER_LEN + len) as u64, offset, ts))
@@ -864,11 +998,12 @@ fn load_index(file: &File, first: u64, path: &Path) -> Option<SegmentInfo> {
             })
         })
         .collect::<Option<Vec<Point>>>()?;
-    let seg = Segment {
+    let seg = Segment::new(
         first,
-        data: Bytes_::File(file.try_clone().ok()?),
-        path: Some(path.to_owned()),
-    };
+        Bytes_::File(file.try_clone().ok()?),
+        Some(path.to_owned()),
+        len,
+    );
     Some(SegmentInfo {
         seg: Arc::new(seg),
         next,
@@ -898,11 +1033,7 @@ pub fn remove_orphans(streams: &Path, keep: &std::collections::HashSet<u32>) {
 /// Reads a segment file through, checking every record, and cuts it after the last whole
 /// one in sequence.
 fn scan(file: File, first: u64, path: PathBuf) -> Result<SegmentInfo, StoreError> {
-    let seg = Segment {
-        first,
-        data: Bytes_::File(file),
-        path: Some(path.clone()),
-    };
+    let seg = Segment::new(first, Bytes_::File(file), Some(path.clone()), 0);
     let mut info = SegmentInfo::new(seg, 0);
     let seg = info.seg.clone();
     let Bytes_::File(f) = &seg.data else {
@@ -917,8 +1048,14 @@ fn scan(file: File, first: u64, path: PathBuf) -> Result<SegmentInfo, StoreError
     let mut header = [0u8; HEADER_LEN];
     let mut payload = Vec::new();
     let mut expect = first;
+    let mut zeros = false;
     while pos < size {
         if reader.read_exact(&mut header).is_err() {
+            break;
+        }
+        if header == [0; HEADER_LEN] {
+            // Zeros written ahead of the data: where it ends.
+            zeros = true;
             break;
         }
         let Some(len) = record::payload_len(&header) else {
@@ -943,43 +1080,76 @@ fn scan(file: File, first: u64, path: PathBuf) -> Result<SegmentInfo, StoreError
         pos += (HEADER_LEN + len) as u64;
     }
     if pos < size {
-        tracing::warn!(
-            path = %path.display(),
-            kept = pos,
-            size,
-            "stream segment ends in a torn or damaged record; cut there"
-        );
+        if !zeros {
+            tracing::warn!(
+                path = %path.display(),
+                kept = pos,
+                size,
+                "stream segment ends in a torn or damaged record; cut there"
+            );
+        }
         f.set_len(pos)
             .and_then(|_| f.sync_all())
             .map_err(|e| StoreError::io("cutting a stream segment", e))?;
     }
+    let mut u = seg.unwritten();
+    (u.at, u.filled) = (pos, pos);
+    drop(u);
     Ok(info)
 }
 
-/// The sync thread: fsyncs what was written, then tells the waiting publishers.
+/// The sync thread: writes out what was appended and, when publishers wait, fsyncs it, then
+/// tells them. One turn covers every append that arrived while the previous one ran.
 fn sync_loop(shared: &SyncShared) {
+    // Bytes per fsync'd turn, a moving average: small turns prefill (`PREFILL_BELOW`).
+    let mut turn_bytes = 0u64;
     loop {
-        let (waiting, dirty) = {
+        let (waiting, dirty, closing) = {
             let mut s = shared.lock();
-            while s.waiting.is_empty() && !s.closed {
+            while s.waiting.is_empty() && !s.appended && !s.closed {
+                s.idle = true;
                 s = shared.wake.wait(s).unwrap_or_else(|p| p.into_inner());
             }
-            if s.waiting.is_empty() && s.closed {
-                return;
-            }
-            (std::mem::take(&mut s.waiting), std::mem::take(&mut s.dirty))
+            s.idle = false;
+            s.appended = false;
+            let waiting = std::mem::take(&mut s.waiting);
+            // Segments stay dirty until an fsync covers them.
+            let dirty = match waiting.is_empty() {
+                true => s.dirty.clone(),
+                false => std::mem::take(&mut s.dirty),
+            };
+            (waiting, dirty, s.closed)
         };
         let mut ok = true;
+        let prefill = !waiting.is_empty() && turn_bytes < PREFILL_BELOW;
+        let mut written = 0;
         for seg in &dirty {
-            if let Bytes_::File(f) = &seg.data
-                && let Err(e) = f.sync_data()
-            {
-                tracing::error!("cannot fsync a stream segment: {e}");
-                ok = false;
+            let Bytes_::File(f) = &seg.data else {
+                continue;
+            };
+            let done = match waiting.is_empty() {
+                true => seg.write_out(prefill),
+                false => seg
+                    .write_out(prefill)
+                    .and_then(|n| f.sync_data().map(|_| n)),
+            };
+            match done {
+                Ok(n) => written += n,
+                Err(e) => {
+                    tracing::error!("cannot write or fsync a stream segment: {e}");
+                    shared.failed.store(true, Ordering::Relaxed);
+                    ok = false;
+                }
             }
+        }
+        if !waiting.is_empty() {
+            turn_bytes = (turn_bytes * 7 + written) / 8;
         }
         for (notify, token) in waiting {
             notify.settled(token, ok);
+        }
+        if closing {
+            return;
         }
     }
 }
@@ -1003,13 +1173,14 @@ mod tests {
     fn all(log: &StreamLog, from: u64) -> Vec<(u64, Vec<u8>)> {
         let mut out = Vec::new();
         let mut c = Cursor::at(from);
+        // A short read may pass only records before the cursor: go on while it moves.
         loop {
-            let before = out.len();
+            let before = (out.len(), c);
             c = log.read(c, 64, |r| {
                 out.push((r.offset, r.body.to_vec()));
                 true
             });
-            if out.len() == before {
+            if (out.len(), c) == before {
                 return out;
             }
         }
@@ -1151,6 +1322,92 @@ mod tests {
         assert_eq!(got.len(), 30);
         assert_eq!(got[17], (17, b"b17".to_vec()));
         assert_eq!(log.cursor_at_time(1020).offset, 20);
+        log.destroy();
+    }
+
+    /// Confirms heard, for appends that wait on the sync thread.
+    #[derive(Default)]
+    struct Heard {
+        tokens: Mutex<Vec<(u64, bool)>>,
+        changed: Condvar,
+    }
+
+    impl Durability for Heard {
+        fn settled(&self, token: u64, ok: bool) {
+            self.tokens.lock().unwrap().push((token, ok));
+            self.changed.notify_all();
+        }
+    }
+
+    impl Heard {
+        fn wait_for(&self, n: usize) -> Vec<(u64, bool)> {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let mut t = self.tokens.lock().unwrap();
+            while t.len() < n {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                assert!(!left.is_zero(), "{} of {n} confirms heard", t.len());
+                t = self.changed.wait_timeout(t, left).unwrap().0;
+            }
+            t.clone()
+        }
+    }
+
+    #[test]
+    fn confirmed_appends_over_prefilled_zeros_recover_exactly() {
+        let dir = std::env::temp_dir().join(format!("warren-stream-zeros-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let retention = Retention {
+            segment_bytes: 1000,
+            ..Retention::default()
+        };
+        let heard = Arc::new(Heard::default());
+        {
+            let log = StreamLog::open(&dir, retention).unwrap();
+            for i in 0..100u64 {
+                let body = format!("z{i}");
+                let waiter: Waiter = (heard.clone(), i);
+                let (off, waits) = log
+                    .append(&rec(body.as_bytes(), i, None), Some(waiter))
+                    .unwrap();
+                assert_eq!((off, waits), (i, true));
+                // Readable at once, whether or not the sync thread has written it yet.
+                let mut got = Vec::new();
+                log.read(Cursor::at(i), READ_SPAN, |r| {
+                    got.push((r.offset, r.body.to_vec()));
+                    true
+                });
+                assert_eq!(got, vec![(i, body.into_bytes())]);
+            }
+            let confirms = heard.wait_for(100);
+            assert!(confirms.iter().all(|&(_, ok)| ok));
+            let mut tokens: Vec<u64> = confirms.iter().map(|&(t, _)| t).collect();
+            tokens.sort_unstable();
+            assert_eq!(tokens, (0..100).collect::<Vec<_>>());
+            // The last segment has zeros written ahead of its data; sealed ones do not.
+            let st = log.lock();
+            assert!(st.segments.len() > 1);
+            for s in &st.segments {
+                let size = std::fs::metadata(s.seg.path.as_ref().unwrap())
+                    .unwrap()
+                    .len();
+                match Arc::ptr_eq(&s.seg, &st.segments.last().unwrap().seg) {
+                    true => assert!(size >= s.len + PREFILL as u64 / 2, "{size} {}", s.len),
+                    false => assert_eq!(size, s.len),
+                }
+            }
+        }
+        // Killed here: the zeros past the data are not a torn record.
+        let log = StreamLog::open(&dir, retention).unwrap();
+        assert_eq!(log.bounds(), (0, 100));
+        let got = all(&log, 0);
+        assert_eq!(got.len(), 100);
+        assert_eq!(got[99], (99, b"z99".to_vec()));
+        let (off, _) = log.append(&rec(b"after", 200, None), None).unwrap();
+        assert_eq!(off, 100);
+        log.flush();
+        drop(log);
+        let log = StreamLog::open(&dir, retention).unwrap();
+        assert_eq!(all(&log, 100), vec![(100, b"after".to_vec())]);
         log.destroy();
     }
 
