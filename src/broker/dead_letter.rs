@@ -95,7 +95,7 @@ pub fn dead_letter(
         None => {
             let mut t = FieldTable::new();
             // RabbitMQ 4.3 keeps the TTL as a number and writes it back first.
-            if let Some(ttl) = m.expiration {
+            if let Some(ttl) = m.expiration() {
                 t.insert("original-expiration", text(&ttl.to_string()));
             }
             t.insert("count", FieldValue::I64(1));

@@ -1110,8 +1110,17 @@ impl VHost {
         mut pushed: impl FnMut(&Arc<Queue>, Pushed),
     ) -> bool {
         // A deadline counts from arrival, which the log keeps for after a restart.
-        if message.expiration.is_some() || queues.iter().any(|q| q.has_ttl()) {
+        if message.expiration().is_some() || queues.iter().any(|q| q.has_ttl()) {
             message.arrived_or(now_ms());
+        }
+        // One queue, not a stream, and a message it does not log: most publishes.
+        if let [q] = queues
+            && !message.persistent
+            && q.stream().is_none()
+            && !q.logs_every_message()
+        {
+            pushed(q, q.push(message));
+            return false;
         }
         let mut awaits_disk = false;
         // Streams keep their records in logs of their own (`broker::stream`), never in the

@@ -240,7 +240,7 @@ impl Channel {
             content,
         );
         message.priority = p.properties.priority;
-        message.expiration = expiration;
+        message.set_expiration(expiration);
         // Up to 3.13 a republished x-death header is history that dead-lettering continues.
         if p.properties.death_history && ctx.profile.continues_client_x_death() {
             message.dead_lettered = true;

@@ -369,6 +369,8 @@ struct Session {
 }
 
 impl Session {
+    /// Inlined: built for every publish.
+    #[inline]
     fn context(&mut self) -> Context<'_> {
         let access = self.core.access();
         if access.epoch() != self.settings.grant.epoch {

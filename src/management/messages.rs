@@ -74,7 +74,7 @@ pub fn api_message(
         },
     );
     m.priority = p.priority;
-    m.expiration = expiration;
+    m.set_expiration(expiration);
     Ok(m)
 }
 

@@ -1344,7 +1344,7 @@ fn new_buffer(args: &QueueArgs) -> MessageBuffer {
 /// When a message arriving at `now` (0: use its stamp) must leave: the lower of the queue's
 /// TTL `ttl` and the message's expiration; 0 for never.
 fn deadline_of(ttl: Option<u64>, message: &Message, now: u64) -> u64 {
-    let ttl = match (ttl, message.expiration) {
+    let ttl = match (ttl, message.expiration()) {
         (None, None) => return 0,
         (Some(a), Some(b)) => a.min(b),
         (Some(a), None) => a,
