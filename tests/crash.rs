@@ -1,12 +1,15 @@
-//! kill -9 at a random moment while publishing persistent messages with confirms: after a
-//! restart every confirmed message is there exactly once, in order.
+//! kill -9 at a random moment while publishing with confirms, to a durable classic queue
+//! (persistent messages), a quorum queue (transient ones: it keeps every message) and a
+//! stream: after a restart every confirmed message is there exactly once, in order (a
+//! stream's at the offset it was given).
 
 mod common;
 
 use common::{free_port, spawn_binary, within};
+use futures_lite::StreamExt;
 use lapin::options::*;
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::collections::HashSet;
 
 use std::time::Duration;
@@ -23,26 +26,67 @@ async fn connect(port: u16) -> Connection {
     .expect("connect")
 }
 
-/// Publishes numbered persistent messages in windows until the broker dies; returns the
-/// numbers that were confirmed.
-async fn publish_until_killed(port: u16, started: tokio::sync::oneshot::Sender<()>) -> Vec<u64> {
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Classic,
+    Quorum,
+    Stream,
+}
+
+impl Kind {
+    fn queue(self) -> &'static str {
+        match self {
+            Kind::Classic => "crash",
+            Kind::Quorum => "crash-quorum",
+            Kind::Stream => "crash-stream",
+        }
+    }
+
+    /// Declares the queue; returns its message count.
+    async fn declare(self, ch: &Channel) -> u32 {
+        let mut args = FieldTable::default();
+        let kind = match self {
+            Kind::Classic => None,
+            Kind::Quorum => Some("quorum"),
+            Kind::Stream => Some("stream"),
+        };
+        if let Some(kind) = kind {
+            args.insert("x-queue-type".into(), AMQPValue::LongString(kind.into()));
+        }
+        let options = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        within(ch.queue_declare(self.queue(), options, args))
+            .await
+            .expect("declare")
+            .message_count()
+    }
+
+    /// Persistent for a classic queue; transient for the others, which keep every message.
+    fn properties(self) -> BasicProperties {
+        match self {
+            Kind::Classic => BasicProperties::default().with_delivery_mode(2),
+            Kind::Quorum | Kind::Stream => BasicProperties::default().with_delivery_mode(1),
+        }
+    }
+}
+
+/// Publishes numbered messages in windows until the broker dies; returns the numbers that
+/// were confirmed.
+async fn publish_until_killed(
+    port: u16,
+    kind: Kind,
+    started: tokio::sync::oneshot::Sender<()>,
+) -> Vec<u64> {
     let mut started = Some(started);
     let conn = connect(port).await;
     let ch = conn.create_channel().await.expect("channel");
-    ch.queue_declare(
-        "crash",
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("declare");
+    kind.declare(&ch).await;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .expect("confirms");
-    let props = BasicProperties::default().with_delivery_mode(2);
+    let props = kind.properties();
     let mut confirmed = Vec::new();
     let mut next = 0u64;
     loop {
@@ -52,7 +96,7 @@ async fn publish_until_killed(port: u16, started: tokio::sync::oneshot::Sender<(
             match ch
                 .basic_publish(
                     "",
-                    "crash",
+                    kind.queue(),
                     BasicPublishOptions::default(),
                     &body,
                     props.clone(),
@@ -77,12 +121,85 @@ async fn publish_until_killed(port: u16, started: tokio::sync::oneshot::Sender<(
     }
 }
 
+/// Every message in the queue, in the order a consumer gets them, by number; a stream's
+/// must each be at the offset of its place.
+async fn read_back(ch: &Channel, kind: Kind) -> Vec<u64> {
+    let count = kind.declare(ch).await as usize;
+    let number = |data: &[u8]| -> u64 {
+        let raw: [u8; 8] = data.try_into().expect("8-byte body");
+        u64::from_be_bytes(raw)
+    };
+    let mut seen = Vec::new();
+    if kind != Kind::Stream {
+        while let Some(m) = within(ch.basic_get(kind.queue(), BasicGetOptions { no_ack: true }))
+            .await
+            .expect("get")
+        {
+            seen.push(number(&m.delivery.data));
+        }
+        assert_eq!(
+            seen.len(),
+            count,
+            "declare-ok's count against what get gave"
+        );
+        return seen;
+    }
+    within(ch.basic_qos(500, BasicQosOptions::default()))
+        .await
+        .expect("qos");
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-stream-offset".into(),
+        AMQPValue::LongString("first".into()),
+    );
+    let mut consumer =
+        within(ch.basic_consume(kind.queue(), "reader", BasicConsumeOptions::default(), args))
+            .await
+            .expect("consume");
+    for at in 0..count {
+        let d = within(consumer.next())
+            .await
+            .expect("a delivery")
+            .expect("delivery ok");
+        let offset = d
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get("x-stream-offset").cloned());
+        assert_eq!(offset, Some(AMQPValue::LongLongInt(at as i64)), "offset");
+        seen.push(number(&d.data));
+        within(d.ack(BasicAckOptions::default()))
+            .await
+            .expect("ack");
+    }
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn confirmed_messages_survive_kill_9() {
+    kill_9_cycles(Kind::Classic).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confirmed_quorum_messages_survive_kill_9() {
+    kill_9_cycles(Kind::Quorum).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confirmed_stream_messages_survive_kill_9_at_their_offsets() {
+    kill_9_cycles(Kind::Stream).await;
+}
+
+/// `ITERATIONS` times: a fresh broker, publishing under confirms, kill -9, a restart on the
+/// same directory, and every confirmed message read back once, in order.
+async fn kill_9_cycles(kind: Kind) {
     common::init_logs();
     for iteration in 0..ITERATIONS {
-        let dir =
-            std::env::temp_dir().join(format!("warren-crash-{}-{iteration}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "warren-crash-{}-{}-{iteration}",
+            std::process::id(),
+            kind.queue()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         let port = free_port();
         let mut child = spawn_binary(&dir, port);
@@ -93,7 +210,7 @@ async fn confirmed_messages_survive_kill_9() {
             .unwrap_or(0);
         let delay = Duration::from_millis(50 + u64::from(nanos % 350));
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let publisher = tokio::spawn(publish_until_killed(port, started_tx));
+        let publisher = tokio::spawn(publish_until_killed(port, kind, started_tx));
         within(started_rx).await.expect("publishing started");
         tokio::time::sleep(delay).await;
         child.kill().expect("kill -9");
@@ -104,14 +221,7 @@ async fn confirmed_messages_survive_kill_9() {
         let mut child = spawn_binary(&dir, port);
         let conn = connect(port).await;
         let ch = conn.create_channel().await.expect("channel");
-        let mut seen = Vec::new();
-        while let Some(m) = within(ch.basic_get("crash", BasicGetOptions { no_ack: true }))
-            .await
-            .expect("get")
-        {
-            let raw: [u8; 8] = m.delivery.data.as_slice().try_into().expect("8-byte body");
-            seen.push(u64::from_be_bytes(raw));
-        }
+        let seen = read_back(&ch, kind).await;
         let _ = conn.close(200, "bye").await;
         child.kill().expect("stop");
         let _ = child.wait();
@@ -129,10 +239,14 @@ async fn confirmed_messages_survive_kill_9() {
             .collect();
         assert!(
             lost.is_empty(),
-            "iteration {iteration}: confirmed but lost: {lost:?}"
+            "{kind:?} iteration {iteration}: confirmed but lost: {lost:?}"
+        );
+        assert!(
+            !confirmed.is_empty(),
+            "the kill came after the first window"
         );
         eprintln!(
-            "iteration {iteration}: killed after {delay:?}, {} confirmed, {} recovered",
+            "{kind:?} iteration {iteration}: killed after {delay:?}, {} confirmed, {} recovered",
             confirmed.len(),
             seen.len()
         );
