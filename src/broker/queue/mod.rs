@@ -89,6 +89,9 @@ struct QueueState {
     /// one dispatch before its deadline counts, so a TTL of 0 means "now or never".
     fresh: (u64, u64),
     consumers: ConsumerSet,
+    /// During a dispatch round, for each consumer (by index) its batch's place in the
+    /// round's list plus one; 0 (always, between rounds) for none.
+    batch_of: Vec<u32>,
     /// Auto-delete applies only once a queue has had a consumer.
     had_consumer: bool,
     deleted: bool,
@@ -229,6 +232,7 @@ impl Queue {
                     next_seq: 0,
                     fresh: (0, 0),
                     consumers: ConsumerSet::new(args.single_active_consumer),
+                    batch_of: Vec::new(),
                     args,
                     had_consumer: false,
                     deleted: false,
@@ -994,8 +998,15 @@ impl Queue {
     fn dispatch_locked(&self, st: &mut QueueState) {
         let now = if st.timed { now_ms() } else { 0 };
         loop {
-            // Per consumer (by index), what this round gives it.
-            let mut batches: Vec<Vec<QueuedMessage>> = Vec::new();
+            // What this round gives each consumer it picks, in the order first picked; a
+            // queue with thousands of consumers hands a round's messages to that many, and
+            // must not walk (or allocate) a batch for every consumer it has.
+            let mut batches: Vec<(usize, Vec<QueuedMessage>)> = Vec::new();
+            if st.batch_of.len() != st.consumers.len() {
+                // All zero between rounds: only the length changes.
+                st.batch_of.clear();
+                st.batch_of.resize(st.consumers.len(), 0);
+            }
             while !st.consumers.is_empty() && !st.buffer.is_empty() {
                 let Some(idx) = st.consumers.pick() else {
                     break;
@@ -1004,11 +1015,17 @@ impl Queue {
                     st.consumers.get(idx).return_credit(1);
                     break;
                 };
-                if batches.len() <= idx {
-                    batches.resize_with(st.consumers.len(), Vec::new);
-                }
                 st.counters.redeliver += u64::from(entry.redelivered);
-                batches[idx].push(entry);
+                match st.batch_of[idx] {
+                    0 => {
+                        batches.push((idx, vec![entry]));
+                        st.batch_of[idx] = batches.len() as u32;
+                    }
+                    at => batches[at as usize - 1].1.push(entry),
+                }
+            }
+            for (idx, _) in &batches {
+                st.batch_of[*idx] = 0;
             }
             if batches.is_empty() || !self.send_batches(st, batches) {
                 break;
@@ -1024,16 +1041,13 @@ impl Queue {
 
     /// Sends each consumer its batch; returns whether a connection was gone (its consumer is
     /// removed and its messages are back in place), i.e. whether to dispatch again.
-    fn send_batches(&self, st: &mut QueueState, batches: Vec<Vec<QueuedMessage>>) -> bool {
+    fn send_batches(&self, st: &mut QueueState, batches: Vec<(usize, Vec<QueuedMessage>)>) -> bool {
         // Deliveries hold the queue; it is being dispatched, so it is alive.
         let Some(me) = self.me.upgrade() else {
             return false;
         };
         let mut gone = Vec::new();
-        for (idx, entries) in batches.into_iter().enumerate() {
-            if entries.is_empty() {
-                continue;
-            }
+        for (idx, entries) in batches {
             let c = st.consumers.get(idx);
             let n = entries.len() as u64;
             let no_ack = c.no_ack;
@@ -1065,6 +1079,7 @@ impl Queue {
                 k.unacked += n;
             }
         }
+        gone.sort_unstable();
         for idx in gone.iter().rev() {
             st.consumers.remove_at(*idx);
         }
