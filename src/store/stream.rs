@@ -1170,6 +1170,17 @@ mod tests {
         }
     }
 
+    /// An empty directory for a test's stream, and retention with segments of `segment_bytes`.
+    fn fresh_dir(name: &str, segment_bytes: u64) -> (PathBuf, Retention) {
+        let dir = std::env::temp_dir().join(format!("warren-stream-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let retention = Retention {
+            segment_bytes,
+            ..Retention::default()
+        };
+        (dir, retention)
+    }
+
     fn all(log: &StreamLog, from: u64) -> Vec<(u64, Vec<u8>)> {
         let mut out = Vec::new();
         let mut c = Cursor::at(from);
@@ -1259,12 +1270,7 @@ mod tests {
 
     #[test]
     fn a_damaged_record_costs_a_reader_the_rest_of_its_segment_only() {
-        let dir = std::env::temp_dir().join(format!("warren-stream-dmg-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let retention = Retention {
-            segment_bytes: 150,
-            ..Retention::default()
-        };
+        let (dir, retention) = fresh_dir("dmg", 150);
         {
             let log = StreamLog::open(&dir, retention).unwrap();
             for i in 0..30u64 {
@@ -1293,12 +1299,7 @@ mod tests {
 
     #[test]
     fn sealed_segments_reopen_from_their_index_files() {
-        let dir = std::env::temp_dir().join(format!("warren-stream-idx-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let retention = Retention {
-            segment_bytes: 150,
-            ..Retention::default()
-        };
+        let (dir, retention) = fresh_dir("idx", 150);
         {
             let log = StreamLog::open(&dir, retention).unwrap();
             for i in 0..30u64 {
@@ -1354,12 +1355,7 @@ mod tests {
 
     #[test]
     fn confirmed_appends_over_prefilled_zeros_recover_exactly() {
-        let dir = std::env::temp_dir().join(format!("warren-stream-zeros-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let retention = Retention {
-            segment_bytes: 1000,
-            ..Retention::default()
-        };
+        let (dir, retention) = fresh_dir("zeros", 1000);
         let heard = Arc::new(Heard::default());
         {
             let log = StreamLog::open(&dir, retention).unwrap();
@@ -1413,12 +1409,7 @@ mod tests {
 
     #[test]
     fn recovers_from_disk_and_cuts_a_torn_tail() {
-        let dir = std::env::temp_dir().join(format!("warren-stream-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let retention = Retention {
-            segment_bytes: 150,
-            ..Retention::default()
-        };
+        let (dir, retention) = fresh_dir("torn", 150);
         {
             let log = StreamLog::open(&dir, retention).unwrap();
             for i in 0..30u64 {
