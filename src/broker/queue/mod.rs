@@ -1002,11 +1002,10 @@ impl Queue {
             // queue with thousands of consumers hands a round's messages to that many, and
             // must not walk (or allocate) a batch for every consumer it has.
             let mut batches: Vec<(usize, Vec<QueuedMessage>)> = Vec::new();
-            if st.batch_of.len() != st.consumers.len() {
-                // All zero between rounds: only the length changes.
-                st.batch_of.clear();
-                st.batch_of.resize(st.consumers.len(), 0);
-            }
+            // All zero between rounds: only the length follows the consumers (amortized
+            // O(1) as they come and go one at a time).
+            let consumers = st.consumers.len();
+            st.batch_of.resize(consumers, 0);
             while !st.consumers.is_empty() && !st.buffer.is_empty() {
                 let Some(idx) = st.consumers.pick() else {
                     break;
