@@ -254,6 +254,9 @@ pub struct Segment {
     path: Option<PathBuf>,
     /// Records appended to a file segment and not written to it yet.
     unwritten: Mutex<Unwritten>,
+    /// Tests: writing zeros ahead fails as on a full disk.
+    #[cfg(test)]
+    fail_zeros: AtomicBool,
 }
 
 /// Bytes `[at, at + bytes.len())` of a segment, in memory until written out.
@@ -265,6 +268,8 @@ struct Unwritten {
     filled: u64,
     /// Cut to its data and fsync'd: no zeros go past it any more.
     sealed: bool,
+    /// Writing zeros ahead failed (a full disk, say): the segment goes on without them.
+    no_zeros: bool,
 }
 
 impl Segment {
@@ -279,7 +284,10 @@ impl Segment {
                 bytes: Vec::new(),
                 filled: len,
                 sealed: false,
+                no_zeros: false,
             }),
+            #[cfg(test)]
+            fail_zeros: AtomicBool::new(false),
         }
     }
 
@@ -314,15 +322,29 @@ impl Segment {
         let mut u = self.unwritten();
         if let Bytes_::File(f) = &self.data {
             let end = u.at + u.bytes.len() as u64;
-            if prefill && !u.sealed && end + (PREFILL / 2) as u64 > u.filled {
+            if prefill && !u.sealed && !u.no_zeros && end + (PREFILL / 2) as u64 > u.filled {
                 let from = u.filled.max(end);
-                f.write_all_at(&ZEROS, from)?;
-                u.filled = from + PREFILL as u64;
+                match self.write_zeros(f, from) {
+                    Ok(()) => u.filled = from + PREFILL as u64,
+                    // They only save fsync time: the data is written as it would be without.
+                    Err(e) => {
+                        tracing::info!(path = ?self.path, "no zeros ahead of a stream segment's data: {e}");
+                        u.no_zeros = true;
+                    }
+                }
             }
         }
         let n = u.bytes.len() as u64;
         self.write_locked(&mut u)?;
         Ok(n)
+    }
+
+    fn write_zeros(&self, f: &File, from: u64) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self.fail_zeros.load(Ordering::Relaxed) {
+            return Err(std::io::ErrorKind::StorageFull.into());
+        }
+        f.write_all_at(&ZEROS, from)
     }
 
     fn write_locked(&self, u: &mut Unwritten) -> std::io::Result<()> {
@@ -1404,6 +1426,34 @@ mod tests {
         drop(log);
         let log = StreamLog::open(&dir, retention).unwrap();
         assert_eq!(all(&log, 100), vec![(100, b"after".to_vec())]);
+        log.destroy();
+    }
+
+    #[test]
+    fn no_room_for_zeros_ahead_costs_nothing_but_the_zeros() {
+        let (dir, retention) = fresh_dir("nozeros", DEFAULT_SEGMENT_BYTES);
+        let heard = Arc::new(Heard::default());
+        {
+            let log = StreamLog::open(&dir, retention).unwrap();
+            // Unconfirmed: no turn writes zeros for it.
+            log.append(&rec(b"first", 0, None), None).unwrap();
+            let seg = log.lock().segments[0].seg.clone();
+            seg.fail_zeros.store(true, Ordering::Relaxed);
+            for i in 1..=50u64 {
+                let waiter: Waiter = (heard.clone(), i);
+                log.append(&rec(format!("n{i}").as_bytes(), i, None), Some(waiter))
+                    .unwrap();
+            }
+            let confirms = heard.wait_for(50);
+            assert!(confirms.iter().all(|&(_, ok)| ok), "{confirms:?}");
+            let size = std::fs::metadata(seg.path.as_ref().unwrap()).unwrap().len();
+            assert_eq!(size, log.lock().segments[0].len, "no zeros past the data");
+            assert!(seg.unwritten().no_zeros);
+        }
+        let log = StreamLog::open(&dir, retention).unwrap();
+        let got = all(&log, 0);
+        assert_eq!(got.len(), 51);
+        assert_eq!(got[50], (50, b"n50".to_vec()));
         log.destroy();
     }
 
