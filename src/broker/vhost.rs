@@ -1113,15 +1113,6 @@ impl VHost {
         if message.expiration().is_some() || queues.iter().any(|q| q.has_ttl()) {
             message.arrived_or(now_ms());
         }
-        // One queue, not a stream, and a message it does not log: most publishes.
-        if let [q] = queues
-            && !message.persistent
-            && q.stream().is_none()
-            && !q.logs_every_message()
-        {
-            pushed(q, q.push(message));
-            return false;
-        }
         let mut awaits_disk = false;
         // Streams keep their records in logs of their own (`broker::stream`), never in the
         // message log; a confirm waits for the message log and each stream on disk.
