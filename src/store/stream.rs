@@ -224,18 +224,6 @@ impl Bytes_ {
             }
         }
     }
-
-    fn write_at(&self, data: &[u8], pos: u64) -> std::io::Result<()> {
-        match self {
-            Bytes_::File(f) => f.write_all_at(data, pos),
-            Bytes_::Memory(m) => {
-                let mut m = m.write().unwrap_or_else(|p| p.into_inner());
-                m.truncate(pos as usize);
-                m.extend_from_slice(data);
-                Ok(())
-            }
-        }
-    }
 }
 
 /// A point of a segment's sparse index.
@@ -299,13 +287,13 @@ impl Segment {
     /// segment's unwritten tail, written out here only once the tail is `UNWRITTEN_MAX`
     /// long. Returns the record's length.
     fn append(&self, pos: u64, offset: u64, r: &NewRecord<'_>) -> std::io::Result<u64> {
-        let mut u = self.unwritten();
-        if let Bytes_::Memory(_) = &self.data {
-            u.bytes.clear();
-            encode(&mut u.bytes, offset, r);
-            self.data.write_at(&u.bytes, pos)?;
-            return Ok(u.bytes.len() as u64);
+        if let Bytes_::Memory(m) = &self.data {
+            let mut m = m.write().unwrap_or_else(|p| p.into_inner());
+            let before = m.len();
+            encode(&mut m, offset, r);
+            return Ok((m.len() - before) as u64);
         }
+        let mut u = self.unwritten();
         debug_assert_eq!(u.at + u.bytes.len() as u64, pos);
         let before = u.bytes.len();
         encode(&mut u.bytes, offset, r);
@@ -348,10 +336,13 @@ impl Segment {
     }
 
     fn write_locked(&self, u: &mut Unwritten) -> std::io::Result<()> {
-        if u.bytes.is_empty() || matches!(self.data, Bytes_::Memory(_)) {
+        let Bytes_::File(f) = &self.data else {
+            return Ok(());
+        };
+        if u.bytes.is_empty() {
             return Ok(());
         }
-        self.data.write_at(&u.bytes, u.at)?;
+        f.write_all_at(&u.bytes, u.at)?;
         u.at += u.bytes.len() as u64;
         u.filled = u.filled.max(u.at);
         u.bytes.clear();
