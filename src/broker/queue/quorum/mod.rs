@@ -11,6 +11,8 @@
 //! exchange. Before 4.0 (the version profiles) every return counted toward an optional
 //! limit (3.10 also showed `x-delivery-count: 0` on a first basic.get; 3.12 dropped it).
 
+pub mod machine;
+
 use crate::protocol::FieldValue;
 
 /// How a delivered message came back.
