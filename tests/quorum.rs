@@ -592,3 +592,41 @@ async fn return_counts_survive_a_crash_and_a_clean_restart() {
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The machine a restart rebuilds from the log goes on where the old one stopped: a message
+/// rejected once, then out with a consumer whose connection the crash drops (a second
+/// failed delivery), comes back with both failures counted, and one more takes it past a
+/// delivery limit of 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_the_delivery_limit_counts_on_from_the_log() {
+    init_logs();
+    let broker = Broker::builder()
+        .temp_data_dir()
+        .start()
+        .expect("broker starts");
+    let (_conn, ch) = fresh(&broker).await;
+    declare_quorum(&ch, "q", &[("x-delivery-limit", AMQPValue::LongInt(2))]).await;
+    publish(&ch, "", "q", b"m").await;
+    let d = get(&ch, "q").await.expect("message");
+    within(d.reject(BasicRejectOptions { requeue: true }))
+        .await
+        .expect("reject");
+    // Out with this channel, unacked, when the broker goes down.
+    let d = get(&ch, "q").await.expect("message again");
+    assert_eq!(long(&d, "x-delivery-count"), Some(1));
+    let b = &broker;
+    tokio::task::block_in_place(|| b.crash_and_recover()).expect("recovers");
+    let (_conn, ch) = fresh(&broker).await;
+    let d = get(&ch, "q").await.expect("the message survived");
+    assert!(d.redelivered);
+    assert_eq!(long(&d, "x-acquired-count"), Some(2));
+    assert_eq!(long(&d, "x-delivery-count"), Some(2));
+    within(d.reject(BasicRejectOptions { requeue: true }))
+        .await
+        .expect("reject");
+    assert_eq!(
+        passive_counts(&ch, "q").await.0,
+        0,
+        "past the limit, dropped"
+    );
+}

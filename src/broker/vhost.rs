@@ -364,7 +364,10 @@ impl VHost {
                 recovered.flag_all_redelivered();
             }
             restored += recovered.len();
-            queue.restore_counts(recovered.returned);
+            if let Some(rules) = queue.quorum_rules() {
+                let (machine, counts) = replay_quorum(rules, &mut recovered);
+                queue.restore_quorum(machine, counts);
+            }
             for r in recovered.loaded {
                 let m = Message::from_log(LogMessage::clone(&r.message), r.slot);
                 queue.restore(Arc::new(m), r.redelivered);
@@ -1282,4 +1285,50 @@ impl VHost {
             }
         }
     }
+}
+
+/// Rebuilds a quorum queue's state machine by replaying its log: every recovered message's
+/// publish, then the records of those with more (in log order for each). Returns the
+/// machine and the messages' return counts; a message that was delivered is flagged
+/// redelivered here.
+fn replay_quorum(
+    rules: super::queue::quorum::Rules,
+    recovered: &mut crate::store::RecoveredQueue,
+) -> (
+    super::queue::quorum::machine::Machine,
+    std::collections::HashMap<u64, (u32, u16)>,
+) {
+    use super::queue::quorum::machine::{Record, Replay};
+    use super::queue::quorum::{Counts, Return};
+    use crate::store::Event;
+    let mut replay = Replay::new(rules);
+    let history = std::mem::take(&mut recovered.history);
+    // Messages without a history are ready as published; their ids do not matter.
+    for _ in history.len()..recovered.len() {
+        replay.record(0, Record::Published);
+    }
+    for (id, events) in &history {
+        replay.record(*id, Record::Published);
+        for e in events {
+            let r = match *e {
+                Event::Delivered => Record::Delivered,
+                Event::Returned { failed: false } => Record::Returned(Return::Requeued),
+                Event::Returned { failed: true } => Record::Returned(Return::Failed),
+                Event::Counted(acquired, failed) => Record::Counted(Counts { acquired, failed }),
+            };
+            replay.record(*id, r);
+        }
+    }
+    let (machine, replayed) = replay.finish();
+    for r in &mut recovered.loaded {
+        if let Some(p) = r.slot.position() {
+            r.redelivered |= replayed.get(&p.id).is_some_and(|h| h.redelivered);
+        }
+    }
+    let counts = replayed
+        .into_iter()
+        .filter(|(_, h)| h.counts != Counts::default())
+        .map(|(id, h)| (id, (h.counts.acquired, h.counts.failed)))
+        .collect();
+    (machine, counts)
 }

@@ -510,7 +510,8 @@ impl Channel {
         ctx.check(Access::Read, ResourceKind::Queue, &name)?;
         let queue = ctx.vhost.queue(&name, ctx.connection)?;
         super::stream::refuse_get(&queue)?;
-        let got = queue.get(m.no_ack);
+        let holder = crate::broker::queue::quorum::machine::holder(ctx.connection, self.id);
+        let got = queue.get(m.no_ack, holder);
         let k = &mut self.counters;
         match &got {
             None => k.get_empty += 1,
@@ -633,7 +634,7 @@ impl Channel {
                     None => rejected.push((u.queue.clone(), vec![u.entry])),
                 }
             } else {
-                u.queue.settle(&u.entry);
+                u.queue.ack(&u.entry);
             }
             let acked = u64::from(how == Settlement::Ack);
             self.counters.ack += acked;

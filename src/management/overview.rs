@@ -316,7 +316,7 @@ async fn aliveness(
     let (queues, _) = v.route(&x, &message);
     v.store_and_push(&queues, std::sync::Arc::new(message), None, |_, _| {});
     q.dispatch();
-    match q.get(true) {
+    match q.get(true, crate::broker::queue::quorum::machine::MANAGEMENT) {
         Some(_) => Ok(Json(json!({"status": "ok"}))),
         None => Err(ApiError::internal(
             "aliveness test message was not received",

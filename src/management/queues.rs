@@ -495,7 +495,8 @@ async fn get_messages(
     let mut out = Vec::new();
     let mut taken = Vec::new();
     for _ in 0..b.count.unwrap_or(1) {
-        let Some((entry, left)) = q.get(false) else {
+        let Some((entry, left)) = q.get(false, crate::broker::queue::quorum::machine::MANAGEMENT)
+        else {
             break;
         };
         out.push(got_json(
@@ -514,7 +515,7 @@ async fn get_messages(
     } else {
         let n = taken.len() as u64;
         for e in &taken {
-            q.settle(e);
+            q.ack(e);
         }
         q.acked(n);
     }

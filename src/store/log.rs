@@ -48,8 +48,11 @@ const SPILL_WIDE: u8 = 6;
 const SETTLED: u8 = 2;
 const DELIVERED: u8 = 3;
 /// A quorum queue's message came back: its return counts (acquired u32, failed u16) from
-/// now on, so they survive a restart.
+/// now on. Written before returns were logged as commands (RETURN); still read.
 const RETURNED: u8 = 7;
+/// A quorum queue's message came back and stayed: how (0 the consumer asked, 1 a failed
+/// delivery). Replayed through the queue's state machine, which counts it.
+const RETURN: u8 = 8;
 
 /// A deep queue reads its backlog back in spans of at most this many bytes.
 const READ_SPAN: u32 = 4 * 1024 * 1024;
@@ -186,7 +189,7 @@ enum Op {
     /// Settles messages that were only in a queue's on-disk backlog.
     SettledAt(u32, Vec<Position>),
     Delivered(u32, Arc<Slot>),
-    Returned(u32, Arc<Slot>, (u32, u16)),
+    Returned(u32, Arc<Slot>, bool),
     /// Answered once everything before it is written and fsync'd.
     Sync(Sender<()>),
 }
@@ -204,8 +207,9 @@ pub struct Recovered {
 pub struct RecoveredQueue {
     pub loaded: Vec<Recovered>,
     pub backlog: Vec<Run>,
-    /// A quorum queue's return counts by message id, for the messages that have any.
-    pub returned: HashMap<u64, (u32, u16)>,
+    /// A quorum queue's records of its messages that have any besides the publish, by
+    /// message id, in log order: what its state machine replays.
+    pub history: HashMap<u64, Vec<Event>>,
     /// Recovered by scanning the log, as after a crash, not from a clean stop's index.
     pub after_crash: bool,
 }
@@ -232,6 +236,17 @@ impl RecoveredQueue {
             run.redelivered = true;
         }
     }
+}
+
+/// A record of the log about one message of a queue, after its publish (see `history`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Delivered,
+    Returned {
+        failed: bool,
+    },
+    /// An old log's RETURNED record: the counts (acquired, failed) after a return.
+    Counted(u32, u16),
 }
 
 /// The handle the broker publishes and settles through.
@@ -295,7 +310,7 @@ impl MessageLog {
             }
         };
         let live: Vec<u32> = recovery.live.keys().copied().collect();
-        attach_returned(&mut recovery.queues, returned_counts(dir, &live));
+        attach_histories(&mut recovery.queues, histories(dir, &live));
         // From here on the log changes; an index would describe the past.
         index::remove(dir)?;
         let segment = recovery.last_segment + 1;
@@ -488,9 +503,9 @@ impl MessageLog {
         self.send(Op::Delivered(queue, slot.clone()));
     }
 
-    /// A quorum queue's message came back with these counts (acquired, failed).
-    pub fn returned(&self, queue: u32, slot: &Arc<Slot>, counts: (u32, u16)) {
-        self.send(Op::Returned(queue, slot.clone(), counts));
+    /// A quorum queue's message came back and stayed (`failed`: as a failed delivery).
+    pub fn returned(&self, queue: u32, slot: &Arc<Slot>, failed: bool) {
+        self.send(Op::Returned(queue, slot.clone(), failed));
     }
 
     /// Holds every later backlog read before it starts (true) until released (false), so
@@ -732,15 +747,14 @@ impl Writer {
                         });
                     }
                 }
-                Op::Returned(queue, slot, (acquired, failed)) => {
+                Op::Returned(queue, slot, failed) => {
                     if let Some((id, seg)) = slot.get() {
                         let out = per_segment.entry(seg).or_default();
                         record::append(out, |o| {
-                            o.put_u8(RETURNED);
+                            o.put_u8(RETURN);
                             o.put_u32(queue);
                             o.put_u64(id);
-                            o.put_u32(acquired);
-                            o.put_u16(failed);
+                            o.put_u8(u8::from(failed));
                         });
                     }
                 }
@@ -941,7 +955,7 @@ fn from_index(dir: &Path, ix: index::Index, segs: &[u32]) -> Recovery {
                     RecoveredQueue {
                         loaded: Vec::new(),
                         backlog,
-                        returned: HashMap::new(),
+                        history: HashMap::new(),
                         after_crash: false,
                     },
                 )
@@ -1050,45 +1064,68 @@ pub fn parse_any_record(payload: &[u8]) -> bool {
         || parse_returned(payload).is_some()
 }
 
-/// A RETURNED record: queue, message id and its counts; nothing may follow them.
-fn parse_returned(p: &[u8]) -> Option<(u32, u64, (u32, u16))> {
+/// A RETURNED or RETURN record: queue, message id and what it says; nothing may follow.
+fn parse_returned(p: &[u8]) -> Option<(u32, u64, Event)> {
     let (i, kind) = wire::octet(p).ok()?;
-    if kind != RETURNED {
-        return None;
-    }
     let (i, q) = wire::long(i).ok()?;
     let (i, id) = wire::longlong(i).ok()?;
-    let (i, acquired) = wire::long(i).ok()?;
-    let (i, failed) = wire::short(i).ok()?;
-    i.is_empty().then_some((q, id, (acquired, failed)))
+    let (i, event) = match kind {
+        RETURNED => {
+            let (i, acquired) = wire::long(i).ok()?;
+            let (i, failed) = wire::short(i).ok()?;
+            (i, Event::Counted(acquired, failed))
+        }
+        RETURN => match wire::octet(i).ok()? {
+            (i, 0) => (i, Event::Returned { failed: false }),
+            (i, 1) => (i, Event::Returned { failed: true }),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    i.is_empty().then_some((q, id, event))
 }
 
-/// The return counts the ack files of `segs` hold, latest last, by (queue, message id).
-fn returned_counts(dir: &Path, segs: &[u32]) -> HashMap<(u32, u64), (u32, u16)> {
-    let mut out = HashMap::new();
+/// The records the ack files of `segs` hold about each (queue, message id) still live, in
+/// log order (a segment's ack file holds the records of that segment's messages only).
+fn histories(dir: &Path, segs: &[u32]) -> HashMap<(u32, u64), Vec<Event>> {
+    let mut out: HashMap<(u32, u64), Vec<Event>> = HashMap::new();
     for &seg in segs {
         let Ok(acks) = read_records(&ack_path(dir, seg), true) else {
             continue;
         };
         for item in Scanner::new(&acks) {
-            if let Item::Record { payload, .. } = item
-                && let Some((q, id, counts)) = parse_returned(payload)
-            {
-                out.insert((q, id), counts);
+            let Item::Record { payload, .. } = item else {
+                continue;
+            };
+            if let Some((q, id, event)) = parse_returned(payload) {
+                out.entry((q, id)).or_default().push(event);
+            } else if let Some((kind, q, id)) = parse_settlement(payload) {
+                if kind == SETTLED {
+                    out.remove(&(q, id));
+                } else {
+                    out.entry((q, id)).or_default().push(Event::Delivered);
+                }
             }
         }
     }
     out
 }
 
-/// Hands each recovered queue the return counts of its messages.
-fn attach_returned(
+/// Hands each recovered queue the histories of the messages it recovered.
+fn attach_histories(
     queues: &mut HashMap<u32, RecoveredQueue>,
-    counts: HashMap<(u32, u64), (u32, u16)>,
+    mut histories: HashMap<(u32, u64), Vec<Event>>,
 ) {
-    for ((q, id), c) in counts {
-        if let Some(rq) = queues.get_mut(&q) {
-            rq.returned.insert(id, c);
+    if histories.is_empty() {
+        return;
+    }
+    for (q, rq) in queues.iter_mut() {
+        let loaded = rq.loaded.iter().filter_map(|r| r.slot.position());
+        let backlog = rq.backlog.iter().flat_map(Run::iter);
+        for p in loaded.chain(backlog) {
+            if let Some(h) = histories.remove(&(*q, p.id)) {
+                rq.history.insert(p.id, h);
+            }
         }
     }
 }
@@ -1200,6 +1237,59 @@ mod tests {
             parse_publish(&wide).is_none(),
             "nothing allocated for 4 billion queues"
         );
+    }
+
+    /// A quorum queue's records of each live message come back in log order, old RETURNED
+    /// records (counts) too; a settled message has none.
+    #[test]
+    fn histories_come_back_in_log_order() {
+        let dir = std::env::temp_dir().join(format!("warren-histories-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let known: HashSet<u32> = [1].into();
+        let (log, _) = MessageLog::open(&dir, &known, 16).expect("open");
+        let slots: Vec<Arc<Slot>> = (0..3).map(|_| Slot::new()).collect();
+        for (i, s) in slots.iter().enumerate() {
+            log.publish(s.clone(), vec![1], message(&[i as u8]), None);
+        }
+        log.delivered(1, &slots[0]);
+        log.returned(1, &slots[0], true);
+        log.delivered(1, &slots[0]);
+        log.delivered(1, &slots[1]);
+        log.settled(1, &slots[1]);
+        log.sync();
+        log.close();
+        // What an older Warren wrote for a return: the counts after it.
+        let (id, seg) = slots[2].get().expect("written");
+        let mut old = Vec::new();
+        record::append(&mut old, |o| {
+            o.put_u8(RETURNED);
+            o.put_u32(1);
+            o.put_u64(id);
+            o.put_u32(3);
+            o.put_u16(2);
+        });
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(ack_path(&dir, seg))
+            .expect("ack file");
+        f.write_all(&old).expect("append");
+        drop(f);
+        let (_, recovered) = MessageLog::open(&dir, &known, 16).expect("reopen");
+        let q = &recovered[&1];
+        assert_eq!(q.len(), 2);
+        let id_of = |s: &Arc<Slot>| s.get().expect("written").0;
+        assert_eq!(
+            q.history.get(&id_of(&slots[0])),
+            Some(&vec![
+                Event::Delivered,
+                Event::Returned { failed: true },
+                Event::Delivered
+            ])
+        );
+        assert_eq!(q.history.get(&id_of(&slots[1])), None);
+        assert_eq!(q.history.get(&id), Some(&vec![Event::Counted(3, 2)]));
+        let _ = fs::remove_dir_all(&dir);
     }
 
     /// The spill backlog counts what waits for the writer and goes back to zero once it is

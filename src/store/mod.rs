@@ -17,7 +17,7 @@ pub mod record;
 pub mod run;
 pub mod stream;
 
-pub use log::{Durability, LogMessage, MessageLog, Recovered, RecoveredQueue, Slot};
+pub use log::{Durability, Event, LogMessage, MessageLog, Recovered, RecoveredQueue, Slot};
 pub use meta::Definitions;
 pub use run::{Position, Run};
 

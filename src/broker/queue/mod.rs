@@ -26,7 +26,8 @@ use crate::protocol::FieldTable;
 use crate::store::{Run, Slot, VhostStore};
 use buffer::MessageBuffer;
 use consumers::ConsumerSet;
-use quorum::{Return, Verdict};
+use quorum::Return;
+use quorum::machine::{Command, Effect, Holder, Machine};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -105,6 +106,9 @@ struct QueueState {
     fx: Effects,
     /// Messages waiting for at-least-once dead-lettering to find a queue.
     dlx_pending: Vec<(QueuedMessage, Reason)>,
+    /// A quorum queue's state machine: every change to what it holds goes through it.
+    /// Boxed: only quorum queues have one.
+    quorum: Option<Box<Machine>>,
     /// A quorum queue's return counts found on disk at start-up, by message id, handed to
     /// each message as it is read back (and forgotten then).
     /// Boxed: empty except on a recovered quorum queue.
@@ -219,6 +223,8 @@ impl Queue {
         });
         let declared = args::shared(declared);
         let args = applied.queue_args(&declared, &settings.arguments);
+        let quorum = (args.kind == QueueType::Quorum)
+            .then(|| Box::new(Machine::new(quorum_rules(&env, &args))));
         let now = now_ms();
         Arc::new_cyclic(|me| {
             let q = Queue {
@@ -241,6 +247,7 @@ impl Queue {
                     last_used: now,
                     fx: Effects::default(),
                     dlx_pending: Vec::new(),
+                    quorum,
                     recovered_counts: None,
                     refill_wanted: None,
                     refilling: false,
@@ -272,7 +279,7 @@ impl Queue {
     pub fn delivery_properties(&self, entry: &QueuedMessage) -> Option<Vec<u8>> {
         let extra = match self.declared.kind {
             QueueType::Classic => return None,
-            QueueType::Quorum => self.quorum_rules().headers(entry.counts()),
+            QueueType::Quorum => quorum_rules(&self.env, &self.declared).headers(entry.counts()),
             QueueType::Stream => vec![(
                 "x-stream-offset",
                 crate::protocol::FieldValue::I64(entry.seq as i64),
@@ -314,6 +321,32 @@ impl Queue {
         let slot = entry.message.slot.get()?;
         slot.belongs_to(*id, self.survives)
             .then_some((store.as_ref(), *id, slot))
+    }
+
+    /// Applies a quorum queue's command to its machine (other queues have none); the
+    /// effects are appended to `fx`. A command that does not fit the machine's state means
+    /// the queue and its machine disagree: a bug, logged (and fatal in debug builds, so the
+    /// tests find it).
+    fn command(st: &mut QueueState, cmd: Command, fx: &mut Vec<Effect>) {
+        if let Some(m) = st.quorum.as_mut()
+            && let Err(refused) = m.apply(cmd, fx)
+        {
+            tracing::error!(?refused, "a quorum queue's command does not fit its state");
+            debug_assert!(false, "{refused:?}");
+        }
+    }
+
+    /// A consumer acked `entry`: it leaves the queue for good.
+    pub fn ack(&self, entry: &QueuedMessage) {
+        if self.declared.kind == QueueType::Quorum {
+            let mut st = self.lock();
+            Self::command(
+                &mut st,
+                Command::Settle { index: entry.seq },
+                &mut Vec::new(),
+            );
+        }
+        self.settle(entry);
     }
 
     /// A quorum queue's message went to a consumer that must ack it; after a restart it
@@ -358,10 +391,22 @@ impl Queue {
         }
     }
 
-    /// The return counts recovered for this queue's messages (see `recovered_counts`).
-    pub fn restore_counts(&self, counts: std::collections::HashMap<u64, (u32, u16)>) {
+    /// The rules a quorum queue's returns follow now; None for other queue types.
+    pub fn quorum_rules(&self) -> Option<quorum::Rules> {
+        self.lock().quorum.as_ref().map(|m| m.rules())
+    }
+
+    /// A quorum queue's machine as replaying its log rebuilt it, and the return counts of
+    /// its messages (see `recovered_counts`), before its messages are restored.
+    pub fn restore_quorum(
+        &self,
+        machine: Machine,
+        counts: std::collections::HashMap<u64, (u32, u16)>,
+    ) {
+        let mut st = self.lock();
+        st.quorum = Some(Box::new(machine));
         if !counts.is_empty() {
-            self.lock().recovered_counts = Some(Box::new(counts));
+            st.recovered_counts = Some(Box::new(counts));
         }
     }
 
@@ -407,6 +452,16 @@ impl Queue {
 
     /// Releases the lock, then has the vhost do what the operation decided.
     fn finish<'a>(&'a self, mut st: MutexGuard<'a, QueueState>) {
+        // The machine counts what the buffer holds (a check for the tests).
+        debug_assert!(
+            st.quorum
+                .as_ref()
+                .is_none_or(|m| st.deleted || m.ready() == st.buffer.len() as u64),
+            "quorum queue {}: the machine has {:?} ready, the buffer {}",
+            self.name,
+            st.quorum.as_ref().map(|m| m.ready()),
+            st.buffer.len()
+        );
         if st.refill_wanted.is_some() && !st.refilling {
             st = self.read_backlog(st);
         }
@@ -534,7 +589,7 @@ impl Queue {
                     break;
                 }
                 if let Some(e) = st.buffer.pop_front(n) {
-                    st.fx.dead.push((e, Reason::Expired));
+                    Self::drop_ready_one(st, e, Reason::Expired);
                 }
             }
         }
@@ -623,6 +678,7 @@ impl Queue {
             MEMORY_LIMIT_CONSUMED
         };
         self.enqueue(&mut st, entry, Some(limit));
+        Self::command(&mut st, Command::Enqueue { index: seq }, &mut Vec::new());
         if st.args.overflow == Overflow::DropHead {
             self.drop_head_over_limit(&mut st);
         }
@@ -657,10 +713,16 @@ impl Queue {
         };
         while over(st) {
             match self.pop_head(st) {
-                Some(e) => st.fx.dead.push((e, Reason::Maxlen)),
+                Some(e) => Self::drop_ready_one(st, e, Reason::Maxlen),
                 None => break,
             }
         }
+    }
+
+    /// A ready message leaves without a delivery, to be dead-lettered for `reason`.
+    fn drop_ready_one(st: &mut QueueState, e: QueuedMessage, reason: Reason) {
+        Self::command(st, Command::Dequeue { index: e.seq }, &mut Vec::new());
+        st.fx.dead.push((e, reason));
     }
 
     /// The next message in delivery order, read back from disk if need be.
@@ -689,7 +751,7 @@ impl Queue {
         loop {
             let e = self.pop_head(st)?;
             if st.timed && Self::is_expired(st, &e, now) {
-                st.fx.dead.push((e, Reason::Expired));
+                Self::drop_ready_one(st, e, Reason::Expired);
                 continue;
             }
             return Some(e);
@@ -768,44 +830,40 @@ impl Queue {
         if self.declared.kind != QueueType::Quorum {
             return self.put_back(marked, true);
         }
-        let rules = self.quorum_rules();
-        let mut back = Vec::new();
+        let mut st = self.lock();
+        let mut back = Vec::with_capacity(marked.len());
         let mut over = Vec::new();
+        let mut fx = Vec::with_capacity(1);
         for mut e in marked {
-            let mut counts = e.counts();
-            let verdict = rules.on_return(&mut counts, how);
-            (e.acquired, e.failed) = (counts.acquired, counts.failed);
-            match verdict {
-                Verdict::Requeue => {
+            fx.clear();
+            Self::command(&mut st, Command::Return { index: e.seq, how }, &mut fx);
+            match fx.first() {
+                Some(Effect::Requeue { counts, .. }) => {
+                    (e.acquired, e.failed) = (counts.acquired, counts.failed);
                     if self.survives
                         && let Some((store, id, slot)) = self.own_record(&e)
                     {
-                        store.log.returned(id, slot, (e.acquired, e.failed));
+                        store.log.returned(id, slot, how == Return::Failed);
                     }
                     back.push(e);
                 }
-                Verdict::OverLimit => over.push(e),
+                Some(Effect::DeadLetter { counts, .. }) => {
+                    (e.acquired, e.failed) = (counts.acquired, counts.failed);
+                    over.push(e);
+                }
+                // Not the machine's (it disagreed, logged): back as it was.
+                None => back.push(e),
             }
         }
         if !over.is_empty() {
             tracing::debug!(queue = %self.name, n = over.len(), "messages over the delivery limit");
-            self.lock().counters.settled(over.len() as u64);
+            st.counters.settled(over.len() as u64);
+        }
+        drop(st);
+        if !over.is_empty() {
             self.let_go(over, Reason::DeliveryLimit);
         }
         self.put_back(back.into_iter(), true);
-    }
-
-    /// A quorum queue's rules for returned messages, under its vhost's version profile.
-    fn quorum_rules(&self) -> quorum::Rules {
-        let before_4_0 = self
-            .env
-            .vhost
-            .upgrade()
-            .is_some_and(|v| v.profile().quorum_counts_every_return());
-        quorum::Rules {
-            limit: self.lock().args.delivery_limit,
-            before_4_0,
-        }
     }
 
     /// Takes back messages that never reached their consumer (it was cancelled meanwhile);
@@ -816,6 +874,19 @@ impl Queue {
                 self.lock().counters.settled(entries.len() as u64);
             }
             return self.dispatch();
+        }
+        if self.declared.kind == QueueType::Quorum {
+            let mut st = self.lock();
+            let mut fx = Vec::new();
+            for e in &entries {
+                let index = e.seq;
+                // Checked out to its consumer, or taken for good if it needed no ack.
+                let cmd = match credited {
+                    true => Command::Release { index },
+                    false => Command::Enqueue { index },
+                };
+                Self::command(&mut st, cmd, &mut fx);
+            }
         }
         self.put_back(entries.into_iter(), credited);
     }
@@ -845,7 +916,13 @@ impl Queue {
             self.lock().counters.settled(entries.len() as u64);
             return self.dispatch();
         }
-        self.lock().counters.settled(entries.len() as u64);
+        let mut st = self.lock();
+        st.counters.settled(entries.len() as u64);
+        let mut fx = Vec::new();
+        for e in &entries {
+            Self::command(&mut st, Command::Discard { index: e.seq }, &mut fx);
+        }
+        drop(st);
         self.let_go(entries, Reason::Rejected);
     }
 
@@ -963,6 +1040,9 @@ impl Queue {
             );
         }
         let lost_count = lost.len();
+        for p in &lost {
+            Self::command(&mut st, Command::Dequeue { index: p.id }, &mut Vec::new());
+        }
         // Unreadable: let their segments go.
         store.log.settled_at(*id, lost);
         self.place(&mut st, n, loaded, lost_count);
@@ -1046,10 +1126,26 @@ impl Queue {
             return false;
         };
         let mut gone = Vec::new();
+        let mut taken = Vec::new();
         for (idx, entries) in batches {
             let c = st.consumers.get(idx);
             let n = entries.len() as u64;
             let no_ack = c.no_ack;
+            if st.quorum.is_some() {
+                let holder = quorum::machine::holder(c.connection, c.channel);
+                taken.clear();
+                taken.extend(entries.iter().map(|e| {
+                    let index = e.seq;
+                    match no_ack {
+                        true => Command::Dequeue { index },
+                        false => Command::Checkout {
+                            index,
+                            holder,
+                            counts: e.counts(),
+                        },
+                    }
+                }));
+            }
             let delivery = Delivery {
                 channel: c.channel,
                 consumer_tag: c.tag.clone(),
@@ -1070,6 +1166,9 @@ impl Queue {
                 gone.push(idx);
                 continue;
             }
+            for cmd in taken.drain(..) {
+                Self::command(st, cmd, &mut Vec::new());
+            }
             let k = &mut st.counters;
             if no_ack {
                 k.deliver_no_ack += n;
@@ -1085,8 +1184,9 @@ impl Queue {
         !gone.is_empty()
     }
 
-    /// Takes the next live message for basic.get, with the count left behind.
-    pub fn get(&self, no_ack: bool) -> Option<(QueuedMessage, u32)> {
+    /// Takes the next live message for basic.get, with the count left behind; `holder`
+    /// must settle it unless `no_ack`.
+    pub fn get(&self, no_ack: bool, holder: Holder) -> Option<(QueuedMessage, u32)> {
         if self.stream.is_some() {
             // basic.get is refused on streams (the channel says so); nothing to take.
             return None;
@@ -1105,6 +1205,18 @@ impl Queue {
             st = self.read_back(st);
         };
         Self::count_get(&mut st, got.as_ref(), no_ack);
+        if let Some(e) = &got {
+            let index = e.seq;
+            let cmd = match no_ack {
+                true => Command::Dequeue { index },
+                false => Command::Checkout {
+                    index,
+                    holder,
+                    counts: e.counts(),
+                },
+            };
+            Self::command(&mut st, cmd, &mut Vec::new());
+        }
         let left = st.buffer.len() as u32;
         self.finish(st);
         got.map(|m| (m, left))
@@ -1228,6 +1340,7 @@ impl Queue {
             self.settle(&e);
         }
         let n = st.buffer.len() as u32;
+        Self::command(st, Command::Purge, &mut Vec::new());
         let (memory, positions) = st.buffer.drain();
         for e in memory {
             self.settle(&e);
@@ -1299,6 +1412,10 @@ impl Queue {
         let drop_head =
             st.args.overflow == Overflow::DropHead || args.overflow == Overflow::DropHead;
         st.args = args;
+        if st.quorum.is_some() {
+            let rules = quorum_rules(&self.env, &st.args);
+            Self::command(&mut st, Command::Configure { rules }, &mut Vec::new());
+        }
         if st.args.expires.is_some() {
             self.used(&mut st);
         }
@@ -1341,6 +1458,19 @@ fn off_worker<T>(read: impl FnOnce() -> T) -> T {
             tokio::task::block_in_place(read)
         }
         _ => read(),
+    }
+}
+
+/// A quorum queue's rules for returned messages: its delivery limit under its vhost's
+/// version profile.
+fn quorum_rules(env: &QueueEnv, args: &QueueArgs) -> quorum::Rules {
+    let before_4_0 = env
+        .vhost
+        .upgrade()
+        .is_some_and(|v| v.profile().quorum_counts_every_return());
+    quorum::Rules {
+        limit: args.delivery_limit,
+        before_4_0,
     }
 }
 

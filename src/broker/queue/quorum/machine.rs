@@ -403,10 +403,7 @@ mod tests {
 
     /// Runs `ops` against the machine and the model side by side; returns the machine,
     /// the model and the log the queue would have written.
-    fn run(
-        rules: Rules,
-        ops: &[Op],
-    ) -> Result<(Machine, Vec<At>, Log), TestCaseError> {
+    fn run(rules: Rules, ops: &[Op]) -> Result<(Machine, Vec<At>, Log), TestCaseError> {
         let mut m = Machine::new(rules);
         let mut model: Vec<At> = Vec::new();
         let mut log = Vec::new();
