@@ -618,8 +618,9 @@ impl Channel {
 
     /// Acks, requeues or refuses deliveries, then lets the queues use the credit that freed.
     pub(super) fn settle(&mut self, items: impl IntoIterator<Item = (Unacked, Settlement)>) {
-        // Each queue touched, with how many of its deliveries were acked.
-        let mut touched: Vec<(Arc<Queue>, u64)> = Vec::new();
+        // Each queue touched, with how many of its deliveries were acked (and which, for a
+        // quorum queue's machine).
+        let mut touched: Vec<(Arc<Queue>, u64, Vec<u64>)> = Vec::new();
         let mut requeue: Vec<(Unacked, Return)> = Vec::new();
         let mut rejected: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
         for (u, how) in items {
@@ -628,19 +629,28 @@ impl Channel {
                 continue;
             }
             self.release_credit(&u);
+            let index = u.entry.seq;
             if how == Settlement::Discard {
                 match rejected.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
                     Some((_, v)) => v.push(u.entry),
                     None => rejected.push((u.queue.clone(), vec![u.entry])),
                 }
             } else {
-                u.queue.ack(&u.entry);
+                u.queue.settle(&u.entry);
             }
             let acked = u64::from(how == Settlement::Ack);
             self.counters.ack += acked;
-            match touched.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
-                Some((_, n)) => *n += acked,
-                None => touched.push((u.queue.clone(), acked)),
+            let at = match touched.iter().position(|(q, ..)| Arc::ptr_eq(q, &u.queue)) {
+                Some(at) => at,
+                None => {
+                    touched.push((u.queue.clone(), 0, Vec::new()));
+                    touched.len() - 1
+                }
+            };
+            let (q, n, indexes) = &mut touched[at];
+            *n += acked;
+            if acked == 1 && q.is_quorum() {
+                indexes.push(index);
             }
         }
         for (q, entries) in rejected {
@@ -654,8 +664,8 @@ impl Channel {
                 self.requeue_all(these.into_iter().map(|(u, _)| u), kind);
             }
         }
-        for (q, acked) in touched {
-            q.acked(acked);
+        for (q, acked, indexes) in touched {
+            q.acked(acked, &indexes);
         }
         self.dispatch_if_channel_limited();
     }

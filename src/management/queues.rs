@@ -515,9 +515,10 @@ async fn get_messages(
     } else {
         let n = taken.len() as u64;
         for e in &taken {
-            q.ack(e);
+            q.settle(e);
         }
-        q.acked(n);
+        let indexes: Vec<u64> = taken.iter().map(|e| e.seq).collect();
+        q.acked(n, &indexes);
     }
     Ok(Json(Value::Array(out)))
 }

@@ -328,25 +328,11 @@ impl Queue {
     /// the queue and its machine disagree: a bug, logged (and fatal in debug builds, so the
     /// tests find it).
     fn command(st: &mut QueueState, cmd: Command, fx: &mut Vec<Effect>) {
-        if let Some(m) = st.quorum.as_mut()
-            && let Err(refused) = m.apply(cmd, fx)
-        {
-            tracing::error!(?refused, "a quorum queue's command does not fit its state");
-            debug_assert!(false, "{refused:?}");
-        }
+        apply_to(&mut st.quorum, cmd, fx);
     }
 
-    /// A consumer acked `entry`: it leaves the queue for good.
-    pub fn ack(&self, entry: &QueuedMessage) {
-        if self.declared.kind == QueueType::Quorum {
-            let mut st = self.lock();
-            Self::command(
-                &mut st,
-                Command::Settle { index: entry.seq },
-                &mut Vec::new(),
-            );
-        }
-        self.settle(entry);
+    pub fn is_quorum(&self) -> bool {
+        self.declared.kind == QueueType::Quorum
     }
 
     /// A quorum queue's message went to a consumer that must ack it; after a restart it
@@ -1126,25 +1112,25 @@ impl Queue {
             return false;
         };
         let mut gone = Vec::new();
-        let mut taken = Vec::new();
         for (idx, entries) in batches {
             let c = st.consumers.get(idx);
             let n = entries.len() as u64;
             let no_ack = c.no_ack;
             if st.quorum.is_some() {
+                // Taken now; undone below if the connection is gone.
                 let holder = quorum::machine::holder(c.connection, c.channel);
-                taken.clear();
-                taken.extend(entries.iter().map(|e| {
+                for e in &entries {
                     let index = e.seq;
-                    match no_ack {
+                    let cmd = match no_ack {
                         true => Command::Dequeue { index },
                         false => Command::Checkout {
                             index,
                             holder,
                             counts: e.counts(),
                         },
-                    }
-                }));
+                    };
+                    apply_to(&mut st.quorum, cmd, &mut Vec::new());
+                }
             }
             let delivery = Delivery {
                 channel: c.channel,
@@ -1157,17 +1143,21 @@ impl Queue {
                 // The connection is gone; its cleanup removes the consumer. Keep the messages.
                 if let Outbound::Deliver(d) = err.0 {
                     c.return_credit(d.entries.len() as u32);
+                    let mut fx = Vec::new();
                     for e in d.entries {
                         // Not delivered after all (counted as it was picked).
                         st.counters.redeliver -= u64::from(e.redelivered);
+                        let index = e.seq;
+                        let cmd = match no_ack {
+                            true => Command::Enqueue { index },
+                            false => Command::Release { index },
+                        };
+                        apply_to(&mut st.quorum, cmd, &mut fx);
                         st.buffer.put_in_place(e);
                     }
                 }
                 gone.push(idx);
                 continue;
-            }
-            for cmd in taken.drain(..) {
-                Self::command(st, cmd, &mut Vec::new());
             }
             let k = &mut st.counters;
             if no_ack {
@@ -1458,6 +1448,16 @@ fn off_worker<T>(read: impl FnOnce() -> T) -> T {
             tokio::task::block_in_place(read)
         }
         _ => read(),
+    }
+}
+
+/// `Queue::command` on the machine alone, for callers that hold other parts of the state.
+fn apply_to(machine: &mut Option<Box<Machine>>, cmd: Command, fx: &mut Vec<Effect>) {
+    if let Some(m) = machine.as_mut()
+        && let Err(refused) = m.apply(cmd, fx)
+    {
+        tracing::error!(?refused, "a quorum queue's command does not fit its state");
+        debug_assert!(false, "{refused:?}");
     }
 }
 
