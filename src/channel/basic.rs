@@ -619,8 +619,9 @@ impl Channel {
     /// Acks, requeues or refuses deliveries, then lets the queues use the credit that freed.
     pub(super) fn settle(&mut self, items: impl IntoIterator<Item = (Unacked, Settlement)>) {
         // Each queue touched, with how many of its deliveries were acked (and which, for a
-        // quorum queue's machine).
-        let mut touched: Vec<(Arc<Queue>, u64, Vec<u64>)> = Vec::new();
+        // quorum queue's machine, in `acked_indexes`).
+        let mut touched: Vec<(Arc<Queue>, u64)> = Vec::new();
+        let mut acked_indexes = std::mem::take(&mut self.acked_indexes);
         let mut requeue: Vec<(Unacked, Return)> = Vec::new();
         let mut rejected: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
         for (u, how) in items {
@@ -640,17 +641,17 @@ impl Channel {
             }
             let acked = u64::from(how == Settlement::Ack);
             self.counters.ack += acked;
-            let at = match touched.iter().position(|(q, ..)| Arc::ptr_eq(q, &u.queue)) {
+            let at = match touched.iter().position(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
                 Some(at) => at,
                 None => {
-                    touched.push((u.queue.clone(), 0, Vec::new()));
+                    touched.push((u.queue.clone(), 0));
                     touched.len() - 1
                 }
             };
-            let (q, n, indexes) = &mut touched[at];
+            let (q, n) = &mut touched[at];
             *n += acked;
             if acked == 1 && q.is_quorum() {
-                indexes.push(index);
+                acked_indexes.push((at, index));
             }
         }
         for (q, entries) in rejected {
@@ -664,9 +665,12 @@ impl Channel {
                 self.requeue_all(these.into_iter().map(|(u, _)| u), kind);
             }
         }
-        for (q, acked, indexes) in touched {
-            q.acked(acked, &indexes);
+        for (at, (q, acked)) in touched.into_iter().enumerate() {
+            let indexes = acked_indexes.iter().filter(|(a, _)| *a == at);
+            q.acked(acked, indexes.map(|(_, i)| *i));
         }
+        acked_indexes.clear();
+        self.acked_indexes = acked_indexes;
         self.dispatch_if_channel_limited();
     }
 

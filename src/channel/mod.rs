@@ -165,6 +165,9 @@ pub struct Channel {
     assembler: Assembler,
     next_delivery_tag: u64,
     unacked: BTreeMap<u64, Unacked>,
+    /// Scratch for `settle`: the quorum queue messages an ack settles, by the place of
+    /// their queue in its list, kept between calls so an ack allocates nothing for it.
+    acked_indexes: Vec<(usize, u64)>,
     consumers: LocalMap<Arc<str>, ChannelConsumer>,
     /// basic.qos global=false: the window given to consumers created from now on.
     consumer_prefetch: u16,
@@ -230,6 +233,7 @@ impl Channel {
             assembler: Assembler::default(),
             next_delivery_tag: 1,
             unacked: BTreeMap::new(),
+            acked_indexes: Vec::new(),
             consumers: LocalMap::default(),
             consumer_prefetch: 0,
             channel_credit: Credit::new(0),

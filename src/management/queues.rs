@@ -517,8 +517,7 @@ async fn get_messages(
         for e in &taken {
             q.settle(e);
         }
-        let indexes: Vec<u64> = taken.iter().map(|e| e.seq).collect();
-        q.acked(n, &indexes);
+        q.acked(n, taken.iter().map(|e| e.seq));
     }
     Ok(Json(Value::Array(out)))
 }

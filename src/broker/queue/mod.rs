@@ -279,6 +279,8 @@ impl Queue {
     pub fn delivery_properties(&self, entry: &QueuedMessage) -> Option<Vec<u8>> {
         let extra = match self.declared.kind {
             QueueType::Classic => return None,
+            // A first delivery carries no counts under any profile.
+            QueueType::Quorum if entry.counts() == quorum::Counts::default() => return None,
             QueueType::Quorum => quorum_rules(&self.env, &self.declared).headers(entry.counts()),
             QueueType::Stream => vec![(
                 "x-stream-offset",

@@ -121,9 +121,9 @@ impl Queue {
     /// Acks of `n` deliveries of this queue, counted, then what their credit lets through
     /// dispatched: one lock for both. A quorum queue's machine settles `indexes` (the
     /// acked messages' sequence numbers).
-    pub fn acked(&self, n: u64, indexes: &[u64]) {
+    pub fn acked(&self, n: u64, indexes: impl Iterator<Item = u64>) {
         let mut st = self.lock();
-        for &index in indexes {
+        for index in indexes {
             Self::command(&mut st, super::Command::Settle { index }, &mut Vec::new());
         }
         st.counters.ack += n;
