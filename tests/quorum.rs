@@ -630,3 +630,81 @@ async fn after_a_crash_the_delivery_limit_counts_on_from_the_log() {
         "past the limit, dropped"
     );
 }
+
+/// The queue's state machine counts what the queue reports ready and unacked, and refused
+/// none of the commands the queue applied.
+async fn machine_agrees(broker: &Broker, ch: &Channel, q: &str) -> (u64, u64) {
+    // A round trip first, so what was sent before is handled.
+    passive_counts(ch, q).await;
+    let s = broker.snapshot();
+    let qs = s.queue(q).expect("queue in the snapshot");
+    let m = qs.machine.expect("a quorum queue has a state machine");
+    assert_eq!(
+        (m.ready, m.checked_out, m.refused),
+        (qs.messages_ready, qs.messages_unacknowledged, 0),
+        "queue {q}: the machine and the queue disagree"
+    );
+    (m.ready, m.checked_out)
+}
+
+/// Every way a message enters or leaves a quorum queue goes through its state machine:
+/// publishes, drop-head past x-max-length, auto-ack and acked gets, acks, nacks, rejects,
+/// a consumer's channel closing with deliveries out, expiry and purge. After each step the
+/// machine counts exactly what the queue reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_goes_through_the_state_machine() {
+    init_logs();
+    let broker = broker();
+    let (_conn, ch) = fresh(&broker).await;
+    declare_quorum(&ch, "m", &[("x-max-length", AMQPValue::LongInt(5))]).await;
+    for i in 0..8u8 {
+        publish(&ch, "", "m", &[b'0' + i]).await;
+    }
+    assert_eq!(machine_agrees(&broker, &ch, "m").await, (5, 0), "drop-head");
+    let auto = within(ch.basic_get("m", BasicGetOptions { no_ack: true }))
+        .await
+        .expect("basic.get");
+    assert!(auto.is_some());
+    let a = get(&ch, "m").await.expect("first");
+    let b = get(&ch, "m").await.expect("second");
+    assert_eq!(machine_agrees(&broker, &ch, "m").await, (2, 2), "gets");
+    within(a.ack(BasicAckOptions::default())).await.expect("ack");
+    within(b.nack(BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    }))
+    .await
+    .expect("nack");
+    assert_eq!(machine_agrees(&broker, &ch, "m").await, (3, 0), "ack, nack");
+    // A consumer on another channel takes two, and its channel closes with them out.
+    let other = confirm_channel(&_conn).await;
+    within(other.basic_qos(2, BasicQosOptions::default()))
+        .await
+        .expect("qos");
+    let mut c = consume_with(&other, "m", "c", false, FieldTable::default()).await;
+    next_delivery(&mut c).await;
+    next_delivery(&mut c).await;
+    assert_eq!(machine_agrees(&broker, &ch, "m").await, (1, 2), "consumed");
+    within(other.close(200, "bye")).await.expect("close");
+    assert_eq!(machine_agrees(&broker, &ch, "m").await, (3, 0), "returned");
+    let r = get(&ch, "m").await.expect("third");
+    within(r.reject(BasicRejectOptions { requeue: false }))
+        .await
+        .expect("reject");
+    assert_eq!(machine_agrees(&broker, &ch, "m").await, (2, 0), "rejected");
+    within(ch.queue_purge("m", QueuePurgeOptions::default()))
+        .await
+        .expect("purge");
+    assert_eq!(machine_agrees(&broker, &ch, "m").await, (0, 0), "purged");
+    // Expired on arrival at the head: a TTL of 0 with nobody to take it.
+    publish_with(
+        &ch,
+        "",
+        "m",
+        b"gone",
+        BasicPublishOptions::default(),
+        BasicProperties::default().with_expiration("0".into()),
+    )
+    .await;
+    assert_eq!(machine_agrees(&broker, &ch, "m").await, (0, 0), "expired");
+}

@@ -11,8 +11,8 @@ use crate::store::{self, StoreError};
 use crate::testing::IsolatedVhost;
 use crate::testing::faults::{Action, FaultEvent, FaultPlan, Registered, Step, Target};
 use crate::testing::snapshot::{
-    BindingSnapshot, ConnectionSnapshot, ConsumerSnapshot, ExchangeSnapshot, QueueSnapshot,
-    Snapshot, VhostSnapshot,
+    BindingSnapshot, ConnectionSnapshot, ConsumerSnapshot, ExchangeSnapshot, MachineSnapshot,
+    QueueSnapshot, Snapshot, VhostSnapshot,
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -275,6 +275,13 @@ fn vhost_snapshot(v: &Arc<VHost>) -> VhostSnapshot {
                 messages_ready: info.ready,
                 messages_unacknowledged: info.counters.unacked,
                 messages: info.ready + info.counters.unacked,
+                machine: q
+                    .machine_state()
+                    .map(|(ready, checked_out, refused)| MachineSnapshot {
+                        ready,
+                        checked_out,
+                        refused,
+                    }),
                 consumers: info
                     .consumers
                     .iter()

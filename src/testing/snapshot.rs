@@ -34,7 +34,19 @@ pub struct QueueSnapshot {
     pub messages_unacknowledged: u64,
     /// Ready and unacked together, as RabbitMQ's `messages`.
     pub messages: u64,
+    /// A quorum queue's state machine: what it counts ready and checked out, and how many
+    /// commands it refused (each a disagreement with the queue). Tests compare it with the
+    /// counts above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineSnapshot>,
     pub consumers: Vec<ConsumerSnapshot>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct MachineSnapshot {
+    pub ready: u64,
+    pub checked_out: u64,
+    pub refused: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -18,6 +18,7 @@
 
 use super::{Counts, Return, Rules, Verdict};
 use crate::broker::dead_letter::Reason;
+use crate::hash::LocalMap;
 use std::collections::HashMap;
 
 pub type Index = u64;
@@ -88,7 +89,10 @@ pub struct Refused(pub Command);
 pub struct Machine {
     rules: Rules,
     ready: u64,
-    out: HashMap<Index, (Holder, Counts)>,
+    /// Keyed by indexes the broker assigns, not a peer: a fast hash is safe (see `hash`).
+    out: LocalMap<Index, (Holder, Counts)>,
+    /// Commands refused so far: each one means the queue and its machine disagreed.
+    refused: u64,
 }
 
 impl Machine {
@@ -96,8 +100,14 @@ impl Machine {
         Machine {
             rules,
             ready: 0,
-            out: HashMap::new(),
+            out: LocalMap::default(),
+            refused: 0,
         }
+    }
+
+    /// Commands refused so far (see `Refused`).
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     pub fn rules(&self) -> Rules {
@@ -121,6 +131,14 @@ impl Machine {
 
     /// Applies one command; its effects are appended to `fx`.
     pub fn apply(&mut self, cmd: Command, fx: &mut Vec<Effect>) -> Result<(), Refused> {
+        let applied = self.apply_inner(cmd, fx);
+        if applied.is_err() {
+            self.refused += 1;
+        }
+        applied
+    }
+
+    fn apply_inner(&mut self, cmd: Command, fx: &mut Vec<Effect>) -> Result<(), Refused> {
         match cmd {
             Command::Enqueue { .. } => self.ready += 1,
             Command::Dequeue { .. } => {
@@ -455,7 +473,10 @@ mod tests {
                     fx.clear();
                     let refused = m.apply(cmd, &mut fx).is_err();
                     prop_assert!(refused);
-                    prop_assert_eq!(&m, &before);
+                    prop_assert_eq!(m.refused(), before.refused() + 1);
+                    let mut unchanged = m.clone();
+                    unchanged.refused = before.refused;
+                    prop_assert_eq!(&unchanged, &before);
                     prop_assert!(fx.is_empty());
                     continue;
                 }
