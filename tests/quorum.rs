@@ -668,7 +668,9 @@ async fn every_change_goes_through_the_state_machine() {
     let a = get(&ch, "m").await.expect("first");
     let b = get(&ch, "m").await.expect("second");
     assert_eq!(machine_agrees(&broker, &ch, "m").await, (2, 2), "gets");
-    within(a.ack(BasicAckOptions::default())).await.expect("ack");
+    within(a.ack(BasicAckOptions::default()))
+        .await
+        .expect("ack");
     within(b.nack(BasicNackOptions {
         requeue: true,
         ..Default::default()
@@ -707,4 +709,73 @@ async fn every_change_goes_through_the_state_machine() {
     )
     .await;
     assert_eq!(machine_agrees(&broker, &ch, "m").await, (0, 0), "expired");
+}
+
+/// A quorum queue deeper than memory holds (20,000 messages, past 16,384 on disk only)
+/// keeps its machine in step across a crash: replaying the log gives it every message,
+/// the two returned ones with their counts, and draining it through read-backs from disk
+/// with acks and a nack leaves machine and queue agreeing at every step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_quorum_queue_replays_and_drains_in_step_with_its_machine() {
+    init_logs();
+    const N: u32 = 20_000;
+    let broker = Broker::builder()
+        .temp_data_dir()
+        .start()
+        .expect("broker starts");
+    let (conn, ch) = fresh(&broker).await;
+    declare_quorum(&ch, "deep", &[]).await;
+    let publisher = within(conn.create_channel()).await.expect("channel");
+    for i in 0..N {
+        within(publisher.basic_publish(
+            "",
+            "deep",
+            BasicPublishOptions::default(),
+            format!("{i:05}").as_bytes(),
+            BasicProperties::default(),
+        ))
+        .await
+        .expect("publish");
+    }
+    wait_for_count(&ch, "deep", N).await;
+    return_twice(&ch, "deep").await;
+    assert_eq!(
+        machine_agrees(&broker, &ch, "deep").await,
+        (u64::from(N), 0)
+    );
+    let b = &broker;
+    tokio::task::block_in_place(|| b.crash_and_recover()).expect("recovers");
+    let (conn, ch) = fresh(&broker).await;
+    assert_eq!(
+        machine_agrees(&broker, &ch, "deep").await,
+        (u64::from(N), 0),
+        "the replayed machine has every message"
+    );
+    let reader = within(conn.create_channel()).await.expect("channel");
+    within(reader.basic_qos(100, BasicQosOptions::default()))
+        .await
+        .expect("qos");
+    let mut c = consume_with(&reader, "deep", "c", false, FieldTable::default()).await;
+    let first = next_delivery(&mut c).await;
+    assert_eq!(&first.data[..], b"00000");
+    assert_eq!(long(&first, "x-acquired-count"), Some(2), "counts replayed");
+    within(first.nack(BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    }))
+    .await
+    .expect("nack");
+    let mut acked = 0;
+    while acked < N {
+        let d = next_delivery(&mut c).await;
+        within(d.ack(BasicAckOptions::default()))
+            .await
+            .expect("ack");
+        acked += 1;
+        if acked % 5_000 == 0 {
+            let (ready, out) = machine_agrees(&broker, &ch, "deep").await;
+            assert_eq!(ready + out + u64::from(acked), u64::from(N));
+        }
+    }
+    assert_eq!(machine_agrees(&broker, &ch, "deep").await, (0, 0));
 }
