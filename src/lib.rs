@@ -323,7 +323,7 @@ impl BrokerBuilder {
             _ => None,
         };
         let mut core = match self.data_dir.as_ref().or(temp_dir.as_ref()) {
-            Some(dir) => broker::Core::open(dir).map_err(std::io::Error::other)?,
+            Some(dir) => broker::Core::open_as(dir, self.profile).map_err(std::io::Error::other)?,
             None => broker::Core::new(),
         };
         core.set_profile(self.profile);

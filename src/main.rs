@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         let core = match config.data_dir() {
             Some(dir) => {
                 tracing::info!("data directory {}", dir.display());
-                match tokio::task::block_in_place(|| Core::open(&dir)) {
+                match tokio::task::block_in_place(|| Core::open_as(&dir, config.profile)) {
                     Ok(core) => core,
                     Err(e) => {
                         tracing::error!("cannot open the data directory {}: {e}", dir.display());

@@ -174,7 +174,14 @@ impl Core {
     /// Like `new`, with durable state kept in (and recovered from) `data_dir`: every vhost,
     /// user and permission there is, or RabbitMQ's defaults on a first start.
     pub fn open(data_dir: &Path) -> Result<Core, StoreError> {
-        let core = Self::empty(Some(data_dir.to_owned()));
+        Self::open_as(data_dir, profile::Profile::default())
+    }
+
+    /// `open` under a version profile, which recovery follows too (what a restart does to
+    /// a quorum queue's messages depends on the release's counting rules).
+    pub fn open_as(data_dir: &Path, p: profile::Profile) -> Result<Core, StoreError> {
+        let mut core = Self::empty(Some(data_dir.to_owned()));
+        core.profile = p;
         let defaults = || AccessDefinitions {
             vhosts: vec![VhostDef::named("/")],
             ..AccessDefinitions::default()
@@ -210,7 +217,7 @@ impl Core {
                     ),
                 }
             }
-            let v = VHost::open(&def.name, data_dir, set)?;
+            let v = VHost::open(&def.name, data_dir, set, core.profile)?;
             match def.metadata_over(v.metadata()) {
                 Ok(m) => v.set_metadata(m),
                 Err(e) => {
@@ -344,7 +351,7 @@ impl Core {
             return Ok(v);
         }
         let v = match &self.data_dir {
-            Some(dir) => VHost::open(name, dir, PolicySet::default())?,
+            Some(dir) => VHost::open(name, dir, PolicySet::default(), self.profile)?,
             None => VHost::new(name),
         };
         v.set_profile(self.profile);

@@ -249,7 +249,7 @@ impl Core {
             };
             old.close(false);
             let fresh = match &self.data_dir {
-                Some(dir) => VHost::open(&name, dir, (*old.policy_set()).clone())?,
+                Some(dir) => VHost::open(&name, dir, (*old.policy_set()).clone(), self.profile)?,
                 None => VHost::new(&name),
             };
             fresh.set_max_queues(old.max_queues());

@@ -143,6 +143,10 @@ impl VHost {
             .position(|q| *q == p)
             .unwrap_or(0);
         self.profile.store(at as u8, Ordering::Relaxed);
+        // Quorum queues count returns by the profile's rules.
+        for q in self.queues.iter() {
+            q.value().follow_profile(p);
+        }
     }
 
     pub fn profile(&self) -> super::profile::Profile {
@@ -177,14 +181,23 @@ impl VHost {
         name: &str,
         data_dir: &Path,
         policies: PolicySet,
+        profile: super::profile::Profile,
     ) -> Result<Arc<VHost>, StoreError> {
         let opened = VhostStore::open(data_dir, name, super::queue::MEMORY_LIMIT)?;
-        Ok(Arc::new_cyclic(|me| {
+        let v = Arc::new_cyclic(|me| {
             let v = Self::with_store(name, Some(Arc::new(opened.store)), me.clone());
             *v.policies.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policies);
+            v.set_profile(profile);
             v.restore(opened.definitions, opened.messages);
             v
-        }))
+        });
+        // Now that the vhost is whole (dead-lettering routes through it): what the restart
+        // took past a quorum queue's delivery limit is dead-lettered.
+        let queues: Vec<Arc<Queue>> = v.queues.iter().map(|e| e.value().clone()).collect();
+        for q in queues {
+            q.dead_letter_restart_over_limit();
+        }
+        Ok(v)
     }
 
     fn with_store(name: &str, store: Option<Arc<VhostStore>>, me: Weak<VHost>) -> VHost {
@@ -364,9 +377,13 @@ impl VHost {
                 recovered.flag_all_redelivered();
             }
             restored += recovered.len();
+            // The queue cannot reach this vhost (still being built) for its profile.
             if let Some(rules) = queue.quorum_rules() {
-                let (machine, counts) = replay_quorum(rules, &mut recovered);
-                queue.restore_quorum(machine, counts);
+                let rules = super::queue::quorum::Rules {
+                    before_4_0: self.profile().quorum_counts_every_return(),
+                    ..rules
+                };
+                queue.restore_quorum(replay_quorum(rules, &mut recovered));
             }
             for r in recovered.loaded {
                 let m = Message::from_log(LogMessage::clone(&r.message), r.slot);
@@ -1288,16 +1305,13 @@ impl VHost {
 }
 
 /// Rebuilds a quorum queue's state machine by replaying its log: every recovered message's
-/// publish, then the records of those with more (in log order for each). Returns the
-/// machine and the messages' return counts; a message that was delivered is flagged
-/// redelivered here.
+/// publish, then the records of those with more (in log order for each), then the restart.
+/// Flags redelivered what was delivered; returns the machine, the return counts of the
+/// messages that have any, and those the restart took past the delivery limit.
 fn replay_quorum(
     rules: super::queue::quorum::Rules,
     recovered: &mut crate::store::RecoveredQueue,
-) -> (
-    super::queue::quorum::machine::Machine,
-    std::collections::HashMap<u64, (u32, u16)>,
-) {
+) -> super::queue::quorum::machine::Restored {
     use super::queue::quorum::machine::{Record, Replay};
     use super::queue::quorum::{Counts, Return};
     use crate::store::Event;
@@ -1319,16 +1333,11 @@ fn replay_quorum(
             replay.record(*id, r);
         }
     }
-    let (machine, replayed) = replay.finish();
+    let restored = replay.finish();
     for r in &mut recovered.loaded {
         if let Some(p) = r.slot.position() {
-            r.redelivered |= replayed.get(&p.id).is_some_and(|h| h.redelivered);
+            r.redelivered |= restored.ready.get(&p.id).is_some_and(|h| h.redelivered);
         }
     }
-    let counts = replayed
-        .into_iter()
-        .filter(|(_, h)| h.counts != Counts::default())
-        .map(|(id, h)| (id, (h.counts.acquired, h.counts.failed)))
-        .collect();
-    (machine, counts)
+    restored
 }

@@ -19,7 +19,7 @@ pub mod stream;
 
 pub use log::{Durability, Event, LogMessage, MessageLog, Recovered, RecoveredQueue, Slot};
 pub use meta::Definitions;
-pub use run::{Position, Run};
+pub use run::{Position, Run, push_position};
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -114,6 +114,10 @@ struct QueueState {
     /// Boxed: empty except on a recovered quorum queue.
     #[allow(clippy::box_collection)]
     recovered_counts: Option<Box<std::collections::HashMap<u64, (u32, u16)>>>,
+    /// A recovered quorum queue's messages that the restart took past the delivery limit,
+    /// by message id, with their counts: set aside as they are restored.
+    #[allow(clippy::box_collection)]
+    restart_over_limit: Option<Box<std::collections::HashMap<u64, (u32, u16)>>>,
     /// For the management API.
     counters: QueueCounters,
     /// The level whose in-memory head ran dry with its backlog's front on disk: read back
@@ -249,6 +253,7 @@ impl Queue {
                     dlx_pending: Vec::new(),
                     quorum,
                     recovered_counts: None,
+                    restart_over_limit: None,
                     refill_wanted: None,
                     refilling: false,
                     counters: QueueCounters::default(),
@@ -375,6 +380,7 @@ impl Queue {
     /// priorities and deadlines are learnt when they are read back.
     pub fn restore_backlog(&self, runs: Vec<Run>) {
         let mut st = self.lock();
+        let runs = self.set_aside_over_limit(&mut st, runs);
         let n: usize = runs.iter().map(Run::len).sum();
         st.buffer.level_mut(0).backlog.push_runs(runs);
         for _ in 0..n {
@@ -391,18 +397,113 @@ impl Queue {
         self.lock().quorum.as_ref().map(|m| m.rules())
     }
 
-    /// A quorum queue's machine as replaying its log rebuilt it, and the return counts of
-    /// its messages (see `recovered_counts`), before its messages are restored.
-    pub fn restore_quorum(
-        &self,
-        machine: Machine,
-        counts: std::collections::HashMap<u64, (u32, u16)>,
-    ) {
+    /// Takes the messages the restart took past the delivery limit out of `runs`, reading
+    /// them from disk (at start-up, before any client connects; there are at most as many
+    /// as were out with consumers) to be dead-lettered.
+    fn set_aside_over_limit(&self, st: &mut QueueState, runs: Vec<Run>) -> Vec<Run> {
+        let (Some(over), Some((store, id))) = (st.restart_over_limit.as_mut(), &self.log) else {
+            return runs;
+        };
+        let mut kept = Vec::with_capacity(runs.len());
+        let mut dead = Vec::new();
+        for run in &runs {
+            for p in run.iter() {
+                match over.remove(&p.id) {
+                    Some(counts) => dead.push((p, counts)),
+                    None => crate::store::push_position(&mut kept, p, run.redelivered),
+                }
+            }
+        }
+        if over.is_empty() {
+            st.restart_over_limit = None;
+        }
+        if dead.is_empty() {
+            return runs;
+        }
+        let positions: Vec<_> = dead.iter().map(|(p, _)| *p).collect();
+        let mut lost = Vec::new();
+        for ((p, (acquired, failed)), m) in dead.into_iter().zip(store.log.read(&positions)) {
+            match m {
+                Ok(m) => {
+                    let message = Arc::new(Message::from_log(m, Slot::at(p)));
+                    let mut e = QueuedMessage::new(0, message, true, 0);
+                    (e.acquired, e.failed) = (acquired, failed);
+                    st.dlx_pending.push((e, Reason::DeliveryLimit));
+                }
+                Err(err) => {
+                    tracing::error!(queue = %self.name, "a message past its delivery limit cannot be read back, lost: {err}");
+                    lost.push(p);
+                }
+            }
+        }
+        store.log.settled_at(*id, lost);
+        kept
+    }
+
+    /// A quorum queue's machine as replaying its log rebuilt it, before its messages are
+    /// restored: the return counts of its messages (see `recovered_counts`), and those the
+    /// restart took past the delivery limit, which `restore` and `restore_backlog` set
+    /// aside for `dead_letter_restart_over_limit`.
+    pub fn restore_quorum(&self, restored: quorum::machine::Restored) {
+        let counts: std::collections::HashMap<u64, (u32, u16)> = restored
+            .ready
+            .into_iter()
+            .filter(|(_, h)| h.counts != quorum::Counts::default())
+            .map(|(id, h)| (id, (h.counts.acquired, h.counts.failed)))
+            .collect();
         let mut st = self.lock();
-        st.quorum = Some(Box::new(machine));
+        st.quorum = Some(Box::new(restored.machine));
         if !counts.is_empty() {
             st.recovered_counts = Some(Box::new(counts));
         }
+        if !restored.over_limit.is_empty() {
+            let over = restored.over_limit.into_iter();
+            st.restart_over_limit = Some(Box::new(
+                over.map(|(id, c)| (id, (c.acquired, c.failed))).collect(),
+            ));
+        }
+    }
+
+    /// The vhost's version profile changed (before it serves): a quorum queue's machine
+    /// counts returns by its rules from now on.
+    pub fn follow_profile(&self, p: super::profile::Profile) {
+        let mut st = self.lock();
+        let Some(rules) = st.quorum.as_ref().map(|m| m.rules()) else {
+            return;
+        };
+        let rules = quorum::Rules {
+            before_4_0: p.quorum_counts_every_return(),
+            ..rules
+        };
+        Self::command(&mut st, Command::Configure { rules }, &mut Vec::new());
+    }
+
+    /// Takes `id` out of the messages the restart took past the delivery limit, with its
+    /// counts, if it is one of them.
+    fn take_over_limit(st: &mut QueueState, id: u64) -> Option<(u32, u16)> {
+        let over = st.restart_over_limit.as_mut()?;
+        let counts = over.remove(&id);
+        if over.is_empty() {
+            st.restart_over_limit = None;
+        }
+        counts
+    }
+
+    /// Dead-letters (or drops) what the restart took past the delivery limit, once the
+    /// vhost's exchanges and bindings are back.
+    pub fn dead_letter_restart_over_limit(&self) {
+        let mut st = self.lock();
+        if st.dlx_pending.is_empty() {
+            return;
+        }
+        tracing::info!(
+            queue = %self.name,
+            n = st.dlx_pending.len(),
+            "messages out with a consumer at the restart went past the delivery limit"
+        );
+        let pending = std::mem::take(&mut st.dlx_pending);
+        st.fx.dead.extend(pending);
+        self.finish(st);
     }
 
     /// Gives a message read back from disk the return counts it had.
@@ -430,7 +531,14 @@ impl Queue {
         let seq = st.next_seq;
         st.next_seq += 1;
         let deadline = deadline_of(st.args.message_ttl, &message, 0);
+        let id = message.slot.get().and_then(|s| s.position()).map(|p| p.id);
+        let over = id.and_then(|id| Self::take_over_limit(&mut st, id));
         let mut entry = QueuedMessage::new(seq, message, redelivered, deadline);
+        if let Some((acquired, failed)) = over {
+            (entry.acquired, entry.failed) = (acquired, failed);
+            st.dlx_pending.push((entry, Reason::DeliveryLimit));
+            return;
+        }
         Self::recount(&mut st, &mut entry);
         self.enqueue(&mut st, entry, None);
         if deadline != 0 {
