@@ -48,6 +48,14 @@ async fn get(ch: &Channel, queue: &str) -> Option<Delivery> {
         .map(|m| m.delivery)
 }
 
+/// A broker with a data directory of its own, removed when it stops.
+fn broker_on_disk() -> Broker {
+    Broker::builder()
+        .temp_data_dir()
+        .start()
+        .expect("broker starts")
+}
+
 async fn fresh(broker: &Broker) -> (Connection, Channel) {
     let conn = connect(broker).await;
     let ch = confirm_channel(&conn).await;
@@ -372,10 +380,7 @@ async fn exclusive_consumers_are_not_enforced_and_delete_flags_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_messages_in_a_quorum_queue_survive_a_crash() {
     init_logs();
-    let broker = Broker::builder()
-        .temp_data_dir()
-        .start()
-        .expect("broker starts");
+    let broker = broker_on_disk();
     let (_conn, ch) = fresh(&broker).await;
     declare_quorum(&ch, "qq", &[]).await;
     within(ch.queue_declare("classic", durable(), FieldTable::default()))
@@ -556,10 +561,7 @@ async fn counts_after_restart(ch: &Channel, q: &str) -> (bool, Option<i64>, Opti
 async fn return_counts_survive_a_crash_and_a_clean_restart() {
     init_logs();
     // A crash: recovery reads the log.
-    let broker = Broker::builder()
-        .temp_data_dir()
-        .start()
-        .expect("broker starts");
+    let broker = broker_on_disk();
     let (_conn, ch) = fresh(&broker).await;
     declare_quorum(&ch, "q", &[]).await;
     publish(&ch, "", "q", b"m").await;
@@ -600,10 +602,7 @@ async fn return_counts_survive_a_crash_and_a_clean_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_crash_the_delivery_limit_counts_on_from_the_log() {
     init_logs();
-    let broker = Broker::builder()
-        .temp_data_dir()
-        .start()
-        .expect("broker starts");
+    let broker = broker_on_disk();
     let (_conn, ch) = fresh(&broker).await;
     declare_quorum(&ch, "q", &[("x-delivery-limit", AMQPValue::LongInt(2))]).await;
     publish(&ch, "", "q", b"m").await;
@@ -719,10 +718,7 @@ async fn every_change_goes_through_the_state_machine() {
 async fn a_deep_quorum_queue_replays_and_drains_in_step_with_its_machine() {
     init_logs();
     const N: u32 = 20_000;
-    let broker = Broker::builder()
-        .temp_data_dir()
-        .start()
-        .expect("broker starts");
+    let broker = broker_on_disk();
     let (conn, ch) = fresh(&broker).await;
     declare_quorum(&ch, "deep", &[]).await;
     let publisher = within(conn.create_channel()).await.expect("channel");

@@ -1225,17 +1225,9 @@ impl Queue {
             let no_ack = c.no_ack;
             if st.quorum.is_some() {
                 // Taken now; undone below if the connection is gone.
-                let holder = quorum::machine::holder(c.connection, c.channel);
+                let holder = (!no_ack).then(|| quorum::machine::holder(c.connection, c.channel));
                 for e in &entries {
-                    let index = e.seq;
-                    let cmd = match no_ack {
-                        true => Command::Dequeue { index },
-                        false => Command::Checkout {
-                            index,
-                            holder,
-                            counts: e.counts(),
-                        },
-                    };
+                    let cmd = Command::hand_out(e.seq, e.counts(), holder);
                     apply_to(&mut st.quorum, cmd, &mut Vec::new());
                 }
             }
@@ -1303,15 +1295,7 @@ impl Queue {
         };
         Self::count_get(&mut st, got.as_ref(), no_ack);
         if let Some(e) = &got {
-            let index = e.seq;
-            let cmd = match no_ack {
-                true => Command::Dequeue { index },
-                false => Command::Checkout {
-                    index,
-                    holder,
-                    counts: e.counts(),
-                },
-            };
+            let cmd = Command::hand_out(e.seq, e.counts(), (!no_ack).then_some(holder));
             Self::command(&mut st, cmd, &mut Vec::new());
         }
         let left = st.buffer.len() as u32;

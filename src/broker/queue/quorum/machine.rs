@@ -67,6 +67,21 @@ pub enum Command {
     Configure { rules: Rules },
 }
 
+impl Command {
+    /// A ready message handed out: to `holder`, which must settle it, or for good when
+    /// there is none (an auto-ack delivery or basic.get).
+    pub fn hand_out(index: Index, counts: Counts, holder: Option<Holder>) -> Command {
+        match holder {
+            Some(holder) => Command::Checkout {
+                index,
+                holder,
+                counts,
+            },
+            None => Command::Dequeue { index },
+        }
+    }
+}
+
 /// What applying a command asks of the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
