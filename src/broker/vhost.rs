@@ -1336,7 +1336,7 @@ fn replay_quorum(
     let restored = replay.finish();
     for r in &mut recovered.loaded {
         if let Some(p) = r.slot.position() {
-            r.redelivered |= restored.ready.get(&p.id).is_some_and(|h| h.redelivered);
+            r.redelivered |= restored.messages.get(&p.id).is_some_and(|h| h.redelivered);
         }
     }
     restored

@@ -23,11 +23,11 @@ use super::policy::{Applied, PolicyStatus};
 use super::timer::{Timer, now_ms};
 use super::vhost::VHost;
 use crate::protocol::FieldTable;
-use crate::store::{Run, Slot, VhostStore};
+use crate::store::{Position, Run, Slot, VhostStore};
 use buffer::MessageBuffer;
 use consumers::ConsumerSet;
 use quorum::Return;
-use quorum::machine::{Command, Effect, Holder, Machine};
+use quorum::machine::{Command, Effect, Holder, Machine, Replayed};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -109,15 +109,11 @@ struct QueueState {
     /// A quorum queue's state machine: every change to what it holds goes through it.
     /// Boxed: only quorum queues have one.
     quorum: Option<Box<Machine>>,
-    /// A quorum queue's return counts found on disk at start-up, by message id, handed to
-    /// each message as it is read back (and forgotten then).
-    /// Boxed: empty except on a recovered quorum queue.
+    /// What replaying a quorum queue's log at start-up found of its messages with a
+    /// history, by message id: handed to each as it is restored or read back (and
+    /// forgotten then). Boxed: empty except on a recovered quorum queue.
     #[allow(clippy::box_collection)]
-    recovered_counts: Option<Box<std::collections::HashMap<u64, (u32, u16)>>>,
-    /// A recovered quorum queue's messages that the restart took past the delivery limit,
-    /// by message id, with their counts: set aside as they are restored.
-    #[allow(clippy::box_collection)]
-    restart_over_limit: Option<Box<std::collections::HashMap<u64, (u32, u16)>>>,
+    recovered: Option<Box<std::collections::HashMap<u64, Replayed>>>,
     /// For the management API.
     counters: QueueCounters,
     /// The level whose in-memory head ran dry with its backlog's front on disk: read back
@@ -252,8 +248,7 @@ impl Queue {
                     fx: Effects::default(),
                     dlx_pending: Vec::new(),
                     quorum,
-                    recovered_counts: None,
-                    restart_over_limit: None,
+                    recovered: None,
                     refill_wanted: None,
                     refilling: false,
                     counters: QueueCounters::default(),
@@ -401,38 +396,48 @@ impl Queue {
     /// them from disk (at start-up, before any client connects; there are at most as many
     /// as were out with consumers) to be dead-lettered.
     fn set_aside_over_limit(&self, st: &mut QueueState, runs: Vec<Run>) -> Vec<Run> {
-        let (Some(over), Some((store, id))) = (st.restart_over_limit.as_mut(), &self.log) else {
+        let over = |st: &QueueState, id| {
+            st.recovered
+                .as_ref()
+                .and_then(|r| r.get(&id))
+                .is_some_and(|h| h.over_limit)
+        };
+        let any = st
+            .recovered
+            .as_ref()
+            .is_some_and(|r| r.values().any(|h| h.over_limit));
+        let (true, Some((store, id))) = (any, &self.log) else {
             return runs;
         };
-        let mut kept = Vec::with_capacity(runs.len());
-        let mut dead = Vec::new();
-        for run in &runs {
-            for p in run.iter() {
-                match over.remove(&p.id) {
-                    Some(counts) => dead.push((p, counts)),
-                    None => crate::store::push_position(&mut kept, p, run.redelivered),
-                }
-            }
-        }
-        if over.is_empty() {
-            st.restart_over_limit = None;
-        }
+        let dead: Vec<Position> = runs
+            .iter()
+            .flat_map(Run::iter)
+            .filter(|p| over(st, p.id))
+            .collect();
         if dead.is_empty() {
             return runs;
         }
-        let positions: Vec<_> = dead.iter().map(|(p, _)| *p).collect();
+        let mut kept = Vec::with_capacity(runs.len());
+        for run in &runs {
+            for p in run.iter().filter(|p| !over(st, p.id)) {
+                crate::store::push_position(&mut kept, p, run.redelivered);
+            }
+        }
         let mut lost = Vec::new();
-        for ((p, (acquired, failed)), m) in dead.into_iter().zip(store.log.read(&positions)) {
+        for (p, m) in dead.iter().zip(store.log.read(&dead)) {
             match m {
                 Ok(m) => {
-                    let message = Arc::new(Message::from_log(m, Slot::at(p)));
+                    let message = Arc::new(Message::from_log(m, Slot::at(*p)));
                     let mut e = QueuedMessage::new(0, message, true, 0);
-                    (e.acquired, e.failed) = (acquired, failed);
+                    Self::recount(st, &mut e);
                     st.dlx_pending.push((e, Reason::DeliveryLimit));
                 }
                 Err(err) => {
                     tracing::error!(queue = %self.name, "a message past its delivery limit cannot be read back, lost: {err}");
-                    lost.push(p);
+                    if let Some(r) = st.recovered.as_mut() {
+                        r.remove(&p.id);
+                    }
+                    lost.push(*p);
                 }
             }
         }
@@ -441,26 +446,14 @@ impl Queue {
     }
 
     /// A quorum queue's machine as replaying its log rebuilt it, before its messages are
-    /// restored: the return counts of its messages (see `recovered_counts`), and those the
-    /// restart took past the delivery limit, which `restore` and `restore_backlog` set
-    /// aside for `dead_letter_restart_over_limit`.
+    /// restored, and what the replay found of its messages (see `recovered`): their return
+    /// counts, and whether the restart took them past the delivery limit, which `restore`
+    /// and `restore_backlog` set aside for `dead_letter_restart_over_limit`.
     pub fn restore_quorum(&self, restored: quorum::machine::Restored) {
-        let counts: std::collections::HashMap<u64, (u32, u16)> = restored
-            .ready
-            .into_iter()
-            .filter(|(_, h)| h.counts != quorum::Counts::default())
-            .map(|(id, h)| (id, (h.counts.acquired, h.counts.failed)))
-            .collect();
         let mut st = self.lock();
         st.quorum = Some(Box::new(restored.machine));
-        if !counts.is_empty() {
-            st.recovered_counts = Some(Box::new(counts));
-        }
-        if !restored.over_limit.is_empty() {
-            let over = restored.over_limit.into_iter();
-            st.restart_over_limit = Some(Box::new(
-                over.map(|(id, c)| (id, (c.acquired, c.failed))).collect(),
-            ));
+        if !restored.messages.is_empty() {
+            st.recovered = Some(Box::new(restored.messages));
         }
     }
 
@@ -476,17 +469,6 @@ impl Queue {
             ..rules
         };
         Self::command(&mut st, Command::Configure { rules }, &mut Vec::new());
-    }
-
-    /// Takes `id` out of the messages the restart took past the delivery limit, with its
-    /// counts, if it is one of them.
-    fn take_over_limit(st: &mut QueueState, id: u64) -> Option<(u32, u16)> {
-        let over = st.restart_over_limit.as_mut()?;
-        let counts = over.remove(&id);
-        if over.is_empty() {
-            st.restart_over_limit = None;
-        }
-        counts
     }
 
     /// Dead-letters (or drops) what the restart took past the delivery limit, once the
@@ -506,10 +488,11 @@ impl Queue {
         self.finish(st);
     }
 
-    /// Gives a message read back from disk the return counts it had.
-    fn recount(st: &mut QueueState, entry: &mut QueuedMessage) {
-        let Some(counts) = st.recovered_counts.as_mut() else {
-            return;
+    /// Gives a message restored or read back from disk the return counts it had; says
+    /// whether the restart took it past the delivery limit.
+    fn recount(st: &mut QueueState, entry: &mut QueuedMessage) -> bool {
+        let Some(recovered) = st.recovered.as_mut() else {
+            return false;
         };
         let id = entry
             .message
@@ -517,12 +500,15 @@ impl Queue {
             .get()
             .and_then(|s| s.position())
             .map(|p| p.id);
-        if let Some((acquired, failed)) = id.and_then(|id| counts.remove(&id)) {
-            (entry.acquired, entry.failed) = (acquired, failed);
+        let found = id.and_then(|id| recovered.remove(&id));
+        if recovered.is_empty() {
+            st.recovered = None;
         }
-        if counts.is_empty() {
-            st.recovered_counts = None;
-        }
+        let Some(h) = found else {
+            return false;
+        };
+        (entry.acquired, entry.failed) = (h.counts.acquired, h.counts.failed);
+        h.over_limit
     }
 
     /// Loads a message recovered from disk, in order, before any client connects.
@@ -531,15 +517,11 @@ impl Queue {
         let seq = st.next_seq;
         st.next_seq += 1;
         let deadline = deadline_of(st.args.message_ttl, &message, 0);
-        let id = message.slot.get().and_then(|s| s.position()).map(|p| p.id);
-        let over = id.and_then(|id| Self::take_over_limit(&mut st, id));
         let mut entry = QueuedMessage::new(seq, message, redelivered, deadline);
-        if let Some((acquired, failed)) = over {
-            (entry.acquired, entry.failed) = (acquired, failed);
+        if Self::recount(&mut st, &mut entry) {
             st.dlx_pending.push((entry, Reason::DeliveryLimit));
             return;
         }
-        Self::recount(&mut st, &mut entry);
         self.enqueue(&mut st, entry, None);
         if deadline != 0 {
             st.timed = true;
@@ -972,13 +954,7 @@ impl Queue {
             let mut st = self.lock();
             let mut fx = Vec::new();
             for e in &entries {
-                let index = e.seq;
-                // Checked out to its consumer, or taken for good if it needed no ack.
-                let cmd = match credited {
-                    true => Command::Release { index },
-                    false => Command::Enqueue { index },
-                };
-                Self::command(&mut st, cmd, &mut fx);
+                Self::command(&mut st, Command::hand_back(e.seq, credited), &mut fx);
             }
         }
         self.put_back(entries.into_iter(), credited);
@@ -1246,12 +1222,7 @@ impl Queue {
                     for e in d.entries {
                         // Not delivered after all (counted as it was picked).
                         st.counters.redeliver -= u64::from(e.redelivered);
-                        let index = e.seq;
-                        let cmd = match no_ack {
-                            true => Command::Enqueue { index },
-                            false => Command::Release { index },
-                        };
-                        apply_to(&mut st.quorum, cmd, &mut fx);
+                        apply_to(&mut st.quorum, Command::hand_back(e.seq, !no_ack), &mut fx);
                         st.buffer.put_in_place(e);
                     }
                 }

@@ -63,7 +63,8 @@ pub enum Command {
     Discard { index: Index },
     /// The holder went away: everything it held comes back as failed deliveries.
     HolderDown { holder: Holder },
-    /// The queue's rules changed (a policy set another delivery limit).
+    /// The queue's rules changed (a policy set another delivery limit, or the vhost took
+    /// another version profile).
     Configure { rules: Rules },
 }
 
@@ -78,6 +79,15 @@ impl Command {
                 counts,
             },
             None => Command::Dequeue { index },
+        }
+    }
+
+    /// Undoes `hand_out` for a message that never reached its consumer: ready again, not
+    /// counted (`Release`), or back after an auto-ack hand-out took it for good.
+    pub fn hand_back(index: Index, checked_out: bool) -> Command {
+        match checked_out {
+            true => Command::Release { index },
+            false => Command::Enqueue { index },
         }
     }
 }
@@ -251,6 +261,9 @@ pub struct Replayed {
     pub counts: Counts,
     /// It had been delivered: the next delivery says so.
     pub redelivered: bool,
+    /// The restart took it past the delivery limit: the queue dead-letters it (reason
+    /// delivery_limit) or drops it, and the machine no longer counts it.
+    pub over_limit: bool,
 }
 
 /// Rebuilds a quorum queue's machine from its log after a restart: each message's records
@@ -264,10 +277,8 @@ pub struct Replay {
     machine: Machine,
     /// The rules the restart's returns are judged by; logged returns are not judged.
     rules: Rules,
-    /// The ready messages with a history, and their headers.
+    /// The messages with a history that are not checked out, and their headers.
     ready: HashMap<Index, Replayed>,
-    /// Messages the restart's returns took past the delivery limit.
-    over: Vec<(Index, Counts)>,
     fx: Vec<Effect>,
 }
 
@@ -276,12 +287,9 @@ pub struct Replay {
 pub struct Restored {
     /// The machine after the restart: nothing checked out.
     pub machine: Machine,
-    /// The ready messages with a history: their counts and whether they were delivered. A
-    /// message without one is as published.
-    pub ready: HashMap<Index, Replayed>,
-    /// Messages the restart took past the delivery limit, with their counts: the queue
-    /// dead-letters them (reason delivery_limit) or drops them.
-    pub over_limit: Vec<(Index, Counts)>,
+    /// The messages with a history: their counts, whether they were delivered, whether
+    /// the restart took them past the limit. A message without one is as published.
+    pub messages: HashMap<Index, Replayed>,
 }
 
 impl Replay {
@@ -294,7 +302,6 @@ impl Replay {
             machine: Machine::new(logged),
             rules,
             ready: HashMap::new(),
-            over: Vec::new(),
             fx: Vec::new(),
         }
     }
@@ -338,17 +345,22 @@ impl Replay {
         for e in self.fx.drain(..) {
             match e {
                 Effect::Requeue { index, counts } => {
-                    self.ready.insert(
-                        index,
-                        Replayed {
-                            counts,
-                            redelivered: true,
-                        },
-                    );
+                    let over_limit = false;
+                    let h = Replayed {
+                        counts,
+                        redelivered: true,
+                        over_limit,
+                    };
+                    self.ready.insert(index, h);
                 }
                 Effect::DeadLetter { index, counts, .. } => {
-                    self.ready.remove(&index);
-                    self.over.push((index, counts));
+                    let over_limit = true;
+                    let h = Replayed {
+                        counts,
+                        redelivered: true,
+                        over_limit,
+                    };
+                    self.ready.insert(index, h);
                 }
             }
         }
@@ -362,8 +374,7 @@ impl Replay {
         });
         Restored {
             machine: self.machine,
-            ready: self.ready,
-            over_limit: self.over,
+            messages: self.ready,
         }
     }
 }
@@ -705,7 +716,8 @@ mod tests {
                 }
             }
             let restored = replay.finish();
-            let histories = &restored.ready;
+            let (histories, got_over): (HashMap<Index, Replayed>, HashMap<Index, Replayed>) =
+                restored.messages.into_iter().partition(|(_, h)| !h.over_limit);
             // What was out comes back as a failed delivery, or goes past the limit.
             let mut live: Vec<(usize, Counts)> = Vec::new();
             let mut over: Vec<(Index, Counts)> = Vec::new();
@@ -719,7 +731,7 @@ mod tests {
                     At::Gone => {}
                 }
             }
-            let mut got_over = restored.over_limit.clone();
+            let mut got_over: Vec<(Index, Counts)> = got_over.into_iter().map(|(i, h)| (i, h.counts)).collect();
             got_over.sort_unstable_by_key(|(i, _)| *i);
             prop_assert_eq!(got_over, over);
             prop_assert_eq!(restored.machine.ready(), live.len() as u64);
@@ -790,13 +802,14 @@ mod tests {
         }
         r.record(6, Record::Published);
         let restored = r.finish();
-        let (m, h) = (restored.machine, restored.ready);
+        let (m, h) = (restored.machine, restored.messages);
         assert_eq!((m.ready(), m.checked_out()), (2, 0));
         assert_eq!(
             h.get(&5),
             Some(&Replayed {
                 counts: c,
-                redelivered: true
+                redelivered: true,
+                over_limit: false
             })
         );
         assert_eq!(h.get(&6), None);
