@@ -1070,9 +1070,17 @@ impl Connection {
                 return;
             }
             Outbound::ForceClose { reason, written } => {
-                let e = AmqpError::new(crate::error::code::CONNECTION_FORCED, reason);
-                self.connection_error(e.on_connection());
-                self.close_written.extend(written);
+                if let State::Closing(_) = self.state {
+                    // Closed again while its close-ok is awaited: RabbitMQ's reader stops such
+                    // a connection at once rather than send a second connection.close, so a
+                    // peer that never answers is not listed for the rest of the timeout.
+                    tracing::info!(peer = %self.peer, "closing connection again: dropped without waiting for close-ok");
+                    self.state = State::Closed;
+                } else {
+                    let e = AmqpError::new(crate::error::code::CONNECTION_FORCED, reason);
+                    self.connection_error(e.on_connection());
+                    self.close_written.extend(written);
+                }
                 return;
             }
             ev => ev,
