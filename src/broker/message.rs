@@ -154,15 +154,17 @@ impl Message {
     /// What the message holds in memory for the memory alarm's account: its payload and its
     /// own struct (the `Arc` and queue entry that hold it are left out; a few dozen bytes).
     /// Fixed from `new` on, so the drop gives back exactly what `new` charged.
+    /// What the message takes from the allocator, its `Arc`'s two counts included.
     fn footprint(&self) -> usize {
-        std::mem::size_of::<Message>()
+        use super::memory::allocated;
+        allocated(std::mem::size_of::<Message>() + 2 * std::mem::size_of::<usize>())
             + match &self.payload {
-                Payload::Inline { data, .. } => data.len(),
+                Payload::Inline { data, .. } => allocated(data.len()),
                 Payload::Shared(p) => {
-                    std::mem::size_of::<SharedPayload>()
-                        + p.routing_key.len()
-                        + p.raw_properties.len()
-                        + p.body.len()
+                    allocated(std::mem::size_of::<SharedPayload>())
+                        + allocated(p.routing_key.len())
+                        + allocated(p.raw_properties.len())
+                        + allocated(p.body.len())
                 }
             }
     }
