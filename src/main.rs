@@ -10,6 +10,11 @@ use warren::management::prometheus;
 use warren::management::rates::{self, Rates};
 use warren::server::Listener;
 
+/// mimalloc, for what glibc's malloc costs a message freed on another thread than the one
+/// that allocated it (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let config = match Config::try_parse() {
         Ok(c) => c,
