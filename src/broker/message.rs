@@ -151,10 +151,10 @@ impl Message {
         m
     }
 
-    /// What the message holds in memory for the memory alarm's account: its payload and its
-    /// own struct (the `Arc` and queue entry that hold it are left out; a few dozen bytes).
-    /// Fixed from `new` on, so the drop gives back exactly what `new` charged.
-    /// What the message takes from the allocator, its `Arc`'s two counts included.
+    /// What the message takes from the allocator for the memory alarm's account: its
+    /// payload and its `Arc` (counts and struct), each at its size class (the queue entry
+    /// that holds it is left out). Fixed from `new` on, so the drop gives back exactly what
+    /// `new` charged.
     fn footprint(&self) -> usize {
         use super::memory::allocated;
         allocated(std::mem::size_of::<Message>() + 2 * std::mem::size_of::<usize>())

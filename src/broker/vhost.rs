@@ -379,10 +379,7 @@ impl VHost {
             restored += recovered.len();
             // The queue cannot reach this vhost (still being built) for its profile.
             if let Some(rules) = queue.quorum_rules() {
-                let rules = super::queue::quorum::Rules {
-                    before_4_0: self.profile().quorum_counts_every_return(),
-                    ..rules
-                };
+                let rules = rules.under(self.profile());
                 queue.restore_quorum(replay_quorum(rules, &mut recovered));
             }
             for r in recovered.loaded {

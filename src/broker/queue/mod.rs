@@ -464,10 +464,7 @@ impl Queue {
         let Some(rules) = st.quorum.as_ref().map(|m| m.rules()) else {
             return;
         };
-        let rules = quorum::Rules {
-            before_4_0: p.quorum_counts_every_return(),
-            ..rules
-        };
+        let rules = rules.under(p);
         Self::command(&mut st, Command::Configure { rules }, &mut Vec::new());
     }
 
@@ -1525,13 +1522,13 @@ fn apply_to(machine: &mut Option<Box<Machine>>, cmd: Command, fx: &mut Vec<Effec
 /// A quorum queue's rules for returned messages: its delivery limit under its vhost's
 /// version profile.
 fn quorum_rules(env: &QueueEnv, args: &QueueArgs) -> quorum::Rules {
-    let before_4_0 = env
-        .vhost
-        .upgrade()
-        .is_some_and(|v| v.profile().quorum_counts_every_return());
-    quorum::Rules {
+    let rules = quorum::Rules {
         limit: args.delivery_limit,
-        before_4_0,
+        before_4_0: false,
+    };
+    match env.vhost.upgrade() {
+        Some(v) => rules.under(v.profile()),
+        None => rules,
     }
 }
 

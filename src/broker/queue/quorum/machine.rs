@@ -343,26 +343,16 @@ impl Replay {
             _ => {}
         }
         for e in self.fx.drain(..) {
-            match e {
-                Effect::Requeue { index, counts } => {
-                    let over_limit = false;
-                    let h = Replayed {
-                        counts,
-                        redelivered: true,
-                        over_limit,
-                    };
-                    self.ready.insert(index, h);
-                }
-                Effect::DeadLetter { index, counts, .. } => {
-                    let over_limit = true;
-                    let h = Replayed {
-                        counts,
-                        redelivered: true,
-                        over_limit,
-                    };
-                    self.ready.insert(index, h);
-                }
-            }
+            let (index, counts, over_limit) = match e {
+                Effect::Requeue { index, counts } => (index, counts, false),
+                Effect::DeadLetter { index, counts, .. } => (index, counts, true),
+            };
+            let h = Replayed {
+                counts,
+                redelivered: true,
+                over_limit,
+            };
+            self.ready.insert(index, h);
         }
     }
 

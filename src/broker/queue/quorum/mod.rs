@@ -96,6 +96,14 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// These rules as version profile `p` counts returns.
+    pub fn under(self, p: crate::broker::profile::Profile) -> Rules {
+        Rules {
+            before_4_0: p.quorum_counts_every_return(),
+            ..self
+        }
+    }
+
     /// The limit in force, None for none.
     fn limit(&self) -> Option<u64> {
         match self.limit {
