@@ -65,6 +65,12 @@ impl Credit {
         self.limit.store(limit.into(), Ordering::Release);
     }
 
+    /// Whether the window is set and has no room left.
+    pub fn is_full(&self) -> bool {
+        let limit = self.limit.load(Ordering::Acquire);
+        limit != 0 && self.in_flight.load(Ordering::Acquire) >= limit
+    }
+
     /// Takes one unit of credit if the window has room.
     pub fn try_take(&self) -> bool {
         let limit = self.limit.load(Ordering::Acquire);
@@ -235,6 +241,12 @@ impl Consumer {
     /// Takes credit from both windows, or from neither. Auto-ack consumers have no window.
     pub fn try_take_credit(&self) -> bool {
         if self.no_ack {
+            // A full channel-wide window holds back the channel's auto-ack consumers too,
+            // though they take none of it (RabbitMQ's limiter: `can_send` answers false
+            // once the limit is reached, whatever the ack mode).
+            if self.channel_credit.is_full() {
+                return false;
+            }
             // Auto-ack consumers get a window too, of deliveries not yet encoded by their
             // connection, so a slow reader leaves messages in the queue, not in transit.
             return self.credit.try_take();

@@ -667,14 +667,15 @@ impl Channel {
         }
         for (at, (q, acked)) in touched.into_iter().enumerate() {
             let indexes = acked_indexes.iter().filter(|(a, _)| *a == at);
-            q.acked(acked, indexes.map(|(_, i)| *i));
+            q.acked(acked, indexes.map(|(_, i)| *i), !self.channel_has_limit);
         }
         acked_indexes.clear();
         self.acked_indexes = acked_indexes;
         self.dispatch_if_channel_limited();
     }
 
-    /// With a channel-wide window, freed credit may serve a consumer on any queue.
+    /// With a channel-wide window, freed credit may serve a consumer on any queue: the
+    /// queues are asked in turn, not the acked one first (`dispatch_consumed_queues`).
     fn dispatch_if_channel_limited(&self) {
         if self.channel_has_limit {
             self.dispatch_consumed_queues();

@@ -186,6 +186,8 @@ pub struct Channel {
     congested: Vec<Arc<Queue>>,
     /// Queues this channel pushed messages to since it last dispatched them.
     pushed: Vec<Arc<Queue>>,
+    /// Where `dispatch_consumed_queues` starts next.
+    dispatch_turn: std::cell::Cell<usize>,
     /// The consumer of `amq.rabbitmq.reply-to`, kept apart from the queue consumers as
     /// RabbitMQ keeps it. Boxed: one pointer for the channels that never have one.
     reply: Option<Box<reply_to::ReplyConsumer>>,
@@ -244,6 +246,7 @@ impl Channel {
             grant_epoch: 0,
             congested: Vec::new(),
             pushed: Vec::new(),
+            dispatch_turn: std::cell::Cell::new(0),
             reply: None,
             counters: ChannelCounters::default(),
             reported: 0,
@@ -296,6 +299,12 @@ impl Channel {
     fn handle(&mut self, ctx: &mut Context<'_>, cmd: Command) -> Result<(), AmqpError> {
         use crate::protocol::methods::*;
         let ch = self.id;
+        // What this channel published is handed to consumers before anything else it asks
+        // for: a basic.get (or a declare's count, a new consumer) right behind a publish
+        // must not see a message that RabbitMQ would already have delivered.
+        if !self.pushed.is_empty() && !matches!(cmd.method, Method::BasicPublish(_)) {
+            self.dispatch_pushed();
+        }
         match cmd.method {
             Method::ChannelFlow(m) => {
                 // RabbitMQ never stops deliveries on a client's word.
@@ -652,8 +661,21 @@ impl Channel {
         Ok(())
     }
 
+    /// Asks each consumed queue to deliver what credit allows, starting one further along
+    /// each time: under a channel-wide window the first queue asked takes the freed credit,
+    /// and RabbitMQ's limiter likewise varies which blocked queue it resumes first, so no
+    /// queue is left behind.
     fn dispatch_consumed_queues(&self) {
-        for c in self.consumers.values() {
+        let n = self.consumers.len();
+        if n == 0 {
+            return;
+        }
+        let start = self.dispatch_turn.get() % n;
+        self.dispatch_turn.set(start + 1);
+        for c in self.consumers.values().skip(start) {
+            c.queue.dispatch();
+        }
+        for c in self.consumers.values().take(start) {
             c.queue.dispatch();
         }
     }

@@ -517,7 +517,7 @@ async fn get_messages(
         for e in &taken {
             q.settle(e);
         }
-        q.acked(n, taken.iter().map(|e| e.seq));
+        q.acked(n, taken.iter().map(|e| e.seq), true);
     }
     Ok(Json(Value::Array(out)))
 }

@@ -971,6 +971,12 @@ impl Queue {
         for e in entries {
             st.buffer.put_in_place(e);
         }
+        // A requeue can take the queue past its length limit again: drop-head drops from
+        // the head before anything is delivered, as RabbitMQ's requeue does (reject-publish
+        // refuses publishes only).
+        if st.args.overflow == Overflow::DropHead {
+            self.drop_head_over_limit(&mut st);
+        }
         self.dispatch_locked(&mut st);
         self.finish(st);
     }

@@ -118,16 +118,21 @@ impl Queue {
         st.counters.unacked += n;
     }
 
-    /// Acks of `n` deliveries of this queue, counted, then what their credit lets through
-    /// dispatched: one lock for both. A quorum queue's machine settles `indexes` (the
-    /// acked messages' sequence numbers).
-    pub fn acked(&self, n: u64, indexes: impl Iterator<Item = u64>) {
+    /// Acks of `n` deliveries of this queue, counted, then (with `dispatch`) what their
+    /// credit lets through dispatched: one lock for both. A quorum queue's machine settles
+    /// `indexes` (the acked messages' sequence numbers). Without `dispatch` the caller
+    /// shares the freed credit out itself (a channel-wide window, see
+    /// `Channel::dispatch_consumed_queues`).
+    pub fn acked(&self, n: u64, indexes: impl Iterator<Item = u64>, dispatch: bool) {
         let mut st = self.lock();
         for index in indexes {
             Self::command(&mut st, super::Command::Settle { index }, &mut Vec::new());
         }
         st.counters.ack += n;
         st.counters.settled(n);
+        if !dispatch {
+            return;
+        }
         if self.stream().is_some() {
             drop(st);
             return self.dispatch();
