@@ -269,3 +269,137 @@ async fn cc_and_bcc_route_to_more_keys_and_bcc_is_removed() {
         assert_eq!(header(&d, "other"), Some(&s("kept")));
     }
 }
+
+/// A requeue that takes the queue past x-max-length drops from the head again, the requeued
+/// message first, dead-lettered as maxlen (3.10.8 on this machine: 1 left and 1 dead-lettered;
+/// the Java client's `QueueSizeLimit.requeue` and `requeueWithDlx`). Nack, reject, recover and
+/// a closed channel all requeue.
+#[tokio::test]
+async fn a_requeue_past_the_length_limit_drops_the_head() {
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    fanout_to(&ch, "maxlen-dlx", "maxlen-dlq").await;
+    declare_with(
+        &ch,
+        "short",
+        args(&[
+            ("x-max-length", int(1)),
+            ("x-dead-letter-exchange", s("maxlen-dlx")),
+        ]),
+    )
+    .await;
+    for how in ["nack", "reject", "recover", "close"] {
+        let getter = conn.create_channel().await.unwrap();
+        publish(&ch, "", "short", b"first").await;
+        let first = within(getter.basic_get("short", BasicGetOptions { no_ack: false }))
+            .await
+            .unwrap()
+            .expect("first");
+        publish(&ch, "", "short", b"second").await;
+        let tag = first.delivery.delivery_tag;
+        match how {
+            "nack" => within(getter.basic_nack(
+                tag,
+                BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap(),
+            "reject" => within(getter.basic_reject(tag, BasicRejectOptions { requeue: true }))
+                .await
+                .unwrap(),
+            "recover" => within(getter.basic_recover(BasicRecoverOptions { requeue: true }))
+                .await
+                .unwrap(),
+            _ => within(getter.close(200, "bye")).await.unwrap(),
+        }
+        wait_for_count(&ch, "maxlen-dlq", 1).await;
+        assert_eq!(drain_strings(&ch, "short").await, ["second"], "{how}");
+        let dead = within(ch.basic_get("maxlen-dlq", BasicGetOptions { no_ack: true }))
+            .await
+            .unwrap()
+            .expect("dead-lettered");
+        assert_eq!(dead.delivery.data, b"first", "{how}");
+        let death = header(&dead.delivery, "x-first-death-reason");
+        assert_eq!(
+            death,
+            Some(&AMQPValue::LongString("maxlen".into())),
+            "{how}"
+        );
+    }
+}
+
+/// Every exchange on the way matches all of a message's keys (routing key, CC, BCC): a CC key
+/// passes the first hop of an exchange-to-exchange binding and a BCC key the second (3.10.8
+/// on this machine; the Java client's `CcRoutes.boundExchanges`).
+#[tokio::test]
+async fn cc_and_bcc_keys_route_at_every_hop() {
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    within(ch.exchange_declare(
+        "hop1",
+        lapin::ExchangeKind::Direct,
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    within(ch.exchange_declare(
+        "hop2",
+        lapin::ExchangeKind::Topic,
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    within(ch.exchange_bind(
+        "hop2",
+        "hop1",
+        "key1",
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    declare_with(&ch, "far", FieldTable::default()).await;
+    within(ch.queue_bind(
+        "far",
+        "hop2",
+        "key2",
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    let cases: [(&str, &[(&str, &str)]); 3] = [
+        ("", &[("CC", "key1"), ("BCC", "key2")]),
+        ("key1", &[("CC", "key2")]),
+        ("key2", &[("BCC", "key1")]),
+    ];
+    for (key, extra) in cases {
+        let headers = args(
+            &extra
+                .iter()
+                .map(|(h, k)| (*h, AMQPValue::FieldArray(vec![s(k)].into())))
+                .collect::<Vec<_>>(),
+        );
+        publish_with(
+            &ch,
+            "hop1",
+            key,
+            b"m",
+            BasicPublishOptions::default(),
+            BasicProperties::default().with_headers(headers),
+        )
+        .await;
+        let got = within(ch.basic_get("far", BasicGetOptions { no_ack: true }))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("key {key:?} with {extra:?} reaches the queue"));
+        assert_eq!(header(&got.delivery, "BCC"), None);
+    }
+}

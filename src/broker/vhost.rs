@@ -1007,7 +1007,23 @@ impl VHost {
         }
         let destination = match destination {
             // The binding shares the queue's own name.
-            Destination::Queue(n) => Destination::Queue(self.queue(&n, connection)?.name.clone()),
+            Destination::Queue(n) => match self.queue(&n, connection) {
+                Ok(q) => Destination::Queue(q.name.clone()),
+                // RabbitMQ looks at who owns the queue only once the binding is found:
+                // removing another connection's binding is refused, removing none is not.
+                Err(locked @ BrokerError::ExclusiveLocked { .. }) if !bind => {
+                    let binding = Binding {
+                        destination: Destination::Queue(n),
+                        routing_key,
+                        arguments,
+                    };
+                    return match x.has_binding(&binding) {
+                        true => Err(locked),
+                        false => Ok(()),
+                    };
+                }
+                Err(e) => return Err(e),
+            },
             Destination::Exchange(n) => {
                 self.exchange(&n)?;
                 Destination::Exchange(n)
@@ -1058,13 +1074,14 @@ impl VHost {
     /// key while the topology is unchanged.
     pub fn route(&self, exchange: &Arc<Exchange>, message: &Message) -> (Vec<Arc<Queue>>, bool) {
         let mut queues = Vec::new();
-        let key_only = self.route_key(exchange, message.routing_key(), message, &mut queues);
+        let key_only = self.route_key(exchange, message.routing_key(), &[], message, &mut queues);
         dedup_queues(&mut queues);
         (queues, key_only)
     }
 
-    /// Routes with the message's routing key and then each of `more` (sender-selected CC and
-    /// BCC keys, a dead-lettered message's keys), each queue once.
+    /// Routes with the message's routing key and `more` (sender-selected CC and BCC keys, a
+    /// dead-lettered message's keys), each queue once. As in RabbitMQ, every exchange on the
+    /// way matches all the keys, so a CC key can pass one hop and the routing key the next.
     pub fn route_keys(
         &self,
         exchange: &Arc<Exchange>,
@@ -1072,25 +1089,25 @@ impl VHost {
         more: &[String],
     ) -> Vec<Arc<Queue>> {
         let mut queues = Vec::new();
-        self.route_key(exchange, message.routing_key(), message, &mut queues);
-        for key in more {
-            self.route_key(exchange, key, message, &mut queues);
-        }
+        self.route_key(exchange, message.routing_key(), more, message, &mut queues);
         dedup_queues(&mut queues);
         queues
     }
 
-    /// Adds the queues `key` reaches from `exchange` to `queues`; returns whether no headers
-    /// exchange was consulted.
+    /// Adds the queues `key` and `more` reach from `exchange` to `queues`; returns whether
+    /// no headers exchange was consulted.
     fn route_key(
         &self,
         exchange: &Arc<Exchange>,
         key: &str,
+        more: &[String],
         message: &Message,
         queues: &mut Vec<Arc<Queue>>,
     ) -> bool {
         if exchange.name.is_empty() {
-            queues.extend(self.queues.get(key).map(|q| q.clone()));
+            for k in std::iter::once(key).chain(more.iter().map(String::as_str)) {
+                queues.extend(self.queues.get(k).map(|q| q.clone()));
+            }
             return true;
         }
         let reached_before = queues.len();
@@ -1099,8 +1116,9 @@ impl VHost {
         // The exchanges routed through, by name: each is consulted once (a cycle ends).
         let mut visited = vec![exchange.clone()];
         let mut next = Some(exchange.clone());
+        let keys = RouteKeys { key, more };
         while let Some(x) = next.take() {
-            self.route_from(&x, key, message, &mut headers, &mut visited, queues);
+            self.route_from(&x, keys, message, &mut headers, &mut visited, queues);
             // Nothing reached: the alternate exchange (and then its own) gets the message.
             if queues.len() == reached_before
                 && let Some(ae) = x.alternate_exchange()
@@ -1263,7 +1281,7 @@ impl VHost {
     fn route_from(
         &self,
         source: &Arc<Exchange>,
-        key: &str,
+        keys: RouteKeys<'_>,
         message: &Message,
         headers: &mut Option<Option<FieldTable>>,
         visited: &mut Vec<Arc<Exchange>>,
@@ -1278,7 +1296,10 @@ impl VHost {
             } else {
                 None
             };
-            src.route(key, h, &mut dests);
+            src.route(keys.key, h, &mut dests);
+            for k in keys.more {
+                src.route(k, h, &mut dests);
+            }
             for d in dests.drain(..) {
                 match d {
                     Destination::Queue(n) => {
@@ -1299,6 +1320,14 @@ impl VHost {
             }
         }
     }
+}
+
+/// The keys a message is routed with: its routing key, then any CC, BCC or dead-letter
+/// keys. Each exchange on the way matches them all.
+#[derive(Clone, Copy)]
+struct RouteKeys<'a> {
+    key: &'a str,
+    more: &'a [String],
 }
 
 /// Rebuilds a quorum queue's state machine by replaying its log: every recovered message's

@@ -56,11 +56,20 @@ fn denied_warning(feature: &str) -> String {
     )
 }
 
+/// RabbitMQ removes CR and LF from the names that declare, delete and bind take (not from
+/// those of purge, get, consume or publish), so a name read from a file with its line end
+/// still names the entity (`rabbit_channel:strip_cr_lf/1`).
+fn strip_cr_lf(name: &mut String) {
+    if name.contains(['\r', '\n']) {
+        name.retain(|c| c != '\r' && c != '\n');
+    }
+}
+
 /// Unbinding what is not there succeeds in RabbitMQ, even for another connection's
-/// exclusive queue; only the default exchange is refused.
+/// exclusive queue (`change_binding` sorts that out); only the default exchange is refused.
 fn lenient_unbind(r: Result<(), BrokerError>) -> Result<(), AmqpError> {
     match r {
-        Err(BrokerError::NotFound { .. } | BrokerError::ExclusiveLocked { .. }) | Ok(()) => Ok(()),
+        Err(BrokerError::NotFound { .. }) | Ok(()) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
@@ -69,8 +78,9 @@ impl Channel {
     pub(super) fn exchange_declare(
         &mut self,
         ctx: &mut Context<'_>,
-        m: ExchangeDeclare,
+        mut m: ExchangeDeclare,
     ) -> Result<(), AmqpError> {
+        strip_cr_lf(&mut m.exchange);
         if m.passive && !m.exchange.is_empty() {
             ctx.check_any(ResourceKind::Exchange, &m.exchange)?;
         }
@@ -110,8 +120,9 @@ impl Channel {
     pub(super) fn exchange_delete(
         &mut self,
         ctx: &mut Context<'_>,
-        m: ExchangeDelete,
+        mut m: ExchangeDelete,
     ) -> Result<(), AmqpError> {
+        strip_cr_lf(&mut m.exchange);
         if !m.exchange.is_empty() && !m.exchange.starts_with("amq.") {
             ctx.check(Access::Configure, ResourceKind::Exchange, &m.exchange)?;
         }
@@ -125,8 +136,10 @@ impl Channel {
     pub(super) fn exchange_bind(
         &mut self,
         ctx: &mut Context<'_>,
-        m: ExchangeBind,
+        mut m: ExchangeBind,
     ) -> Result<(), AmqpError> {
+        strip_cr_lf(&mut m.destination);
+        strip_cr_lf(&mut m.source);
         let dest = (ResourceKind::Exchange, m.destination.as_str());
         check_binding(ctx, &m.source, dest, &m.routing_key)?;
         ctx.vhost.change_binding(
@@ -146,8 +159,10 @@ impl Channel {
     pub(super) fn exchange_unbind(
         &mut self,
         ctx: &mut Context<'_>,
-        m: ExchangeUnbind,
+        mut m: ExchangeUnbind,
     ) -> Result<(), AmqpError> {
+        strip_cr_lf(&mut m.destination);
+        strip_cr_lf(&mut m.source);
         let dest = (ResourceKind::Exchange, m.destination.as_str());
         check_binding(ctx, &m.source, dest, &m.routing_key)?;
         lenient_unbind(ctx.vhost.change_binding(
@@ -167,8 +182,9 @@ impl Channel {
     pub(super) fn queue_declare(
         &mut self,
         ctx: &mut Context<'_>,
-        m: QueueDeclare,
+        mut m: QueueDeclare,
     ) -> Result<(), AmqpError> {
+        strip_cr_lf(&mut m.queue);
         let client_named = !m.queue.is_empty();
         let name = if client_named || m.passive {
             m.queue
@@ -285,8 +301,10 @@ impl Channel {
     pub(super) fn queue_bind(
         &mut self,
         ctx: &mut Context<'_>,
-        m: QueueBind,
+        mut m: QueueBind,
     ) -> Result<(), AmqpError> {
+        strip_cr_lf(&mut m.queue);
+        strip_cr_lf(&mut m.exchange);
         let (name, key) = self.binding_names(&m.queue, m.routing_key)?;
         check_binding(ctx, &m.exchange, (ResourceKind::Queue, &name), &key)?;
         ctx.vhost.change_binding(
@@ -306,8 +324,10 @@ impl Channel {
     pub(super) fn queue_unbind(
         &mut self,
         ctx: &mut Context<'_>,
-        m: QueueUnbind,
+        mut m: QueueUnbind,
     ) -> Result<(), AmqpError> {
+        strip_cr_lf(&mut m.queue);
+        strip_cr_lf(&mut m.exchange);
         let (name, key) = self.binding_names(&m.queue, m.routing_key)?;
         check_binding(ctx, &m.exchange, (ResourceKind::Queue, &name), &key)?;
         lenient_unbind(ctx.vhost.change_binding(
@@ -344,8 +364,9 @@ impl Channel {
     pub(super) fn queue_delete(
         &mut self,
         ctx: &mut Context<'_>,
-        m: QueueDelete,
+        mut m: QueueDelete,
     ) -> Result<(), AmqpError> {
+        strip_cr_lf(&mut m.queue);
         let name = self.resolve_queue(&m.queue)?;
         ctx.check(Access::Configure, ResourceKind::Queue, &name)?;
         let message_count =

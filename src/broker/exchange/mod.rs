@@ -162,6 +162,14 @@ impl ArgumentTables {
         }
     }
 
+    fn contains(&self, t: &FieldTable) -> bool {
+        if t.is_empty() {
+            self.empty
+        } else {
+            self.others.contains(t)
+        }
+    }
+
     /// Removes `t`; false if it was not there.
     fn remove(&mut self, t: &FieldTable) -> bool {
         if t.is_empty() {
@@ -263,6 +271,14 @@ impl Exchange {
         {
             t.router.bind(&binding);
         }
+    }
+
+    pub fn has_binding(&self, binding: &Binding) -> bool {
+        let key = (binding.destination.clone(), binding.routing_key.clone());
+        self.read()
+            .bindings
+            .get(&key)
+            .is_some_and(|args| args.contains(&binding.arguments))
     }
 
     /// Removes a binding; returns whether the exchange has no bindings left.
