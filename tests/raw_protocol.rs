@@ -49,6 +49,8 @@ struct Hello {
     vhost: &'static str,
     /// Also offer the connection.blocked capability.
     connection_blocked: bool,
+    /// A client property of this many bytes, to make start-ok this much larger.
+    padding: usize,
 }
 
 impl Default for Hello {
@@ -63,6 +65,7 @@ impl Default for Hello {
             heartbeat: 0,
             vhost: "/",
             connection_blocked: false,
+            padding: 0,
         }
     }
 }
@@ -170,6 +173,12 @@ impl Raw {
                 caps.insert("connection.blocked", FieldValue::Bool(true));
             }
             props.insert("capabilities", FieldValue::Table(caps));
+        }
+        if h.padding > 0 {
+            props.insert(
+                "padding",
+                FieldValue::LongString(Bytes::from(vec![b'x'; h.padding])),
+            );
         }
         self.send(
             0,
@@ -527,6 +536,32 @@ async fn header_without_method_is_an_unexpected_frame() {
     let mut r = Raw::ready(&b).await;
     r.open_channel(1).await;
     r.send_raw(&raw_frame(FRAME_BODY, 1, b"x")).await;
+    r.expect_connection_close(
+        505,
+        "UNEXPECTED_FRAME - expected method frame, got non method frame instead",
+        Some((0, 0)),
+    )
+    .await;
+    still_serving(&b).await;
+}
+
+/// A content header where a method is due is unexpected whatever it holds: RabbitMQ reads the
+/// properties only once the command is whole. Here the "header" is a basic.publish method's
+/// payload (the Java client's `UnexpectedFrames.missingMethod`), whose properties do not
+/// decode; RabbitMQ 3.10.8 answers 505 all the same.
+#[tokio::test]
+async fn a_method_sent_as_a_content_header_is_an_unexpected_frame() {
+    let b = broker();
+    let mut r = Raw::ready(&b).await;
+    r.open_channel(1).await;
+    let mut payload = BytesMut::new();
+    Method::BasicPublish(BasicPublish {
+        exchange: "amq.direct".into(),
+        routing_key: "a-routing-key".into(),
+        ..Default::default()
+    })
+    .encode(&mut payload);
+    r.send_raw(&raw_frame(FRAME_HEADER, 1, &payload)).await;
     r.expect_connection_close(
         505,
         "UNEXPECTED_FRAME - expected method frame, got non method frame instead",
@@ -1067,6 +1102,34 @@ async fn tune_ok_outside_the_offer_drops_the_socket() {
         r.open_channel(1).await;
     }
     still_serving(&b).await;
+}
+
+/// Before tune-ok a frame may be 4096 bytes in RabbitMQ 3.x and 8192 from 4.1 on (release
+/// notes 4.1.0, "Initial AMQP 0-9-1 Maximum Frame Size"): a start-ok past that drops the
+/// socket (RabbitMQ 3.10.8 logs `frame_too_large` and closes it; the Java client's
+/// `FrameMax.rejectLargeFramesDuringConnectionNegotiation`).
+#[tokio::test]
+async fn a_start_ok_larger_than_the_handshake_frame_max_drops_the_socket() {
+    use warren::broker::profile::Profile;
+    for (profile, limit) in [(Profile::V3_10, 4096), (Profile::Default, 8192)] {
+        common::init_logs();
+        let b = Broker::builder().profile(profile).start().expect("broker");
+        let big = Hello {
+            padding: limit,
+            ..Default::default()
+        };
+        let mut r = Raw::connect(&b).await;
+        r.start(&big).await;
+        let f = r.next().await;
+        assert!(f.is_none(), "{profile:?}: expected EOF, got {f:?}");
+        // Just under the limit it is fine.
+        let under = Hello {
+            padding: limit - 1024,
+            ..Default::default()
+        };
+        let mut r = Raw::open_with(&b, &under).await;
+        r.open_channel(1).await;
+    }
 }
 
 /// channel_max 0 means "no limit", which is above the 2047 offered (notes row 11j: RabbitMQ

@@ -117,6 +117,18 @@ impl Profile {
         }
     }
 
+    /// The largest frame a client may send before connection.tune-ok (its start-ok,
+    /// with its client properties and credentials): 8192 from 4.1 on, 4096 before.
+    /// Release notes 4.1.0, "Initial AMQP 0-9-1 Maximum Frame Size". A larger frame ends
+    /// the handshake, as RabbitMQ's `frame_too_large` does.
+    pub fn handshake_frame_max(self) -> u32 {
+        if self.since(Profile::V4_1) {
+            FRAME_MIN_4_1
+        } else {
+            FRAME_MIN_3X
+        }
+    }
+
     /// The largest message body when `--max-message-size` is not given: 16 MiB from 4.0
     /// on, 128 MiB before. Release notes 4.0.1, "Default Maximum Message Size Reduced to
     /// 16 MiB".

@@ -196,7 +196,8 @@ impl Assembler {
         }
     }
 
-    fn method_expected() -> AmqpError {
+    /// RabbitMQ's 505 for a content frame on a channel between commands.
+    pub fn method_expected() -> AmqpError {
         AmqpError::unexpected_frame("expected method frame, got non method frame instead")
     }
 

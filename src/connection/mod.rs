@@ -19,7 +19,7 @@ use crate::broker::memory::{self, MemoryAlarm};
 use crate::broker::message::INLINE_BELOW;
 use crate::broker::profile::{FRAME_MIN_4_1, Profile};
 use crate::broker::{Core, VHost};
-use crate::channel::assembler::ChannelFrame;
+use crate::channel::assembler::{Assembler, ChannelFrame};
 use crate::channel::{Channel, Context};
 use crate::error::AmqpError;
 use crate::hash::LocalMap;
@@ -76,11 +76,12 @@ pub struct FrameIo<T> {
 }
 
 impl<T: Transport> FrameIo<T> {
-    fn new(io: T) -> Self {
+    /// `frame_max`: the largest frame accepted until tune-ok sets the negotiated one.
+    fn new(io: T, frame_max: u32) -> Self {
         FrameIo {
             io,
             buf: BytesMut::with_capacity(1024),
-            frame_max: handshake::FRAME_MAX,
+            frame_max,
         }
     }
 
@@ -136,7 +137,7 @@ pub async fn serve(
     let local = stream.local_addr().unwrap_or(peer);
     let stream = Tapped::new(stream, core.recordings().tap());
     let handshake = async {
-        let mut io = FrameIo::new(stream);
+        let mut io = FrameIo::new(stream, core.profile().handshake_frame_max());
         handshake::read_protocol_header(&mut io).await?;
         let n = handshake::negotiate(&mut io, &core, peer, &External::NotOffered).await?;
         Ok::<_, HandshakeError>((io, n))
@@ -167,7 +168,7 @@ pub async fn serve_tls(
         let external = External::from_certificate(stream.peer_certificate());
         let mut stream = Tapped::new(stream, core.recordings().tap());
         stream.observe_read(&early);
-        let mut io = FrameIo::new(stream);
+        let mut io = FrameIo::new(stream, core.profile().handshake_frame_max());
         io.buf.unsplit(early);
         handshake::read_protocol_header(&mut io).await?;
         let n = handshake::negotiate(&mut io, &core, peer, &external).await?;
@@ -737,7 +738,15 @@ impl Connection {
                 Ok(Some(frame)) => self.on_frame(frame),
                 Ok(None) => return,
                 Err(e) => {
-                    let err = frame_error(e);
+                    let err = match e {
+                        // RabbitMQ reads a header's properties only once the command is
+                        // whole: on a channel between commands the frame is unexpected,
+                        // whatever it holds.
+                        FrameError::Header { channel, .. } if self.expects_method(channel) => {
+                            Assembler::method_expected()
+                        }
+                        e => frame_error(e),
+                    };
                     // Nothing after a broken frame can be trusted: stop reading.
                     buf.clear();
                     self.connection_error(err);
@@ -749,6 +758,11 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Whether channel `ch` is open and between commands.
+    fn expects_method(&self, ch: u16) -> bool {
+        matches!(self.channels.get(&ch), Some(Slot::Open(c)) if c.is_idle())
     }
 
     /// Handles a basic.publish command at the start of `buf` in place, if it is whole and
