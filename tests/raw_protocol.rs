@@ -520,54 +520,35 @@ async fn body_without_header_is_an_unexpected_frame() {
     still_serving(&b).await;
 }
 
+/// A content frame where a method is due is unexpected whatever it holds: a header, a body,
+/// and a basic.publish method's payload sent as a header (the Java client's
+/// `UnexpectedFrames.missingMethod`), whose properties do not decode. RabbitMQ reads a
+/// header's properties only once the command is whole; 3.10.8 answers 505 to all three.
 #[tokio::test]
 async fn header_without_method_is_an_unexpected_frame() {
     let b = broker();
-    let mut r = Raw::ready(&b).await;
-    r.open_channel(1).await;
-    r.send_raw(&header_frame(1, 60, 1)).await;
-    r.expect_connection_close(
-        505,
-        "UNEXPECTED_FRAME - expected method frame, got non method frame instead",
-        Some((0, 0)),
-    )
-    .await;
-    // A body frame with no method before it is the same error.
-    let mut r = Raw::ready(&b).await;
-    r.open_channel(1).await;
-    r.send_raw(&raw_frame(FRAME_BODY, 1, b"x")).await;
-    r.expect_connection_close(
-        505,
-        "UNEXPECTED_FRAME - expected method frame, got non method frame instead",
-        Some((0, 0)),
-    )
-    .await;
-    still_serving(&b).await;
-}
-
-/// A content header where a method is due is unexpected whatever it holds: RabbitMQ reads the
-/// properties only once the command is whole. Here the "header" is a basic.publish method's
-/// payload (the Java client's `UnexpectedFrames.missingMethod`), whose properties do not
-/// decode; RabbitMQ 3.10.8 answers 505 all the same.
-#[tokio::test]
-async fn a_method_sent_as_a_content_header_is_an_unexpected_frame() {
-    let b = broker();
-    let mut r = Raw::ready(&b).await;
-    r.open_channel(1).await;
-    let mut payload = BytesMut::new();
+    let mut publish = BytesMut::new();
     Method::BasicPublish(BasicPublish {
         exchange: "amq.direct".into(),
         routing_key: "a-routing-key".into(),
         ..Default::default()
     })
-    .encode(&mut payload);
-    r.send_raw(&raw_frame(FRAME_HEADER, 1, &payload)).await;
-    r.expect_connection_close(
-        505,
-        "UNEXPECTED_FRAME - expected method frame, got non method frame instead",
-        Some((0, 0)),
-    )
-    .await;
+    .encode(&mut publish);
+    for frame in [
+        header_frame(1, 60, 1),
+        raw_frame(FRAME_BODY, 1, b"x"),
+        raw_frame(FRAME_HEADER, 1, &publish),
+    ] {
+        let mut r = Raw::ready(&b).await;
+        r.open_channel(1).await;
+        r.send_raw(&frame).await;
+        r.expect_connection_close(
+            505,
+            "UNEXPECTED_FRAME - expected method frame, got non method frame instead",
+            Some((0, 0)),
+        )
+        .await;
+    }
     still_serving(&b).await;
 }
 
