@@ -672,10 +672,7 @@ impl Channel {
         }
         let start = self.dispatch_turn.get() % n;
         self.dispatch_turn.set(start + 1);
-        for c in self.consumers.values().skip(start) {
-            c.queue.dispatch();
-        }
-        for c in self.consumers.values().take(start) {
+        for c in self.consumers.values().cycle().skip(start).take(n) {
             c.queue.dispatch();
         }
     }
