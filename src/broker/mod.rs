@@ -42,6 +42,7 @@ pub mod json;
 pub mod memory;
 pub mod message;
 pub mod names;
+pub mod node;
 pub mod policy;
 pub mod profile;
 pub mod queue;

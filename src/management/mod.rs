@@ -53,18 +53,7 @@ pub struct ListenerInfo {
     pub addr: SocketAddr,
 }
 
-/// The node name Warren reports where RabbitMQ reports its Erlang node, read once.
-pub fn node_name() -> &'static str {
-    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NAME.get_or_init(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".into());
-        format!("rabbit@{host}")
-    })
-}
+pub use crate::broker::node::name as node_name;
 
 /// `{"name": n, "name_details": {"rate": r}, ...}` for counters and their rates, RabbitMQ's
 /// shape of `message_stats`.
