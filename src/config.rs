@@ -137,6 +137,13 @@ pub struct Config {
     #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = parse_user)]
     pub users: Vec<(String, String)>,
 
+    /// Whom SASL ANONYMOUS logs in as, RabbitMQ's `anonymous_login_user` and
+    /// `anonymous_login_pass`. The mechanism is offered under the default and 4.x profiles,
+    /// as RabbitMQ 4.x offers it; the login is checked as any other (guest: loopback only).
+    /// `none` turns it off, as RabbitMQ's production checklist advises.
+    #[arg(long, value_name = "USER:PASSWORD|none", default_value = "guest:guest", value_parser = parse_anonymous_login)]
+    pub anonymous_login: AnonymousLogin,
+
     /// Import a RabbitMQ definitions file (users, vhosts, permissions, exchanges, queues,
     /// bindings) at start, as `rabbitmqctl import_definitions` does.
     #[arg(long, value_name = "FILE")]
@@ -179,6 +186,20 @@ pub fn parse_user(text: &str) -> Result<(String, String), String> {
         Some((name, password)) if !name.is_empty() => Ok((name.to_owned(), password.to_owned())),
         _ => Err(format!("{text:?} is not NAME:PASSWORD")),
     }
+}
+
+/// `--anonymous-login`: the credentials SASL ANONYMOUS stands for, or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnonymousLogin(pub Option<(String, String)>);
+
+/// `USER:PASSWORD`, or `none`.
+pub fn parse_anonymous_login(text: &str) -> Result<AnonymousLogin, String> {
+    if text == "none" {
+        return Ok(AnonymousLogin(None));
+    }
+    parse_user(text)
+        .map(|login| AnonymousLogin(Some(login)))
+        .map_err(|_| format!("{text:?} is neither USER:PASSWORD nor none"))
 }
 
 /// A size in bytes: a number, optionally followed by kB, MB, GB, TB (powers of 1000) or KiB,

@@ -238,6 +238,8 @@ pub struct BrokerBuilder {
     users: Vec<(String, String)>,
     vhosts: Vec<String>,
     definitions: Option<Vec<u8>>,
+    /// `--anonymous-login`; None keeps guest/guest.
+    anonymous_login: Option<Option<(String, String)>>,
 }
 
 impl BrokerBuilder {
@@ -300,6 +302,13 @@ impl BrokerBuilder {
         self
     }
 
+    /// Whom SASL ANONYMOUS logs in as, or None to stop offering it (`--anonymous-login`).
+    /// Default: guest/guest, offered under the default and 4.x profiles.
+    pub fn anonymous_login(mut self, login: Option<(&str, &str)>) -> Self {
+        self.anonymous_login = Some(login.map(|(u, p)| (u.to_owned(), p.to_owned())));
+        self
+    }
+
     /// Imports a RabbitMQ definitions document at start (`--definitions`).
     pub fn definitions(mut self, json: &[u8]) -> Self {
         self.definitions = Some(json.to_vec());
@@ -327,6 +336,9 @@ impl BrokerBuilder {
             None => broker::Core::new(),
         };
         core.set_profile(self.profile);
+        if let Some(login) = self.anonymous_login {
+            core.set_anonymous_login(login);
+        }
         let core = Arc::new(core);
         for name in &self.vhosts {
             core.add_vhost(name).map_err(std::io::Error::other)?;

@@ -71,6 +71,7 @@ fn main() -> ExitCode {
         };
         let mut core = core;
         core.set_profile(config.profile);
+        core.set_anonymous_login(config.anonymous_login.0.clone());
         tracing::info!("profile {}", config.profile);
         let mut listeners: Vec<Listener> = match warren::server::bind(&config.listen).await {
             Ok(l) => l.into_iter().map(Listener::plain).collect(),

@@ -82,6 +82,8 @@ fn sasl_response(h: &Hello) -> Bytes {
             t.encode(&mut raw);
             raw.freeze().slice(4..)
         }
+        // A trace string, which the server does not read.
+        "ANONYMOUS" => Bytes::from_static(b"trace"),
         _ => Bytes::from(format!("\0{}\0{}", h.user, h.pass)),
     }
 }
@@ -1032,6 +1034,109 @@ async fn amqplain_login_works() {
     )
     .await;
     still_serving(&b).await;
+}
+
+/// The users of the broker's open connections, once `n` are listed.
+async fn users_once_listed(b: &Broker, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + READ_WAIT;
+    loop {
+        let users: Vec<String> = b
+            .core()
+            .connections()
+            .iter()
+            .map(|c| c.user.clone())
+            .collect();
+        if users.len() >= n || Instant::now() > deadline {
+            return users;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// SASL ANONYMOUS, as RabbitMQ 4.x offers it by default: listed last, it logs the client in
+/// as `anonymous_login_user`/`_pass` (guest/guest) whatever the response holds, and the
+/// login is checked as any other. RabbitMQ 3.10.8 (the rabbitmq-3.10 profile) offers
+/// "AMQPLAIN PLAIN" only and resets a socket whose start-ok picks ANONYMOUS. The server
+/// properties name the node in `cluster_name` ("rabbit@<host>"), as every RabbitMQ does.
+#[tokio::test]
+async fn anonymous_login_is_offered_from_rabbitmq_4_on() {
+    use warren::broker::profile::Profile;
+    common::init_logs();
+    let anonymous = Hello {
+        mechanism: "ANONYMOUS",
+        user: "",
+        pass: "",
+        ..Default::default()
+    };
+    let b = broker();
+    let mut r = Raw::connect(&b).await;
+    let start = r.start(&anonymous).await;
+    assert_eq!(&start.mechanisms[..], b"PLAIN AMQPLAIN ANONYMOUS");
+    let cluster_name = start.server_properties.get("cluster_name");
+    assert!(
+        matches!(cluster_name, Some(FieldValue::LongString(n)) if n.starts_with(b"rabbit@")),
+        "{cluster_name:?}"
+    );
+    r.tune(&anonymous).await;
+    r.expect_open_ok().await;
+    r.open_channel(1).await;
+    r.sync(1).await;
+    assert_eq!(users_once_listed(&b, 1).await, ["guest"]);
+
+    // Under 3.10 it is neither offered nor accepted.
+    let old = Broker::builder()
+        .profile(Profile::V3_10)
+        .start()
+        .expect("broker");
+    let mut r = Raw::connect(&old).await;
+    let start = r.start(&anonymous).await;
+    assert_eq!(&start.mechanisms[..], b"PLAIN AMQPLAIN");
+    r.expect_eof().await;
+    still_serving(&old).await;
+}
+
+/// `--anonymous-login USER:PASSWORD` picks whom ANONYMOUS stands for; a login that fails
+/// (here: the password does not match) is refused as PLAIN's is, naming the mechanism; and
+/// `--anonymous-login none` (RabbitMQ's `anonymous_login_user = none`) stops offering it.
+#[tokio::test]
+async fn anonymous_login_follows_its_setting() {
+    common::init_logs();
+    let anonymous = Hello {
+        mechanism: "ANONYMOUS",
+        ..Default::default()
+    };
+    let b = Broker::builder()
+        .user("app", "s3cret")
+        .anonymous_login(Some(("app", "s3cret")))
+        .start()
+        .expect("broker");
+    let mut r = Raw::open_with(&b, &anonymous).await;
+    r.open_channel(1).await;
+    assert_eq!(users_once_listed(&b, 1).await, ["app"]);
+
+    let wrong = Broker::builder()
+        .user("app", "s3cret")
+        .anonymous_login(Some(("app", "not-it")))
+        .start()
+        .expect("broker");
+    let mut r = Raw::connect(&wrong).await;
+    r.start(&anonymous).await;
+    r.expect_connection_close(
+        403,
+        "ACCESS_REFUSED - Login was refused using authentication mechanism ANONYMOUS. For details see the broker logfile.",
+        Some((0, 0)),
+    )
+    .await;
+
+    let off = Broker::builder()
+        .anonymous_login(None)
+        .start()
+        .expect("broker");
+    let mut r = Raw::connect(&off).await;
+    let start = r.start(&anonymous).await;
+    assert_eq!(&start.mechanisms[..], b"PLAIN AMQPLAIN");
+    r.expect_eof().await;
+    still_serving(&off).await;
 }
 
 #[tokio::test]

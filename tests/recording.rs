@@ -271,6 +271,16 @@ async fn a_changed_behaviour_is_the_first_difference() {
     );
 }
 
+/// A broker that follows RabbitMQ 3.10, the release the stored transcripts come from (later
+/// releases offer one more SASL mechanism, ANONYMOUS).
+fn broker_as_rabbitmq_3_10() -> Broker {
+    common::init_logs();
+    Broker::builder()
+        .profile(warren::broker::profile::Profile::V3_10)
+        .start()
+        .expect("broker")
+}
+
 /// Transcripts RabbitMQ 3.10.8 answered on this machine (tests/fixtures/recording; see README's
 /// "Recording and replay"), replayed against Warren: CI has no RabbitMQ, so Warren is held to
 /// the stored answers. `rabbitmq-3.10.8-pika.jsonl` is the pika scenario of interop/recording;
@@ -288,7 +298,7 @@ async fn warren_answers_the_rabbitmq_transcripts_alike() {
     assert!(files.len() >= 2, "{files:?}");
     for path in files {
         let rabbit = transcript::read_file(&path).expect("fixture");
-        let broker = broker();
+        let broker = broker_as_rabbitmq_3_10();
         let replayed = replay(&rabbit, &broker.url(), REPLAY)
             .await
             .expect("replays");
@@ -386,7 +396,7 @@ fn the_commands_replay_and_diff_files() {
     let dir = std::env::temp_dir().join(format!("warren-recording-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let out = dir.join("warren.jsonl");
-    let broker = broker();
+    let broker = broker_as_rabbitmq_3_10();
     let replay = std::process::Command::new(warren)
         .args(["replay", fixture, "--against", &broker.url(), "--out"])
         .arg(&out)

@@ -306,7 +306,7 @@ async fn tls_1_2_and_1_3_are_both_negotiated() {
         let mut amqp = Amqp::new(s);
         let mechanisms = amqp.start().await.unwrap();
         assert_eq!(
-            mechanisms, "PLAIN AMQPLAIN EXTERNAL",
+            mechanisms, "PLAIN AMQPLAIN EXTERNAL ANONYMOUS",
             "EXTERNAL offered on every TLS connection, as RabbitMQ offers it"
         );
         amqp.log_in("PLAIN", b"\0guest\0guest").await.unwrap();
@@ -353,7 +353,10 @@ async fn external_logs_in_as_the_certificates_common_name() {
         .await
         .unwrap();
     let mut amqp = Amqp::new(s);
-    assert_eq!(amqp.start().await.unwrap(), "PLAIN AMQPLAIN EXTERNAL");
+    assert_eq!(
+        amqp.start().await.unwrap(),
+        "PLAIN AMQPLAIN EXTERNAL ANONYMOUS"
+    );
     amqp.log_in("EXTERNAL", b"").await.unwrap();
     amqp.close().await;
 
@@ -363,7 +366,10 @@ async fn external_logs_in_as_the_certificates_common_name() {
             .await
             .unwrap();
         let mut amqp = Amqp::new(s);
-        assert_eq!(amqp.start().await.unwrap(), "PLAIN AMQPLAIN EXTERNAL");
+        assert_eq!(
+            amqp.start().await.unwrap(),
+            "PLAIN AMQPLAIN EXTERNAL ANONYMOUS"
+        );
         assert_eq!(amqp.log_in("EXTERNAL", b"").await, Err(refused.into()));
     }
 
@@ -373,13 +379,16 @@ async fn external_logs_in_as_the_certificates_common_name() {
         .await
         .unwrap();
     let mut amqp = Amqp::new(s);
-    assert_eq!(amqp.start().await.unwrap(), "PLAIN AMQPLAIN EXTERNAL");
+    assert_eq!(
+        amqp.start().await.unwrap(),
+        "PLAIN AMQPLAIN EXTERNAL ANONYMOUS"
+    );
     assert_eq!(amqp.log_in("EXTERNAL", b"").await, Err(refused.into()));
 
     // Nor on plain TCP.
     let tcp = TcpStream::connect(broker.addr()).await.unwrap();
     let mut amqp = Amqp::new(tcp);
-    assert_eq!(amqp.start().await.unwrap(), "PLAIN AMQPLAIN");
+    assert_eq!(amqp.start().await.unwrap(), "PLAIN AMQPLAIN ANONYMOUS");
     assert!(amqp.log_in("EXTERNAL", b"").await.is_err());
 }
 

@@ -102,6 +102,9 @@ pub struct Core {
     churn: churn::Churn,
     /// The RabbitMQ release whose behaviour to follow, fixed before the broker serves.
     profile: profile::Profile,
+    /// Whom SASL ANONYMOUS logs in as (RabbitMQ's `anonymous_login_user` and
+    /// `anonymous_login_pass`, guest/guest by default); None turns the mechanism off.
+    anonymous_login: Option<(String, String)>,
     /// What clients did that usually hides a bug, for `Broker::diagnostics`.
     diagnostics: diagnostics::Diagnostics,
     /// Fault plans waiting for connections (`test_control`).
@@ -310,6 +313,7 @@ impl Core {
             connection_max: AtomicU64::new(0),
             churn: churn::Churn::default(),
             profile: profile::Profile::default(),
+            anonymous_login: Some(("guest".into(), "guest".into())),
             diagnostics: diagnostics::Diagnostics::default(),
             faults: Default::default(),
             initial: Default::default(),
@@ -331,6 +335,22 @@ impl Core {
 
     pub fn profile(&self) -> profile::Profile {
         self.profile
+    }
+
+    /// Sets whom SASL ANONYMOUS logs in as, or turns it off (None), as RabbitMQ's
+    /// `anonymous_login_user = none` does; done before the broker serves.
+    pub fn set_anonymous_login(&mut self, login: Option<(String, String)>) {
+        self.anonymous_login = login;
+    }
+
+    /// The user and password SASL ANONYMOUS logs in with, where connection.start offers it:
+    /// under a 4.x profile, unless turned off. The login is then checked as any other, so
+    /// the user must exist with that password, and guest still only from loopback.
+    pub fn anonymous_login(&self) -> Option<(&str, &str)> {
+        let (user, password) = self.anonymous_login.as_ref()?;
+        self.profile
+            .offers_anonymous_login()
+            .then_some((user.as_str(), password.as_str()))
     }
 
     /// The misuse diagnostics report.

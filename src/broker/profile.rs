@@ -129,6 +129,14 @@ impl Profile {
         }
     }
 
+    /// Whether connection.start offers SASL ANONYMOUS, which logs a client in as the node's
+    /// anonymous login user: from 4.0 on, where `auth_mechanisms` lists it by default and
+    /// `anonymous_login_user`/`anonymous_login_pass` default to guest/guest (release notes
+    /// 4.0.1, "MQTT"; access-control.md, "Built-in Authentication Mechanisms").
+    pub fn offers_anonymous_login(self) -> bool {
+        self.since(Profile::V4_0)
+    }
+
     /// The largest message body when `--max-message-size` is not given: 16 MiB from 4.0
     /// on, 128 MiB before. Release notes 4.0.1, "Default Maximum Message Size Reduced to
     /// 16 MiB".

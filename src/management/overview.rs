@@ -189,6 +189,7 @@ fn node_json(api: &Api) -> Value {
             {"name": "PLAIN", "description": "SASL PLAIN authentication mechanism", "enabled": true},
             {"name": "AMQPLAIN", "description": "QPid AMQPLAIN mechanism", "enabled": true},
             {"name": "EXTERNAL", "description": "SASL EXTERNAL authentication mechanism using client certificates", "enabled": false},
+            {"name": "ANONYMOUS", "description": "SASL ANONYMOUS authentication mechanism", "enabled": api.core.anonymous_login().is_some()},
         ],
         "applications": [],
         "contexts": [],
