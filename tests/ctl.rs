@@ -659,3 +659,55 @@ fn test_broker_commands_reset_snapshot_and_inject_faults() {
     assert!(b.snapshot().vhost("/").is_some_and(|v| v.queues.is_empty()));
     assert_eq!(b.snapshot().vhosts.len(), 1, "the isolated vhost is gone");
 }
+
+/// `trace_on` and `trace_off` print what rabbitmqctl 3.10.8 prints and switch the vhost's
+/// firehose tracer, which `GET /api/vhosts/{vhost}` shows as `tracing`; the vhost keeps its
+/// description. As with rabbitmqctl, a vhost that does not exist is no error (nor made). A
+/// `tracing` that is not a boolean is refused as RabbitMQ refuses it.
+#[test]
+fn trace_on_and_off_switch_the_firehose_tracer() {
+    let b = broker();
+    let vhost = b.core().vhost("/").expect("vhost /");
+    let description = vhost.metadata().description;
+    assert!(!vhost.tracing());
+    assert_eq!(
+        ok(&b, &["trace_on"]),
+        "Starting tracing for vhost \"/\" ...\nTrace enabled for vhost /\n"
+    );
+    assert!(vhost.tracing());
+    assert_eq!(vhost.metadata().description, description);
+    let host = b.management_addr().expect("management on").to_string();
+    let auth = "Authorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n";
+    let (_, shown) = common::http_request(&host, "GET", "/api/vhosts/%2F", auth, "");
+    let shown: serde_json::Value = serde_json::from_str(&shown).expect("json");
+    assert_eq!(shown["tracing"], true);
+    assert_eq!(
+        ok(&b, &["trace_off"]),
+        "Stopping tracing for vhost \"/\" ...\nTrace disabled for vhost /\n"
+    );
+    assert!(!vhost.tracing());
+
+    assert_eq!(
+        ok(&b, &["-p", "nosuch", "trace_on"]),
+        "Starting tracing for vhost \"nosuch\" ...\nTrace enabled for vhost nosuch\n"
+    );
+    assert!(b.core().vhost("nosuch").is_none());
+
+    let json = format!("{auth}Content-Type: application/json\r\n");
+    let (head, body) =
+        common::http_request(&host, "PUT", "/api/vhosts/%2F", &json, r#"{"tracing":5}"#);
+    assert_eq!(common::http_status(&head), 400);
+    assert_eq!(
+        body,
+        r#"{"error":"bad_request","reason":["not_boolean",5]}"#
+    );
+    let (head, _) = common::http_request(
+        &host,
+        "PUT",
+        "/api/vhosts/%2F",
+        &json,
+        r#"{"tracing":"true"}"#,
+    );
+    assert_eq!(common::http_status(&head), 204);
+    assert!(vhost.tracing());
+}

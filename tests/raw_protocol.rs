@@ -311,8 +311,35 @@ impl Raw {
         }
     }
 
+    /// basic.get with no-ack of a message that must be there: its get-ok, its properties
+    /// decoded in wire order, and its body.
+    async fn get_whole(&mut self, ch: u16, queue: &str) -> (BasicGetOk, BasicProperties, Vec<u8>) {
+        self.send(
+            ch,
+            Method::BasicGet(BasicGet {
+                queue: queue.into(),
+                no_ack: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+        let (c, Method::BasicGetOk(ok)) = self.method().await else {
+            panic!("expected basic.get-ok on {ch}")
+        };
+        assert_eq!(c, ch);
+        let (raw, body) = self.content_with_properties(ch).await;
+        let (_, props) = BasicProperties::decode(&raw).expect("properties decode");
+        (ok, props, body)
+    }
+
     /// Reads a content header and its body frames on `ch`; returns the body.
     async fn content(&mut self, ch: u16) -> Vec<u8> {
+        self.content_with_properties(ch).await.1
+    }
+
+    /// Reads a content header and its body frames on `ch`; returns the raw properties and
+    /// the body.
+    async fn content_with_properties(&mut self, ch: u16) -> (Bytes, Vec<u8>) {
         let Frame::Header(c, h) = self.frame().await else {
             panic!("expected a content header")
         };
@@ -325,7 +352,25 @@ impl Raw {
             }
         }
         assert_eq!(body.len() as u64, h.body_size);
-        body
+        (h.raw_properties, body)
+    }
+
+    /// queue.bind, waiting for bind-ok.
+    async fn bind(&mut self, ch: u16, queue: &str, exchange: &str, key: &str) {
+        self.send(
+            ch,
+            Method::QueueBind(QueueBind {
+                queue: queue.into(),
+                exchange: exchange.into(),
+                routing_key: key.into(),
+                ..Default::default()
+            }),
+        )
+        .await;
+        match self.method().await {
+            (c, Method::QueueBindOk(_)) if c == ch => {}
+            other => panic!("expected queue.bind-ok on {ch}, got {other:?}"),
+        }
     }
 
     /// Expects connection.close on channel 0 with `code`, a text starting with `text` and the
@@ -401,19 +446,25 @@ fn header_frame(ch: u16, class_id: u16, size: u64) -> BytesMut {
 
 /// basic.publish to the default exchange with `routing_key`, header and body frames.
 fn publish_frames(ch: u16, routing_key: &str, body: &[u8], frame_max: u32) -> BytesMut {
+    let props = BasicProperties::default();
+    publish_to(ch, ("", routing_key), &props, body, frame_max)
+}
+
+/// basic.publish to `(exchange, routing key)` with `properties`.
+fn publish_to(
+    ch: u16,
+    (exchange, routing_key): (&str, &str),
+    properties: &BasicProperties,
+    body: &[u8],
+    frame_max: u32,
+) -> BytesMut {
     let mut out = BytesMut::new();
     let m = Method::BasicPublish(BasicPublish {
+        exchange: exchange.into(),
         routing_key: routing_key.into(),
         ..Default::default()
     });
-    write_content(
-        &mut out,
-        ch,
-        &m,
-        &BasicProperties::default().to_bytes(),
-        body,
-        frame_max,
-    );
+    write_content(&mut out, ch, &m, &properties.to_bytes(), body, frame_max);
     out
 }
 
@@ -2145,4 +2196,241 @@ async fn a_connection_closed_again_while_closing_is_dropped_at_once() {
     tokio::time::timeout(Duration::from_secs(2), r.expect_eof())
         .await
         .expect("the socket closed well before the 3 s close-ok timeout");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Firehose tracer
+// ---------------------------------------------------------------------------------------------
+
+fn long_string(s: &str) -> FieldValue {
+    FieldValue::LongString(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+fn texts(items: &[&str]) -> FieldValue {
+    FieldValue::Array(items.iter().map(|s| long_string(s)).collect())
+}
+
+/// A trace message's headers as a test expects them (see `check_trace_headers`).
+type TraceHeaders<'a> = Vec<(&'a str, Option<FieldValue>)>;
+
+/// A trace message's headers, checked key by key in wire order; None checks only the form
+/// of a value that differs between runs (node, connection).
+fn check_trace_headers(props: &BasicProperties, expected: &TraceHeaders) {
+    let headers = props.headers.as_ref().expect("a trace message has headers");
+    let keys: Vec<&str> = headers.iter().map(|(k, _)| k).collect();
+    let want: Vec<&str> = expected.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, want, "header order");
+    for (k, v) in expected {
+        let got = headers.get(k).expect("present");
+        match (k, v) {
+            (_, Some(v)) => assert_eq!(got, v, "{k}"),
+            (&"node", None) => {
+                assert!(matches!(got, FieldValue::LongString(n) if n.starts_with(b"rabbit@")))
+            }
+            (&"connection", None) => assert!(
+                matches!(got, FieldValue::LongString(n) if String::from_utf8_lossy(n).contains("127.0.0.1:")
+                    && String::from_utf8_lossy(n).contains(" -> ")),
+                "{got:?}"
+            ),
+            _ => {}
+        }
+    }
+    // The trace message carries nothing but its headers.
+    let bare = BasicProperties {
+        headers: props.headers.clone(),
+        ..Default::default()
+    };
+    assert_eq!(*props, bare);
+}
+
+/// The firehose tracer as RabbitMQ 3.10.8 runs it on this machine (`rabbitmqctl trace_on`,
+/// pika reading amq.rabbitmq.trace): a publish is traced as `publish.<exchange>` and a
+/// delivery (here by basic.get) as `deliver.<queue>`, with the same headers in the same
+/// order and the same types (the properties table lists the last property first, integers
+/// as 'I'); BCC keys are routing keys but the header is gone; the trace message itself has
+/// only headers; the trace exchange is internal (403); a trace queue's own deliveries are
+/// not traced; and tracing off stops it.
+#[tokio::test]
+async fn the_firehose_traces_publishes_and_deliveries_as_rabbitmq_does() {
+    let b = broker();
+    let mut r = Raw::ready(&b).await;
+    r.open_channel(1).await;
+    let tq = r.declare(1, "", true).await;
+    r.bind(1, &tq, "amq.rabbitmq.trace", "#").await;
+    let work = r.declare(1, "", true).await;
+    let vhost = b.core().vhost("/").expect("vhost /");
+    vhost.set_tracing(true);
+
+    let mut message_headers = FieldTable::new();
+    message_headers.insert("h1", long_string("v1"));
+    message_headers.insert("n", FieldValue::I32(5));
+    let full = BasicProperties {
+        content_type: Some("text/plain".into()),
+        content_encoding: Some("utf8".into()),
+        headers: Some(message_headers.clone()),
+        delivery_mode: Some(2),
+        priority: Some(3),
+        correlation_id: Some("cid".into()),
+        reply_to: Some("rq".into()),
+        expiration: Some("60000".into()),
+        message_id: Some("mid".into()),
+        timestamp: Some(1_700_000_000),
+        kind: Some("t".into()),
+        user_id: Some("guest".into()),
+        app_id: Some("app".into()),
+        cluster_id: Some("cl".into()),
+    };
+    r.send_raw(&publish_to(1, ("", &work), &full, b"hello", 131072))
+        .await;
+    let none = BasicProperties::default();
+    r.send_raw(&publish_to(
+        1,
+        ("amq.direct", "nowhere"),
+        &none,
+        b"lost",
+        131072,
+    ))
+    .await;
+    let mut cc = FieldTable::new();
+    cc.insert("CC", texts(&[&work]));
+    cc.insert("BCC", texts(&["x.y"]));
+    let sender_selected = BasicProperties {
+        headers: Some(cc),
+        ..Default::default()
+    };
+    let to_topic = publish_to(1, ("amq.topic", "a.b"), &sender_selected, b"cc", 131072);
+    r.send_raw(&to_topic).await;
+    let (got, _) = r.get(1, &work, false).await.expect("the message");
+    r.send(
+        1,
+        Method::BasicNack(BasicNack {
+            delivery_tag: got.delivery_tag,
+            multiple: false,
+            requeue: true,
+        }),
+    )
+    .await;
+    let (again, _) = r.get(1, &work, true).await.expect("requeued");
+    assert!(again.redelivered);
+    vhost.set_tracing(false);
+
+    let properties_table = {
+        let mut t = FieldTable::new();
+        for (k, v) in [
+            ("cluster_id", long_string("cl")),
+            ("app_id", long_string("app")),
+            ("user_id", long_string("guest")),
+            ("type", long_string("t")),
+            ("timestamp", FieldValue::I32(1_700_000_000)),
+            ("message_id", long_string("mid")),
+            ("expiration", long_string("60000")),
+            ("reply_to", long_string("rq")),
+            ("correlation_id", long_string("cid")),
+            ("priority", FieldValue::I32(3)),
+            ("delivery_mode", FieldValue::I32(2)),
+            ("headers", FieldValue::Table(message_headers)),
+            ("content_encoding", long_string("utf8")),
+            ("content_type", long_string("text/plain")),
+        ] {
+            t.insert(k, v);
+        }
+        FieldValue::Table(t)
+    };
+    let published = |exchange: &str, keys: &[&str], props: FieldValue, routed: &[&str]| {
+        vec![
+            ("exchange_name", Some(long_string(exchange))),
+            ("routing_keys", Some(texts(keys))),
+            ("properties", Some(props)),
+            ("node", None),
+            ("vhost", Some(long_string("/"))),
+            ("connection", None),
+            ("channel", Some(FieldValue::I32(1))),
+            ("user", Some(long_string("guest"))),
+            ("routed_queues", Some(texts(routed))),
+        ]
+    };
+    let delivered = |redelivered: i32| {
+        vec![
+            ("exchange_name", Some(long_string(""))),
+            ("routing_keys", Some(texts(&[&work]))),
+            ("properties", Some(properties_table.clone())),
+            ("node", None),
+            ("redelivered", Some(FieldValue::I32(redelivered))),
+            ("vhost", Some(long_string("/"))),
+            ("connection", None),
+            ("channel", Some(FieldValue::I32(1))),
+            ("user", Some(long_string("guest"))),
+        ]
+    };
+    let mut cc_only = FieldTable::new();
+    cc_only.insert("CC", texts(&[&work]));
+    let mut cc_properties = FieldTable::new();
+    cc_properties.insert("headers", FieldValue::Table(cc_only));
+    let deliver_key = format!("deliver.{work}");
+    let expected: Vec<(&str, &[u8], TraceHeaders)> = vec![
+        (
+            "publish.",
+            b"hello",
+            published("", &[&work], properties_table.clone(), &[&work]),
+        ),
+        (
+            "publish.amq.direct",
+            b"lost",
+            published(
+                "amq.direct",
+                &["nowhere"],
+                FieldValue::Table(FieldTable::new()),
+                &[],
+            ),
+        ),
+        (
+            "publish.amq.topic",
+            b"cc",
+            published(
+                "amq.topic",
+                &["a.b", &work, "x.y"],
+                FieldValue::Table(cc_properties),
+                &[],
+            ),
+        ),
+        (&deliver_key, b"hello", delivered(0)),
+        (&deliver_key, b"hello", delivered(1)),
+    ];
+    for (key, body, headers) in expected {
+        let (ok, props, got) = r.get_whole(1, &tq).await;
+        assert_eq!(
+            (ok.exchange.as_str(), ok.routing_key.as_str()),
+            ("amq.rabbitmq.trace", key)
+        );
+        assert_eq!(got, body, "{key}");
+        check_trace_headers(&props, &headers);
+    }
+    assert!(r.get(1, &tq, true).await.is_none(), "traced while off");
+
+    // A trace queue's own deliveries are not traced: no loop.
+    vhost.set_tracing(true);
+    r.send_raw(&publish_frames(1, &work, b"once", 131072)).await;
+    let (ok, _, _) = r.get_whole(1, &tq).await;
+    assert_eq!(ok.routing_key, "publish.");
+    assert!(
+        r.get(1, &tq, true).await.is_none(),
+        "the trace queue's get was traced"
+    );
+
+    // Only the broker publishes to the trace exchange.
+    r.send_raw(&publish_to(
+        1,
+        ("amq.rabbitmq.trace", "x"),
+        &none,
+        b"y",
+        131072,
+    ))
+    .await;
+    r.expect_channel_close(
+        1,
+        403,
+        "ACCESS_REFUSED - cannot publish to internal exchange 'amq.rabbitmq.trace' in vhost '/'",
+        (60, 40),
+    )
+    .await;
 }

@@ -50,6 +50,7 @@ pub mod reply_to;
 pub mod stream;
 pub mod test_control;
 pub mod timer;
+pub mod trace;
 pub mod vhost;
 pub mod vhost_metadata;
 

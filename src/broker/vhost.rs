@@ -19,14 +19,16 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-/// The exchanges every vhost starts with, all durable.
-const PREDECLARED: [(&str, ExchangeKind); 6] = [
-    ("", ExchangeKind::Direct),
-    ("amq.direct", ExchangeKind::Direct),
-    ("amq.fanout", ExchangeKind::Fanout),
-    ("amq.topic", ExchangeKind::Topic),
-    ("amq.headers", ExchangeKind::Headers),
-    ("amq.match", ExchangeKind::Headers),
+/// The exchanges every vhost starts with, all durable, and whether each is internal (only
+/// the broker publishes to the firehose tracer's).
+const PREDECLARED: [(&str, ExchangeKind, bool); 7] = [
+    ("", ExchangeKind::Direct, false),
+    ("amq.direct", ExchangeKind::Direct, false),
+    ("amq.fanout", ExchangeKind::Fanout, false),
+    ("amq.topic", ExchangeKind::Topic, false),
+    ("amq.headers", ExchangeKind::Headers, false),
+    ("amq.match", ExchangeKind::Headers, false),
+    (super::trace::EXCHANGE, ExchangeKind::Topic, true),
 ];
 
 /// Exchange arguments RabbitMQ compares on redeclare.
@@ -113,6 +115,8 @@ pub struct VHost {
     /// instead of each rewriting them (a definitions import of 10,000 queues saves once).
     batches: AtomicU32,
     dirty: std::sync::atomic::AtomicBool,
+    /// The firehose tracer is on (`broker::trace`): kept in memory only, as RabbitMQ does.
+    tracing: std::sync::atomic::AtomicBool,
     /// Policies and operator policies. A change replaces the set whole, so a declare reads
     /// a consistent one under a short read lock.
     policies: RwLock<Arc<PolicySet>>,
@@ -146,6 +150,23 @@ impl VHost {
         // Quorum queues count returns by the profile's rules.
         for q in self.queues.iter() {
             q.value().follow_profile(p);
+        }
+    }
+
+    /// Whether the firehose tracer copies this vhost's publishes and deliveries.
+    pub fn tracing(&self) -> bool {
+        self.tracing.load(Ordering::Relaxed)
+    }
+
+    /// Turns the firehose tracer on or off (`rabbitmqctl trace_on` / `trace_off`), logging
+    /// as RabbitMQ does.
+    pub fn set_tracing(&self, on: bool) {
+        let was = self.tracing.swap(on, Ordering::Relaxed);
+        match (was, on) {
+            (false, true) => tracing::info!("Enabling tracing for vhost '{}'", self.name),
+            (true, false) => tracing::info!("Disabling tracing for vhost '{}'", self.name),
+            (_, true) => tracing::info!("Tracing is already enabled for vhost '{}'", self.name),
+            (_, false) => tracing::info!("Tracing is already disabled for vhost '{}'", self.name),
         }
     }
 
@@ -201,21 +222,21 @@ impl VHost {
     }
 
     fn with_store(name: &str, store: Option<Arc<VhostStore>>, me: Weak<VHost>) -> VHost {
-        let predeclared = |n: &str, kind| {
+        let predeclared = |n: &str, kind, internal| {
             let settings = ExchangeSettings {
                 kind,
                 durable: true,
                 auto_delete: false,
-                internal: false,
+                internal,
                 arguments: FieldTable::new(),
             };
             Arc::new(Exchange::new(n.to_owned(), settings))
         };
-        let default_exchange = predeclared("", ExchangeKind::Direct);
+        let default_exchange = predeclared("", ExchangeKind::Direct, false);
         let exchanges = DashMap::new();
         exchanges.insert(String::new(), default_exchange.clone());
-        for (n, kind) in PREDECLARED.into_iter().filter(|(n, _)| !n.is_empty()) {
-            exchanges.insert(n.to_owned(), predeclared(n, kind));
+        for (n, kind, internal) in PREDECLARED.into_iter().filter(|(n, ..)| !n.is_empty()) {
+            exchanges.insert(n.to_owned(), predeclared(n, kind, internal));
         }
         VHost {
             name: name.to_owned(),
@@ -230,6 +251,7 @@ impl VHost {
             max_queues: AtomicU64::new(u64::MAX),
             batches: AtomicU32::new(0),
             dirty: std::sync::atomic::AtomicBool::new(false),
+            tracing: std::sync::atomic::AtomicBool::new(false),
             policies: RwLock::default(),
             policy_changes: Mutex::new(()),
             queue_churn: Default::default(),
@@ -451,7 +473,7 @@ impl VHost {
             if !x.settings.durable {
                 continue;
             }
-            if !PREDECLARED.iter().any(|(n, _)| *n == x.name) {
+            if !PREDECLARED.iter().any(|(n, ..)| *n == x.name) {
                 d.exchanges.push(ExchangeDef {
                     name: x.name.clone(),
                     kind: x.settings.kind.as_str().to_owned(),

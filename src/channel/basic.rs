@@ -5,6 +5,7 @@ use super::assembler::Content;
 use super::modes::{Mode, PendingPublish};
 use super::route_cache;
 use super::sender_selected;
+use super::trace;
 use super::{Channel, ChannelConsumer, Context, Settlement, Unacked};
 use crate::broker::BrokerError;
 use crate::broker::access::{Access, ResourceKind};
@@ -17,6 +18,7 @@ use crate::broker::names;
 use crate::broker::profile::{MAX_MESSAGE_SIZE_4X, Profile};
 use crate::broker::queue::quorum::Return;
 use crate::broker::queue::{ConsumerRemoved, Queue, QueueType};
+use crate::broker::trace::Event;
 use crate::error::{AmqpError, code};
 use crate::protocol::Method;
 use crate::protocol::frame::write_content;
@@ -356,6 +358,11 @@ impl Channel {
                 ctx.frame_max,
             );
         }
+        let published = Event::Published {
+            more_keys,
+            routed: queues,
+        };
+        trace::trace(ctx, self.id, &mut self.pushed, &message, published);
         let mut refused = false;
         let (congested, pushed) = (&mut self.congested, &mut self.pushed);
         let awaits_disk = vhost.store_and_push(queues, message, notify, |q, p| {
@@ -363,9 +370,7 @@ impl Channel {
             if p.congested && !congested.iter().any(|c| Arc::ptr_eq(c, q)) {
                 congested.push(q.clone());
             }
-            if !pushed.iter().any(|have| Arc::ptr_eq(have, q)) {
-                pushed.push(q.clone());
-            }
+            trace::remember_pushed(pushed, q);
         });
         (awaits_disk, refused)
     }
@@ -553,6 +558,11 @@ impl Channel {
             entry.message.body(),
             ctx.frame_max,
         );
+        let delivered = Event::Delivered {
+            queue: &queue.name,
+            redelivered: entry.redelivered,
+        };
+        trace::trace(ctx, self.id, &mut self.pushed, &entry.message, delivered);
         if m.no_ack {
             queue.settle(&entry);
         } else {

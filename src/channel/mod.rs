@@ -11,6 +11,7 @@ mod reply_to;
 mod route_cache;
 mod sender_selected;
 mod stream;
+mod trace;
 
 use crate::broker::VHost;
 use crate::broker::access::{Access, Grant, ResourceKind};
@@ -20,6 +21,7 @@ use crate::broker::diagnostics::Kind;
 use crate::broker::profile::Profile;
 use crate::broker::queue::Queue;
 use crate::broker::queue::quorum::Return;
+use crate::broker::trace::Event;
 use crate::error::AmqpError;
 use crate::hash::LocalMap;
 use crate::protocol::Method;
@@ -426,6 +428,11 @@ impl Channel {
             let tag = self.next_delivery_tag;
             self.next_delivery_tag += 1;
             basic::write_deliver(ctx, self.id, &d.consumer_tag, tag, &entry, &d.queue);
+            let delivered = Event::Delivered {
+                queue: &d.queue.name,
+                redelivered: entry.redelivered,
+            };
+            trace::trace(ctx, self.id, &mut self.pushed, &entry.message, delivered);
             if consumer.no_ack {
                 d.queue.settle(&entry);
             } else {

@@ -204,6 +204,11 @@ pub enum Command {
     DeleteVhost {
         name: String,
     },
+    /// Turn the firehose tracer on in the vhost (-p): every message published into it and
+    /// delivered from it is copied to its amq.rabbitmq.trace exchange.
+    TraceOn,
+    /// Turn the firehose tracer off in the vhost (-p).
+    TraceOff,
     /// Grant a user configure, write and read patterns in the vhost.
     SetPermissions {
         user: String,
@@ -471,6 +476,28 @@ fn execute(a: &CtlArgs) -> Done {
                 }
             }
             api.put(&path(&["vhosts", name]), &Value::Object(body))
+        }
+        Command::TraceOn | Command::TraceOff => {
+            let on = matches!(a.command, Command::TraceOn);
+            let (doing, done) = if on {
+                ("Starting", "enabled")
+            } else {
+                ("Stopping", "disabled")
+            };
+            out.action(&format!("{doing} tracing for vhost \"{vhost}\" ..."));
+            // As rabbitmqctl: a vhost that does not exist is no error (and is not made).
+            // The PUT carries the vhost's description and tags, which it would clear.
+            let p = path(&["vhosts", vhost]);
+            match api.get(&p) {
+                Ok(v) => api.put(
+                    &p,
+                    &json!({"description": v["description"], "tags": v["tags"], "tracing": on}),
+                )?,
+                Err(f) if f.status == Some(404) => {}
+                Err(f) => return Err(f),
+            }
+            out.action(&format!("Trace {done} for vhost {vhost}"));
+            Ok(())
         }
         Command::DeleteVhost { name } => {
             out.action(&format!("Deleting vhost \"{name}\" ..."));

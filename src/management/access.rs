@@ -241,7 +241,7 @@ fn vhost_json(api: &Api, name: &str) -> Value {
         "metadata": meta,
         "tags": meta.tags,
         "protected_from_deletion": meta.protected_from_deletion,
-        "tracing": false,
+        "tracing": api.core.vhost(name).is_some_and(|v| v.tracing()),
         "name": name,
         "message_stats": stats,
         "messages": ready + unacked,
@@ -291,6 +291,20 @@ struct VhostBody {
     /// 3.11.0's name for it, still read by RabbitMQ (rabbitmq-server#7734).
     #[serde(default)]
     defaultqueuetype: Option<Value>,
+    /// Turns the firehose tracer on or off; absent leaves it as it is.
+    #[serde(default)]
+    tracing: Option<Value>,
+}
+
+/// A vhost's `tracing`, as RabbitMQ's `parse_bool` reads it: a boolean or its text.
+fn parse_tracing(v: Option<&Value>) -> ApiResult<Option<bool>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
+        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
+        Some(other) => Err(ApiError::bad_request_term(json!(["not_boolean", other]))),
+    }
 }
 
 async fn put_vhost(
@@ -306,6 +320,7 @@ async fn put_vhost(
         .as_ref()
         .or(b.defaultqueuetype.as_ref());
     let dqt = parse_queue_type(dqt).map_err(ApiError::bad_request)?;
+    let tracing = parse_tracing(b.tracing.as_ref())?;
     let existing = api.core.vhost(&vhost);
     let existed = existing.is_some();
     // As RabbitMQ: description and tags are replaced (absent ones by empty ones), the
@@ -321,6 +336,9 @@ async fn put_vhost(
         .add_vhost(&vhost)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     v.set_metadata(meta);
+    if let Some(on) = tracing {
+        v.set_tracing(on);
+    }
     api.core.persist_access();
     if !existed {
         // As RabbitMQ: the user who creates a vhost gets full permissions on it.

@@ -11,7 +11,8 @@ use crate::broker::BrokerError;
 pub struct ApiError {
     status: StatusCode,
     error: &'static str,
-    reason: String,
+    /// Text mostly; RabbitMQ renders an Erlang term as an array (`["not_boolean", 5]`).
+    reason: serde_json::Value,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -26,7 +27,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
             error: "Object Not Found",
-            reason: "Not Found".into(),
+            reason: serde_json::Value::from("Not Found"),
         }
     }
 
@@ -35,7 +36,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error,
-            reason: reason.into(),
+            reason: serde_json::Value::String(reason.into()),
         }
     }
 
@@ -45,7 +46,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
             error: "not_found",
-            reason: reason.into(),
+            reason: serde_json::Value::String(reason.into()),
         }
     }
 
@@ -54,7 +55,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::PRECONDITION_FAILED,
             error: "precondition_failed",
-            reason: reason.into(),
+            reason: serde_json::Value::String(reason.into()),
         }
     }
 
@@ -62,7 +63,17 @@ impl ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error: "bad_request",
-            reason: reason.into(),
+            reason: serde_json::Value::String(reason.into()),
+        }
+    }
+
+    /// A 400 whose reason is the term RabbitMQ reports, e.g. `["not_boolean", 5]` for a
+    /// vhost's `tracing` that is not a boolean.
+    pub fn bad_request_term(reason: serde_json::Value) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "bad_request",
+            reason,
         }
     }
 
@@ -71,7 +82,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             error: "not_authorised",
-            reason: reason.into(),
+            reason: serde_json::Value::String(reason.into()),
         }
     }
 
@@ -80,7 +91,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             error: "not_authorized",
-            reason: "Login failed".into(),
+            reason: serde_json::Value::from("Login failed"),
         }
     }
 
@@ -89,7 +100,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             error: "",
-            reason: String::new(),
+            reason: serde_json::Value::from(""),
         }
     }
 
@@ -97,7 +108,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             error: "internal_server_error",
-            reason: reason.into(),
+            reason: serde_json::Value::String(reason.into()),
         }
     }
 }
