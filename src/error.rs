@@ -223,6 +223,7 @@ impl From<BrokerError> for AmqpError {
             | BrokerError::ServerNamed(_)
             | BrokerError::InvalidExpiration { .. }
             | BrokerError::InvalidXMatch(_)
+            | BrokerError::BindingInvalid(_)
             | BrokerError::QueueLimit { .. } => AmqpError::precondition_failed(e.to_string()),
             BrokerError::UnknownExchangeType(_) => AmqpError::command_invalid(e.to_string()),
             BrokerError::QuorumDeleteFlag { .. } => AmqpError::not_implemented(e.to_string()),

@@ -946,3 +946,97 @@ async fn a_headers_binding_needs_a_known_x_match() {
         expect_amqp(res, 406, text);
     }
 }
+
+/// `x-local-random` (RabbitMQ 4.0+, docs/local-random-exchange.md): each message goes to one
+/// bound queue at random, whatever its key or CC header, and is returned when nothing is
+/// bound. Bindings must have an empty key and lead to a classic queue; the 406 texts are
+/// those of 4.3's `rabbit_exchange_type_local_random:validate_binding/2` (RabbitMQ 3.10 on
+/// this machine has no such type to compare with).
+#[tokio::test]
+async fn local_random_exchange_sends_each_message_to_one_bound_queue() {
+    let broker = broker();
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let local_random = ExchangeKind::Custom("x-local-random".into());
+    declare_exchange(&ch, "rpc", local_random.clone()).await;
+
+    // Nothing bound: a mandatory message comes back.
+    let mandatory = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    let returned = publish_with(&ch, "rpc", "", b"nobody", mandatory, Default::default()).await;
+    assert!(returned.take_message().is_some(), "returned");
+
+    let queues = [
+        bound_queue(&ch, "rpc", "", FieldTable::default()).await,
+        bound_queue(&ch, "rpc", "", FieldTable::default()).await,
+        bound_queue(&ch, "rpc", "", FieldTable::default()).await,
+    ];
+    // One key for all: a route remembered for the key would send them all to one queue.
+    for _ in 0..300 {
+        publish(&ch, "rpc", "any", b"request").await;
+    }
+    let mut cc = FieldTable::default();
+    cc.insert(
+        "CC".into(),
+        AMQPValue::FieldArray(vec![AMQPValue::LongString("other".into())].into()),
+    );
+    let with_cc = BasicProperties::default().with_headers(cc);
+    publish_with(&ch, "rpc", "", b"cc", Default::default(), with_cc).await;
+    let mut total = 0;
+    for q in &queues {
+        let (ready, _) = passive_counts(&ch, q).await;
+        // 101 expected each; none empty unless the pick is far from random.
+        assert!(ready > 30, "{q}: {ready} of 301");
+        total += ready;
+    }
+    assert_eq!(total, 301, "each message to exactly one queue");
+
+    let refused = |ch: lapin::Channel, queue: String, key: &'static str| async move {
+        within(ch.queue_bind(
+            &queue,
+            "rpc",
+            key,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        ))
+        .await
+    };
+    let ch2 = within(conn.create_channel()).await.expect("channel");
+    expect_amqp(
+        refused(ch2, queues[0].clone(), "k").await,
+        406,
+        "PRECONDITION_FAILED - Non empty binding 'k' key not permitted",
+    );
+    let ch3 = within(conn.create_channel()).await.expect("channel");
+    within(ch3.queue_declare(
+        "rpc-quorum",
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        table(&[("x-queue-type", "quorum")]),
+    ))
+    .await
+    .expect("quorum queue");
+    expect_amqp(
+        refused(ch3, "rpc-quorum".into(), "").await,
+        406,
+        "PRECONDITION_FAILED - Queue type rabbit_quorum_queue not valid for this exchange type",
+    );
+    let ch4 = within(conn.create_channel()).await.expect("channel");
+    declare_exchange(&ch4, "onward", ExchangeKind::Fanout).await;
+    expect_amqp(
+        within(ch4.exchange_bind(
+            "onward",
+            "rpc",
+            "",
+            ExchangeBindOptions::default(),
+            FieldTable::default(),
+        ))
+        .await,
+        406,
+        "PRECONDITION_FAILED - Destination not found",
+    );
+}

@@ -465,3 +465,35 @@ async fn x_consumer_timeout_on_the_queue_or_the_consumer_beats_the_broker_defaul
         "{e:?}"
     );
 }
+
+/// `x-local-random` is an exchange type from RabbitMQ 4.0 on (release notes 4.0.1, "New
+/// exchange type: Local Random Exchange"); 3.x does not know it (503, as for any unknown
+/// type there).
+#[tokio::test]
+async fn rabbitmq_4_0_adds_the_local_random_exchange_type() {
+    for (p, known) in [
+        (Profile::V3_13, false),
+        (Profile::V4_0, true),
+        (Profile::Default, true),
+    ] {
+        let b = broker_as(p);
+        let conn = connect(&b).await;
+        let ch = within(conn.create_channel()).await.expect("channel");
+        let res = within(ch.exchange_declare(
+            "rpc",
+            ExchangeKind::Custom("x-local-random".into()),
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        ))
+        .await;
+        if known {
+            res.unwrap_or_else(|e| panic!("{p:?}: {e}"));
+        } else {
+            expect_amqp(
+                res,
+                503,
+                "COMMAND_INVALID - unknown exchange type 'x-local-random'",
+            );
+        }
+    }
+}

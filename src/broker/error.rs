@@ -85,6 +85,9 @@ pub enum BrokerError {
     /// A headers binding whose x-match is not one RabbitMQ knows.
     #[error("{0}")]
     InvalidXMatch(String),
+    /// A binding the exchange's type does not take (RabbitMQ's `binding_invalid`).
+    #[error("{0}")]
+    BindingInvalid(String),
     /// A publish's expiration property that is not a non-negative integer string.
     #[error("invalid expiration '{value}': {reason}")]
     InvalidExpiration { value: String, reason: String },

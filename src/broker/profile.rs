@@ -129,6 +129,13 @@ impl Profile {
         }
     }
 
+    /// Whether exchange.declare takes the `x-local-random` type: from 4.0 on (release
+    /// notes 4.0.1, "New exchange type: Local Random Exchange"); before, it is an unknown
+    /// type.
+    pub fn has_local_random_exchange(self) -> bool {
+        self.since(Profile::V4_0)
+    }
+
     /// Whether connection.start offers SASL ANONYMOUS, which logs a client in as the node's
     /// anonymous login user: from 4.0 on, where `auth_mechanisms` lists it by default and
     /// `anonymous_login_user`/`anonymous_login_pass` default to guest/guest (release notes

@@ -608,6 +608,9 @@ impl VHost {
             return self.exchange(&d.name).map(|_| ());
         }
         let kind = ExchangeKind::parse(&d.kind)
+            .filter(|k| {
+                *k != ExchangeKind::LocalRandom || self.profile().has_local_random_exchange()
+            })
             .ok_or_else(|| BrokerError::UnknownExchangeType(d.kind.clone()))?;
         // The prefix is reserved for new exchanges: an equivalent redeclare of amq.direct is fine.
         if d.name.starts_with("amq.") && !self.exchanges.contains_key(&d.name) {
@@ -1051,6 +1054,9 @@ impl VHost {
                 Destination::Exchange(n)
             }
         };
+        if bind && x.settings.kind == ExchangeKind::LocalRandom {
+            self.check_local_random_binding(&destination, &routing_key)?;
+        }
         let binding = Binding {
             destination,
             routing_key,
@@ -1066,6 +1072,32 @@ impl VHost {
             self.persist();
         }
         Ok(())
+    }
+
+    /// What RabbitMQ's `x-local-random` type accepts as a binding (its `validate_binding`,
+    /// answered with 406): an empty key, leading to a classic queue.
+    fn check_local_random_binding(
+        &self,
+        destination: &Destination,
+        key: &str,
+    ) -> Result<(), BrokerError> {
+        if !key.is_empty() {
+            return Err(BrokerError::BindingInvalid(format!(
+                "Non empty binding '{key}' key not permitted"
+            )));
+        }
+        let queue = match destination {
+            Destination::Queue(n) => self.queues.get(&**n).map(|q| q.clone()),
+            Destination::Exchange(_) => None,
+        };
+        match queue.map(|q| q.declared.kind) {
+            None => Err(BrokerError::BindingInvalid("Destination not found".into())),
+            Some(QueueType::Classic) => Ok(()),
+            Some(other) => Err(BrokerError::BindingInvalid(format!(
+                "Queue type {} not valid for this exchange type",
+                other.module_name()
+            ))),
+        }
     }
 
     /// The topology's version: unchanged, a route computed under it is still the route.
@@ -1152,7 +1184,11 @@ impl VHost {
                 next = Some(ae);
             }
         }
+        // A local random exchange on the way picks anew for every message.
         headers.is_none()
+            && !visited
+                .iter()
+                .any(|x| x.settings.kind == ExchangeKind::LocalRandom)
     }
 
     /// Writes a routed message to the log where it must survive (persistent, reaching a
@@ -1319,8 +1355,11 @@ impl VHost {
                 None
             };
             src.route(keys.key, h, &mut dests);
-            for k in keys.more {
-                src.route(k, h, &mut dests);
+            // A local random exchange picks one queue per message, however many keys it has.
+            if src.settings.kind != ExchangeKind::LocalRandom {
+                for k in keys.more {
+                    src.route(k, h, &mut dests);
+                }
             }
             for d in dests.drain(..) {
                 match d {

@@ -370,7 +370,7 @@ impl Channel {
             if p.congested && !congested.iter().any(|c| Arc::ptr_eq(c, q)) {
                 congested.push(q.clone());
             }
-            trace::remember_pushed(pushed, q);
+            super::remember_pushed(pushed, q);
         });
         (awaits_disk, refused)
     }

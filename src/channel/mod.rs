@@ -70,6 +70,13 @@ pub struct Context<'a> {
     pub memory: &'a Arc<crate::broker::memory::MemoryAlarm>,
 }
 
+/// Adds `q` to the queues a channel has pushed to and will dispatch, once.
+fn remember_pushed(pushed: &mut Vec<Arc<Queue>>, q: &Arc<Queue>) {
+    if !pushed.iter().any(|have| Arc::ptr_eq(have, q)) {
+        pushed.push(q.clone());
+    }
+}
+
 impl Context<'_> {
     pub fn send(&mut self, channel: u16, method: Method) {
         write_frame(self.out, FRAME_METHOD, channel, |out| method.encode(out));

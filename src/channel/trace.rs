@@ -2,7 +2,7 @@
 //! and delivers is copied to `amq.rabbitmq.trace` while its vhost traces, and the trace
 //! queues that got a copy are dispatched with the channel's other pushes.
 
-use super::Context;
+use super::{Context, remember_pushed};
 use crate::broker::message::Message;
 use crate::broker::queue::Queue;
 use crate::broker::trace::{Event, Tap};
@@ -27,12 +27,5 @@ pub(super) fn trace(
     };
     for q in ctx.vhost.trace(message, event, &tap) {
         remember_pushed(pushed, &q);
-    }
-}
-
-/// Adds `q` to the queues to dispatch, once.
-pub(super) fn remember_pushed(pushed: &mut Vec<Arc<Queue>>, q: &Arc<Queue>) {
-    if !pushed.iter().any(|have| Arc::ptr_eq(have, q)) {
-        pushed.push(q.clone());
     }
 }

@@ -40,9 +40,15 @@ pub fn routes() -> Router<Api> {
         .route("/api/warren/overview-history", get(history))
 }
 
-fn exchange_types() -> Value {
+/// The exchange types declare takes: the four of AMQP, and from RabbitMQ 4.0 on its local
+/// random type, each with RabbitMQ's description.
+fn exchange_types(api: &Api) -> Value {
     let t = |name: &str| json!({"name": name, "description": format!("AMQP {name} exchange, as per the AMQP specification"), "enabled": true});
-    json!([t("direct"), t("fanout"), t("headers"), t("topic")])
+    let mut types = vec![t("direct"), t("fanout"), t("headers"), t("topic")];
+    if api.core.profile().has_local_random_exchange() {
+        types.push(json!({"name": "x-local-random", "description": "Picks one random local binding (queue) to route via (to).", "enabled": true}));
+    }
+    Value::Array(types)
 }
 
 fn listeners_json(api: &Api) -> Value {
@@ -119,7 +125,7 @@ async fn overview(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> 
         "management_version": RABBITMQ_VERSION,
         "rates_mode": "basic",
         "sample_retention_policies": {"global": [600, 3600, 28800, 86400], "basic": [600, 3600], "detailed": [600]},
-        "exchange_types": exchange_types(),
+        "exchange_types": exchange_types(&api),
         "product_version": version,
         "product_name": "Warren",
         "rabbitmq_version": RABBITMQ_VERSION,
@@ -184,7 +190,7 @@ fn node_json(api: &Api) -> Value {
         "proc_total": 0,
         "partitions": [],
         "rates_mode": "basic",
-        "exchange_types": exchange_types(),
+        "exchange_types": exchange_types(api),
         "auth_mechanisms": [
             {"name": "PLAIN", "description": "SASL PLAIN authentication mechanism", "enabled": true},
             {"name": "AMQPLAIN", "description": "QPid AMQPLAIN mechanism", "enabled": true},

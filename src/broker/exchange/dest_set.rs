@@ -75,6 +75,15 @@ impl DestSet {
         }
     }
 
+    pub fn len(&self) -> usize {
+        self.dests.len()
+    }
+
+    /// The `i`th destination (below `len`), in no particular order.
+    pub fn get(&self, i: usize) -> Option<&Destination> {
+        self.dests.get(i).map(|(d, _)| d)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.dests.is_empty()
     }

@@ -6,6 +6,7 @@ mod direct;
 mod fanout;
 mod headers;
 pub use headers::check_x_match;
+mod local_random;
 pub mod topic;
 
 use super::policy::{Applied, PolicyStatus};
@@ -59,6 +60,8 @@ pub enum ExchangeKind {
     Fanout,
     Topic,
     Headers,
+    /// `x-local-random`: one bound queue at random (RabbitMQ 4.0+).
+    LocalRandom,
 }
 
 impl ExchangeKind {
@@ -68,6 +71,7 @@ impl ExchangeKind {
             "fanout" => ExchangeKind::Fanout,
             "topic" => ExchangeKind::Topic,
             "headers" => ExchangeKind::Headers,
+            "x-local-random" => ExchangeKind::LocalRandom,
             _ => return None,
         })
     }
@@ -78,6 +82,7 @@ impl ExchangeKind {
             ExchangeKind::Fanout => "fanout",
             ExchangeKind::Topic => "topic",
             ExchangeKind::Headers => "headers",
+            ExchangeKind::LocalRandom => "x-local-random",
         }
     }
 }
@@ -195,6 +200,7 @@ impl Exchange {
             ExchangeKind::Fanout => Box::<fanout::FanoutRouter>::default(),
             ExchangeKind::Topic => Box::<topic::TopicRouter>::default(),
             ExchangeKind::Headers => Box::<headers::HeadersRouter>::default(),
+            ExchangeKind::LocalRandom => Box::<local_random::LocalRandomRouter>::default(),
         };
         let alternate_exchange = settings
             .arguments

@@ -36,6 +36,15 @@ pub enum QueueType {
 }
 
 impl QueueType {
+    /// The Erlang module RabbitMQ names the type by in some of its texts.
+    pub fn module_name(self) -> &'static str {
+        match self {
+            QueueType::Classic => "rabbit_classic_queue",
+            QueueType::Quorum => "rabbit_quorum_queue",
+            QueueType::Stream => "rabbit_stream_queue",
+        }
+    }
+
     /// The type x-queue-type names in `arguments`; classic without one.
     pub fn of(arguments: &FieldTable) -> QueueType {
         match arguments.get("x-queue-type").and_then(|v| v.as_str()) {
